@@ -1,0 +1,48 @@
+# zonelab — a thin driver over CMake. `make test` and `make demo` work on a fresh Debian.
+SANITIZE ?= 0
+NATIVE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD ?= build-sanitize
+CMAKE_TYPE ?= RelWithDebInfo
+else
+BUILD ?= build
+CMAKE_TYPE ?= Release
+endif
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+DEB_PACKAGES = liblua5.4-dev lua5.4 libopenblas-dev libcjson-dev libhpdf-dev libutf8proc-dev \
+  libreadline-dev lua-argparse lua-filesystem lua-busted cmake pkg-config poppler-utils gcc make
+
+.PHONY: build deps test demo bench clean configure
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+configure:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(CMAKE_TYPE) \
+	  -DZL_SANITIZE=$(if $(filter 1,$(SANITIZE)),ON,OFF) \
+	  -DZL_NATIVE=$(if $(filter 1,$(NATIVE)),ON,OFF) > $(BUILD).configure.log 2>&1 \
+	  || { cat $(BUILD).configure.log; exit 1; }
+
+# Installs the Debian packages that are missing (as root), or says the exact command.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "deps: missing:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; fi; \
+	echo "deps: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing
+
+test: deps build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900
+
+demo: deps build
+	$(BUILD)/zonelab recipes/protocol.lua
+
+bench: deps build
+	@for b in tests/bench/*.lua; do $(BUILD)/zonelab $$b $(BENCH_ARGS) || exit 1; done
+
+clean:
+	rm -rf build build-sanitize build.configure.log build-sanitize.configure.log

@@ -1,0 +1,37 @@
+/* zl_lua.h — what the Lua binding files share: the tensor userdata, raising core
+ * errors, and the list of per-module openers that luaopen_zonelab calls.
+ *
+ * Each lua/l<module>.c defines `int zl_lua_open_<module>(lua_State *L)` that pushes
+ * the module's table; lzonelab.c stores it as zonelab.<module>.
+ */
+#ifndef ZL_LUA_H
+#define ZL_LUA_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "tensor.h"
+
+#define ZL_TENSOR_MT "zonelab.tensor"
+
+/* Raises a Lua error carrying the core's last error message. Never returns. */
+int zl_lua_fail(lua_State *L);
+
+/* Pushes a new tensor userdata with an empty slot and returns the slot; fill it
+ * right after with a core-created tensor (userdata first, so a failure of the core
+ * call leaves nothing dangling). */
+zl_tensor **zl_lua_newtensor(lua_State *L);
+/* Pushes t as a userdata that owns it (t may be NULL: then raises the core error). */
+void zl_lua_pushtensor(lua_State *L, zl_tensor *t);
+/* Pushes t borrowing storage from the value at stack index parent (kept alive). */
+void zl_lua_pushview(lua_State *L, zl_tensor *t, int parent);
+zl_tensor *zl_lua_checktensor(lua_State *L, int idx);
+zl_tensor *zl_lua_totensor(lua_State *L, int idx); /* NULL if not a tensor */
+
+/* Reads a shape from a Lua sequence of positive integers; returns ndim. */
+int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape);
+
+/* Module openers (one per binding file). */
+int zl_lua_open_tensor(lua_State *L);
+
+#endif
