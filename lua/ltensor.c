@@ -303,10 +303,11 @@ static int m_set(lua_State *L)
 
 static void push_nested(lua_State *L, const zl_tensor *t, int depth, int64_t *pos)
 {
-    if (depth == t->ndim) {
+    if (depth >= t->ndim || depth >= ZL_MAX_DIMS) {
         push_elem(L, t, (*pos)++);
         return;
     }
+    luaL_checkstack(L, 3, "totable");
     lua_createtable(L, (int)t->shape[depth], 0);
     for (int64_t i = 0; i < t->shape[depth]; i++) {
         push_nested(L, t, depth + 1, pos);

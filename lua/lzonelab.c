@@ -4,11 +4,26 @@
 #include "error.h"
 
 #include <lualib.h>
+#include <stdarg.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 int zl_lua_fail(lua_State *L)
 {
+    /* No "chunk:line:" prefix: the core's message already names the file or field. */
     const char *msg = zl_error_get();
-    return luaL_error(L, "%s", msg[0] ? msg : "zonelab: unknown error");
+    lua_pushstring(L, msg[0] ? msg : "unknown error in the zonelab core");
+    return lua_error(L);
+}
+
+int zl_lua_raise(lua_State *L, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    return lua_error(L);
 }
 
 static int l_set_threads(lua_State *L)
@@ -25,8 +40,35 @@ static int l_get_threads(lua_State *L)
     return 1;
 }
 
+/* zonelab.isatty(fd): whether fd (0, 1, 2) is a terminal, for progress display. */
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+/* zonelab.clock(): monotonic wall time in seconds (progress rates, benchmarks). */
+static int l_clock(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
+    return 1;
+}
+
+/* zonelab.peak_rss_mb(): the process's peak resident set size in MiB. */
+static int l_peak_rss_mb(lua_State *L)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    lua_pushnumber(L, (double)ru.ru_maxrss / 1024.0);
+    return 1;
+}
+
 static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"tensor", zl_lua_open_tensor},
+    {"json", zl_lua_open_json},
+    {"io", zl_lua_open_io},
 };
 
 int luaopen_zonelab(lua_State *L)
@@ -34,6 +76,9 @@ int luaopen_zonelab(lua_State *L)
     static const luaL_Reg fns[] = {
         {"set_threads", l_set_threads},
         {"get_threads", l_get_threads},
+        {"isatty", l_isatty},
+        {"clock", l_clock},
+        {"peak_rss_mb", l_peak_rss_mb},
         {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushstring(L, ZL_VERSION);

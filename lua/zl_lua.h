@@ -17,6 +17,11 @@
 /* Raises a Lua error carrying the core's last error message. Never returns. */
 int zl_lua_fail(lua_State *L);
 
+/* Raises a Lua error with a formatted message and NO "chunk:line:" prefix: for
+ * errors about data (files, fields), where the position in the script is noise.
+ * (luaL_error is still right for programming errors such as bad arguments.) */
+int zl_lua_raise(lua_State *L, const char *fmt, ...);
+
 /* Pushes a new tensor userdata with an empty slot and returns the slot; fill it
  * right after with a core-created tensor (userdata first, so a failure of the core
  * call leaves nothing dangling). */
@@ -33,5 +38,7 @@ int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 
 /* Module openers (one per binding file). */
 int zl_lua_open_tensor(lua_State *L);
+int zl_lua_open_json(lua_State *L);
+int zl_lua_open_io(lua_State *L);
 
 #endif
