@@ -1,0 +1,215 @@
+-- zonelab.synth — the embedded default's data: a synthetic reading-comprehension corpus
+-- in SQuAD v1.1 format, generated from a seed, with its WordPiece vocabulary and a small
+-- BERT config. Passages describe several invented people, places, organisations and
+-- years (names built from syllables, so WordPiece splits them into pieces); every
+-- passage holds distractors of the same kind, so the answer depends on the question.
+--
+--   local synth = require "zonelab.synth"
+--   local c = synth.generate{seed = 1, train_paragraphs = 300, dev_paragraphs = 60}
+--   synth.write("runs/demo/data", c)   -- train.json, dev.json, vocab.txt, bert_config.json
+local zl = require "zonelab"
+
+local M = {}
+
+-- splitmix64 on Lua 5.4 integers (wrapping arithmetic): the same stream everywhere.
+local function rng(seed)
+  local state = seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
+  local r = {}
+  function r.next()
+    state = state + 0x9E3779B97F4A7C15
+    local z = state
+    z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
+    z = (z ~ (z >> 27)) * 0x94D049BB133111EB
+    return z ~ (z >> 31)
+  end
+  function r.int(lo, hi) -- inclusive
+    return lo + ((r.next() >> 1) % (hi - lo + 1))
+  end
+  function r.pick(t) return t[r.int(1, #t)] end
+  function r.shuffle(t)
+    for i = #t, 2, -1 do
+      local j = r.int(1, i)
+      t[i], t[j] = t[j], t[i]
+    end
+    return t
+  end
+  return r
+end
+M.rng = rng
+
+local ONSETS = { "ka", "ro", "li", "ma", "te", "so", "vel", "dar", "ni", "bo", "zu", "fen",
+  "gri", "ha", "jo", "lu", "mer", "pa", "qui", "ras", "ti", "vo", "wen", "yo" }
+local CODAS = { "ra", "lin", "mo", "sen", "dor", "ka", "vi", "nes", "tar", "lo", "mir", "dan",
+  "ros", "bel", "ton", "ga", "rik", "sel", "um", "fa" }
+local ROLES = { "engineer", "teacher", "painter", "doctor", "pilot", "farmer", "writer",
+  "singer", "lawyer", "baker", "chemist", "sailor" }
+local ORG_KINDS = { "company", "institute", "museum", "library", "orchestra", "bank" }
+local PLACE_KINDS = { "city", "town", "village", "port" }
+
+-- A capitalised name of 2-3 syllables: first syllable an onset, then codas.
+local function make_name(r, used)
+  for _ = 1, 1000 do
+    local n = r.int(2, 3)
+    local parts = { r.pick(ONSETS) }
+    for i = 2, n do parts[i] = r.pick(CODAS) end
+    local s = table.concat(parts)
+    s = s:sub(1, 1):upper() .. s:sub(2)
+    if not used[s] then
+      used[s] = true
+      return s
+    end
+  end
+  error("synth: ran out of names", 0)
+end
+
+-- Builds one paragraph: entities, context text, and questions with answer spans.
+local function paragraph(r, used, qid_prefix, nq, dev)
+  local n_people = r.int(3, 4)
+  local people = {}
+  for i = 1, n_people do
+    people[i] = {
+      name = make_name(r, used) .. " " .. make_name(r, used),
+      place = make_name(r, used), place_kind = r.pick(PLACE_KINDS),
+      year = tostring(r.int(1820, 2015)),
+      org = make_name(r, used), org_kind = r.pick(ORG_KINDS),
+      role = r.pick(ROLES),
+    }
+  end
+  -- Sentences with recorded character offsets of every fact.
+  local text, spans = {}, {}
+  local len = 0
+  local function add(s) text[#text + 1] = s; len = len + #s end
+  local function fact(p, key, s, variants)
+    local start = len
+    add(s)
+    spans[p] = spans[p] or {}
+    spans[p][key] = { text = s, start = start, variants = variants }
+  end
+  for i, p in ipairs(people) do
+    if i > 1 then add(" ") end
+    local order = r.int(1, 2)
+    if order == 1 then
+      add(p.name .. " was born in the " .. p.place_kind .. " of ")
+      fact(i, "place", p.place, { { "the " .. p.place_kind .. " of " .. p.place, -(#("the " .. p.place_kind .. " of "))} })
+      add(" in ")
+      fact(i, "year", p.year, { { "in " .. p.year, -3 } })
+      add(".")
+    else
+      add("In ")
+      fact(i, "year", p.year, {})
+      add(", " .. p.name .. " was born in the " .. p.place_kind .. " of ")
+      fact(i, "place", p.place, { { "the " .. p.place_kind .. " of " .. p.place, -(#("the " .. p.place_kind .. " of ")) } })
+      add(".")
+    end
+    add(" " .. p.name:match("^%S+") .. " works as a ")
+    fact(i, "role", p.role, { { "a " .. p.role, -2 } })
+    add(" at the " .. p.org_kind .. " ")
+    fact(i, "org", p.org, { { "the " .. p.org_kind .. " " .. p.org, -(#("the " .. p.org_kind .. " ")) } })
+    add(", which was founded by ")
+    local founder = people[(i % n_people) + 1].name
+    fact(i, "founder", founder, {})
+    add(".")
+  end
+  local context = table.concat(text)
+  local kinds = {
+    { key = "place", q = function(p) return "Where was " .. p.name .. " born?" end },
+    { key = "year", q = function(p) return "When was " .. p.name .. " born?" end },
+    { key = "role", q = function(p) return "What does " .. p.name .. " work as?" end },
+    { key = "org", q = function(p) return "Where does " .. p.name .. " work?" end },
+    { key = "founder", q = function(p) return "Who founded the " .. p.org_kind .. " " .. p.org .. "?" end },
+  }
+  local qas = {}
+  local choices = {}
+  for i = 1, n_people do for k = 1, #kinds do choices[#choices + 1] = { i, k } end end
+  r.shuffle(choices)
+  for n = 1, math.min(nq, #choices) do
+    local i, k = choices[n][1], choices[n][2]
+    local kind = kinds[k]
+    local sp = spans[i][kind.key]
+    local answers = { { text = sp.text, answer_start = sp.start } }
+    if dev then
+      -- 1-3 gold variants, each a real span of the context.
+      for _, v in ipairs(sp.variants) do
+        if #answers < 3 and r.int(0, 1) == 1 then
+          answers[#answers + 1] = { text = v[1], answer_start = sp.start + v[2] }
+        end
+      end
+    end
+    for _, a in ipairs(answers) do
+      assert(context:sub(a.answer_start + 1, a.answer_start + #a.text) == a.text)
+    end
+    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kind.q(people[i]),
+      answers = answers }
+  end
+  return { context = context, qas = qas }
+end
+
+local function dataset(r, used, prefix, n_paragraphs, per_article, nq, dev)
+  local data = {}
+  local art
+  for p = 1, n_paragraphs do
+    if (p - 1) % per_article == 0 then
+      art = { title = string.format("%s_article_%d", prefix, #data + 1), paragraphs = {} }
+      data[#data + 1] = art
+    end
+    art.paragraphs[#art.paragraphs + 1] = paragraph(r, used, string.format("%s%04d", prefix, p), nq, dev)
+  end
+  return { version = "1.1", data = data }
+end
+
+-- The vocabulary: special tokens, template words, punctuation, syllables as word
+-- starts and as ## continuations, years as whole words. Names are never whole words,
+-- so WordPiece splits every name into pieces.
+local function vocabulary()
+  local v = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" }
+  local seen = {}
+  for _, t in ipairs(v) do seen[t] = true end
+  local function add(t) if not seen[t] then seen[t] = true; v[#v + 1] = t end end
+  for _, w in ipairs({ ".", ",", "?", "in", "was", "born", "the", "of", "works", "as", "a", "at",
+    "which", "founded", "by", "where", "when", "what", "who", "does", "work", "an" }) do add(w) end
+  for _, list in ipairs({ ROLES, ORG_KINDS, PLACE_KINDS }) do for _, w in ipairs(list) do add(w) end end
+  for _, s in ipairs(ONSETS) do add(s) end
+  for _, s in ipairs(CODAS) do add("##" .. s) end
+  for _, s in ipairs(ONSETS) do add("##" .. s) end
+  for y = 1820, 2015 do add(tostring(y)) end
+  return v
+end
+M.vocabulary = vocabulary
+
+--- Generates the corpus. Options (defaults): seed (1), train_paragraphs (300),
+--- dev_paragraphs (60), questions_per_paragraph (5), hidden (128), layers (4), heads (4).
+function M.generate(opts)
+  opts = opts or {}
+  local seed = opts.seed or 1
+  local r = rng(seed)
+  local used = {}
+  local nq = opts.questions_per_paragraph or 5
+  local train = dataset(r, used, "train", opts.train_paragraphs or 300, 10, nq, false)
+  local dev = dataset(r, used, "dev", opts.dev_paragraphs or 60, 10, nq, true)
+  local vocab = vocabulary()
+  local hidden = opts.hidden or 128
+  local config = {
+    vocab_size = #vocab, hidden_size = hidden, num_hidden_layers = opts.layers or 4,
+    num_attention_heads = opts.heads or 4, intermediate_size = opts.intermediate or 4 * hidden,
+    hidden_act = "gelu", hidden_dropout_prob = 0.1, attention_probs_dropout_prob = 0.1,
+    max_position_embeddings = opts.max_position or 256, type_vocab_size = 2,
+    initializer_range = 0.02,
+  }
+  return { train = train, dev = dev, vocab = vocab, config = config, seed = seed }
+end
+
+--- Writes train.json, dev.json, vocab.txt and bert_config.json into dir (atomically);
+--- returns a table of the paths.
+function M.write(dir, corpus)
+  local paths = {
+    train = dir .. "/train.json", dev = dir .. "/dev.json",
+    vocab = dir .. "/vocab.txt", config = dir .. "/bert_config.json",
+  }
+  zl.json.write(paths.train, corpus.train)
+  zl.json.write(paths.dev, corpus.dev)
+  zl.io.write_atomic(paths.vocab, table.concat(corpus.vocab, "\n") .. "\n")
+  zl.json.write(paths.config, corpus.config, { pretty = true })
+  return paths
+end
+
+return M

@@ -1,0 +1,76 @@
+-- zonelab.synth: the embedded default's corpus is deterministic, well-formed SQuAD,
+-- and needs the question to find the answer.
+local zl = require "zonelab"
+local synth = require "zonelab.synth"
+
+local function questions(ds)
+  local out = {}
+  for _, art in ipairs(ds.data) do
+    for _, p in ipairs(art.paragraphs) do
+      for _, qa in ipairs(p.qas) do out[#out + 1] = { qa = qa, context = p.context } end
+    end
+  end
+  return out
+end
+
+describe("zonelab.synth", function()
+  local c = synth.generate { seed = 7, train_paragraphs = 40, dev_paragraphs = 12 }
+
+  it("is the same for the same seed and differs for another", function()
+    local again = synth.generate { seed = 7, train_paragraphs = 40, dev_paragraphs = 12 }
+    assert.are.equal(zl.json.encode(c.train), zl.json.encode(again.train))
+    assert.are.equal(zl.json.encode(c.dev), zl.json.encode(again.dev))
+    local other = synth.generate { seed = 8, train_paragraphs = 40, dev_paragraphs = 12 }
+    assert.are_not.equal(zl.json.encode(c.dev), zl.json.encode(other.dev))
+  end)
+
+  it("writes SQuAD v1.1 whose answers are spans of their contexts", function()
+    local ids = {}
+    local dev = questions(c.dev)
+    assert.are.equal(12 * 5, #dev)
+    assert.are.equal(40 * 5, #questions(c.train))
+    local multi = 0
+    for _, q in ipairs(dev) do
+      assert.is_nil(ids[q.qa.id]); ids[q.qa.id] = true
+      assert.is_true(#q.qa.answers >= 1 and #q.qa.answers <= 3)
+      if #q.qa.answers > 1 then multi = multi + 1 end
+      for _, a in ipairs(q.qa.answers) do
+        assert.are.equal(a.text, q.context:sub(a.answer_start + 1, a.answer_start + #a.text))
+      end
+    end
+    assert.is_true(multi > 5) -- gold variants exist
+    for _, q in ipairs(questions(c.train)) do assert.are.equal(1, #q.qa.answers) end
+  end)
+
+  it("puts distractors of the answer's kind in every passage", function()
+    -- every "Where was X born?" passage names at least three places
+    for _, q in ipairs(questions(c.dev)) do
+      if q.qa.question:match("^Where was") then
+        local n = 0
+        for _ in q.context:gmatch("born in the %a+ of") do n = n + 1 end
+        assert.is_true(n >= 3)
+      end
+    end
+  end)
+
+  it("has a vocabulary with the special tokens and pieces, not whole names", function()
+    local v = {}
+    for i, t in ipairs(c.vocab) do v[t] = i - 1 end
+    assert.are.equal(0, v["[PAD]"]); assert.are.equal(1, v["[UNK]"])
+    assert.are.equal(2, v["[CLS]"]); assert.are.equal(3, v["[SEP]"])
+    assert.is_not_nil(v["##ros"]); assert.is_not_nil(v["1987"])
+    local name = c.dev.data[1].paragraphs[1].context:match("^(%a+)")
+    assert.is_nil(v[name:lower()])
+    assert.are.equal(#c.vocab, c.config.vocab_size)
+  end)
+
+  it("writes its four files", function()
+    local dir = os.tmpname(); os.remove(dir)
+    require("zonelab.cli").ensure_dir(dir)
+    local paths = synth.write(dir, c)
+    assert.are.equal(#c.vocab + 1, select(2, zl.io.read(paths.vocab):gsub("\n", "\n")) + 1)
+    assert.are.equal(4, zl.json.read(paths.config).num_hidden_layers)
+    assert.are.equal("1.1", zl.json.read(paths.dev).version)
+    os.execute("rm -rf " .. dir)
+  end)
+end)
