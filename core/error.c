@@ -27,7 +27,13 @@ int zl_error_prefix(const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, zl_last_error, sizeof old);
-    snprintf(zl_last_error, sizeof zl_last_error, "%s%s", prefix, old);
+    /* prefix + old, truncated to the buffer */
+    size_t np = strlen(prefix), no = strlen(old);
+    if (np > ZL_ERROR_MAX - 1) np = ZL_ERROR_MAX - 1;
+    if (no > ZL_ERROR_MAX - 1 - np) no = ZL_ERROR_MAX - 1 - np;
+    memcpy(zl_last_error, prefix, np);
+    memcpy(zl_last_error + np, old, no);
+    zl_last_error[np + no] = '\0';
     return -1;
 }
 

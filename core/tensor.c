@@ -61,8 +61,8 @@ zl_tensor *zl_tensor_new(zl_dtype dt, int ndim, const int64_t *shape)
     if (!t) return NULL;
     t->data = calloc((size_t)(t->numel ? t->numel : 1), zl_dtype_size(dt));
     if (!t->data) {
-        free(t);
         zl_error_set("tensor: out of memory for %lld elements", (long long)t->numel);
+        free(t);
         return NULL;
     }
     t->owns = 1;

@@ -38,7 +38,12 @@ out=$("$ZL" -e 'print(package.searchpath("zonelab.cli", package.path))' 2>&1); c
 # The module loads from a stock lua5.4 too.
 mod=$(dirname "$ZL")/zonelab.so
 if command -v lua5.4 >/dev/null && [ -f "$mod" ]; then
-  out=$(lua5.4 -e "package.cpath='$(dirname "$ZL")/?.so;'..package.cpath; local zl=require 'zonelab'; print(zl.tensor.from{1,2}:sum(), zl.version)" 2>&1)
+  # A sanitized module needs the sanitizer runtimes loaded first into the stock interpreter.
+  pre=""
+  if ldd "$mod" | grep -q libasan; then
+    pre="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+  fi
+  out=$(LD_PRELOAD="$pre" ASAN_OPTIONS=detect_leaks=0 lua5.4 -e "package.cpath='$(dirname "$ZL")/?.so;'..package.cpath; local zl=require 'zonelab'; print(zl.tensor.from{1,2}:sum(), zl.version)" 2>&1)
   check "stock lua5.4 require" "3.0	0.1" "$out"
 else
   fail=$((fail+1)); echo "FAIL lua5.4 or $mod missing"
