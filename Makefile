@@ -12,7 +12,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = liblua5.4-dev lua5.4 libopenblas-dev libcjson-dev libhpdf-dev libutf8proc-dev \
   libreadline-dev lua-argparse lua-filesystem lua-busted cmake pkg-config poppler-utils gcc make
 
-.PHONY: build deps test demo bench clean configure
+.PHONY: build deps test demo bench clean configure fuzz
 
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
@@ -46,5 +46,22 @@ demo: deps build
 bench: deps build
 	@for b in tests/bench/*.lua; do $(BUILD)/zonelab $$b $(BENCH_ARGS) || exit 1; done
 
+# libFuzzer over every parser target in tests/fuzz, FUZZ_SECONDS each, seeded from
+# tests/fuzz/corpus/<target>; crashes are written to build-fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DZL_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo > build-fuzz.configure.log 2>&1 \
+	  || { cat build-fuzz.configure.log; exit 1; }
+	cmake --build build-fuzz -j$(JOBS) --target fuzzers
+	@mkdir -p build-fuzz/crashes; status=0; \
+	for f in build-fuzz/fuzz_*; do n=$${f##*/fuzz_}; \
+	  mkdir -p build-fuzz/corpus/$$n; cp -n tests/fuzz/corpus/$$n/* build-fuzz/corpus/$$n/ 2>/dev/null; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  ASAN_OPTIONS=detect_leaks=1 $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	    -artifact_prefix=build-fuzz/crashes/$$n- -print_final_stats=0 build-fuzz/corpus/$$n \
+	    > build-fuzz/$$n.log 2>&1 || { status=1; tail -30 build-fuzz/$$n.log; }; \
+	  grep -E "^#[0-9]+.*DONE|^Done" build-fuzz/$$n.log | tail -1; \
+	done; exit $$status
+
 clean:
-	rm -rf build build-sanitize build.configure.log build-sanitize.configure.log
+	rm -rf build build-sanitize build-fuzz build.configure.log build-sanitize.configure.log build-fuzz.configure.log
