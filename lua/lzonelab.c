@@ -1,5 +1,6 @@
 /* lzonelab.c — luaopen_zonelab: the `zonelab` table with one field per core module,
  * plus version, set_threads/get_threads and the core's error helper. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "zl_lua.h"
 #include "error.h"
 
@@ -67,6 +68,7 @@ static int l_peak_rss_mb(lua_State *L)
 
 static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"tensor", zl_lua_open_tensor},
+    {"tfckpt", zl_lua_open_tfckpt},
     {"json", zl_lua_open_json},
     {"io", zl_lua_open_io},
 };

@@ -38,7 +38,19 @@ int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 
 /* Module openers (one per binding file). */
 int zl_lua_open_tensor(lua_State *L);
+int zl_lua_open_tfckpt(lua_State *L);
 int zl_lua_open_json(lua_State *L);
 int zl_lua_open_io(lua_State *L);
+
+/* The model inside a zonelab.bert userdata (lbert.c); raises when idx is not an open
+ * model. The model stays owned by the userdata: keep it on the stack while used. */
+#define ZL_BERT_MT "zonelab.bert"
+struct zl_bert;
+struct zl_bert *zl_lua_checkbert(lua_State *L, int idx);
+
+/* The tokenizer inside a zonelab.tokenizer userdata (ltokenizer.c); raises when idx is
+ * not an open tokenizer. */
+struct zl_tokenizer;
+struct zl_tokenizer *zl_lua_checktokenizer(lua_State *L, int idx);
 
 #endif
