@@ -456,7 +456,7 @@ zl_tensor_map *zl_safetensors_parse(const char *what, const unsigned char *buf, 
         zl_error_set("%s: too short for a safetensors file (%zu bytes)", what, len);
         return NULL;
     }
-    uint64_t hlen;
+    uint64_t hlen = 0;
     if (st_header_len(what, buf, len, &hlen) != 0) return NULL;
     zl_tensor_map *m = st_parse_header(what, (const char *)buf + 8, (size_t)hlen,
                                        len - 8 - hlen);
@@ -488,7 +488,7 @@ static zl_tensor_map *st_load_file(const char *path, int with_data)
                      (unsigned long long)total);
         goto done;
     }
-    uint64_t hlen;
+    uint64_t hlen = 0;
     if (st_header_len(path, b8, total, &hlen) != 0) goto done;
     hdr = malloc((size_t)hlen + 1);
     if (!hdr) { zl_error_set("%s: out of memory", path); goto done; }
