@@ -157,16 +157,27 @@ static void add_string(lua_State *L, strbuf *b, const char *s, size_t len)
     sb_add(L, b, "\"", 1);
 }
 
-/* Shortest decimal that reads back to the same double (as Python's repr). */
+/* Shortest decimal that reads back to the same double, laid out as Python's repr:
+ * positional for 1e-4 <= |v| < 1e16 ("50.0", "0.001"), scientific otherwise. */
 static void add_number(lua_State *L, strbuf *b, double v)
 {
     if (!isfinite(v)) luaL_error(L, "json.encode: cannot encode %f (not finite)", v);
-    char s[48];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(s, sizeof s, "%.*g", p, v);
+    char s[64];
+    int p;
+    for (p = 1; p < 17; p++) {
+        snprintf(s, sizeof s, "%.*e", p - 1, v);
         if (strtod(s, NULL) == v) break;
     }
-    if (!strpbrk(s, ".eEn")) strcat(s, ".0");
+    snprintf(s, sizeof s, "%.*e", p - 1, v);
+    int exp10 = atoi(strchr(s, 'e') + 1);
+    if (v != 0 && (exp10 < -4 || exp10 >= 16)) {
+        sb_str(L, b, s); /* "1e+300", "1.5e-05" as Python */
+        return;
+    }
+    int decimals = p - 1 - exp10;
+    if (decimals < 0) decimals = 0;
+    snprintf(s, sizeof s, "%.*f", decimals, v);
+    if (!strchr(s, '.')) strcat(s, ".0");
     sb_str(L, b, s);
 }
 

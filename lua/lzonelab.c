@@ -6,6 +6,7 @@
 
 #include <lualib.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,11 +67,26 @@ static int l_peak_rss_mb(lua_State *L)
     return 1;
 }
 
+/* zonelab.executable(): absolute path of the running zonelab host (for recipes that
+ * run other recipes as steps); nil when unknown (e.g. loaded into a stock lua5.4). */
+static int l_executable(lua_State *L)
+{
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    const char *base = strrchr(buf, '/');
+    if (!base || strcmp(base + 1, "zonelab") != 0) return 0;
+    lua_pushstring(L, buf);
+    return 1;
+}
+
 static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"tensor", zl_lua_open_tensor},
     {"tfckpt", zl_lua_open_tfckpt},
     {"json", zl_lua_open_json},
     {"io", zl_lua_open_io},
+    {"metrics", zl_lua_open_metrics},
 };
 
 int luaopen_zonelab(lua_State *L)
@@ -81,6 +97,7 @@ int luaopen_zonelab(lua_State *L)
         {"isatty", l_isatty},
         {"clock", l_clock},
         {"peak_rss_mb", l_peak_rss_mb},
+        {"executable", l_executable},
         {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushstring(L, ZL_VERSION);

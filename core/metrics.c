@@ -1,0 +1,1159 @@
+/* metrics.c — official SQuAD v1.1 / CMRC 2018 metrics and the gold dataset (see metrics.h).
+ *
+ * Text is handled as arrays of code points so that Python's per-character semantics
+ * (str.lower, re \b, str.split, `for char in s`) carry over one to one. Bytes that are
+ * not valid UTF-8 become U+DC80..U+DCFF (Python's surrogateescape) and are written back
+ * as the same bytes. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#include "metrics.h"
+#include "error.h"
+#include "io.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+/* ---- code point buffers and token lists ---- */
+typedef struct { int32_t *v; int n, cap; } cpbuf;
+
+static int cp_reserve(cpbuf *b, int extra)
+{
+    if (b->n + extra <= b->cap) return 0;
+    int cap = b->cap ? b->cap : 16;
+    while (cap < b->n + extra) cap *= 2;
+    int32_t *v = realloc(b->v, (size_t)cap * sizeof *v);
+    if (!v) return zl_error_set("metrics: out of memory");
+    b->v = v;
+    b->cap = cap;
+    return 0;
+}
+
+static int cp_push(cpbuf *b, int32_t c)
+{
+    if (cp_reserve(b, 1)) return -1;
+    b->v[b->n++] = c;
+    return 0;
+}
+
+static int cp_append(cpbuf *b, const int32_t *v, int n)
+{
+    if (n <= 0) return 0;
+    if (cp_reserve(b, n)) return -1;
+    memcpy(b->v + b->n, v, (size_t)n * sizeof *v);
+    b->n += n;
+    return 0;
+}
+
+static int cp_puts(cpbuf *b, const char *ascii)
+{
+    for (; *ascii; ascii++)
+        if (cp_push(b, (unsigned char)*ascii)) return -1;
+    return 0;
+}
+
+static void cp_free(cpbuf *b)
+{
+    free(b->v);
+    b->v = NULL;
+    b->n = b->cap = 0;
+}
+
+static int decode_utf8(const char *s, cpbuf *out)
+{
+    out->n = 0;
+    size_t len = strlen(s);
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    size_t i = 0;
+    while (i < len) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &c);
+        if (k <= 0) { c = 0xDC00 + p[i]; k = 1; } /* surrogateescape */
+        if (cp_push(out, c)) return -1;
+        i += (size_t)k;
+    }
+    return 0;
+}
+
+static char *encode_utf8(const int32_t *v, int n)
+{
+    char *s = malloc((size_t)n * 4 + 1), *q = s;
+    if (!s) { zl_error_set("metrics: out of memory"); return NULL; }
+    for (int i = 0; i < n; i++) {
+        if (v[i] >= 0xDC80 && v[i] <= 0xDCFF) *q++ = (char)(v[i] - 0xDC00);
+        else q += utf8proc_encode_char(v[i], (utf8proc_uint8_t *)q);
+    }
+    *q = '\0';
+    return s;
+}
+
+typedef struct { cpbuf chars; int *off, *len; int n, cap; } toklist;
+
+static int tok_add(toklist *t, const int32_t *v, int n)
+{
+    if (t->n == t->cap) {
+        int cap = t->cap ? t->cap * 2 : 16;
+        int *off = realloc(t->off, (size_t)cap * sizeof *off);
+        if (!off) return zl_error_set("metrics: out of memory");
+        t->off = off;
+        int *len = realloc(t->len, (size_t)cap * sizeof *len);
+        if (!len) return zl_error_set("metrics: out of memory");
+        t->len = len;
+        t->cap = cap;
+    }
+    t->off[t->n] = t->chars.n;
+    t->len[t->n] = n;
+    t->n++;
+    return cp_append(&t->chars, v, n);
+}
+
+static void tok_free(toklist *t)
+{
+    cp_free(&t->chars);
+    free(t->off);
+    free(t->len);
+    memset(t, 0, sizeof *t);
+}
+
+static int tok_eq(const toklist *a, int i, const toklist *b, int j)
+{
+    return a->len[i] == b->len[j] &&
+           memcmp(a->chars.v + a->off[i], b->chars.v + b->off[j],
+                  (size_t)a->len[i] * sizeof(int32_t)) == 0;
+}
+
+/* ---- Python character classes ---- */
+
+/* str.isspace() / str.split(): Unicode White_Space plus the bidi B/S/WS controls.
+ * Python 2 (the CMRC script) still counted U+180E. */
+static int is_pyspace(int32_t c, int py2)
+{
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+           c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+           c == 0x202F || c == 0x205F || c == 0x3000 || (py2 && c == 0x180E);
+}
+
+/* re's Unicode \w: str.isalnum() or '_' (letters and numbers; marks are not). */
+static int is_word(int32_t c)
+{
+    if (c == '_') return 1;
+    if (c < 128) return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
+    switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int is_ascii_punct(int32_t c)
+{
+    return c > 32 && c < 127 && strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", (int)c) != NULL;
+}
+
+/* Unicode "Cased" (approximation from utf8proc: categories Lu/Ll/Lt, anything with a
+ * case mapping, and the common Other_Lowercase letters). */
+static int is_cased(int32_t c)
+{
+    utf8proc_category_t k = utf8proc_category(c);
+    if (k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT)
+        return 1;
+    if (utf8proc_tolower(c) != c || utf8proc_toupper(c) != c) return 1;
+    return c == 0xAA || c == 0xBA || (c >= 0x2B0 && c <= 0x2B8) || (c >= 0x2C0 && c <= 0x2C1) ||
+           (c >= 0x2E0 && c <= 0x2E4) || c == 0x345 || c == 0x37A;
+}
+
+/* Unicode "Case_Ignorable": Mn Me Cf Lm Sk plus Word_Break MidLetter/MidNumLet/Single_Quote. */
+static int is_case_ignorable(int32_t c)
+{
+    switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_SK:
+        return 1;
+    default:
+        break;
+    }
+    static const int32_t mid[] = {0x27, 0x2E, 0x3A, 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019,
+                                  0x2024, 0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A};
+    for (size_t i = 0; i < sizeof mid / sizeof mid[0]; i++)
+        if (mid[i] == c) return 1;
+    return 0;
+}
+
+/* Python 3 str.lower(): full mapping (U+0130 -> "i\u0307") and capital sigma becomes
+ * final sigma after a cased letter when no cased letter follows (Final_Sigma). */
+static int lower_full(const cpbuf *in, cpbuf *out)
+{
+    out->n = 0;
+    for (int i = 0; i < in->n; i++) {
+        int32_t c = in->v[i];
+        if (c == 0x130) {
+            if (cp_push(out, 'i') || cp_push(out, 0x307)) return -1;
+            continue;
+        }
+        if (c == 0x3A3) {
+            int j = i - 1;
+            while (j >= 0 && is_case_ignorable(in->v[j])) j--;
+            int final = j >= 0 && is_cased(in->v[j]);
+            if (final) {
+                j = i + 1;
+                while (j < in->n && is_case_ignorable(in->v[j])) j++;
+                final = j == in->n || !is_cased(in->v[j]);
+            }
+            if (cp_push(out, final ? 0x3C2 : 0x3C3)) return -1;
+            continue;
+        }
+        if (cp_push(out, c >= 0xD800 && c <= 0xDFFF ? c : utf8proc_tolower(c))) return -1;
+    }
+    return 0;
+}
+
+/* Python 2 unicode.lower(): simple mapping only. */
+static void lower_simple(cpbuf *b)
+{
+    for (int i = 0; i < b->n; i++)
+        if (b->v[i] < 0xD800 || b->v[i] > 0xDFFF) b->v[i] = utf8proc_tolower(b->v[i]);
+}
+
+/* Splits on Python whitespace (str.split()). */
+static int split_ws(const int32_t *v, int n, toklist *out, int py2)
+{
+    int i = 0;
+    while (i < n) {
+        while (i < n && is_pyspace(v[i], py2)) i++;
+        int j = i;
+        while (j < n && !is_pyspace(v[j], py2)) j++;
+        if (j > i && tok_add(out, v + i, j - i)) return -1;
+        i = j;
+    }
+    return 0;
+}
+
+/* ---- SQuAD v1.1 ---- */
+
+/* normalize_answer(s).split(): lower, remove ASCII punctuation, \b(a|an|the)\b -> ' ',
+ * then whitespace split. (Because the pattern needs \b on both sides, a match is
+ * exactly a maximal run of word characters equal to a, an or the.) */
+static int squad_tokens(const char *s, toklist *out)
+{
+    cpbuf raw = {0}, low = {0}, noart = {0};
+    int rc = -1;
+    if (decode_utf8(s, &raw) || lower_full(&raw, &low)) goto done;
+    int n = 0;
+    for (int i = 0; i < low.n; i++)
+        if (!is_ascii_punct(low.v[i])) low.v[n++] = low.v[i];
+    low.n = n;
+    for (int i = 0; i < low.n;) {
+        if (!is_word(low.v[i])) {
+            if (cp_push(&noart, low.v[i++])) goto done;
+            continue;
+        }
+        int j = i;
+        while (j < low.n && is_word(low.v[j])) j++;
+        const int32_t *w = low.v + i;
+        int len = j - i;
+        int article = (len == 1 && w[0] == 'a') || (len == 2 && w[0] == 'a' && w[1] == 'n') ||
+                      (len == 3 && w[0] == 't' && w[1] == 'h' && w[2] == 'e');
+        if (article ? cp_push(&noart, ' ') : cp_append(&noart, w, len)) goto done;
+        i = j;
+    }
+    rc = split_ws(noart.v, noart.n, out, 0);
+done:
+    cp_free(&raw);
+    cp_free(&low);
+    cp_free(&noart);
+    return rc;
+}
+
+char *zl_metrics_normalize(const char *s)
+{
+    toklist t = {0};
+    if (squad_tokens(s, &t)) { tok_free(&t); return NULL; }
+    cpbuf j = {0};
+    int bad = 0;
+    for (int i = 0; i < t.n && !bad; i++)
+        bad = (i && cp_push(&j, ' ')) || cp_append(&j, t.chars.v + t.off[i], t.len[i]);
+    char *r = bad ? NULL : encode_utf8(j.v, j.n);
+    cp_free(&j);
+    tok_free(&t);
+    return r;
+}
+
+static int squad_em_tok(const toklist *p, const toklist *g)
+{
+    if (p->n != g->n) return 0;
+    for (int i = 0; i < p->n; i++)
+        if (!tok_eq(p, i, g, i)) return 0;
+    return 1;
+}
+
+/* f1_score: Counter(pred) & Counter(gold) is a multiset intersection; matching each
+ * predicted token to an unused equal gold token counts it exactly. */
+static double squad_f1_tok(const toklist *p, const toklist *g, unsigned char *used)
+{
+    memset(used, 0, (size_t)g->n);
+    int same = 0;
+    for (int i = 0; i < p->n; i++)
+        for (int j = 0; j < g->n; j++)
+            if (!used[j] && tok_eq(p, i, g, j)) {
+                used[j] = 1;
+                same++;
+                break;
+            }
+    if (same == 0) return 0.0;
+    double precision = 1.0 * same / p->n;
+    double recall = 1.0 * same / g->n;
+    return (2 * precision * recall) / (precision + recall);
+}
+
+/* Scores one question: *em in {0,1}, *f1 in [0,1] (max over golds). */
+static int squad_score(const char *pred, const char *const *golds, int n, double *em, double *f1)
+{
+    toklist p = {0}, g = {0};
+    unsigned char *used = NULL;
+    int rc = -1;
+    *em = 0;
+    *f1 = 0;
+    if (squad_tokens(pred, &p)) goto done;
+    for (int k = 0; k < n; k++) {
+        g.n = 0;
+        g.chars.n = 0;
+        if (squad_tokens(golds[k], &g)) goto done;
+        unsigned char *u = realloc(used, (size_t)g.n + 1);
+        if (!u) { zl_error_set("metrics: out of memory"); goto done; }
+        used = u;
+        double e = squad_em_tok(&p, &g), f = squad_f1_tok(&p, &g, used);
+        if (k == 0 || e > *em) *em = e;
+        if (k == 0 || f > *f1) *f1 = f;
+    }
+    rc = 0;
+done:
+    tok_free(&p);
+    tok_free(&g);
+    free(used);
+    return rc;
+}
+
+/* ---- CMRC 2018 ---- */
+
+/* The script's sp_char list. Its '……' entry is two characters long, so a single '…'
+ * never equals it: '…' is kept, as in the script. */
+static int is_cmrc_punct(int32_t c)
+{
+    static const int32_t sp[] = {'-', ':', '_', '*', '^', '/', '\\', '~', '`', '+', '=',
+                                 0xFF0C, 0x3002, 0xFF1A, 0xFF1F, 0xFF01, 0x201C, 0x201D, 0xFF1B,
+                                 0x2019, 0x300A, 0x300B, 0x00B7, 0x3001, 0x300C, 0x300D, 0xFF08,
+                                 0xFF09, 0xFF0D, 0xFF5E, 0x300E, 0x300F};
+    for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++)
+        if (sp[i] == c) return 1;
+    return 0;
+}
+
+/* str(s).decode('utf-8').lower().strip() under Python 2. */
+static int cmrc_prepare(const char *s, cpbuf *b)
+{
+    if (decode_utf8(s, b)) return -1;
+    lower_simple(b);
+    int a = 0, e = b->n;
+    while (a < e && is_pyspace(b->v[a], 1)) a++;
+    while (e > a && is_pyspace(b->v[e - 1], 1)) e--;
+    if (a > 0 && e > a) memmove(b->v, b->v + a, (size_t)(e - a) * sizeof(int32_t));
+    b->n = e - a;
+    return 0;
+}
+
+/* -- NLTK word_tokenize, ported: Punkt sentence splitting (approximated, see
+ * split_sentences) then the Treebank rules of NLTKWordTokenizer, pass by pass. Each pass
+ * is one re.sub: leftmost, non-overlapping matches. -- */
+
+static int is_re_space(int32_t c) { return is_pyspace(c, 0); }
+static int is_digit(int32_t c) { return c >= '0' && c <= '9'; }
+static int is_closer(int32_t c) { return c > 0 && c < 128 && strchr("])}>\"'", (int)c) != NULL; }
+static int lc(int32_t c) { return c < 128 ? (int32_t)(c | ((c >= 'A' && c <= 'Z') ? 32 : 0)) : c; }
+
+/* matches an ASCII literal case-insensitively at v[i..] */
+static int lit(const cpbuf *s, int i, const char *w, int icase)
+{
+    int k = 0;
+    for (; w[k]; k++) {
+        if (i + k >= s->n) return 0;
+        int32_t c = s->v[i + k];
+        if (icase ? lc(c) != (unsigned char)w[k] : c != (unsigned char)w[k]) return 0;
+    }
+    return k;
+}
+
+static int at_boundary(const cpbuf *s, int i) /* \b between i-1 and i */
+{
+    int a = i > 0 && is_word(s->v[i - 1]), b = i < s->n && is_word(s->v[i]);
+    return a != b;
+}
+
+/* replaces every char in `set` (or any code point listed in `wide`) by " c " */
+static int pass_pad_chars(cpbuf *in, cpbuf *out, const char *set, const int32_t *wide, int nwide)
+{
+    out->n = 0;
+    for (int i = 0; i < in->n; i++) {
+        int32_t c = in->v[i];
+        int hit = c < 128 && c > 0 && strchr(set, (int)c) != NULL;
+        for (int k = 0; k < nwide && !hit; k++) hit = wide[k] == c;
+        if (hit ? (cp_push(out, ' ') || cp_push(out, c) || cp_push(out, ' ')) : cp_push(out, c))
+            return -1;
+    }
+    return 0;
+}
+
+/* final period. first = 1: ([^\.])(\.)([\]\)}>"\'»”’ ]*)\s*$ -> \1 \2 \3 ;
+ * first = 0: ([^\.])(\.)([\]\)}>"\']*)\s*$ -> \1 \2\3 . The closers must all precede
+ * the trailing spaces, so stripping spaces then closers from the end finds the one match. */
+static int pass_final_period(cpbuf *in, cpbuf *out, int first)
+{
+    out->n = 0;
+    int e = in->n;
+    while (e > 0 && is_re_space(in->v[e - 1])) e--;
+    int c = e;
+    while (c > 0 && (is_closer(in->v[c - 1]) ||
+                     (first && (in->v[c - 1] == ' ' || in->v[c - 1] == 0xBB ||
+                                in->v[c - 1] == 0x201D || in->v[c - 1] == 0x2019))))
+        c--;
+    if (c >= 2 && in->v[c - 1] == '.' && in->v[c - 2] != '.') {
+        if (cp_append(out, in->v, c - 1) || cp_puts(out, " .") ||
+            (first && cp_push(out, ' ')) ||
+            cp_append(out, in->v + c, e - c) || cp_push(out, ' '))
+            return -1;
+        return 0;
+    }
+    return cp_append(out, in->v, in->n);
+}
+
+static int treebank(cpbuf *a, toklist *out)
+{
+    cpbuf b = {0};
+    int rc = -1;
+#define SWAP() do { cpbuf t_ = *a; *a = b; b = t_; } while (0)
+    /* STARTING_QUOTES */
+    {
+        b.n = 0; /* ([«“‘„]|[`]+) -> " \1 " */
+        for (int i = 0; i < a->n;) {
+            int32_t c = a->v[i];
+            if (c == 0xAB || c == 0x201C || c == 0x2018 || c == 0x201E) {
+                if (cp_push(&b, ' ') || cp_push(&b, c) || cp_push(&b, ' ')) goto done;
+                i++;
+            } else if (c == '`') {
+                int j = i;
+                while (j < a->n && a->v[j] == '`') j++;
+                if (cp_push(&b, ' ') || cp_append(&b, a->v + i, j - i) || cp_push(&b, ' ')) goto done;
+                i = j;
+            } else {
+                if (cp_push(&b, c)) goto done;
+                i++;
+            }
+        }
+        SWAP();
+    }
+    if (a->n && a->v[0] == '"') { /* ^\" -> `` */
+        b.n = 0;
+        if (cp_puts(&b, "``") || cp_append(&b, a->v + 1, a->n - 1)) goto done;
+        SWAP();
+    }
+    b.n = 0; /* (``) -> " \1 " */
+    for (int i = 0; i < a->n;) {
+        if (lit(a, i, "``", 0)) {
+            if (cp_puts(&b, " `` ")) goto done;
+            i += 2;
+        } else if (cp_push(&b, a->v[i++])) goto done;
+    }
+    SWAP();
+    b.n = 0; /* ([ \(\[{<])(\"|\'{2}) -> "\1 `` " */
+    for (int i = 0; i < a->n;) {
+        int32_t c = a->v[i];
+        int q = 0;
+        if (c < 128 && c && strchr(" ([{<", (int)c) && i + 1 < a->n)
+            q = a->v[i + 1] == '"' ? 1 : lit(a, i + 1, "''", 0) ? 2 : 0;
+        if (q) {
+            if (cp_push(&b, c) || cp_puts(&b, " `` ")) goto done;
+            i += 1 + q;
+        } else if (cp_push(&b, a->v[i++])) goto done;
+    }
+    SWAP();
+    b.n = 0; /* (?i)(\')(?!re|ve|ll|m|t|s|d|n)(\w)\b -> "\1 \2" */
+    for (int i = 0; i < a->n;) {
+        int32_t n1 = i + 1 < a->n ? lc(a->v[i + 1]) : 0;
+        int blocked = n1 > 0 && n1 < 128 && strchr("mtsdn", (int)n1) != NULL;
+        if (a->v[i] == '\'' && n1 && is_word(n1) && at_boundary(a, i + 2) && !blocked) {
+            if (cp_puts(&b, "' ") || cp_push(&b, a->v[i + 1])) goto done;
+            i += 2;
+        } else if (cp_push(&b, a->v[i++])) goto done;
+    }
+    SWAP();
+    /* PUNCTUATION */
+    if (pass_final_period(a, &b, 1)) goto done;
+    SWAP();
+    b.n = 0; /* ([:,])([^\d]) -> " \1 \2"  and  ([:,])$ -> " \1 " */
+    for (int i = 0; i < a->n;) {
+        int32_t c = a->v[i];
+        if ((c == ':' || c == ',') && i + 1 < a->n && !is_digit(a->v[i + 1])) {
+            if (cp_push(&b, ' ') || cp_push(&b, c) || cp_push(&b, ' ') || cp_push(&b, a->v[i + 1]))
+                goto done;
+            i += 2;
+        } else if (cp_push(&b, a->v[i++])) goto done;
+    }
+    SWAP();
+    if (a->n && (a->v[a->n - 1] == ':' || a->v[a->n - 1] == ',')) {
+        int32_t c = a->v[--a->n];
+        if (cp_push(a, ' ') || cp_push(a, c) || cp_push(a, ' ')) goto done;
+    }
+    b.n = 0; /* \.{2,} -> " \g<0> " */
+    for (int i = 0; i < a->n;) {
+        int j = i;
+        while (j < a->n && a->v[j] == '.') j++;
+        if (j - i >= 2) {
+            if (cp_push(&b, ' ') || cp_append(&b, a->v + i, j - i) || cp_push(&b, ' ')) goto done;
+            i = j;
+        } else if (cp_push(&b, a->v[i++])) goto done;
+    }
+    SWAP();
+    if (pass_pad_chars(a, &b, ";@#$%&", NULL, 0)) goto done;
+    SWAP();
+    if (pass_final_period(a, &b, 0)) goto done;
+    SWAP();
+    if (pass_pad_chars(a, &b, "?!", NULL, 0)) goto done;
+    SWAP();
+    b.n = 0; /* ([^'])' -> "\1 ' " */
+    for (int i = 0; i < a->n;) {
+        if (a->v[i] != '\'' && i + 2 < a->n && a->v[i + 1] == '\'' && a->v[i + 2] == ' ') {
+            if (cp_push(&b, a->v[i]) || cp_puts(&b, " ' ")) goto done;
+            i += 3;
+        } else if (cp_push(&b, a->v[i++])) goto done;
+    }
+    SWAP();
+    if (pass_pad_chars(a, &b, "*", NULL, 0)) goto done;
+    SWAP();
+    if (pass_pad_chars(a, &b, "][(){}<>", NULL, 0)) goto done; /* PARENS_BRACKETS */
+    SWAP();
+    b.n = 0; /* DOUBLE_DASHES, then the padding spaces */
+    if (cp_push(&b, ' ')) goto done;
+    for (int i = 0; i < a->n;) {
+        if (lit(a, i, "--", 0)) {
+            if (cp_puts(&b, " -- ")) goto done;
+            i += 2;
+        } else if (cp_push(&b, a->v[i++])) goto done;
+    }
+    if (cp_push(&b, ' ')) goto done;
+    SWAP();
+    /* ENDING_QUOTES */
+    {
+        static const int32_t closeq[] = {0xBB, 0x201D, 0x2019};
+        if (pass_pad_chars(a, &b, "", closeq, 3)) goto done;
+        SWAP();
+    }
+    b.n = 0; /* '' -> " '' " */
+    for (int i = 0; i < a->n;) {
+        if (lit(a, i, "''", 0)) {
+            if (cp_puts(&b, " '' ")) goto done;
+            i += 2;
+        } else if (cp_push(&b, a->v[i++])) goto done;
+    }
+    SWAP();
+    b.n = 0; /* " -> " '' " */
+    for (int i = 0; i < a->n; i++)
+        if (a->v[i] == '"' ? cp_puts(&b, " '' ") : cp_push(&b, a->v[i])) goto done;
+    SWAP();
+    b.n = 0; /* ([^' ])('[sS]|'[mM]|'[dD]|') -> "\1 \2 " */
+    for (int i = 0; i < a->n;) {
+        int32_t c = a->v[i];
+        int m = 0;
+        if (c != '\'' && c != ' ' && i + 1 < a->n && a->v[i + 1] == '\'') {
+            if (i + 3 < a->n && a->v[i + 2] > 0 && a->v[i + 2] < 128 &&
+                strchr("sSmMdD", (int)a->v[i + 2]) && a->v[i + 3] == ' ')
+                m = 2;
+            else if (i + 2 < a->n && a->v[i + 2] == ' ')
+                m = 1;
+        }
+        if (m) {
+            if (cp_push(&b, c) || cp_push(&b, ' ') || cp_append(&b, a->v + i + 1, m) ||
+                cp_push(&b, ' '))
+                goto done;
+            i += 2 + m;
+        } else if (cp_push(&b, a->v[i++])) goto done;
+    }
+    SWAP();
+    b.n = 0; /* ([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) -> "\1 \2 " */
+    for (int i = 0; i < a->n;) {
+        int32_t c = a->v[i];
+        static const char *const g[] = {"'ll", "'LL", "'re", "'RE", "'ve", "'VE", "n't", "N'T"};
+        int m = 0;
+        if (c != '\'' && c != ' ' && i + 4 < a->n && a->v[i + 4] == ' ')
+            for (int k = 0; k < 8 && !m; k++) m = lit(a, i + 1, g[k], 0);
+        if (m) {
+            if (cp_push(&b, c) || cp_push(&b, ' ') || cp_append(&b, a->v + i + 1, 3) ||
+                cp_push(&b, ' '))
+                goto done;
+            i += 5;
+        } else if (cp_push(&b, a->v[i++])) goto done;
+    }
+    SWAP();
+    /* CONTRACTIONS2 / CONTRACTIONS3: (?i)\b(x)(y)\b -> " \1 \2 " */
+    {
+        static const char *const c2[][2] = {{"can", "not"}, {"d", "'ye"}, {"gim", "me"},
+                                            {"gon", "na"}, {"got", "ta"}, {"lem", "me"},
+                                            {"more", "'n"}, {"wan", "na"}};
+        for (int r = 0; r < 8; r++) {
+            b.n = 0;
+            for (int i = 0; i < a->n;) {
+                int l1 = 0, l2 = 0;
+                if (at_boundary(a, i) && (l1 = lit(a, i, c2[r][0], 1)) &&
+                    (l2 = lit(a, i + l1, c2[r][1], 1))) {
+                    int e = i + l1 + l2;
+                    int ok = r == 7 ? (e < a->n && is_re_space(a->v[e])) : at_boundary(a, e);
+                    if (ok) {
+                        if (cp_push(&b, ' ') || cp_append(&b, a->v + i, l1) || cp_push(&b, ' ') ||
+                            cp_append(&b, a->v + i + l1, l2) || cp_push(&b, ' '))
+                            goto done;
+                        i = e;
+                        continue;
+                    }
+                }
+                if (cp_push(&b, a->v[i++])) goto done;
+            }
+            SWAP();
+        }
+        static const char *const c3[] = {"is", "was"};
+        for (int r = 0; r < 2; r++) {
+            b.n = 0;
+            for (int i = 0; i < a->n;) {
+                int l2 = 0;
+                if (a->v[i] == ' ' && lit(a, i + 1, "'t", 1) && (l2 = lit(a, i + 3, c3[r], 1)) &&
+                    at_boundary(a, i + 3 + l2)) {
+                    if (cp_push(&b, ' ') || cp_append(&b, a->v + i + 1, 2) || cp_push(&b, ' ') ||
+                        cp_append(&b, a->v + i + 3, l2) || cp_push(&b, ' '))
+                        goto done;
+                    i += 3 + l2;
+                    continue;
+                }
+                if (cp_push(&b, a->v[i++])) goto done;
+            }
+            SWAP();
+        }
+    }
+#undef SWAP
+    rc = split_ws(a->v, a->n, out, 0);
+done:
+    cp_free(&b);
+    return rc;
+}
+
+/* Punkt (english.pickle) is approximated: a sentence ends at whitespace after a token
+ * ending in '.', '?' or '!' (possibly followed by closing quotes/brackets), except a
+ * '.' that ends an abbreviation-like token: one letter ("j."), a token with an inner
+ * period ("u.s."), a number ("1998."), or a common English abbreviation. */
+static int is_abbrev(const int32_t *w, int n)
+{
+    static const char *const ab[] = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc",
+                                     "inc", "ltd", "co", "corp", "no", "vol", "fig", "prof",
+                                     "gen", "col", "lt", "sgt", "mt", "ft", "jan", "feb", "mar",
+                                     "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
+                                     "dec", "e.g", "i.e", "approx", "dept", "est", "u.s"};
+    if (n == 1) return 1;
+    for (int i = 0; i < n; i++)
+        if (w[i] == '.') return 1;
+    /* Punkt's ##number## tokens ("1998."): followed by a lower-case word (the script
+     * lower-cases everything), its orthographic heuristic keeps them in the sentence */
+    int i = 0;
+    if (i < n && w[i] == '-') i++;
+    if (i < n && (w[i] == '.' || w[i] == ',')) i++;
+    if (i < n && is_digit(w[i])) {
+        while (i < n && (is_digit(w[i]) || w[i] == ',' || w[i] == '.' || w[i] == '-')) i++;
+        if (i == n) return 1;
+    }
+    for (size_t k = 0; k < sizeof ab / sizeof ab[0]; k++) {
+        int l = (int)strlen(ab[k]);
+        i = 0;
+        if (l != n) continue;
+        while (i < l && lc(w[i]) == (unsigned char)ab[k][i]) i++;
+        if (i == l) return 1;
+    }
+    return 0;
+}
+
+static int word_tokenize(const int32_t *v, int n, toklist *out)
+{
+    cpbuf sent = {0};
+    int start = 0, rc = -1;
+    for (int i = 0; i <= n; i++) {
+        int cut = i == n;
+        if (!cut && is_re_space(v[i]) && i > start) {
+            int e = i, ws = i;
+            while (ws > start && !is_re_space(v[ws - 1])) ws--; /* token [ws, e) */
+            while (e > ws && is_closer(v[e - 1])) e--;
+            if (e > ws) {
+                int32_t c = v[e - 1];
+                cut = c == '?' || c == '!' || (c == '.' && !is_abbrev(v + ws, e - 1 - ws));
+            }
+        }
+        if (cut) {
+            sent.n = 0;
+            if (cp_append(&sent, v + start, i - start) || treebank(&sent, out)) goto done;
+            start = i;
+        }
+    }
+    rc = 0;
+done:
+    cp_free(&sent);
+    return rc;
+}
+
+/* mixed_segmentation(s, rm_punc) */
+static int cmrc_segment(const char *s, int rm_punc, toklist *out)
+{
+    cpbuf in = {0}, temp = {0};
+    int rc = -1;
+    if (cmrc_prepare(s, &in)) goto done;
+    for (int i = 0; i < in.n; i++) {
+        int32_t c = in.v[i];
+        int sp = is_cmrc_punct(c);
+        if (rm_punc && sp) continue;
+        if ((c >= 0x4E00 && c <= 0x9FA5) || sp) {
+            if (temp.n && word_tokenize(temp.v, temp.n, out)) goto done;
+            temp.n = 0;
+            if (tok_add(out, &c, 1)) goto done;
+        } else if (cp_push(&temp, c)) goto done;
+    }
+    if (temp.n && word_tokenize(temp.v, temp.n, out)) goto done;
+    rc = 0;
+done:
+    cp_free(&in);
+    cp_free(&temp);
+    return rc;
+}
+
+int zl_metrics_cmrc_segment(const char *s, int rm_punc, char **tokens)
+{
+    *tokens = NULL;
+    toklist t = {0};
+    if (cmrc_segment(s, rm_punc, &t)) { tok_free(&t); return -1; }
+    size_t cap = (size_t)t.chars.n * 4 + (size_t)t.n + 1, used = 0;
+    char *blk = malloc(cap);
+    if (!blk) { tok_free(&t); zl_error_set("metrics: out of memory"); return -1; }
+    for (int i = 0; i < t.n; i++) {
+        char *one = encode_utf8(t.chars.v + t.off[i], t.len[i]);
+        if (!one) { free(blk); tok_free(&t); return -1; }
+        size_t l = strlen(one) + 1;
+        memcpy(blk + used, one, l);
+        used += l;
+        free(one);
+    }
+    blk[used] = '\0';
+    int n = t.n;
+    tok_free(&t);
+    *tokens = blk;
+    return n;
+}
+
+static int cmrc_strip_punct(const char *s, cpbuf *b)
+{
+    if (cmrc_prepare(s, b)) return -1;
+    int n = 0;
+    for (int i = 0; i < b->n; i++)
+        if (!is_cmrc_punct(b->v[i])) b->v[n++] = b->v[i];
+    b->n = n;
+    return 0;
+}
+
+char *zl_metrics_cmrc_remove_punctuation(const char *s)
+{
+    cpbuf b = {0};
+    char *r = cmrc_strip_punct(s, &b) ? NULL : encode_utf8(b.v, b.n);
+    cp_free(&b);
+    return r;
+}
+
+/* find_lcs: length of the longest common substring of two token lists */
+static int lcs_len(const toklist *a, const toklist *b, int **row)
+{
+    int *m = realloc(*row, (size_t)(b->n + 1) * 2 * sizeof(int));
+    if (!m) return zl_error_set("metrics: out of memory");
+    *row = m;
+    int *prev = m, *cur = m + b->n + 1, best = 0;
+    memset(prev, 0, (size_t)(b->n + 1) * sizeof(int));
+    cur[0] = 0;
+    for (int i = 0; i < a->n; i++) {
+        for (int j = 0; j < b->n; j++) {
+            cur[j + 1] = tok_eq(a, i, b, j) ? prev[j] + 1 : 0;
+            if (cur[j + 1] > best) best = cur[j + 1];
+        }
+        int *t = prev; prev = cur; cur = t;
+    }
+    return best;
+}
+
+static int cmrc_score(const char *pred, const char *const *golds, int n, double *em, double *f1)
+{
+    toklist p = {0}, g = {0};
+    cpbuf pp = {0}, gp = {0};
+    int *row = NULL, rc = -1;
+    *em = 0;
+    *f1 = 0;
+    if (cmrc_segment(pred, 1, &p) || cmrc_strip_punct(pred, &pp)) goto done;
+    for (int k = 0; k < n; k++) {
+        g.n = 0;
+        g.chars.n = 0;
+        if (cmrc_segment(golds[k], 1, &g)) goto done;
+        int l = lcs_len(&g, &p, &row);
+        if (l < 0) goto done;
+        double f = 0;
+        if (l > 0) {
+            double precision = 1.0 * l / p.n, recall = 1.0 * l / g.n;
+            f = (2 * precision * recall) / (precision + recall);
+        }
+        if (k == 0 || f > *f1) *f1 = f;
+        if (cmrc_strip_punct(golds[k], &gp)) goto done;
+        if (*em == 0 && gp.n == pp.n &&
+            (pp.n == 0 || memcmp(gp.v, pp.v, (size_t)pp.n * sizeof(int32_t)) == 0))
+            *em = 1;
+    }
+    rc = 0;
+done:
+    tok_free(&p);
+    tok_free(&g);
+    cp_free(&pp);
+    cp_free(&gp);
+    free(row);
+    return rc;
+}
+
+static int score_one(zl_metrics_kind kind, const char *pred, const char *const *golds, int n,
+                     double *em, double *f1)
+{
+    if (n < 1) return zl_error_set("metrics: no gold answers to score against");
+    if (!pred) return zl_error_set("metrics: prediction is NULL");
+    return kind == ZL_METRICS_CMRC ? cmrc_score(pred, golds, n, em, f1)
+                                   : squad_score(pred, golds, n, em, f1);
+}
+
+double zl_metrics_em(zl_metrics_kind kind, const char *pred, const char *const *golds, int n_golds)
+{
+    double em, f1;
+    return score_one(kind, pred, golds, n_golds, &em, &f1) ? -1 : em;
+}
+
+double zl_metrics_f1(zl_metrics_kind kind, const char *pred, const char *const *golds, int n_golds)
+{
+    double em, f1;
+    return score_one(kind, pred, golds, n_golds, &em, &f1) ? -1 : f1;
+}
+
+/* ---- the gold dataset ---- */
+struct zl_metrics_dataset {
+    int count, cap;
+    char **ids;
+    int *gold_off;        /* question i's golds: golds[gold_off[i] .. gold_off[i+1]) */
+    char **golds;
+    int n_golds, golds_cap;
+    int *hash, hash_cap;  /* open addressing over question indices, -1 = empty */
+    int *next_same;       /* next question with the same id, -1 */
+};
+
+static uint32_t hash_str(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+zl_metrics_dataset *zl_metrics_dataset_new(void)
+{
+    zl_metrics_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds) { zl_error_set("metrics: out of memory"); return NULL; }
+    ds->gold_off = calloc(1, sizeof(int));
+    if (!ds->gold_off) { free(ds); zl_error_set("metrics: out of memory"); return NULL; }
+    return ds;
+}
+
+void zl_metrics_dataset_free(zl_metrics_dataset *ds)
+{
+    if (!ds) return;
+    for (int i = 0; i < ds->count; i++) free(ds->ids[i]);
+    for (int i = 0; i < ds->n_golds; i++) free(ds->golds[i]);
+    free(ds->ids);
+    free(ds->golds);
+    free(ds->gold_off);
+    free(ds->hash);
+    free(ds->next_same);
+    free(ds);
+}
+
+static int rehash(zl_metrics_dataset *ds, int cap)
+{
+    int *h = malloc((size_t)cap * sizeof *h);
+    if (!h) return zl_error_set("metrics: out of memory");
+    for (int i = 0; i < cap; i++) h[i] = -1;
+    for (int q = 0; q < ds->count; q++) { /* only the first of duplicate ids goes in */
+        uint32_t k = hash_str(ds->ids[q]) & (uint32_t)(cap - 1);
+        while (h[k] >= 0 && strcmp(ds->ids[h[k]], ds->ids[q]) != 0) k = (k + 1) & (uint32_t)(cap - 1);
+        if (h[k] < 0) h[k] = q;
+    }
+    free(ds->hash);
+    ds->hash = h;
+    ds->hash_cap = cap;
+    return 0;
+}
+
+int zl_metrics_dataset_find(const zl_metrics_dataset *ds, const char *id)
+{
+    if (!ds->hash_cap) return -1;
+    uint32_t k = hash_str(id) & (uint32_t)(ds->hash_cap - 1);
+    while (ds->hash[k] >= 0) {
+        if (strcmp(ds->ids[ds->hash[k]], id) == 0) return ds->hash[k];
+        k = (k + 1) & (uint32_t)(ds->hash_cap - 1);
+    }
+    return -1;
+}
+
+int zl_metrics_dataset_add(zl_metrics_dataset *ds, const char *id, const char *const *golds,
+                           int n_golds)
+{
+    if (n_golds < 0) return zl_error_set("metrics: question %s: negative answer count", id);
+    if (ds->count == ds->cap) {
+        int cap = ds->cap ? ds->cap * 2 : 64;
+        char **ids = realloc(ds->ids, (size_t)cap * sizeof *ids);
+        if (!ids) return zl_error_set("metrics: out of memory");
+        ds->ids = ids;
+        int *off = realloc(ds->gold_off, (size_t)(cap + 1) * sizeof *off);
+        if (!off) return zl_error_set("metrics: out of memory");
+        ds->gold_off = off;
+        int *nx = realloc(ds->next_same, (size_t)cap * sizeof *nx);
+        if (!nx) return zl_error_set("metrics: out of memory");
+        ds->next_same = nx;
+        ds->cap = cap;
+    }
+    while (ds->n_golds + n_golds > ds->golds_cap) {
+        int cap = ds->golds_cap ? ds->golds_cap * 2 : 128;
+        char **g = realloc(ds->golds, (size_t)cap * sizeof *g);
+        if (!g) return zl_error_set("metrics: out of memory");
+        ds->golds = g;
+        ds->golds_cap = cap;
+    }
+    char *idc = strdup(id);
+    if (!idc) return zl_error_set("metrics: out of memory");
+    for (int k = 0; k < n_golds; k++) {
+        ds->golds[ds->n_golds + k] = strdup(golds[k]);
+        if (!ds->golds[ds->n_golds + k]) {
+            while (k-- > 0) free(ds->golds[ds->n_golds + k]);
+            free(idc);
+            return zl_error_set("metrics: out of memory");
+        }
+    }
+    int first = zl_metrics_dataset_find(ds, idc);
+    int q = ds->count++;
+    ds->ids[q] = idc;
+    ds->n_golds += n_golds;
+    ds->gold_off[q + 1] = ds->n_golds;
+    ds->next_same[q] = -1;
+    if (first >= 0) { /* duplicate id: chain it, the hash keeps the first */
+        while (ds->next_same[first] >= 0) first = ds->next_same[first];
+        ds->next_same[first] = q;
+        return 0;
+    }
+    if (2 * ds->count > ds->hash_cap) return rehash(ds, ds->hash_cap ? ds->hash_cap * 2 : 256);
+    uint32_t k = hash_str(idc) & (uint32_t)(ds->hash_cap - 1);
+    while (ds->hash[k] >= 0) k = (k + 1) & (uint32_t)(ds->hash_cap - 1);
+    ds->hash[k] = q;
+    return 0;
+}
+
+int zl_metrics_dataset_count(const zl_metrics_dataset *ds) { return ds->count; }
+const char *zl_metrics_dataset_id(const zl_metrics_dataset *ds, int i)
+{
+    return i >= 0 && i < ds->count ? ds->ids[i] : NULL;
+}
+int zl_metrics_dataset_n_golds(const zl_metrics_dataset *ds, int i)
+{
+    return i >= 0 && i < ds->count ? ds->gold_off[i + 1] - ds->gold_off[i] : 0;
+}
+const char *zl_metrics_dataset_gold(const zl_metrics_dataset *ds, int i, int k)
+{
+    if (k < 0 || k >= zl_metrics_dataset_n_golds(ds, i)) return NULL;
+    return ds->golds[ds->gold_off[i] + k];
+}
+
+zl_metrics_dataset *zl_metrics_dataset_parse(const char *what, const char *json, size_t len)
+{
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        zl_error_set("%s: invalid JSON near byte %ld", what,
+                     at && at >= json ? (long)(at - json) : 0L);
+        return NULL;
+    }
+    zl_metrics_dataset *ds = zl_metrics_dataset_new();
+    const char **golds = NULL;
+    int gcap = 0;
+    if (!ds) goto fail;
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    if (!cJSON_IsArray(data)) {
+        zl_error_set("%s: missing array 'data' (not a SQuAD-style dataset)", what);
+        goto fail;
+    }
+    int a = 0;
+    for (const cJSON *art = data->child; art; art = art->next, a++) {
+        const cJSON *paras = cJSON_GetObjectItemCaseSensitive(art, "paragraphs");
+        if (!cJSON_IsArray(paras)) {
+            zl_error_set("%s: data[%d]: missing array 'paragraphs'", what, a);
+            goto fail;
+        }
+        int p = 0;
+        for (const cJSON *para = paras->child; para; para = para->next, p++) {
+            const cJSON *qas = cJSON_GetObjectItemCaseSensitive(para, "qas");
+            if (!cJSON_IsArray(qas)) {
+                zl_error_set("%s: data[%d].paragraphs[%d]: missing array 'qas'", what, a, p);
+                goto fail;
+            }
+            int q = 0;
+            for (const cJSON *qa = qas->child; qa; qa = qa->next, q++) {
+                const cJSON *id = cJSON_GetObjectItemCaseSensitive(qa, "id");
+                const cJSON *ans = cJSON_GetObjectItemCaseSensitive(qa, "answers");
+                if (!cJSON_IsString(id) || !cJSON_IsArray(ans)) {
+                    zl_error_set("%s: data[%d].paragraphs[%d].qas[%d]: missing string 'id' or "
+                                 "array 'answers'", what, a, p, q);
+                    goto fail;
+                }
+                int n = cJSON_GetArraySize(ans), k = 0;
+                if (n > gcap) {
+                    gcap = n * 2;
+                    const char **g = realloc(golds, (size_t)gcap * sizeof *g);
+                    if (!g) { zl_error_set("metrics: out of memory"); goto fail; }
+                    golds = g;
+                }
+                for (const cJSON *an = ans->child; an; an = an->next, k++) {
+                    const cJSON *t = cJSON_GetObjectItemCaseSensitive(an, "text");
+                    if (!cJSON_IsString(t)) {
+                        zl_error_set("%s: data[%d].paragraphs[%d].qas[%d] (id %s): answers[%d] "
+                                     "has no string 'text'", what, a, p, q, id->valuestring, k);
+                        goto fail;
+                    }
+                    golds[k] = t->valuestring;
+                }
+                if (zl_metrics_dataset_add(ds, id->valuestring, golds, n)) goto fail;
+            }
+        }
+    }
+    free(golds);
+    cJSON_Delete(root);
+    return ds;
+fail:
+    free(golds);
+    cJSON_Delete(root);
+    zl_metrics_dataset_free(ds);
+    return NULL;
+}
+
+zl_metrics_dataset *zl_metrics_dataset_load(const char *path)
+{
+    char *buf;
+    size_t len;
+    if (zl_io_read_file(path, (size_t)1 << 30, &buf, &len)) return NULL;
+    zl_metrics_dataset *ds = zl_metrics_dataset_parse(path, buf, len);
+    free(buf);
+    return ds;
+}
+
+/* ---- whole prediction sets ---- */
+void zl_metrics_result_free(zl_metrics_result *r)
+{
+    if (!r) return;
+    free(r->em);
+    free(r->f1q);
+    free(r->answered);
+    free(r);
+}
+
+zl_metrics_result *zl_metrics_score(const zl_metrics_dataset *ds, zl_metrics_kind kind,
+                                    const char *const *preds)
+{
+    zl_metrics_result *r = calloc(1, sizeof *r);
+    int n = ds->count;
+    if (!r || !(r->em = calloc((size_t)n + 1, sizeof(double))) ||
+        !(r->f1q = calloc((size_t)n + 1, sizeof(double))) || !(r->answered = calloc((size_t)n + 1, 1))) {
+        zl_metrics_result_free(r);
+        zl_error_set("metrics: out of memory");
+        return NULL;
+    }
+    r->total = n;
+    r->first_missing = -1;
+    /* the official scripts sum per-question scores in dataset order, then scale */
+    double em_sum = 0, f1_sum = 0;
+    for (int i = 0; i < n; i++) {
+        if (!preds[i]) {
+            if (r->first_missing < 0) r->first_missing = i;
+            r->missing++;
+            continue;
+        }
+        double em, f1;
+        int ng = zl_metrics_dataset_n_golds(ds, i);
+        if (ng == 0) {
+            zl_error_set("metrics: question %s has no gold answers", ds->ids[i]);
+            zl_metrics_result_free(r);
+            return NULL;
+        }
+        if (score_one(kind, preds[i], (const char *const *)ds->golds + ds->gold_off[i], ng, &em,
+                      &f1)) {
+            zl_error_prefix("question %s: ", ds->ids[i]);
+            zl_metrics_result_free(r);
+            return NULL;
+        }
+        r->answered[i] = 1;
+        em_sum += em;
+        f1_sum += f1;
+        r->em[i] = 100.0 * em;
+        r->f1q[i] = 100.0 * f1;
+    }
+    r->exact_match = n ? 100.0 * em_sum / n : 0.0;
+    r->f1 = n ? 100.0 * f1_sum / n : 0.0;
+    return r;
+}
+
+zl_metrics_result *zl_metrics_score_file(const zl_metrics_dataset *ds, zl_metrics_kind kind,
+                                         const char *pred_path)
+{
+    char *buf;
+    size_t len;
+    if (zl_io_read_file(pred_path, (size_t)1 << 30, &buf, &len)) return NULL;
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    if (!cJSON_IsObject(root)) {
+        zl_error_set("%s: %s", pred_path,
+                     root ? "not a JSON object {question_id: answer}" : "invalid JSON");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    const char **preds = calloc((size_t)ds->count + 1, sizeof *preds);
+    if (!preds) {
+        cJSON_Delete(root);
+        zl_error_set("metrics: out of memory");
+        return NULL;
+    }
+    int extra = 0;
+    for (const cJSON *it = root->child; it; it = it->next) {
+        if (!it->string) continue;
+        int q = zl_metrics_dataset_find(ds, it->string);
+        if (q < 0) { extra++; continue; }
+        if (!cJSON_IsString(it)) {
+            zl_error_set("%s: the prediction for question %s is not a string", pred_path,
+                         it->string);
+            free(preds);
+            cJSON_Delete(root);
+            return NULL;
+        }
+        for (; q >= 0; q = ds->next_same[q]) preds[q] = it->valuestring;
+    }
+    zl_metrics_result *r = zl_metrics_score(ds, kind, preds);
+    if (r) r->extra = extra;
+    else zl_error_prefix("%s: ", pred_path);
+    free(preds);
+    cJSON_Delete(root);
+    return r;
+}

@@ -1,0 +1,328 @@
+/* lmetrics.c — zonelab.metrics: official SQuAD v1.1 / CMRC 2018 scores (see core/metrics.h).
+ * Every score it returns is x100 (EM 0 or 100 per question, F1 0..100).
+ *
+ *   local ds = zl.metrics.load("dev-v1.1.json")           -- gold answers, loaded once
+ *   local r = zl.metrics.squad(ds, "predictions.json")      -- or a {qid = text} table
+ *   print(r.exact_match, r.f1, r.missing)                   -- r.per_question[qid].em/.f1
+ *   zl.metrics.cmrc(ds, preds)  zl.metrics.normalize(s)  zl.metrics.em(pred, golds)
+ */
+#include "zl_lua.h"
+#include "error.h"
+#include "metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DATASET_MT "zonelab.metrics.dataset"
+
+typedef struct { zl_metrics_dataset *ds; } dataset_box;
+
+static zl_metrics_dataset *check_dataset(lua_State *L, int idx)
+{
+    dataset_box *b = luaL_checkudata(L, idx, DATASET_MT);
+    if (!b->ds) luaL_argerror(L, idx, "dataset has been closed");
+    return b->ds;
+}
+
+static dataset_box *new_dataset_box(lua_State *L)
+{
+    dataset_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->ds = NULL;
+    luaL_setmetatable(L, DATASET_MT);
+    return b;
+}
+
+/* zonelab.metrics.load(path) -> dataset */
+static int m_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    dataset_box *b = new_dataset_box(L);
+    if (!(b->ds = zl_metrics_dataset_load(path))) return zl_lua_fail(L);
+    return 1;
+}
+
+/* Builds a dataset from a decoded SQuAD-style table {data = {{paragraphs = {{qas = ...}}}}}. */
+static void dataset_from_table(lua_State *L, int idx, dataset_box *b)
+{
+    idx = lua_absindex(L, idx);
+    if (!(b->ds = zl_metrics_dataset_new())) zl_lua_fail(L);
+    if (lua_getfield(L, idx, "data") != LUA_TTABLE)
+        luaL_error(L, "dataset table: missing array 'data' (not a SQuAD-style dataset)");
+    const char *golds[256];
+    for (lua_Integer a = 1; lua_geti(L, -1, a) == LUA_TTABLE; a++) {
+        if (lua_getfield(L, -1, "paragraphs") != LUA_TTABLE)
+            luaL_error(L, "dataset table: data[%d]: missing array 'paragraphs'", (int)a);
+        for (lua_Integer p = 1; lua_geti(L, -1, p) == LUA_TTABLE; p++) {
+            if (lua_getfield(L, -1, "qas") != LUA_TTABLE)
+                luaL_error(L, "dataset table: data[%d].paragraphs[%d]: missing array 'qas'",
+                           (int)a, (int)p);
+            for (lua_Integer q = 1; lua_geti(L, -1, q) == LUA_TTABLE; q++) {
+                int qa = lua_gettop(L);
+                if (lua_getfield(L, qa, "id") != LUA_TSTRING || lua_getfield(L, qa, "answers") != LUA_TTABLE)
+                    luaL_error(L, "dataset table: data[%d].paragraphs[%d].qas[%d]: missing string "
+                               "'id' or array 'answers'", (int)a, (int)p, (int)q);
+                int n = 0;
+                for (lua_Integer k = 1; lua_geti(L, qa + 2, k) == LUA_TTABLE; k++) {
+                    if (n == 256) luaL_error(L, "dataset table: more than 256 answers to a question");
+                    if (lua_getfield(L, -1, "text") != LUA_TSTRING)
+                        luaL_error(L, "dataset table: question %s: answers[%d] has no string 'text'",
+                                   lua_tostring(L, qa + 1), (int)k);
+                    golds[n++] = lua_tostring(L, -1); /* kept alive by the table */
+                    lua_pop(L, 2);
+                }
+                lua_pop(L, 1);
+                if (zl_metrics_dataset_add(b->ds, lua_tostring(L, qa + 1), golds, n)) zl_lua_fail(L);
+                lua_settop(L, qa - 1);
+            }
+            lua_pop(L, 3); /* the nil ending the loop, qas, paragraph */
+        }
+        lua_pop(L, 3); /* nil, paragraphs, article */
+    }
+    lua_pop(L, 2); /* nil, data */
+}
+
+/* The dataset argument: a dataset, a path or a table. Leaves a dataset userdata at idx. */
+static zl_metrics_dataset *arg_dataset(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        dataset_box *b = new_dataset_box(L);
+        if (!(b->ds = zl_metrics_dataset_load(lua_tostring(L, idx)))) zl_lua_fail(L);
+        lua_replace(L, idx);
+        return b->ds;
+    }
+    if (lua_type(L, idx) == LUA_TTABLE) {
+        dataset_box *b = new_dataset_box(L);
+        dataset_from_table(L, idx, b);
+        lua_replace(L, idx);
+        return b->ds;
+    }
+    return check_dataset(L, idx);
+}
+
+static void push_result(lua_State *L, const zl_metrics_dataset *ds, const zl_metrics_result *r,
+                        int per_question)
+{
+    lua_createtable(L, 0, 8);
+    lua_pushnumber(L, r->exact_match);
+    lua_setfield(L, -2, "exact_match");
+    lua_pushnumber(L, r->f1);
+    lua_setfield(L, -2, "f1");
+    lua_pushinteger(L, r->total);
+    lua_setfield(L, -2, "total");
+    lua_pushinteger(L, r->missing);
+    lua_setfield(L, -2, "missing");
+    lua_pushinteger(L, r->extra);
+    lua_setfield(L, -2, "extra");
+    lua_createtable(L, r->missing, 0);
+    for (int i = 0, k = 1; i < r->total; i++)
+        if (!r->answered[i]) {
+            lua_pushstring(L, zl_metrics_dataset_id(ds, i));
+            lua_rawseti(L, -2, k++);
+        }
+    lua_setfield(L, -2, "missing_ids");
+    if (!per_question) return;
+    lua_createtable(L, 0, r->total);
+    lua_createtable(L, r->total, 0);
+    for (int i = 0; i < r->total; i++) {
+        const char *id = zl_metrics_dataset_id(ds, i);
+        lua_createtable(L, 0, 2);
+        lua_pushnumber(L, r->em[i]);
+        lua_setfield(L, -2, "em");
+        lua_pushnumber(L, r->f1q[i]);
+        lua_setfield(L, -2, "f1");
+        lua_setfield(L, -3, id);
+        lua_pushstring(L, id);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -3, "ids"); /* question ids in dataset order */
+    lua_setfield(L, -2, "per_question");
+}
+
+/* squad/cmrc(dataset|path|table, predictions (table or path), [{per_question = bool}]) */
+static int score(lua_State *L, zl_metrics_kind kind)
+{
+    lua_settop(L, 3);
+    zl_metrics_dataset *ds = arg_dataset(L, 1);
+    int per_question = 1;
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "per_question");
+        if (!lua_isnil(L, -1)) per_question = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    } else if (!lua_isnil(L, 3)) {
+        return luaL_typeerror(L, 3, "table or nil");
+    }
+    zl_metrics_result *r = NULL;
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        r = zl_metrics_score_file(ds, kind, lua_tostring(L, 2));
+        if (!r) return zl_lua_fail(L);
+    } else {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        int n = zl_metrics_dataset_count(ds);
+        const char **preds = lua_newuserdatauv(L, sizeof(char *) * ((size_t)n + 1), 0);
+        for (int i = 0; i < n; i++) {
+            int t = lua_getfield(L, 2, zl_metrics_dataset_id(ds, i));
+            if (t != LUA_TNIL && t != LUA_TSTRING)
+                return luaL_error(L, "predictions: the answer to question %s is a %s, not a string",
+                                  zl_metrics_dataset_id(ds, i), lua_typename(L, t));
+            preds[i] = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL; /* alive in the table */
+            lua_pop(L, 1);
+        }
+        int extra = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) != LUA_TSTRING ||
+                zl_metrics_dataset_find(ds, lua_tostring(L, -1)) < 0)
+                extra++;
+        }
+        r = zl_metrics_score(ds, kind, preds);
+        if (!r) return zl_lua_fail(L);
+        r->extra = extra;
+    }
+    push_result(L, ds, r, per_question);
+    zl_metrics_result_free(r);
+    return 1;
+}
+
+static int m_squad(lua_State *L) { return score(L, ZL_METRICS_SQUAD); }
+static int m_cmrc(lua_State *L) { return score(L, ZL_METRICS_CMRC); }
+
+static int m_normalize(lua_State *L)
+{
+    char *s = zl_metrics_normalize(luaL_checkstring(L, 1));
+    if (!s) return zl_lua_fail(L);
+    lua_pushstring(L, s);
+    free(s);
+    return 1;
+}
+
+/* em/f1(pred, golds (string or list), [kind "squad"|"cmrc"]) -> x100 */
+static int single(lua_State *L, int want_f1)
+{
+    const char *pred = luaL_checkstring(L, 1);
+    static const char *const kinds[] = {"squad", "cmrc", NULL};
+    zl_metrics_kind kind = (zl_metrics_kind)luaL_checkoption(L, 3, "squad", kinds);
+    const char *golds[256];
+    int n = 0;
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        golds[n++] = lua_tostring(L, 2);
+    } else {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        for (lua_Integer k = 1; lua_geti(L, 2, k) != LUA_TNIL; k++) {
+            if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 2, "gold answers must be strings");
+            if (n == 256) luaL_argerror(L, 2, "more than 256 gold answers");
+            golds[n++] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+        if (n == 0) luaL_argerror(L, 2, "no gold answers");
+    }
+    double v = want_f1 ? zl_metrics_f1(kind, pred, golds, n) : zl_metrics_em(kind, pred, golds, n);
+    if (v < 0) return zl_lua_fail(L);
+    lua_pushnumber(L, 100.0 * v);
+    return 1;
+}
+
+static int m_em(lua_State *L) { return single(L, 0); }
+static int m_f1(lua_State *L) { return single(L, 1); }
+
+/* segment(s, [rm_punc=false]) -> CMRC mixed_segmentation tokens */
+static int m_segment(lua_State *L)
+{
+    const char *s = luaL_checkstring(L, 1);
+    char *blk;
+    int n = zl_metrics_cmrc_segment(s, lua_toboolean(L, 2), &blk);
+    if (n < 0) return zl_lua_fail(L);
+    lua_createtable(L, n, 0);
+    const char *p = blk;
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, p);
+        lua_rawseti(L, -2, i + 1);
+        p += strlen(p) + 1;
+    }
+    free(blk);
+    return 1;
+}
+
+static int m_remove_punctuation(lua_State *L)
+{
+    char *s = zl_metrics_cmrc_remove_punctuation(luaL_checkstring(L, 1));
+    if (!s) return zl_lua_fail(L);
+    lua_pushstring(L, s);
+    free(s);
+    return 1;
+}
+
+/* ---- dataset methods ---- */
+static int d_gc(lua_State *L)
+{
+    dataset_box *b = luaL_checkudata(L, 1, DATASET_MT);
+    zl_metrics_dataset_free(b->ds);
+    b->ds = NULL;
+    return 0;
+}
+
+static int d_tostring(lua_State *L)
+{
+    dataset_box *b = luaL_checkudata(L, 1, DATASET_MT);
+    if (!b->ds) lua_pushliteral(L, "metrics dataset (closed)");
+    else lua_pushfstring(L, "metrics dataset: %d questions", zl_metrics_dataset_count(b->ds));
+    return 1;
+}
+
+static int d_len(lua_State *L)
+{
+    lua_pushinteger(L, zl_metrics_dataset_count(check_dataset(L, 1)));
+    return 1;
+}
+
+/* ds:ids() -> question ids in dataset order */
+static int d_ids(lua_State *L)
+{
+    zl_metrics_dataset *ds = check_dataset(L, 1);
+    int n = zl_metrics_dataset_count(ds);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, zl_metrics_dataset_id(ds, i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* ds:golds(qid or 1-based index) -> list of gold answer texts, or nil */
+static int d_golds(lua_State *L)
+{
+    zl_metrics_dataset *ds = check_dataset(L, 1);
+    int i = lua_type(L, 2) == LUA_TNUMBER ? (int)luaL_checkinteger(L, 2) - 1
+                                          : zl_metrics_dataset_find(ds, luaL_checkstring(L, 2));
+    if (i < 0 || i >= zl_metrics_dataset_count(ds)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    int n = zl_metrics_dataset_n_golds(ds, i);
+    lua_createtable(L, n, 0);
+    for (int k = 0; k < n; k++) {
+        lua_pushstring(L, zl_metrics_dataset_gold(ds, i, k));
+        lua_rawseti(L, -2, k + 1);
+    }
+    return 1;
+}
+
+int zl_lua_open_metrics(lua_State *L)
+{
+    static const luaL_Reg methods[] = {{"ids", d_ids}, {"golds", d_golds}, {"close", d_gc},
+                                       {NULL, NULL}};
+    static const luaL_Reg meta[] = {{"__gc", d_gc}, {"__close", d_gc}, {"__tostring", d_tostring},
+                                    {"__len", d_len}, {NULL, NULL}};
+    if (luaL_newmetatable(L, DATASET_MT)) {
+        luaL_setfuncs(L, meta, 0);
+        luaL_newlib(L, methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    static const luaL_Reg fns[] = {{"load", m_load}, {"squad", m_squad}, {"cmrc", m_cmrc},
+                                   {"normalize", m_normalize}, {"em", m_em}, {"f1", m_f1},
+                                   {"segment", m_segment},
+                                   {"remove_punctuation", m_remove_punctuation}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}
