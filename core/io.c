@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "io.h"
 #include "error.h"
+#include "json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -281,8 +282,8 @@ static int cmp_offset(const void *a, const void *b)
 static zl_tensor_map *st_parse_header(const char *what, const char *hdr, size_t hlen,
                                       uint64_t data_len)
 {
-    cJSON *root = cJSON_ParseWithLength(hdr, hlen);
-    if (!root) { zl_error_set("%s: safetensors header is not valid JSON", what); return NULL; }
+    cJSON *root = zl_json_parse(what, hdr, hlen);
+    if (!root) { zl_error_prefix("safetensors header: "); return NULL; }
     zl_tensor_map *m = NULL;
     if (!cJSON_IsObject(root)) {
         zl_error_set("%s: safetensors header is not a JSON object", what);
@@ -379,6 +380,21 @@ static zl_tensor_map *st_parse_header(const char *what, const char *hdr, size_t 
             }
         }
         free(cp);
+    }
+    /* Duplicate names: JSON allows them, the format does not. */
+    for (int i = 0; i < m->count; i++)
+        for (int j = i + 1; j < m->count && m->count <= 4096; j++)
+            if (strcmp(m->items[i].name, m->items[j].name) == 0) {
+                zl_error_set("%s: tensor name %s appears twice in the header", what, m->items[i].name);
+                goto fail;
+            }
+    if (m->count > 4096) {
+        zl_tensor_map_sort(m);
+        for (int i = 1; i < m->count; i++)
+            if (strcmp(m->items[i - 1].name, m->items[i].name) == 0) {
+                zl_error_set("%s: tensor name %s appears twice in the header", what, m->items[i].name);
+                goto fail;
+            }
     }
     cJSON_Delete(root);
     return m;

@@ -5,6 +5,7 @@
 #include "zl_lua.h"
 #include "error.h"
 #include "io.h"
+#include "json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -48,16 +49,8 @@ static void push_json(lua_State *L, const cJSON *j, int depth)
 
 static int decode_buffer(lua_State *L, const char *what, const char *s, size_t len)
 {
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(s, len, &end, 0);
-    if (!j) {
-        const char *err = cJSON_GetErrorPtr();
-        long off = err && err >= s && err <= s + len ? (long)(err - s) : -1;
-        int line = 1;
-        for (long i = 0; i < off; i++) line += s[i] == '\n';
-        if (len == 0) return zl_lua_raise(L, "%s: empty file, expected JSON", what);
-        return zl_lua_raise(L, "%s: invalid JSON at line %d (byte %d)", what, line, (int)off + 1);
-    }
+    cJSON *j = zl_json_parse(what, s, len);
+    if (!j) return zl_lua_fail(L);
     push_json(L, j, 0);
     cJSON_Delete(j);
     return 1;
@@ -78,14 +71,9 @@ static int j_read(lua_State *L)
     char *buf;
     size_t len;
     if (zl_io_read_file(path, JSON_MAX_FILE, &buf, &len) != 0) return zl_lua_fail(L);
-    int bom = len >= 3 && (unsigned char)buf[0] == 0xEF && (unsigned char)buf[1] == 0xBB &&
-              (unsigned char)buf[2] == 0xBF;
     /* Move the bytes into a Lua string so that a raised error frees them. */
     lua_pushlstring(L, buf, len);
     free(buf);
-    if (bom)
-        return zl_lua_raise(L, "%s: starts with a UTF-8 byte-order mark, which JSON does not allow",
-                          path);
     size_t l2;
     const char *s = lua_tolstring(L, -1, &l2);
     return decode_buffer(L, path, s, l2);

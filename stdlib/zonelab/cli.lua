@@ -22,7 +22,8 @@ end
 --- Parses argv (default: the global `arg`). Bad options raise a one-line error.
 function M.parse(p, argv)
   local ok, res = p:pparse(argv or arg)
-  if not ok then M.fail("%s (see --help)", res) end
+  -- argparse may add "Did you mean ...?" on a second line: keep the error one line.
+  if not ok then M.fail("%s (see --help)", (tostring(res):gsub("%s*\n%s*", "; "))) end
   return res
 end
 

@@ -184,7 +184,7 @@ static void test_malformed(void)
     expect_error(write_st("trunc.safetensors", 500, "{\"a\":", 0), "larger than the file");
     expect_error(write_st("huge.safetensors", (uint64_t)1 << 62, "{}", 0), "larger than the file");
     const char *notjson = "{not json";
-    expect_error(write_st("nj.safetensors", strlen(notjson), notjson, 0), "not valid JSON");
+    expect_error(write_st("nj.safetensors", strlen(notjson), notjson, 0), "invalid JSON");
     const char *arr = "[1,2]";
     expect_error(write_st("arr.safetensors", strlen(arr), arr, 0), "not a JSON object");
     const char *range = "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}";
@@ -203,6 +203,11 @@ static void test_malformed(void)
     expect_error(write_st("ovf.safetensors", strlen(ovf), ovf, 8), "overflows");
     const char *negs = "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}";
     expect_error(write_st("neg.safetensors", strlen(negs), negs, 8), "non-negative");
+    const char *dup = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                      "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}";
+    expect_error(write_st("dup.safetensors", strlen(dup), dup, 8), "appears twice");
+    const char *trail = "{}  x";
+    expect_error(write_st("trail.safetensors", strlen(trail), trail, 0), "unexpected text");
     const char *miss = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}";
     expect_error(write_st("miss.safetensors", strlen(miss), miss, 8), "data_offsets");
     /* Every truncation of a valid file is rejected cleanly, never a crash. */

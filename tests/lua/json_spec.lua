@@ -43,6 +43,21 @@ describe("zonelab.json", function()
     os.remove(p)
   end)
 
+  it("judges JSON as Python's json.load does", function()
+    local function err(s)
+      local ok, e = pcall(json.decode, s, "f.json")
+      assert.is_false(ok)
+      return e
+    end
+    assert.matches("f.json: unexpected text after the JSON value at line 2", err('{"a":1}\n{}'), 1, true)
+    assert.matches("control character 0x00 inside a string", err('{"q":"c\0at"}'), 1, true)
+    assert.matches("control character 0x0a inside a string", err('{"q":"c\nat"}'), 1, true)
+    assert.matches("invalid UTF-8 at line 1 (byte 7)", err('{"q":"\255"}'), 1, true)
+    assert.matches("invalid UTF-8", err('{"q":"\237\160\128"}'), 1, true) -- a surrogate
+    assert.matches("truncated JSON", err('{"q": ["a", '), 1, true)
+    assert.are.same({ q = "a\tb" }, json.decode('{"q":"a\\tb"}  \n'))
+  end)
+
   it("writes atomically and reads back", function()
     local p = os.tmpname()
     json.write(p, {q1 = "Denver Broncos"})
