@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include "metrics.h"
 #include "error.h"
+#include "json.h"
 #include "io.h"
 
 #include <cjson/cJSON.h>
@@ -982,13 +983,8 @@ const char *zl_metrics_dataset_gold(const zl_metrics_dataset *ds, int i, int k)
 
 zl_metrics_dataset *zl_metrics_dataset_parse(const char *what, const char *json, size_t len)
 {
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        zl_error_set("%s: invalid JSON near byte %ld", what,
-                     at && at >= json ? (long)(at - json) : 0L);
-        return NULL;
-    }
+    cJSON *root = zl_json_parse(what, json, len);
+    if (!root) return NULL;
     zl_metrics_dataset *ds = zl_metrics_dataset_new();
     const char **golds = NULL;
     int gcap = 0;
@@ -1122,11 +1118,11 @@ zl_metrics_result *zl_metrics_score_file(const zl_metrics_dataset *ds, zl_metric
     char *buf;
     size_t len;
     if (zl_io_read_file(pred_path, (size_t)1 << 30, &buf, &len)) return NULL;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
+    cJSON *root = zl_json_parse(pred_path, buf, len);
     free(buf);
+    if (!root) return NULL;
     if (!cJSON_IsObject(root)) {
-        zl_error_set("%s: %s", pred_path,
-                     root ? "not a JSON object {question_id: answer}" : "invalid JSON");
+        zl_error_set("%s: not a JSON object {question_id: answer}", pred_path);
         cJSON_Delete(root);
         return NULL;
     }
