@@ -86,6 +86,7 @@ static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"tfckpt", zl_lua_open_tfckpt},
     {"json", zl_lua_open_json},
     {"io", zl_lua_open_io},
+    {"pdf", zl_lua_open_pdf},
     {"metrics", zl_lua_open_metrics},
 };
 

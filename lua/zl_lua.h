@@ -41,6 +41,7 @@ int zl_lua_open_tensor(lua_State *L);
 int zl_lua_open_tfckpt(lua_State *L);
 int zl_lua_open_json(lua_State *L);
 int zl_lua_open_io(lua_State *L);
+int zl_lua_open_pdf(lua_State *L);
 int zl_lua_open_metrics(lua_State *L);
 
 /* The model inside a zonelab.bert userdata (lbert.c); raises when idx is not an open

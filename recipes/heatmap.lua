@@ -1,0 +1,116 @@
+-- heatmap.lua — protocol step 9 (the reference's visualize_att_zone.py): results.csv and
+-- the baseline score -> a PDF like the paper's Figure 1: value - baseline per cell,
+-- seaborn's "seismic" map with vmin -10, vmax 2, centre 0, columns ALL Q² Q2P P2Q P²,
+-- layer 1 at the bottom, a colour bar; several panels side by side on one page.
+local cli = require "zonelab.cli"
+local csv = require "zonelab.csv"
+local zl = require "zonelab"
+
+local p = cli.parser("recipes/heatmap.lua",
+  "Draw RESULTS.csv (header layer,all,q2,q2p,p2q,p2; layers from 1, or 0-based) as the " ..
+  "paper's Figure 1: each cell is the score with that zone masked in that layer minus " ..
+  "BASELINE, coloured with seaborn's heatmap(cmap='seismic', vmin, vmax, center): blue " ..
+  "where masking hurts, white where it changes nothing, red where it helps. BASELINE is a " ..
+  "number (80.567) or a JSON file with exact_match and f1 (aggregate's baseline.json; " ..
+  "--metric picks the key, by default the file's own 'metric'). --panel adds panels to " ..
+  "the same page (e.g. F1 beside EM, or the mean of runs beside a single run).",
+  "Examples:\n" ..
+  "  zonelab recipes/heatmap.lua results.csv 80.567 squad.pdf\n" ..
+  "  zonelab recipes/heatmap.lua run/results.csv run/baseline.json fig.pdf --annotate\n" ..
+  "  zonelab recipes/heatmap.lua em.csv 80.567 fig.pdf --panel f1.csv 88.117 " ..
+  "--panel-title EM --panel-title F1 --colorbar each")
+p:argument("results", "The results CSV (the first panel).")
+p:argument("baseline", "Baseline score (a number) or a JSON file with exact_match / f1.")
+p:argument("output", "The PDF to write.")
+p:option("--metric", "Which baseline of a JSON file: EM or F1."):choices({ "EM", "F1", "em", "f1" })
+p:option("--vmin", "Value (difference) at the blue end of the colour map.", "-10")
+p:option("--vmax", "Value (difference) at the red end of the colour map.", "2")
+p:option("--center", "Value drawn white (seaborn's center).", "0")
+p:flag("--annotate", "Print value - baseline (1 decimal) in every cell.")
+p:option("--title", "Title above the page.")
+p:option("--panel", "Another panel: RESULTS.csv BASELINE (repeatable)."):args(2):count("*")
+  :argname({ "<results>", "<baseline>" })
+p:option("--panel-title", "Panel titles, in order (one per panel, or one per --panel)."):count("*")
+p:option("--colorbar", "One colour bar for the page, one per panel, or none.", "shared")
+  :choices({ "shared", "each", "none" })
+p:option("--xlabel", "Label under the columns.", "Attention zone")
+p:option("--ylabel", "Label beside the rows.", "Layer")
+local args = cli.parse(p)
+
+local LABELS = { all = "ALL", q2 = "Q^{2}", q2p = "Q2P", p2q = "P2Q", p2 = "P^{2}" }
+
+local function number_option(name, s)
+  local v = tonumber(s)
+  if not v or v ~= v or v == math.huge or v == -math.huge then
+    cli.fail("%s must be a finite number, got '%s'", name, s)
+  end
+  return v
+end
+
+local vmin = number_option("--vmin", args.vmin)
+local vmax = number_option("--vmax", args.vmax)
+local center = number_option("--center", args.center)
+if not (vmin < vmax) then cli.fail("--vmin (%s) must be below --vmax (%s)", args.vmin, args.vmax) end
+if center < vmin or center > vmax then
+  cli.fail("--center (%s) must lie between --vmin and --vmax", args.center)
+end
+
+-- BASELINE: a number, or a JSON file from the aggregate recipe.
+local function read_baseline(s)
+  local v = tonumber(s)
+  if v then
+    if v ~= v or v == math.huge or v == -math.huge then cli.fail("baseline '%s' is not finite", s) end
+    return v
+  end
+  local ok, obj = pcall(zl.json.read, s)
+  if not ok then cli.fail("baseline '%s' is neither a number nor a readable JSON file (%s)", s, obj) end
+  if type(obj) ~= "table" then cli.fail("%s: expected a JSON object with exact_match / f1", s) end
+  local metric = (args.metric or obj.metric or "EM"):lower()
+  local key = (metric == "f1") and "f1" or "exact_match"
+  local b = obj[key]
+  if type(b) ~= "number" or b ~= b or b == math.huge or b == -math.huge then
+    cli.fail("%s: field '%s' is missing or not a finite number", s, key)
+  end
+  return b
+end
+
+-- One panel: rows bottom-up (layer 1 first), values minus the baseline.
+local function panel(path, baseline_arg)
+  local t = csv.read_results(path)
+  local baseline = read_baseline(baseline_arg)
+  local values, labels = {}, {}
+  for c, z in ipairs(t.zones) do labels[c] = LABELS[z] end
+  if #t.zones == 0 then cli.fail("%s:1: no zone columns", path) end
+  for i, r in ipairs(t.rows) do
+    local row = {}
+    for c, z in ipairs(t.zones) do
+      if r[z] == nil then cli.fail("%s: layer %d, zone %s is empty (nothing to draw)", path, i, z) end
+      row[c] = r[z] - baseline
+    end
+    values[i] = row
+  end
+  return {
+    values = values, col_labels = labels, vmin = vmin, vmax = vmax, center = center,
+    annotate = args.annotate, xlabel = args.xlabel, ylabel = args.ylabel,
+  }
+end
+
+local panels = { panel(args.results, args.baseline) }
+for _, pb in ipairs(args.panel) do panels[#panels + 1] = panel(pb[1], pb[2]) end
+
+local titles = args.panel_title
+if #titles == #panels then
+  for i, t in ipairs(titles) do panels[i].title = t end
+elseif #titles == #panels - 1 then
+  for i, t in ipairs(titles) do panels[i + 1].title = t end
+elseif #titles > 0 then
+  cli.fail("%d --panel-title for %d panels (give one per panel, or one per --panel)",
+    #titles, #panels)
+end
+-- Only the leftmost panel needs the layer label.
+for i = 2, #panels do panels[i].ylabel = nil end
+
+local doc <close> = zl.pdf.new()
+doc:heatmap_page(panels, { colorbar = args.colorbar, title = args.title })
+doc:save(args.output)
+cli.wrote(args.output, string.format("%d panel%s", #panels, #panels > 1 and "s" or ""))

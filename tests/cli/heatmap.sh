@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# recipes/heatmap.lua end to end: Table 1 -> one-page PDF with its labels as text; panels
+# side by side; baseline.json with --metric; 0-based files; and one-line errors (exit 1)
+# that leave no PDF behind and never clobber an existing one.
+set -u
+ZL="$1"
+fail=0; pass=0
+check() { # name, expected-substring, actual
+  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
+}
+check_eq() { # name, expected, actual
+  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
+}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+R=recipes/heatmap.lua
+T1=tests/fixtures/published/single_run.csv
+T2=tests/fixtures/published/five_run_mean.csv
+
+out=$("$ZL" $R --help 2>&1); rc=$?
+check_eq "help exit" 0 "$rc"
+check "help explains" "seismic" "$out"
+check "help options" "--panel" "$out"
+
+# ---- Table 1, the published baseline ----
+out=$("$ZL" $R $T1 80.567 "$tmp/fig1.pdf" 2>&1); rc=$?
+check_eq "table1 exit" 0 "$rc"
+check "table1 says where" "wrote $tmp/fig1.pdf" "$out"
+check "pages" "Pages:           1" "$(pdfinfo "$tmp/fig1.pdf" 2>&1)"
+text=$(pdftotext -layout "$tmp/fig1.pdf" - 2>&1)
+for s in ALL Q2P P2Q Layer "Attention zone" -10 -8 -6 -4 -2 " 0" " 2"; do check "label $s" "$s" "$text"; done
+check_eq "layers 1..12 printed" "1 2 3 4 5 6 7 8 9 10 11 12" \
+  "$(echo "$text" | awk '$1 ~ /^[0-9]+$/ && $1 >= 1 && $1 <= 12 && NF == 1 {print $1}' | sort -n | uniq | tr '\n' ' ' | sed 's/ $//')"
+# layer 12 above layer 1 in reading order
+l12=$(echo "$text" | awk '$1 == "12" && NF == 1 {print NR; exit}')
+l1=$(echo "$text" | awk '$1 == "1" && NF == 1 {print NR; exit}')
+check_eq "layer 12 above layer 1" 1 "$(( ${l12:-99} < ${l1:-0} ))"
+
+# ---- panels side by side, annotated, baseline.json ----
+echo '{"exact_match": 80.567, "f1": 88.117, "metric": "exact_match"}' > "$tmp/baseline.json"
+out=$("$ZL" $R $T1 "$tmp/baseline.json" "$tmp/two.pdf" --panel $T2 80.567 \
+  --panel-title "Single run" --panel-title "Five-run mean" --title "SQuAD EM" --annotate 2>&1); rc=$?
+check_eq "two panels exit" 0 "$rc"
+check "two panels said" "2 panels" "$out"
+text=$(pdftotext -layout "$tmp/two.pdf" - 2>&1)
+check "panel title 1" "Single run" "$text"
+check "panel title 2" "Five-run mean" "$text"
+check "page title" "SQuAD EM" "$text"
+check "annotation layer1 p2 (single)" "-13.6" "$text"
+check "annotation layer1 p2 (mean)" "-14.3" "$text"
+check "one page" "Pages:           1" "$(pdfinfo "$tmp/two.pdf" 2>&1)"
+w1=$(pdfinfo "$tmp/fig1.pdf" | awk '/Page size/ {print int($3)}')
+w2=$(pdfinfo "$tmp/two.pdf" | awk '/Page size/ {print int($3)}')
+check_eq "two panels are wider" 1 "$(( w2 > w1 + 150 ))"
+
+# --metric F1 picks the f1 key: layer 1 P2 becomes 66.982 - 88.117 = -21.1
+out=$("$ZL" $R $T1 "$tmp/baseline.json" "$tmp/f1.pdf" --metric F1 --annotate 2>&1); rc=$?
+check_eq "f1 exit" 0 "$rc"
+check "f1 baseline used" "-21.1" "$(pdftotext -layout "$tmp/f1.pdf" - 2>&1)"
+out=$("$ZL" $R $T1 80.567 "$tmp/each.pdf" --panel $T2 80.567 --colorbar each 2>&1); rc=$?
+check_eq "colorbar each exit" 0 "$rc"
+check_eq "two bars" 2 "$(pdftotext -layout "$tmp/each.pdf" - | grep -o -- '-10' | wc -l)"
+
+# a 0-based file draws the same figure
+{ echo "layer,all,q2,q2p,p2q,p2"; tail -n +2 $T1 | awk -F, 'BEGIN{OFS=","} {$1=$1-1; print}'; } > "$tmp/zero.csv"
+"$ZL" $R "$tmp/zero.csv" 80.567 "$tmp/zero.pdf" >/dev/null 2>&1
+check_eq "0-based same text" "$(pdftotext -layout "$tmp/fig1.pdf" -)" "$(pdftotext -layout "$tmp/zero.pdf" -)"
+
+# ---- bad input: one line, exit 1, no PDF, an existing PDF untouched ----
+bad() { # name, expected message part, csv content, [extra args...]
+  local name="$1" msg="$2" content="$3"; shift 3
+  printf "%b" "$content" > "$tmp/bad.csv"
+  rm -f "$tmp/bad.pdf"
+  local o; o=$("$ZL" $R "$tmp/bad.csv" 80.567 "$tmp/bad.pdf" "$@" 2>&1); local c=$?
+  check_eq "$name exit" 1 "$c"
+  check "$name message" "zonelab: error: $msg" "$o"
+  check_eq "$name one line" 1 "$(echo "$o" | wc -l)"
+  check_eq "$name no pdf" no "$([[ -e "$tmp/bad.pdf" ]] && echo yes || echo no)"
+}
+bad ragged "$tmp/bad.csv:3:" "layer,all,q2\n1,80,80\n2,80\n"
+bad nonnumber "$tmp/bad.csv:2: column q2" "layer,all,q2\n1,80,eighty\n"
+bad nan "$tmp/bad.csv:2:" "layer,all,q2\n1,80,nan\n"
+bad inf "$tmp/bad.csv:2:" "layer,all,q2\n1,80,-inf\n"
+bad zone "$tmp/bad.csv:1: unknown zone column 'p3'" "layer,all,p3\n1,80,80\n"
+bad layers "$tmp/bad.csv:2:" "layer,all,q2\n3,80,80\n"
+bad empty "$tmp/bad.csv: layer 1, zone q2 is empty" "layer,all,q2\n1,80,\n"
+bad vmin "--vmin (5) must be below --vmax (2)" "layer,all\n1,80\n" --vmin 5
+bad titles "3 --panel-title for 1 panels" "layer,all\n1,80\n" --panel-title a --panel-title b --panel-title c
+
+out=$("$ZL" $R $T1 nonsense "$tmp/x.pdf" 2>&1); rc=$?
+check_eq "bad baseline exit" 1 "$rc"
+check "bad baseline message" "zonelab: error: baseline 'nonsense'" "$out"
+echo '{"exact_match": 80.5}' > "$tmp/nof1.json"
+out=$("$ZL" $R $T1 "$tmp/nof1.json" "$tmp/x.pdf" --metric F1 2>&1); rc=$?
+check_eq "missing f1 exit" 1 "$rc"
+check "missing f1 message" "nof1.json: field 'f1' is missing" "$out"
+out=$("$ZL" $R $T1 80 "$tmp/no/such/dir/x.pdf" 2>&1); rc=$?
+check_eq "bad output exit" 1 "$rc"
+check "bad output message" "zonelab: error: $tmp/no/such/dir/x.pdf" "$out"
+check_eq "nothing left" no "$([[ -e "$tmp/x.pdf" ]] && echo yes || echo no)"
+# a failing run leaves an existing figure alone
+cp "$tmp/fig1.pdf" "$tmp/keep.pdf"
+printf "layer,all\n1,x\n" > "$tmp/bad.csv"
+"$ZL" $R "$tmp/bad.csv" 80 "$tmp/keep.pdf" >/dev/null 2>&1
+check_eq "existing kept" same "$(cmp -s "$tmp/fig1.pdf" "$tmp/keep.pdf" && echo same || echo changed)"
+
+echo "heatmap.sh: $pass passed, $fail failed"
+[[ $fail -eq 0 ]]
