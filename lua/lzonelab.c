@@ -83,6 +83,8 @@ static int l_executable(lua_State *L)
 
 static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"tensor", zl_lua_open_tensor},
+    {"tokenizer", zl_lua_open_tokenizer},
+    {"squad", zl_lua_open_squad},
     {"tfckpt", zl_lua_open_tfckpt},
     {"json", zl_lua_open_json},
     {"io", zl_lua_open_io},

@@ -54,5 +54,7 @@ struct zl_bert *zl_lua_checkbert(lua_State *L, int idx);
  * not an open tokenizer. */
 struct zl_tokenizer;
 struct zl_tokenizer *zl_lua_checktokenizer(lua_State *L, int idx);
+int zl_lua_open_tokenizer(lua_State *L);
+int zl_lua_open_squad(lua_State *L);
 
 #endif

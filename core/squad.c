@@ -1,0 +1,998 @@
+/* squad.c — run_squad.py (google-research/bert, v1.1) in C: read_squad_examples,
+ * convert_examples_to_features and write_predictions. Strings are UTF-8; every
+ * character position follows Python's str indexing (code points). */
+#include "squad.h"
+
+#include "error.h"
+#include "json.h"
+#include "io.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#define SQUAD_MAX_BYTES ((size_t)2 << 30)
+
+/* ---- helpers ---- */
+static char *dupn(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+typedef struct { int32_t *v; size_t n, cap; } ivec;
+
+static int iv_push(ivec *a, int32_t x)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        int32_t *v = realloc(a->v, cap * sizeof *v);
+        if (!v) return zl_error_set("squad: out of memory");
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = x;
+    return 0;
+}
+
+/* Decodes UTF-8 (dropping invalid bytes) into a new code point array. */
+static int32_t *decode_cps(const char *s, size_t *n)
+{
+    size_t len = strlen(s);
+    int32_t *v = malloc((len + 1) * sizeof *v);
+    if (!v) return NULL;
+    size_t k = 0, i = 0;
+    while (i < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+                                              (utf8proc_ssize_t)(len - i), &cp);
+        if (r < 0) { i++; continue; }
+        v[k++] = cp;
+        i += (size_t)r;
+    }
+    *n = k;
+    return v;
+}
+
+/* UTF-8 of cps[a..b) into a new string. */
+static char *encode_cps(const int32_t *cps, size_t a, size_t b)
+{
+    char *s = malloc((b > a ? b - a : 0) * 4 + 1);
+    if (!s) return NULL;
+    size_t o = 0;
+    for (size_t i = a; i < b; i++)
+        o += (size_t)utf8proc_encode_char(cps[i], (utf8proc_uint8_t *)s + o);
+    s[o] = '\0';
+    return s;
+}
+
+static size_t cp_count(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* " ".join(s.split()) with Python's whitespace (also does strip()). */
+static char *py_split_join(const char *s)
+{
+    size_t n;
+    int32_t *c = decode_cps(s, &n);
+    if (!c) return NULL;
+    size_t w = 0;
+    for (size_t i = 0; i < n;) {
+        while (i < n && zl_unicode_is_pyspace(c[i])) i++;
+        if (i == n) break;
+        if (w) c[w++] = ' ';
+        while (i < n && !zl_unicode_is_pyspace(c[i])) c[w++] = c[i++];
+    }
+    char *r = encode_cps(c, 0, w);
+    free(c);
+    return r;
+}
+
+/* Python slice bounds of seq[a:b] for a sequence of n items. */
+static void py_slice(long a, long b, long n, long *lo, long *hi)
+{
+    if (a < 0) a += n;
+    if (b < 0) b += n;
+    if (a < 0) a = 0;
+    if (b < 0) b = 0;
+    if (a > n) a = n;
+    if (b > n) b = n;
+    *lo = a;
+    *hi = b < a ? a : b;
+}
+
+/* " ".join(words[a:b]) (Python slice). */
+static char *join_words(char *const *words, long n, long a, long b)
+{
+    long lo, hi;
+    py_slice(a, b, n, &lo, &hi);
+    size_t len = 1;
+    for (long i = lo; i < hi; i++) len += strlen(words[i]) + 1;
+    char *s = malloc(len);
+    if (!s) return NULL;
+    size_t o = 0;
+    for (long i = lo; i < hi; i++) {
+        if (i > lo) s[o++] = ' ';
+        size_t k = strlen(words[i]);
+        memcpy(s + o, words[i], k);
+        o += k;
+    }
+    s[o] = '\0';
+    return s;
+}
+
+/* ---- examples ---- */
+void zl_squad_free(zl_squad *ds)
+{
+    if (!ds) return;
+    for (int i = 0; i < ds->n_examples; i++) {
+        zl_squad_example *e = &ds->examples[i];
+        free(e->qid);
+        free(e->question);
+        for (int k = 0; k < e->n_answers; k++) free(e->answers[k].text);
+        free(e->answers);
+    }
+    for (int i = 0; i < ds->n_paragraphs; i++) {
+        free(ds->paragraphs[i].context);
+        if (ds->paragraphs[i].words) free(ds->paragraphs[i].words[0]);
+        free(ds->paragraphs[i].words);
+    }
+    for (int i = 0; i < ds->n_skipped; i++) free(ds->skipped[i]);
+    free(ds->skipped);
+    free(ds->examples);
+    free(ds->paragraphs);
+    free(ds->path);
+    free(ds);
+}
+
+static int is_doc_space(int32_t c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == 0x202F;
+}
+
+/* Splits a context into doc_tokens and char_to_word_offset (read_squad_examples). */
+static int split_context(zl_squad_paragraph *p, const char *context, int32_t **c2w,
+                         size_t *ncp)
+{
+    size_t n = 0;
+    int32_t *cps = decode_cps(context, &n);
+    *c2w = malloc((n + 1) * sizeof **c2w);
+    p->context = cps ? encode_cps(cps, 0, n) : NULL;
+    /* worst case every other character starts a word */
+    size_t maxw = n / 2 + 2;
+    char *buf = malloc(strlen(context) + maxw + 1);
+    p->words = malloc(maxw * sizeof *p->words);
+    if (!cps || !*c2w || !p->context || !buf || !p->words) {
+        free(cps);
+        free(buf);
+        free(p->words);
+        p->words = NULL;
+        return zl_error_set("squad: out of memory");
+    }
+    int prev_space = 1;
+    int nw = -1;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t c = cps[i];
+        if (is_doc_space(c)) {
+            prev_space = 1;
+        } else {
+            if (prev_space) {
+                if (nw >= 0) buf[o++] = '\0';
+                p->words[++nw] = (char *)(uintptr_t)o;
+            }
+            o += (size_t)utf8proc_encode_char(c, (utf8proc_uint8_t *)buf + o);
+            prev_space = 0;
+        }
+        (*c2w)[i] = nw;
+    }
+    buf[o] = '\0';
+    p->n_words = nw + 1;
+    for (int k = 0; k < p->n_words; k++) p->words[k] = buf + (uintptr_t)p->words[k];
+    if (p->n_words == 0) { /* keep words[0] valid for free() */
+        p->words[0] = buf;
+    }
+    free(cps);
+    *ncp = n;
+    return 0;
+}
+
+static const cJSON *get_field(const cJSON *o, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, key);
+}
+
+static int add_skipped(zl_squad *ds, const char *qid)
+{
+    char **s = realloc(ds->skipped, (size_t)(ds->n_skipped + 1) * sizeof *s);
+    if (!s) return zl_error_set("squad: out of memory");
+    ds->skipped = s;
+    if (!(s[ds->n_skipped] = dupn(qid, strlen(qid)))) return zl_error_set("squad: out of memory");
+    ds->n_skipped++;
+    return 0;
+}
+
+/* Training: map the first answer to words as run_squad.py does. Returns 1 if the
+ * example is kept, 0 if skipped, -1 on error. */
+static int map_answer(zl_squad_example *e, const zl_squad_paragraph *p, const int32_t *c2w,
+                      size_t ncp)
+{
+    const zl_squad_answer *a = &e->answers[0];
+    long off = a->answer_start, len = (long)cp_count(a->text), n = (long)ncp;
+    long s = off, t = off + len - 1;
+    /* Python indexing: negatives count from the end; out of range raised IndexError
+     * in the reference, here the example is skipped */
+    if (s < 0) s += n;
+    if (t < 0) t += n;
+    if (s < 0 || s >= n || t < 0 || t >= n) return 0;
+    e->start_word = c2w[s];
+    e->end_word = c2w[t];
+    char *actual = join_words(p->words, p->n_words, e->start_word, (long)e->end_word + 1);
+    char *clean = py_split_join(a->text);
+    if (!actual || !clean) {
+        free(actual);
+        free(clean);
+        return zl_error_set("squad: out of memory");
+    }
+    int found = strstr(actual, clean) != NULL;
+    free(actual);
+    free(clean);
+    return found;
+}
+
+zl_squad *zl_squad_parse(const char *what, const char *json, size_t len, int training)
+{
+    cJSON *root = zl_json_parse(what, json, len);
+    if (!root) return NULL;
+    zl_squad *ds = calloc(1, sizeof *ds);
+    int32_t *c2w = NULL;
+    if (!ds || !(ds->path = dupn(what, strlen(what)))) {
+        zl_error_set("%s: out of memory", what);
+        goto fail;
+    }
+    ds->training = training;
+    const cJSON *data = get_field(root, "data");
+    if (!cJSON_IsArray(data)) {
+        zl_error_set("%s: field \"data\" missing or not an array", what);
+        goto fail;
+    }
+    int np = 0, nq = 0;
+    const cJSON *art, *par, *qa;
+    cJSON_ArrayForEach(art, data) {
+        const cJSON *ps = get_field(art, "paragraphs");
+        if (!cJSON_IsArray(ps)) {
+            zl_error_set("%s: data[%d].paragraphs missing or not an array", what, np);
+            goto fail;
+        }
+        cJSON_ArrayForEach(par, ps) {
+            np++;
+            const cJSON *qas = get_field(par, "qas");
+            if (cJSON_IsArray(qas)) nq += cJSON_GetArraySize(qas);
+        }
+    }
+    ds->paragraphs = calloc((size_t)np + 1, sizeof *ds->paragraphs);
+    ds->examples = calloc((size_t)nq + 1, sizeof *ds->examples);
+    if (!ds->paragraphs || !ds->examples) {
+        zl_error_set("%s: out of memory", what);
+        goto fail;
+    }
+    int ai = 0;
+    cJSON_ArrayForEach(art, data) {
+        const cJSON *ps = get_field(art, "paragraphs");
+        int pi = 0;
+        cJSON_ArrayForEach(par, ps) {
+            const cJSON *ctx = get_field(par, "context");
+            const cJSON *qas = get_field(par, "qas");
+            if (!cJSON_IsString(ctx)) {
+                zl_error_set("%s: data[%d].paragraphs[%d].context missing or not a string",
+                             what, ai, pi);
+                goto fail;
+            }
+            if (!cJSON_IsArray(qas)) {
+                zl_error_set("%s: data[%d].paragraphs[%d].qas missing or not an array", what,
+                             ai, pi);
+                goto fail;
+            }
+            int pidx = ds->n_paragraphs++;
+            zl_squad_paragraph *p = &ds->paragraphs[pidx];
+            size_t ncp = 0;
+            free(c2w);
+            c2w = NULL;
+            if (split_context(p, ctx->valuestring, &c2w, &ncp)) goto fail;
+            int qi = 0;
+            cJSON_ArrayForEach(qa, qas) {
+                const cJSON *id = get_field(qa, "id");
+                const cJSON *q = get_field(qa, "question");
+                const cJSON *ans = get_field(qa, "answers");
+                char idbuf[64];
+                const char *qid = NULL;
+                if (cJSON_IsString(id)) qid = id->valuestring;
+                else if (cJSON_IsNumber(id)) {
+                    snprintf(idbuf, sizeof idbuf, "%.17g", id->valuedouble);
+                    qid = idbuf;
+                }
+                if (!qid || !cJSON_IsString(q)) {
+                    zl_error_set("%s: data[%d].paragraphs[%d].qas[%d]: \"id\" or \"question\" "
+                                 "missing or not a string", what, ai, pi, qi);
+                    goto fail;
+                }
+                zl_squad_example *e = &ds->examples[ds->n_examples];
+                memset(e, 0, sizeof *e);
+                e->paragraph = pidx;
+                e->start_word = e->end_word = -1;
+                e->qid = dupn(qid, strlen(qid));
+                e->question = dupn(q->valuestring, strlen(q->valuestring));
+                int na = cJSON_IsArray(ans) ? cJSON_GetArraySize(ans) : 0;
+                e->answers = calloc((size_t)na + 1, sizeof *e->answers);
+                ds->n_examples++; /* owned from here (freed with ds) */
+                if (!e->qid || !e->question || !e->answers) {
+                    zl_error_set("%s: out of memory", what);
+                    goto fail;
+                }
+                const cJSON *a;
+                int k = 0;
+                cJSON_ArrayForEach(a, ans) {
+                    const cJSON *txt = get_field(a, "text");
+                    const cJSON *st = get_field(a, "answer_start");
+                    if (!cJSON_IsString(txt) || !cJSON_IsNumber(st)) {
+                        zl_error_set("%s: question %s: answers[%d] needs a string \"text\" and a "
+                                     "number \"answer_start\"", what, e->qid, k);
+                        goto fail;
+                    }
+                    double v = st->valuedouble;
+                    e->answers[k].answer_start = v > 2e9 ? 2000000000 : v < -2e9 ? -2000000000
+                                                                             : (int)v;
+                    if (!(e->answers[k].text = dupn(txt->valuestring, strlen(txt->valuestring)))) {
+                        zl_error_set("%s: out of memory", what);
+                        goto fail;
+                    }
+                    e->n_answers = ++k;
+                }
+                if (training) {
+                    int keep = 0;
+                    if (e->n_answers > 0) {
+                        keep = map_answer(e, p, c2w, ncp);
+                        if (keep < 0) goto fail;
+                    }
+                    if (!keep) {
+                        if (add_skipped(ds, e->qid)) goto fail;
+                        ds->n_examples--;
+                        free(e->qid);
+                        free(e->question);
+                        for (int j = 0; j < e->n_answers; j++) free(e->answers[j].text);
+                        free(e->answers);
+                        memset(e, 0, sizeof *e);
+                    }
+                }
+                qi++;
+            }
+            pi++;
+        }
+        ai++;
+    }
+    free(c2w);
+    cJSON_Delete(root);
+    return ds;
+fail:
+    free(c2w);
+    cJSON_Delete(root);
+    zl_squad_free(ds);
+    return NULL;
+}
+
+zl_squad *zl_squad_load(const char *path, int training)
+{
+    char *data;
+    size_t len;
+    if (zl_io_read_file(path, SQUAD_MAX_BYTES, &data, &len)) return NULL;
+    zl_squad *ds = zl_squad_parse(path, data, len, training);
+    free(data);
+    return ds;
+}
+
+/* ---- features ---- */
+zl_squad_feature_opts zl_squad_feature_defaults(void)
+{
+    zl_squad_feature_opts o = {384, 128, 64, 0, 0};
+    return o;
+}
+
+void zl_squad_features_free(zl_squad_features *f)
+{
+    if (!f) return;
+    free(f->items);
+    free(f->pool);
+    free(f);
+}
+
+typedef struct { int start, length; } doc_span;
+
+/* _check_is_max_context: ties go to the earliest span (strict >). */
+static int is_max_context(const doc_span *spans, int ns, int cur, int pos)
+{
+    double best = 0;
+    int best_i = -1;
+    for (int i = 0; i < ns; i++) {
+        int end = spans[i].start + spans[i].length - 1;
+        if (pos < spans[i].start || pos > end) continue;
+        int left = pos - spans[i].start, right = end - pos;
+        double score = (double)(left < right ? left : right) + 0.01 * spans[i].length;
+        if (best_i < 0 || score > best) {
+            best = score;
+            best_i = i;
+        }
+    }
+    return cur == best_i;
+}
+
+/* Python list indexing with negatives, clamped so that nothing reads out of range. */
+static long py_index(long i, long n)
+{
+    if (i < 0) i += n;
+    if (i < 0) i = 0;
+    if (i >= n) i = n - 1;
+    return i;
+}
+
+zl_squad_features *zl_squad_features_new(const zl_squad *ds, const zl_tokenizer *tok,
+                                         const zl_squad_feature_opts *opts)
+{
+    zl_squad_feature_opts o = opts ? *opts : zl_squad_feature_defaults();
+    if (o.max_seq_length < 4 || o.doc_stride < 1 || o.max_query_length < 0) {
+        zl_error_set("squad features: need max_seq_length >= 4, doc_stride >= 1, "
+                     "max_query_length >= 0 (got %d, %d, %d)", o.max_seq_length, o.doc_stride,
+                     o.max_query_length);
+        return NULL;
+    }
+    if (o.training && !ds->training) {
+        zl_error_set("%s: training features need examples loaded for training", ds->path);
+        return NULL;
+    }
+    zl_squad_features *f = calloc(1, sizeof *f);
+    ivec pool = {0}, doc = {0}, t2o = {0}, o2t = {0}, q = {0};
+    zl_ids ids = {0};
+    doc_span *spans = NULL;
+    size_t *offs = NULL; /* per feature: pool offset of input_ids */
+    int cap = 0, cached = -1;
+    if (!f) { zl_error_set("squad features: out of memory"); return NULL; }
+    f->opts = o;
+    f->tok = tok;
+    f->n_examples = ds->n_examples;
+    for (int ei = 0; ei < ds->n_examples; ei++) {
+        const zl_squad_example *e = &ds->examples[ei];
+        const zl_squad_paragraph *p = &ds->paragraphs[e->paragraph];
+        /* the paragraph's words are tokenized once for all of its questions */
+        if (cached != e->paragraph) {
+            doc.n = t2o.n = o2t.n = 0;
+            for (int w = 0; w < p->n_words; w++) {
+                if (iv_push(&o2t, (int32_t)doc.n)) goto fail;
+                ids.n = 0;
+                if (zl_tokenizer_encode(tok, p->words[w], strlen(p->words[w]), &ids)) goto fail;
+                for (int k = 0; k < ids.n; k++)
+                    if (iv_push(&doc, ids.v[k]) || iv_push(&t2o, w)) goto fail;
+            }
+            cached = e->paragraph;
+        }
+        ids.n = 0;
+        if (zl_tokenizer_encode(tok, e->question, strlen(e->question), &ids)) goto fail;
+        int qlen = ids.n < o.max_query_length ? ids.n : o.max_query_length;
+        q.n = 0;
+        for (int k = 0; k < qlen; k++)
+            if (iv_push(&q, ids.v[k])) goto fail;
+        long ndoc = (long)doc.n;
+        long tok_start = 0, tok_end = 0;
+        if (o.training && p->n_words > 0) {
+            tok_start = o2t.v[py_index(e->start_word, p->n_words)];
+            if (e->end_word < p->n_words - 1)
+                tok_end = o2t.v[py_index((long)e->end_word + 1, p->n_words)] - 1;
+            else
+                tok_end = ndoc - 1;
+            /* _improve_answer_span: first (start, longest end) whose pieces equal the
+             * tokenized answer */
+            ids.n = 0;
+            const char *at = e->answers[0].text;
+            if (zl_tokenizer_encode(tok, at, strlen(at), &ids)) goto fail;
+            int found = 0;
+            for (long s = tok_start; s <= tok_end && !found; s++) {
+                for (long t = tok_end; t >= s; t--) {
+                    if (t - s + 1 != ids.n || s < 0 || t >= ndoc) continue;
+                    if (memcmp(doc.v + s, ids.v, (size_t)ids.n * sizeof *ids.v) == 0) {
+                        tok_start = s;
+                        tok_end = t;
+                        found = 1;
+                        break;
+                    }
+                }
+            }
+        }
+        int max_doc = o.max_seq_length - qlen - 3;
+        if (max_doc < 1 && ndoc > 0) { /* the reference loops forever here */
+            zl_error_set("%s: question %s: %d question tokens leave no room for the passage "
+                         "in max_seq_length %d (lower max_query_length)", ds->path, e->qid, qlen,
+                         o.max_seq_length);
+            goto fail;
+        }
+        int ns = 0;
+        free(spans);
+        spans = malloc(((size_t)ndoc / (size_t)(o.doc_stride < max_doc ? o.doc_stride : max_doc)
+                        + 2) * sizeof *spans);
+        if (!spans) { zl_error_set("squad features: out of memory"); goto fail; }
+        for (long start = 0; start < ndoc;) {
+            long length = ndoc - start;
+            if (length > max_doc) length = max_doc;
+            spans[ns].start = (int)start;
+            spans[ns].length = (int)length;
+            ns++;
+            if (start + length == ndoc) break;
+            start += length < o.doc_stride ? length : o.doc_stride;
+        }
+        for (int si = 0; si < ns; si++) {
+            if (f->count == cap) {
+                cap = cap ? cap * 2 : 1024;
+                zl_squad_feature *it = realloc(f->items, (size_t)cap * sizeof *it);
+                size_t *of = realloc(offs, (size_t)cap * sizeof *of);
+                if (it) f->items = it;
+                if (of) offs = of;
+                if (!it || !of) { zl_error_set("squad features: out of memory"); goto fail; }
+            }
+            zl_squad_feature *ft = &f->items[f->count];
+            memset(ft, 0, sizeof *ft);
+            offs[f->count] = pool.n;
+            f->count++;
+            ft->example_index = ei;
+            ft->doc_span_index = si;
+            ft->query_len = qlen;
+            ft->doc_len = spans[si].length;
+            ft->length = qlen + spans[si].length + 3;
+            if (iv_push(&pool, zl_tokenizer_cls(tok))) goto fail;
+            for (int k = 0; k < qlen; k++)
+                if (iv_push(&pool, q.v[k])) goto fail;
+            if (iv_push(&pool, zl_tokenizer_sep(tok))) goto fail;
+            for (int k = 0; k < spans[si].length; k++)
+                if (iv_push(&pool, doc.v[spans[si].start + k])) goto fail;
+            if (iv_push(&pool, zl_tokenizer_sep(tok))) goto fail;
+            for (int k = 0; k < spans[si].length; k++)
+                if (iv_push(&pool, t2o.v[spans[si].start + k])) goto fail;
+            for (int k = 0; k < spans[si].length; k++)
+                if (iv_push(&pool, is_max_context(spans, ns, si, spans[si].start + k))) goto fail;
+            if (o.training) {
+                long ds0 = spans[si].start, de = spans[si].start + spans[si].length - 1;
+                if (tok_start >= ds0 && tok_end <= de) {
+                    ft->start_position = (int)(tok_start - ds0 + qlen + 2);
+                    ft->end_position = (int)(tok_end - ds0 + qlen + 2);
+                }
+            }
+        }
+    }
+    f->pool = pool.v;
+    pool.v = NULL;
+    for (int i = 0; i < f->count; i++) {
+        zl_squad_feature *ft = &f->items[i];
+        ft->input_ids = f->pool + offs[i];
+        ft->orig = ft->input_ids + ft->length;
+        ft->max_ctx = ft->orig + ft->doc_len;
+    }
+    free(offs);
+    free(spans);
+    free(doc.v);
+    free(t2o.v);
+    free(o2t.v);
+    free(q.v);
+    zl_ids_free(&ids);
+    return f;
+fail:
+    free(offs);
+    free(spans);
+    free(pool.v);
+    free(doc.v);
+    free(t2o.v);
+    free(o2t.v);
+    free(q.v);
+    zl_ids_free(&ids);
+    zl_squad_features_free(f);
+    return NULL;
+}
+
+/* ---- collecting logits ---- */
+struct zl_squad_collector {
+    const zl_squad_features *f;
+    int *width;    /* 0 = not filled */
+    float **rows;  /* per feature: width start logits then width end logits */
+    int filled;
+};
+
+zl_squad_collector *zl_squad_collector_new(const zl_squad_features *f)
+{
+    zl_squad_collector *c = calloc(1, sizeof *c);
+    if (c) {
+        c->f = f;
+        c->width = calloc((size_t)f->count + 1, sizeof *c->width);
+        c->rows = calloc((size_t)f->count + 1, sizeof *c->rows);
+    }
+    if (!c || !c->width || !c->rows) {
+        zl_squad_collector_free(c);
+        zl_error_set("squad collector: out of memory");
+        return NULL;
+    }
+    return c;
+}
+
+void zl_squad_collector_free(zl_squad_collector *c)
+{
+    if (!c) return;
+    if (c->rows)
+        for (int i = 0; i < c->f->count; i++) free(c->rows[i]);
+    free(c->rows);
+    free(c->width);
+    free(c);
+}
+
+int zl_squad_collector_filled(const zl_squad_collector *c) { return c->filled; }
+
+int zl_squad_collector_add(zl_squad_collector *c, int first, int rows, int width,
+                           const float *start_logits, const float *end_logits)
+{
+    if (first < 0 || rows < 0 || first > c->f->count - rows)
+        return zl_error_set("squad collector: features %d..%d out of range (%d features)",
+                            first + 1, first + rows, c->f->count);
+    for (int r = 0; r < rows; r++) {
+        const zl_squad_feature *ft = &c->f->items[first + r];
+        if (width < ft->length)
+            return zl_error_set("squad collector: feature %d has %d tokens but its logits "
+                                "have %d positions", first + r + 1, ft->length, width);
+    }
+    for (int r = 0; r < rows; r++) {
+        int i = first + r;
+        float *row = malloc((size_t)width * 2 * sizeof *row);
+        if (!row) return zl_error_set("squad collector: out of memory");
+        memcpy(row, start_logits + (size_t)r * width, (size_t)width * sizeof *row);
+        memcpy(row + width, end_logits + (size_t)r * width, (size_t)width * sizeof *row);
+        if (!c->width[i]) c->filled++;
+        free(c->rows[i]);
+        c->rows[i] = row;
+        c->width[i] = width;
+    }
+    return 0;
+}
+
+/* ---- decoding (write_predictions, v1.1) ---- */
+zl_squad_decode_opts zl_squad_decode_defaults(void)
+{
+    zl_squad_decode_opts o = {20, 30, 1};
+    return o;
+}
+
+void zl_squad_predictions_free(zl_squad_predictions *p)
+{
+    if (!p) return;
+    for (int i = 0; i < p->count; i++) {
+        zl_squad_prediction *q = &p->items[i];
+        free(q->qid);
+        for (int k = 0; k < q->n_nbest; k++) free(q->nbest[k].text);
+        free(q->nbest);
+    }
+    free(p->items);
+    free(p);
+}
+
+/* _get_best_indexes: the n largest (stable: ties keep index order). Returns count. */
+static int best_indexes(const float *logits, int n, int k, int *out)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        float x = logits[i];
+        if (m == k && !(x > logits[out[m - 1]])) continue;
+        int p = m < k ? m : k - 1;
+        while (p > 0 && logits[out[p - 1]] < x) {
+            out[p] = out[p - 1];
+            p--;
+        }
+        out[p] = i;
+        if (m < k) m++;
+    }
+    return m;
+}
+
+typedef struct { int feature, start, end; double sl, el, score; int order; } prelim;
+
+static int prelim_cmp(const void *a, const void *b)
+{
+    const prelim *x = a, *y = b;
+    if (x->score > y->score) return -1;
+    if (x->score < y->score) return 1;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Python's str.replace(old, "") */
+static void remove_all(char *s, const char *old)
+{
+    size_t k = strlen(old), w = 0;
+    for (size_t i = 0; s[i];) {
+        if (strncmp(s + i, old, k) == 0) {
+            i += k;
+            continue;
+        }
+        s[w++] = s[i++];
+    }
+    s[w] = '\0';
+}
+
+char *zl_squad_final_text(const char *pred_text, const char *orig_text, int lower)
+{
+    zl_words w = {0};
+    char *tok_text = NULL;
+    int32_t *oc = NULL, *tc = NULL;
+    long *o_ns = NULL, *t_s2ns = NULL;
+    char *res = NULL;
+    if (zl_tokenizer_basic(orig_text, strlen(orig_text), lower, &w)) goto out;
+    tok_text = malloc(w.len + 1);
+    if (!tok_text) goto oom;
+    size_t o = 0;
+    for (int i = 0; i < w.n; i++) {
+        if (i) tok_text[o++] = ' ';
+        size_t k = strlen(w.buf + w.off[i]);
+        memcpy(tok_text + o, w.buf + w.off[i], k);
+        o += k;
+    }
+    tok_text[o] = '\0';
+    const char *hit = strstr(tok_text, pred_text);
+    if (!hit) goto orig;
+    size_t nt, no;
+    tc = decode_cps(tok_text, &nt);
+    oc = decode_cps(orig_text, &no);
+    if (!tc || !oc) goto oom;
+    long start = 0;
+    for (const char *s = tok_text; s < hit; s++) start += ((unsigned char)*s & 0xC0) != 0x80;
+    long end = start + (long)cp_count(pred_text) - 1;
+    /* _strip_spaces: only U+0020 is removed */
+    o_ns = malloc((no + 1) * sizeof *o_ns);
+    t_s2ns = malloc((nt + 1) * sizeof *t_s2ns);
+    if (!o_ns || !t_s2ns) goto oom;
+    size_t n_ons = 0, n_tns = 0;
+    for (size_t i = 0; i < no; i++)
+        if (oc[i] != ' ') o_ns[n_ons++] = (long)i;
+    for (size_t i = 0; i < nt; i++) t_s2ns[i] = tc[i] == ' ' ? -1 : (long)n_tns++;
+    if (n_ons != n_tns) goto orig;
+    if (start < 0 || start >= (long)nt || t_s2ns[start] < 0) goto orig;
+    long os = o_ns[t_s2ns[start]];
+    if (end < 0 || end >= (long)nt || t_s2ns[end] < 0) goto orig;
+    long oe = o_ns[t_s2ns[end]];
+    res = encode_cps(oc, (size_t)os, oe + 1 > os ? (size_t)oe + 1 : (size_t)os);
+    if (!res) goto oom;
+    goto out;
+orig:
+    res = dupn(orig_text, strlen(orig_text));
+    if (!res) goto oom;
+    goto out;
+oom:
+    zl_error_set("squad: out of memory");
+out:
+    zl_words_free(&w);
+    free(tok_text);
+    free(tc);
+    free(oc);
+    free(o_ns);
+    free(t_s2ns);
+    return res;
+}
+
+/* The answer text of one candidate span (the body of write_predictions' loop). */
+static char *span_text(const zl_squad *ds, const zl_squad_features *f, const prelim *p,
+                       int lower)
+{
+    const zl_squad_feature *ft = &f->items[p->feature];
+    size_t len = 1;
+    for (int i = p->start; i <= p->end; i++)
+        len += strlen(zl_tokenizer_piece(f->tok, ft->input_ids[i])) + 1;
+    char *tok = malloc(len);
+    if (!tok) return NULL;
+    size_t o = 0;
+    for (int i = p->start; i <= p->end; i++) {
+        const char *s = zl_tokenizer_piece(f->tok, ft->input_ids[i]);
+        if (i > p->start) tok[o++] = ' ';
+        memcpy(tok + o, s, strlen(s));
+        o += strlen(s);
+    }
+    tok[o] = '\0';
+    remove_all(tok, " ##");
+    remove_all(tok, "##");
+    char *clean = py_split_join(tok);
+    free(tok);
+    if (!clean) return NULL;
+    const zl_squad_paragraph *par = &ds->paragraphs[ds->examples[ft->example_index].paragraph];
+    int ds0 = ft->query_len + 2;
+    long a = ft->orig[p->start - ds0], b = ft->orig[p->end - ds0];
+    char *orig = join_words(par->words, par->n_words, a, b + 1);
+    char *r = orig ? zl_squad_final_text(clean, orig, lower) : NULL;
+    free(clean);
+    free(orig);
+    return r;
+}
+
+zl_squad_predictions *zl_squad_decode(const zl_squad *ds, const zl_squad_features *f,
+                                      const zl_squad_collector *c, const zl_squad_decode_opts *opt)
+{
+    zl_squad_decode_opts o = opt ? *opt : zl_squad_decode_defaults();
+    if (o.n_best_size < 1 || o.max_answer_length < 1) {
+        zl_error_set("squad decode: n_best_size and max_answer_length must be >= 1");
+        return NULL;
+    }
+    if (f->n_examples != ds->n_examples || c->f != f) {
+        zl_error_set("squad decode: features were built from %d examples, the data set has %d",
+                     f->n_examples, ds->n_examples);
+        return NULL;
+    }
+    if (c->filled != f->count) {
+        zl_error_set("squad decode: logits given for %d of %d features", c->filled, f->count);
+        return NULL;
+    }
+    zl_squad_predictions *P = calloc(1, sizeof *P);
+    int *si = malloc((size_t)o.n_best_size * sizeof *si);
+    int *ei = malloc((size_t)o.n_best_size * sizeof *ei);
+    prelim *pre = NULL;
+    size_t pcap = 0;
+    char **seen = NULL;
+    if (!P || !si || !ei || !(P->items = calloc((size_t)ds->n_examples + 1, sizeof *P->items)))
+        goto oom;
+    if (!(seen = malloc((size_t)o.n_best_size * sizeof *seen))) goto oom;
+    int fi = 0;
+    for (int ex = 0; ex < ds->n_examples; ex++) {
+        zl_squad_prediction *pr = &P->items[ex];
+        P->count = ex + 1;
+        if (!(pr->qid = dupn(ds->examples[ex].qid, strlen(ds->examples[ex].qid)))) goto oom;
+        size_t np = 0;
+        while (fi < f->count && f->items[fi].example_index == ex) {
+            const zl_squad_feature *ft = &f->items[fi];
+            int w = c->width[fi];
+            const float *sl = c->rows[fi], *el = c->rows[fi] + w;
+            int ns = best_indexes(sl, w, o.n_best_size, si);
+            int ne = best_indexes(el, w, o.n_best_size, ei);
+            int d0 = ft->query_len + 2, d1 = d0 + ft->doc_len;
+            for (int a = 0; a < ns; a++) {
+                for (int b = 0; b < ne; b++) {
+                    int s = si[a], e = ei[b];
+                    if (s >= ft->length || e >= ft->length) continue;
+                    if (s < d0 || s >= d1 || e < d0 || e >= d1) continue;
+                    if (!ft->max_ctx[s - d0]) continue;
+                    if (e < s || e - s + 1 > o.max_answer_length) continue;
+                    if (np == pcap) {
+                        pcap = pcap ? pcap * 2 : 512;
+                        prelim *q = realloc(pre, pcap * sizeof *q);
+                        if (!q) goto oom;
+                        pre = q;
+                    }
+                    prelim *q = &pre[np];
+                    q->feature = fi;
+                    q->start = s;
+                    q->end = e;
+                    q->sl = sl[s];
+                    q->el = el[e];
+                    q->score = q->sl + q->el;
+                    q->order = (int)np++;
+                }
+            }
+            fi++;
+        }
+        if (np) qsort(pre, np, sizeof *pre, prelim_cmp);
+        pr->nbest = calloc((size_t)o.n_best_size, sizeof *pr->nbest);
+        if (!pr->nbest) goto oom;
+        int nb = 0;
+        for (size_t k = 0; k < np && nb < o.n_best_size; k++) {
+            char *t = span_text(ds, f, &pre[k], o.lower);
+            if (!t) goto oom;
+            int dup = 0;
+            for (int j = 0; j < nb && !dup; j++) dup = strcmp(seen[j], t) == 0;
+            if (dup) {
+                free(t);
+                continue;
+            }
+            seen[nb] = t;
+            pr->nbest[nb].text = t;
+            pr->nbest[nb].start_logit = pre[k].sl;
+            pr->nbest[nb].end_logit = pre[k].el;
+            pr->n_nbest = ++nb;
+        }
+        if (nb == 0) {
+            if (!(pr->nbest[0].text = dupn("empty", 5))) goto oom;
+            pr->n_nbest = nb = 1;
+        }
+        /* _compute_softmax */
+        double mx = 0;
+        for (int k = 0; k < nb; k++) {
+            double s = pr->nbest[k].start_logit + pr->nbest[k].end_logit;
+            if (k == 0 || s > mx) mx = s;
+        }
+        double tot = 0;
+        for (int k = 0; k < nb; k++) {
+            pr->nbest[k].probability =
+                exp(pr->nbest[k].start_logit + pr->nbest[k].end_logit - mx);
+            tot += pr->nbest[k].probability;
+        }
+        for (int k = 0; k < nb; k++) pr->nbest[k].probability /= tot;
+        pr->text = pr->nbest[0].text;
+    }
+    free(si);
+    free(ei);
+    free(pre);
+    free(seen);
+    return P;
+oom:
+    zl_error_set("squad decode: out of memory");
+    free(si);
+    free(ei);
+    free(pre);
+    free(seen);
+    zl_squad_predictions_free(P);
+    return NULL;
+}
+
+/* ---- writing ---- */
+static int qid_cmp(const void *a, const void *b)
+{
+    const zl_squad_prediction *x = *(const zl_squad_prediction *const *)a;
+    const zl_squad_prediction *y = *(const zl_squad_prediction *const *)b;
+    int c = strcmp(x->qid, y->qid);
+    if (c) return c;
+    return (x > y) - (x < y);
+}
+
+static int write_json(const char *path, const zl_squad_predictions *p, int nbest)
+{
+    const zl_squad_prediction **v = malloc(((size_t)p->count + 1) * sizeof *v);
+    cJSON *root = cJSON_CreateObject();
+    if (!v || !root) goto oom;
+    for (int i = 0; i < p->count; i++) v[i] = &p->items[i];
+    qsort(v, (size_t)p->count, sizeof *v, qid_cmp);
+    for (int i = 0; i < p->count; i++) {
+        /* a repeated id keeps its last prediction, as a Python dict */
+        if (i + 1 < p->count && strcmp(v[i]->qid, v[i + 1]->qid) == 0) continue;
+        cJSON *item;
+        if (!nbest) {
+            item = cJSON_CreateString(v[i]->text);
+        } else {
+            item = cJSON_CreateArray();
+            for (int k = 0; item && k < v[i]->n_nbest; k++) {
+                const zl_squad_nbest *e = &v[i]->nbest[k];
+                cJSON *o = cJSON_CreateObject();
+                if (!o) goto oom;
+                cJSON_AddItemToArray(item, o);
+                if (!cJSON_AddStringToObject(o, "text", e->text) ||
+                    !cJSON_AddNumberToObject(o, "probability", e->probability) ||
+                    !cJSON_AddNumberToObject(o, "start_logit", e->start_logit) ||
+                    !cJSON_AddNumberToObject(o, "end_logit", e->end_logit))
+                    goto oom;
+            }
+        }
+        if (!item) goto oom;
+        cJSON_AddItemToObject(root, v[i]->qid, item);
+    }
+    char *s = nbest ? cJSON_Print(root) : cJSON_PrintUnformatted(root);
+    if (!s) goto oom;
+    int rc = zl_io_write_atomic(path, s, strlen(s));
+    free(s);
+    free(v);
+    cJSON_Delete(root);
+    return rc;
+oom:
+    free(v);
+    cJSON_Delete(root);
+    return zl_error_set("%s: out of memory writing predictions", path);
+}
+
+int zl_squad_write_predictions(const char *path, const zl_squad_predictions *p)
+{
+    return write_json(path, p, 0);
+}
+
+int zl_squad_write_nbest(const char *path, const zl_squad_predictions *p)
+{
+    return write_json(path, p, 1);
+}

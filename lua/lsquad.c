@@ -1,0 +1,669 @@
+/* lsquad.c — zonelab.squad: SQuAD / CMRC 2018 examples, features, logits collection
+ * and decoding (core/squad.h, run_squad.py v1.1).
+ *
+ *   local ds = zl.squad.load(path, {training = false})
+ *   ds:count(), #ds, ds:example(i) -> {qid, question, context, doc_tokens, answers =
+ *       {{text, answer_start}}, start_word, end_word (training, 0-based word indexes)}
+ *   ds:skipped() -> count of dropped training examples, ds:skipped_ids() -> {qid...}
+ *   local feats = zl.squad.features(ds, tok, {max_seq_length = 384, doc_stride = 128,
+ *       max_query_length = 64, training = false, pad = false})
+ *   feats:count(), #feats, feats:get(i) -> {qid, example_index (1-based), doc_span_index
+ *       (0-based, as the reference), input_ids, segment_ids, input_mask_len, length,
+ *       query_length, token_to_orig_map = {{position, word_index}...},
+ *       token_is_max_context = {positions...}, start_position, end_position}
+ *       (positions and word indexes are 0-based, as the model and run_squad.py see them)
+ *   feats:batch(first, count, {pad_to = N}) -> {input_ids, token_type_ids, input_mask,
+ *       qmask, pmask = i32 [count, L], start_positions, end_positions = i32 [count]}
+ *   local acc = zl.squad.collector(feats)
+ *   acc:add(first, start_logits [B, L] or [L], end_logits)   -- first is 1-based
+ *   acc:filled(); local preds, nbest = acc:decode(ds, {n_best_size = 20,
+ *       max_answer_length = 30, lower = <tokenizer's>})
+ *   zl.squad.decode(ds, feats, results, opts) -- results: sequence (or function
+ *       returning the next one, nil at the end) of {start_logits =, end_logits =}
+ *       (tensors or tables), one per feature in order
+ *   preds = {qid = text}; nbest = {qid = {{text, probability, start_logit, end_logit}...}}
+ *   zl.squad.write_predictions(path, preds)   -- atomic JSON, keys sorted
+ *   zl.squad.final_text(pred_text, orig_text, lower) -- get_final_text */
+#include "zl_lua.h"
+#include "error.h"
+#include "io.h"
+#include "squad.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SQUAD_MT "zonelab.squad"
+#define FEATS_MT "zonelab.squad.features"
+#define COLL_MT "zonelab.squad.collector"
+
+typedef struct { zl_squad *ds; } squad_box;
+typedef struct { zl_squad_features *f; } feats_box;
+typedef struct { zl_squad_collector *c; } coll_box;
+
+static zl_squad *check_squad(lua_State *L, int idx)
+{
+    squad_box *b = luaL_checkudata(L, idx, SQUAD_MT);
+    if (!b->ds) luaL_argerror(L, idx, "data set has been closed");
+    return b->ds;
+}
+
+/* Features, checking that the tokenizer they borrow (uservalue 1) is still open. */
+static zl_squad_features *check_feats(lua_State *L, int idx)
+{
+    feats_box *b = luaL_checkudata(L, idx, FEATS_MT);
+    if (!b->f) luaL_argerror(L, idx, "features have been closed");
+    lua_getiuservalue(L, idx, 1);
+    zl_lua_checktokenizer(L, -1);
+    lua_pop(L, 1);
+    return b->f;
+}
+
+static int opt_int(lua_State *L, int idx, const char *key, int def, int lo)
+{
+    if (lua_isnoneornil(L, idx)) return def;
+    lua_getfield(L, idx, key);
+    int v = def;
+    if (!lua_isnil(L, -1)) {
+        int ok;
+        lua_Integer x = lua_tointegerx(L, -1, &ok);
+        if (!ok || x < lo || x > 1000000000)
+            luaL_error(L, "option %s must be an integer >= %d", key, lo);
+        v = (int)x;
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static int opt_bool(lua_State *L, int idx, const char *key, int def)
+{
+    if (lua_isnoneornil(L, idx)) return def;
+    lua_getfield(L, idx, key);
+    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static void check_opts(lua_State *L, int idx)
+{
+    if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
+}
+
+/* ---- data set ---- */
+static int l_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    check_opts(L, 2);
+    int training = opt_bool(L, 2, "training", 0);
+    squad_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->ds = NULL;
+    luaL_setmetatable(L, SQUAD_MT);
+    if (!(b->ds = zl_squad_load(path, training))) return zl_lua_fail(L);
+    return 1;
+}
+
+static int s_count(lua_State *L)
+{
+    lua_pushinteger(L, check_squad(L, 1)->n_examples);
+    return 1;
+}
+
+static int s_skipped(lua_State *L)
+{
+    lua_pushinteger(L, check_squad(L, 1)->n_skipped);
+    return 1;
+}
+
+static int s_skipped_ids(lua_State *L)
+{
+    zl_squad *ds = check_squad(L, 1);
+    lua_createtable(L, ds->n_skipped, 0);
+    for (int i = 0; i < ds->n_skipped; i++) {
+        lua_pushstring(L, ds->skipped[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int s_example(lua_State *L)
+{
+    zl_squad *ds = check_squad(L, 1);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    if (i < 1 || i > ds->n_examples) return luaL_argerror(L, 2, "example index out of range");
+    const zl_squad_example *e = &ds->examples[i - 1];
+    const zl_squad_paragraph *p = &ds->paragraphs[e->paragraph];
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, e->qid);
+    lua_setfield(L, -2, "qid");
+    lua_pushstring(L, e->question);
+    lua_setfield(L, -2, "question");
+    lua_pushstring(L, p->context);
+    lua_setfield(L, -2, "context");
+    lua_createtable(L, p->n_words, 0);
+    for (int k = 0; k < p->n_words; k++) {
+        lua_pushstring(L, p->words[k]);
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "doc_tokens");
+    lua_createtable(L, e->n_answers, 0);
+    for (int k = 0; k < e->n_answers; k++) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, e->answers[k].text);
+        lua_setfield(L, -2, "text");
+        lua_pushinteger(L, e->answers[k].answer_start);
+        lua_setfield(L, -2, "answer_start");
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "answers");
+    if (ds->training) {
+        lua_pushinteger(L, e->start_word);
+        lua_setfield(L, -2, "start_word");
+        lua_pushinteger(L, e->end_word);
+        lua_setfield(L, -2, "end_word");
+    }
+    return 1;
+}
+
+static int s_gc(lua_State *L)
+{
+    squad_box *b = luaL_checkudata(L, 1, SQUAD_MT);
+    zl_squad_free(b->ds);
+    b->ds = NULL;
+    return 0;
+}
+
+static int s_tostring(lua_State *L)
+{
+    squad_box *b = luaL_checkudata(L, 1, SQUAD_MT);
+    if (!b->ds) lua_pushstring(L, "squad data (closed)");
+    else
+        lua_pushfstring(L, "squad data %s: %d questions, %d paragraphs%s", b->ds->path,
+                        b->ds->n_examples, b->ds->n_paragraphs,
+                        b->ds->training ? " (training)" : "");
+    return 1;
+}
+
+/* ---- features ---- */
+static int l_features(lua_State *L)
+{
+    zl_squad *ds = check_squad(L, 1);
+    zl_tokenizer *tok = zl_lua_checktokenizer(L, 2);
+    check_opts(L, 3);
+    zl_squad_feature_opts o = zl_squad_feature_defaults();
+    o.max_seq_length = opt_int(L, 3, "max_seq_length", o.max_seq_length, 4);
+    o.doc_stride = opt_int(L, 3, "doc_stride", o.doc_stride, 1);
+    o.max_query_length = opt_int(L, 3, "max_query_length", o.max_query_length, 0);
+    o.training = opt_bool(L, 3, "training", 0);
+    o.pad = opt_bool(L, 3, "pad", 0);
+    feats_box *b = lua_newuserdatauv(L, sizeof *b, 2);
+    b->f = NULL;
+    luaL_setmetatable(L, FEATS_MT);
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 2);
+    if (!(b->f = zl_squad_features_new(ds, tok, &o))) return zl_lua_fail(L);
+    return 1;
+}
+
+static int f_count(lua_State *L)
+{
+    lua_pushinteger(L, check_feats(L, 1)->count);
+    return 1;
+}
+
+static void push_int_list(lua_State *L, const int32_t *v, int n, int total)
+{
+    lua_createtable(L, total, 0);
+    for (int i = 0; i < total; i++) {
+        lua_pushinteger(L, i < n ? v[i] : 0);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+static int f_get(lua_State *L)
+{
+    zl_squad_features *f = check_feats(L, 1);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    if (i < 1 || i > f->count) return luaL_argerror(L, 2, "feature index out of range");
+    const zl_squad_feature *ft = &f->items[i - 1];
+    int total = f->opts.pad && f->opts.max_seq_length > ft->length ? f->opts.max_seq_length
+                                                                     : ft->length;
+    lua_createtable(L, 0, 12);
+    lua_getiuservalue(L, 1, 2);
+    squad_box *sb = luaL_testudata(L, -1, SQUAD_MT);
+    lua_pop(L, 1);
+    if (sb && sb->ds && ft->example_index < sb->ds->n_examples) {
+        lua_pushstring(L, sb->ds->examples[ft->example_index].qid);
+        lua_setfield(L, -2, "qid");
+    }
+    lua_pushinteger(L, ft->example_index + 1);
+    lua_setfield(L, -2, "example_index");
+    lua_pushinteger(L, ft->doc_span_index);
+    lua_setfield(L, -2, "doc_span_index");
+    push_int_list(L, ft->input_ids, ft->length, total);
+    lua_setfield(L, -2, "input_ids");
+    lua_createtable(L, total, 0);
+    for (int k = 0; k < total; k++) {
+        lua_pushinteger(L, k >= ft->query_len + 2 && k < ft->length);
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "segment_ids");
+    lua_pushinteger(L, ft->length);
+    lua_setfield(L, -2, "input_mask_len");
+    lua_pushinteger(L, ft->length);
+    lua_setfield(L, -2, "length");
+    lua_pushinteger(L, ft->query_len);
+    lua_setfield(L, -2, "query_length");
+    int d0 = ft->query_len + 2;
+    lua_createtable(L, ft->doc_len, 0);
+    for (int k = 0; k < ft->doc_len; k++) {
+        lua_createtable(L, 2, 0);
+        lua_pushinteger(L, d0 + k);
+        lua_rawseti(L, -2, 1);
+        lua_pushinteger(L, ft->orig[k]);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "token_to_orig_map");
+    lua_createtable(L, ft->doc_len, 0);
+    int n = 0;
+    for (int k = 0; k < ft->doc_len; k++) {
+        if (!ft->max_ctx[k]) continue;
+        lua_pushinteger(L, d0 + k);
+        lua_rawseti(L, -2, ++n);
+    }
+    lua_setfield(L, -2, "token_is_max_context");
+    lua_pushinteger(L, ft->start_position);
+    lua_setfield(L, -2, "start_position");
+    lua_pushinteger(L, ft->end_position);
+    lua_setfield(L, -2, "end_position");
+    return 1;
+}
+
+static int32_t *new_i32(lua_State *L, int nd, int64_t a, int64_t b)
+{
+    int64_t shape[2] = {a, b};
+    zl_tensor **slot = zl_lua_newtensor(L);
+    if (!(*slot = zl_tensor_new(ZL_I32, nd, shape))) zl_lua_fail(L);
+    return ZL_I32P(*slot);
+}
+
+static int f_batch(lua_State *L)
+{
+    zl_squad_features *f = check_feats(L, 1);
+    lua_Integer first = luaL_checkinteger(L, 2);
+    lua_Integer count = luaL_checkinteger(L, 3);
+    check_opts(L, 4);
+    if (first < 1 || count < 1 || first > f->count || count > f->count - first + 1)
+        return luaL_error(L, "batch: features %d..%d out of range (%d features)", (int)first,
+                          (int)(first + count - 1), f->count);
+    int L0 = 0;
+    for (lua_Integer i = 0; i < count; i++) {
+        int n = f->items[first - 1 + i].length;
+        if (n > L0) L0 = n;
+    }
+    int width = L0;
+    if (f->opts.pad && f->opts.max_seq_length > width) width = f->opts.max_seq_length;
+    int pad_to = opt_int(L, 4, "pad_to", 0, 0);
+    if (pad_to) {
+        if (pad_to < L0)
+            return luaL_error(L, "batch: pad_to %d is shorter than the longest feature (%d)",
+                              pad_to, L0);
+        width = pad_to;
+    }
+    static const char *const names[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
+                                        "pmask"};
+    lua_createtable(L, 0, 7);
+    int32_t *arr[5];
+    for (int k = 0; k < 5; k++) {
+        arr[k] = new_i32(L, 2, count, width);
+        lua_setfield(L, -2, names[k]);
+    }
+    int32_t *sp = new_i32(L, 1, count, 0);
+    lua_setfield(L, -2, "start_positions");
+    int32_t *ep = new_i32(L, 1, count, 0);
+    lua_setfield(L, -2, "end_positions");
+    for (lua_Integer i = 0; i < count; i++) {
+        const zl_squad_feature *ft = &f->items[first - 1 + i];
+        size_t row = (size_t)i * (size_t)width;
+        int d0 = ft->query_len + 2;
+        for (int t = 0; t < ft->length; t++) {
+            arr[0][row + t] = ft->input_ids[t];
+            arr[1][row + t] = t >= d0;
+            arr[2][row + t] = 1;
+            arr[3][row + t] = t >= 1 && t <= ft->query_len;
+            arr[4][row + t] = t >= d0 && t < d0 + ft->doc_len;
+        }
+        sp[i] = ft->start_position;
+        ep[i] = ft->end_position;
+    }
+    return 1;
+}
+
+static int f_gc(lua_State *L)
+{
+    feats_box *b = luaL_checkudata(L, 1, FEATS_MT);
+    zl_squad_features_free(b->f);
+    b->f = NULL;
+    return 0;
+}
+
+static int f_tostring(lua_State *L)
+{
+    feats_box *b = luaL_checkudata(L, 1, FEATS_MT);
+    if (!b->f) lua_pushstring(L, "squad features (closed)");
+    else
+        lua_pushfstring(L, "squad features: %d features of %d examples (max_seq_length %d, "
+                        "doc_stride %d, max_query_length %d)", b->f->count, b->f->n_examples,
+                        b->f->opts.max_seq_length, b->f->opts.doc_stride,
+                        b->f->opts.max_query_length);
+    return 1;
+}
+
+/* ---- collector and decoding ---- */
+static int l_collector(lua_State *L)
+{
+    zl_squad_features *f = check_feats(L, 1);
+    coll_box *b = lua_newuserdatauv(L, sizeof *b, 1);
+    b->c = NULL;
+    luaL_setmetatable(L, COLL_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    if (!(b->c = zl_squad_collector_new(f))) return zl_lua_fail(L);
+    return 1;
+}
+
+static zl_squad_collector *check_coll(lua_State *L, int idx)
+{
+    coll_box *b = luaL_checkudata(L, idx, COLL_MT);
+    if (!b->c) luaL_argerror(L, idx, "collector has been closed");
+    lua_getiuservalue(L, idx, 1);
+    check_feats(L, -1);
+    lua_pop(L, 1);
+    return b->c;
+}
+
+/* Raises unless idx holds an f32 tensor [B, L] / [L] or a table of numbers. */
+static void check_logits(lua_State *L, int idx)
+{
+    zl_tensor *t = zl_lua_totensor(L, idx);
+    if (t) {
+        if (t->dtype != ZL_F32 || t->ndim < 1 || t->ndim > 2)
+            luaL_argerror(L, idx, "logits must be an f32 tensor [B, L] or [L]");
+        return;
+    }
+    if (!lua_istable(L, idx)) luaL_argerror(L, idx, "logits must be a tensor or a table");
+    lua_Integer n = luaL_len(L, idx);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, idx, i);
+        if (!lua_isnumber(L, -1)) luaL_argerror(L, idx, "logits table must hold numbers");
+        lua_pop(L, 1);
+    }
+}
+
+/* Logits at idx (checked by check_logits): a tensor is used in place, a table is
+ * converted into a new array (*owned = 1). Raises only when out of memory. */
+static const float *logits_arg(lua_State *L, int idx, int *rows, int *width, int *owned)
+{
+    *owned = 0;
+    zl_tensor *t = zl_lua_totensor(L, idx);
+    if (t) {
+        *rows = t->ndim == 2 ? (int)t->shape[0] : 1;
+        *width = (int)t->shape[t->ndim - 1];
+        return ZL_F32P(t);
+    }
+    lua_Integer n = luaL_len(L, idx);
+    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (!v) luaL_error(L, "out of memory");
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, idx, i);
+        v[i - 1] = (float)lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+    *rows = 1;
+    *width = (int)n;
+    *owned = 1;
+    return v;
+}
+
+static int add_logits(lua_State *L, zl_squad_collector *c, int first, int si, int ei)
+{
+    int r1, w1, r2, w2, o1, o2;
+    check_logits(L, si); /* before any allocation, so that nothing leaks on a bad argument */
+    check_logits(L, ei);
+    const float *s = logits_arg(L, si, &r1, &w1, &o1);
+    const float *e = logits_arg(L, ei, &r2, &w2, &o2);
+    int rc = (r1 != r2 || w1 != w2) ? 1 : zl_squad_collector_add(c, first, r1, w1, s, e) ? 2 : 0;
+    if (o1) free((void *)s);
+    if (o2) free((void *)e);
+    if (rc == 1) return luaL_error(L, "start and end logits differ in shape");
+    if (rc == 2) return zl_lua_fail(L);
+    return 0;
+}
+
+static int c_add(lua_State *L)
+{
+    zl_squad_collector *c = check_coll(L, 1);
+    lua_Integer first = luaL_checkinteger(L, 2);
+    if (first < 1 || first > 1000000000) return luaL_argerror(L, 2, "feature index out of range");
+    add_logits(L, c, (int)first - 1, 3, 4);
+    return 0;
+}
+
+static int c_filled(lua_State *L)
+{
+    lua_pushinteger(L, zl_squad_collector_filled(check_coll(L, 1)));
+    return 1;
+}
+
+static int push_predictions(lua_State *L, zl_squad_predictions *p)
+{
+    lua_createtable(L, 0, p->count);
+    for (int i = 0; i < p->count; i++) {
+        lua_pushstring(L, p->items[i].text);
+        lua_setfield(L, -2, p->items[i].qid);
+    }
+    lua_createtable(L, 0, p->count);
+    for (int i = 0; i < p->count; i++) {
+        const zl_squad_prediction *q = &p->items[i];
+        lua_createtable(L, q->n_nbest, 0);
+        for (int k = 0; k < q->n_nbest; k++) {
+            lua_createtable(L, 0, 4);
+            lua_pushstring(L, q->nbest[k].text);
+            lua_setfield(L, -2, "text");
+            lua_pushnumber(L, q->nbest[k].probability);
+            lua_setfield(L, -2, "probability");
+            lua_pushnumber(L, q->nbest[k].start_logit);
+            lua_setfield(L, -2, "start_logit");
+            lua_pushnumber(L, q->nbest[k].end_logit);
+            lua_setfield(L, -2, "end_logit");
+            lua_rawseti(L, -2, k + 1);
+        }
+        lua_setfield(L, -2, q->qid);
+    }
+    return 2;
+}
+
+/* Decodes with collector at cidx; features at fidx; data set at didx; opts at oidx. */
+static int run_decode(lua_State *L, zl_squad_collector *c, int fidx, int didx, int oidx)
+{
+    zl_squad *ds = check_squad(L, didx);
+    zl_squad_features *f = check_feats(L, fidx);
+    check_opts(L, oidx);
+    zl_squad_decode_opts o = zl_squad_decode_defaults();
+    o.lower = zl_tokenizer_get_opts(f->tok).lower;
+    o.n_best_size = opt_int(L, oidx, "n_best_size", o.n_best_size, 1);
+    o.max_answer_length = opt_int(L, oidx, "max_answer_length", o.max_answer_length, 1);
+    o.lower = opt_bool(L, oidx, "lower", o.lower);
+    zl_squad_predictions *p = zl_squad_decode(ds, f, c, &o);
+    if (!p) return zl_lua_fail(L);
+    /* a Lua error while pushing would leak p: tables are small, memory errors only */
+    int n = push_predictions(L, p);
+    zl_squad_predictions_free(p);
+    return n;
+}
+
+static int c_decode(lua_State *L)
+{
+    zl_squad_collector *c = check_coll(L, 1);
+    lua_settop(L, 3);
+    lua_getiuservalue(L, 1, 1); /* features */
+    return run_decode(L, c, 4, 2, 3);
+}
+
+static int c_gc(lua_State *L)
+{
+    coll_box *b = luaL_checkudata(L, 1, COLL_MT);
+    zl_squad_collector_free(b->c);
+    b->c = NULL;
+    return 0;
+}
+
+static int c_tostring(lua_State *L)
+{
+    coll_box *b = luaL_checkudata(L, 1, COLL_MT);
+    if (!b->c) lua_pushstring(L, "squad collector (closed)");
+    else lua_pushfstring(L, "squad collector: %d features filled", zl_squad_collector_filled(b->c));
+    return 1;
+}
+
+/* zl.squad.decode(ds, feats, results, opts) */
+static int l_decode(lua_State *L)
+{
+    check_squad(L, 1);
+    zl_squad_features *f = check_feats(L, 2);
+    check_opts(L, 4);
+    int is_fn = lua_isfunction(L, 3);
+    if (!is_fn) luaL_checktype(L, 3, LUA_TTABLE);
+    /* the collector lives in a userdata so an error while reading results frees it */
+    lua_pushcfunction(L, l_collector);
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 1);
+    int cidx = lua_gettop(L);
+    zl_squad_collector *c = check_coll(L, cidx);
+    for (int i = 0; i < f->count; i++) {
+        if (is_fn) {
+            lua_pushvalue(L, 3);
+            lua_call(L, 0, 1);
+        } else {
+            lua_geti(L, 3, i + 1);
+        }
+        if (!lua_istable(L, -1))
+            return luaL_error(L, "decode: result %d missing (need one per feature, %d features)",
+                              i + 1, f->count);
+        int r = lua_gettop(L);
+        lua_getfield(L, r, "start_logits");
+        lua_getfield(L, r, "end_logits");
+        if (lua_isnil(L, -1) || lua_isnil(L, -2))
+            return luaL_error(L, "decode: result %d needs start_logits and end_logits", i + 1);
+        add_logits(L, c, i, r + 1, r + 2);
+        lua_settop(L, cidx);
+    }
+    return run_decode(L, c, 2, 1, 4);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* zl.squad.write_predictions(path, {qid = text}) */
+static int l_write_predictions(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+            return luaL_argerror(L, 2, "predictions must map question ids to strings");
+        n++;
+        lua_pop(L, 1);
+    }
+    const char **keys = lua_newuserdatauv(L, (n + 1) * sizeof *keys, 0); /* GC-owned */
+    size_t k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        keys[k++] = lua_tostring(L, -2);
+        lua_pop(L, 1);
+    }
+    qsort(keys, n, sizeof *keys, key_cmp);
+    cJSON *root = cJSON_CreateObject();
+    for (size_t i = 0; root && i < n; i++) {
+        lua_getfield(L, 2, keys[i]);
+        cJSON *s = cJSON_CreateString(lua_tostring(L, -1));
+        lua_pop(L, 1);
+        if (!s) {
+            cJSON_Delete(root);
+            root = NULL;
+            break;
+        }
+        cJSON_AddItemToObject(root, keys[i], s);
+    }
+    char *txt = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!txt) return luaL_error(L, "%s: out of memory writing predictions", path);
+    int rc = zl_io_write_atomic(path, txt, strlen(txt));
+    free(txt);
+    if (rc) return zl_lua_fail(L);
+    return 0;
+}
+
+static int l_final_text(lua_State *L)
+{
+    const char *pred = luaL_checkstring(L, 1);
+    const char *orig = luaL_checkstring(L, 2);
+    int lower = lua_toboolean(L, 3);
+    char *r = zl_squad_final_text(pred, orig, lower);
+    if (!r) return zl_lua_fail(L);
+    lua_pushstring(L, r);
+    free(r);
+    return 1;
+}
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      lua_CFunction gc, lua_CFunction tostring, lua_CFunction len)
+{
+    if (luaL_newmetatable(L, name)) {
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, tostring);
+        lua_setfield(L, -2, "__tostring");
+        if (len) {
+            lua_pushcfunction(L, len);
+            lua_setfield(L, -2, "__len");
+        }
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "close");
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+}
+
+int zl_lua_open_squad(lua_State *L)
+{
+    static const luaL_Reg sm[] = {{"count", s_count}, {"example", s_example},
+                                  {"skipped", s_skipped}, {"skipped_ids", s_skipped_ids},
+                                  {NULL, NULL}};
+    static const luaL_Reg fm[] = {{"count", f_count}, {"get", f_get}, {"batch", f_batch},
+                                  {NULL, NULL}};
+    static const luaL_Reg cm[] = {{"add", c_add}, {"filled", c_filled}, {"decode", c_decode},
+                                  {NULL, NULL}};
+    new_class(L, SQUAD_MT, sm, s_gc, s_tostring, s_count);
+    new_class(L, FEATS_MT, fm, f_gc, f_tostring, f_count);
+    new_class(L, COLL_MT, cm, c_gc, c_tostring, NULL);
+    static const luaL_Reg fns[] = {{"load", l_load},
+                                   {"features", l_features},
+                                   {"collector", l_collector},
+                                   {"decode", l_decode},
+                                   {"write_predictions", l_write_predictions},
+                                   {"final_text", l_final_text},
+                                   {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}
