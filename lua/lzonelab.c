@@ -89,7 +89,9 @@ static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"json", zl_lua_open_json},
     {"io", zl_lua_open_io},
     {"pdf", zl_lua_open_pdf},
+    {"bert", zl_lua_open_bert},
     {"metrics", zl_lua_open_metrics},
+    {"optim", zl_lua_open_optim},
 };
 
 int luaopen_zonelab(lua_State *L)

@@ -42,7 +42,9 @@ int zl_lua_open_tfckpt(lua_State *L);
 int zl_lua_open_json(lua_State *L);
 int zl_lua_open_io(lua_State *L);
 int zl_lua_open_pdf(lua_State *L);
+int zl_lua_open_bert(lua_State *L);
 int zl_lua_open_metrics(lua_State *L);
+int zl_lua_open_optim(lua_State *L);
 
 /* The model inside a zonelab.bert userdata (lbert.c); raises when idx is not an open
  * model. The model stays owned by the userdata: keep it on the stack while used. */

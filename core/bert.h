@@ -1,0 +1,300 @@
+/* bert.h — zonelab's BERT (and ELECTRA) encoder with a span-extraction QA head.
+ * Owns the model configuration, the parameters (one allocation, Hugging Face
+ * names), the activations a forward pass keeps for the backward pass, the forward
+ * pass with attention-zone masks, the span loss, random initialisation and
+ * loading/saving (checkpoint.c does the file formats).
+ *
+ * A quick tour:
+ *
+ *     zl_bert *m = zl_bert_load("models/tiny");           // dir with bert_config.json + weights
+ *     zl_bert_acts acts;
+ *     zl_bert_acts_alloc(&acts, &m->config, B, S, 0);     // inference: one layer's scratch
+ *     zl_bert_inputs in = {B, S, ids, types, input_mask, qmask, pmask};
+ *     zl_bert_forward_opts o; zl_bert_forward_opts_init(&o);
+ *     o.zone = ZL_ZONE_P2Q; o.mask_layer = 3;             // -1 = every layer
+ *     zl_bert_forward(m, &acts, &in, &o);                  // acts.start_logits, acts.end_logits [B,S]
+ *     zl_bert_acts_free(&acts); zl_bert_free(m);
+ *
+ * Math (eval mode), d = H / heads, linear weights [out, in], y = x W^T + b:
+ *     e   = LN_emb(word[ids] + pos[0..S-1] + type[types])       (ELECTRA: then e W_proj^T + b_proj)
+ *     per layer: scores = Q_h K_h^T / sqrt(d) + adder; P = softmax; ctx = P V_h
+ *                a = LN_att(ctx Wo^T + bo + x); x = LN_out(gelu(a Wi^T + bi) Wo2^T + bo2 + a)
+ *     start/end logits = x Wqa^T + bqa
+ * adder = -10000 * (1 - input_mask[t]) - 10000 * zone_mask[f,t] - 10000 * general masks;
+ * zone ALL skips the padding adder at its layers (softmax-identical to the reference's
+ * constant -10000); ALL_STRICT makes the layer's context exactly zero. See docs/model.md.
+ *
+ * Threads: the forward runs one OpenMP team (zl_set_threads) with BLAS single-threaded
+ * inside it (rows of each product split over the team; attention by (batch, head) pair);
+ * results agree within 1e-5 whatever the thread count.
+ *
+ * Training (dropout > 0) follows BERT: hidden dropout on the embedding LN output, on
+ * the attention-output dense result and the FFN output (before each residual), and
+ * dropout on the attention probabilities. Masks are drawn from a counter-based hash of
+ * (seed, tensor, index): identical whatever the thread count.
+ */
+#ifndef ZL_BERT_H
+#define ZL_BERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZL_BERT_MAX_LAYERS 256
+#define ZL_BERT_NAME_MAX 96
+
+/* ---- configuration ---- */
+typedef struct zl_bert_config {
+    char model_type[16];          /* "bert" or "electra": the parameter name prefix */
+    int vocab_size;
+    int hidden_size;              /* H */
+    int num_hidden_layers;        /* L */
+    int num_attention_heads;      /* NH; H % NH == 0 */
+    int intermediate_size;        /* I */
+    int max_position_embeddings;
+    int type_vocab_size;
+    int embedding_size;           /* E; == H unless ELECTRA with embeddings_project */
+    char hidden_act[16];          /* only "gelu" (exact erf) is accepted */
+    float layer_norm_eps;         /* default 1e-12 */
+    float initializer_range;      /* default 0.02 */
+    float hidden_dropout_prob;    /* as read from the file (default 0.1); informational */
+    float attention_probs_dropout_prob;
+} zl_bert_config;
+
+/* Fills the defaults of BERT-base (uncased vocab); model_type "bert". */
+void zl_bert_config_default(zl_bert_config *c);
+/* Reads Google's bert_config.json or HF config.json (model_type "electra" or an
+ * "electra" architecture selects the electra prefix). Every field is validated;
+ * errors name the file and the field. */
+int zl_bert_config_load(zl_bert_config *c, const char *path);
+/* Parses the JSON text (what = file name used in messages). */
+int zl_bert_config_parse(zl_bert_config *c, const char *what, const char *json);
+/* Validates sizes (positive, H % NH, no overflow, total parameters < 2^33 floats). */
+int zl_bert_config_validate(const zl_bert_config *c, const char *what);
+/* Writes the Google-format JSON (plus embedding_size/model_type when ELECTRA) as a
+ * malloc'ed string (caller frees); NULL on failure. */
+char *zl_bert_config_to_json(const zl_bert_config *c);
+/* 1 when the model has an embeddings_project layer (E != H). */
+int zl_bert_config_has_projection(const zl_bert_config *c);
+
+/* ---- parameters: named float* carved from ONE allocation (llm.c style) ----
+ * Layer tensors are stacked over layers: qw is [L, H, H], layer l's query weight
+ * starts at qw + l*H*H. Linear weights are [out, in] (HF layout). A gradient buffer
+ * is the same struct allocated with zl_bert_params_alloc. */
+typedef struct zl_bert_params {
+    float *word_emb;        /* [V, E] */
+    float *pos_emb;         /* [P, E] */
+    float *type_emb;        /* [T, E] */
+    float *emb_ln_w;        /* [E] */
+    float *emb_ln_b;        /* [E] */
+    float *proj_w;          /* [H, E]  ELECTRA embeddings_project; NULL when E == H */
+    float *proj_b;          /* [H]     NULL when E == H */
+    float *qw, *qb;         /* [L, H, H], [L, H] attention.self.query */
+    float *kw, *kb;         /* key */
+    float *vw, *vb;         /* value */
+    float *ow, *ob;         /* [L, H, H], [L, H] attention.output.dense */
+    float *att_ln_w, *att_ln_b; /* [L, H] attention.output.LayerNorm */
+    float *iw, *ib;         /* [L, I, H], [L, I] intermediate.dense */
+    float *o2w, *o2b;       /* [L, H, I], [L, H] output.dense */
+    float *out_ln_w, *out_ln_b; /* [L, H] output.LayerNorm */
+    float *qa_w;            /* [2, H] qa_outputs.weight */
+    float *qa_b;            /* [2] */
+    float *memory;          /* the one allocation (zeroed by alloc) */
+    int64_t count;          /* floats in memory */
+} zl_bert_params;
+
+/* Total parameter floats for c (-1 with error on overflow). */
+int64_t zl_bert_params_numel(const zl_bert_config *c);
+/* Allocates and zeroes every parameter of c in one block. */
+int zl_bert_params_alloc(zl_bert_params *p, const zl_bert_config *c);
+void zl_bert_params_free(zl_bert_params *p);
+
+/* One named parameter tensor, as listed by the enumeration. */
+typedef struct zl_bert_param_info {
+    char name[ZL_BERT_NAME_MAX];  /* HF name, e.g. "bert.encoder.layer.3.attention.self.query.weight" */
+    float *data;                  /* into the params block */
+    int ndim;                     /* 1 or 2 */
+    int64_t shape[2];
+    int64_t numel;
+    int no_decay;                 /* 1 for biases and LayerNorm (BERT's weight-decay rule) */
+} zl_bert_param_info;
+
+/* Number of parameter tensors of c (39 for a 2-layer BERT). */
+int zl_bert_param_count(const zl_bert_config *c);
+/* Fills info for the i-th tensor (0 <= i < count) of params p. Fixed order:
+ * embeddings (word, position, token_type, LayerNorm weight, bias), embeddings_project
+ * (weight, bias) when present, then per layer: query w,b; key w,b; value w,b;
+ * attention.output.dense w,b; attention.output.LayerNorm w,b; intermediate.dense w,b;
+ * output.dense w,b; output.LayerNorm w,b; then qa_outputs weight, bias. */
+int zl_bert_param_info_at(const zl_bert_config *c, const zl_bert_params *p, int i,
+                          zl_bert_param_info *info);
+/* Index of a parameter by HF name, -1 when absent (no error set). */
+int zl_bert_param_find(const zl_bert_config *c, const char *name);
+
+/* ---- the model ---- */
+typedef struct zl_bert {
+    zl_bert_config config;
+    zl_bert_params params;
+    int fresh_qa_head;      /* 1 when the checkpoint had no QA head: initialised randomly */
+    uint64_t qa_seed;       /* seed used for that fresh head */
+} zl_bert;
+
+/* A model with zeroed parameters (config validated). */
+zl_bert *zl_bert_new(const zl_bert_config *c);
+void zl_bert_free(zl_bert *m);
+/* BERT init: weights truncated normal (|z| <= 2 std) with std initializer_range,
+ * LN gamma 1 beta 0, biases 0. Same seed -> same weights. */
+int zl_bert_init_random(zl_bert *m, uint64_t seed);
+/* Loads a model directory (bert_config.json or config.json + model.safetensors or a
+ * TF checkpoint bert_model.ckpt / model.ckpt*) or a weights file with the config beside
+ * it. Checks presence and shape of every tensor; ignores unused ones; a missing QA
+ * head gets a fresh one (fresh_qa_head = 1). In checkpoint.c. */
+zl_bert *zl_bert_load(const char *path);
+/* Writes model.safetensors (F32, HF names) + bert_config.json atomically into dir,
+ * or, when path ends in ".safetensors", that file + bert_config.json beside it. */
+int zl_bert_save(const zl_bert *m, const char *path);
+
+/* ---- activations (llm.c style: named float* carved from one allocation) ----
+ * Allocated for at most maxB x maxS; a forward pass may use any B <= maxB, S <= maxS
+ * (the per-layer slices are laid out with the B, S of the last forward).
+ * With ZL_BERT_ACTS_BACKWARD every layer keeps its own slice (what backward needs);
+ * without it the per-layer buffers hold one layer and are reused (inference).
+ * hidden is always [L+1, B, S, H] (index 0 = embedding output, i+1 = layer i output). */
+enum {
+    ZL_BERT_ACTS_BACKWARD = 1,  /* keep every layer's activations */
+    ZL_BERT_ACTS_DROPOUT = 2    /* also allocate dropout masks (training) */
+};
+
+typedef struct zl_bert_acts {
+    int maxB, maxS, flags;
+    int B, S;                   /* sizes of the last forward (0 before the first) */
+    int L, H, NH, I, E;
+    /* embeddings */
+    float *emb_sum;             /* [B, S, E] word+pos+type, pre-LN */
+    float *emb_mean, *emb_rstd; /* [B, S] */
+    float *emb_ln;              /* [B, S, E] LN output (before dropout) */
+    float *emb_drop;            /* [B, S, E] dropout multipliers (0 or 1/(1-p)) or NULL */
+    float *emb_proj_in;         /* [B, S, E] dropout(emb_ln): the projection's input (ELECTRA) */
+    float *hidden;              /* [L+1, B, S, H] */
+    /* per layer (stacked over L with BACKWARD, else one layer) */
+    float *q, *k, *v;           /* [B, S, H] each (heads interleaved as in H) */
+    float *probs;               /* [B, NH, S, S] softmax output, after all masks */
+    float *probs_drop;          /* [B, NH, S, S] dropout multipliers or NULL */
+    float *ctx;                 /* [B, S, H] (P * drop * head_mask) V, heads concatenated */
+    float *att_sum;             /* [B, S, H] dropout(ctx Wo^T + bo) + x, pre-LN */
+    float *att_drop;            /* [B, S, H] or NULL */
+    float *att_mean, *att_rstd; /* [B, S] */
+    float *att_ln;              /* [B, S, H] */
+    float *inter_pre;           /* [B, S, I] a Wi^T + bi */
+    float *inter_gelu;          /* [B, S, I] */
+    float *out_sum;             /* [B, S, H] dropout(gelu Wo2^T + bo2) + a, pre-LN */
+    float *out_drop;            /* [B, S, H] or NULL */
+    float *out_mean, *out_rstd; /* [B, S] */
+    /* head */
+    float *start_logits;        /* [B, S] */
+    float *end_logits;          /* [B, S] */
+    /* what the last forward did, for backward */
+    float dropout_prob;         /* hidden dropout used (0 in eval) */
+    float attn_dropout_prob;    /* attention-probs dropout used */
+    unsigned char *strict;      /* [L] 1 where the layer's context was forced to zero */
+    float *head_mask;           /* [L, NH] multipliers used (all 1 without a head mask) */
+    float *memory;
+    int64_t count;
+} zl_bert_acts;
+
+int zl_bert_acts_alloc(zl_bert_acts *a, const zl_bert_config *c, int maxB, int maxS, int flags);
+/* Floats zl_bert_acts_alloc allocates for these sizes and flags (memory estimates). */
+int64_t zl_bert_acts_numel(const zl_bert_config *c, int maxB, int maxS, int flags);
+void zl_bert_acts_free(zl_bert_acts *a);
+
+/* Layer l's slice of the per-layer activations (for the last forward's B, S). */
+typedef struct zl_bert_layer_acts {
+    float *input;               /* hidden[l]   [B, S, H] */
+    float *output;              /* hidden[l+1] [B, S, H] */
+    float *q, *k, *v, *probs, *probs_drop, *ctx, *att_sum, *att_drop, *att_mean, *att_rstd,
+          *att_ln, *inter_pre, *inter_gelu, *out_sum, *out_drop, *out_mean, *out_rstd;
+    int strict;                 /* context forced to zero (all_strict) in this layer */
+    const float *head_mask;     /* [NH] multipliers */
+} zl_bert_layer_acts;
+void zl_bert_acts_layer(const zl_bert_acts *a, int l, zl_bert_layer_acts *out);
+
+/* ---- forward ---- */
+typedef enum {
+    ZL_ZONE_NONE = 0,
+    ZL_ZONE_Q2,         /* qmask[f] * qmask[t] */
+    ZL_ZONE_Q2P,        /* (1 - pmask[f]) * pmask[t] */
+    ZL_ZONE_P2Q,        /* (1 - qmask[f]) * qmask[t] */
+    ZL_ZONE_P2,         /* pmask[f] * pmask[t] */
+    ZL_ZONE_ALL,        /* reference "all": padding adder replaced by a constant */
+    ZL_ZONE_ALL_STRICT  /* context of the layer exactly zero: a = LN(bo + x) */
+} zl_zone;
+
+/* "none", "q2", ... -> zone; -1 with error for an unknown name. */
+int zl_zone_parse(const char *name);
+const char *zl_zone_name(zl_zone z);
+
+/* A general attention mask: pattern 1 = remove (adds -10000 * value to the scores). */
+typedef struct zl_bert_mask {
+    const float *pattern;       /* [S, S] (batched = 0) or [B, S, S] (batched = 1), [from, to] */
+    int batched;
+    const int *heads;           /* 0-based head indices, or NULL = every head */
+    int n_heads;
+    const int *layers;          /* 0-based layers, or NULL = every layer */
+    int n_layers;
+} zl_bert_mask;
+
+typedef struct zl_bert_inputs {
+    int B, S;
+    const int32_t *input_ids;       /* [B, S] */
+    const int32_t *token_type_ids;  /* [B, S] or NULL (= 0) */
+    const int32_t *input_mask;      /* [B, S] or NULL (= all 1) */
+    const int32_t *qmask;           /* [B, S]; needed by zones q2, q2p, p2q */
+    const int32_t *pmask;           /* [B, S]; needed by zones q2, q2p, p2q, p2 */
+} zl_bert_inputs;
+
+typedef struct zl_bert_forward_opts {
+    zl_zone zone;
+    int mask_layer;             /* 0-based layer the zone applies to; -1 = every layer */
+    const zl_bert_mask *masks;  /* general masks (may be NULL) */
+    int n_masks;
+    const float *head_mask;     /* [L, NH] multipliers of the probabilities (HF), or NULL */
+    float dropout_prob;         /* hidden dropout (0 = eval) */
+    float attn_dropout_prob;    /* attention-probs dropout (0 = eval) */
+    uint64_t seed;              /* dropout seed */
+    float *attentions;          /* out [L, B, NH, S, S] or NULL */
+    float *hidden_states;       /* out [L+1, B, S, H] or NULL */
+    int start_layer;            /* 0: full pass; k > 0: acts->hidden[k] is already valid for
+                                   these inputs (e.g. from an unmasked pass) and layers < k are
+                                   skipped: decoding a layer-k mask reuses the shared prefix
+                                   (their attentions are then exported as zeros) */
+} zl_bert_forward_opts;
+
+void zl_bert_forward_opts_init(zl_bert_forward_opts *o);
+
+/* Runs the forward pass; results in acts (start_logits, end_logits, hidden, ...).
+ * Input ids, type ids and positions are range-checked (error names the batch row). */
+int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
+                    const zl_bert_forward_opts *o);
+
+/* Span loss: mean over the batch of (CE(start) + CE(end)) / 2, softmax over all S
+ * positions. When dstart/dend are not NULL they receive d loss / d logits [B, S]. */
+int zl_bert_span_loss(double *loss, float *dstart, float *dend, const float *start_logits,
+                      const float *end_logits, const int32_t *start_pos,
+                      const int32_t *end_pos, int B, int S);
+
+/* Floating-point operations of one forward (2 x multiply-adds of every matrix
+ * product, attention included) for B x S. */
+double zl_bert_forward_flops(const zl_bert_config *c, int B, int S);
+
+/* ---- kernels shared with the backward pass (llm.c style: outputs first) ---- */
+/* out = LN(inp) * w + b over the last axis C; mean/rstd [N] may be NULL. */
+void zl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *w, const float *b, int N, int C, float eps);
+/* out[N, OC] = inp[N, C] W^T + bias, W [OC, C]; bias may be NULL. */
+void zl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
+                       int N, int C, int OC);
+/* exact GELU: 0.5 x (1 + erf(x / sqrt 2)) */
+void zl_gelu_forward(float *out, const float *inp, int64_t n);
+/* Dropout multipliers (0 or 1/(1-p)) for stream `stream` of seed; thread-independent. */
+void zl_dropout_mask(float *mask, int64_t n, float p, uint64_t seed, uint64_t stream);
+
+#endif

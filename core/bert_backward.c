@@ -1,0 +1,421 @@
+/* bert_backward.c — the backward pass of the BERT/ELECTRA QA model (train.h). */
+#include "train.h"
+#include "error.h"
+#include "tensor.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Column block of the parameter-gradient reductions: each thread owns whole columns
+ * and sums the rows in order, so the result does not depend on the thread count,
+ * while the rows it reads stay contiguous. */
+#define COLBLOCK 64
+
+/* ---- kernels ---- */
+
+void zl_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, const float *mean,
+                           const float *rstd, int N, int C)
+{
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= 32768)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+        float *dx = dinp + (size_t)n * C;
+        double mu = mean[n], rs = rstd[n];
+        double s1 = 0, s2 = 0; /* mean of dnorm, mean of dnorm * xhat */
+        for (int c = 0; c < C; c++) {
+            double dn = (double)dy[c] * weight[c];
+            s1 += dn;
+            s2 += dn * ((x[c] - mu) * rs);
+        }
+        s1 /= C;
+        s2 /= C;
+        for (int c = 0; c < C; c++) {
+            double xh = (x[c] - mu) * rs;
+            double dn = (double)dy[c] * weight[c];
+            dx[c] += (float)((dn - s1 - xh * s2) * rs);
+        }
+    }
+    int nblk = (C + COLBLOCK - 1) / COLBLOCK;
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= 65536)
+    for (int blk = 0; blk < nblk; blk++) {
+        int c0 = blk * COLBLOCK, c1 = c0 + COLBLOCK < C ? c0 + COLBLOCK : C;
+        double dw[COLBLOCK] = {0}, db[COLBLOCK] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            double mu = mean[n], rs = rstd[n];
+            for (int c = c0; c < c1; c++) {
+                dw[c - c0] += (double)dy[c] * ((x[c] - mu) * rs);
+                db[c - c0] += dy[c];
+            }
+        }
+        for (int c = c0; c < c1; c++) {
+            if (dweight) dweight[c] += (float)dw[c - c0];
+            if (dbias) dbias[c] += (float)db[c - c0];
+        }
+    }
+}
+
+void zl_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, int N, int C, int OC)
+{
+    if (dinp) zl_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
+    if (dweight) zl_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (!dbias) return;
+    int nblk = (OC + COLBLOCK - 1) / COLBLOCK;
+#pragma omp parallel for schedule(static) if ((int64_t)N * OC >= 65536)
+    for (int blk = 0; blk < nblk; blk++) {
+        int o0 = blk * COLBLOCK, o1 = o0 + COLBLOCK < OC ? o0 + COLBLOCK : OC;
+        double db[COLBLOCK] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *dy = dout + (size_t)n * OC;
+            for (int o = o0; o < o1; o++) db[o - o0] += dy[o];
+        }
+        for (int o = o0; o < o1; o++) dbias[o] += (float)db[o - o0];
+    }
+}
+
+void zl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+{
+    const double inv_sqrt2 = 0.70710678118654752440, inv_sqrt2pi = 0.39894228040143267794;
+#pragma omp parallel for schedule(static) if (n >= 65536)
+    for (int64_t i = 0; i < n; i++) {
+        double x = inp[i];
+        double cdf = 0.5 * (1.0 + erf(x * inv_sqrt2));
+        double pdf = inv_sqrt2pi * exp(-0.5 * x * x);
+        dinp[i] += (float)(dout[i] * (cdf + x * pdf));
+    }
+}
+
+void zl_dropout_backward(float *dinp, const float *dout, const float *mask, int64_t n)
+{
+    if (!mask) {
+        for (int64_t i = 0; i < n; i++) dinp[i] += dout[i];
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) dinp[i] += dout[i] * mask[i];
+}
+
+void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
+                           const float *q, const float *k, const float *v, const float *probs,
+                           const float *probs_drop, const float *head_mask, int B, int S,
+                           int H, int NH)
+{
+    const int d = H / NH;
+    const float scale = (float)(1.0 / sqrt((double)d));
+    float *dp = scratch, *pm = scratch + (size_t)S * S;
+    /* (b, h) in sequence with BLAS threads inside each product; the row-wise softmax
+     * backward in between runs on OpenMP threads (no BLAS call inside them). */
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            size_t off = (size_t)b * S * H + (size_t)h * d;
+            const float *Qh = q + off, *Kh = k + off, *Vh = v + off, *dC = dctx + off;
+            float *dQ = dq + off, *dK = dk + off, *dV = dv + off;
+            size_t poff = ((size_t)b * NH + h) * S * S;
+            const float *P = probs + poff;
+            const float *drop = probs_drop ? probs_drop + poff : NULL;
+            float hm = head_mask ? head_mask[h] : 1.0f;
+            const float *Pm = P; /* the multiplied probabilities the forward used */
+            if (drop || hm != 1.0f) {
+                for (size_t i = 0; i < (size_t)S * S; i++)
+                    pm[i] = P[i] * hm * (drop ? drop[i] : 1.0f);
+                Pm = pm;
+            }
+            /* d(P*mult) = dctx_h V_h^T ; dV_h += (P*mult)^T dctx_h */
+            zl_sgemm(0, 1, S, S, d, 1.0f, dC, H, Vh, H, 0.0f, dp, S);
+            zl_sgemm(1, 0, S, d, S, 1.0f, Pm, S, dC, H, 1.0f, dV, H);
+            /* softmax backward through the kept probabilities: the adder was constant */
+#pragma omp parallel for schedule(static) if (S >= 128)
+            for (int f = 0; f < S; f++) {
+                float *row = dp + (size_t)f * S;
+                const float *pr = P + (size_t)f * S;
+                const float *dr = drop ? drop + (size_t)f * S : NULL;
+                double dot = 0;
+                for (int t = 0; t < S; t++) {
+                    float g = row[t] * hm * (dr ? dr[t] : 1.0f);
+                    row[t] = g;
+                    dot += (double)pr[t] * g;
+                }
+                for (int t = 0; t < S; t++) row[t] = (float)(pr[t] * (row[t] - dot));
+            }
+            /* scores = Q_h K_h^T * scale */
+            zl_sgemm(0, 0, S, d, S, scale, dp, S, Kh, H, 1.0f, dQ, H);
+            zl_sgemm(1, 0, S, d, S, scale, dp, S, Qh, H, 1.0f, dK, H);
+        }
+    }
+}
+
+void zl_embedding_backward(float *dword, float *dpos, float *dtype, const float *dout,
+                           const int32_t *ids, const int32_t *types, int B, int S, int E)
+{
+    /* Each thread owns a block of columns of every table: a row id repeated in the
+     * batch is summed in (b, s) order by one thread. */
+    int nblk = (E + COLBLOCK - 1) / COLBLOCK;
+#pragma omp parallel for schedule(static) if ((int64_t)B * S * E >= 65536)
+    for (int blk = 0; blk < nblk; blk++) {
+        int c0 = blk * COLBLOCK, c1 = c0 + COLBLOCK < E ? c0 + COLBLOCK : E;
+        for (int b = 0; b < B; b++) {
+            for (int s = 0; s < S; s++) {
+                size_t n = (size_t)b * S + s;
+                const float *dy = dout + n * E;
+                if (dword) {
+                    float *w = dword + (size_t)ids[n] * E;
+                    for (int c = c0; c < c1; c++) w[c] += dy[c];
+                }
+                if (dpos) {
+                    float *p = dpos + (size_t)s * E;
+                    for (int c = c0; c < c1; c++) p[c] += dy[c];
+                }
+                if (dtype) {
+                    float *t = dtype + (size_t)(types ? types[n] : 0) * E;
+                    for (int c = c0; c < c1; c++) t[c] += dy[c];
+                }
+            }
+        }
+    }
+}
+
+/* ---- workspace ---- */
+
+int zl_bert_backward_ws_alloc(zl_bert_backward_ws *ws, const zl_bert_config *c, int maxB,
+                              int maxS)
+{
+    memset(ws, 0, sizeof *ws);
+    if (maxB < 1 || maxS < 1)
+        return zl_error_set("backward: batch %d x sequence %d must be at least 1 x 1", maxB,
+                            maxS);
+    if (zl_bert_config_validate(c, "backward")) return -1;
+    int64_t N = (int64_t)maxB * maxS, H = c->hidden_size, I = c->intermediate_size,
+            E = c->embedding_size;
+    int64_t total = 2 * N + 2 * N + 9 * N * H + 2 * N * I + 2 * N * E + 2 * (int64_t)maxS * maxS;
+    if (N > INT32_MAX || total > ((int64_t)1 << 40))
+        return zl_error_set("backward: batch %d x sequence %d is too large", maxB, maxS);
+    float *mem = calloc((size_t)total, sizeof(float));
+    if (!mem)
+        return zl_error_set("backward: out of memory for %lld floats of scratch",
+                            (long long)total);
+    ws->maxB = maxB;
+    ws->maxS = maxS;
+    ws->H = (int)H;
+    ws->I = (int)I;
+    ws->E = (int)E;
+    ws->memory = mem;
+    ws->count = total;
+    float *p = mem;
+#define CARVE(field, n) (ws->field = p, p += (n))
+    CARVE(dstart, N);
+    CARVE(dend, N);
+    CARVE(dlogits, 2 * N);
+    CARVE(dx, N * H);
+    CARVE(dx2, N * H);
+    CARVE(dsum, N * H);
+    CARVE(dres, N * H);
+    CARVE(dtmp, N * H);
+    CARVE(dctx, N * H);
+    CARVE(dq, N * H);
+    CARVE(dk, N * H);
+    CARVE(dv, N * H);
+    CARVE(dinter, N * I);
+    CARVE(dpre, N * I);
+    CARVE(demb, N * E);
+    CARVE(demb2, N * E);
+    CARVE(datt, 2 * (int64_t)maxS * maxS);
+#undef CARVE
+    return 0;
+}
+
+void zl_bert_backward_ws_free(zl_bert_backward_ws *ws)
+{
+    if (!ws) return;
+    free(ws->memory);
+    memset(ws, 0, sizeof *ws);
+}
+
+/* ---- the model ---- */
+
+static void zero(float *p, int64_t n) { memset(p, 0, (size_t)n * sizeof *p); }
+
+/* The dropout multipliers of the last forward, or NULL when it used none. */
+static const float *used_mask(float prob, const float *mask) { return prob > 0 ? mask : NULL; }
+
+static int check_backward(const zl_bert *m, const zl_bert_params *g, const zl_bert_backward_ws *ws,
+                          const zl_bert_acts *a, const zl_bert_inputs *in)
+{
+    const zl_bert_config *c = &m->config;
+    if (!(a->flags & ZL_BERT_ACTS_BACKWARD))
+        return zl_error_set("backward: the activations were allocated without "
+                            "ZL_BERT_ACTS_BACKWARD (inference only)");
+    if (a->B != in->B || a->S != in->S)
+        return zl_error_set("backward: the inputs are %d x %d but the last forward ran "
+                            "%d x %d", in->B, in->S, a->B, a->S);
+    if (a->L != c->num_hidden_layers || a->H != c->hidden_size || a->I != c->intermediate_size ||
+        a->E != c->embedding_size || a->NH != c->num_attention_heads)
+        return zl_error_set("backward: the activations were allocated for another model size");
+    if (!g->memory || g->count != m->params.count)
+        return zl_error_set("backward: the gradient block does not match the model "
+                            "(allocate it with zl_bert_params_alloc for this config)");
+    if (ws && (in->B > ws->maxB || in->S > ws->maxS || ws->H != c->hidden_size ||
+               ws->I != c->intermediate_size || ws->E != c->embedding_size))
+        return zl_error_set("backward: the scratch holds %d x %d for another size; "
+                            "inputs are %d x %d", ws->maxB, ws->maxS, in->B, in->S);
+    if (a->dropout_prob > 0 && (!a->emb_drop || !a->att_drop || !a->out_drop))
+        return zl_error_set("backward: the forward used dropout but kept no masks "
+                            "(allocate the activations with ZL_BERT_ACTS_DROPOUT)");
+    if (a->attn_dropout_prob > 0 && !a->probs_drop)
+        return zl_error_set("backward: the forward used attention dropout but kept no masks");
+    return 0;
+}
+
+int zl_bert_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backward_ws *ws_in,
+                     const zl_bert_acts *a, const zl_bert_inputs *in, const float *dstart,
+                     const float *dend)
+{
+    if (check_backward(m, g, ws_in, a, in)) return -1;
+    zl_bert_backward_ws own, *ws = ws_in;
+    if (!ws) {
+        if (zl_bert_backward_ws_alloc(&own, &m->config, in->B, in->S)) return -1;
+        ws = &own;
+    }
+    const zl_bert_config *c = &m->config;
+    const zl_bert_params *P = &m->params;
+    const int B = in->B, S = in->S, N = B * S, H = c->hidden_size, I = c->intermediate_size,
+              E = c->embedding_size, NH = c->num_attention_heads, L = c->num_hidden_layers;
+    const size_t HH = (size_t)H * H, IH = (size_t)I * H;
+
+    /* QA head: logits [N, 2] = x_L Wqa^T + bqa */
+    for (int n = 0; n < N; n++) {
+        ws->dlogits[2 * n] = dstart[n];
+        ws->dlogits[2 * n + 1] = dend[n];
+    }
+    float *dx = ws->dx, *dx2 = ws->dx2;
+    zero(dx, (int64_t)N * H);
+    zl_linear_backward(dx, g->qa_w, g->qa_b, ws->dlogits, a->hidden + (size_t)L * N * H, P->qa_w,
+                       N, H, 2);
+
+    for (int l = L - 1; l >= 0; l--) {
+        zl_bert_layer_acts la;
+        zl_bert_acts_layer(a, l, &la);
+        /* x_out = LN_out(dropout(gelu(a Wi^T + bi) Wo2^T + bo2) + a) */
+        zero(ws->dsum, (int64_t)N * H);
+        zl_layernorm_backward(ws->dsum, g->out_ln_w + (size_t)l * H, g->out_ln_b + (size_t)l * H,
+                              dx, la.out_sum, P->out_ln_w + (size_t)l * H, la.out_mean,
+                              la.out_rstd, N, H);
+        memcpy(ws->dres, ws->dsum, (size_t)N * H * sizeof(float)); /* residual into a */
+        const float *dffn = ws->dsum;
+        const float *odrop = used_mask(a->dropout_prob, la.out_drop);
+        if (odrop) {
+            zero(ws->dtmp, (int64_t)N * H);
+            zl_dropout_backward(ws->dtmp, ws->dsum, odrop, (int64_t)N * H);
+            dffn = ws->dtmp;
+        }
+        zero(ws->dinter, (int64_t)N * I);
+        zl_linear_backward(ws->dinter, g->o2w + l * IH, g->o2b + (size_t)l * H, dffn,
+                           la.inter_gelu, P->o2w + l * IH, N, I, H);
+        zero(ws->dpre, (int64_t)N * I);
+        zl_gelu_backward(ws->dpre, la.inter_pre, ws->dinter, (int64_t)N * I);
+        zl_linear_backward(ws->dres, g->iw + l * IH, g->ib + (size_t)l * I, ws->dpre, la.att_ln,
+                           P->iw + l * IH, N, H, I);
+
+        /* a = LN_att(dropout(ctx Wo^T + bo) + x) */
+        zero(ws->dsum, (int64_t)N * H);
+        zl_layernorm_backward(ws->dsum, g->att_ln_w + (size_t)l * H, g->att_ln_b + (size_t)l * H,
+                              ws->dres, la.att_sum, P->att_ln_w + (size_t)l * H, la.att_mean,
+                              la.att_rstd, N, H);
+        memcpy(dx2, ws->dsum, (size_t)N * H * sizeof(float)); /* residual into x */
+        const float *ddense = ws->dsum;
+        const float *adrop = used_mask(a->dropout_prob, la.att_drop);
+        if (adrop) {
+            zero(ws->dtmp, (int64_t)N * H);
+            zl_dropout_backward(ws->dtmp, ws->dsum, adrop, (int64_t)N * H);
+            ddense = ws->dtmp;
+        }
+        if (la.strict) {
+            /* all_strict: the context was exactly zero, only bo saw the gradient */
+            zl_linear_backward(NULL, NULL, g->ob + (size_t)l * H, ddense, la.ctx,
+                               P->ow + l * HH, N, H, H);
+        } else {
+            zero(ws->dctx, (int64_t)N * H);
+            zl_linear_backward(ws->dctx, g->ow + l * HH, g->ob + (size_t)l * H, ddense, la.ctx,
+                               P->ow + l * HH, N, H, H);
+            zero(ws->dq, (int64_t)N * H);
+            zero(ws->dk, (int64_t)N * H);
+            zero(ws->dv, (int64_t)N * H);
+            zl_attention_backward(ws->dq, ws->dk, ws->dv, ws->datt, ws->dctx, la.q, la.k, la.v,
+                                  la.probs, used_mask(a->attn_dropout_prob, la.probs_drop),
+                                  la.head_mask, B, S, H, NH);
+            zl_linear_backward(dx2, g->qw + l * HH, g->qb + (size_t)l * H, ws->dq, la.input,
+                               P->qw + l * HH, N, H, H);
+            zl_linear_backward(dx2, g->kw + l * HH, g->kb + (size_t)l * H, ws->dk, la.input,
+                               P->kw + l * HH, N, H, H);
+            zl_linear_backward(dx2, g->vw + l * HH, g->vb + (size_t)l * H, ws->dv, la.input,
+                               P->vw + l * HH, N, H, H);
+        }
+        float *t = dx;
+        dx = dx2;
+        dx2 = t;
+    }
+
+    /* embeddings: hidden[0] = dropout(LN_emb(sum)) [then the ELECTRA projection] */
+    const float *dh = dx;
+    float *spare = ws->demb;
+    if (P->proj_w) {
+        const float *pin = a->emb_proj_in ? a->emb_proj_in : a->emb_ln;
+        zero(ws->demb, (int64_t)N * E);
+        zl_linear_backward(ws->demb, g->proj_w, g->proj_b, dx, pin, P->proj_w, N, E, H);
+        dh = ws->demb;
+        spare = ws->demb2;
+    }
+    const float *edrop = used_mask(a->dropout_prob, a->emb_drop);
+    if (edrop) {
+        zero(spare, (int64_t)N * E);
+        zl_dropout_backward(spare, dh, edrop, (int64_t)N * E);
+        dh = spare;
+        spare = spare == ws->demb ? ws->demb2 : ws->demb;
+    }
+    zero(spare, (int64_t)N * E);
+    zl_layernorm_backward(spare, g->emb_ln_w, g->emb_ln_b, dh, a->emb_sum, P->emb_ln_w,
+                          a->emb_mean, a->emb_rstd, N, E);
+    zl_embedding_backward(g->word_emb, g->pos_emb, g->type_emb, spare, in->input_ids,
+                          in->token_type_ids, B, S, E);
+    if (ws == &own) zl_bert_backward_ws_free(&own);
+    return 0;
+}
+
+int zl_bert_loss_and_grads(const zl_bert *m, zl_bert_acts *a, zl_bert_backward_ws *ws_in,
+                           const zl_bert_inputs *in, const zl_bert_forward_opts *o,
+                           const int32_t *start_pos, const int32_t *end_pos,
+                           zl_bert_params *grads, double *loss)
+{
+    zl_bert_forward_opts def;
+    if (!o) {
+        zl_bert_forward_opts_init(&def);
+        o = &def;
+    }
+    if (o->start_layer != 0)
+        return zl_error_set("backward: needs a full forward pass (start_layer 0, got %d)",
+                            o->start_layer);
+    if (!(a->flags & ZL_BERT_ACTS_BACKWARD))
+        return zl_error_set("backward: the activations were allocated without "
+                            "ZL_BERT_ACTS_BACKWARD (inference only)");
+    zl_bert_backward_ws own, *ws = ws_in;
+    if (!ws) {
+        if (zl_bert_backward_ws_alloc(&own, &m->config, in->B, in->S)) return -1;
+        ws = &own;
+    } else if (in->B > ws->maxB || in->S > ws->maxS) {
+        return zl_error_set("backward: the scratch holds %d x %d; inputs are %d x %d",
+                            ws->maxB, ws->maxS, in->B, in->S);
+    }
+    int rc = -1;
+    double l = 0;
+    if (zl_bert_forward(m, a, in, o)) goto out;
+    if (zl_bert_span_loss(&l, ws->dstart, ws->dend, a->start_logits, a->end_logits, start_pos,
+                          end_pos, in->B, in->S))
+        goto out;
+    if (zl_bert_backward(m, grads, ws, a, in, ws->dstart, ws->dend)) goto out;
+    if (loss) *loss = l;
+    rc = 0;
+out:
+    if (ws == &own) zl_bert_backward_ws_free(&own);
+    return rc;
+}

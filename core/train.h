@@ -1,0 +1,107 @@
+/* train.h — zonelab's backward pass for BERT/ELECTRA QA models (bert_backward.c).
+ * Owns the gradient of the span loss with respect to every parameter: one
+ * *_backward kernel per forward kernel of bert.h (llm.c style: outputs first,
+ * inputs next, sizes last), the whole-model backward over the activations a
+ * forward pass kept (zl_bert_acts with ZL_BERT_ACTS_BACKWARD), and its scratch.
+ * The optimizer is optim.h.
+ *
+ *     zl_bert_acts a;
+ *     zl_bert_acts_alloc(&a, &m->config, B, S, ZL_BERT_ACTS_BACKWARD);
+ *     zl_bert_backward_ws ws;
+ *     zl_bert_backward_ws_alloc(&ws, &m->config, B, S);
+ *     zl_bert_params g;
+ *     zl_bert_params_alloc(&g, &m->config);              // zeroed gradients
+ *     double loss;
+ *     zl_bert_loss_and_grads(m, &a, &ws, &in, &opts, start, end, &g, &loss);
+ *     // g holds d loss / d param (ADDED to what g held: zero it between steps,
+ *     // or keep it to sum micro-batches), named by zl_bert_param_info_at(&m->config, &g, ...)
+ *
+ * Conventions of the kernels: gradients are ACCUMULATED (+=) into every d* output,
+ * parameter and activation alike, so a residual branch just adds into the same
+ * buffer; callers zero what must start from zero. Parameter-gradient reductions
+ * run in a fixed order: results do not depend on the thread count.
+ */
+#ifndef ZL_TRAIN_H
+#define ZL_TRAIN_H
+
+#include <stdint.h>
+
+#include "bert.h"
+
+/* ---- kernels ---- */
+
+/* LayerNorm over the last axis C of inp [N, C] (forward kept mean, rstd [N]):
+ * dinp += d/dinp, dweight += sum_n dout * xhat, dbias += sum_n dout. */
+void zl_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, const float *mean,
+                           const float *rstd, int N, int C);
+
+/* out[N, OC] = inp[N, C] W^T + b, W [OC, C]: dinp += dout W, dweight += dout^T inp,
+ * dbias += sum_n dout. dinp, dbias may be NULL (not wanted). */
+void zl_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, int N, int C, int OC);
+
+/* exact GELU: dinp += dout * (Phi(x) + x phi(x)), x = inp. */
+void zl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
+
+/* Multiplicative mask (dropout multipliers 0 or 1/(1-p)): dinp += dout * mask;
+ * mask NULL = identity. */
+void zl_dropout_backward(float *dinp, const float *dout, const float *mask, int64_t n);
+
+/* Scaled dot-product attention of heads interleaved in H (head h = features
+ * h*d..(h+1)*d-1, d = H/NH): ctx_h = (P * mult) V_h with P = softmax(Q_h K_h^T / sqrt d
+ * + adder) [B, NH, S, S], mult = probs_drop [B, NH, S, S] (or NULL = 1) times
+ * head_mask [NH] (or NULL = 1). The adder (padding, zones, general masks) is a
+ * constant: its effect is all in the kept P. dq, dk, dv [B, S, H] += ; scratch holds
+ * 2*S*S floats. */
+void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
+                           const float *q, const float *k, const float *v, const float *probs,
+                           const float *probs_drop, const float *head_mask, int B, int S,
+                           int H, int NH);
+
+/* Embedding sums emb[b,s] = word[ids] + pos[s] + type[types] ([B, S, E]); scatter-adds
+ * dout into the tables. types may be NULL (= 0); a NULL table gradient is skipped.
+ * ids and types must be in range (the forward pass checked them). */
+void zl_embedding_backward(float *dword, float *dpos, float *dtype, const float *dout,
+                           const int32_t *ids, const int32_t *types, int B, int S, int E);
+
+/* ---- whole model ---- */
+
+/* Scratch of the backward pass for up to maxB x maxS (allocated once: the layer
+ * loop allocates nothing). */
+typedef struct zl_bert_backward_ws {
+    int maxB, maxS, H, I, E;
+    float *dstart, *dend;       /* [B, S] d loss / d logits */
+    float *dlogits;             /* [B, S, 2] */
+    float *dx, *dx2;            /* [B, S, H] d hidden (current layer output / input) */
+    float *dsum, *dres, *dtmp;  /* [B, S, H] */
+    float *dctx, *dq, *dk, *dv; /* [B, S, H] */
+    float *dinter, *dpre;       /* [B, S, I] */
+    float *demb, *demb2;        /* [B, S, E] */
+    float *datt;                /* [2, S, S] attention scratch */
+    float *memory;
+    int64_t count;
+} zl_bert_backward_ws;
+
+int zl_bert_backward_ws_alloc(zl_bert_backward_ws *ws, const zl_bert_config *c, int maxB,
+                              int maxS);
+void zl_bert_backward_ws_free(zl_bert_backward_ws *ws);
+
+/* Backward pass of the model over the activations of its last forward (which must
+ * have been a full pass, start_layer 0, with ZL_BERT_ACTS_BACKWARD), from
+ * dstart, dend = d loss / d start_logits, end_logits [B, S]. Parameter gradients are
+ * ADDED into grads (a block from zl_bert_params_alloc for m's config). in must be
+ * the inputs of that forward. ws NULL: allocated and freed inside. */
+int zl_bert_backward(const zl_bert *m, zl_bert_params *grads, zl_bert_backward_ws *ws,
+                     const zl_bert_acts *a, const zl_bert_inputs *in, const float *dstart,
+                     const float *dend);
+
+/* Forward (with opts o, may be NULL = eval, no zone) + span loss + backward:
+ * loss receives the loss (mean over the batch of (CE(start) + CE(end)) / 2) and the
+ * gradients are ADDED into grads. start_pos, end_pos [B] in 0..S-1. */
+int zl_bert_loss_and_grads(const zl_bert *m, zl_bert_acts *a, zl_bert_backward_ws *ws,
+                           const zl_bert_inputs *in, const zl_bert_forward_opts *o,
+                           const int32_t *start_pos, const int32_t *end_pos,
+                           zl_bert_params *grads, double *loss);
+
+#endif

@@ -1,0 +1,542 @@
+/* lbert.c — zonelab.bert: BERT models as full userdata (load, new, forward with zone
+ * masks, params views, save), the span loss and peak RSS. Layer and head numbers are
+ * 0-based (as the reference --mask_layer); batch/token positions given to mask
+ * functions are 1-based (as tensor:get). See docs/model.md. */
+#include "zl_lua.h"
+#include "bert.h"
+#include "error.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BERT_MT ZL_BERT_MT
+
+typedef struct {
+    zl_bert *m;
+    zl_bert_acts acts;   /* inference activations, grown on demand */
+    int closed;
+} bert_box;
+
+static bert_box *newbox(lua_State *L)
+{
+    bert_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    luaL_setmetatable(L, BERT_MT);
+    return b;
+}
+
+static bert_box *checkbox(lua_State *L, int idx)
+{
+    bert_box *b = luaL_checkudata(L, idx, BERT_MT);
+    if (!b->m || b->closed) luaL_argerror(L, idx, "bert model has been closed");
+    return b;
+}
+
+struct zl_bert *zl_lua_checkbert(lua_State *L, int idx)
+{
+    return checkbox(L, idx)->m;
+}
+
+/* zonelab.bert.load(path) */
+static int b_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    bert_box *b = newbox(L);
+    if (!(b->m = zl_bert_load(path))) return zl_lua_fail(L);
+    return 1;
+}
+
+/* Lua table -> cJSON (numbers, strings, booleans, arrays of strings). */
+static cJSON *table_to_json(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    cJSON *o = cJSON_CreateObject();
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -2);
+            switch (lua_type(L, -1)) {
+            case LUA_TNUMBER: cJSON_AddNumberToObject(o, k, lua_tonumber(L, -1)); break;
+            case LUA_TSTRING: cJSON_AddStringToObject(o, k, lua_tostring(L, -1)); break;
+            case LUA_TBOOLEAN: cJSON_AddBoolToObject(o, k, lua_toboolean(L, -1)); break;
+            case LUA_TTABLE: {
+                cJSON *arr = cJSON_AddArrayToObject(o, k);
+                lua_Integer n = luaL_len(L, -1);
+                for (lua_Integer i = 1; i <= n; i++) {
+                    lua_geti(L, -1, i);
+                    if (lua_type(L, -1) == LUA_TSTRING)
+                        cJSON_AddItemToArray(arr, cJSON_CreateString(lua_tostring(L, -1)));
+                    lua_pop(L, 1);
+                }
+                break;
+            }
+            default: break;
+            }
+        }
+        lua_pop(L, 1);
+    }
+    return o;
+}
+
+/* zonelab.bert.new(config_table_or_path, {seed = 1}) -> randomly initialised model */
+static int b_new(lua_State *L)
+{
+    zl_bert_config c;
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        if (zl_bert_config_load(&c, lua_tostring(L, 1)) != 0) return zl_lua_fail(L);
+    } else {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        cJSON *o = table_to_json(L, 1);
+        char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+        cJSON_Delete(o);
+        if (!s) return luaL_error(L, "bert.new: out of memory");
+        int rc = zl_bert_config_parse(&c, "bert config table", s);
+        free(s);
+        if (rc != 0) return zl_lua_fail(L);
+    }
+    lua_Integer seed = 1;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "seed");
+        if (!lua_isnil(L, -1)) {
+            int ok;
+            seed = lua_tointegerx(L, -1, &ok);
+            if (!ok) return luaL_argerror(L, 2, "seed must be an integer");
+        }
+        lua_pop(L, 1);
+    }
+    bert_box *b = newbox(L);
+    if (!(b->m = zl_bert_new(&c))) return zl_lua_fail(L);
+    if (zl_bert_init_random(b->m, (uint64_t)seed) != 0) return zl_lua_fail(L);
+    return 1;
+}
+
+static int m_gc(lua_State *L)
+{
+    bert_box *b = luaL_checkudata(L, 1, BERT_MT);
+    zl_bert_acts_free(&b->acts);
+    zl_bert_free(b->m);
+    b->m = NULL;
+    b->closed = 1;
+    return 0;
+}
+
+/* m:close() / __close: the model is unusable at once and its activations are freed; the
+ * parameters are freed with the userdata (views from m:params() keep it alive, so a view
+ * never points into freed memory). */
+static int m_close(lua_State *L)
+{
+    bert_box *b = luaL_checkudata(L, 1, BERT_MT);
+    zl_bert_acts_free(&b->acts);
+    b->closed = 1;
+    return 0;
+}
+
+static int m_tostring(lua_State *L)
+{
+    bert_box *b = luaL_checkudata(L, 1, BERT_MT);
+    if (!b->m || b->closed) {
+        lua_pushliteral(L, "bert (closed)");
+        return 1;
+    }
+    const zl_bert_config *c = &b->m->config;
+    lua_pushfstring(L, "%s: %d layers, %d hidden, %d heads", c->model_type, c->num_hidden_layers,
+                    c->hidden_size, c->num_attention_heads);
+    return 1;
+}
+
+static int m_config(lua_State *L)
+{
+    const zl_bert_config *c = &checkbox(L, 1)->m->config;
+    lua_createtable(L, 0, 16);
+#define SETI(k, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, k))
+#define SETN(k, v) (lua_pushnumber(L, (double)(v)), lua_setfield(L, -2, k))
+#define SETS(k, v) (lua_pushstring(L, (v)), lua_setfield(L, -2, k))
+    SETS("model_type", c->model_type);
+    SETI("vocab_size", c->vocab_size);
+    SETI("hidden_size", c->hidden_size);
+    SETI("num_hidden_layers", c->num_hidden_layers);
+    SETI("num_attention_heads", c->num_attention_heads);
+    SETI("intermediate_size", c->intermediate_size);
+    SETI("max_position_embeddings", c->max_position_embeddings);
+    SETI("type_vocab_size", c->type_vocab_size);
+    SETI("embedding_size", c->embedding_size);
+    SETS("hidden_act", c->hidden_act);
+    /* %g round trip so 0.1f reads back as 0.1 */
+    char buf[32];
+#define SETF(k, v) (snprintf(buf, sizeof buf, "%g", (double)(v)), SETN(k, strtod(buf, NULL)))
+    SETF("layer_norm_eps", c->layer_norm_eps);
+    SETF("initializer_range", c->initializer_range);
+    SETF("hidden_dropout_prob", c->hidden_dropout_prob);
+    SETF("attention_probs_dropout_prob", c->attention_probs_dropout_prob);
+#undef SETI
+#undef SETN
+#undef SETS
+#undef SETF
+    return 1;
+}
+
+static int m_fresh_qa_head(lua_State *L)
+{
+    lua_pushboolean(L, checkbox(L, 1)->m->fresh_qa_head);
+    return 1;
+}
+
+static int m_num_params(lua_State *L)
+{
+    lua_pushinteger(L, checkbox(L, 1)->m->params.count);
+    return 1;
+}
+
+static int m_init_random(lua_State *L)
+{
+    bert_box *b = checkbox(L, 1);
+    lua_Integer seed = luaL_checkinteger(L, 2);
+    if (zl_bert_init_random(b->m, (uint64_t)seed) != 0) return zl_lua_fail(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_save(lua_State *L)
+{
+    bert_box *b = checkbox(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    if (zl_bert_save(b->m, path) != 0) return zl_lua_fail(L);
+    return 0;
+}
+
+/* m:params() -> {HF name = tensor view sharing the model's storage} */
+static int m_params(lua_State *L)
+{
+    bert_box *b = checkbox(L, 1);
+    int n = zl_bert_param_count(&b->m->config);
+    lua_createtable(L, 0, n);
+    for (int i = 0; i < n; i++) {
+        zl_bert_param_info info;
+        if (zl_bert_param_info_at(&b->m->config, &b->m->params, i, &info) != 0) return zl_lua_fail(L);
+        zl_lua_pushview(L, zl_tensor_wrap(ZL_F32, info.ndim, info.shape, info.data), 1);
+        lua_setfield(L, -2, info.name);
+    }
+    return 1;
+}
+
+/* m:param_names() -> the HF names in the fixed enumeration order */
+static int m_param_names(lua_State *L)
+{
+    bert_box *b = checkbox(L, 1);
+    int n = zl_bert_param_count(&b->m->config);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        zl_bert_param_info info;
+        zl_bert_param_info_at(&b->m->config, &b->m->params, i, &info);
+        lua_pushstring(L, info.name);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* ---- forward ---- */
+
+/* Field k of the options table as an i32 [B, S] tensor (NULL when absent). */
+static const int32_t *opt_ints(lua_State *L, const char *k, int B, int S, int required)
+{
+    lua_getfield(L, 2, k);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        if (required) luaL_error(L, "bad argument #1 to 'forward' (field %s is required)", k);
+        return NULL;
+    }
+    zl_tensor *t = zl_lua_totensor(L, -1);
+    if (!t || !t->data) luaL_error(L, "bad argument #1 to 'forward' (field %s must be a tensor)", k);
+    if (t->dtype != ZL_I32)
+        luaL_error(L, "bad argument #1 to 'forward' (field %s must be an i32 tensor)", k);
+    if (B > 0 && (t->ndim != 2 || t->shape[0] != B || t->shape[1] != S))
+        luaL_error(L, "bad argument #1 to 'forward' (field %s must have shape [%d,%d] like input_ids)",
+                   k, B, S);
+    lua_pop(L, 1); /* the options table keeps it alive */
+    return ZL_I32P(t);
+}
+
+/* A list of 0-based integers in field k, written into out (returns the count, -1 absent). */
+static int opt_intlist(lua_State *L, int tidx, const char *k, int *out, int max, int limit)
+{
+    lua_getfield(L, tidx, k);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "bad argument #1 to 'forward' (field %s must be a list of 0-based numbers)", k);
+    lua_Integer n = luaL_len(L, -1);
+    if (n > max) luaL_error(L, "bad argument #1 to 'forward' (field %s: too many entries)", k);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, -1, i);
+        int ok;
+        lua_Integer v = lua_tointegerx(L, -1, &ok);
+        if (!ok || v < 0 || v >= limit)
+            luaL_error(L, "bad argument #1 to 'forward' (field %s: entry %d must be an integer "
+                          "0..%d)", k, (int)i, limit - 1);
+        out[i - 1] = (int)v;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return (int)n;
+}
+
+/* Grows the cached activations to hold B x S. */
+static void ensure_acts(lua_State *L, bert_box *b, int B, int S)
+{
+    if (b->acts.memory && b->acts.maxB >= B && b->acts.maxS >= S) return;
+    int nb = B, ns = S;
+    if (b->acts.memory) {
+        nb = B > b->acts.maxB ? B : b->acts.maxB;
+        ns = S > b->acts.maxS ? S : b->acts.maxS;
+    }
+    zl_bert_acts_free(&b->acts);
+    if (zl_bert_acts_alloc(&b->acts, &b->m->config, nb, ns, 0) != 0) zl_lua_fail(L);
+}
+
+/* m:forward{input_ids=, token_type_ids=, input_mask=, qmask=, pmask=, zone=, layer=,
+ *           mask=, heads=, layers=, head_mask=, attentions=, hidden_states=,
+ *           start_positions=, end_positions=, start_layer=} */
+static int m_forward(lua_State *L)
+{
+    bert_box *b = checkbox(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checkstack(L, 40, "forward");
+    const zl_bert_config *c = &b->m->config;
+    int L_ = c->num_hidden_layers, NH = c->num_attention_heads, H = c->hidden_size;
+
+    lua_getfield(L, 2, "input_ids");
+    zl_tensor *ids = zl_lua_totensor(L, -1);
+    if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2)
+        return luaL_error(L, "bad argument #1 to 'forward' (input_ids must be an i32 tensor [batch, seq])");
+    lua_pop(L, 1);
+    int B = (int)ids->shape[0], S = (int)ids->shape[1];
+    if (B < 1 || S < 1) return luaL_error(L, "bad argument #1 to 'forward' (input_ids is empty)");
+    if (S > c->max_position_embeddings)
+        return luaL_error(L, "bad argument #1 to 'forward' (sequence length %d exceeds "
+                             "max_position_embeddings %d)", S, c->max_position_embeddings);
+    zl_bert_inputs in = {B, S, ZL_I32P(ids), opt_ints(L, "token_type_ids", B, S, 0),
+                         opt_ints(L, "input_mask", B, S, 0), opt_ints(L, "qmask", B, S, 0),
+                         opt_ints(L, "pmask", B, S, 0)};
+    zl_bert_forward_opts o;
+    zl_bert_forward_opts_init(&o);
+
+    lua_getfield(L, 2, "zone");
+    if (!lua_isnil(L, -1)) {
+        const char *zn = lua_tostring(L, -1);
+        int z = zn ? zl_zone_parse(zn) : -1;
+        if (z < 0)
+            return luaL_error(L, "bad argument #1 to 'forward' (zone must be one of none, q2, q2p, "
+                                 "p2q, p2, all, all_strict; got %s)", zn ? zn : luaL_typename(L, -1));
+        o.zone = (zl_zone)z;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "layer");
+    if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "all") == 0)) {
+        int ok;
+        lua_Integer l = lua_tointegerx(L, -1, &ok);
+        if (!ok || l < 0 || l >= L_)
+            return luaL_error(L, "bad argument #1 to 'forward' (layer must be \"all\" or a 0-based "
+                                 "layer 0..%d)", L_ - 1);
+        o.mask_layer = (int)l;
+    }
+    lua_pop(L, 1);
+
+    /* general mask: a tensor [S,S] / [B,S,S] or a function(from, to, batch) (1-based) */
+    int heads[4096], layers[ZL_BERT_MAX_LAYERS];
+    zl_bert_mask mk;
+    memset(&mk, 0, sizeof mk);
+    lua_getfield(L, 2, "mask");
+    int mask_idx = lua_gettop(L);
+    if (!lua_isnil(L, mask_idx)) {
+        zl_tensor *pat = zl_lua_totensor(L, mask_idx);
+        if (pat) {
+            if (pat->dtype != ZL_F32 || !pat->data)
+                return luaL_error(L, "bad argument #1 to 'forward' (mask must be an f32 tensor)");
+            if (pat->ndim == 2 && pat->shape[0] == S && pat->shape[1] == S) mk.batched = 0;
+            else if (pat->ndim == 3 && pat->shape[0] == B && pat->shape[1] == S && pat->shape[2] == S)
+                mk.batched = 1;
+            else
+                return luaL_error(L, "bad argument #1 to 'forward' (mask must have shape [%d,%d] "
+                                     "or [%d,%d,%d])", S, S, B, S, S);
+            mk.pattern = ZL_F32P(pat);
+        } else if (lua_isfunction(L, mask_idx)) {
+            int64_t shp[3] = {B, S, S};
+            zl_tensor **slot = zl_lua_newtensor(L); /* kept on the stack until the call ends */
+            if (!(*slot = zl_tensor_new(ZL_F32, 3, shp))) return zl_lua_fail(L);
+            float *p = ZL_F32P(*slot);
+            for (int bb = 0; bb < B; bb++)
+                for (int f = 0; f < S; f++)
+                    for (int t = 0; t < S; t++) {
+                        lua_pushvalue(L, mask_idx);
+                        lua_pushinteger(L, f + 1);
+                        lua_pushinteger(L, t + 1);
+                        lua_pushinteger(L, bb + 1);
+                        lua_call(L, 3, 1);
+                        float v;
+                        if (lua_isboolean(L, -1) || lua_isnil(L, -1)) v = lua_toboolean(L, -1) ? 1.0f : 0.0f;
+                        else {
+                            int ok;
+                            v = (float)lua_tonumberx(L, -1, &ok);
+                            if (!ok) return luaL_error(L, "forward: the mask function must return a "
+                                                          "number or a boolean");
+                        }
+                        p[((int64_t)bb * S + f) * S + t] = v;
+                        lua_pop(L, 1);
+                    }
+            mk.pattern = p;
+            mk.batched = 1;
+        } else {
+            return luaL_error(L, "bad argument #1 to 'forward' (mask must be a tensor or a function)");
+        }
+        int nh = opt_intlist(L, 2, "heads", heads, 4096, NH);
+        if (nh >= 0) { mk.heads = heads; mk.n_heads = nh; }
+        int nl = opt_intlist(L, 2, "layers", layers, ZL_BERT_MAX_LAYERS, L_);
+        if (nl >= 0) { mk.layers = layers; mk.n_layers = nl; }
+        o.masks = &mk;
+        o.n_masks = 1;
+    } else {
+        lua_getfield(L, 2, "heads");
+        lua_getfield(L, 2, "layers");
+        if (!lua_isnil(L, -1) || !lua_isnil(L, -2))
+            return luaL_error(L, "bad argument #1 to 'forward' (heads/layers restrict a mask: give mask too)");
+        lua_pop(L, 2);
+    }
+
+    lua_getfield(L, 2, "head_mask");
+    float *hm = NULL;
+    if (!lua_isnil(L, -1)) {
+        zl_tensor *t = zl_lua_totensor(L, -1);
+        if (!t || t->dtype != ZL_F32 || !(t->numel == NH || t->numel == (int64_t)L_ * NH))
+            return luaL_error(L, "bad argument #1 to 'forward' (head_mask must be an f32 tensor of "
+                                 "[%d] or [%d,%d] multipliers)", NH, L_, NH);
+        int64_t shp[1] = {(int64_t)L_ * NH};
+        zl_tensor **slot = zl_lua_newtensor(L);
+        if (!(*slot = zl_tensor_new(ZL_F32, 1, shp))) return zl_lua_fail(L);
+        hm = ZL_F32P(*slot);
+        for (int i = 0; i < L_ * NH; i++) hm[i] = ZL_F32P(t)[i % t->numel];
+        o.head_mask = hm;
+    }
+    lua_getfield(L, 2, "start_layer");
+    if (!lua_isnil(L, -1)) {
+        int ok;
+        lua_Integer k = lua_tointegerx(L, -1, &ok);
+        if (!ok || k < 0 || k >= L_)
+            return luaL_error(L, "bad argument #1 to 'forward' (start_layer must be 0..%d)", L_ - 1);
+        o.start_layer = (int)k;
+    }
+    lua_getfield(L, 2, "attentions");
+    int want_att = lua_toboolean(L, -1);
+    lua_getfield(L, 2, "hidden_states");
+    int want_hid = lua_toboolean(L, -1);
+    const int32_t *sp = opt_ints(L, "start_positions", 0, 0, 0);
+    const int32_t *ep = opt_ints(L, "end_positions", 0, 0, 0);
+    if (sp || ep) {
+        lua_getfield(L, 2, "start_positions");
+        lua_getfield(L, 2, "end_positions");
+        zl_tensor *ts = zl_lua_totensor(L, -2), *te = zl_lua_totensor(L, -1);
+        if (!ts || !te || ts->numel != B || te->numel != B)
+            return luaL_error(L, "bad argument #1 to 'forward' (start_positions and end_positions "
+                                 "must both be i32 tensors of %d elements)", B);
+        lua_pop(L, 2);
+    }
+
+    ensure_acts(L, b, B, S);
+    /* result table and output tensors first (userdata before the core call) */
+    lua_createtable(L, 0, 5);
+    int res = lua_gettop(L);
+    int64_t s2[2] = {B, S};
+    zl_tensor **st = zl_lua_newtensor(L);
+    if (!(*st = zl_tensor_new(ZL_F32, 2, s2))) return zl_lua_fail(L);
+    lua_setfield(L, res, "start_logits");
+    zl_tensor **en = zl_lua_newtensor(L);
+    if (!(*en = zl_tensor_new(ZL_F32, 2, s2))) return zl_lua_fail(L);
+    lua_setfield(L, res, "end_logits");
+    if (want_att) {
+        int64_t s5[5] = {L_, B, NH, S, S};
+        zl_tensor **t = zl_lua_newtensor(L);
+        if (!(*t = zl_tensor_new(ZL_F32, 5, s5))) return zl_lua_fail(L);
+        o.attentions = ZL_F32P(*t);
+        lua_setfield(L, res, "attentions");
+    }
+    if (want_hid) {
+        int64_t s4[4] = {L_ + 1, B, S, H};
+        zl_tensor **t = zl_lua_newtensor(L);
+        if (!(*t = zl_tensor_new(ZL_F32, 4, s4))) return zl_lua_fail(L);
+        o.hidden_states = ZL_F32P(*t);
+        lua_setfield(L, res, "hidden_states");
+    }
+    if (zl_bert_forward(b->m, &b->acts, &in, &o) != 0) return zl_lua_fail(L);
+    memcpy((*st)->data, b->acts.start_logits, (size_t)B * S * sizeof(float));
+    memcpy((*en)->data, b->acts.end_logits, (size_t)B * S * sizeof(float));
+    if (sp && ep) {
+        double loss;
+        if (zl_bert_span_loss(&loss, NULL, NULL, b->acts.start_logits, b->acts.end_logits, sp, ep,
+                              B, S) != 0)
+            return zl_lua_fail(L);
+        lua_pushnumber(L, loss);
+        lua_setfield(L, res, "loss");
+    }
+    lua_pushvalue(L, res);
+    return 1;
+}
+
+/* zonelab.bert.span_loss(start_logits, end_logits, start_positions, end_positions) */
+static int b_span_loss(lua_State *L)
+{
+    zl_tensor *s = zl_lua_checktensor(L, 1), *e = zl_lua_checktensor(L, 2);
+    zl_tensor *sp = zl_lua_checktensor(L, 3), *ep = zl_lua_checktensor(L, 4);
+    if (s->dtype != ZL_F32 || e->dtype != ZL_F32 || s->ndim != 2 || e->numel != s->numel)
+        return luaL_argerror(L, 1, "logits must be two f32 tensors [batch, seq]");
+    int B = (int)s->shape[0], S = (int)s->shape[1];
+    if (sp->dtype != ZL_I32 || ep->dtype != ZL_I32 || sp->numel != B || ep->numel != B)
+        return luaL_argerror(L, 3, "positions must be i32 tensors of batch elements");
+    double loss;
+    if (zl_bert_span_loss(&loss, NULL, NULL, ZL_F32P(s), ZL_F32P(e), ZL_I32P(sp), ZL_I32P(ep), B,
+                          S) != 0)
+        return zl_lua_fail(L);
+    lua_pushnumber(L, loss);
+    return 1;
+}
+
+/* zonelab.bert.flops(model, batch, seq): 2 x multiply-adds of one forward */
+static int b_flops(lua_State *L)
+{
+    bert_box *b = checkbox(L, 1);
+    int B = (int)luaL_checkinteger(L, 2), S = (int)luaL_checkinteger(L, 3);
+    lua_pushnumber(L, zl_bert_forward_flops(&b->m->config, B, S));
+    return 1;
+}
+
+int zl_lua_open_bert(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"config", m_config}, {"forward", m_forward}, {"params", m_params},
+        {"param_names", m_param_names}, {"save", m_save}, {"fresh_qa_head", m_fresh_qa_head},
+        {"num_params", m_num_params}, {"init_random", m_init_random}, {"close", m_close},
+        {NULL, NULL}};
+    static const luaL_Reg meta[] = {
+        {"__gc", m_gc}, {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {
+        {"load", b_load}, {"new", b_new}, {"span_loss", b_span_loss},
+        {"flops", b_flops}, {NULL, NULL}};
+    if (luaL_newmetatable(L, BERT_MT)) {
+        luaL_setfuncs(L, meta, 0);
+        luaL_newlib(L, methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, fns);
+    lua_createtable(L, 7, 0);
+    for (int z = 0; z <= ZL_ZONE_ALL_STRICT; z++) {
+        lua_pushstring(L, zl_zone_name((zl_zone)z));
+        lua_rawseti(L, -2, z + 1);
+    }
+    lua_setfield(L, -2, "zones");
+    return 1;
+}
