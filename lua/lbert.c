@@ -517,6 +517,7 @@ int zl_lua_open_bert(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"config", m_config}, {"forward", m_forward}, {"params", m_params},
+        {"loss_and_grads", zl_lua_optim_loss_and_grads},
         {"param_names", m_param_names}, {"save", m_save}, {"fresh_qa_head", m_fresh_qa_head},
         {"num_params", m_num_params}, {"init_random", m_init_random}, {"close", m_close},
         {NULL, NULL}};

@@ -133,7 +133,7 @@ static double field_number(lua_State *L, int t, const char *k, double def)
  * [B,S]), start_positions, end_positions [B]; optional zone, layer (0-based or "all"),
  * dropout (hidden and attention; default 0), attention_dropout (default = dropout),
  * seed (dropout seed, default 0), accumulate (add into the previous gradients). */
-static int o_loss_and_grads(lua_State *L)
+int zl_lua_optim_loss_and_grads(lua_State *L)
 {
     zl_bert *m = zl_lua_checkbert(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -434,7 +434,7 @@ int zl_lua_open_optim(lua_State *L)
     static const luaL_Reg meta[] = {
         {"__gc", opt_gc}, {"__close", opt_gc}, {"__tostring", opt_tostring}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
-        {"new", o_new}, {"loss_and_grads", o_loss_and_grads}, {"decays", o_decays},
+        {"new", o_new}, {"loss_and_grads", zl_lua_optim_loss_and_grads}, {"decays", o_decays},
         {NULL, NULL}};
     if (luaL_newmetatable(L, OPTIM_MT)) {
         luaL_setfuncs(L, meta, 0);

@@ -51,6 +51,8 @@ int zl_lua_open_optim(lua_State *L);
 #define ZL_BERT_MT "zonelab.bert"
 struct zl_bert;
 struct zl_bert *zl_lua_checkbert(lua_State *L, int idx);
+/* m:loss_and_grads(inputs) / zonelab.optim.loss_and_grads(m, inputs) (loptim.c). */
+int zl_lua_optim_loss_and_grads(lua_State *L);
 
 /* The tokenizer inside a zonelab.tokenizer userdata (ltokenizer.c); raises when idx is
  * not an open tokenizer. */
