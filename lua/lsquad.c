@@ -59,6 +59,13 @@ static zl_squad_features *check_feats(lua_State *L, int idx)
     return b->f;
 }
 
+struct zl_squad *zl_lua_checksquad(lua_State *L, int idx) { return check_squad(L, idx); }
+
+struct zl_squad_features *zl_lua_checkfeatures(lua_State *L, int idx)
+{
+    return check_feats(L, idx);
+}
+
 static int opt_int(lua_State *L, int idx, const char *key, int def, int lo)
 {
     if (lua_isnoneornil(L, idx)) return def;

@@ -58,6 +58,13 @@ int zl_lua_optim_loss_and_grads(lua_State *L);
  * not an open tokenizer. */
 struct zl_tokenizer;
 struct zl_tokenizer *zl_lua_checktokenizer(lua_State *L, int idx);
+
+/* The data set / features inside zonelab.squad userdata (lsquad.c); raise when closed
+ * (features also when the tokenizer they borrow was closed). */
+struct zl_squad;
+struct zl_squad_features;
+struct zl_squad *zl_lua_checksquad(lua_State *L, int idx);
+struct zl_squad_features *zl_lua_checkfeatures(lua_State *L, int idx);
 int zl_lua_open_tokenizer(lua_State *L);
 int zl_lua_open_squad(lua_State *L);
 

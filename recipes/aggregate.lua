@@ -2,11 +2,7 @@
 -- decode in a prediction folder and write results.csv (one row per layer, one column per
 -- zone), plus baseline.json beside it for the heatmap.
 local cli = require "zonelab.cli"
-local csv = require "zonelab.csv"
-local lfs = require "lfs"
-local progress = require "zonelab.progress"
-local scoring = require "zonelab.scoring"
-local zl = require "zonelab"
+local aggregate = require "zonelab.aggregate"
 
 local p = cli.parser("recipes/aggregate.lua",
   "Score a folder of predictions against the dev set and write RESULTS.csv with header " ..
@@ -31,98 +27,7 @@ p:option("--per-question", "Also write per-question scores into this folder " ..
   "(per_question.json, per_question_layer{L}_{zone}.json) for `stats --per-question`.")
 local args = cli.parse(p)
 
-local dir = args.prediction_dir:gsub("/+$", "")
-if lfs.attributes(dir, "mode") ~= "directory" then cli.fail("%s: not a folder", dir) end
-
--- What is in the folder.
-local KNOWN = {}
-for _, z in ipairs(csv.ZONES) do KNOWN[z] = true end
-local max_layer, every_layer_files, ignored = -1, {}, {}
-for name in lfs.dir(dir) do
-  local l, z = name:match("^predictions_layer(%d+)_(.+)%.json$")
-  local ez = name:match("^predictions_layer_(.+)%.json$")
-  if l then
-    if KNOWN[z] then max_layer = math.max(max_layer, tonumber(l)) else ignored[#ignored + 1] = name end
-  elseif ez then
-    if KNOWN[ez] then every_layer_files[ez] = true else ignored[#ignored + 1] = name end
-  end
-end
-table.sort(ignored)
-for _, name in ipairs(ignored) do
-  io.stderr:write(string.format("note: %s/%s: unknown zone, ignored\n", dir, name))
-end
-local nlayers = args.layers and cli.integer(args.layers, "--layers", 1, 1000) or max_layer + 1
-if nlayers < 1 then
-  cli.fail("%s: no predictions_layer{L}_{zone}.json files (zones %s)", dir, table.concat(csv.ZONES, ", "))
-end
-
--- Check every file before the (slow) scoring.
-local jobs, missing = {}, {}
-local function want(path, key)
-  if lfs.attributes(path, "mode") == "file" then
-    jobs[#jobs + 1] = { path = path, key = key }
-  else
-    missing[#missing + 1] = path
-  end
-end
-want(dir .. "/predictions.json", { baseline = true })
-for l = 0, nlayers - 1 do
-  for _, z in ipairs(csv.ZONES) do
-    want(string.format("%s/predictions_layer%d_%s.json", dir, l, z), { layer = l, zone = z })
-  end
-end
-for _, z in ipairs(csv.ZONES) do
-  if every_layer_files[z] then
-    jobs[#jobs + 1] = { path = string.format("%s/predictions_layer_%s.json", dir, z), key = { every = z } }
-  end
-end
-if #missing > 0 and not args.allow_missing then
-  cli.fail("%s: missing%s (use --allow-missing to leave empty cells)", missing[1],
-    #missing > 1 and string.format(", and %d more prediction files", #missing - 1) or "")
-end
-for _, m in ipairs(missing) do io.stderr:write(string.format("warning: %s: missing, cell left empty\n", m)) end
-
-local results_dir = args.results:match("^(.*)/[^/]*$") or "."
-cli.ensure_dir(results_dir)
-if args.per_question then cli.ensure_dir(args.per_question) end
-local ds = zl.metrics.load(args.dataset)
-local rows, baseline, every = {}, nil, {}
-for l = 1, nlayers do rows[l] = { layer = l } end
-local bar = progress.new { total = #jobs, label = "aggregate", unit = "files" }
-for _, job in ipairs(jobs) do
-  local r = scoring.score(ds, job.path, { cmrc = args.cmrc, per_question = args.per_question ~= nil })
-  local k = job.key
-  local pq_name
-  if k.baseline then
-    baseline = r
-    pq_name = "per_question.json"
-  elseif k.every then
-    every[k.every] = { exact_match = r.exact_match, f1 = r.f1 }
-    pq_name = string.format("per_question_layer_%s.json", k.every)
-  else
-    -- get_results.py rounds to 3 decimals; the CSV writer formats with "%.3f"
-    rows[k.layer + 1][k.zone] = args.use_f1 and r.f1 or r.exact_match
-    pq_name = string.format("per_question_layer%d_%s.json", k.layer, k.zone)
-  end
-  if args.per_question then scoring.write_per_question(args.per_question .. "/" .. pq_name, r) end
-  bar:step(1)
-end
-bar:done()
-
-csv.write_results(args.results, { zones = csv.ZONES, rows = rows })
-cli.wrote(args.results, string.format("%d layers, %s", nlayers, args.use_f1 and "F1" or "EM"))
-if baseline then
-  local bpath = results_dir .. "/baseline.json"
-  zl.json.write(bpath, {
-    exact_match = baseline.exact_match, f1 = baseline.f1, total = baseline.total,
-    missing = baseline.missing, metric = args.use_f1 and "f1" or "exact_match",
-    predictions = dir .. "/predictions.json", dataset = args.dataset,
-    every_layer = next(every) and every or nil,
-  }, { pretty = true })
-  cli.wrote(bpath, "baseline")
-  print("baseline: " .. scoring.line(baseline))
-end
-for _, z in ipairs(csv.ZONES) do
-  if every[z] then print(string.format("every layer %s: %s", z, scoring.line(every[z]))) end
-end
-if args.per_question then cli.wrote(args.per_question, "per-question scores") end
+aggregate.run(args.prediction_dir, args.results, {
+  dataset = args.dataset, use_f1 = args.use_f1, cmrc = args.cmrc, allow_missing = args.allow_missing,
+  layers = args.layers, per_question = args.per_question,
+})
