@@ -85,11 +85,13 @@ static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"tensor", zl_lua_open_tensor},
     {"tokenizer", zl_lua_open_tokenizer},
     {"squad", zl_lua_open_squad},
+    {"sweep", zl_lua_open_sweep},
     {"tfckpt", zl_lua_open_tfckpt},
     {"json", zl_lua_open_json},
     {"io", zl_lua_open_io},
     {"pdf", zl_lua_open_pdf},
     {"bert", zl_lua_open_bert},
+    {"flows", zl_lua_open_flows},
     {"metrics", zl_lua_open_metrics},
     {"optim", zl_lua_open_optim},
 };

@@ -67,5 +67,7 @@ struct zl_squad *zl_lua_checksquad(lua_State *L, int idx);
 struct zl_squad_features *zl_lua_checkfeatures(lua_State *L, int idx);
 int zl_lua_open_tokenizer(lua_State *L);
 int zl_lua_open_squad(lua_State *L);
+int zl_lua_open_flows(lua_State *L);
+int zl_lua_open_sweep(lua_State *L);
 
 #endif

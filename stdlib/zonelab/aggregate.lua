@@ -16,7 +16,7 @@ local zl = require "zonelab"
 local M = {}
 
 --- Scores pred_dir into the results CSV. opts.dataset is a path or a dataset loaded with
---- zl.metrics.load; opts.layers a layer count (default: the highest L found, plus 1);
+--- zl.metrics.load (then opts.dataset_path names it in baseline.json); opts.layers a layer count (default: the highest L found, plus 1);
 --- opts.quiet silences the progress bar and the printed lines. Returns the rows, the
 --- baseline score and the every-layer scores.
 function M.run(pred_dir, results, opts)
@@ -116,7 +116,7 @@ function M.run(pred_dir, results, opts)
       exact_match = baseline.exact_match, f1 = baseline.f1, total = baseline.total,
       missing = baseline.missing, metric = args.use_f1 and "f1" or "exact_match",
       predictions = dir .. "/predictions.json",
-      dataset = type(args.dataset) == "string" and args.dataset or nil,
+      dataset = type(args.dataset) == "string" and args.dataset or opts.dataset_path,
       every_layer = next(every) and every or nil,
     }, { pretty = true })
     wrote(bpath, "baseline")

@@ -1,0 +1,496 @@
+/* sweep.c — the batch-major sweep engine of sweep.h. */
+#define _POSIX_C_SOURCE 200809L /* truncate */
+#include "sweep.h"
+
+#include "error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct zl_sweep {
+    const zl_bert *m;
+    const zl_squad_features *f;
+    zl_sweep_opts o;
+    int n_cfg;
+    zl_sweep_config *cfg;
+    zl_squad_collector **coll;   /* per configuration (in memory); NULL when spilling */
+    unsigned char *released;     /* per configuration: logits freed */
+    char *spill_dir;             /* NULL: in memory */
+    FILE **fp;                   /* per configuration spill file (append) */
+    int *order;                  /* feature indexes sorted by length (stable) */
+    int n_batches;
+    int max_seq;
+    zl_bert_acts acts;
+    int32_t *ids, *types, *mask, *qm, *pm;  /* [batch, max_seq] inputs */
+    float *srow, *erow;          /* one stored row: real positions + kept padding */
+    int *pick;                   /* [keep_pad] scratch for the padding selection */
+};
+
+zl_sweep_opts zl_sweep_defaults(void)
+{
+    zl_sweep_opts o = {32, ZL_SWEEP_PAD_MAX, 20, NULL, 0};
+    return o;
+}
+
+static void spill_path(const zl_sweep *s, int i, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/cfg%d.bin", s->spill_dir, i + 1);
+}
+
+static int open_spill(zl_sweep *s, int i, const char *mode)
+{
+    char path[4096];
+    spill_path(s, i, path, sizeof path);
+    if (!(s->fp[i] = fopen(path, mode)))
+        return zl_error_set("sweep: %s: cannot open the logits file (%s)", path, strerror(errno));
+    return 0;
+}
+
+/* Counting sort by length: shorter first, equal lengths keep feature order (stable,
+ * and no comparison callback state). Lengths are 1..S. */
+static int sort_by_length(int *order, const zl_squad_features *f, int S)
+{
+    int *start = calloc((size_t)S + 2, sizeof *start);
+    if (!start) return -1;
+    for (int i = 0; i < f->count; i++) start[f->items[i].length + 1]++;
+    for (int l = 1; l <= S + 1; l++) start[l] += start[l - 1];
+    for (int i = 0; i < f->count; i++) order[start[f->items[i].length]++] = i;
+    free(start);
+    return 0;
+}
+
+zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sweep_config *cfg,
+                       int n_cfg, const zl_sweep_opts *o)
+{
+    zl_sweep_opts so = o ? *o : zl_sweep_defaults();
+    if (so.batch < 1) {
+        zl_error_set("sweep: batch must be at least 1 (got %d)", so.batch);
+        return NULL;
+    }
+    if (so.padding != ZL_SWEEP_PAD_MAX && so.padding != ZL_SWEEP_PAD_DYNAMIC) {
+        zl_error_set("sweep: unknown padding mode %d", so.padding);
+        return NULL;
+    }
+    if (so.keep_pad < 0) so.keep_pad = 0;
+    if (n_cfg < 1) {
+        zl_error_set("sweep: no configuration to run");
+        return NULL;
+    }
+    int L = m->config.num_hidden_layers;
+    for (int i = 0; i < n_cfg; i++) {
+        if ((unsigned)cfg[i].zone > ZL_ZONE_ALL_STRICT) {
+            zl_error_set("sweep: configuration %d has an unknown zone %d", i + 1, (int)cfg[i].zone);
+            return NULL;
+        }
+        if (cfg[i].layer < -1 || cfg[i].layer >= L) {
+            zl_error_set("sweep: configuration %d masks layer %d, but the model has %d layers "
+                         "(0..%d)", i + 1, cfg[i].layer, L, L - 1);
+            return NULL;
+        }
+        if (cfg[i].zone == ZL_ZONE_NONE && cfg[i].layer != -1) {
+            zl_error_set("sweep: configuration %d: the baseline (no zone) takes no layer", i + 1);
+            return NULL;
+        }
+    }
+    int S = f->opts.max_seq_length;
+    for (int i = 0; i < f->count; i++)
+        if (f->items[i].length > S || f->items[i].length < 1) {
+            zl_error_set("sweep: feature %d has %d tokens, more than max_seq_length %d", i + 1,
+                         f->items[i].length, S);
+            return NULL;
+        }
+    zl_sweep *s = calloc(1, sizeof *s);
+    if (!s) goto oom;
+    s->m = m;
+    s->f = f;
+    s->o = so;
+    s->n_cfg = n_cfg;
+    s->max_seq = S;
+    int B = so.batch < f->count ? so.batch : (f->count > 0 ? f->count : 1);
+    s->o.batch = B;
+    s->cfg = malloc((size_t)n_cfg * sizeof *s->cfg);
+    s->coll = calloc((size_t)n_cfg, sizeof *s->coll);
+    s->released = calloc((size_t)n_cfg, 1);
+    s->fp = calloc((size_t)n_cfg, sizeof *s->fp);
+    s->order = malloc(((size_t)f->count + 1) * sizeof *s->order);
+    size_t in = (size_t)B * S;
+    s->ids = calloc(in, sizeof(int32_t));
+    s->types = calloc(in, sizeof(int32_t));
+    s->mask = calloc(in, sizeof(int32_t));
+    s->qm = calloc(in, sizeof(int32_t));
+    s->pm = calloc(in, sizeof(int32_t));
+    s->srow = malloc(((size_t)S + so.keep_pad + 1) * sizeof(float));
+    s->erow = malloc(((size_t)S + so.keep_pad + 1) * sizeof(float));
+    s->pick = malloc(((size_t)so.keep_pad + 1) * sizeof(int));
+    if (!s->cfg || !s->coll || !s->released || !s->fp || !s->order || !s->ids || !s->types || !s->mask || !s->qm ||
+        !s->pm || !s->srow || !s->erow || !s->pick)
+        goto oom;
+    memcpy(s->cfg, cfg, (size_t)n_cfg * sizeof *cfg);
+    if (so.spill_dir) {
+        size_t n = strlen(so.spill_dir) + 1;
+        if (!(s->spill_dir = malloc(n))) goto oom;
+        memcpy(s->spill_dir, so.spill_dir, n);
+        s->o.spill_dir = s->spill_dir;
+        for (int i = 0; i < n_cfg; i++)
+            if (open_spill(s, i, so.spill_keep ? "ab" : "wb") != 0) {
+                zl_sweep_free(s);
+                return NULL;
+            }
+    } else {
+        for (int i = 0; i < n_cfg; i++)
+            if (!(s->coll[i] = zl_squad_collector_new(f))) {
+                zl_sweep_free(s);
+                return NULL;
+            }
+    }
+    if (sort_by_length(s->order, f, S) != 0) goto oom;
+    s->n_batches = (f->count + B - 1) / B;
+    if (zl_bert_acts_alloc(&s->acts, &m->config, B, S, 0) != 0) {
+        zl_sweep_free(s);
+        return NULL;
+    }
+    return s;
+oom:
+    zl_sweep_free(s);
+    zl_error_set("sweep: out of memory");
+    return NULL;
+}
+
+void zl_sweep_free(zl_sweep *s)
+{
+    if (!s) return;
+    if (s->coll)
+        for (int i = 0; i < s->n_cfg; i++) zl_squad_collector_free(s->coll[i]);
+    if (s->fp)
+        for (int i = 0; i < s->n_cfg; i++)
+            if (s->fp[i]) fclose(s->fp[i]); /* the files stay: they are the checkpoint */
+    free(s->coll);
+    free(s->fp);
+    free(s->released);
+    free(s->spill_dir);
+    free(s->cfg);
+    free(s->order);
+    free(s->ids);
+    free(s->types);
+    free(s->mask);
+    free(s->qm);
+    free(s->pm);
+    free(s->srow);
+    free(s->erow);
+    free(s->pick);
+    zl_bert_acts_free(&s->acts);
+    free(s);
+}
+
+int zl_sweep_batches(const zl_sweep *s) { return s->n_batches; }
+
+int zl_sweep_batch_features(const zl_sweep *s, int b, const int **first)
+{
+    if (b < 0 || b >= s->n_batches) return 0;
+    int lo = b * s->o.batch, hi = lo + s->o.batch;
+    if (hi > s->f->count) hi = s->f->count;
+    if (first) *first = s->order + lo;
+    return hi - lo;
+}
+
+/* A configuration runs padded to max_seq_length unless dynamic padding is on and its
+ * zone does not depend on padding (only the reference `all` does). */
+static int needs_max(const zl_sweep *s, int i)
+{
+    return s->o.padding == ZL_SWEEP_PAD_MAX || s->cfg[i].zone == ZL_ZONE_ALL;
+}
+
+static int batch_width(const zl_sweep *s, const int *feat, int n)
+{
+    int w = 1;
+    for (int r = 0; r < n; r++)
+        if (s->f->items[feat[r]].length > w) w = s->f->items[feat[r]].length;
+    return w;
+}
+
+double zl_sweep_batch_cost(const zl_sweep *s, int b)
+{
+    const int *feat;
+    int n = zl_sweep_batch_features(s, b, &feat);
+    int L = s->m->config.num_hidden_layers;
+    double cost[2] = {0, 0}; /* layer passes at [dynamic, max] width */
+    int any[2] = {0, 0};
+    for (int i = 0; i < s->n_cfg; i++) {
+        int g = needs_max(s, i);
+        any[g]++;
+        cost[g] += s->cfg[i].layer < 0 ? L : L - s->cfg[i].layer;
+    }
+    for (int g = 0; g < 2; g++) {
+        if (any[g] > 1) cost[g] += L; /* the shared unmasked pass */
+        else if (any[g] == 1) cost[g] = L; /* alone: one full pass */
+    }
+    return (double)n * (cost[0] * batch_width(s, feat, n) + cost[1] * s->max_seq) / L;
+}
+
+/* Fills the input buffers for features feat[0..n-1] padded to width W (as
+ * features:batch does: type 1 from the passage to the last [SEP], ids 0 beyond). */
+static void fill_inputs(zl_sweep *s, const int *feat, int n, int W)
+{
+    size_t total = (size_t)n * W;
+    memset(s->ids, 0, total * sizeof(int32_t));
+    memset(s->types, 0, total * sizeof(int32_t));
+    memset(s->mask, 0, total * sizeof(int32_t));
+    memset(s->qm, 0, total * sizeof(int32_t));
+    memset(s->pm, 0, total * sizeof(int32_t));
+    for (int r = 0; r < n; r++) {
+        const zl_squad_feature *ft = &s->f->items[feat[r]];
+        size_t row = (size_t)r * W;
+        int d0 = ft->query_len + 2;
+        for (int t = 0; t < ft->length; t++) {
+            s->ids[row + t] = ft->input_ids[t];
+            s->types[row + t] = t >= d0;
+            s->mask[row + t] = 1;
+            s->qm[row + t] = t >= 1 && t <= ft->query_len;
+            s->pm[row + t] = t >= d0 && t < d0 + ft->doc_len;
+        }
+    }
+}
+
+/* The k largest of x[0..n-1] (ties: lower index first), returned in index order. */
+static int top_k_in_order(const float *x, int n, int k, int *out)
+{
+    int m = 0;
+    for (int i = 0; i < n && k > 0; i++) {
+        if (m == k && !(x[i] > x[out[m - 1]])) continue;
+        int p = m < k ? m : k - 1;
+        while (p > 0 && x[out[p - 1]] < x[i]) {
+            out[p] = out[p - 1];
+            p--;
+        }
+        out[p] = i;
+        if (m < k) m++;
+    }
+    /* insertion sort back to index order (m <= k, small) */
+    for (int i = 1; i < m; i++) {
+        int v = out[i], j = i - 1;
+        while (j >= 0 && out[j] > v) {
+            out[j + 1] = out[j];
+            j--;
+        }
+        out[j + 1] = v;
+    }
+    return m;
+}
+
+/* Stores one reduced row of configuration i: in its collector, or appended to its spill
+ * file as {int32 feature, int32 width, float start[width], float end[width]}. */
+static int store_row(zl_sweep *s, int i, int feature, int width)
+{
+    if (!s->spill_dir)
+        return zl_squad_collector_add(s->coll[i], feature, 1, width, s->srow, s->erow);
+    int32_t head[2] = {feature, width};
+    FILE *fp = s->fp[i];
+    if (fwrite(head, sizeof head, 1, fp) != 1 || fwrite(s->srow, sizeof(float), (size_t)width, fp) != (size_t)width ||
+        fwrite(s->erow, sizeof(float), (size_t)width, fp) != (size_t)width) {
+        char path[4096];
+        spill_path(s, i, path, sizeof path);
+        return zl_error_set("sweep: %s: cannot write logits (%s)", path, strerror(errno));
+    }
+    return 0;
+}
+
+/* Stores the logits of the last forward (width W) of every row for configuration i. */
+static int collect(zl_sweep *s, int i, const int *feat, int n, int W)
+{
+    for (int r = 0; r < n; r++) {
+        const zl_squad_feature *ft = &s->f->items[feat[r]];
+        const float *sl = s->acts.start_logits + (size_t)r * W;
+        const float *el = s->acts.end_logits + (size_t)r * W;
+        int len = ft->length, npad = W - len;
+        memcpy(s->srow, sl, (size_t)len * sizeof(float));
+        memcpy(s->erow, el, (size_t)len * sizeof(float));
+        int k = npad < s->o.keep_pad ? npad : s->o.keep_pad;
+        if (k > 0) {
+            int m = top_k_in_order(sl + len, npad, k, s->pick);
+            for (int j = 0; j < m; j++) s->srow[len + j] = sl[len + s->pick[j]];
+            m = top_k_in_order(el + len, npad, k, s->pick);
+            for (int j = 0; j < m; j++) s->erow[len + j] = el[len + s->pick[j]];
+        }
+        if (store_row(s, i, feat[r], len + (k > 0 ? k : 0)) != 0) return -1;
+    }
+    return 0;
+}
+
+static int run_forward(zl_sweep *s, int i, const zl_bert_inputs *in, int start_layer,
+                       const int *feat)
+{
+    zl_bert_forward_opts fo;
+    zl_bert_forward_opts_init(&fo);
+    if (i >= 0) {
+        fo.zone = s->cfg[i].zone;
+        fo.mask_layer = s->cfg[i].zone == ZL_ZONE_NONE ? -1 : s->cfg[i].layer;
+    }
+    fo.start_layer = start_layer;
+    if (zl_bert_forward(s->m, &s->acts, in, &fo) != 0) return -1;
+    if (i >= 0 && !s->released[i] && collect(s, i, feat, in->B, in->S) != 0) return -1;
+    return 0;
+}
+
+/* One padding group of batch b: the configurations with needs_max == g. */
+static int run_group(zl_sweep *s, const int *feat, int n, int g)
+{
+    int count = 0, per_layer = 0, base = -1;
+    for (int i = 0; i < s->n_cfg; i++) {
+        if (needs_max(s, i) != g || s->released[i]) continue;
+        count++;
+        if (s->cfg[i].zone == ZL_ZONE_NONE) base = i;
+        else if (s->cfg[i].layer >= 0) per_layer++;
+    }
+    if (count == 0) return 0;
+    int W = g ? s->max_seq : batch_width(s, feat, n);
+    fill_inputs(s, feat, n, W);
+    zl_bert_inputs in = {n, W, s->ids, s->types, s->mask, s->qm, s->pm};
+    /* every-layer masks: full passes, before the shared pass fills acts.hidden */
+    for (int i = 0; i < s->n_cfg; i++)
+        if (needs_max(s, i) == g && !s->released[i] && s->cfg[i].zone != ZL_ZONE_NONE &&
+            s->cfg[i].layer < 0 && run_forward(s, i, &in, 0, feat) != 0)
+            return -1;
+    if (per_layer == 0) return base >= 0 ? run_forward(s, base, &in, 0, feat) : 0;
+    if (per_layer == 1 && base < 0) {
+        /* alone (a single decode): the same arithmetic as shared-prefix, one pass */
+        for (int i = 0; i < s->n_cfg; i++)
+            if (needs_max(s, i) == g && !s->released[i] && s->cfg[i].layer >= 0)
+                return run_forward(s, i, &in, 0, feat);
+    }
+    if (run_forward(s, base, &in, 0, feat) != 0) return -1;
+    int L = s->m->config.num_hidden_layers;
+    for (int l = L - 1; l >= 0; l--)
+        for (int i = 0; i < s->n_cfg; i++)
+            if (needs_max(s, i) == g && !s->released[i] && s->cfg[i].zone != ZL_ZONE_NONE &&
+                s->cfg[i].layer == l && run_forward(s, i, &in, l, feat) != 0)
+                return -1;
+    return 0;
+}
+
+int zl_sweep_step(zl_sweep *s, int b)
+{
+    if (b < 0 || b >= s->n_batches)
+        return zl_error_set("sweep: batch %d out of range (%d batches)", b + 1, s->n_batches);
+    const int *feat;
+    int n = zl_sweep_batch_features(s, b, &feat);
+    if (run_group(s, feat, n, 0) != 0 || run_group(s, feat, n, 1) != 0) return -1;
+    return 0;
+}
+
+/* Reads configuration i's spill file into a new collector. */
+static zl_squad_collector *read_spill(const zl_sweep *s, int i)
+{
+    char path[4096];
+    spill_path(s, i, path, sizeof path);
+    if (fflush(s->fp[i]) != 0) {
+        zl_error_set("sweep: %s: cannot write logits (%s)", path, strerror(errno));
+        return NULL;
+    }
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        zl_error_set("sweep: %s: cannot read logits (%s)", path, strerror(errno));
+        return NULL;
+    }
+    zl_squad_collector *c = zl_squad_collector_new(s->f);
+    float *buf = malloc(((size_t)s->max_seq + s->o.keep_pad + 1) * 2 * sizeof(float));
+    int rc = c && buf ? 0 : zl_error_set("sweep: out of memory");
+    int32_t head[2];
+    while (rc == 0 && fread(head, sizeof head, 1, fp) == 1) {
+        int w = head[1];
+        if (head[0] < 0 || head[0] >= s->f->count || w < 1 || w > s->max_seq + s->o.keep_pad) {
+            rc = zl_error_set("sweep: %s: corrupt logits record (feature %d, width %d)", path,
+                              head[0], w);
+            break;
+        }
+        if (fread(buf, sizeof(float), (size_t)w * 2, fp) != (size_t)w * 2) {
+            rc = zl_error_set("sweep: %s: truncated logits record", path);
+            break;
+        }
+        rc = zl_squad_collector_add(c, head[0], 1, w, buf, buf + w);
+    }
+    if (rc == 0 && ferror(fp)) rc = zl_error_set("sweep: %s: read error", path);
+    fclose(fp);
+    free(buf);
+    if (rc != 0) {
+        zl_squad_collector_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+zl_squad_predictions *zl_sweep_decode(const zl_sweep *s, int i, const zl_squad *ds,
+                                      const zl_squad_decode_opts *o)
+{
+    if (i < 0 || i >= s->n_cfg || s->released[i]) {
+        zl_error_set("sweep: configuration %d has no logits (out of range or released)", i + 1);
+        return NULL;
+    }
+    zl_squad_collector *c = s->spill_dir ? read_spill(s, i) : s->coll[i];
+    if (!c) return NULL;
+    zl_squad_predictions *p = NULL;
+    if (zl_squad_collector_filled(c) != s->f->count)
+        zl_error_set("sweep: configuration %d has logits for %d of %d features (run every batch "
+                     "first)", i + 1, zl_squad_collector_filled(c), s->f->count);
+    else
+        p = zl_squad_decode(ds, s->f, c, o);
+    if (s->spill_dir) zl_squad_collector_free(c);
+    return p;
+}
+
+void zl_sweep_release(zl_sweep *s, int i)
+{
+    if (i < 0 || i >= s->n_cfg || s->released[i]) return;
+    s->released[i] = 1;
+    zl_squad_collector_free(s->coll[i]);
+    s->coll[i] = NULL;
+    if (s->spill_dir && s->fp[i]) {
+        char path[4096];
+        fclose(s->fp[i]);
+        s->fp[i] = NULL;
+        spill_path(s, i, path, sizeof path);
+        remove(path);
+    }
+}
+
+int zl_sweep_sync(zl_sweep *s, int64_t *offsets)
+{
+    for (int i = 0; i < s->n_cfg; i++) {
+        offsets[i] = -1;
+        if (!s->spill_dir || s->released[i]) continue;
+        long pos;
+        if (fflush(s->fp[i]) != 0 || (pos = ftell(s->fp[i])) < 0) {
+            char path[4096];
+            spill_path(s, i, path, sizeof path);
+            return zl_error_set("sweep: %s: cannot write logits (%s)", path, strerror(errno));
+        }
+        offsets[i] = pos;
+    }
+    return 0;
+}
+
+int zl_sweep_resume(zl_sweep *s, const int64_t *offsets)
+{
+    if (!s->spill_dir) return zl_error_set("sweep: resuming needs spill files (spill_dir)");
+    for (int i = 0; i < s->n_cfg; i++) {
+        if (s->released[i]) continue;
+        char path[4096];
+        spill_path(s, i, path, sizeof path);
+        if (s->fp[i]) fclose(s->fp[i]);
+        s->fp[i] = NULL;
+        FILE *fp = fopen(path, "rb");
+        long size = -1;
+        if (fp && fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
+        if (fp) fclose(fp);
+        if (size < offsets[i])
+            return zl_error_set("sweep: %s: shorter (%ld bytes) than its checkpoint (%lld bytes)",
+                                path, size, (long long)offsets[i]);
+        if (offsets[i] < 0 || truncate(path, (off_t)offsets[i]) != 0)
+            return zl_error_set("sweep: %s: cannot resume at byte %lld (%s)", path,
+                                (long long)offsets[i], offsets[i] < 0 ? "no offset" : strerror(errno));
+        if (open_spill(s, i, "ab") != 0) return -1;
+    }
+    return 0;
+}

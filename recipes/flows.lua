@@ -1,0 +1,246 @@
+-- recipes/flows.lua — Attention Flows for one question: the attention graph built
+-- backwards from [CLS] (or the predicted answer), token influence, and optionally the
+-- comparison with a second model, written as flows_<qid>.json and drawn as
+-- flows_<qid>.pdf (sentence view, radial view, legend). See docs/flows.md.
+--
+-- Also usable from another recipe: `require("flows").run{model =, predict =, qid =, out =,
+-- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer", ...}`.
+local cli = require "zonelab.cli"
+local qa = require "zonelab.qa"
+local zl = require "zonelab"
+
+local M = {}
+
+-- The run_squad.py choice of the best span within one feature: the n-best starts and
+-- ends, start <= end, both in the passage, the start where its window has max context,
+-- at most max_answer_length tokens.
+local function best_span(f, start_logits, end_logits, n_best, max_len)
+  local in_passage, max_ctx = {}, {}
+  for _, pair in ipairs(f.token_to_orig_map) do in_passage[pair[1]] = true end
+  for _, p in ipairs(f.token_is_max_context) do max_ctx[p] = true end
+  local function top(logits)
+    local idx = {}
+    for i = 0, f.length - 1 do idx[#idx + 1] = i end
+    table.sort(idx, function(a, b)
+      local x, y = logits:get(1, a + 1), logits:get(1, b + 1)
+      if x ~= y then return x > y end
+      return a < b
+    end)
+    local out = {}
+    for i = 1, math.min(n_best, #idx) do out[i] = idx[i] end
+    return out
+  end
+  local best, bs, be
+  for _, s in ipairs(top(start_logits)) do
+    for _, e in ipairs(top(end_logits)) do
+      if in_passage[s] and in_passage[e] and max_ctx[s] and e >= s and e - s + 1 <= max_len then
+        local score = start_logits:get(1, s + 1) + end_logits:get(1, e + 1)
+        if not best or score > best then best, bs, be = score, s, e end
+      end
+    end
+  end
+  return bs, be, best
+end
+
+local function forward(model, feats, i)
+  local b = feats:batch(i, 1)
+  return model.bert:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
+    input_mask = b.input_mask, attentions = true }
+end
+
+local function pieces(tok, f)
+  local t = {}
+  for i = 1, f.length do t[i] = tok:piece(f.input_ids[i]) or "[UNK]" end
+  return t
+end
+
+local function answer_text(toks, s, e)
+  if not s then return nil end
+  local words = {}
+  for i = s + 1, e + 1 do
+    local p = toks[i]
+    if p:sub(1, 2) == "##" and #words > 0 then words[#words] = words[#words] .. p:sub(3)
+    else words[#words + 1] = p end
+  end
+  return table.concat(words, " ")
+end
+
+--- Runs the whole recipe from an options table (the parsed command line).
+function M.run(o)
+  local tau, alpha = o.tau or 0.3, o.alpha or 0.5
+  local target = o.target or "cls"
+  local model = qa.load_model(o.model, { lower = o.lower })
+  local other = o.compare and qa.load_model(o.compare, { lower = model.lower }) or nil
+  local cfg = model.config
+  if other then
+    local c2 = other.config
+    if c2.num_hidden_layers ~= cfg.num_hidden_layers or c2.num_attention_heads ~= cfg.num_attention_heads then
+      cli.fail("%s has %d layers x %d heads but %s has %d x %d: flows compare models of one shape",
+        o.compare, c2.num_hidden_layers, c2.num_attention_heads, o.model, cfg.num_hidden_layers,
+        cfg.num_attention_heads)
+    end
+  end
+  for _, h in ipairs(o.heads or {}) do
+    if h < 0 or h >= cfg.num_attention_heads then
+      cli.fail("--heads: head %d is outside 0..%d (the model has %d heads)", h, cfg.num_attention_heads - 1,
+        cfg.num_attention_heads)
+    end
+  end
+  local data = qa.load_data(o.predict, model, {
+    max_seq_length = o.max_seq_length or 384, doc_stride = o.doc_stride or 128,
+    max_query_length = o.max_query_length or 64 })
+  local feats = data.feats
+  local idx = {}
+  for i = 1, #feats do
+    if feats:get(i).qid == o.qid then idx[#idx + 1] = i end
+  end
+  if #idx == 0 then cli.fail("%s: no question with id '%s'", o.predict, o.qid) end
+  local example
+  for i = 1, #data.ds do
+    local ex = data.ds:example(i)
+    if ex.qid == o.qid then example = ex; break end
+  end
+  local n_best, max_len = o.n_best_size or 20, o.max_answer_length or 30
+
+  -- The feature drawn: the one holding model A's best answer (one window for most questions).
+  local chosen, out_a, span_a
+  for _, i in ipairs(idx) do
+    local f = feats:get(i)
+    local out = forward(model, feats, i)
+    local s, e, score = best_span(f, out.start_logits, out.end_logits, n_best, max_len)
+    if not chosen or (score and (not span_a.score or score > span_a.score)) then
+      chosen, out_a, span_a = i, out, { s, e, score = score }
+    end
+  end
+  local f = feats:get(chosen)
+  local toks = pieces(model.tok, f)
+
+  local function graph(out, span)
+    local tgt = { 0 }
+    if target == "answer" then
+      if not span[1] then cli.fail("question %s: no valid answer span in its window to start from", o.qid) end
+      tgt = { span[1], span[2] }
+    end
+    return zl.flows.build(out.attentions, { tau = tau, alpha = alpha, heads = o.heads, tokens = toks,
+      target = tgt, length = f.length, first_segment = f.query_length + 2 })
+  end
+  local ga = graph(out_a, span_a)
+  local gb, span_b
+  if other then
+    local out_b = forward(other, feats, chosen)
+    local s, e, score = best_span(f, out_b.start_logits, out_b.end_logits, n_best, max_len)
+    span_b = { s, e, score = score }
+    gb = graph(out_b, span_b)
+  end
+
+  cli.ensure_dir(o.out)
+  local safe = o.qid:gsub("[^%w%-_.]", "_")
+  local json_path = string.format("%s/flows_%s.json", o.out, safe)
+  local pdf_path = string.format("%s/flows_%s.pdf", o.out, safe)
+  local function answer(span)
+    return { start = span[1] or zl.json.null, ["end"] = span[2] or zl.json.null,
+      text = answer_text(toks, span[1], span[2]) or zl.json.null }
+  end
+  -- The core's JSON (possibly millions of edges) with the question's fields spliced in,
+  -- rather than decoded and re-encoded in Lua.
+  local extra = { qid = o.qid, question = example.question, doc_span_index = f.doc_span_index,
+    target_kind = target }
+  if gb then
+    extra.models = { a = o.model, b = o.compare }
+    extra.answers = { a = answer(span_a), b = answer(span_b) }
+  else
+    extra.model, extra.answer = o.model, answer(span_a)
+  end
+  local core = gb and zl.flows.compare_json(ga, gb) or ga:json()
+  zl.io.write_atomic(json_path, core:sub(1, -2) .. "," .. zl.json.encode(extra):sub(2) .. "\n")
+
+  local name_a = o.name_a or o.model:gsub("/+$", ""):match("[^/]+$") or o.model
+  local name_b = o.compare and (o.name_b or o.compare:gsub("/+$", ""):match("[^/]+$") or o.compare)
+  if name_b == name_a then name_a, name_b = o.model, o.compare end
+  local sub = "Q: " .. example.question
+  if #sub > 160 then sub = sub:sub(1, 157) .. "..." end
+  local ans = answer_text(toks, span_a[1], span_a[2])
+  sub = sub .. "   |   " .. name_a .. ": " .. (ans or "(no span)")
+  if gb then sub = sub .. "   |   " .. name_b .. ": " .. (answer_text(toks, span_b[1], span_b[2]) or "(no span)") end
+  local heads = o.heads and #o.heads > 0 and (", heads " .. table.concat(o.heads, ",")) or ""
+  zl.flows.draw(pdf_path, ga, gb, {
+    title = string.format("Attention Flows: %s (target %s, tau %g, alpha %g%s)", o.qid,
+      target == "cls" and "[CLS]" or "answer", tau, alpha, heads),
+    subtitle = sub, name_a = name_a, name_b = name_b, layer = o.layer or 0,
+    max_ring_tokens = o.max_ring_tokens or 0,
+  })
+  return { json = json_path, pdf = pdf_path, graph_a = ga, graph_b = gb, feature = f }
+end
+
+-- Required as a module ("flows"): hand out M; run as a script: parse the command line.
+if ... == "flows" then return M end
+
+local p = cli.parser("recipes/flows.lua",
+  "Attention Flows (DeRose et al.) for one question: the attention graph from [CLS] or the " ..
+  "predicted answer backwards through the layers (edges where a head's attention > tau), each " ..
+  "token's influence, and with --compare the tokens and heads shared by or specific to each " ..
+  "model. Writes flows_<qid>.json and flows_<qid>.pdf into --out.",
+  "Example:\n  zonelab recipes/flows.lua --model runs/init --compare runs/model --predict dev.json " ..
+  "--qid dev-3-1 --out flows/\nLayers, heads and token positions are 0-based (docs/flows.md).")
+p:option("--model", "Model folder (bert_config.json, weights, vocab.txt): model A (turquoise)."):count(1)
+p:option("--compare", "Second model folder to compare with: model B (purple).")
+p:option("--predict", "SQuAD-format JSON file holding the question."):count(1)
+p:option("--qid", "The question's id."):count(1)
+p:option("--tau", "Edge threshold: a head's attention must be strictly greater.", "0.3")
+p:option("--alpha", "Decay of earlier layers in the influence (paper eq. 4).", "0.5")
+p:option("--heads", "Only these heads (0-based, comma-separated, e.g. 0,3,7) carry edges.")
+p:option("--target", "Where the graph starts: cls ([CLS], as the paper) or answer (the " ..
+  "predicted start and end tokens).", "cls"):choices { "cls", "answer" }
+p:option("--layer", "Layer whose influence the sentence view shows (0 = all layers).", "0")
+p:option("--max-ring-tokens", "Tokens labelled per ring at most (0 = as many as fit; the rest " ..
+  "are counted next to the ring's label).", "0")
+p:option("--max-seq-length", "Tokens per window.", "384")
+p:option("--doc-stride", "Stride between the passage windows.", "128")
+p:option("--max-query-length", "Question tokens kept.", "64")
+p:option("--max-answer-length", "Longest answer in tokens (--target answer).", "30")
+p:flag("--lower", "Lower-case text (default: guessed from vocab.txt).")
+p:flag("--cased", "Keep case (default: guessed from vocab.txt).")
+p:option("--out", "Output folder."):count(1)
+cli.add_threads(p)
+local args = cli.parse(p)
+cli.apply_threads(args)
+if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
+
+local function number(v, name, lo, hi, open_hi)
+  local x = tonumber(v)
+  if not x or x ~= x or x < lo or x > hi or (open_hi and x == hi) then
+    cli.fail("%s must be a number in [%g, %g%s, got '%s'", name, lo, hi, open_hi and ")" or "]", tostring(v))
+  end
+  return x
+end
+local heads
+if args.heads then
+  heads = {}
+  for part in args.heads:gmatch("[^,]+") do
+    heads[#heads + 1] = cli.integer(part:match("^%s*(.-)%s*$"), "--heads entry", 0, 63)
+  end
+  if #heads == 0 then cli.fail("--heads lists no head") end
+end
+local opts = {
+  model = args.model, compare = args.compare, predict = args.predict, qid = args.qid,
+  tau = number(args.tau, "--tau", 0, 1, true), alpha = number(args.alpha, "--alpha", 1e-9, 1),
+  heads = heads, target = args.target, layer = cli.integer(args.layer, "--layer", 0),
+  max_ring_tokens = cli.integer(args.max_ring_tokens, "--max-ring-tokens", 0),
+  max_seq_length = cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000),
+  doc_stride = cli.integer(args.doc_stride, "--doc-stride", 1, 100000),
+  max_query_length = cli.integer(args.max_query_length, "--max-query-length", 1, 100000),
+  max_answer_length = cli.integer(args.max_answer_length, "--max-answer-length", 1, 100000),
+  lower = args.lower and true or (args.cased and false or nil), out = args.out,
+}
+local r = M.run(opts)
+for name, g in pairs({ [opts.model] = r.graph_a, [opts.compare or ""] = r.graph_b }) do
+  if g:info().num_edges == 0 then
+    io.stderr:write(string.format("warning: %s: no head attends above tau %g from the target; an " ..
+      "untrained or small model attends diffusely, try a lower --tau (docs/flows.md)\n", name, opts.tau))
+  end
+end
+local info = r.graph_a:info()
+print(string.format("question %s: %d tokens, %d edges%s", opts.qid, info.length, info.num_edges,
+  r.graph_b and string.format(" (model B: %d)", r.graph_b:info().num_edges) or ""))
+cli.wrote(r.json, "attention graph")
+cli.wrote(r.pdf, "drawing")

@@ -1,0 +1,356 @@
+-- zonelab.qa — what the decode, sweep and train recipes share to turn a SQuAD-style file
+-- into predictions: load a model folder with its vocabulary and lower-casing decision,
+-- build a file's features once, decode any set of (zone, layer) configurations in one
+-- batch-major pass (zl.sweep), write predictions atomically under the reference's file
+-- names, and score them.
+--
+--   local qa = require "zonelab.qa"
+--   local model = qa.load_model("runs/model")                    -- bert + tokenizer + lower
+--   local data = qa.load_data("dev-v1.1.json", model, { max_seq_length = 384 })
+--   local res = qa.run(model, data, { { zone = "none" }, { zone = "q2", layer = 0 } },
+--                      { out = "preds", batch = 32 })            -- files + scores
+--   local preds, score = qa.decode(model, data, { zone = "p2", layer = 3 })  -- in memory
+--
+-- File names (as the reference names them; L is 0-based):
+--   baseline            predictions.json          nbest_predictions.json          metrics.json
+--   zone Z at layer L   predictions_layer{L}_{Z}.json   nbest_predictions_layer{L}_{Z}.json
+--                       metrics_layer{L}_{Z}.json
+--   zone Z every layer  predictions_layer_{Z}.json  (nbest_/metrics_ likewise)
+-- The predictions file is written last (after its nbest file), so its presence marks a
+-- finished configuration: qa.run skips those unless opts.force. While it runs, qa.run
+-- keeps the logits in out/.sweep-partial (one configuration: out/.partial-<name>) with a
+-- state.json checkpoint, so an interrupted run continues where it stopped.
+local zl = require "zonelab"
+local lfs = require "lfs"
+local progress = require "zonelab.progress"
+local scoring = require "zonelab.scoring"
+
+local M = {}
+
+--- The reference's zones, in the column order of its tables.
+M.ZONES = { "all", "q2", "q2p", "p2q", "p2" }
+--- zonelab's extra zone: the layer's attention context set exactly to zero.
+M.EXTRA_ZONES = { "all_strict" }
+
+local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+
+--- True when z is a zone name a mask accepts.
+function M.is_zone(z)
+  for _, v in ipairs(M.ZONES) do if v == z then return true end end
+  for _, v in ipairs(M.EXTRA_ZONES) do if v == z then return true end end
+  return false
+end
+
+--- "all, q2, q2p, p2q, p2 (and all_strict)" for messages.
+function M.zone_list()
+  return table.concat(M.ZONES, ", ") .. " (and " .. table.concat(M.EXTRA_ZONES, ", ") .. ")"
+end
+
+--- Guesses do_lower_case from a vocabulary: a cased BERT vocabulary holds many pieces
+--- with capital letters ("The", "##A"), an uncased one none (apart from [CLS]-style
+--- specials). Returns lower (boolean) and the count of capitalised pieces.
+function M.detect_lower(vocab_path)
+  local f, err = io.open(vocab_path, "r")
+  if not f then fail("%s: cannot read the vocabulary (%s)", vocab_path, tostring(err)) end
+  local caps = 0
+  for line in f:lines() do
+    if not line:match("^%[.*%]$") and line:match("%u") then caps = caps + 1 end
+  end
+  f:close()
+  return caps < 10, caps
+end
+
+--- Wraps a loaded zl.bert model and its tokenizer (what train.lua holds in memory).
+function M.wrap_model(bert, tok, opts)
+  opts = opts or {}
+  local cfg = bert:config()
+  return {
+    bert = bert, tok = tok, lower = tok:options().lower, cmrc = opts.cmrc or false,
+    dir = opts.dir, layers = cfg.num_hidden_layers, config = cfg,
+  }
+end
+
+--- Loads a model folder (bert_config.json or config.json + weights, and vocab.txt).
+--- opts.lower: true/false forces do_lower_case; nil guesses it from the vocabulary.
+--- opts.cmrc: CMRC 2018 tokenisation (Chinese BERT).
+function M.load_model(dir, opts)
+  opts = opts or {}
+  if lfs.attributes(dir, "mode") ~= "directory" then fail("%s: not a model folder", dir) end
+  local vocab = dir .. "/vocab.txt"
+  if lfs.attributes(vocab, "mode") ~= "file" then
+    fail("%s: missing (a model folder needs its vocab.txt beside the weights)", vocab)
+  end
+  local lower = opts.lower
+  if lower == nil then lower = M.detect_lower(vocab) end
+  local bert = zl.bert.load(dir)
+  local tok = zl.tokenizer.load(vocab, { lower = lower, cmrc = opts.cmrc or false })
+  if #tok ~= bert:config().vocab_size then
+    io.stderr:write(string.format("warning: %s has %d entries but the model's vocab_size is %d\n",
+      vocab, #tok, bert:config().vocab_size))
+  end
+  local model = M.wrap_model(bert, tok, { cmrc = opts.cmrc, dir = dir })
+  -- what identifies these weights for a resumed run: every file's name, size and time
+  local names = {}
+  for name in lfs.dir(dir) do
+    if lfs.attributes(dir .. "/" .. name, "mode") == "file" then names[#names + 1] = name end
+  end
+  table.sort(names)
+  local stamp = {}
+  for _, name in ipairs(names) do
+    local a = lfs.attributes(dir .. "/" .. name)
+    stamp[#stamp + 1] = string.format("%s:%d:%d", name, a.size, a.modification)
+  end
+  model.stamp = table.concat(stamp, ";")
+  return model
+end
+
+--- Reads a SQuAD-format file and builds its features with the model's tokenizer.
+--- opts: max_seq_length (384), doc_stride (128), max_query_length (64).
+function M.load_data(path, model, opts)
+  opts = opts or {}
+  local fo = {
+    max_seq_length = opts.max_seq_length or 384,
+    doc_stride = opts.doc_stride or 128,
+    max_query_length = opts.max_query_length or 64,
+  }
+  local maxpos = model.config.max_position_embeddings
+  if fo.max_seq_length > maxpos then
+    fail("--max-seq-length %d exceeds the model's max_position_embeddings %d", fo.max_seq_length, maxpos)
+  end
+  local ds = zl.squad.load(path)
+  local feats = zl.squad.features(ds, model.tok, fo)
+  local has_answers = false
+  for i = 1, #ds do
+    if #ds:example(i).answers > 0 then has_answers = true; break end
+  end
+  local a = lfs.attributes(path)
+  return { path = path, ds = ds, feats = feats, opts = fo, has_answers = has_answers,
+           stamp = string.format("%d:%d", a.size, a.modification) }
+end
+
+local function suffix(c)
+  if c.zone == nil or c.zone == "none" then return "" end
+  if c.layer == nil or c.layer == "all" or c.layer == -1 then return "_layer_" .. c.zone end
+  return string.format("_layer%d_%s", c.layer, c.zone)
+end
+
+--- File names of a configuration {zone =, layer = 0-based | "all"} (zone nil = baseline).
+function M.predictions_name(c) return "predictions" .. suffix(c) .. ".json" end
+function M.nbest_name(c) return "nbest_predictions" .. suffix(c) .. ".json" end
+function M.metrics_name(c) return "metrics" .. suffix(c) .. ".json" end
+
+--- A short label: "baseline", "q2@3", "p2@all".
+function M.label(c)
+  if c.zone == nil or c.zone == "none" then return "baseline" end
+  local l = (c.layer == nil or c.layer == "all" or c.layer == -1) and "all" or string.format("%d", c.layer)
+  return c.zone .. "@" .. l
+end
+
+--- The gold answers for scoring (zl.metrics dataset), loaded once per data.
+local function gold(data)
+  if not data.gold then data.gold = zl.metrics.load(data.path) end
+  return data.gold
+end
+
+--- Scores predictions (a {qid = text} table or a file) against data's answers:
+--- {exact_match =, f1 =, total =, missing =} (x100), or nil when the file has no answers.
+function M.score(data, preds, opts)
+  opts = opts or {}
+  if not data.has_answers then return nil end
+  local r = scoring.score(gold(data), preds, { cmrc = opts.cmrc, per_question = false, quiet = opts.quiet })
+  return { exact_match = r.exact_match, f1 = r.f1, total = r.total, missing = r.missing }
+end
+
+local function sweep_configs(configs)
+  local t = {}
+  for i, c in ipairs(configs) do
+    local layer = c.layer
+    if layer == "all" then layer = nil end
+    t[i] = { zone = c.zone or "none", layer = layer }
+  end
+  return t
+end
+
+local function engine_opts(opts)
+  return {
+    batch = opts.batch or 32, padding = opts.padding or "max",
+    keep_pad = opts.keep_pad or opts.n_best_size or 20,
+  }
+end
+
+local function decode_opts(model, opts)
+  return {
+    n_best_size = opts.n_best_size or 20, max_answer_length = opts.max_answer_length or 30,
+    lower = model.lower,
+  }
+end
+
+--- Runs the engine over every batch with a progress bar (label) across the whole job.
+--- With opts.spill (a folder), logits go to files there and the run can be resumed: after
+--- a batch, at most every opts.checkpoint_seconds (60), the files are synced and
+--- spill/state.json records how far the run got; a later call with the same options
+--- (opts.fingerprint) continues from there. Returns the engine and the configurations it
+--- was built with (those of the checkpoint when resuming: a superset of `configs`).
+local function run_engine(model, data, configs, opts)
+  local eopts = engine_opts(opts)
+  local state, state_path = nil, nil
+  local labels = {}
+  for i, c in ipairs(configs) do labels[i] = M.label(c) end
+  if opts.spill then
+    state_path = opts.spill .. "/state.json"
+    if lfs.attributes(state_path, "mode") == "file" then
+      local ok, st = pcall(zl.json.read, state_path)
+      if ok and type(st) == "table" and st.fingerprint == opts.fingerprint and type(st.configs) == "table" then
+        local known = {}
+        for _, c in ipairs(st.configs) do known[M.label(c)] = true end
+        local covered = true
+        for _, l in ipairs(labels) do if not known[l] then covered = false end end
+        if covered then state = st end
+      end
+    end
+    if not state then
+      for name in lfs.dir(opts.spill) do
+        if name:match("^cfg%d+%.bin$") or name == "state.json" then os.remove(opts.spill .. "/" .. name) end
+      end
+    end
+    eopts.spill, eopts.spill_keep = opts.spill, state ~= nil
+  end
+  local engine_configs = state and state.configs or configs
+  local s = zl.sweep.new(model.bert, data.ds, data.feats, sweep_configs(engine_configs), eopts)
+  local first = 1
+  if state then
+    local wanted = {}
+    for _, l in ipairs(labels) do wanted[l] = true end
+    for k, c in ipairs(engine_configs) do
+      if not wanted[M.label(c)] then s:release(k) end -- written before the interruption
+    end
+    s:resume(state.offsets)
+    first = state.batches_done + 1
+  end
+  local n = s:batches()
+  local costs, total, done = {}, 0, 0
+  for b = 1, n do
+    costs[b] = math.max(1, math.floor(s:batch_cost(b) + 0.5))
+    total = total + costs[b]
+    if b < first then done = done + costs[b] end
+  end
+  if state then
+    io.stderr:write(string.format("%s: resuming after batch %d of %d (%s)\n", opts.label or "decode",
+      first - 1, n, state_path))
+  end
+  local bar = opts.progress ~= false and progress.new {
+    total = total - done, label = opts.label or "decode", unit = "tokens",
+  } or nil
+  local every = opts.checkpoint_seconds or 60
+  local last = zl.clock()
+  for b = first, n do
+    s:step(b)
+    if bar then bar:step(costs[b], string.format("batch %d/%d", b, n)) end
+    if state_path and (zl.clock() - last >= every or b == n) then
+      zl.json.write(state_path, {
+        fingerprint = opts.fingerprint, configs = engine_configs, batches_done = b, batches = n,
+        offsets = s:sync(),
+      })
+      last = zl.clock()
+    end
+    if opts.on_batch then opts.on_batch(b, n) end -- tests: interrupt here
+  end
+  if bar then bar:done() end
+  return s, engine_configs
+end
+
+--- Decodes one configuration in memory: returns predictions ({qid = text}) and the
+--- score (nil when the file has no answers). opts: batch, padding, n_best_size,
+--- max_answer_length, progress (false = silent), label.
+function M.decode(model, data, config, opts)
+  opts = opts or {}
+  local s <close> = run_engine(model, data, { config or {} }, opts)
+  local preds = s:write(1, nil, nil, decode_opts(model, opts))
+  return preds, M.score(data, preds, { cmrc = model.cmrc, quiet = opts.quiet })
+end
+
+local function exists(path) return lfs.attributes(path, "mode") == "file" end
+
+--- Decodes configurations into opts.out (must exist): the predictions, nbest and, when
+--- the file has answers, metrics files of each. Finished configurations (predictions
+--- file present) are skipped unless opts.force; their missing metrics are recomputed.
+--- Returns one entry per configuration: {config =, predictions = path, skipped =,
+--- score = {exact_match, f1, ...} or nil}.
+function M.run(model, data, configs, opts)
+  opts = opts or {}
+  local out = assert(opts.out, "qa.run: opts.out (a folder) is required")
+  local results, pending = {}, {}
+  for i, c in ipairs(configs) do
+    local r = {
+      config = c,
+      predictions = out .. "/" .. M.predictions_name(c),
+      nbest = out .. "/" .. M.nbest_name(c),
+      metrics = out .. "/" .. M.metrics_name(c),
+    }
+    r.skipped = not opts.force and exists(r.predictions)
+    if not r.skipped then pending[#pending + 1] = i end
+    results[i] = r
+  end
+  local function finish(r, preds)
+    r.score = M.score(data, preds, { cmrc = model.cmrc, quiet = opts.quiet })
+    if r.score then
+      zl.json.write(r.metrics, {
+        exact_match = r.score.exact_match, f1 = r.score.f1, total = r.score.total,
+        missing = r.score.missing, predictions = M.predictions_name(r.config),
+      }, { pretty = true })
+    end
+  end
+  if #pending > 0 then
+    local cfgs = {}
+    for k, i in ipairs(pending) do cfgs[k] = configs[i] end
+    -- the checkpoint folder: one per single configuration, so that separate decodes of
+    -- one folder (as the reference runs them) may run side by side
+    local spill_name = #cfgs == 1 and (".partial-" .. (M.predictions_name(cfgs[1]):gsub("%.json$", "")))
+      or ".sweep-partial"
+    local spill = opts.spill ~= false and (out .. "/" .. spill_name) or nil
+    if spill then lfs.mkdir(spill) end
+    local eo = engine_opts(opts)
+    local run_opts = setmetatable({
+      spill = spill,
+      fingerprint = zl.json.encode {
+        predict = data.path, predict_stamp = data.stamp or "", features = #data.feats,
+        feature_opts = data.opts, model = model.dir or "", model_stamp = model.stamp or "",
+        lower = model.lower, cmrc = model.cmrc,
+        batch = eo.batch, padding = eo.padding, keep_pad = eo.keep_pad,
+      },
+    }, { __index = opts })
+    local s <close>, engine_configs = run_engine(model, data, cfgs, run_opts)
+    local dopts = decode_opts(model, opts)
+    local by_label = {}
+    for k, i in ipairs(pending) do by_label[M.label(configs[i])] = results[i] end
+    for k, c in ipairs(engine_configs) do
+      local r = by_label[M.label(c)]
+      if r then
+        local preds = s:write(k, r.predictions, r.nbest, dopts)
+        finish(r, preds)
+        if opts.on_write then opts.on_write(r) end -- tests: interrupt here
+      else
+        s:release(k) -- finished before an interruption of this write phase
+      end
+    end
+    if spill then
+      s:close()
+      for name in lfs.dir(spill) do
+        if name ~= "." and name ~= ".." then os.remove(spill .. "/" .. name) end
+      end
+      lfs.rmdir(spill)
+    end
+  end
+  for _, r in ipairs(results) do
+    if r.skipped then
+      if data.has_answers and not exists(r.metrics) then finish(r, r.predictions)
+      elseif data.has_answers then
+        local m = zl.json.read(r.metrics)
+        r.score = { exact_match = m.exact_match, f1 = m.f1, total = m.total, missing = m.missing }
+      end
+    end
+  end
+  return results
+end
+
+return M

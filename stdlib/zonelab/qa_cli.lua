@@ -1,0 +1,75 @@
+-- zonelab.qa_cli — the command-line options decode.lua and sweep.lua share (model,
+-- data, feature and decoding flags), and turning them into qa.lua calls.
+local cli = require "zonelab.cli"
+local qa = require "zonelab.qa"
+
+local M = {}
+
+--- Adds the shared options to an argparse parser.
+function M.add_options(p)
+  p:option("--model", "Model folder: bert_config.json (or config.json), the weights " ..
+    "(model.safetensors or a TF checkpoint) and vocab.txt."):count(1)
+  p:option("--predict", "SQuAD-format JSON file to decode (e.g. dev-v1.1.json)."):count(1)
+  p:option("--out", "Output folder (created if needed)."):count(1)
+  p:option("--max-seq-length", "Tokens per feature, padding included.", "384")
+  p:option("--doc-stride", "Stride between the passage windows of one question.", "128")
+  p:option("--max-query-length", "Question tokens kept.", "64")
+  p:option("--batch", "Features per forward pass.", "32")
+  p:option("--n-best-size", "Candidate starts and ends considered (write_predictions).", "20")
+  p:option("--max-answer-length", "Longest answer in tokens.", "30")
+  p:option("--padding", "max: every feature padded to --max-seq-length, as the reference " ..
+    "(exact); dynamic: each batch padded to its longest feature (about 2x faster; the " ..
+    "`all` zone still runs at max; padding logits no longer compete in the n-best ranking, " ..
+    "see docs/recipes.md).", "max"):choices { "max", "dynamic" }
+  p:flag("--lower", "Lower-case text (uncased models; default: guessed from vocab.txt).")
+  p:flag("--cased", "Keep case (cased models; default: guessed from vocab.txt).")
+  p:flag("--cmrc", "CMRC 2018: Chinese tokenisation and the CMRC metric.")
+  cli.add_threads(p)
+end
+
+--- Validates the shared options; returns the loaded model, data and run options.
+--- check(model), when given, runs before the (slow) feature building.
+function M.setup(args, check)
+  cli.apply_threads(args)
+  if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
+  local seq = cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000)
+  local stride = cli.integer(args.doc_stride, "--doc-stride", 1, 100000)
+  local qlen = cli.integer(args.max_query_length, "--max-query-length", 1, 100000)
+  local batch = cli.integer(args.batch, "--batch", 1, 100000)
+  local nbest = cli.integer(args.n_best_size, "--n-best-size", 1, 100000)
+  local maxlen = cli.integer(args.max_answer_length, "--max-answer-length", 1, 100000)
+  local lower = nil
+  if args.lower then lower = true elseif args.cased then lower = false end
+  local model = qa.load_model(args.model, { lower = lower, cmrc = args.cmrc })
+  if check then check(model) end
+  local data = qa.load_data(args.predict, model,
+    { max_seq_length = seq, doc_stride = stride, max_query_length = qlen })
+  cli.ensure_dir(args.out)
+  local opts = {
+    out = args.out, batch = batch, n_best_size = nbest, max_answer_length = maxlen,
+    padding = args.padding,
+  }
+  return model, data, opts
+end
+
+--- Parses a --mask-layer value (0-based, or "all") against the model's layer count.
+function M.mask_layer(value, layers)
+  if value == "all" then return "all" end
+  local n = tonumber(value)
+  if not n or n ~= math.floor(n) then
+    cli.fail("--mask-layer must be a 0-based layer number or 'all', got '%s'", tostring(value))
+  end
+  if n < 0 or n >= layers then
+    cli.fail("--mask-layer %s is out of range: the model has %d layers (0..%d, 0-based)",
+      tostring(value), layers, layers - 1)
+  end
+  return math.floor(n)
+end
+
+--- Checks a zone name; the error lists the valid ones.
+function M.zone(z)
+  if not qa.is_zone(z) then cli.fail("unknown zone '%s': valid zones are %s", tostring(z), qa.zone_list()) end
+  return z
+end
+
+return M

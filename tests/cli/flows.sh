@@ -1,0 +1,100 @@
+# recipes/flows.lua end to end on a synthetic corpus and small random models:
+# the JSON contract, --compare/--target/--heads, and one-line errors.
+set -u
+ZL="$1"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$TMP/data"
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$ZL" -e "
+local zl = require 'zonelab'
+local synth = require 'zonelab.synth'
+local c = synth.generate{seed = 2, train_paragraphs = 1, dev_paragraphs = 1, hidden = 32, layers = 3, heads = 4}
+synth.write('$TMP/data', c)
+for i, seed in ipairs({11, 12}) do
+  local dir = '$TMP/m' .. i
+  os.execute('mkdir -p ' .. dir)
+  zl.bert.new(c.config, {seed = seed}):save(dir)
+  zl.io.write_atomic(dir .. '/vocab.txt', zl.io.read('$TMP/data/vocab.txt'))
+end
+io.open('$TMP/qid', 'w'):write(c.dev.data[1].paragraphs[1].qas[1].id)
+" || fail "could not build the synthetic data"
+QID=$(cat "$TMP/qid")
+# A random model attends almost uniformly (about 1/length): a tiny tau keeps edges.
+"$ZL" recipes/flows.lua --model "$TMP/m1" --predict "$TMP/data/dev.json" --qid "$QID" \
+  --tau 0.002 --max-seq-length 256 --out "$TMP/out" > "$TMP/log" || fail "single-model run failed"
+grep -q "wrote $TMP/out/flows_$QID.pdf" "$TMP/log" || fail "no PDF line in: $(cat "$TMP/log")"
+head -c 5 "$TMP/out/flows_$QID.pdf" | grep -q "%PDF-" || fail "not a PDF"
+"$ZL" -e "
+local zl = require 'zonelab'
+local j = zl.json.read('$TMP/out/flows_$QID.json')
+local S = #j.tokens
+assert(j.num_layers == 3, 'num_layers')
+assert(j.tau == 0.002 and j.alpha == 0.5, 'tau/alpha')
+assert(j.tokens[1] == '[CLS]' and j.tokens[S] == '[SEP]', 'tokens')
+assert(#j.target == 1 and j.target[1] == 0, 'target')
+assert(#j.counts == 3 and #j.influence == 3 and #j.counts[1] == S, 'counts shape')
+assert(#j.nodes == 4 and #j.nodes[4] == 1, 'nodes')
+assert(#j.edges > 0, 'edges')
+-- every edge: [layer, from, to, heads], from a node one layer up, counts add up
+local sum = {}
+for _, e in ipairs(j.edges) do
+  assert(#e == 4 and e[1] >= 0 and e[1] < 3 and #e[4] >= 1, 'edge shape')
+  local k = e[1] * S + e[3]
+  sum[k] = (sum[k] or 0) + #e[4]
+end
+for l = 0, 2 do for t = 0, S - 1 do
+  assert((sum[l * S + t] or 0) == j.counts[l + 1][t + 1], 'count ' .. l .. ',' .. t)
+end end
+-- influence of layer 2 (the last) is its count; layer 0 averages with decay 0.5
+for t = 0, S - 1 do
+  local c0, c1, c2 = j.counts[1][t + 1], j.counts[2][t + 1], j.counts[3][t + 1]
+  assert(math.abs(j.influence[3][t + 1] - c2) < 1e-9, 'I_2')
+  assert(math.abs(j.influence[1][t + 1] - (0.25 * c0 + 0.5 * c1 + c2) / 3) < 1e-9, 'I_0')
+end
+assert(j.qid == '$QID' and j.question and j.answer, 'question fields')
+" || fail "single-model JSON does not follow the contract"
+
+"$ZL" recipes/flows.lua --model "$TMP/m1" --compare "$TMP/m2" --predict "$TMP/data/dev.json" \
+  --qid "$QID" --tau 0.002 --target answer --heads 0,2 --max-seq-length 256 --out "$TMP/cmp" \
+  > "$TMP/log2" || fail "comparison run failed"
+"$ZL" -e "
+local zl = require 'zonelab'
+local j = zl.json.read('$TMP/cmp/flows_$QID.json')
+assert(j.a and j.b and #j.shared == 4 and #j.only_a == 4 and #j.only_b == 4, 'comparison sets')
+assert(#j.heads_shared == 3, 'head sets')
+for l = 1, 3 do
+  assert(#j.a.heads[l] == 2 and j.a.heads[l][1] == 0 and j.a.heads[l][2] == 2, 'heads option')
+end
+assert(#j.a.target == 2 or #j.a.target == 1, 'answer target')
+assert(j.a.target[1] == j.answers.a.start and j.models.b == '$TMP/m2', 'target is the answer start')
+for _, e in ipairs(j.b.edges) do for _, h in ipairs(e[4]) do assert(h == 0 or h == 2, 'head subset') end end
+-- the sets partition the union of both graphs' nodes
+for l = 1, 4 do
+  local na, nb = {}, {}
+  for _, t in ipairs(j.a.nodes[l]) do na[t] = true end
+  for _, t in ipairs(j.b.nodes[l]) do nb[t] = true end
+  for _, t in ipairs(j.shared[l]) do assert(na[t] and nb[t], 'shared') end
+  for _, t in ipairs(j.only_a[l]) do assert(na[t] and not nb[t], 'only_a') end
+  for _, t in ipairs(j.only_b[l]) do assert(nb[t] and not na[t], 'only_b') end
+  assert(#j.shared[l] + #j.only_a[l] == #j.a.nodes[l], 'a covered')
+end
+" || fail "comparison JSON does not follow the contract"
+pdftoppm -r 30 -f 1 -l 1 -png "$TMP/cmp/flows_$QID.pdf" "$TMP/page" || fail "pdftoppm could not render the PDF"
+
+expect_error() { # pattern, args...
+  local pat="$1"; shift
+  if "$ZL" recipes/flows.lua "$@" > "$TMP/out.txt" 2> "$TMP/err.txt"; then fail "accepted: $*"; fi
+  grep -q "^zonelab: error: .*$pat" "$TMP/err.txt" || fail "expected '$pat' in: $(cat "$TMP/err.txt")"
+  [ "$(wc -l < "$TMP/err.txt")" -eq 1 ] || fail "more than one error line: $(cat "$TMP/err.txt")"
+}
+COMMON=(--model "$TMP/m1" --predict "$TMP/data/dev.json" --max-seq-length 256 --out "$TMP/e")
+expect_error "no question with id 'nope'" "${COMMON[@]}" --qid nope
+expect_error "head 9 is outside 0..3" "${COMMON[@]}" --qid "$QID" --heads 0,9
+expect_error "tau must be a number" "${COMMON[@]}" --qid "$QID" --tau 1.5
+expect_error "target" "${COMMON[@]}" --qid "$QID" --target middle
+expect_error "sentence layer 7" "${COMMON[@]}" --qid "$QID" --layer 7
+expect_error "qid" --model "$TMP/m1" --predict "$TMP/data/dev.json" --out "$TMP/e"
+"$ZL" recipes/flows.lua --help | grep -q -- "--compare" || fail "--help does not list --compare"
+echo "flows recipe: ok"

@@ -1,0 +1,204 @@
+-- zonelab.flows: the binding on a hand-made attention tensor (values worked out by hand
+-- in tests/core/test_flows.c), queries, comparison, JSON, and the drawing rendered with
+-- pdftoppm: the page must show exactly one ring per layer.
+local zl = require "zonelab"
+
+-- [layer][head][from][to], L = 2, NH = 2, S = 4 ([CLS] x y [SEP])
+local ATT = {
+  { { { 1, 0, 0, 0 }, { 0.5, 0.2, 0.3, 0 }, { 0, 0, 0, 1 }, { 0.25, 0.25, 0.25, 0.25 } },
+    { { 1, 0, 0, 0 }, { 0, 0.35, 0.35, 0.3 }, { 0.25, 0.25, 0.25, 0.25 }, { 1, 0, 0, 0 } } },
+  { { { 0.1, 0.6, 0.3, 0 }, { 0, 0, 0, 1 }, { 0, 0, 0, 1 }, { 0, 0, 0, 1 } },
+    { { 0.2, 0.4, 0.1, 0.3 }, { 0, 0, 0, 1 }, { 0, 0, 0, 1 }, { 0, 0, 0, 1 } } },
+}
+local TOKENS = { "[CLS]", "x", "y", "[SEP]" }
+
+local function att() return zl.tensor.from(ATT) end
+
+-- An L-layer attention over S tokens: head j of layer l puts 0.6 on token (a + j + l) % S.
+local function banded(L, NH, S)
+  local t = {}
+  for l = 1, L do
+    t[l] = {}
+    for j = 1, NH do
+      t[l][j] = {}
+      for a = 1, S do
+        local row = {}
+        for b = 1, S do row[b] = 0.4 / (S - 1) end
+        row[(a - 1 + j - 1 + l - 1) % S + 1] = 0.6
+        t[l][j][a] = row
+      end
+    end
+  end
+  return zl.tensor.from(t)
+end
+
+-- Reads a binary PPM (P6) into width, height, bytes.
+local function read_ppm(path)
+  local f = assert(io.open(path, "rb"))
+  local data = f:read("a")
+  f:close()
+  local w, h, maxv, pos = data:match("^P6%s+(%d+)%s+(%d+)%s+(%d+)%s()")
+  assert(w, "not a P6 file: " .. path)
+  assert(tonumber(maxv) == 255)
+  return tonumber(w), tonumber(h), data:sub(pos)
+end
+
+-- The largest number of separate runs of the ring colour met by one pixel column:
+-- the column through the centre crosses every ring guide twice.
+local function ring_crossings(path)
+  local w, h, px = read_ppm(path)
+  local rr, rg, rb = 0.55 * 255, 0.72 * 255, 0.98 * 255
+  local best = 0
+  for x = 0, w - 1 do
+    local runs, inside = 0, false
+    for y = 0, h - 1 do
+      local i = (y * w + x) * 3 + 1
+      local r, g, b = px:byte(i, i + 2)
+      local hit = math.abs(r - rr) < 22 and math.abs(g - rg) < 22 and math.abs(b - rb) < 22
+      if hit and not inside then runs = runs + 1 end
+      inside = hit
+    end
+    if runs > best then best = runs end
+  end
+  return best
+end
+
+local function render(pdf)
+  local prefix = os.tmpname()
+  local ok = os.execute(string.format("pdftoppm -r 72 -f 1 -l 1 '%s' '%s'", pdf, prefix))
+  assert.is_true(ok == true or ok == 0, "pdftoppm failed")
+  -- pdftoppm names the page "<prefix>-1.ppm" (or "-01" with more pages)
+  for _, suffix in ipairs({ "-1.ppm", "-01.ppm", "-001.ppm" }) do
+    local f = io.open(prefix .. suffix, "rb")
+    if f then
+      f:close()
+      os.remove(prefix)
+      return prefix .. suffix
+    end
+  end
+  error("pdftoppm wrote no page for " .. pdf)
+end
+
+describe("zonelab.flows", function()
+  it("builds the graph, counts and influence of section 4", function()
+    local g = zl.flows.build(att(), { tokens = TOKENS })
+    assert.matches("2 layers, 2 heads, 4 tokens, 4 edges", tostring(g), 1, true)
+    assert.are.same({ { 0, 1, 0, { 0 } }, { 0, 1, 1, { 1 } }, { 0, 1, 2, { 1 } }, { 1, 0, 1, { 0, 1 } } },
+      g:edges())
+    assert.are.same({ 0 }, g:nodes(2))
+    assert.are.same({ 1 }, g:nodes(1))
+    assert.are.same({ 0, 1, 2 }, g:nodes(0))
+    assert.are.equal(2, g:count(1, 1))
+    assert.are.equal(0, g:count(1, 2)) -- 0.3 is not > tau 0.3
+    assert.are.equal(1.25, g:influence(0, 1))
+    assert.are.equal(0.25, g:influence(0, 0))
+    assert.are.equal(2, g:circles(0, 1))
+    assert.are.same({ [0] = 1, [1] = 2 }, g:token_heads(0, 1))
+    assert.are.same(TOKENS, g:tokens())
+    local info = g:info()
+    assert.are.equal(0.3, info.tau)
+    assert.are.same({ 0 }, info.target)
+    assert.matches("layer  0: 0:[CLS](1) 1:x(1) 2:y(1)", g:describe(), 1, true)
+    assert.are.equal(5, zl.flows.circles(9.5))
+  end)
+
+  it("follows tau strictly, head subsets and answer targets", function()
+    local g = zl.flows.build(att(), { tau = 0.25 })
+    assert.are.equal(9, g:info().num_edges)
+    local h = zl.flows.build(att(), { heads = { 1 } })
+    assert.are.equal(3, h:info().num_edges)
+    assert.are.equal(0.75, h:influence(0, 1))
+    -- head 1 only at layer 1: layer 0 keeps both heads
+    local hl = zl.flows.build(att(), { heads = { 1 }, head_layers = { 1 } })
+    assert.are.same({ 0, 1, 2 }, hl:nodes(0))
+    local t = zl.flows.build(att(), { target = { 2, 1 } })
+    assert.are.same({ 1, 2 }, t:info().target)
+    assert.are.equal(4, t:count(1, 3))
+    assert.are.equal(2.0, t:influence(0, 3))
+    local ok, err = pcall(zl.flows.build, att(), { tau = 2 })
+    assert.is_false(ok)
+    assert.matches("tau must be in", err, 1, true)
+    ok, err = pcall(zl.flows.build, att(), { target = { 7 } })
+    assert.is_false(ok)
+    assert.matches("target", err, 1, true)
+  end)
+
+  it("answers the REPL queries", function()
+    local g = zl.flows.build(att(), { tau = 0.25, tokens = TOKENS })
+    assert.are.same({ [0] = { 0, 1, 2, 3 }, [1] = { 1, 2, 3 } }, g:depends_on(2, 0))
+    assert.are.same({ [0] = { 3 } }, g:depends_on(1, { 1, 2 }, { intersect = true }))
+    assert.are.same({ [0] = { 0, 1, 2, 3 } }, g:depends_on(1, { 1, 2 }))
+    assert.are.same({ [1] = { 1, 3 }, [2] = { 0 } }, g:dependents(0, 0))
+    -- hovering head 1 of layer 1
+    assert.are.same({ [0] = { 0, 1, 2, 3 }, [1] = { 1, 3 } }, g:depends_on(2, 0, { via = { layer = 1, head = 1 } }))
+    assert.are.equal("target  : 0:[CLS]\nlayer 1: 1:x 2:y\n", g:show(g:dependents(0, 3)))
+    assert.are.equal("[]", zl.json.encode(g:dependents(0, 3)[1] and zl.flows.compare(g, g).only_a[0]))
+    local p = g:between(0, 3, 2, 0)
+    assert.are.equal(4, p.edges)
+    assert.are.same({ [0] = { 3 }, [1] = { 1, 2 }, [2] = { 0 } }, p.tokens)
+    assert.are.same({ [0] = { 0, 1 }, [1] = { 0, 1 } }, p.heads)
+    local ok, err = pcall(g.between, g, 1, 2, 1, 2)
+    assert.is_false(ok)
+    assert.matches("below the second", err, 1, true)
+  end)
+
+  it("compares two graphs and exports the JSON contract", function()
+    local a = zl.flows.build(att(), { heads = { 1 }, tokens = TOKENS })
+    local b = zl.flows.build(att(), { tokens = TOKENS })
+    local c = zl.flows.compare(a, b)
+    assert.are.same({ 0 }, c.only_b[0])
+    assert.are.same({ 1, 2 }, c.shared[0])
+    assert.are.same({}, c.only_a[0])
+    assert.are.same({ 1 }, c.heads_shared[0])
+    assert.are.same({ 0 }, c.heads_only_b[1])
+    local j = zl.json.decode(zl.flows.compare_json(a, b))
+    assert.are.same({ 0 }, j.only_b[1])
+    assert.are.equal(2, j.a.num_layers)
+    assert.are.same({ 0, 1, 0, { 0 } }, j.b.edges[1])
+    assert.are.same({ 1, 1, 1, 0 }, j.b.counts[1])
+    assert.are.equal(1.25, j.b.influence[1][2])
+    assert.are.same({ 0 }, j.b.target)
+    local one = zl.json.decode(b:json({ pretty = true }))
+    assert.are.equal(0.3, one.tau)
+    assert.are.equal(0.5, one.alpha)
+    assert.are.same(TOKENS, one.tokens)
+  end)
+
+  it("draws one ring per layer (rendered with pdftoppm)", function()
+    local base = os.tmpname()
+    local pdf = base .. ".pdf"
+    local L = 5
+    local a = zl.flows.build(banded(L, 4, 12), { tau = 0.5 })
+    local b = zl.flows.build(banded(L, 4, 12), { tau = 0.5, heads = { 0, 2 } })
+    zl.flows.draw(pdf, a, b, { title = "banded", name_a = "all heads", name_b = "heads 0, 2" })
+    local png = render(pdf)
+    assert.are.equal(2 * L, ring_crossings(png))
+    os.remove(png)
+    -- the hand-made two-layer graph: 2 rings
+    zl.flows.draw(pdf, zl.flows.build(att(), { tokens = TOKENS }), nil, { title = "two layers" })
+    png = render(pdf)
+    assert.are.equal(4, ring_crossings(png))
+    os.remove(png)
+    -- rings holding more tokens than allowed keep the most counted and say how many are left
+    local g = zl.flows.build(banded(3, 4, 40), { tau = 0.5 })
+    local n0 = #g:nodes(0)
+    assert.is_true(n0 > 6)
+    zl.flows.draw(pdf, g, nil, { max_ring_tokens = 6 })
+    local txt = base .. ".txt"
+    assert.is_truthy(os.execute(string.format("pdftotext '%s' '%s'", pdf, txt)))
+    local f = assert(io.open(txt))
+    local text = f:read("a")
+    f:close()
+    assert.matches(string.format("L0 (+%d)", n0 - 6), text, 1, true)
+    local outside = 0
+    for t = 0, 39 do
+      local any = false
+      for l = 0, 3 do for _, p in ipairs(g:nodes(l)) do any = any or p == t end end
+      if not any then outside = outside + 1 end
+    end
+    assert.matches(string.format("gray tokens: in no ring (%d of 40)", outside), text, 1, true)
+    os.remove(txt)
+    os.remove(pdf)
+    os.remove(base)
+  end)
+end)
