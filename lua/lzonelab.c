@@ -94,6 +94,7 @@ static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"flows", zl_lua_open_flows},
     {"metrics", zl_lua_open_metrics},
     {"optim", zl_lua_open_optim},
+    {"train", zl_lua_open_train},
 };
 
 int luaopen_zonelab(lua_State *L)

@@ -1,0 +1,463 @@
+/* trainer.c — one model's fine-tuning state and step (see trainer.h). */
+#include "trainer.h"
+
+#include "error.h"
+#include "io.h"
+#include "train.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct zl_trainer {
+    zl_bert *m;                 /* borrowed */
+    zl_trainer_config cfg;
+    zl_optim *opt;
+    zl_bert_acts acts;          /* BACKWARD | DROPOUT, micro_batch x max_seq_length */
+    zl_bert_backward_ws ws;
+    zl_bert_params grads;
+    int n_params;
+    float **pp, **gp;           /* per-tensor pointers into params / grads */
+    int n_micro;                /* micro-batches accumulated since the last apply */
+    double loss_sum;
+    int64_t tokens;
+    int32_t *batch;             /* gather buffers: 5 x [micro_batch, max_seq_length] + 2 x [micro_batch] */
+};
+
+void zl_trainer_config_default(zl_trainer_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->micro_batch = 8;
+    c->max_seq_length = 384;
+    c->dropout = 0.1f;
+    c->attn_dropout = 0.1f;
+    c->seed = 1;
+    zl_optim_config_default(&c->optim);
+}
+
+void zl_trainer_free(zl_trainer *t)
+{
+    if (!t) return;
+    zl_optim_free(t->opt);
+    zl_bert_acts_free(&t->acts);
+    zl_bert_backward_ws_free(&t->ws);
+    zl_bert_params_free(&t->grads);
+    free(t->pp);
+    free(t->gp);
+    free(t->batch);
+    free(t);
+}
+
+zl_trainer *zl_trainer_new(zl_bert *m, const zl_trainer_config *c)
+{
+    if (!m || !c) {
+        zl_error_set("trainer: needs a model and a configuration");
+        return NULL;
+    }
+    if (c->micro_batch < 1 || c->micro_batch > (1 << 16)) {
+        zl_error_set("trainer: micro_batch must be in 1..65536 (got %d)", c->micro_batch);
+        return NULL;
+    }
+    if (c->max_seq_length < 2 || c->max_seq_length > m->config.max_position_embeddings) {
+        zl_error_set("trainer: max_seq_length %d must be in 2..%d (the model's "
+                     "max_position_embeddings)", c->max_seq_length,
+                     m->config.max_position_embeddings);
+        return NULL;
+    }
+    if (!(c->dropout >= 0 && c->dropout < 1) || !(c->attn_dropout >= 0 && c->attn_dropout < 1)) {
+        zl_error_set("trainer: dropout must be in [0, 1) (got %g and %g)", c->dropout,
+                     c->attn_dropout);
+        return NULL;
+    }
+    zl_trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        zl_error_set("trainer: out of memory");
+        return NULL;
+    }
+    t->m = m;
+    t->cfg = *c;
+    int n = zl_bert_param_count(&m->config);
+    t->n_params = n;
+    const char **names = calloc((size_t)n, sizeof *names);
+    int64_t *sizes = calloc((size_t)n, sizeof *sizes);
+    zl_bert_param_info *infos = calloc((size_t)n, sizeof *infos);
+    t->pp = calloc((size_t)n, sizeof *t->pp);
+    t->gp = calloc((size_t)n, sizeof *t->gp);
+    size_t MB = (size_t)c->micro_batch, S = (size_t)c->max_seq_length;
+    t->batch = malloc((5 * MB * S + 2 * MB) * sizeof(int32_t));
+    int ok = names && sizes && infos && t->pp && t->gp && t->batch;
+    if (!ok) zl_error_set("trainer: out of memory");
+    if (ok) ok = zl_bert_params_alloc(&t->grads, &m->config) == 0;
+    for (int i = 0; ok && i < n; i++) {
+        zl_bert_param_info gi;
+        ok = zl_bert_param_info_at(&m->config, &m->params, i, &infos[i]) == 0 &&
+             zl_bert_param_info_at(&m->config, &t->grads, i, &gi) == 0;
+        if (!ok) break;
+        names[i] = infos[i].name;
+        sizes[i] = infos[i].numel;
+        t->pp[i] = infos[i].data;
+        t->gp[i] = gi.data;
+    }
+    if (ok) ok = (t->opt = zl_optim_new(n, names, sizes, &c->optim)) != NULL;
+    int flags = ZL_BERT_ACTS_BACKWARD |
+                (c->dropout > 0 || c->attn_dropout > 0 ? ZL_BERT_ACTS_DROPOUT : 0);
+    if (ok) ok = zl_bert_acts_alloc(&t->acts, &m->config, c->micro_batch, c->max_seq_length,
+                                    flags) == 0;
+    if (ok) ok = zl_bert_backward_ws_alloc(&t->ws, &m->config, c->micro_batch,
+                                           c->max_seq_length) == 0;
+    free(names);
+    free(sizes);
+    free(infos);
+    if (!ok) {
+        zl_error_prefix("trainer: ");
+        zl_trainer_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+const zl_trainer_config *zl_trainer_get_config(const zl_trainer *t) { return &t->cfg; }
+zl_optim *zl_trainer_optim(zl_trainer *t) { return t->opt; }
+int64_t zl_trainer_get_step(const zl_trainer *t) { return zl_optim_get_step(t->opt); }
+
+int64_t zl_trainer_bytes(const zl_trainer *t)
+{
+    /* gradients + Adam m and v (one value per parameter each) + activations + scratch */
+    return (t->grads.count * 3 + t->acts.count + t->ws.count) * (int64_t)sizeof(float) +
+           (5 * (int64_t)t->cfg.micro_batch * t->cfg.max_seq_length + 2 * t->cfg.micro_batch) *
+               (int64_t)sizeof(int32_t);
+}
+
+int64_t zl_trainer_estimate_bytes(const zl_bert_config *c, int Bi, int Si)
+{
+    int64_t P = zl_bert_params_numel(c);
+    if (P < 0 || Bi < 1 || Si < 1) return -1;
+    int64_t B = Bi, S = Si, H = c->hidden_size, NH = c->num_attention_heads,
+            I = c->intermediate_size, E = c->embedding_size, L = c->num_hidden_layers;
+    int64_t BS = B * S;
+    /* the layouts of zl_bert_acts_alloc (BACKWARD | DROPOUT) and zl_bert_backward_ws_alloc;
+     * tests/lua/train_spec.lua checks the sum against what a trainer allocates */
+    int64_t layer = 3 * BS * H + B * NH * S * S + 3 * BS * H + 4 * BS + 2 * BS * I + BS * H +
+                    B * NH * S * S + 2 * BS * H;
+    int64_t acts = 5 * BS * E + 2 * BS + (L + 1) * BS * H + L * layer + B * NH * S * S + 2 * BS +
+                   L * NH + L;
+    int64_t ws = 4 * BS + 9 * BS * H + 2 * BS * I + 2 * BS * E + 2 * S * S;
+    int64_t gather = 5 * BS + 2 * B;
+    return (4 * P + acts + ws + gather) * 4;
+}
+
+/* splitmix64 finaliser: decorrelates (seed, step, micro) into one dropout seed. */
+static uint64_t mix64(uint64_t z)
+{
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void zl_trainer_discard(zl_trainer *t)
+{
+    zl_optim_grads_zero(t->opt, t->gp);
+    t->n_micro = 0;
+    t->loss_sum = 0;
+    t->tokens = 0;
+}
+
+int zl_trainer_micro_step(zl_trainer *t, const zl_bert_inputs *in, const int32_t *start_pos,
+                          const int32_t *end_pos, double *loss)
+{
+    int64_t step = zl_optim_get_step(t->opt);
+    if (in->B < 1 || in->B > t->cfg.micro_batch || in->S < 1 || in->S > t->cfg.max_seq_length)
+        return zl_error_set("trainer: step %lld: micro-batch %d x %d exceeds the trainer's %d x %d",
+                            (long long)step, in->B, in->S, t->cfg.micro_batch,
+                            t->cfg.max_seq_length);
+    for (int b = 0; b < in->B; b++)
+        if (start_pos[b] < 0 || start_pos[b] >= in->S || end_pos[b] < 0 || end_pos[b] >= in->S)
+            return zl_error_set("trainer: step %lld: row %d has answer positions %d..%d outside "
+                                "0..%d", (long long)step, b, start_pos[b], end_pos[b], in->S - 1);
+    zl_bert_forward_opts o;
+    zl_bert_forward_opts_init(&o);
+    o.dropout_prob = t->cfg.dropout;
+    o.attn_dropout_prob = t->cfg.attn_dropout;
+    o.seed = mix64(mix64(t->cfg.seed ^ mix64((uint64_t)step)) + (uint64_t)t->n_micro);
+    double l = 0;
+    if (zl_bert_loss_and_grads(t->m, &t->acts, &t->ws, in, &o, start_pos, end_pos, &t->grads,
+                               &l) != 0) {
+        zl_trainer_discard(t);
+        zl_error_prefix("trainer: step %lld: ", (long long)step);
+        return -1;
+    }
+    if (!isfinite(l)) {
+        zl_trainer_discard(t);
+        return zl_error_set("trainer: step %lld: the loss is not finite (%s); the weights are "
+                            "left as they were before this step (try a lower learning rate)",
+                            (long long)step, isnan(l) ? "NaN" : "infinite");
+    }
+    t->n_micro++;
+    t->loss_sum += l;
+    t->tokens += (int64_t)in->B * in->S;
+    if (loss) *loss = l;
+    return 0;
+}
+
+int zl_trainer_apply(zl_trainer *t, zl_trainer_result *r)
+{
+    int64_t step = zl_optim_get_step(t->opt);
+    if (t->n_micro < 1) return zl_error_set("trainer: step %lld: no micro-batch to apply",
+                                            (long long)step);
+    if (t->n_micro > 1) zl_optim_grads_scale(t->opt, t->gp, 1.0f / (float)t->n_micro);
+    double norm = 0, lr = 0;
+    double loss = t->loss_sum / t->n_micro;
+    int64_t tokens = t->tokens;
+    if (zl_optim_step(t->opt, t->pp, t->gp, &norm, &lr) != 0) {
+        /* optim's message already names the step; the weights were not touched */
+        zl_trainer_discard(t);
+        zl_error_prefix("trainer: ");
+        return -1;
+    }
+    zl_trainer_discard(t);
+    if (r) {
+        r->loss = loss;
+        r->grad_norm = norm;
+        r->lr = lr;
+        r->step = zl_optim_get_step(t->opt);
+        r->tokens = tokens;
+    }
+    return 0;
+}
+
+int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const int32_t *idx,
+                             int n, int pad_to, zl_trainer_result *r)
+{
+    int64_t step = zl_optim_get_step(t->opt);
+    if (!f || !idx || n < 1) return zl_error_set("trainer: step %lld: no features", (long long)step);
+    if (!f->opts.training)
+        return zl_error_set("trainer: features were built without training positions");
+    if (pad_to < 0 || pad_to > t->cfg.max_seq_length)
+        return zl_error_set("trainer: pad_to %d exceeds max_seq_length %d", pad_to,
+                            t->cfg.max_seq_length);
+    zl_trainer_discard(t);
+    int MB = t->cfg.micro_batch;
+    for (int first = 0; first < n; first += MB) {
+        int B = n - first < MB ? n - first : MB;
+        int S = pad_to;
+        for (int i = 0; i < B; i++) {
+            int k = idx[first + i];
+            if (k < 0 || k >= f->count) {
+                zl_trainer_discard(t);
+                return zl_error_set("trainer: step %lld: feature index %d outside 0..%d",
+                                    (long long)step, k, f->count - 1);
+            }
+            int len = f->items[k].length;
+            if (pad_to == 0 && len > S) S = len;
+            if (len > t->cfg.max_seq_length || (pad_to > 0 && len > pad_to)) {
+                zl_trainer_discard(t);
+                return zl_error_set("trainer: feature %d has %d tokens, more than %d", k, len,
+                                    pad_to > 0 ? pad_to : t->cfg.max_seq_length);
+            }
+        }
+        size_t BS = (size_t)B * (size_t)S;
+        int32_t *ids = t->batch, *types = ids + BS, *mask = types + BS, *qm = mask + BS,
+                *pm = qm + BS, *sp = pm + BS, *ep = sp + B;
+        memset(ids, 0, 5 * BS * sizeof(int32_t));
+        for (int i = 0; i < B; i++) {
+            const zl_squad_feature *ft = &f->items[idx[first + i]];
+            size_t row = (size_t)i * (size_t)S;
+            int d0 = ft->query_len + 2;
+            /* as lsquad.c's batch: types 1 from the passage on (final [SEP] included) */
+            for (int s = 0; s < ft->length; s++) {
+                ids[row + s] = ft->input_ids[s];
+                types[row + s] = s >= d0;
+                mask[row + s] = 1;
+                qm[row + s] = s >= 1 && s <= ft->query_len;
+                pm[row + s] = s >= d0 && s < d0 + ft->doc_len;
+            }
+            sp[i] = ft->start_position;
+            ep[i] = ft->end_position;
+        }
+        zl_bert_inputs in = {B, S, ids, types, mask, qm, pm};
+        if (zl_trainer_micro_step(t, &in, sp, ep, NULL) != 0) return -1;
+    }
+    return zl_trainer_apply(t, r);
+}
+
+/* ---- checkpoint folders ---- */
+
+static char *join2(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 2);
+    if (!s) return NULL;
+    memcpy(s, a, la);
+    s[la] = '/';
+    memcpy(s + la + 1, b, lb + 1);
+    return s;
+}
+
+static char *suffixed(const char *a, const char *suffix)
+{
+    size_t la = strlen(a), ls = strlen(suffix);
+    char *s = malloc(la + ls + 1);
+    if (!s) return NULL;
+    memcpy(s, a, la);
+    memcpy(s + la, suffix, ls + 1);
+    return s;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Removes a flat folder (the files a checkpoint holds) and the folder itself. */
+static int remove_flat_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : zl_error_set("%s: cannot open: %s", dir, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char *p = join2(dir, e->d_name);
+        if (!p || unlink(p) != 0) rc = zl_error_set("%s: cannot remove %s", dir, e->d_name);
+        free(p);
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(dir) != 0) rc = zl_error_set("%s: cannot remove: %s", dir, strerror(errno));
+    return rc;
+}
+
+/* fsync of a folder so the renames inside it are durable. */
+static void sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+static char *parent_of(const char *p)
+{
+    const char *slash = strrchr(p, '/');
+    if (!slash) return suffixed(".", "");
+    if (slash == p) return suffixed("/", "");
+    char *s = malloc((size_t)(slash - p) + 1);
+    if (!s) return NULL;
+    memcpy(s, p, (size_t)(slash - p));
+    s[slash - p] = 0;
+    return s;
+}
+
+int zl_trainer_save(const zl_trainer *t, const char *dir, const char *const *extra)
+{
+    char *tmp = suffixed(dir, ".new"), *old = suffixed(dir, ".old"), *parent = parent_of(dir);
+    char *path = NULL;
+    int rc = -1;
+    if (!tmp || !old || !parent) {
+        zl_error_set("%s: out of memory", dir);
+        goto done;
+    }
+    if (remove_flat_dir(tmp) != 0) goto done;
+    if (mkdir(tmp, 0777) != 0) {
+        zl_error_set("%s: cannot create folder: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (zl_bert_save(t->m, tmp) != 0) goto done;
+    if (!(path = join2(tmp, "optim.safetensors"))) {
+        zl_error_set("%s: out of memory", dir);
+        goto done;
+    }
+    if (zl_optim_save(t->opt, path) != 0) goto done;
+    for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
+        if (strchr(extra[i], '/') || !extra[i][0] || !strcmp(extra[i], "model.safetensors") ||
+            !strcmp(extra[i], "optim.safetensors") || !strcmp(extra[i], "bert_config.json")) {
+            zl_error_set("%s: bad extra checkpoint file name '%s'", dir, extra[i]);
+            goto done;
+        }
+        free(path);
+        if (!(path = join2(tmp, extra[i]))) {
+            zl_error_set("%s: out of memory", dir);
+            goto done;
+        }
+        if (zl_io_write_atomic(path, extra[i + 1], strlen(extra[i + 1])) != 0) goto done;
+    }
+    sync_dir(tmp);
+    /* swap: a kill between the renames leaves dir.old complete (checkpoint_find uses it) */
+    if (remove_flat_dir(old) != 0) goto done;
+    if (is_dir(dir) && rename(dir, old) != 0) {
+        zl_error_set("%s: cannot rename to %s: %s", dir, old, strerror(errno));
+        goto done;
+    }
+    if (rename(tmp, dir) != 0) {
+        zl_error_set("%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
+        goto done;
+    }
+    sync_dir(parent);
+    if (remove_flat_dir(old) != 0) goto done;
+    rc = 0;
+done:
+    if (rc != 0) zl_error_prefix("checkpoint: ");
+    free(tmp);
+    free(old);
+    free(parent);
+    free(path);
+    return rc;
+}
+
+int zl_trainer_checkpoint_find(const char *dir, char *out, size_t out_len)
+{
+    char *old = suffixed(dir, ".old");
+    if (!old) return zl_error_set("%s: out of memory", dir);
+    const char *use = NULL;
+    char *probe = join2(dir, "optim.safetensors");
+    struct stat st;
+    if (probe && stat(probe, &st) == 0) use = dir;
+    free(probe);
+    if (!use) {
+        probe = join2(old, "optim.safetensors");
+        if (probe && stat(probe, &st) == 0) use = old;
+        free(probe);
+    }
+    int rc = 0;
+    if (!use) rc = zl_error_set("%s: no checkpoint there (no optim.safetensors)", dir);
+    else if (strlen(use) + 1 > out_len) rc = zl_error_set("%s: path too long", use);
+    else memcpy(out, use, strlen(use) + 1);
+    free(old);
+    return rc;
+}
+
+int zl_trainer_load(zl_trainer *t, const char *dir)
+{
+    zl_bert *saved = zl_bert_load(dir);
+    if (!saved) return -1;
+    int rc = -1;
+    char *path = NULL;
+    const zl_bert_config *a = &t->m->config, *b = &saved->config;
+    if (saved->params.count != t->m->params.count || a->hidden_size != b->hidden_size ||
+        a->num_hidden_layers != b->num_hidden_layers || a->vocab_size != b->vocab_size ||
+        a->intermediate_size != b->intermediate_size || saved->fresh_qa_head) {
+        zl_error_set("%s: the checkpoint's model does not match the model being trained", dir);
+        goto done;
+    }
+    if (!(path = join2(dir, "optim.safetensors"))) {
+        zl_error_set("%s: out of memory", dir);
+        goto done;
+    }
+    if (zl_optim_load(t->opt, path) != 0) goto done; /* changes nothing on failure */
+    memcpy(t->m->params.memory, saved->params.memory,
+           (size_t)saved->params.count * sizeof(float));
+    zl_trainer_discard(t);
+    rc = 0;
+done:
+    free(path);
+    zl_bert_free(saved);
+    return rc;
+}

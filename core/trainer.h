@@ -1,0 +1,102 @@
+/* trainer.h — zonelab's fine-tuning step: thin glue that keeps the hot loop in C.
+ * Owns, for one model it borrows: the activations kept for backward (with dropout
+ * masks) sized for one micro-batch, the backward scratch, the gradient block and
+ * BERT's optimizer (optim.h); gathering shuffled SQuAD features into padded
+ * micro-batches; and saving / loading the whole training state (weights, Adam
+ * moments, step and caller files) as one checkpoint folder, atomically.
+ *
+ *     zl_trainer_config c;
+ *     zl_trainer_config_default(&c);              // dropout 0.1/0.1, BERT's optimizer
+ *     c.micro_batch = 8; c.max_seq_length = 384; c.seed = 1;
+ *     c.optim.lr = 3e-5; c.optim.total_steps = 1000;
+ *     zl_trainer *t = zl_trainer_new(m, &c);
+ *     zl_trainer_result r;
+ *     zl_trainer_step_features(t, feats, order + k * 64, 64, 384, &r);  // one global step
+ *     //  = for each micro-batch: forward with dropout + span loss + backward (adding);
+ *     //    then apply: grads /= n_micro, clip, AdamWeightDecay, zero grads
+ *     zl_trainer_save(t, "out/checkpoint", extra);  // extra: {"trainer.json", json, NULL}
+ *     zl_trainer_free(t);
+ *
+ * Dropout of micro-batch j of global step s uses the seed mix(seed, s, j): a run
+ * resumed at step s draws the same masks as an uninterrupted one. A non-finite loss
+ * or gradient norm fails with an error naming the step and leaves the weights and
+ * the optimizer untouched (the pending gradients are dropped).
+ */
+#ifndef ZL_TRAINER_H
+#define ZL_TRAINER_H
+
+#include <stdint.h>
+
+#include "bert.h"
+#include "optim.h"
+#include "squad.h"
+
+typedef struct zl_trainer_config {
+    int micro_batch;          /* rows per forward/backward: the activations' size */
+    int max_seq_length;       /* longest sequence a micro-batch may have */
+    float dropout;            /* hidden dropout in training (BERT: 0.1) */
+    float attn_dropout;       /* attention-probabilities dropout (BERT: 0.1) */
+    uint64_t seed;            /* dropout seed */
+    zl_optim_config optim;    /* optimizer and schedule (total_steps required) */
+} zl_trainer_config;
+
+/* micro_batch 8, max_seq_length 384, dropout 0.1 / 0.1, seed 1, BERT's optimizer. */
+void zl_trainer_config_default(zl_trainer_config *c);
+
+typedef struct zl_trainer_result {
+    double loss;        /* mean of the micro-batch losses (each a batch mean) */
+    double grad_norm;   /* global gradient norm before clipping */
+    double lr;          /* learning rate of the update */
+    int64_t step;       /* global step after the update */
+    int64_t tokens;     /* positions processed (rows x padded length) in the step */
+} zl_trainer_result;
+
+typedef struct zl_trainer zl_trainer;
+
+/* A trainer for m (borrowed: it must outlive the trainer, and the trainer updates its
+ * parameters in place). NULL with the error set on a bad configuration or no memory. */
+zl_trainer *zl_trainer_new(zl_bert *m, const zl_trainer_config *c);
+void zl_trainer_free(zl_trainer *t);
+
+const zl_trainer_config *zl_trainer_get_config(const zl_trainer *t);
+zl_optim *zl_trainer_optim(zl_trainer *t);
+/* The global step (updates applied so far). */
+int64_t zl_trainer_get_step(const zl_trainer *t);
+/* Bytes the trainer allocated (activations, scratch, gradients, Adam moments). */
+int64_t zl_trainer_bytes(const zl_trainer *t);
+/* Estimated bytes of training c at micro-batch B x S: weights + gradients + Adam
+ * moments + activations (with dropout masks) + backward scratch. -1 on overflow. */
+int64_t zl_trainer_estimate_bytes(const zl_bert_config *c, int B, int S);
+
+/* One micro-batch (B <= micro_batch, S <= max_seq_length): forward with dropout,
+ * span loss, backward ADDING into the gradient block. loss may be NULL. */
+int zl_trainer_micro_step(zl_trainer *t, const zl_bert_inputs *in, const int32_t *start_pos,
+                          const int32_t *end_pos, double *loss);
+/* Applies the micro-batches accumulated since the last apply: scale by 1/n_micro,
+ * clip, AdamWeightDecay, zero the gradients. r may be NULL. */
+int zl_trainer_apply(zl_trainer *t, zl_trainer_result *r);
+/* Drops the accumulated gradients (after an error, or to restart a step). */
+void zl_trainer_discard(zl_trainer *t);
+
+/* One global step over features idx[0..n-1] (0-based indexes into f): micro-batches of
+ * micro_batch rows in that order, each padded to pad_to (0 = the longest feature of
+ * the micro-batch), then apply. f must hold training positions. */
+int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const int32_t *idx,
+                             int n, int pad_to, zl_trainer_result *r);
+
+/* Writes the training state into folder dir: model.safetensors + bert_config.json
+ * (the model), optim.safetensors (Adam moments and step) and the extra files given
+ * as NULL-terminated (name, content) pairs (may be NULL). Atomic as a whole: the set
+ * is written to dir.new, then swapped in (dir -> dir.old, dir.new -> dir, dir.old
+ * removed); a kill at any point leaves a complete old or new state. */
+int zl_trainer_save(const zl_trainer *t, const char *dir, const char *const *extra);
+/* The folder holding the latest complete checkpoint saved under dir (dir itself, or
+ * dir.old when a kill fell between the two renames) copied into out; -1 with the
+ * error set when there is none. */
+int zl_trainer_checkpoint_find(const char *dir, char *out, size_t out_len);
+/* Restores weights, Adam moments and step from a folder written by zl_trainer_save
+ * (give the folder zl_trainer_checkpoint_find returned). Checks the model shape;
+ * changes nothing on failure. */
+int zl_trainer_load(zl_trainer *t, const char *dir);
+
+#endif

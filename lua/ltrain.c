@@ -1,0 +1,385 @@
+/* ltrain.c — zonelab.train: the fine-tuning step of core/trainer.h as a full userdata.
+ * See docs/training.md ("Training loop").
+ *
+ *   local tr = zl.train.new(m, {micro_batch = 8, max_seq_length = 384, seed = 1,
+ *       dropout = 0.1, attention_dropout = 0.1,           -- defaults 0.1 / 0.1
+ *       lr = 3e-5, total_steps = N, warmup_proportion = 0.1 | warmup_steps = k,
+ *       weight_decay = 0.01, clip = 1, beta1 = 0.9, beta2 = 0.999, eps = 1e-6})
+ *   local order = zl.train.permutation(feats:count(), seed, epoch)  -- i32 tensor, 1-based
+ *   local r = tr:step_features(feats, order, first, count, {pad_to = 384})
+ *       -- one global step over order[first .. first+count-1] (1-based feature numbers)
+ *       -- r = {loss =, grad_norm =, lr =, step = (after), tokens =}
+ *   tr:micro_step(inputs) -> loss  -- inputs as feats:batch gives (start/end_positions too)
+ *   tr:apply() -> r ; tr:discard()
+ *   tr:step() ; tr:lr([step]) ; tr:bytes() ; tr:config()
+ *   tr:save(dir, {["trainer.json"] = text, ...}) ; tr:load(dir)
+ *   zl.train.checkpoint_find(dir) -> folder or nil, message
+ *   zl.train.estimate_bytes(m or config path, B, S) -> bytes training at micro-batch B x S needs
+ * The trainer keeps its model alive (uservalue 1) and updates its weights in place. */
+#include "zl_lua.h"
+#include "bert.h"
+#include "error.h"
+#include "squad.h"
+#include "trainer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRAINER_MT "zonelab.train"
+
+typedef struct {
+    zl_trainer *t;
+    zl_bert *m;     /* the model it was made for (checked still open on every call) */
+} trainer_box;
+
+static trainer_box *checkbox(lua_State *L, int idx)
+{
+    trainer_box *b = luaL_checkudata(L, idx, TRAINER_MT);
+    if (!b->t) luaL_argerror(L, idx, "trainer has been closed");
+    lua_getiuservalue(L, idx, 1);
+    if (zl_lua_checkbert(L, -1) != b->m) luaL_error(L, "train: the trainer's model was replaced");
+    lua_pop(L, 1);
+    return b;
+}
+
+static double field_number(lua_State *L, int t, const char *k, double def)
+{
+    lua_getfield(L, t, k);
+    double v = def;
+    if (!lua_isnil(L, -1)) {
+        int ok;
+        v = lua_tonumberx(L, -1, &ok);
+        if (!ok) luaL_error(L, "train: option %s must be a number", k);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static lua_Integer field_int(lua_State *L, int t, const char *k, lua_Integer def, lua_Integer lo)
+{
+    lua_getfield(L, t, k);
+    lua_Integer v = def;
+    if (!lua_isnil(L, -1)) {
+        int ok;
+        v = lua_tointegerx(L, -1, &ok);
+        if (!ok || v < lo) luaL_error(L, "train: option %s must be an integer >= %d", k, (int)lo);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* zonelab.train.new(m, opts) */
+static int l_new(lua_State *L)
+{
+    zl_bert *m = zl_lua_checkbert(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    zl_trainer_config c;
+    zl_trainer_config_default(&c);
+    c.micro_batch = (int)field_int(L, 2, "micro_batch", c.micro_batch, 1);
+    c.max_seq_length = (int)field_int(L, 2, "max_seq_length", c.max_seq_length, 2);
+    c.dropout = (float)field_number(L, 2, "dropout", c.dropout);
+    c.attn_dropout = (float)field_number(L, 2, "attention_dropout", c.dropout);
+    c.seed = (uint64_t)field_int(L, 2, "seed", (lua_Integer)c.seed, LUA_MININTEGER);
+    c.optim.lr = field_number(L, 2, "lr", c.optim.lr);
+    lua_getfield(L, 2, "total_steps");
+    if (lua_isnil(L, -1)) return luaL_error(L, "train: option total_steps is required");
+    lua_pop(L, 1);
+    c.optim.total_steps = field_int(L, 2, "total_steps", 1, 1);
+    c.optim.warmup_steps = field_int(L, 2, "warmup_steps", -1, 0);
+    c.optim.warmup_proportion = field_number(L, 2, "warmup_proportion", c.optim.warmup_proportion);
+    c.optim.weight_decay = field_number(L, 2, "weight_decay", c.optim.weight_decay);
+    c.optim.clip = field_number(L, 2, "clip", c.optim.clip);
+    c.optim.beta1 = field_number(L, 2, "beta1", c.optim.beta1);
+    c.optim.beta2 = field_number(L, 2, "beta2", c.optim.beta2);
+    c.optim.eps = field_number(L, 2, "eps", c.optim.eps);
+    trainer_box *b = lua_newuserdatauv(L, sizeof *b, 1);
+    b->t = NULL;
+    b->m = m;
+    luaL_setmetatable(L, TRAINER_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    if (!(b->t = zl_trainer_new(m, &c))) return zl_lua_fail(L);
+    return 1;
+}
+
+static int t_gc(lua_State *L)
+{
+    trainer_box *b = luaL_checkudata(L, 1, TRAINER_MT);
+    zl_trainer_free(b->t);
+    b->t = NULL;
+    return 0;
+}
+
+static int t_tostring(lua_State *L)
+{
+    trainer_box *b = luaL_checkudata(L, 1, TRAINER_MT);
+    if (!b->t) {
+        lua_pushliteral(L, "trainer (closed)");
+        return 1;
+    }
+    const zl_trainer_config *c = zl_trainer_get_config(b->t);
+    lua_pushfstring(L, "trainer: micro-batch %d x %d, step %d of %d, %f MB", c->micro_batch,
+                    c->max_seq_length, (int)zl_trainer_get_step(b->t),
+                    (int)zl_optim_get_config(zl_trainer_optim(b->t))->total_steps,
+                    (lua_Number)zl_trainer_bytes(b->t) / 1e6);
+    return 1;
+}
+
+static void push_result(lua_State *L, const zl_trainer_result *r)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushnumber(L, r->loss);
+    lua_setfield(L, -2, "loss");
+    lua_pushnumber(L, r->grad_norm);
+    lua_setfield(L, -2, "grad_norm");
+    lua_pushnumber(L, r->lr);
+    lua_setfield(L, -2, "lr");
+    lua_pushinteger(L, (lua_Integer)r->step);
+    lua_setfield(L, -2, "step");
+    lua_pushinteger(L, (lua_Integer)r->tokens);
+    lua_setfield(L, -2, "tokens");
+}
+
+/* tr:step_features(feats, order, first, count, {pad_to = N}) */
+static int t_step_features(lua_State *L)
+{
+    trainer_box *b = checkbox(L, 1);
+    zl_squad_features *f = zl_lua_checkfeatures(L, 2);
+    zl_tensor *order = zl_lua_checktensor(L, 3);
+    if (order->dtype != ZL_I32 || !order->data)
+        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based feature numbers");
+    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
+    if (first < 1 || count < 1 || count > order->numel - first + 1)
+        return luaL_error(L, "train: order entries %d..%d out of range (%d entries)", (int)first,
+                          (int)(first + count - 1), (int)order->numel);
+    int pad_to = 0;
+    if (!lua_isnoneornil(L, 6)) {
+        luaL_checktype(L, 6, LUA_TTABLE);
+        pad_to = (int)field_int(L, 6, "pad_to", 0, 0);
+    }
+    int32_t *idx = lua_newuserdatauv(L, (size_t)count * sizeof(int32_t), 0); /* GC'd scratch */
+    const int32_t *src = ZL_I32P(order) + (first - 1);
+    for (lua_Integer i = 0; i < count; i++) idx[i] = src[i] - 1;
+    zl_trainer_result r;
+    if (zl_trainer_step_features(b->t, f, idx, (int)count, pad_to, &r) != 0) return zl_lua_fail(L);
+    push_result(L, &r);
+    return 1;
+}
+
+static const int32_t *field_ints(lua_State *L, int t, const char *k, int64_t n, int required)
+{
+    lua_getfield(L, t, k);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        if (required) luaL_error(L, "bad argument #1 to 'micro_step' (field %s is required)", k);
+        return NULL;
+    }
+    zl_tensor *x = zl_lua_totensor(L, -1);
+    if (!x || !x->data || x->dtype != ZL_I32 || x->numel != n)
+        luaL_error(L, "bad argument #1 to 'micro_step' (field %s must be an i32 tensor of %d "
+                      "elements)", k, (int)n);
+    lua_pop(L, 1); /* the inputs table keeps it alive */
+    return ZL_I32P(x);
+}
+
+/* tr:micro_step{input_ids=, token_type_ids=, input_mask=, qmask=, pmask=,
+ *               start_positions=, end_positions=} -> loss */
+static int t_micro_step(lua_State *L)
+{
+    trainer_box *b = checkbox(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "input_ids");
+    zl_tensor *ids = zl_lua_totensor(L, -1);
+    if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2 || ids->numel < 1)
+        return luaL_error(L, "bad argument #1 to 'micro_step' (input_ids must be an i32 tensor "
+                             "[batch, seq])");
+    lua_pop(L, 1);
+    int B = (int)ids->shape[0], S = (int)ids->shape[1];
+    int64_t BS = (int64_t)B * S;
+    zl_bert_inputs in = {B, S, ZL_I32P(ids), field_ints(L, 2, "token_type_ids", BS, 0),
+                         field_ints(L, 2, "input_mask", BS, 0), field_ints(L, 2, "qmask", BS, 0),
+                         field_ints(L, 2, "pmask", BS, 0)};
+    const int32_t *sp = field_ints(L, 2, "start_positions", B, 1);
+    const int32_t *ep = field_ints(L, 2, "end_positions", B, 1);
+    double loss;
+    if (zl_trainer_micro_step(b->t, &in, sp, ep, &loss) != 0) return zl_lua_fail(L);
+    lua_pushnumber(L, loss);
+    return 1;
+}
+
+static int t_apply(lua_State *L)
+{
+    trainer_box *b = checkbox(L, 1);
+    zl_trainer_result r;
+    if (zl_trainer_apply(b->t, &r) != 0) return zl_lua_fail(L);
+    push_result(L, &r);
+    return 1;
+}
+
+static int t_discard(lua_State *L)
+{
+    zl_trainer_discard(checkbox(L, 1)->t);
+    return 0;
+}
+
+static int t_step(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)zl_trainer_get_step(checkbox(L, 1)->t));
+    return 1;
+}
+
+static int t_lr(lua_State *L)
+{
+    zl_trainer *t = checkbox(L, 1)->t;
+    lua_Integer s = luaL_optinteger(L, 2, (lua_Integer)zl_trainer_get_step(t));
+    lua_pushnumber(L, zl_optim_lr(zl_trainer_optim(t), (int64_t)s));
+    return 1;
+}
+
+static int t_bytes(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)zl_trainer_bytes(checkbox(L, 1)->t));
+    return 1;
+}
+
+static int t_config(lua_State *L)
+{
+    zl_trainer *t = checkbox(L, 1)->t;
+    const zl_trainer_config *c = zl_trainer_get_config(t);
+    const zl_optim_config *o = zl_optim_get_config(zl_trainer_optim(t));
+    lua_createtable(L, 0, 14);
+    lua_pushinteger(L, c->micro_batch);
+    lua_setfield(L, -2, "micro_batch");
+    lua_pushinteger(L, c->max_seq_length);
+    lua_setfield(L, -2, "max_seq_length");
+    lua_pushnumber(L, c->dropout);
+    lua_setfield(L, -2, "dropout");
+    lua_pushnumber(L, c->attn_dropout);
+    lua_setfield(L, -2, "attention_dropout");
+    lua_pushinteger(L, (lua_Integer)c->seed);
+    lua_setfield(L, -2, "seed");
+    lua_pushnumber(L, o->lr);
+    lua_setfield(L, -2, "lr");
+    lua_pushinteger(L, (lua_Integer)o->total_steps);
+    lua_setfield(L, -2, "total_steps");
+    lua_pushinteger(L, (lua_Integer)o->warmup_steps);
+    lua_setfield(L, -2, "warmup_steps");
+    lua_pushnumber(L, o->weight_decay);
+    lua_setfield(L, -2, "weight_decay");
+    lua_pushnumber(L, o->clip);
+    lua_setfield(L, -2, "clip");
+    return 1;
+}
+
+/* tr:save(dir, {name = content, ...}) */
+static int t_save(lua_State *L)
+{
+    trainer_box *b = checkbox(L, 1);
+    const char *dir = luaL_checkstring(L, 2);
+    int n = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+                return luaL_argerror(L, 3, "extra files must map names to strings");
+            n++;
+            lua_pop(L, 1);
+        }
+    }
+    const char **extra = lua_newuserdatauv(L, (size_t)(2 * n + 2) * sizeof(char *), 0);
+    int k = 0;
+    if (n > 0) {
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            extra[k++] = lua_tostring(L, -2); /* strings stay alive in the table */
+            extra[k++] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    extra[k] = extra[k + 1] = NULL;
+    if (zl_trainer_save(b->t, dir, extra) != 0) return zl_lua_fail(L);
+    return 0;
+}
+
+static int t_load(lua_State *L)
+{
+    trainer_box *b = checkbox(L, 1);
+    if (zl_trainer_load(b->t, luaL_checkstring(L, 2)) != 0) return zl_lua_fail(L);
+    return 0;
+}
+
+/* zonelab.train.checkpoint_find(dir) -> folder or nil, message */
+static int l_checkpoint_find(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    size_t n = strlen(dir) + 8;
+    char *out = lua_newuserdatauv(L, n, 0);
+    if (zl_trainer_checkpoint_find(dir, out, n) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, zl_error_get());
+        return 2;
+    }
+    lua_pushstring(L, out);
+    return 1;
+}
+
+/* zonelab.train.estimate_bytes(m or path of bert_config.json, B, S) */
+static int l_estimate(lua_State *L)
+{
+    zl_bert_config cfg;
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        if (zl_bert_config_load(&cfg, lua_tostring(L, 1)) != 0) return zl_lua_fail(L);
+    } else {
+        cfg = zl_lua_checkbert(L, 1)->config;
+    }
+    lua_Integer B = luaL_checkinteger(L, 2), S = luaL_checkinteger(L, 3);
+    if (B < 1 || B > (1 << 20)) return luaL_argerror(L, 2, "batch must be in 1..2^20");
+    if (S < 1 || S > (1 << 20)) return luaL_argerror(L, 3, "sequence length must be in 1..2^20");
+    lua_pushinteger(L, (lua_Integer)zl_trainer_estimate_bytes(&cfg, (int)B, (int)S));
+    return 1;
+}
+
+/* zonelab.train.permutation(n, seed, epoch) -> i32 tensor [n] of 1..n, shuffled
+ * (Fisher-Yates over zl_rng seeded from seed and epoch): the data order of an epoch. */
+static int l_permutation(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    lua_Integer seed = luaL_checkinteger(L, 2), epoch = luaL_optinteger(L, 3, 0);
+    if (n < 1 || n > INT32_MAX) return luaL_argerror(L, 1, "count must be in 1..2^31-1");
+    int64_t shape[1] = {n};
+    zl_tensor **slot = zl_lua_newtensor(L);
+    if (!(*slot = zl_tensor_new(ZL_I32, 1, shape))) return zl_lua_fail(L);
+    int32_t *p = ZL_I32P(*slot);
+    for (lua_Integer i = 0; i < n; i++) p[i] = (int32_t)(i + 1);
+    zl_rng r;
+    zl_rng_seed(&r, (uint64_t)seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)epoch + 0x632BE59BD9B4E019ull));
+    for (lua_Integer i = n - 1; i > 0; i--) {
+        uint64_t j = zl_rng_next(&r) % (uint64_t)(i + 1); /* bias < 2^-32 for n < 2^31 */
+        int32_t tmp = p[i];
+        p[i] = p[j];
+        p[j] = tmp;
+    }
+    return 1;
+}
+
+int zl_lua_open_train(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"step_features", t_step_features}, {"micro_step", t_micro_step}, {"apply", t_apply},
+        {"discard", t_discard}, {"step", t_step}, {"lr", t_lr}, {"bytes", t_bytes},
+        {"config", t_config}, {"save", t_save}, {"load", t_load}, {"close", t_gc}, {NULL, NULL}};
+    static const luaL_Reg meta[] = {
+        {"__gc", t_gc}, {"__close", t_gc}, {"__tostring", t_tostring}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {
+        {"new", l_new}, {"checkpoint_find", l_checkpoint_find}, {"estimate_bytes", l_estimate},
+        {"permutation", l_permutation}, {NULL, NULL}};
+    luaL_newmetatable(L, TRAINER_MT);
+    luaL_setfuncs(L, meta, 0);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newlib(L, fns);
+    return 1;
+}

@@ -1,0 +1,231 @@
+-- train.lua — protocol step 1: fine-tune BERT for SQuAD-style span extraction as Google's
+-- run_squad.py does (AdamWeightDecay, warm-up then linear decay, dropout 0.1), with
+-- micro-batches, checkpoints and exact resume. See docs/training.md.
+local cli = require "zonelab.cli"
+local progress = require "zonelab.progress"
+local T = require "zonelab.train"
+local zl = require "zonelab"
+
+local p = cli.parser("recipes/train.lua",
+  "Fine-tune a BERT model for span-extraction question answering on a SQuAD v1.1-style " ..
+  "training file, as google-research/bert run_squad.py: training features from " ..
+  "read_squad_examples + convert_examples_to_features; num_train_steps = int(examples / batch " ..
+  "* epochs); warm-up over int(steps * warmup_proportion) steps then linear decay to 0; " ..
+  "AdamWeightDecay (weight decay 0.01, no bias correction), global-norm clipping at 1.0; " ..
+  "dropout 0.1 on hidden states and attention probabilities. Features are padded to " ..
+  "--max-seq-length and the loss runs over every position, as the reference. The same seed " ..
+  "and thread count give bit-identical weights.",
+  "Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors), train_log.csv\n" ..
+  "(step,epoch,loss,lr,grad_norm,tokens_per_s; step = updates done), checkpoint/ (with\n" ..
+  "--save-every) and, with --dev, predictions.json and metrics.json ({exact_match, f1}).\n" ..
+  "Examples:\n" ..
+  "  zonelab recipes/train.lua --model models/bert-base-uncased --train train-v1.1.json \\\n" ..
+  "      --dev dev-v1.1.json --out runs/seed1 --seed 1 --micro-batch 4 --max-seq-length 384 \\\n" ..
+  "      --save-every 500\n" ..
+  "  zonelab recipes/train.lua --model data/synth --init random --train data/synth/train.json \\\n" ..
+  "      --dev data/synth/dev.json --out runs/synth --max-seq-length 128 --batch 32 --lr 1e-3")
+p:option("--model", "Checkpoint folder (Google TF checkpoint or model.safetensors, with " ..
+  "bert_config.json and vocab.txt); with --init random, a folder holding just " ..
+  "bert_config.json and vocab.txt."):count(1)
+p:option("--train", "Training file (SQuAD v1.1 JSON)."):count(1)
+p:option("--out", "Output folder."):count(1)
+p:option("--dev", "Dev file (SQuAD v1.1 JSON) to decode and score after training.")
+p:option("--epochs", "num_train_epochs (may be fractional).", "3")
+p:option("--lr", "Peak learning rate.", "3e-5")
+p:option("--batch", "Global batch size (features per optimizer step).", "64")
+p:option("--micro-batch", "Features per forward/backward pass; gradients of batch / " ..
+  "micro-batch passes are summed then averaged. Must divide --batch. Default: the largest " ..
+  "divisor of --batch whose training memory fits 4 GiB.")
+p:option("--max-seq-length", "Tokens per feature ([CLS] question [SEP] passage [SEP]).", "512")
+p:option("--doc-stride", "Stride between passage windows.", "128")
+p:option("--max-query-length", "Question tokens kept.", "64")
+p:option("--warmup-proportion", "Fraction of the steps with a linear warm-up.", "0.1")
+p:option("--seed", "Seed of the data order, the dropout masks and (with --init random) the " ..
+  "initial weights.", "1")
+cli.add_threads(p)
+p:flag("--lower", "Lower-case the text (uncased vocabularies). Default: guessed from vocab.txt " ..
+  "(a vocabulary with capitalised pieces is cased), as the decode recipe does.")
+p:flag("--cased", "Keep case (cased vocabularies, e.g. the paper's cased BERT-base).")
+p:option("--save-every", "Write a checkpoint (weights, optimizer state, step, data position) " ..
+  "into OUT/checkpoint every this many steps.")
+p:flag("--resume", "Continue from OUT/checkpoint to the same final weights as an " ..
+  "uninterrupted run (same options and thread count); starts from step 0 when there is none.")
+p:option("--init", "checkpoint: start from the weights in --model; random: BERT's " ..
+  "initialisation (truncated normal, initializer_range) from --seed.", "checkpoint")
+  :choices({ "checkpoint", "random" })
+p:flag("--pad-per-batch", "Deviation from the reference, for speed: pad each micro-batch to " ..
+  "its longest feature instead of --max-seq-length (the loss then runs over fewer padding " ..
+  "positions).")
+p:option("--dev-batch", "Features per forward pass when decoding --dev.", "32")
+local args = cli.parse(p)
+
+if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
+cli.apply_threads(args)
+local epochs = tonumber(args.epochs)
+if not epochs or epochs <= 0 then cli.fail("--epochs must be a positive number, got '%s'", args.epochs) end
+local lr = tonumber(args.lr)
+if not lr or lr < 0 or lr ~= lr then cli.fail("--lr must be a number >= 0, got '%s'", args.lr) end
+local warm = tonumber(args.warmup_proportion)
+if not warm or warm < 0 or warm > 1 then
+  cli.fail("--warmup-proportion must be in [0, 1], got '%s'", args.warmup_proportion)
+end
+local batch = cli.integer(args.batch, "--batch", 1, 1 << 20)
+local seq = cli.integer(args.max_seq_length, "--max-seq-length", 8, 1 << 16)
+local stride = cli.integer(args.doc_stride, "--doc-stride", 1)
+local qlen = cli.integer(args.max_query_length, "--max-query-length", 1)
+local seed = cli.integer(args.seed, "--seed", 0)
+local dev_batch = cli.integer(args.dev_batch, "--dev-batch", 1)
+local save_every = args.save_every and cli.integer(args.save_every, "--save-every", 1)
+
+-- model and vocabulary
+local vocab = args.model .. "/vocab.txt"
+if not cli.exists(vocab) then cli.fail("%s: no vocab.txt in the model folder", vocab) end
+local lower = true
+if args.cased then lower = false
+elseif not args.lower then lower = require("zonelab.qa").detect_lower(vocab) end
+local tok = zl.tokenizer.load(vocab, { lower = lower })
+local m
+if args.init == "random" then
+  local cfg = args.model .. "/bert_config.json"
+  if not cli.exists(cfg) then cli.fail("%s: --init random needs bert_config.json", cfg) end
+  m = zl.bert.new(cfg, { seed = seed })
+else
+  m = zl.bert.load(args.model)
+  if m:fresh_qa_head() then
+    io.stderr:write(string.format("note: %s has no QA head: a fresh one was initialised\n", args.model))
+  end
+end
+local mcfg = m:config()
+if seq > mcfg.max_position_embeddings then
+  cli.fail("--max-seq-length %d exceeds the model's max_position_embeddings %d", seq,
+    mcfg.max_position_embeddings)
+end
+
+-- training data
+local ds = zl.squad.load(args.train, { training = true })
+if ds:skipped() > 0 then
+  io.stderr:write(string.format("warning: %s: %d training questions skipped (answer not found " ..
+    "at its position), as run_squad.py\n", args.train, ds:skipped()))
+end
+local feats = zl.squad.features(ds, tok, { max_seq_length = seq, doc_stride = stride,
+  max_query_length = qlen, training = true })
+local n_examples, n_features = ds:count(), feats:count()
+if n_examples == 0 then cli.fail("%s: no training questions", args.train) end
+local steps = T.num_train_steps(n_examples, batch, epochs)
+if steps < 1 then
+  cli.fail("%s: %d questions / batch %d x %g epochs gives no training step", args.train,
+    n_examples, batch, epochs)
+end
+local warmup = T.num_warmup_steps(steps, warm)
+
+local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch", 1, batch)
+  or T.default_micro_batch(m, batch, seq)
+if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
+
+local tr = zl.train.new(m, { micro_batch = micro, max_seq_length = seq, seed = seed,
+  lr = lr, total_steps = steps, warmup_steps = warmup })
+
+-- what a checkpoint must agree on to be resumed
+local run = { train = args.train, model = args.model, init = args.init, seed = seed,
+  epochs = epochs, lr = lr, batch = batch, micro_batch = micro, max_seq_length = seq,
+  doc_stride = stride, max_query_length = qlen, warmup_proportion = warm, lower = lower,
+  pad_per_batch = args.pad_per_batch and true or false, steps = steps, warmup_steps = warmup,
+  examples = n_examples, features = n_features }
+
+cli.ensure_dir(args.out)
+local ckpt_dir = args.out .. "/checkpoint"
+local log_path = args.out .. "/train_log.csv"
+local log_rows = { T.LOG_HEADER } -- kept for the checkpoints' copy of the log
+local start = 0
+if args.resume then
+  local found = zl.train.checkpoint_find(ckpt_dir)
+  if not found then
+    io.stderr:write(string.format("note: no checkpoint in %s: starting from step 0\n", ckpt_dir))
+  else
+    local state = zl.json.read(found .. "/trainer.json")
+    for k, v in pairs(run) do
+      if state.run == nil or state.run[k] ~= v then
+        cli.fail("%s/trainer.json: the checkpoint was made with %s = %s, this run has %s", found,
+          k, tostring(state.run and state.run[k]), tostring(v))
+      end
+    end
+    if state.threads ~= zl.get_threads() then
+      io.stderr:write(string.format("warning: the checkpoint was made with %d threads, this run " ..
+        "uses %d: the weights will not be bit-identical to an uninterrupted run\n",
+        state.threads, zl.get_threads()))
+    end
+    tr:load(found)
+    start = tr:step()
+    log_rows = T.log_truncate(zl.io.read(found .. "/train_log.csv"), start)
+    io.stderr:write(string.format("resuming from %s at step %d of %d\n", found, start, steps))
+  end
+end
+
+local order, epoch_of = T.data_order(n_features, steps, batch, seed)
+local vocab_text = zl.io.read(vocab)
+local pause_file = os.getenv("ZONELAB_TEST_PAUSE_AFTER_CHECKPOINT") -- test hook (tests/cli/train.sh)
+
+io.stderr:write(string.format("training: %d questions, %d features, %d steps of %d (micro-batch " ..
+  "%d, %.0f MB), warm-up %d, lr %g, %d thread(s)\n", n_examples, n_features, steps, batch, micro,
+  tr:bytes() / 1e6 + m:num_params() * 4 / 1e6, warmup, lr, zl.get_threads()))
+
+local log = assert(io.open(log_path, "w"))
+log:write(table.concat(log_rows, "\n"), "\n")
+log:flush()
+local bar = progress.new { total = steps - start, label = "train", unit = "steps" }
+local pad_to = args.pad_per_batch and 0 or seq
+local t0 = zl.clock()
+for s = start, steps - 1 do
+  local ts = zl.clock()
+  local ok, r = pcall(tr.step_features, tr, feats, order, s * batch + 1, batch, { pad_to = pad_to })
+  if not ok then
+    log:close()
+    cli.fail("%s (after %d good steps; %s)", tostring(r), s,
+      save_every and ("the last checkpoint in " .. ckpt_dir .. " is intact") or "no checkpoint")
+  end
+  local dt = zl.clock() - ts
+  local tps = dt > 0 and r.tokens / dt or 0
+  local row = T.log_row(r.step, epoch_of(s), r, tps)
+  log_rows[#log_rows + 1] = row
+  log:write(row, "\n")
+  log:flush()
+  bar:step(1, string.format("loss %.4f lr %.2e %.0f tok/s", r.loss, r.lr, tps))
+  if save_every and r.step % save_every == 0 and r.step < steps then
+    tr:save(ckpt_dir, {
+      ["trainer.json"] = zl.json.encode({ step = r.step, epoch = epoch_of(s), seed = seed,
+        threads = zl.get_threads(), data_position = r.step * batch, run = run }, { pretty = true }) .. "\n",
+      ["train_log.csv"] = table.concat(log_rows, "\n") .. "\n",
+      ["vocab.txt"] = vocab_text,
+    })
+    if pause_file then
+      while cli.exists(pause_file) do os.execute("sleep 0.05") end
+    end
+  end
+end
+bar:done()
+log:close()
+local elapsed = zl.clock() - t0
+
+local model_dir = args.out .. "/model"
+cli.ensure_dir(model_dir)
+m:save(model_dir)
+zl.io.write_atomic(model_dir .. "/vocab.txt", vocab_text)
+cli.wrote(model_dir, string.format("%d steps in %.1f s", steps - start, elapsed))
+cli.wrote(log_path)
+
+if args.dev then
+  -- the shared decode of the decode/sweep recipes (stdlib/zonelab/qa.lua): features padded to
+  -- --max-seq-length, n-best 20, max answer length 30; predictions.json, nbest_predictions.json
+  -- and metrics.json in --out
+  local qa = require "zonelab.qa"
+  local model = qa.wrap_model(m, tok, { dir = model_dir })
+  local data = qa.load_data(args.dev, model, { max_seq_length = seq, doc_stride = stride,
+    max_query_length = qlen })
+  local res = qa.run(model, data, { {} }, { out = args.out, batch = dev_batch, force = true,
+    label = "dev" })[1]
+  cli.wrote(res.predictions)
+  if res.score then
+    cli.wrote(res.metrics)
+    print(string.format('{"exact_match": %.17g, "f1": %.17g}', res.score.exact_match, res.score.f1))
+  end
+end
