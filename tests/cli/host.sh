@@ -48,5 +48,14 @@ if command -v lua5.4 >/dev/null && [ -f "$mod" ]; then
 else
   fail=$((fail+1)); echo "FAIL lua5.4 or $mod missing"
 fi
+# Installed (cmake --install): stdlib and recipes are found under <prefix>/share/zonelab.
+if cmake --install "$(dirname "$ZL")" --prefix "$tmp/inst" >/dev/null 2>&1; then
+  out=$(cd "$tmp" && "$tmp/inst/bin/zonelab" -e 'print(package.searchpath("zonelab.cli", package.path))' 2>&1)
+  check "installed stdlib" "$tmp/inst/bin/../share/zonelab/stdlib/zonelab/cli.lua" "$out"
+  out=$(cd "$tmp" && "$tmp/inst/bin/zonelab" "$tmp/inst/share/zonelab/recipes/tokenize.lua" --help 2>&1)
+  check "installed recipe" "Usage: zonelab recipes/tokenize.lua" "$out"
+else
+  fail=$((fail+1)); echo "FAIL cmake --install"
+fi
 echo "host: $pass passed, $fail failed"
 [ $fail -eq 0 ]
