@@ -3,7 +3,9 @@
 #include "error.h"
 #include "io.h"
 
+#include <ctype.h>
 #include <stdint.h>
+#include <string.h>
 #include <stdlib.h>
 
 static int line_of(const char *buf, size_t off)
@@ -65,7 +67,24 @@ cJSON *zl_json_parse(const char *what, const char *buf, size_t len)
                              "is not valid JSON", what, c, line_of(buf, i), i + 1);
                 return NULL;
             }
-            if (c == '\\') { i += 2; continue; }
+            if (c == '\\') {
+                /* Only JSON's escapes; cJSON reads a bad \u digit as 0 and cuts the string. */
+                unsigned char e = i + 1 < len ? u[i + 1] : 0;
+                int ok = e && strchr("\"\\/bfnrtu", e) != NULL;
+                if (ok && e == 'u') {
+                    for (size_t k = 2; k < 6; k++)
+                        if (i + k >= len || !isxdigit(u[i + k])) ok = 0;
+                    /* \u0000 would cut zonelab's C strings short */
+                    if (ok && memcmp(buf + i + 2, "0000", 4) == 0) ok = 0;
+                }
+                if (!ok) {
+                    zl_error_set("%s: invalid escape in a string at line %d (byte %zu)", what,
+                                 line_of(buf, i), i + 1);
+                    return NULL;
+                }
+                i += e == 'u' ? 6 : 2;
+                continue;
+            }
             if (c == '"') in_string = 0;
         } else if (c == '"') {
             in_string = 1;

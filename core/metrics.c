@@ -1033,9 +1033,18 @@ zl_metrics_dataset *zl_metrics_dataset_parse(const char *what, const char *json,
                     }
                     golds[k] = t->valuestring;
                 }
+                if (zl_metrics_dataset_find(ds, id->valuestring) >= 0) {
+                    /* one prediction per id: a repeated id would be scored twice */
+                    zl_error_set("%s: question id %s appears twice", what, id->valuestring);
+                    goto fail;
+                }
                 if (zl_metrics_dataset_add(ds, id->valuestring, golds, n)) goto fail;
             }
         }
+    }
+    if (ds->count == 0) {
+        zl_error_set("%s: no questions (nothing to score)", what);
+        goto fail;
     }
     free(golds);
     cJSON_Delete(root);

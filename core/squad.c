@@ -248,6 +248,32 @@ static int map_answer(zl_squad_example *e, const zl_squad_paragraph *p, const in
     return found;
 }
 
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Question ids name predictions: two questions with one id would share one answer. */
+static int check_unique_ids(const char *what, const zl_squad *ds)
+{
+    size_t n = (size_t)ds->n_examples + (size_t)ds->n_skipped;
+    if (n < 2) return 0;
+    const char **ids = malloc(n * sizeof *ids);
+    if (!ids) return zl_error_set("%s: out of memory", what);
+    size_t k = 0;
+    for (int i = 0; i < ds->n_examples; i++) ids[k++] = ds->examples[i].qid;
+    for (int i = 0; i < ds->n_skipped; i++) ids[k++] = ds->skipped[i];
+    qsort(ids, n, sizeof *ids, cmp_str_ptr);
+    int rc = 0;
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(ids[i - 1], ids[i]) == 0) {
+            rc = zl_error_set("%s: question id %s appears twice", what, ids[i]);
+            break;
+        }
+    free(ids);
+    return rc;
+}
+
 zl_squad *zl_squad_parse(const char *what, const char *json, size_t len, int training)
 {
     cJSON *root = zl_json_parse(what, json, len);
@@ -330,6 +356,16 @@ zl_squad *zl_squad_parse(const char *what, const char *json, size_t len, int tra
                 e->start_word = e->end_word = -1;
                 e->qid = dupn(qid, strlen(qid));
                 e->question = dupn(q->valuestring, strlen(q->valuestring));
+                if (ans && !cJSON_IsArray(ans)) {
+                    zl_error_set("%s: question %s: \"answers\" is not an array", what, qid);
+                    goto fail;
+                }
+                if (!ans && training) {
+                    /* run_squad.py raises KeyError: a malformed file, not an unfound answer */
+                    zl_error_set("%s: question %s has no \"answers\" (needed for training)", what,
+                                 qid);
+                    goto fail;
+                }
                 int na = cJSON_IsArray(ans) ? cJSON_GetArraySize(ans) : 0;
                 e->answers = calloc((size_t)na + 1, sizeof *e->answers);
                 ds->n_examples++; /* owned from here (freed with ds) */
@@ -348,6 +384,11 @@ zl_squad *zl_squad_parse(const char *what, const char *json, size_t len, int tra
                         goto fail;
                     }
                     double v = st->valuedouble;
+                    if (v != floor(v)) {
+                        zl_error_set("%s: question %s: answers[%d].answer_start %g is not a whole "
+                                     "number", what, e->qid, k, v);
+                        goto fail;
+                    }
                     e->answers[k].answer_start = v > 2e9 ? 2000000000 : v < -2e9 ? -2000000000
                                                                              : (int)v;
                     if (!(e->answers[k].text = dupn(txt->valuestring, strlen(txt->valuestring)))) {
@@ -379,7 +420,10 @@ zl_squad *zl_squad_parse(const char *what, const char *json, size_t len, int tra
         ai++;
     }
     free(c2w);
+    c2w = NULL;
     cJSON_Delete(root);
+    root = NULL;
+    if (check_unique_ids(what, ds) != 0) goto fail;
     return ds;
 fail:
     free(c2w);

@@ -25,7 +25,7 @@ zl.bert.new(cfg, { seed = 1 }):save('$tmp/model')
 zl.io.write_atomic('$tmp/model/vocab.txt', zl.io.read('$tmp/vocab.txt'))
 local d = zl.json.read('$tmp/dev.json')
 for _, a in ipairs(d.data) do for _, p in ipairs(a.paragraphs) do
-  for _, q in ipairs(p.qas) do q.answers = {} end end end
+  for _, q in ipairs(p.qas) do q.answers = zl.json.array() end end end
 zl.json.write('$tmp/noanswers.json', d)"
 DEC=(recipes/decode.lua --model "$tmp/model" --predict "$tmp/dev.json" --max-seq-length 96
      --max-query-length 24 --doc-stride 32 --batch 4 --threads 1)

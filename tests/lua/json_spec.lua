@@ -55,6 +55,12 @@ describe("zonelab.json", function()
     assert.matches("invalid UTF-8 at line 1 (byte 7)", err('{"q":"\255"}'), 1, true)
     assert.matches("invalid UTF-8", err('{"q":"\237\160\128"}'), 1, true) -- a surrogate
     assert.matches("truncated JSON", err('{"q": ["a", '), 1, true)
+    assert.matches("invalid escape in a string at line 1 (byte 10)", err('{"q":"cat\\u00zz"}'), 1, true)
+    assert.matches("invalid escape", err('{"q":"a\\x"}'), 1, true)
+    assert.matches("invalid escape", err('{"q":"a\\u0000"}'), 1, true)
+    -- the byte after a backslash is checked too (a fuzzer found it skipped)
+    assert.matches("invalid escape", err('{"a":"\\\228Ae00"}'), 1, true)
+    assert.are.equal("é/\"", json.decode('"\\u00e9\\/\\""'))
     assert.are.same({ q = "a\tb" }, json.decode('{"q":"a\\tb"}  \n'))
   end)
 

@@ -43,6 +43,29 @@ describe("zonelab.squad", function()
     assert.has_error(function() ds:example(4) end)
   end)
 
+  it("refuses malformed question sets with the file and the question named", function()
+    local function try(doc, training)
+      local path = os.tmpname()
+      zl.io.write_atomic(path, doc)
+      local ok, err = pcall(zl.squad.load, path, { training = training })
+      os.remove(path)
+      assert.is_false(ok)
+      assert.matches(path, err, 1, true)
+      return err
+    end
+    local function qa(extra)
+      return '{"version":"1.1","data":[{"title":"t","paragraphs":[{"context":"a cat sat",' ..
+        '"qas":[' .. extra .. ']}]}]}'
+    end
+    local q1 = '{"id":"q1","question":"who?","answers":[{"text":"cat","answer_start":2}]}'
+    assert.matches("question id q1 appears twice", try(qa(q1 .. "," .. q1), false), 1, true)
+    assert.matches("answer_start 2.5 is not a whole number",
+      try(qa('{"id":"q1","question":"who?","answers":[{"text":"cat","answer_start":2.5}]}'), false), 1, true)
+    assert.matches('question q1 has no "answers"', try(qa('{"id":"q1","question":"who?"}'), true), 1, true)
+    assert.matches('"answers" is not an array',
+      try(qa('{"id":"q1","question":"who?","answers":{}}'), false), 1, true)
+  end)
+
   it("builds features as convert_examples_to_features", function()
     local tr = zl.squad.load(DATA, { training = true })
     local feats = zl.squad.features(tr, tok, { max_seq_length = 384, training = true })
