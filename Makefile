@@ -10,7 +10,8 @@ CMAKE_TYPE ?= Release
 endif
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = liblua5.4-dev lua5.4 libopenblas-dev libcjson-dev libhpdf-dev libutf8proc-dev \
-  libreadline-dev lua-argparse lua-filesystem lua-busted cmake pkg-config poppler-utils gcc make
+  libreadline-dev lua-argparse lua-filesystem lua-busted cmake pkg-config poppler-utils gcc make \
+  libopenmpi-dev openmpi-bin
 
 .PHONY: build deps test demo bench clean configure fuzz
 

@@ -350,12 +350,6 @@ zl_squad *zl_squad_parse(const char *what, const char *json, size_t len, int tra
                                  "missing or not a string", what, ai, pi, qi);
                     goto fail;
                 }
-                zl_squad_example *e = &ds->examples[ds->n_examples];
-                memset(e, 0, sizeof *e);
-                e->paragraph = pidx;
-                e->start_word = e->end_word = -1;
-                e->qid = dupn(qid, strlen(qid));
-                e->question = dupn(q->valuestring, strlen(q->valuestring));
                 if (ans && !cJSON_IsArray(ans)) {
                     zl_error_set("%s: question %s: \"answers\" is not an array", what, qid);
                     goto fail;
@@ -366,6 +360,12 @@ zl_squad *zl_squad_parse(const char *what, const char *json, size_t len, int tra
                                  qid);
                     goto fail;
                 }
+                zl_squad_example *e = &ds->examples[ds->n_examples];
+                memset(e, 0, sizeof *e);
+                e->paragraph = pidx;
+                e->start_word = e->end_word = -1;
+                e->qid = dupn(qid, strlen(qid));
+                e->question = dupn(q->valuestring, strlen(q->valuestring));
                 int na = cJSON_IsArray(ans) ? cJSON_GetArraySize(ans) : 0;
                 e->answers = calloc((size_t)na + 1, sizeof *e->answers);
                 ds->n_examples++; /* owned from here (freed with ds) */

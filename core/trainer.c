@@ -1,6 +1,7 @@
 /* trainer.c — one model's fine-tuning state and step (see trainer.h). */
 #include "trainer.h"
 
+#include "dist.h"
 #include "error.h"
 #include "io.h"
 #include "train.h"
@@ -25,6 +26,8 @@ struct zl_trainer {
     int n_params;
     float **pp, **gp;           /* per-tensor pointers into params / grads */
     int n_micro;                /* micro-batches accumulated since the last apply */
+    int micro_j;                /* >= 0: the global index of the next micro-batch (dropout
+                                   seed) when this rank runs only some of them (dist.h) */
     double loss_sum;
     int64_t tokens;
     int32_t *batch;             /* gather buffers: 5 x [micro_batch, max_seq_length] + 2 x [micro_batch] */
@@ -82,6 +85,7 @@ zl_trainer *zl_trainer_new(zl_bert *m, const zl_trainer_config *c)
     }
     t->m = m;
     t->cfg = *c;
+    t->micro_j = -1;
     int n = zl_bert_param_count(&m->config);
     t->n_params = n;
     const char **names = calloc((size_t)n, sizeof *names);
@@ -185,7 +189,9 @@ int zl_trainer_micro_step(zl_trainer *t, const zl_bert_inputs *in, const int32_t
     zl_bert_forward_opts_init(&o);
     o.dropout_prob = t->cfg.dropout;
     o.attn_dropout_prob = t->cfg.attn_dropout;
-    o.seed = mix64(mix64(t->cfg.seed ^ mix64((uint64_t)step)) + (uint64_t)t->n_micro);
+    int j = t->micro_j >= 0 ? t->micro_j : t->n_micro;
+    t->micro_j = -1;
+    o.seed = mix64(mix64(t->cfg.seed ^ mix64((uint64_t)step)) + (uint64_t)j);
     double l = 0;
     if (zl_bert_loss_and_grads(t->m, &t->acts, &t->ws, in, &o, start_pos, end_pos, &t->grads,
                                &l) != 0) {
@@ -244,6 +250,12 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
                             t->cfg.max_seq_length);
     zl_trainer_discard(t);
     int MB = t->cfg.micro_batch;
+    /* Under mpirun every rank takes micro-batches j = rank, rank + size, ... of the global
+     * batch (with their own dropout seeds j), then the gradient block is summed over the
+     * ranks and every rank applies the same update: the model of one process, up to the
+     * order of the float sums. */
+    int rank = zl_dist_rank(), size = zl_dist_size();
+    int failed = 0;
     for (int first = 0; first < n; first += MB) {
         int B = n - first < MB ? n - first : MB;
         int S = pad_to;
@@ -262,6 +274,7 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
                                     pad_to > 0 ? pad_to : t->cfg.max_seq_length);
             }
         }
+        if ((first / MB) % size != rank || failed) continue;
         size_t BS = (size_t)B * (size_t)S;
         int32_t *ids = t->batch, *types = ids + BS, *mask = types + BS, *qm = mask + BS,
                 *pm = qm + BS, *sp = pm + BS, *ep = sp + B;
@@ -282,7 +295,31 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
             ep[i] = ft->end_position;
         }
         zl_bert_inputs in = {B, S, ids, types, mask, qm, pm};
-        if (zl_trainer_micro_step(t, &in, sp, ep, NULL) != 0) return -1;
+        t->micro_j = first / MB;
+        if (zl_trainer_micro_step(t, &in, sp, ep, NULL) != 0) {
+            if (size < 2) return -1;
+            failed = 1; /* keep the error; the other ranks still wait in the reduction */
+        }
+    }
+    if (size > 1) {
+        double tot[4] = {t->loss_sum, (double)t->n_micro, (double)t->tokens, (double)failed};
+        if (zl_dist_allreduce_sum(t->grads.memory, t->grads.count) != 0 ||
+            zl_dist_allreduce_sum_f64(tot, 4) != 0) {
+            zl_trainer_discard(t);
+            return -1;
+        }
+        if (failed) {
+            zl_trainer_discard(t);
+            return -1;
+        }
+        if (tot[3] > 0) {
+            zl_trainer_discard(t);
+            return zl_error_set("trainer: step %lld: another rank failed (see its message)",
+                                (long long)step);
+        }
+        t->loss_sum = tot[0];
+        t->n_micro = (int)tot[1];
+        t->tokens = (int64_t)tot[2];
     }
     return zl_trainer_apply(t, r);
 }

@@ -95,6 +95,7 @@ static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"metrics", zl_lua_open_metrics},
     {"optim", zl_lua_open_optim},
     {"train", zl_lua_open_train},
+    {"dist", zl_lua_open_dist},
 };
 
 int luaopen_zonelab(lua_State *L)

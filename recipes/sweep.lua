@@ -27,7 +27,22 @@ p:option("--zones", "Comma-separated zones (" .. qa.zone_list() .. ").", "all,q2
 p:option("--layers", "Layers to mask, 1-based as in the paper's tables: ranges and lists " ..
   "such as 1-12 or 1,3,5-7 (default: every layer of the model).")
 p:flag("--force", "Redo every configuration, even those whose predictions file exists.")
+p:option("--shard", "Run only shard I of N (1-based, e.g. 2/8) of the work, into " ..
+  "--out/shard-I-of-N/ with a manifest.json (checksums of the model, data, options and " ..
+  "outputs); shards run anywhere, in any order, and can be rerun. Merge them with " ..
+  "`zonelab recipes/aggregate.lua --merge OUT`. Configurations are dealt round-robin; with " ..
+  "more shards than configurations each shard decodes a range of the questions. See docs/scale.md.")
+p:option("--shard-by", "How --shard splits: configs (round-robin), questions (contiguous " ..
+  "ranges of the questions, every configuration: no repeated work) or auto (configs unless " ..
+  "there are more shards than configurations).", "auto"):choices { "auto", "configs", "questions" }
 local args = cli.parse(p)
+local shard = require "zonelab.shard"
+local shard_i, shard_n, root, plan, configs, questions
+if args.shard then
+  shard_i, shard_n = shard.parse(args.shard)
+  root = args.out:gsub("/+$", "")
+  args.out = shard.dirname(root, shard_i, shard_n)
+end
 
 local zones, seen = {}, {}
 for z in (args.zones .. ","):gmatch("([^,]*),") do
@@ -57,15 +72,62 @@ local function parse_layers(spec, n)
 end
 
 local layers
+local predict = args.predict
 local model, data, opts = qa_cli.setup(args, function(model)
   layers = parse_layers(args.layers or ("1-" .. model.layers), model.layers)
+  configs = { { zone = "none" } }
+  for _, l in ipairs(layers) do
+    for _, z in ipairs(zones) do configs[#configs + 1] = { zone = z, layer = l } end
+  end
+  if shard_n then
+    -- the split, decided before the features are built: a question range is its own file
+    local json = zl.json.read(predict)
+    questions = shard.count_questions(json)
+    plan = shard.plan(#configs, questions, shard_i, shard_n, args.shard_by)
+    if plan.split == "questions" then
+      cli.ensure_dir(args.out)
+      args.predict = args.out .. "/questions.json"
+      -- rewritten only when it changes: its time stamp is part of a resumable run's identity
+      local text = zl.json.encode(shard.subset(json, plan.first, plan.last))
+      local ok, old = pcall(zl.io.read, args.predict)
+      if not ok or old ~= text then zl.io.write_atomic(args.predict, text) end
+    end
+  end
 end)
 opts.force = args.force
 opts.label = "sweep"
 
-local configs = { { zone = "none" } }
-for _, l in ipairs(layers) do
-  for _, z in ipairs(zones) do configs[#configs + 1] = { zone = z, layer = l } end
+local all_configs, manifest = configs, nil
+if plan then
+  manifest = {
+    shard = shard_i, shards = shard_n, split = plan.split, total_questions = questions,
+    model = shard.model_digest(args.model),
+    dataset = { path = predict, sha256 = shard.sha256_files({ predict })[predict] },
+    options = {
+      max_seq_length = data.opts.max_seq_length, doc_stride = data.opts.doc_stride,
+      max_query_length = data.opts.max_query_length, batch = opts.batch, padding = opts.padding,
+      n_best_size = opts.n_best_size, max_answer_length = opts.max_answer_length,
+      lower = model.lower, cmrc = model.cmrc, zones = zones, layers = layers,
+    },
+    model_layers = model.layers, has_answers = data.has_answers, configs = {}, outputs = {},
+  }
+  for k, c in ipairs(all_configs) do
+    manifest.configs[k] = { label = qa.label(c), zone = c.zone, layer = c.layer,
+      files = { qa.predictions_name(c), qa.nbest_name(c), qa.metrics_name(c) } }
+  end
+  if plan.split == "configs" then
+    configs = {}
+    for _, k in ipairs(plan.configs) do configs[#configs + 1] = all_configs[k] end
+    manifest.config_indexes = plan.configs
+  else
+    manifest.questions = { first = plan.first, last = plan.last }
+  end
+  for _, c in ipairs(configs) do
+    for _, f in ipairs { qa.predictions_name(c), qa.nbest_name(c), qa.metrics_name(c) } do
+      manifest.outputs[#manifest.outputs + 1] = f
+    end
+  end
+  shard.check_rerun(args.out, manifest, args.force)
 end
 local t0 = zl.clock()
 local results = qa.run(model, data, configs, opts)
@@ -75,6 +137,15 @@ for _, r in ipairs(results) do
 end
 print(string.format("sweep: %d configurations decoded, %d already done (skipped), %.1f s",
   done, skipped, zl.clock() - t0))
+if manifest then
+  shard.write_manifest(args.out, manifest)
+  print(string.format("sweep: shard %d of %d (%s) finished in %s; when all %d are done: " ..
+    "zonelab recipes/aggregate.lua --merge %s", shard_i, shard_n,
+    plan.split == "configs" and string.format("%d of %d configurations", #configs, #all_configs)
+      or string.format("questions %d-%d of %d", plan.first, plan.last, questions),
+    args.out, shard_n, root))
+  return
+end
 
 if not data.has_answers then
   print("sweep: " .. args.predict .. " has no answers: no scores, no results tables")
@@ -82,14 +153,6 @@ if not data.has_answers then
 end
 
 -- Step 8 with the aggregate recipe's own function (zonelab.aggregate), the dataset loaded once.
-local full = #layers == model.layers
-for _, z in ipairs(qa.ZONES) do if not seen[z] then full = false end end
-local aggregate = require "zonelab.aggregate"
-local gold = zl.metrics.load(args.predict)
-local function tables(csv_name, use_f1)
-  aggregate.run(args.out, args.out .. "/" .. csv_name, { dataset = gold, dataset_path = args.predict, use_f1 = use_f1,
-    cmrc = args.cmrc, layers = model.layers, allow_missing = not full })
-end
--- F1 first: baseline.json (rewritten by each run) ends up describing the EM table
-tables("results_f1.csv", true)
-tables("results.csv", false)
+require("zonelab.aggregate").tables(args.out, {
+  dataset_path = args.predict, cmrc = args.cmrc, layers = model.layers, zones = zones, layer_list = layers,
+})

@@ -59,6 +59,11 @@ p:flag("--pad-per-batch", "Deviation from the reference, for speed: pad each mic
 p:option("--dev-batch", "Features per forward pass when decoding --dev.", "32")
 local args = cli.parse(p)
 
+-- under `mpirun -np N`: data-parallel (docs/scale.md); rank 0 alone writes and talks
+local ranks = zl.dist.init()
+local rank0 = zl.dist.rank() == 0
+local note = rank0 and function(...) io.stderr:write(string.format(...)) end or function() end
+
 if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
 cli.apply_threads(args)
 local epochs = tonumber(args.epochs)
@@ -92,7 +97,7 @@ if args.init == "random" then
 else
   m = zl.bert.load(args.model)
   if m:fresh_qa_head() then
-    io.stderr:write(string.format("note: %s has no QA head: a fresh one was initialised\n", args.model))
+    note("note: %s has no QA head: a fresh one was initialised\n", args.model)
   end
 end
 local mcfg = m:config()
@@ -104,8 +109,8 @@ end
 -- training data
 local ds = zl.squad.load(args.train, { training = true })
 if ds:skipped() > 0 then
-  io.stderr:write(string.format("warning: %s: %d training questions skipped (answer not found " ..
-    "at its position), as run_squad.py\n", args.train, ds:skipped()))
+  note("warning: %s: %d training questions skipped (answer not found " ..
+    "at its position), as run_squad.py\n", args.train, ds:skipped())
 end
 local feats = zl.squad.features(ds, tok, { max_seq_length = seq, doc_stride = stride,
   max_query_length = qlen, training = true })
@@ -132,7 +137,7 @@ local run = { train = args.train, model = args.model, init = args.init, seed = s
   pad_per_batch = args.pad_per_batch and true or false, steps = steps, warmup_steps = warmup,
   examples = n_examples, features = n_features }
 
-cli.ensure_dir(args.out)
+if rank0 then cli.ensure_dir(args.out) end
 local ckpt_dir = args.out .. "/checkpoint"
 local log_path = args.out .. "/train_log.csv"
 local log_rows = { T.LOG_HEADER } -- kept for the checkpoints' copy of the log
@@ -140,7 +145,7 @@ local start = 0
 if args.resume then
   local found = zl.train.checkpoint_find(ckpt_dir)
   if not found then
-    io.stderr:write(string.format("note: no checkpoint in %s: starting from step 0\n", ckpt_dir))
+    note("note: no checkpoint in %s: starting from step 0\n", ckpt_dir)
   else
     local state = zl.json.read(found .. "/trainer.json")
     for k, v in pairs(run) do
@@ -150,14 +155,14 @@ if args.resume then
       end
     end
     if state.threads ~= zl.get_threads() then
-      io.stderr:write(string.format("warning: the checkpoint was made with %d threads, this run " ..
+      note("warning: the checkpoint was made with %d threads, this run " ..
         "uses %d: the weights will not be bit-identical to an uninterrupted run\n",
-        state.threads, zl.get_threads()))
+        state.threads, zl.get_threads())
     end
     tr:load(found)
     start = tr:step()
     log_rows = T.log_truncate(zl.io.read(found .. "/train_log.csv"), start)
-    io.stderr:write(string.format("resuming from %s at step %d of %d\n", found, start, steps))
+    note("resuming from %s at step %d of %d\n", found, start, steps)
   end
 end
 
@@ -165,14 +170,21 @@ local order, epoch_of = T.data_order(n_features, steps, batch, seed)
 local vocab_text = zl.io.read(vocab)
 local pause_file = os.getenv("ZONELAB_TEST_PAUSE_AFTER_CHECKPOINT") -- test hook (tests/cli/train.sh)
 
-io.stderr:write(string.format("training: %d questions, %d features, %d steps of %d (micro-batch " ..
-  "%d, %.0f MB), warm-up %d, lr %g, %d thread(s)\n", n_examples, n_features, steps, batch, micro,
-  tr:bytes() / 1e6 + m:num_params() * 4 / 1e6, warmup, lr, zl.get_threads()))
+note("training: %d questions, %d features, %d steps of %d (micro-batch " ..
+  "%d, %.0f MB), warm-up %d, lr %g, %d thread(s)%s\n", n_examples, n_features, steps, batch, micro,
+  tr:bytes() / 1e6 + m:num_params() * 4 / 1e6, warmup, lr, zl.get_threads(),
+  ranks > 1 and string.format(" x %d MPI ranks", ranks) or "")
+if ranks > 1 and (batch // micro) % ranks ~= 0 then
+  note("note: %d micro-batches per step do not split evenly over %d ranks\n", batch // micro, ranks)
+end
 
-local log = assert(io.open(log_path, "w"))
+-- ranks other than 0 write nothing: their log goes nowhere and their bar stays quiet
+local log = rank0 and assert(io.open(log_path, "w"))
+  or { write = function() end, flush = function() end, close = function() end }
 log:write(table.concat(log_rows, "\n"), "\n")
 log:flush()
 local bar = progress.new { total = steps - start, label = "train", unit = "steps" }
+if not rank0 then bar.mode = "quiet" end
 local pad_to = args.pad_per_batch and 0 or seq
 local t0 = zl.clock()
 for s = start, steps - 1 do
@@ -190,7 +202,7 @@ for s = start, steps - 1 do
   log:write(row, "\n")
   log:flush()
   bar:step(1, string.format("loss %.4f lr %.2e %.0f tok/s", r.loss, r.lr, tps))
-  if save_every and r.step % save_every == 0 and r.step < steps then
+  if rank0 and save_every and r.step % save_every == 0 and r.step < steps then
     tr:save(ckpt_dir, {
       ["trainer.json"] = zl.json.encode({ step = r.step, epoch = epoch_of(s), seed = seed,
         threads = zl.get_threads(), data_position = r.step * batch, run = run }, { pretty = true }) .. "\n",
@@ -206,6 +218,7 @@ bar:done()
 log:close()
 local elapsed = zl.clock() - t0
 
+if not rank0 then return end -- the weights are the same on every rank
 local model_dir = args.out .. "/model"
 cli.ensure_dir(model_dir)
 m:save(model_dir)

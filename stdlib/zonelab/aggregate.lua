@@ -129,4 +129,67 @@ function M.run(pred_dir, results, opts)
   return rows, baseline, every
 end
 
+--- What sweep.lua writes after its decodes: results_f1.csv then results.csv (so that
+--- baseline.json describes the EM table) in out. opts: dataset_path, dataset (loaded, else
+--- read from dataset_path), cmrc, layers (the model's count), zones and layer_list (0-based)
+--- that were swept: missing cells are allowed unless every zone at every layer was.
+function M.tables(out, opts)
+  local full = #opts.layer_list == opts.layers
+  local seen = {}
+  for _, z in ipairs(opts.zones) do seen[z] = true end
+  for _, z in ipairs(csv.ZONES) do if not seen[z] then full = false end end
+  local gold = opts.dataset or zl.metrics.load(opts.dataset_path)
+  for _, t in ipairs { { "results_f1.csv", true }, { "results.csv", false } } do
+    M.run(out, out .. "/" .. t[1], { dataset = gold, dataset_path = opts.dataset_path, use_f1 = t[2],
+      cmrc = opts.cmrc, layers = opts.layers, allow_missing = not full })
+  end
+end
+
+--- Merges the shards of `sweep.lua --shard I/N --out out` (zonelab.shard) into out, then
+--- writes what the unsharded sweep writes there (metrics files, results tables,
+--- baseline.json). opts.dataset: the dataset's path when it is no longer where the shards
+--- read it (its sha256 must match theirs).
+function M.merge(out, opts)
+  opts = opts or {}
+  local shard = require "zonelab.shard"
+  local scoring_opts
+  out = out:gsub("/+$", "")
+  local m, names = shard.merge(out, opts)
+  local path = opts.dataset or m.dataset.path
+  if lfs.attributes(path, "mode") ~= "file" then
+    cli.fail("%s: the shards' dataset is not there; pass its path on this machine with --dataset", path)
+  end
+  local hex = shard.sha256_files({ path })[path]
+  if hex ~= m.dataset.sha256 then
+    cli.fail("%s: not the dataset the shards decoded (sha256 %s, the shards recorded %s for %s)",
+      path, hex:sub(1, 12), m.dataset.sha256:sub(1, 12), m.dataset.path)
+  end
+  local say = opts.quiet and function() end or print
+  say(string.format("merge: %d shards (%s split) agree on model, data and options; %d configurations",
+    m.shards, m.split, #names))
+  local any_answers = false
+  for i = 1, m.shards do
+    local mi = zl.json.read(shard.dirname(out, i, m.shards) .. "/manifest.json")
+    if mi.has_answers then any_answers = true end
+  end
+  if not any_answers then
+    say("merge: " .. path .. " has no answers: no scores, no results tables")
+    return m
+  end
+  local gold = zl.metrics.load(path)
+  if m.split == "questions" then
+    -- each shard scored its own questions: score the merged files as sweep.lua would
+    scoring_opts = { cmrc = m.options.cmrc, per_question = false, quiet = true }
+    for _, c in ipairs(m.configs) do
+      local r = scoring.score(gold, out .. "/" .. c.files[1], scoring_opts)
+      zl.json.write(out .. "/" .. c.files[3], {
+        exact_match = r.exact_match, f1 = r.f1, total = r.total, missing = r.missing, predictions = c.files[1],
+      }, { pretty = true })
+    end
+  end
+  M.tables(out, { dataset = gold, dataset_path = m.dataset.path, cmrc = m.options.cmrc,
+    layers = m.model_layers, zones = m.options.zones, layer_list = m.options.layers })
+  return m
+end
+
 return M

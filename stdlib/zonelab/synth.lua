@@ -7,6 +7,7 @@
 --   local synth = require "zonelab.synth"
 --   local c = synth.generate{seed = 1, train_paragraphs = 300, dev_paragraphs = 60}
 --   synth.write("runs/demo/data", c)   -- train.json, dev.json, vocab.txt, bert_config.json
+--   synth.PRESETS.demo                  -- the settings of `make demo` (recipes/protocol.lua)
 local zl = require "zonelab"
 
 local M = {}
@@ -144,7 +145,107 @@ local function paragraph(r, used, qid_prefix, nq, dev)
   return { context = context, qas = qas }
 end
 
-local function dataset(r, used, prefix, n_paragraphs, per_article, nq, dev)
+-- The "short" style (the embedded default's): 2-3 people, one sentence each, so a
+-- feature fits in 96 tokens; within a passage every person's first name starts with a
+-- different syllable, so one question piece matched to one passage piece finds the person.
+local SHORT_ONSETS = { "ka", "ro", "li", "ma", "te", "so", "vel", "dar", "ni", "bo", "zu",
+  "fen", "gri", "ha", "jo", "lu", "mer", "pa", "qui", "ras", "ti", "vo", "wen", "yo" }
+
+local function short_name(r, used, first)
+  for _ = 1, 1000 do
+    local parts = { first or r.pick(SHORT_ONSETS) }
+    for i = 2, r.int(2, 3) do parts[i] = r.pick(CODAS) end
+    local s = table.concat(parts)
+    s = s:sub(1, 1):upper() .. s:sub(2)
+    if not used[s] then
+      used[s] = true
+      return s
+    end
+  end
+  error("synth: ran out of names", 0)
+end
+
+local function short_paragraph(r, qid_prefix, nq, dev, n_min, n_max)
+  -- names are distinct within a passage (not across the corpus: that would exhaust them)
+  local used = {}
+  local n_people = r.int(n_min, n_max)
+  local onsets = r.shuffle({ table.unpack(SHORT_ONSETS) })
+  local people = {}
+  for i = 1, n_people do
+    people[i] = {
+      name = short_name(r, used, onsets[i]) .. " " .. short_name(r, used),
+      place = short_name(r, used), place_kind = r.pick(PLACE_KINDS),
+      year = tostring(r.int(1820, 2015)),
+      org = short_name(r, used), org_kind = r.pick(ORG_KINDS),
+      role = r.pick(ROLES),
+    }
+  end
+  local text, spans = {}, {}
+  local len = 0
+  local function add(s) text[#text + 1] = s; len = len + #s end
+  local function fact(i, key, s, variants)
+    spans[i] = spans[i] or {}
+    spans[i][key] = { text = s, start = len, variants = variants }
+    add(s)
+  end
+  for i, p in ipairs(people) do
+    if i > 1 then add(" ") end
+    local pre_place = "the " .. p.place_kind .. " of "
+    local pre_org = "the " .. p.org_kind .. " "
+    if r.int(1, 2) == 1 then
+      fact(i, "name", p.name, { { p.name:match("^%S+"), 0 } })
+      add(" was born in " .. pre_place)
+      fact(i, "place", p.place, { { pre_place .. p.place, -#pre_place } })
+      add(" in ")
+      fact(i, "year", p.year, { { "in " .. p.year, -3 } })
+      add(" and works as a ")
+    else
+      add("In ")
+      fact(i, "year", p.year, {})
+      add(", ")
+      fact(i, "name", p.name, { { p.name:match("^%S+"), 0 } })
+      add(" was born in " .. pre_place)
+      fact(i, "place", p.place, { { pre_place .. p.place, -#pre_place } })
+      add(" and works as a ")
+    end
+    fact(i, "role", p.role, { { "a " .. p.role, -2 } })
+    add(" at " .. pre_org)
+    fact(i, "org", p.org, { { pre_org .. p.org, -#pre_org } })
+    add(".")
+  end
+  local context = table.concat(text)
+  local kinds = {
+    { key = "place", q = function(p) return "Where was " .. p.name .. " born?" end },
+    { key = "year", q = function(p) return "When was " .. p.name .. " born?" end },
+    { key = "role", q = function(p) return "What does " .. p.name .. " work as?" end },
+    { key = "org", q = function(p) return "Where does " .. p.name .. " work?" end },
+    { key = "name", q = function(p) return "Who works at the " .. p.org_kind .. " " .. p.org .. "?" end },
+  }
+  local choices = {}
+  for i = 1, n_people do for k = 1, #kinds do choices[#choices + 1] = { i, k } end end
+  r.shuffle(choices)
+  local qas = {}
+  for n = 1, math.min(nq, #choices) do
+    local i, kind = choices[n][1], kinds[choices[n][2]]
+    local sp = spans[i][kind.key]
+    local answers = { { text = sp.text, answer_start = sp.start } }
+    if dev then
+      for _, v in ipairs(sp.variants) do
+        if #answers < 3 and r.int(0, 1) == 1 then
+          answers[#answers + 1] = { text = v[1], answer_start = sp.start + v[2] }
+        end
+      end
+    end
+    for _, a in ipairs(answers) do
+      assert(context:sub(a.answer_start + 1, a.answer_start + #a.text) == a.text)
+    end
+    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kind.q(people[i]),
+      answers = answers }
+  end
+  return { context = context, qas = qas }
+end
+
+local function dataset(r, used, prefix, n_paragraphs, per_article, nq, dev, style)
   local data = {}
   local art
   for p = 1, n_paragraphs do
@@ -152,7 +253,10 @@ local function dataset(r, used, prefix, n_paragraphs, per_article, nq, dev)
       art = { title = string.format("%s_article_%d", prefix, #data + 1), paragraphs = {} }
       data[#data + 1] = art
     end
-    art.paragraphs[#art.paragraphs + 1] = paragraph(r, used, string.format("%s%04d", prefix, p), nq, dev)
+    local qp = string.format("%s%04d", prefix, p)
+    art.paragraphs[#art.paragraphs + 1] = style
+      and short_paragraph(r, qp, nq, dev, style.people_min, style.people_max)
+      or paragraph(r, used, qp, nq, dev)
   end
   return { version = "1.1", data = data }
 end
@@ -177,16 +281,26 @@ end
 M.vocabulary = vocabulary
 
 --- Generates the corpus. Options (defaults): seed (1), train_paragraphs (300),
---- dev_paragraphs (60), questions_per_paragraph (5), hidden (128), layers (4), heads (4).
+--- dev_paragraphs (60), questions_per_paragraph (5), hidden (128), layers (4), heads (4),
+--- intermediate (4 * hidden), max_position (256), style ("long": 3-4 people, names unique
+--- across the corpus; "short": 2-3 people of one sentence each with distinct first
+--- syllables, people_min (2) / people_max (3); the vocabulary gains "and" at its end).
 function M.generate(opts)
   opts = opts or {}
   local seed = opts.seed or 1
   local r = rng(seed)
   local used = {}
   local nq = opts.questions_per_paragraph or 5
-  local train = dataset(r, used, "train", opts.train_paragraphs or 300, 10, nq, false)
-  local dev = dataset(r, used, "dev", opts.dev_paragraphs or 60, 10, nq, true)
+  local style
+  if opts.style == "short" then
+    style = { people_min = opts.people_min or 2, people_max = opts.people_max or 3 }
+  elseif opts.style ~= nil and opts.style ~= "long" then
+    error("synth: style must be 'long' or 'short', got '" .. tostring(opts.style) .. "'", 2)
+  end
+  local train = dataset(r, used, "train", opts.train_paragraphs or 300, 10, nq, false, style)
+  local dev = dataset(r, used, "dev", opts.dev_paragraphs or 60, 10, nq, true, style)
   local vocab = vocabulary()
+  if style then vocab[#vocab + 1] = "and" end -- appended: the long style's ids stay as they were
   local hidden = opts.hidden or 128
   local config = {
     vocab_size = #vocab, hidden_size = hidden, num_hidden_layers = opts.layers or 4,
@@ -197,6 +311,30 @@ function M.generate(opts)
   }
   return { train = train, dev = dev, vocab = vocab, config = config, seed = seed }
 end
+
+--- Settings of recipes/protocol.lua's embedded default (--preset NAME): corpus = options of
+--- M.generate, train = train.lua options, decode = sweep.lua options, save_every = steps
+--- between training checkpoints. demo is `make demo` (measured: see docs/protocol.md, "Demo");
+--- tiny is a smoke test (seconds; it does not learn).
+M.PRESETS = {
+  demo = {
+    corpus = { seed = 1, style = "short", train_paragraphs = 320, dev_paragraphs = 20,
+      hidden = 64, layers = 4, heads = 4, max_position = 128 },
+    train = { epochs = 1, lr = 1e-3, batch = 8, micro_batch = 8, max_seq_length = 96,
+      pad_per_batch = true },
+    decode = { padding = "dynamic" },
+    save_every = 50,
+  },
+  tiny = {
+    corpus = { seed = 1, style = "short", train_paragraphs = 4, dev_paragraphs = 2,
+      hidden = 32, layers = 2, heads = 2, max_position = 128 },
+    train = { epochs = 1, lr = 1e-3, batch = 4, micro_batch = 4, max_seq_length = 96,
+      pad_per_batch = true },
+    decode = { padding = "dynamic" },
+    save_every = 5,
+  },
+}
+M.DEMO = M.PRESETS.demo
 
 --- Writes train.json, dev.json, vocab.txt and bert_config.json into dir (atomically);
 --- returns a table of the paths.

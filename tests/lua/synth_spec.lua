@@ -74,3 +74,63 @@ describe("zonelab.synth", function()
     os.execute("rm -rf " .. dir)
   end)
 end)
+
+describe("zonelab.synth short style (the embedded default's)", function()
+  local c = synth.generate { seed = 3, style = "short", train_paragraphs = 30, dev_paragraphs = 20 }
+
+  it("is deterministic and keeps the long style's vocabulary ids", function()
+    local again = synth.generate { seed = 3, style = "short", train_paragraphs = 30, dev_paragraphs = 20 }
+    assert.are.equal(zl.json.encode(c.dev), zl.json.encode(again.dev))
+    local long = synth.vocabulary()
+    assert.are.equal(#long + 1, #c.vocab)
+    for i, t in ipairs(long) do assert.are.equal(t, c.vocab[i]) end
+    assert.are.equal("and", c.vocab[#c.vocab])
+    assert.has_error(function() synth.generate { style = "medium" } end)
+  end)
+
+  it("writes 2-3 people per passage, answers that are spans, 1-3 gold variants", function()
+    local dev = questions(c.dev)
+    assert.are.equal(20 * 5, #dev)
+    local multi, kinds = 0, {}
+    for _, q in ipairs(dev) do
+      assert.is_true(#q.qa.answers >= 1 and #q.qa.answers <= 3)
+      if #q.qa.answers > 1 then multi = multi + 1 end
+      for _, a in ipairs(q.qa.answers) do
+        assert.are.equal(a.text, q.context:sub(a.answer_start + 1, a.answer_start + #a.text))
+      end
+      kinds[q.qa.question:match("^%a+")] = true
+    end
+    assert.is_true(multi > 20)
+    assert.are.same({ Where = true, When = true, What = true, Who = true }, kinds)
+    for _, art in ipairs(c.train.data) do
+      for _, p in ipairs(art.paragraphs) do
+        local _, n = p.context:gsub(" was born in ", "")
+        assert.is_true(n == 2 or n == 3)
+      end
+    end
+  end)
+
+  it("gives every person of a passage a different first piece, and fits 96 tokens mostly", function()
+    local dir = os.tmpname(); os.remove(dir)
+    require("zonelab.cli").ensure_dir(dir)
+    local paths = synth.write(dir, c)
+    local tok = zl.tokenizer.load(paths.vocab, { lower = true })
+    local long = 0
+    for _, art in ipairs(c.dev.data) do
+      for _, p in ipairs(art.paragraphs) do
+        local firsts = {}
+        for name in p.context:gmatch("(%u%l+) %u%l+ was born") do
+          local piece = tok:tokenize(name)[1]
+          assert.is_nil(firsts[piece]); firsts[piece] = true
+          assert.is_true(#tok:tokenize(name) >= 2) -- names are split into pieces
+        end
+        assert.is_true(next(firsts) ~= nil)
+        for _, qa in ipairs(p.qas) do
+          if #tok:tokenize(qa.question) + #tok:tokenize(p.context) + 3 > 96 then long = long + 1 end
+        end
+      end
+    end
+    assert.is_true(long < 100 * 0.25)
+    os.execute("rm -rf " .. dir)
+  end)
+end)

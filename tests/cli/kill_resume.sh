@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Never lose work (issue 8): a sweep killed with SIGKILL at random moments, then rerun with
+# the same command, ends with files byte-identical to an uninterrupted sweep's (each
+# configuration's predictions file is its checkpoint; finished ones are skipped), and a
+# killed run never leaves a truncated output (only whole files or temporary files).
+set -u
+ZL="$1"
+fail=0; pass=0
+ok() { pass=$((pass+1)); }
+bad() { fail=$((fail+1)); echo "FAIL $*"; }
+tmp=$(mktemp -d); bg=""; [ -n "${KEEP:-}" ] && echo "keeping $tmp"
+trap '[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+export ZONELAB_PROGRESS=0
+
+"$ZL" -e "
+local zl = require 'zonelab'
+local synth = require 'zonelab.synth'
+synth.write('$tmp', synth.generate { seed = 5, train_paragraphs = 1, dev_paragraphs = 3 })
+local cfg = zl.json.read('$tmp/bert_config.json')
+cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size = 32, 2, 2, 64
+cfg.initializer_range = 0.3
+require('lfs').mkdir('$tmp/model')
+zl.bert.new(cfg, { seed = 3 }):save('$tmp/model')
+zl.io.write_atomic('$tmp/model/vocab.txt', zl.io.read('$tmp/vocab.txt'))" || { echo "FAIL setup"; exit 1; }
+SWEEP=(recipes/sweep.lua --model "$tmp/model" --predict "$tmp/dev.json" --max-seq-length 96
+       --max-query-length 24 --doc-stride 32 --batch 2 --threads 1)
+
+now_ms() { date +%s%3N; }
+t0=$(now_ms)
+# the same output path for both runs (baseline.json records it): run, then move aside
+"$ZL" "${SWEEP[@]}" --out "$tmp/k" > /dev/null 2>&1 && ok || bad "uninterrupted sweep"
+dt=$(( $(now_ms) - t0 ))
+mv "$tmp/k" "$tmp/ref"
+[ "$dt" -lt 50 ] && dt=50
+
+# Kill at random moments (10%..90% of an uninterrupted run), several times in a row.
+kills=0
+for round in 1 2 3 4; do
+  "$ZL" "${SWEEP[@]}" --out "$tmp/k" > /dev/null 2>&1 &
+  bg=$!
+  ms=$(( dt / 10 + RANDOM % (dt * 8 / 10 + 1) ))
+  sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+  if kill -9 "$bg" 2>/dev/null; then kills=$((kills+1)); fi
+  wait "$bg" 2>/dev/null; bg=""
+  # every output present after a kill is a whole file: JSON that parses, CSV with a header
+  for f in "$tmp"/k/*.json; do
+    [ -e "$f" ] || continue
+    "$ZL" -e "require('zonelab').json.read('$f')" > /dev/null 2>&1 || bad "round $round: $f is not whole JSON"
+  done
+done
+echo "kill_resume: $kills runs killed mid-way (of 4; a run may finish before its kill)"
+
+out=$("$ZL" "${SWEEP[@]}" --out "$tmp/k" 2>&1) && ok || bad "resumed sweep: $out"
+# the same files, byte for byte (temporary files of killed runs aside)
+n=0
+for f in "$tmp"/ref/*; do
+  name=${f##*/}
+  n=$((n+1))
+  if cmp -s "$f" "$tmp/k/$name"; then ok; else bad "$name differs from the uninterrupted run"; fi
+done
+[ "$n" -ge 11 ] && ok || bad "only $n files in the uninterrupted run"
+extra=$(cd "$tmp/k" && ls | grep -v '\.tmp\.' | while read -r x; do [ -e "$tmp/ref/$x" ] || echo "$x"; done)
+[ -z "$extra" ] && ok || bad "files only in the resumed run: $extra"
+stray=$(ls "$tmp/k" | grep -c '\.tmp\.')
+[ "$stray" -gt 0 ] && echo "note: $stray temporary files of killed runs remain in the folder"
+
+echo "kill_resume: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# recipes/protocol.lua end to end on the embedded default's tiny preset (a corpus of 4 train
+# and 2 dev passages, a 2-layer model): 2 seeds, 1 attention-flow drawing, in seconds. Checks
+# every file the protocol promises (report.md, both heatmap PDFs, results.csv per seed,
+# stats, flows), that report.md carries the baselines of every seed and their mean as the
+# sweeps scored them, that a rerun resumes (skips training), and one-line option errors.
+set -u
+ZL="$1"
+fail=0; pass=0
+check() { # name, expected-substring (not empty), actual
+  if [[ -n "$2" && "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
+}
+check_file() { # path: exists and is not empty
+  if [[ -s "$1" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL missing or empty: $1"; fi
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export ZONELAB_PROGRESS=0
+
+help=$("$ZL" recipes/protocol.lua --help 2>&1)
+for o in --model --train --dev --seeds --out --epochs --lr --batch --micro-batch --max-seq-length \
+         --zones --layers --padding --flows --preset --threads; do
+  check "help $o" -- "$o" "$help"
+done
+
+O="$tmp/run"
+log=$("$ZL" recipes/protocol.lua --preset tiny --seeds 2 --flows 1 --threads 1 --out "$O" 2>&1)
+rc=$?
+check "exit 0" "0" "$rc"
+[[ $rc -eq 0 ]] || echo "$log" | tail -20
+
+for f in data/train.json data/dev.json data/vocab.txt data/bert_config.json \
+         seed1/model/model.safetensors seed2/model/model.safetensors seed1/metrics.json \
+         seed1/sweep/results.csv seed1/sweep/results_f1.csv seed1/sweep/baseline.json \
+         seed2/sweep/results.csv seed2/sweep/results_f1.csv seed2/sweep/baseline.json \
+         seed1/per_question/per_question.json \
+         stats/mean.csv stats/std.csv stats/significance.csv stats/f1/mean.csv stats/f1/std.csv \
+         stats/baseline_mean.json figures/heatmap_seed1.pdf figures/heatmap_mean.pdf \
+         figures/flows/flows_dev0001_1.pdf figures/flows/flows_dev0001_1.json report.md; do
+  check_file "$O/$f"
+done
+check "pdf magic" "%PDF" "$(head -c 4 "$O/figures/heatmap_mean.pdf")"
+# the tiny model has 2 layers: two rows under the header
+check "results rows" "layer,all,q2,q2p,p2q,p2" "$(head -1 "$O/seed1/sweep/results.csv")"
+check "results 2 layers" "3" "$(wc -l < "$O/seed1/sweep/results.csv" | tr -d ' ')"
+
+# report.md: the baseline of each seed as the sweep scored it, and the mean
+report=$(cat "$O/report.md")
+check "report baselines" "## Baselines" "$report"
+for s in 1 2; do
+  row=$("$ZL" -e "local zl = require 'zonelab'; local b = zl.json.read('$O/seed$s/sweep/baseline.json')
+    io.write(string.format('| $s | %.3f | %.3f |', b.exact_match, b.f1))")
+  check "report seed $s" "$row" "$report"
+done
+mean=$("$ZL" -e "local zl = require 'zonelab'; local b = zl.json.read('$O/stats/baseline_mean.json')
+  io.write(string.format('| mean | %.3f | %.3f |', b.exact_match, b.f1))")
+check "report mean" "$mean" "$report"
+check "report mean of 2" '"runs": 2' "$(cat "$O/stats/baseline_mean.json")"
+check "report figure link" "(figures/heatmap_mean.pdf)" "$report"
+check "report flows link" "(figures/flows/flows_dev0001_1.pdf)" "$report"
+check "report timings" "| train seed 2 |" "$report"
+check "report preset" 'Preset `tiny`' "$report"
+check "prints report path" "$O/report.md" "$log"
+
+# a rerun finds the trained models and skips training
+log2=$("$ZL" recipes/protocol.lua --preset tiny --seeds 2 --flows 1 --threads 1 --out "$O" 2>&1)
+check "rerun exit 0" "0" "$?"
+check "rerun skips training" "seed 2: trained model found" "$log2"
+
+# another preset into the same folder: refused, nothing overwritten
+err=$("$ZL" recipes/protocol.lua --preset demo --out "$O" 2>&1); rc=$?
+check "other preset exit" "1" "$rc"
+check "other preset message" "zonelab: error: $O/data: made by another preset" "$err"
+
+# errors: one line, exit 1
+err=$("$ZL" recipes/protocol.lua --model /nonexistent --out "$tmp/x" 2>&1); rc=$?
+check "partial real options exit" "1" "$rc"
+check "partial real options message" "zonelab: error: --model, --train and --dev go together" "$err"
+err=$("$ZL" recipes/protocol.lua --preset huge --out "$tmp/x" 2>&1); rc=$?
+check "bad preset exit" "1" "$rc"
+check "bad preset message" "zonelab: error:" "$err"
+err=$("$ZL" recipes/protocol.lua --seeds 0 --out "$tmp/x" 2>&1); rc=$?
+check "bad seeds exit" "1" "$rc"
+check "bad seeds message" "--seeds" "$err"
+
+echo "protocol.sh: $pass passed, $fail failed"
+[[ $fail -eq 0 ]]
