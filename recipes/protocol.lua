@@ -55,6 +55,23 @@ if not embedded and not (args.model and args.train and args.dev) then
 end
 local seeds = cli.integer(args.seeds, "--seeds", 1, 1000)
 local n_flows = cli.integer(args.flows, "--flows", 0, 100)
+if not embedded then
+  -- Check the inputs before any step runs (and before the run folder is made), so a
+  -- wrong path is one clear line rather than a failed training step.
+  local function mode(path) return require("lfs").attributes(path, "mode") end
+  if mode(args.model) ~= "directory" then
+    cli.fail("%s: not a model folder (bert_config.json, vocab.txt and the weights)", args.model)
+  end
+  if mode(args.model .. "/vocab.txt") ~= "file" then
+    cli.fail("%s/vocab.txt: missing (the model folder needs its vocabulary)", args.model)
+  end
+  if mode(args.model .. "/bert_config.json") ~= "file" and mode(args.model .. "/config.json") ~= "file" then
+    cli.fail("%s/bert_config.json: missing (or config.json)", args.model)
+  end
+  for _, f in ipairs({ args.train, args.dev }) do
+    if mode(f) ~= "file" then cli.fail("%s: no such file", f) end
+  end
+end
 local out = args.out
 cli.ensure_dir(out)
 

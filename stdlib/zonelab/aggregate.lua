@@ -81,6 +81,14 @@ function M.run(pred_dir, results, opts)
 
   local results_dir = args.results:match("^(.*)/[^/]*$") or "."
   cli.ensure_dir(results_dir)
+  -- temporaries a killed run left beside the two files written here
+  do
+    local own = { [args.results:match("[^/]*$")] = true, ["baseline.json"] = true }
+    for entry in lfs.dir(results_dir) do
+      local base = entry:match("^(.+)%.tmp%.[%w]+$")
+      if base and own[base] then os.remove(results_dir .. "/" .. entry) end
+    end
+  end
   if args.per_question then cli.ensure_dir(args.per_question) end
   local ds = type(args.dataset) == "string" and zl.metrics.load(args.dataset) or args.dataset
   local rows, baseline, every = {}, nil, {}

@@ -276,9 +276,28 @@ local function exists(path) return lfs.attributes(path, "mode") == "file" end
 --- file present) are skipped unless opts.force; their missing metrics are recomputed.
 --- Returns one entry per configuration: {config =, predictions = path, skipped =,
 --- score = {exact_match, f1, ...} or nil}.
+-- Temporary files a killed run left beside its own outputs (zl_io_atomic_begin names
+-- them <file>.tmp.XXXXXX) are removed, so a rerun leaves a clean folder.
+local function remove_stale_temporaries(out, names)
+  local own = {}
+  for _, n in ipairs(names) do own[n] = true end
+  if lfs.attributes(out, "mode") ~= "directory" then return end
+  for entry in lfs.dir(out) do
+    local base = entry:match("^(.+)%.tmp%.[%w]+$")
+    if base and own[base] then os.remove(out .. "/" .. entry) end
+  end
+end
+
 function M.run(model, data, configs, opts)
   opts = opts or {}
   local out = assert(opts.out, "qa.run: opts.out (a folder) is required")
+  local names = {}
+  for _, c in ipairs(configs) do
+    names[#names + 1] = M.predictions_name(c)
+    names[#names + 1] = M.nbest_name(c)
+    names[#names + 1] = M.metrics_name(c)
+  end
+  remove_stale_temporaries(out, names)
   local results, pending = {}, {}
   for i, c in ipairs(configs) do
     local r = {

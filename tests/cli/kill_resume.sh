@@ -62,7 +62,8 @@ done
 extra=$(cd "$tmp/k" && ls | grep -v '\.tmp\.' | while read -r x; do [ -e "$tmp/ref/$x" ] || echo "$x"; done)
 [ -z "$extra" ] && ok || bad "files only in the resumed run: $extra"
 stray=$(ls "$tmp/k" | grep -c '\.tmp\.')
-[ "$stray" -gt 0 ] && echo "note: $stray temporary files of killed runs remain in the folder"
+# the rerun removes the temporary files the killed runs left beside its outputs
+[ "$stray" -eq 0 ] && ok || bad "$stray temporary files of killed runs remain: $(ls "$tmp/k" | grep '\.tmp\.' | head -3)"
 
 echo "kill_resume: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
