@@ -51,6 +51,8 @@ bench: deps build
 # tests/fuzz/corpus/<target>; crashes are written to build-fuzz/crashes/.
 FUZZ_SECONDS ?= 60
 fuzz: deps
+	@command -v clang >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; } \
+	  || { echo "fuzz: run: sudo apt-get install -y clang"; exit 1; }
 	@CC=clang cmake -S . -B build-fuzz -DZL_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo > build-fuzz.configure.log 2>&1 \
 	  || { cat build-fuzz.configure.log; exit 1; }
 	cmake --build build-fuzz -j$(JOBS) --target fuzzers
