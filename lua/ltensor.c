@@ -177,12 +177,8 @@ static int t_load(lua_State *L)
     return 1;
 }
 
-/* zonelab.tensor.list(path) -> sequence of {name=, dtype=, shape={...}} (header only) */
-static int t_list(lua_State *L)
+void zl_lua_push_listing(lua_State *L, zl_tensor_map *m)
 {
-    const char *path = luaL_checkstring(L, 1);
-    zl_tensor_map *m = zl_safetensors_list(path);
-    if (!m) return zl_lua_fail(L);
     zl_tensor_map_sort(m);
     lua_createtable(L, m->count, 0);
     for (int i = 0; i < m->count; i++) {
@@ -199,6 +195,15 @@ static int t_list(lua_State *L)
         lua_setfield(L, -2, "shape");
         lua_rawseti(L, -2, i + 1);
     }
+}
+
+/* zonelab.tensor.list(path) -> sequence of {name=, dtype=, shape={...}} (header only) */
+static int t_list(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    zl_tensor_map *m = zl_safetensors_list(path);
+    if (!m) return zl_lua_fail(L);
+    zl_lua_push_listing(L, m);
     zl_tensor_map_free(m);
     return 1;
 }

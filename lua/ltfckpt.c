@@ -41,23 +41,7 @@ static int l_list(lua_State *L)
     const char *path = luaL_checkstring(L, 1);
     zl_tensor_map **box = newbox(L);
     if (!(*box = zl_tfckpt_load(path, 0))) return zl_lua_fail(L);
-    zl_tensor_map *m = *box;
-    zl_tensor_map_sort(m);
-    lua_createtable(L, m->count, 0);
-    for (int i = 0; i < m->count; i++) {
-        lua_createtable(L, 0, 3);
-        lua_pushstring(L, m->items[i].name);
-        lua_setfield(L, -2, "name");
-        lua_pushstring(L, m->items[i].dtype);
-        lua_setfield(L, -2, "dtype");
-        lua_createtable(L, m->items[i].ndim, 0);
-        for (int d = 0; d < m->items[i].ndim; d++) {
-            lua_pushinteger(L, m->items[i].shape[d]);
-            lua_rawseti(L, -2, d + 1);
-        }
-        lua_setfield(L, -2, "shape");
-        lua_rawseti(L, -2, i + 1);
-    }
+    zl_lua_push_listing(L, *box); /* the box frees the map when collected */
     return 1;
 }
 

@@ -33,6 +33,10 @@ void zl_lua_pushview(lua_State *L, zl_tensor *t, int parent);
 zl_tensor *zl_lua_checktensor(lua_State *L, int idx);
 zl_tensor *zl_lua_totensor(lua_State *L, int idx); /* NULL if not a tensor */
 
+/* Pushes a tensor listing (sorts m): a sequence of {name=, dtype=, shape={...}}. */
+struct zl_tensor_map;
+void zl_lua_push_listing(lua_State *L, struct zl_tensor_map *m);
+
 /* Reads a shape from a Lua sequence of positive integers; returns ndim. */
 int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 
