@@ -13,7 +13,7 @@ DEB_PACKAGES = liblua5.4-dev lua5.4 libopenblas-dev libcjson-dev libhpdf-dev lib
   libreadline-dev lua-argparse lua-filesystem lua-busted cmake pkg-config poppler-utils gcc make \
   libopenmpi-dev openmpi-bin
 
-.PHONY: build deps test demo bench clean configure fuzz
+.PHONY: build deps test demo bench bench-peer clean configure fuzz
 
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
@@ -46,6 +46,16 @@ demo: deps build
 
 bench: deps build
 	@for b in tests/bench/*.lua; do $(BUILD)/zonelab $$b $(BENCH_ARGS) || exit 1; done
+
+# zonelab against PyTorch (Debian's python3-torch, installed when missing and root) on the
+# same shapes and thread count: JSON lines with zonelab/PyTorch ratios.
+PEER_PYTHON ?= /usr/bin/python3
+bench-peer: deps build
+	@dpkg-query -W -f='$${Status}' python3-torch 2>/dev/null | grep -q "install ok installed" || { \
+	  if [ "$$(id -u)" != 0 ]; then echo "bench-peer: run: sudo apt-get install -y python3-torch"; exit 1; fi; \
+	  echo "bench-peer: installing python3-torch (large)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch || exit 1; }
+	$(PEER_PYTHON) tests/bench/torch_peer.py --zonelab $(BUILD)/zonelab $(BENCH_ARGS)
 
 # libFuzzer over every parser target in tests/fuzz, FUZZ_SECONDS each, seeded from
 # tests/fuzz/corpus/<target>; crashes are written to build-fuzz/crashes/.

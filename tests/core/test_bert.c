@@ -678,6 +678,45 @@ static void test_real_index(void)
     zl_tensor_map_free(map);
 }
 
+/* Masked keys (padding; a zone's columns) get probability exactly 0, and rows sum to 1:
+ * softmax_row writes 0 where expf would underflow, without libm's slow path. */
+static void test_masked_softmax(const zl_bert *m)
+{
+    int L = m->config.num_hidden_layers, NH = m->config.num_attention_heads;
+    zl_bert_acts a;
+    CHECK(zl_bert_acts_alloc(&a, &m->config, B, S, 0) == 0);
+    float *att = malloc((size_t)L * B * NH * S * S * sizeof(float));
+    CHECK(att != NULL);
+    if (!att) { zl_bert_acts_free(&a); return; }
+    for (int zc = 0; zc < 2; zc++) {
+        zl_zone z = zc ? ZL_ZONE_P2Q : ZL_ZONE_NONE;
+        CHECK(run(m, &a, z, zc ? 0 : -1, att, NULL) == 0);
+        long masked = 0, nonzero = 0, badsum = 0;
+        for (int l = 0; l < L; l++)
+            for (int b = 0; b < B; b++)
+                for (int h = 0; h < NH; h++)
+                    for (int f = 0; f < S; f++) {
+                        const float *row = att + ((((size_t)l * B + b) * NH + h) * S + f) * S;
+                        double sum = 0.0;
+                        for (int t = 0; t < S; t++) {
+                            int cut = !imask[b * S + t] ||
+                                      (zc && l == 0 && !qm[b * S + f] && qm[b * S + t]);
+                            if (cut) {
+                                masked++;
+                                nonzero += row[t] != 0.0f;
+                            }
+                            sum += row[t];
+                        }
+                        badsum += fabs(sum - 1.0) > 1e-5;
+                    }
+        CHECK(masked > 0);
+        CHECK(nonzero == 0);
+        CHECK(badsum == 0);
+    }
+    free(att);
+    zl_bert_acts_free(&a);
+}
+
 int main(void)
 {
     size_t n = (size_t)B * S;
@@ -709,6 +748,7 @@ int main(void)
         test_electra();
         test_training_acts(m);
         test_real_index();
+        test_masked_softmax(m);
         zl_bert_free(m);
     }
     free(ids); free(types); free(imask); free(qm); free(pm); free(spos); free(epos);

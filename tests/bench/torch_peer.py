@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""tests/bench/torch_peer.py — zonelab against PyTorch on the same shapes and threads.
+
+    python3 tests/bench/torch_peer.py [--quick] [--threads N] [--zonelab build/zonelab]
+
+Runs zonelab's own benchmarks (tests/bench/forward.lua and train.lua, with --threads N)
+and the same work in PyTorch with torch.set_num_threads(N), then prints one JSON line per
+comparison: {"bench": "peer_forward" | "peer_train", "zonelab_tokens_per_s",
+"torch_tokens_per_s", "ratio" (zonelab / PyTorch: > 1 means zonelab is faster), ...}.
+
+The PyTorch model is BERT-base built from torch.nn (embeddings + LayerNorm, 12 post-LN
+TransformerEncoderLayers with exact GELU, a 2-way span head), random weights:
+- forward: eval mode, no grad, batch 8 x seq 384 (--quick: 2 x 384), best of a few runs.
+- train: dropout 0.1, span cross-entropy, backward, AdamW step, batch 4 x 384
+  (--quick: 1 x 128), best of 2 steps after a warm-up.
+Needs Debian's python3-torch (apt-get install python3-torch; `make bench-peer` installs it
+when missing). Timings on a shared machine are noisy: both sides keep their best time.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def zonelab_bench(exe, script, quick, threads):
+    cmd = [exe, script, "--threads", str(threads)] + (["--quick"] if quick else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def build_model(torch, nn):
+    H, L, NH, I, V, P = 768, 12, 12, 3072, 30522, 512
+
+    class Bert(nn.Module):
+        def __init__(self, dropout):
+            super().__init__()
+            self.word = nn.Embedding(V, H)
+            self.pos = nn.Embedding(P, H)
+            self.typ = nn.Embedding(2, H)
+            self.ln = nn.LayerNorm(H, eps=1e-12)
+            self.drop = nn.Dropout(dropout)
+            self.layers = nn.ModuleList(
+                nn.TransformerEncoderLayer(H, NH, I, dropout=dropout, activation="gelu",
+                                           layer_norm_eps=1e-12, batch_first=True)
+                for _ in range(L))
+            self.qa = nn.Linear(H, 2)
+            # BERT's initialisation (as zl.bert.new's random init): N(0, 0.02), zero biases
+            for mod in self.modules():
+                if isinstance(mod, (nn.Linear, nn.Embedding)):
+                    nn.init.normal_(mod.weight, std=0.02)
+                if isinstance(mod, nn.Linear) and mod.bias is not None:
+                    nn.init.zeros_(mod.bias)
+            for layer in self.layers:  # the fused in-projection is not an nn.Linear
+                nn.init.normal_(layer.self_attn.in_proj_weight, std=0.02)
+                nn.init.zeros_(layer.self_attn.in_proj_bias)
+
+        def forward(self, ids, types):
+            S = ids.shape[1]
+            pos = torch.arange(S).unsqueeze(0)
+            x = self.drop(self.ln(self.word(ids) + self.pos(pos) + self.typ(types)))
+            for layer in self.layers:
+                x = layer(x)
+            logits = self.qa(x)
+            return logits[..., 0], logits[..., 1]
+
+    return Bert
+
+
+def inputs(torch, B, S):
+    g = torch.Generator().manual_seed(12345)
+    ids = torch.randint(1000, 29000, (B, S), generator=g)
+    ids[:, 0] = 101
+    ids[:, 41] = 102
+    ids[:, S - 1] = 102
+    types = torch.zeros(B, S, dtype=torch.long)
+    types[:, 42:] = 1
+    return ids, types
+
+
+def torch_forward(torch, nn, quick):
+    B, S = (2 if quick else 8), 384
+    model = build_model(torch, nn)(0.0).eval()
+    ids, types = inputs(torch, B, S)
+    best = float("inf")
+    with torch.inference_mode():
+        model(ids, types)  # warm-up
+        for _ in range(2 if quick else 3):
+            t0 = time.perf_counter()
+            model(ids, types)
+            best = min(best, time.perf_counter() - t0)
+    return B * S / best, best
+
+
+def torch_train(torch, nn, quick):
+    B, S = (1, 128) if quick else (4, 384)
+    model = build_model(torch, nn)(0.1).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-5, weight_decay=0.01)
+    ids, types = inputs(torch, B, S)
+    sp = torch.tensor([52 + b for b in range(B)])
+    ep = torch.tensor([54 + b for b in range(B)])
+    ce = nn.CrossEntropyLoss()
+
+    def step():
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        s, e = model(ids, types)
+        loss = (ce(s, sp) + ce(e, ep)) / 2
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - t0
+
+    step()  # warm-up
+    best = min(step() for _ in range(2))
+    return B * S / best, best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--zonelab", default="build/zonelab")
+    ap.add_argument("--only", choices=["forward", "train"], default=None)
+    a = ap.parse_args()
+    # OpenBLAS's own threads (python3-torch links the pthread OpenBLAS) and spinning OpenMP
+    # workers fight over the cores; a passive wait was PyTorch's faster setting here.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import torch
+        from torch import nn
+    except ImportError:
+        print("torch_peer: PyTorch is missing: apt-get install python3-torch "
+              "(and run this with Debian's /usr/bin/python3)", file=sys.stderr)
+        return 1
+    torch.manual_seed(1)
+    torch.set_num_threads(a.threads)
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    env = {"torch": torch.__version__, "threads": a.threads, "quick": a.quick}
+    if a.only in (None, "forward"):
+        z = zonelab_bench(a.zonelab, os.path.join(root, "tests/bench/forward.lua"), a.quick, a.threads)
+        t_tps, t_s = torch_forward(torch, nn, a.quick)
+        print(json.dumps(dict(env, bench="peer_forward", batch=z["batch"], seq=z["seq"],
+                              zonelab_tokens_per_s=z["tokens_per_s"], torch_tokens_per_s=t_tps,
+                              zonelab_s=z["seconds"], torch_s=t_s, ratio=z["tokens_per_s"] / t_tps,
+                              target=1.3), sort_keys=True), flush=True)
+    if a.only in (None, "train"):
+        z = zonelab_bench(a.zonelab, os.path.join(root, "tests/bench/train.lua"), a.quick, a.threads)
+        t_tps, t_s = torch_train(torch, nn, a.quick)
+        print(json.dumps(dict(env, bench="peer_train", batch=z["batch"], seq=z["seq"],
+                              zonelab_tokens_per_s=z["tokens_per_s"], torch_tokens_per_s=t_tps,
+                              zonelab_s=z["step_s"], torch_s=t_s, ratio=z["tokens_per_s"] / t_tps,
+                              target=1.0), sort_keys=True), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
