@@ -1,4 +1,4 @@
-/* dist.c — the MPI session of dist.h (stubs of one process without ZL_HAVE_MPI). */
+/* dist.c — the MPI session of dist.h (built without ZL_HAVE_MPI: a one-process session that refuses mpirun). */
 #include "dist.h"
 
 #include "error.h"
