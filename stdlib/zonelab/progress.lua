@@ -69,7 +69,8 @@ function Bar:step(k, suffix)
       self.stream:write("\r", self:line(suffix), "\27[K")
       self.stream:flush()
     end
-  elseif self.total > 0 and self.done_count / self.total >= self.next_mark and self.next_mark < 1 then
+  elseif self.total > 0 and self.done_count < self.total -- done() prints the last line
+      and self.done_count / self.total >= self.next_mark and self.next_mark < 1 then
     -- one line per step however many 25% marks it crossed
     self.stream:write(self:line(suffix), "\n")
     while self.done_count / self.total >= self.next_mark do self.next_mark = self.next_mark + 0.25 end
