@@ -63,6 +63,33 @@ local function make_name(r, used)
   error("synth: ran out of names", 0)
 end
 
+-- The questions of a paragraph: nq (person, kind) pairs drawn without repetition, each
+-- answered by its fact's span; dev questions get 1-3 gold variants, each a real span.
+local function questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
+  local choices = {}
+  for i = 1, #people do for k = 1, #kinds do choices[#choices + 1] = { i, k } end end
+  r.shuffle(choices)
+  local qas = {}
+  for n = 1, math.min(nq, #choices) do
+    local i, kind = choices[n][1], kinds[choices[n][2]]
+    local sp = spans[i][kind.key]
+    local answers = { { text = sp.text, answer_start = sp.start } }
+    if dev then
+      for _, v in ipairs(sp.variants) do
+        if #answers < 3 and r.int(0, 1) == 1 then
+          answers[#answers + 1] = { text = v[1], answer_start = sp.start + v[2] }
+        end
+      end
+    end
+    for _, a in ipairs(answers) do
+      assert(context:sub(a.answer_start + 1, a.answer_start + #a.text) == a.text)
+    end
+    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kind.q(people[i]),
+      answers = answers }
+  end
+  return { context = context, qas = qas }
+end
+
 -- Builds one paragraph: entities, context text, and questions with answer spans.
 local function paragraph(r, used, qid_prefix, nq, dev)
   local n_people = r.int(3, 4)
@@ -119,30 +146,7 @@ local function paragraph(r, used, qid_prefix, nq, dev)
     { key = "org", q = function(p) return "Where does " .. p.name .. " work?" end },
     { key = "founder", q = function(p) return "Who founded the " .. p.org_kind .. " " .. p.org .. "?" end },
   }
-  local qas = {}
-  local choices = {}
-  for i = 1, n_people do for k = 1, #kinds do choices[#choices + 1] = { i, k } end end
-  r.shuffle(choices)
-  for n = 1, math.min(nq, #choices) do
-    local i, k = choices[n][1], choices[n][2]
-    local kind = kinds[k]
-    local sp = spans[i][kind.key]
-    local answers = { { text = sp.text, answer_start = sp.start } }
-    if dev then
-      -- 1-3 gold variants, each a real span of the context.
-      for _, v in ipairs(sp.variants) do
-        if #answers < 3 and r.int(0, 1) == 1 then
-          answers[#answers + 1] = { text = v[1], answer_start = sp.start + v[2] }
-        end
-      end
-    end
-    for _, a in ipairs(answers) do
-      assert(context:sub(a.answer_start + 1, a.answer_start + #a.text) == a.text)
-    end
-    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kind.q(people[i]),
-      answers = answers }
-  end
-  return { context = context, qas = qas }
+  return questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
 end
 
 -- The "short" style (the embedded default's): 2-3 people, one sentence each, so a
@@ -221,28 +225,7 @@ local function short_paragraph(r, qid_prefix, nq, dev, n_min, n_max)
     { key = "org", q = function(p) return "Where does " .. p.name .. " work?" end },
     { key = "name", q = function(p) return "Who works at the " .. p.org_kind .. " " .. p.org .. "?" end },
   }
-  local choices = {}
-  for i = 1, n_people do for k = 1, #kinds do choices[#choices + 1] = { i, k } end end
-  r.shuffle(choices)
-  local qas = {}
-  for n = 1, math.min(nq, #choices) do
-    local i, kind = choices[n][1], kinds[choices[n][2]]
-    local sp = spans[i][kind.key]
-    local answers = { { text = sp.text, answer_start = sp.start } }
-    if dev then
-      for _, v in ipairs(sp.variants) do
-        if #answers < 3 and r.int(0, 1) == 1 then
-          answers[#answers + 1] = { text = v[1], answer_start = sp.start + v[2] }
-        end
-      end
-    end
-    for _, a in ipairs(answers) do
-      assert(context:sub(a.answer_start + 1, a.answer_start + #a.text) == a.text)
-    end
-    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kind.q(people[i]),
-      answers = answers }
-  end
-  return { context = context, qas = qas }
+  return questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
 end
 
 local function dataset(r, used, prefix, n_paragraphs, per_article, nq, dev, style)
