@@ -98,41 +98,15 @@ static void ws_ensure(lua_State *L, train_ws *w, const zl_bert_config *c, int B,
 }
 
 /* Field k of table t as an i32 tensor of numel n (NULL when absent and optional). */
-static const int32_t *field_ints(lua_State *L, int t, const char *k, int64_t n, int required)
-{
-    lua_getfield(L, t, k);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        if (required)
-            luaL_error(L, "bad argument #2 to 'loss_and_grads' (field %s is required)", k);
-        return NULL;
-    }
-    zl_tensor *x = zl_lua_totensor(L, -1);
-    if (!x || !x->data || x->dtype != ZL_I32 || x->numel != n)
-        luaL_error(L, "bad argument #2 to 'loss_and_grads' (field %s must be an i32 tensor of %d "
-                      "elements)", k, (int)n);
-    lua_pop(L, 1); /* the inputs table keeps it alive */
-    return ZL_I32P(x);
-}
 
-static double field_number(lua_State *L, int t, const char *k, double def)
-{
-    lua_getfield(L, t, k);
-    double v = def;
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        v = lua_tonumberx(L, -1, &ok);
-        if (!ok) luaL_error(L, "field %s must be a number", k);
-    }
-    lua_pop(L, 1);
-    return v;
-}
 
 /* zonelab.optim.loss_and_grads(m, inputs) -> loss, {HF name = gradient tensor}
  * inputs: input_ids [B,S] (i32), token_type_ids, input_mask, qmask, pmask (optional,
  * [B,S]), start_positions, end_positions [B]; optional zone, layer (0-based or "all"),
  * dropout (hidden and attention; default 0), attention_dropout (default = dropout),
  * seed (dropout seed, default 0), accumulate (add into the previous gradients). */
+#define LG_ARG "bad argument #2 to 'loss_and_grads'"
+
 int zl_lua_optim_loss_and_grads(lua_State *L)
 {
     zl_bert *m = zl_lua_checkbert(L, 1);
@@ -150,11 +124,13 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
                           (int)ids->shape[0], (int)ids->shape[1], c->max_position_embeddings);
     int B = (int)ids->shape[0], S = (int)ids->shape[1];
     int64_t BS = (int64_t)B * S;
-    zl_bert_inputs in = {B, S, ZL_I32P(ids), field_ints(L, 2, "token_type_ids", BS, 0),
-                         field_ints(L, 2, "input_mask", BS, 0), field_ints(L, 2, "qmask", BS, 0),
-                         field_ints(L, 2, "pmask", BS, 0)};
-    const int32_t *sp = field_ints(L, 2, "start_positions", B, 1);
-    const int32_t *ep = field_ints(L, 2, "end_positions", B, 1);
+    zl_bert_inputs in = {B, S, ZL_I32P(ids),
+                         zl_lua_field_i32(L, 2, "token_type_ids", BS, 0, LG_ARG),
+                         zl_lua_field_i32(L, 2, "input_mask", BS, 0, LG_ARG),
+                         zl_lua_field_i32(L, 2, "qmask", BS, 0, LG_ARG),
+                         zl_lua_field_i32(L, 2, "pmask", BS, 0, LG_ARG)};
+    const int32_t *sp = zl_lua_field_i32(L, 2, "start_positions", B, 1, LG_ARG);
+    const int32_t *ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, LG_ARG);
     zl_bert_forward_opts o;
     zl_bert_forward_opts_init(&o);
     lua_getfield(L, 2, "zone");
@@ -176,8 +152,8 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
         o.mask_layer = (int)l;
     }
     lua_pop(L, 1);
-    double drop = field_number(L, 2, "dropout", 0);
-    double adrop = field_number(L, 2, "attention_dropout", drop);
+    double drop = zl_lua_field_number(L, 2, "dropout", 0, "field");
+    double adrop = zl_lua_field_number(L, 2, "attention_dropout", drop, "field");
     if (!(drop >= 0 && drop < 1) || !(adrop >= 0 && adrop < 1))
         return luaL_error(L, "bad argument #2 to 'loss_and_grads' (dropout must be in [0, 1))");
     o.dropout_prob = (float)drop;
@@ -255,7 +231,7 @@ static int o_new(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     zl_optim_config cfg;
     zl_optim_config_default(&cfg);
-    cfg.lr = field_number(L, 2, "lr", cfg.lr);
+    cfg.lr = zl_lua_field_number(L, 2, "lr", cfg.lr, "field");
     lua_getfield(L, 2, "total_steps");
     int ok;
     lua_Integer total = lua_tointegerx(L, -1, &ok);
@@ -271,12 +247,13 @@ static int o_new(lua_State *L)
         cfg.warmup_steps = ws;
     }
     lua_pop(L, 1);
-    cfg.warmup_proportion = field_number(L, 2, "warmup_proportion", cfg.warmup_proportion);
-    cfg.weight_decay = field_number(L, 2, "weight_decay", cfg.weight_decay);
-    cfg.clip = field_number(L, 2, "clip", cfg.clip);
-    cfg.beta1 = field_number(L, 2, "beta1", cfg.beta1);
-    cfg.beta2 = field_number(L, 2, "beta2", cfg.beta2);
-    cfg.eps = field_number(L, 2, "eps", cfg.eps);
+    cfg.warmup_proportion =
+        zl_lua_field_number(L, 2, "warmup_proportion", cfg.warmup_proportion, "field");
+    cfg.weight_decay = zl_lua_field_number(L, 2, "weight_decay", cfg.weight_decay, "field");
+    cfg.clip = zl_lua_field_number(L, 2, "clip", cfg.clip, "field");
+    cfg.beta1 = zl_lua_field_number(L, 2, "beta1", cfg.beta1, "field");
+    cfg.beta2 = zl_lua_field_number(L, 2, "beta2", cfg.beta2, "field");
+    cfg.eps = zl_lua_field_number(L, 2, "eps", cfg.eps, "field");
 
     optim_box *b = lua_newuserdatauv(L, sizeof *b, 1);
     b->o = NULL;

@@ -62,6 +62,35 @@ int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape)
     return (int)n;
 }
 
+const int32_t *zl_lua_field_i32(lua_State *L, int t, const char *k, int64_t n, int required,
+                                const char *where)
+{
+    lua_getfield(L, t, k);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        if (required) luaL_error(L, "%s (field %s is required)", where, k);
+        return NULL;
+    }
+    zl_tensor *x = zl_lua_totensor(L, -1);
+    if (!x || !x->data || x->dtype != ZL_I32 || x->numel != n)
+        luaL_error(L, "%s (field %s must be an i32 tensor of %d elements)", where, k, (int)n);
+    lua_pop(L, 1); /* the table keeps it alive */
+    return ZL_I32P(x);
+}
+
+double zl_lua_field_number(lua_State *L, int t, const char *k, double def, const char *what)
+{
+    lua_getfield(L, t, k);
+    double v = def;
+    if (!lua_isnil(L, -1)) {
+        int ok;
+        v = lua_tonumberx(L, -1, &ok);
+        if (!ok) luaL_error(L, "%s %s must be a number", what, k);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
 static zl_dtype check_dtype(lua_State *L, int idx)
 {
     static const char *const names[] = {"f32", "i32", NULL};

@@ -33,6 +33,9 @@ typedef struct {
     zl_bert *m;     /* the model it was made for (checked still open on every call) */
 } trainer_box;
 
+#define MS_ARG "bad argument #1 to 'micro_step'"
+#define OPTION "train: option"
+
 static trainer_box *checkbox(lua_State *L, int idx)
 {
     trainer_box *b = luaL_checkudata(L, idx, TRAINER_MT);
@@ -43,18 +46,6 @@ static trainer_box *checkbox(lua_State *L, int idx)
     return b;
 }
 
-static double field_number(lua_State *L, int t, const char *k, double def)
-{
-    lua_getfield(L, t, k);
-    double v = def;
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        v = lua_tonumberx(L, -1, &ok);
-        if (!ok) luaL_error(L, "train: option %s must be a number", k);
-    }
-    lua_pop(L, 1);
-    return v;
-}
 
 static lua_Integer field_int(lua_State *L, int t, const char *k, lua_Integer def, lua_Integer lo)
 {
@@ -78,21 +69,22 @@ static int l_new(lua_State *L)
     zl_trainer_config_default(&c);
     c.micro_batch = (int)field_int(L, 2, "micro_batch", c.micro_batch, 1);
     c.max_seq_length = (int)field_int(L, 2, "max_seq_length", c.max_seq_length, 2);
-    c.dropout = (float)field_number(L, 2, "dropout", c.dropout);
-    c.attn_dropout = (float)field_number(L, 2, "attention_dropout", c.dropout);
+    c.dropout = (float)zl_lua_field_number(L, 2, "dropout", c.dropout, OPTION);
+    c.attn_dropout = (float)zl_lua_field_number(L, 2, "attention_dropout", c.dropout, OPTION);
     c.seed = (uint64_t)field_int(L, 2, "seed", (lua_Integer)c.seed, LUA_MININTEGER);
-    c.optim.lr = field_number(L, 2, "lr", c.optim.lr);
+    c.optim.lr = zl_lua_field_number(L, 2, "lr", c.optim.lr, OPTION);
     lua_getfield(L, 2, "total_steps");
     if (lua_isnil(L, -1)) return luaL_error(L, "train: option total_steps is required");
     lua_pop(L, 1);
     c.optim.total_steps = field_int(L, 2, "total_steps", 1, 1);
     c.optim.warmup_steps = field_int(L, 2, "warmup_steps", -1, 0);
-    c.optim.warmup_proportion = field_number(L, 2, "warmup_proportion", c.optim.warmup_proportion);
-    c.optim.weight_decay = field_number(L, 2, "weight_decay", c.optim.weight_decay);
-    c.optim.clip = field_number(L, 2, "clip", c.optim.clip);
-    c.optim.beta1 = field_number(L, 2, "beta1", c.optim.beta1);
-    c.optim.beta2 = field_number(L, 2, "beta2", c.optim.beta2);
-    c.optim.eps = field_number(L, 2, "eps", c.optim.eps);
+    c.optim.warmup_proportion =
+        zl_lua_field_number(L, 2, "warmup_proportion", c.optim.warmup_proportion, OPTION);
+    c.optim.weight_decay = zl_lua_field_number(L, 2, "weight_decay", c.optim.weight_decay, OPTION);
+    c.optim.clip = zl_lua_field_number(L, 2, "clip", c.optim.clip, OPTION);
+    c.optim.beta1 = zl_lua_field_number(L, 2, "beta1", c.optim.beta1, OPTION);
+    c.optim.beta2 = zl_lua_field_number(L, 2, "beta2", c.optim.beta2, OPTION);
+    c.optim.eps = zl_lua_field_number(L, 2, "eps", c.optim.eps, OPTION);
     trainer_box *b = lua_newuserdatauv(L, sizeof *b, 1);
     b->t = NULL;
     b->m = m;
@@ -167,21 +159,6 @@ static int t_step_features(lua_State *L)
     return 1;
 }
 
-static const int32_t *field_ints(lua_State *L, int t, const char *k, int64_t n, int required)
-{
-    lua_getfield(L, t, k);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        if (required) luaL_error(L, "bad argument #1 to 'micro_step' (field %s is required)", k);
-        return NULL;
-    }
-    zl_tensor *x = zl_lua_totensor(L, -1);
-    if (!x || !x->data || x->dtype != ZL_I32 || x->numel != n)
-        luaL_error(L, "bad argument #1 to 'micro_step' (field %s must be an i32 tensor of %d "
-                      "elements)", k, (int)n);
-    lua_pop(L, 1); /* the inputs table keeps it alive */
-    return ZL_I32P(x);
-}
 
 /* tr:micro_step{input_ids=, token_type_ids=, input_mask=, qmask=, pmask=,
  *               start_positions=, end_positions=} -> loss */
@@ -197,11 +174,13 @@ static int t_micro_step(lua_State *L)
     lua_pop(L, 1);
     int B = (int)ids->shape[0], S = (int)ids->shape[1];
     int64_t BS = (int64_t)B * S;
-    zl_bert_inputs in = {B, S, ZL_I32P(ids), field_ints(L, 2, "token_type_ids", BS, 0),
-                         field_ints(L, 2, "input_mask", BS, 0), field_ints(L, 2, "qmask", BS, 0),
-                         field_ints(L, 2, "pmask", BS, 0)};
-    const int32_t *sp = field_ints(L, 2, "start_positions", B, 1);
-    const int32_t *ep = field_ints(L, 2, "end_positions", B, 1);
+    zl_bert_inputs in = {B, S, ZL_I32P(ids),
+                         zl_lua_field_i32(L, 2, "token_type_ids", BS, 0, MS_ARG),
+                         zl_lua_field_i32(L, 2, "input_mask", BS, 0, MS_ARG),
+                         zl_lua_field_i32(L, 2, "qmask", BS, 0, MS_ARG),
+                         zl_lua_field_i32(L, 2, "pmask", BS, 0, MS_ARG)};
+    const int32_t *sp = zl_lua_field_i32(L, 2, "start_positions", B, 1, MS_ARG);
+    const int32_t *ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, MS_ARG);
     double loss;
     if (zl_trainer_micro_step(b->t, &in, sp, ep, &loss) != 0) return zl_lua_fail(L);
     lua_pushnumber(L, loss);

@@ -37,6 +37,13 @@ zl_tensor *zl_lua_totensor(lua_State *L, int idx); /* NULL if not a tensor */
 struct zl_tensor_map;
 void zl_lua_push_listing(lua_State *L, struct zl_tensor_map *m);
 
+/* Field k of the table at t as the data of an i32 tensor of n elements (the table keeps
+ * it alive); NULL when absent and not required. Errors read "<where> (field k ...)". */
+const int32_t *zl_lua_field_i32(lua_State *L, int t, const char *k, int64_t n, int required,
+                                const char *where);
+/* Field k of the table at t as a number (def when absent); errors read "<what> k must be a number". */
+double zl_lua_field_number(lua_State *L, int t, const char *k, double def, const char *what);
+
 /* Reads a shape from a Lua sequence of positive integers; returns ndim. */
 int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 
