@@ -13,7 +13,7 @@ DEB_PACKAGES = liblua5.4-dev lua5.4 libopenblas-dev libcjson-dev libhpdf-dev lib
   libreadline-dev lua-argparse lua-filesystem lua-busted cmake pkg-config poppler-utils gcc make \
   libopenmpi-dev openmpi-bin
 
-.PHONY: build deps test demo bench bench-peer clean configure fuzz
+.PHONY: build deps test demo bench bench-peer clean configure fuzz readme-figure
 
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
@@ -43,6 +43,12 @@ demo: deps build
 	@if [ ! -f recipes/protocol.lua ]; then \
 	  echo "zonelab: error: recipes/protocol.lua has not landed yet (see the protocol issue)"; exit 1; fi
 	$(BUILD)/zonelab recipes/protocol.lua
+
+# The README's figure: the demo's mean heatmap (EM and F1 panels) as a PNG.
+readme-figure:
+	@if [ ! -f runs/demo/figures/heatmap_mean.pdf ]; then \
+	  echo "zonelab: error: runs/demo/figures/heatmap_mean.pdf: missing; run make demo first"; exit 1; fi
+	pdftoppm -png -r 110 -singlefile runs/demo/figures/heatmap_mean.pdf docs/demo_heatmap
 
 bench: deps build
 	@for b in tests/bench/*.lua; do $(BUILD)/zonelab $$b $(BENCH_ARGS) || exit 1; done

@@ -2,7 +2,8 @@
  * See docs/training.md ("Training loop").
  *
  *   local tr = zl.train.new(m, {micro_batch = 8, max_seq_length = 384, seed = 1,
- *       dropout = 0.1, attention_dropout = 0.1,           -- defaults 0.1 / 0.1
+ *       dropout = 0.1, attention_dropout = 0.1,  -- defaults: the model config's
+ *           hidden_dropout_prob / attention_probs_dropout_prob; dropout alone sets both
  *       lr = 3e-5, total_steps = N, warmup_proportion = 0.1 | warmup_steps = k,
  *       weight_decay = 0.01, clip = 1, beta1 = 0.9, beta2 = 0.999, eps = 1e-6})
  *   local order = zl.train.permutation(feats:count(), seed, epoch)  -- i32 tensor, 1-based
@@ -69,8 +70,14 @@ static int l_new(lua_State *L)
     zl_trainer_config_default(&c);
     c.micro_batch = (int)field_int(L, 2, "micro_batch", c.micro_batch, 1);
     c.max_seq_length = (int)field_int(L, 2, "max_seq_length", c.max_seq_length, 2);
-    c.dropout = (float)zl_lua_field_number(L, 2, "dropout", c.dropout, OPTION);
-    c.attn_dropout = (float)zl_lua_field_number(L, 2, "attention_dropout", c.dropout, OPTION);
+    /* run_squad.py trains with the model config's dropout probabilities; a given
+     * `dropout` alone sets both (dropout = 0: no dropout at all) */
+    lua_getfield(L, 2, "dropout");
+    int given = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    c.dropout = (float)zl_lua_field_number(L, 2, "dropout", m->config.hidden_dropout_prob, OPTION);
+    c.attn_dropout = (float)zl_lua_field_number(
+        L, 2, "attention_dropout", given ? c.dropout : m->config.attention_probs_dropout_prob, OPTION);
     c.seed = (uint64_t)field_int(L, 2, "seed", (lua_Integer)c.seed, LUA_MININTEGER);
     c.optim.lr = zl_lua_field_number(L, 2, "lr", c.optim.lr, OPTION);
     lua_getfield(L, 2, "total_steps");

@@ -40,6 +40,11 @@ p:option("--predict-batch", "Features per forward pass when decoding.", "32")
 p:option("--padding", "Decode padding: max (exact, as the reference) or dynamic (faster).")
   :choices({ "max", "dynamic" })
 p:option("--flows", "Number of dev questions to draw attention flows for (0: none).", "3")
+p:option("--flows-tau", "Attention threshold of the flows drawings (default: 0.1; the embedded " ..
+  "default: its preset's, 0.05 for demo, whose small trained model attends diffusely in its last layer).")
+p:option("--jobs", "Seeds trained and swept at the same time, each with its share of the cores " ..
+  "(its output then goes to SEED_DIR/log.txt). Default: 1; the embedded default: the number of " ..
+  "cores (its small model runs best on one core each).")
 p:option("--preset", "Embedded default only: demo (the make demo setting) or tiny (a corpus " ..
   "and model small enough for a smoke test in seconds; it does not learn).", "demo")
   :choices({ "demo", "tiny" })
@@ -47,6 +52,7 @@ p:flag("--lower", "Lower-case text (uncased models).")
 p:flag("--cased", "Keep case (cased models).")
 cli.add_threads(p)
 local args = cli.parse(p)
+local cores = zl.get_threads() -- before --threads: every core the machine gives
 cli.apply_threads(args)
 
 local embedded = not (args.model or args.train or args.dev)
@@ -54,6 +60,9 @@ if not embedded and not (args.model and args.train and args.dev) then
   cli.fail("--model, --train and --dev go together (or give none of them for the embedded default)")
 end
 local seeds = cli.integer(args.seeds, "--seeds", 1, 1000)
+local jobs = args.jobs and cli.integer(args.jobs, "--jobs", 1, 1000)
+  or (embedded and math.max(1, math.min(seeds, cores)) or 1)
+jobs = math.min(jobs, seeds)
 local n_flows = cli.integer(args.flows, "--flows", 0, 100)
 if not embedded then
   -- Check the inputs before any step runs (and before the run folder is made), so a
@@ -88,10 +97,14 @@ local function quote(s)
 end
 
 local timings = {}
-local function step(name, recipe, argv)
+local t_start = zl.clock()
+local function command(recipe, argv)
   local parts = { quote(exe), quote(root .. "/recipes/" .. recipe) }
   for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
-  local cmd = table.concat(parts, " ")
+  return table.concat(parts, " ")
+end
+local function step(name, recipe, argv)
+  local cmd = command(recipe, argv)
   io.stderr:write(string.format("== %s: %s\n", name, cmd))
   local t0 = zl.clock()
   local ok, how, code = os.execute(cmd)
@@ -138,6 +151,7 @@ else
   train_file, dev_file, model_dir, init = args.train, args.dev, args.model, "checkpoint"
 end
 
+local flows_tau = tostring(args.flows_tau or settings.flows_tau or 0.1)
 local function setting(opt, key)
   if opt ~= nil then return opt end
   return settings.train[key]
@@ -152,12 +166,65 @@ if args.lower then common[#common + 1] = "--lower" end
 if args.cased then common[#common + 1] = "--cased" end
 if args.threads then add(common, "--threads", args.threads) end
 
+-- Several seeds at once (--jobs): each seed's steps run in sequence as one bash job, at
+-- most `jobs` jobs at a time, each with its share of the cores; a job's output goes to
+-- its log. Ctrl-C stops every job (they resume like a sequential run).
+local chains = {}
+local function run_chains()
+  local script = { "trap 'kill 0' INT TERM", "fail=0",
+    "run_step() { local name=$1; shift; local t0=$(date +%s.%N); \"$@\" || return $?; " ..
+    "echo \"$name $t0 $(date +%s.%N)\" >> \"$TIMES\"; }" }
+  local times = out .. "/.times"
+  os.remove(times)
+  script[#script + 1] = "TIMES=" .. quote(times)
+  for _, c in ipairs(chains) do
+    local body = {}
+    for _, st in ipairs(c.steps) do
+      body[#body + 1] = "run_step " .. quote(st.name) .. " " .. st.cmd
+    end
+    script[#script + 1] = string.format(
+      "{ echo '== %s: started (log: %s)' >&2; { %s; } > %s 2>&1; rc=$?; " ..
+      "if [ $rc -ne 0 ]; then echo '== %s: FAILED, see %s' >&2; else echo '== %s: done' >&2; fi; exit $rc; } &",
+      c.name, c.log, table.concat(body, " && "), quote(c.log), c.name, c.log, c.name)
+    script[#script + 1] = "while [ $(jobs -rp | wc -l) -ge " .. jobs .. " ]; do wait -n || fail=1; done"
+  end
+  script[#script + 1] = "while [ $(jobs -rp | wc -l) -gt 0 ]; do wait -n || fail=1; done"
+  script[#script + 1] = "exit $fail"
+  local path = out .. "/.jobs.sh"
+  zl.io.write_atomic(path, table.concat(script, "\n") .. "\n")
+  io.stderr:write(string.format("== %d seeds, %d at a time (%s)\n", #chains, jobs, path))
+  local ok = os.execute("bash " .. quote(path))
+  local f = io.open(times)
+  if f then
+    for line in f:lines() do
+      local name, t0, t1 = line:match("^(.-) (%S+) (%S+)$")
+      if name then timings[#timings + 1] = { name = name, seconds = tonumber(t1) - tonumber(t0) } end
+    end
+    f:close()
+    os.remove(times)
+  end
+  if not ok then
+    cli.fail("a seed's steps failed; its log names the step and the error. Rerun the same command to resume.")
+  end
+end
+local function job_step(seed, name, recipe, argv)
+  if jobs == 1 then return step(name, recipe, argv) end
+  if not args.threads and (recipe == "train.lua" or recipe == "sweep.lua") then
+    argv[#argv + 1] = "--threads"
+    argv[#argv + 1] = tostring(math.max(1, cores // jobs))
+  end
+  chains[seed] = chains[seed] or { name = "seed " .. seed, log = string.format("%s/seed%d/log.txt", out, seed),
+    steps = {} }
+  table.insert(chains[seed].steps, { name = name, cmd = command(recipe, argv) })
+end
+
 -- ---- per seed: train, sweep ----
 local runs = {}
 for seed = 1, seeds do
   local dir = string.format("%s/seed%d", out, seed)
   local run = { seed = seed, dir = dir, model = dir .. "/model", sweep = dir .. "/sweep" }
   runs[#runs + 1] = run
+  if jobs > 1 then cli.ensure_dir(dir) end
   if cli.exists(run.model .. "/model.safetensors") and cli.exists(dir .. "/metrics.json") then
     io.stderr:write(string.format("== seed %d: trained model found in %s, skipping training\n", seed, run.model))
   else
@@ -170,21 +237,29 @@ for seed = 1, seeds do
     add(a, "--micro-batch", setting(args.micro_batch, "micro_batch"))
     if settings.train.pad_per_batch then a[#a + 1] = "--pad-per-batch" end
     for _, v in ipairs(common) do a[#a + 1] = v end
-    step(string.format("train seed %d", seed), "train.lua", a)
+    job_step(seed, string.format("train seed %d", seed), "train.lua", a)
   end
   local s = { "--model", run.model, "--predict", dev_file, "--out", run.sweep, "--zones", args.zones,
     "--batch", args.predict_batch }
   add(s, "--layers", args.layers)
   add(s, "--padding", args.padding or settings.decode.padding)
   for _, v in ipairs(common) do s[#s + 1] = v end
-  step(string.format("sweep seed %d", seed), "sweep.lua", s)
+  job_step(seed, string.format("sweep seed %d", seed), "sweep.lua", s)
   -- per-question scores for the single-run significance of seed 1
   if seed == 1 then
-    step("per-question scores seed 1", "aggregate.lua", { run.sweep, dir .. "/results_check.csv",
+    job_step(seed, "per-question scores seed 1", "aggregate.lua", { run.sweep, dir .. "/results_check.csv",
       "--dataset", dev_file, "--per-question", dir .. "/per_question" })
   end
+end
+if jobs > 1 then
+  local list = {}
+  for seed = 1, seeds do list[#list + 1] = chains[seed] end
+  chains = list
+  run_chains()
+end
+for _, run in ipairs(runs) do
   run.baseline = zl.json.read(run.sweep .. "/baseline.json")
-  run.metrics = zl.json.read(dir .. "/metrics.json")
+  run.metrics = zl.json.read(run.dir .. "/metrics.json")
 end
 
 -- ---- statistics over seeds ----
@@ -247,7 +322,7 @@ if n_flows > 0 then
   end
   for _, qid in ipairs(ids) do
     local a = { "--model", r1.model, "--compare", compare, "--predict", dev_file, "--qid", qid,
-      "--out", fig .. "/flows", "--target", "answer", "--tau", "0.1" }
+      "--out", fig .. "/flows", "--target", "answer", "--tau", flows_tau }
     for _, v in ipairs(common) do a[#a + 1] = v end
     step("flows " .. qid, "flows.lua", a)
     flows[#flows + 1] = qid
@@ -319,12 +394,11 @@ w("## Timings")
 w()
 w("| step | seconds |")
 w("| --- | --- |")
-local total = 0
 for _, t in ipairs(timings) do
   w(string.format("| %s | %.1f |", t.name, t.seconds))
-  total = total + t.seconds
 end
-w(string.format("| total | %.1f |", total))
+w(string.format("| total (wall clock%s) | %.1f |", jobs > 1 and string.format(", %d seeds at a time", jobs) or "",
+  zl.clock() - t_start))
 w()
 zl.io.write_atomic(out .. "/report.md", table.concat(md, "\n"))
 

@@ -1,5 +1,5 @@
 -- train.lua — protocol step 1: fine-tune BERT for SQuAD-style span extraction as Google's
--- run_squad.py does (AdamWeightDecay, warm-up then linear decay, dropout 0.1), with
+-- run_squad.py does (AdamWeightDecay, warm-up then linear decay, the config's dropout), with
 -- micro-batches, checkpoints and exact resume. See docs/training.md.
 local cli = require "zonelab.cli"
 local progress = require "zonelab.progress"
@@ -12,7 +12,8 @@ local p = cli.parser("recipes/train.lua",
   "read_squad_examples + convert_examples_to_features; num_train_steps = int(examples / batch " ..
   "* epochs); warm-up over int(steps * warmup_proportion) steps then linear decay to 0; " ..
   "AdamWeightDecay (weight decay 0.01, no bias correction), global-norm clipping at 1.0; " ..
-  "dropout 0.1 on hidden states and attention probabilities. Features are padded to " ..
+  "dropout on hidden states and attention probabilities as bert_config.json gives them (0.1 in " ..
+  "Google's models). Features are padded to " ..
   "--max-seq-length and the loss runs over every position, as the reference. The same seed " ..
   "and thread count give bit-identical weights.",
   "Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors), train_log.csv\n" ..

@@ -228,6 +228,115 @@ local function short_paragraph(r, qid_prefix, nq, dev, n_min, n_max)
   return questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
 end
 
+-- The "facts" style (the embedded default's): one passage per main person, a few short
+-- sentences holding several entities of each kind (two or three places, three years, two
+-- people), so the question's relation words ("born", "move", "founded") and its wh-word
+-- pick the answer among same-kind distractors:
+--   Ekra Wenton was born in 1918 in the town of Palodor. Ekra moved in 1950 to the city of
+--   Joka. Ekra works as a teacher at the bank Teralin, which Ulsen Voka founded in 1890.
+-- Person first names start with a syllable of their own (KEY_ONSETS, word-start pieces
+-- used nowhere else); the other names of a passage start with distinct ordinary onsets.
+-- A small BERT learns this from scratch in a couple of minutes on one core, where the
+-- "short" style's person matching needs an order of magnitude more training.
+local KEY_ONSETS = { "ek", "ul", "ix", "oz", "ev", "yl", "ub", "ep", "ax", "uk", "ez", "ir" }
+
+local function facts_paragraph(r, qid_prefix, nq, dev)
+  local used = {}
+  local keys = r.shuffle({ table.unpack(KEY_ONSETS) })
+  local onsets = r.shuffle({ table.unpack(SHORT_ONSETS) })
+  local next_onset = 0
+  local function other() next_onset = next_onset + 1; return short_name(r, used, onsets[next_onset]) end
+  local first = short_name(r, used, keys[1])
+  local p = {
+    name = first .. " " .. other(), first = first,
+    place = other(), place_kind = r.pick(PLACE_KINDS), year = r.int(1820, 1990),
+    moved = other(), moved_kind = r.pick(PLACE_KINDS),
+    role = r.pick(ROLES), org = other(), org_kind = r.pick(ORG_KINDS),
+    founder = short_name(r, used, keys[2]) .. " " .. other(),
+  }
+  p.moved_year = p.year + r.int(15, 40)
+  p.founded = p.year - r.int(5, 90)
+  local text, spans = {}, {}
+  local len = 0
+  local function add(s) text[#text + 1] = s; len = len + #s end
+  local function fact(key, s, variants)
+    spans[key] = { text = s, start = len, variants = variants or {} }
+    add(s)
+  end
+  local function place_fact(key, kind, name)
+    local pre = "the " .. kind .. " of "
+    add(pre)
+    fact(key, name, { { pre .. name, -#pre } })
+  end
+  -- every answer right after its relation's words ("born in", "moved in", "to the city of",
+  -- "founded in"): the question's relation picks it among same-kind distractors
+  local sentences = {
+    function()
+      fact("name", p.name, { { p.first, 0 } })
+      add(" was born in ")
+      fact("year", tostring(p.year), { { "in " .. p.year, -3 } })
+      add(" in ")
+      place_fact("place", p.place_kind, p.place)
+      add(".")
+    end,
+    function()
+      add(p.first .. " moved in ")
+      fact("moved_year", tostring(p.moved_year), { { "in " .. p.moved_year, -3 } })
+      add(" to ")
+      place_fact("moved", p.moved_kind, p.moved)
+      add(".")
+    end,
+    function()
+      add(p.first .. " works as a ")
+      fact("role", p.role, { { "a " .. p.role, -2 } })
+      local pre = "the " .. p.org_kind .. " "
+      add(" at " .. pre)
+      fact("org", p.org, { { pre .. p.org, -#pre } })
+      add(", which ")
+      fact("founder", p.founder, { { p.founder:match("^%S+"), 0 } })
+      add(" founded in ")
+      fact("founded", tostring(p.founded), { { "in " .. p.founded, -3 } })
+      add(".")
+    end,
+  }
+  -- the birth sentence first (it introduces the full name), the other two in either order
+  local order = r.int(1, 2) == 1 and { 1, 2, 3 } or { 1, 3, 2 }
+  for k, i in ipairs(order) do
+    if k > 1 then add(" ") end
+    sentences[i]()
+  end
+  local context = table.concat(text)
+  local org = "the " .. p.org_kind .. " " .. p.org
+  local kinds = {
+    { "place", "Where was " .. p.name .. " born?" },
+    { "year", "When was " .. p.name .. " born?" },
+    { "moved", "Where did " .. p.name .. " move to?" },
+    { "moved_year", "When did " .. p.name .. " move?" },
+    { "role", "What does " .. p.name .. " work as?" },
+    { "org", "Where does " .. p.name .. " work?" },
+    { "founder", "Who founded " .. org .. "?" },
+    { "founded", "When was " .. org .. " founded?" },
+  }
+  r.shuffle(kinds)
+  local qas = {}
+  for n = 1, math.min(nq, #kinds) do
+    local sp = spans[kinds[n][1]]
+    local answers = { { text = sp.text, answer_start = sp.start } }
+    if dev then
+      for _, v in ipairs(sp.variants) do
+        if #answers < 3 and r.int(0, 1) == 1 then
+          answers[#answers + 1] = { text = v[1], answer_start = sp.start + v[2] }
+        end
+      end
+    end
+    for _, an in ipairs(answers) do
+      assert(context:sub(an.answer_start + 1, an.answer_start + #an.text) == an.text)
+    end
+    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kinds[n][2], answers = answers }
+  end
+  return { context = context, qas = qas }
+end
+
 local function dataset(r, used, prefix, n_paragraphs, per_article, nq, dev, style)
   local data = {}
   local art
@@ -237,9 +346,11 @@ local function dataset(r, used, prefix, n_paragraphs, per_article, nq, dev, styl
       data[#data + 1] = art
     end
     local qp = string.format("%s%04d", prefix, p)
-    art.paragraphs[#art.paragraphs + 1] = style
-      and short_paragraph(r, qp, nq, dev, style.people_min, style.people_max)
-      or paragraph(r, used, qp, nq, dev)
+    local para
+    if not style then para = paragraph(r, used, qp, nq, dev)
+    elseif style.facts then para = facts_paragraph(r, qp, nq, dev)
+    else para = short_paragraph(r, qp, nq, dev, style.people_min, style.people_max) end
+    art.paragraphs[#art.paragraphs + 1] = para
   end
   return { version = "1.1", data = data }
 end
@@ -265,9 +376,12 @@ M.vocabulary = vocabulary
 
 --- Generates the corpus. Options (defaults): seed (1), train_paragraphs (300),
 --- dev_paragraphs (60), questions_per_paragraph (5), hidden (128), layers (4), heads (4),
---- intermediate (4 * hidden), max_position (256), style ("long": 3-4 people, names unique
---- across the corpus; "short": 2-3 people of one sentence each with distinct first
---- syllables, people_min (2) / people_max (3); the vocabulary gains "and" at its end).
+--- intermediate (4 * hidden), max_position (256), initializer_range (0.02), dropout (0.1:
+--- the config's hidden and attention dropout, which training uses), style ("long": 3-4
+--- people, names unique across the corpus; "short": 2-3 people of one sentence each with
+--- distinct first syllables, people_min (2) / people_max (3); "facts": one main person per
+--- passage with same-kind distractors, see facts_paragraph; the short and facts styles
+--- append "and" to the vocabulary, facts then its own words and name syllables).
 function M.generate(opts)
   opts = opts or {}
   local seed = opts.seed or 1
@@ -275,38 +389,50 @@ function M.generate(opts)
   local used = {}
   local nq = opts.questions_per_paragraph or 5
   local style
-  if opts.style == "short" then
-    style = { people_min = opts.people_min or 2, people_max = opts.people_max or 3 }
+  if opts.style == "short" or opts.style == "facts" then
+    style = { people_min = opts.people_min or 2, people_max = opts.people_max or 3,
+      facts = opts.style == "facts" }
   elseif opts.style ~= nil and opts.style ~= "long" then
-    error("synth: style must be 'long' or 'short', got '" .. tostring(opts.style) .. "'", 2)
+    error("synth: style must be 'long', 'short' or 'facts', got '" .. tostring(opts.style) .. "'", 2)
   end
   local train = dataset(r, used, "train", opts.train_paragraphs or 300, 10, nq, false, style)
   local dev = dataset(r, used, "dev", opts.dev_paragraphs or 60, 10, nq, true, style)
   local vocab = vocabulary()
   if style then vocab[#vocab + 1] = "and" end -- appended: the long style's ids stay as they were
+  if style and style.facts then
+    for _, w in ipairs({ "moved", "to", "move", "did" }) do vocab[#vocab + 1] = w end
+    for _, k in ipairs(KEY_ONSETS) do vocab[#vocab + 1] = k end
+  end
   local hidden = opts.hidden or 128
   local config = {
     vocab_size = #vocab, hidden_size = hidden, num_hidden_layers = opts.layers or 4,
     num_attention_heads = opts.heads or 4, intermediate_size = opts.intermediate or 4 * hidden,
-    hidden_act = "gelu", hidden_dropout_prob = 0.1, attention_probs_dropout_prob = 0.1,
+    hidden_act = "gelu", hidden_dropout_prob = opts.dropout or 0.1,
+    attention_probs_dropout_prob = opts.dropout or 0.1,
     max_position_embeddings = opts.max_position or 256, type_vocab_size = 2,
-    initializer_range = 0.02,
+    initializer_range = opts.initializer_range or 0.02,
   }
   return { train = train, dev = dev, vocab = vocab, config = config, seed = seed }
 end
 
 --- Settings of recipes/protocol.lua's embedded default (--preset NAME): corpus = options of
 --- M.generate, train = train.lua options, decode = sweep.lua options, save_every = steps
---- between training checkpoints. demo is `make demo` (measured: see docs/protocol.md, "Demo");
+--- between training checkpoints, flows_tau = the flows drawings' threshold (default 0.1). demo is `make demo` (measured: see docs/protocol.md, "Demo");
 --- tiny is a smoke test (seconds; it does not learn).
 M.PRESETS = {
+  -- initializer_range 0.1 (not BERT-base's 0.02, tuned for 768 wide): at 32 wide, 0.02
+  -- leaves the attention scores near zero and training sits on a plateau for hundreds of
+  -- steps (measured: dev EM 50-77 after 4 epochs instead of 97-99). No dropout: two epochs
+  -- of fresh passages do not overfit.
   demo = {
-    corpus = { seed = 1, style = "short", train_paragraphs = 320, dev_paragraphs = 20,
-      hidden = 64, layers = 4, heads = 4, max_position = 128 },
-    train = { epochs = 1, lr = 1e-3, batch = 8, micro_batch = 8, max_seq_length = 96,
+    corpus = { seed = 1, style = "facts", train_paragraphs = 1600, dev_paragraphs = 40,
+      hidden = 32, layers = 4, heads = 4, max_position = 128, initializer_range = 0.1,
+      dropout = 0 },
+    train = { epochs = 2, lr = 2e-3, batch = 16, micro_batch = 16, max_seq_length = 96,
       pad_per_batch = true },
     decode = { padding = "dynamic" },
-    save_every = 50,
+    save_every = 200,
+    flows_tau = 0.05,
   },
   tiny = {
     corpus = { seed = 1, style = "short", train_paragraphs = 4, dev_paragraphs = 2,

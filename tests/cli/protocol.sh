@@ -19,12 +19,12 @@ export ZONELAB_PROGRESS=0
 
 help=$("$ZL" recipes/protocol.lua --help 2>&1)
 for o in --model --train --dev --seeds --out --epochs --lr --batch --micro-batch --max-seq-length \
-         --zones --layers --padding --flows --preset --threads; do
+         --zones --layers --padding --flows --preset --threads --jobs; do
   check "help $o" -- "$o" "$help"
 done
 
 O="$tmp/run"
-log=$("$ZL" recipes/protocol.lua --preset tiny --seeds 2 --flows 1 --threads 1 --out "$O" 2>&1)
+log=$("$ZL" recipes/protocol.lua --preset tiny --seeds 2 --flows 1 --threads 1 --jobs 2 --out "$O" 2>&1)
 rc=$?
 check "exit 0" "0" "$rc"
 [[ $rc -eq 0 ]] || echo "$log" | tail -20
@@ -59,13 +59,28 @@ check "report mean of 2" '"runs": 2' "$(cat "$O/stats/baseline_mean.json")"
 check "report figure link" "(figures/heatmap_mean.pdf)" "$report"
 check "report flows link" "(figures/flows/flows_dev0001_1.pdf)" "$report"
 check "report timings" "| train seed 2 |" "$report"
+check "report wall clock" "| total (wall clock, 2 seeds at a time) |" "$report"
+# --jobs 2: both seeds ran as jobs, each with its log
+check "jobs started" "== seed 2: started (log: $O/seed2/log.txt)" "$log"
+check "jobs done" "== seed 1: done" "$log"
+check "job log" "wrote $O/seed2/sweep/results.csv" "$(cat "$O/seed2/log.txt")"
 check "report preset" 'Preset `tiny`' "$report"
 check "prints report path" "$O/report.md" "$log"
 
 # a rerun finds the trained models and skips training
-log2=$("$ZL" recipes/protocol.lua --preset tiny --seeds 2 --flows 1 --threads 1 --out "$O" 2>&1)
+log2=$("$ZL" recipes/protocol.lua --preset tiny --seeds 2 --flows 1 --threads 1 --jobs 1 --out "$O" 2>&1)
 check "rerun exit 0" "0" "$?"
 check "rerun skips training" "seed 2: trained model found" "$log2"
+check "rerun sequential" "== sweep seed 2: " "$log2"
+
+# a seed whose step fails: the protocol stops with one line naming the logs, exit 1
+F="$tmp/fail"
+err=$("$ZL" recipes/protocol.lua --preset tiny --seeds 2 --flows 0 --threads 1 --jobs 2 --max-seq-length 8 \
+  --out "$F" 2>&1); rc=$?
+check "failed job exit" "1" "$rc"
+check "failed job names its log" "== seed 2: FAILED, see $F/seed2/log.txt" "$err"
+check "failed job message" "zonelab: error: a seed's steps failed" "$err"
+check "failed job log" "zonelab: error:" "$(cat "$F/seed2/log.txt")"
 
 # another preset into the same folder: refused, nothing overwritten
 err=$("$ZL" recipes/protocol.lua --preset demo --out "$O" 2>&1); rc=$?

@@ -134,3 +134,70 @@ describe("zonelab.synth short style (the embedded default's)", function()
     os.execute("rm -rf " .. dir)
   end)
 end)
+
+describe("zonelab.synth facts style (the embedded default's)", function()
+  local c = synth.generate { seed = 5, style = "facts", train_paragraphs = 30, dev_paragraphs = 20,
+    hidden = 32, initializer_range = 0.1, dropout = 0 }
+
+  it("is deterministic and writes the config options it is given", function()
+    local again = synth.generate { seed = 5, style = "facts", train_paragraphs = 30, dev_paragraphs = 20 }
+    assert.are.equal(zl.json.encode(c.dev), zl.json.encode(again.dev))
+    assert.are.equal(0.1, c.config.initializer_range)
+    assert.are.equal(0, c.config.hidden_dropout_prob)
+    assert.are.equal(0, c.config.attention_probs_dropout_prob)
+    assert.are.equal(0.02, again.config.initializer_range)
+    assert.are.equal(0.1, again.config.hidden_dropout_prob)
+    -- the long style's ids first, then "and", then the facts style's words
+    local long = synth.vocabulary()
+    for i, t in ipairs(long) do assert.are.equal(t, c.vocab[i]) end
+    assert.are.equal("and", c.vocab[#long + 1])
+    assert.are.equal("moved", c.vocab[#long + 2])
+  end)
+
+  it("asks 5 questions per passage whose answers have same-kind distractors", function()
+    local dev = questions(c.dev)
+    assert.are.equal(20 * 5, #dev)
+    local kinds, multi = {}, 0
+    for _, q in ipairs(dev) do
+      assert.is_true(#q.qa.answers >= 1 and #q.qa.answers <= 3)
+      if #q.qa.answers > 1 then multi = multi + 1 end
+      for _, a in ipairs(q.qa.answers) do
+        assert.are.equal(a.text, q.context:sub(a.answer_start + 1, a.answer_start + #a.text))
+      end
+      kinds[q.qa.question:match("^(%a+ %a+)")] = true
+      -- three years in every passage, two places of the same template, two people
+      local _, years = q.context:gsub("%d%d%d%d", "")
+      assert.are.equal(3, years)
+      local _, places = q.context:gsub(" the %a+ of %u", "")
+      assert.are.equal(2, places)
+      local gold = q.qa.answers[1].text
+      if gold:match("^%d+$") then
+        -- a year question is answered by one of the three, the others are distractors
+        local _, n = q.context:gsub(gold, "")
+        assert.is_true(n >= 1)
+      end
+    end
+    assert.is_true(multi > 20)
+    for _, k in ipairs({ "Where was", "When was", "Where did", "When did", "What does", "Where does",
+      "Who founded" }) do
+      assert.is_true(kinds[k] ~= nil, k)
+    end
+  end)
+
+  it("names each person with a first piece used nowhere else in the passage, within 96 tokens", function()
+    local dir = os.tmpname(); os.remove(dir)
+    require("zonelab.cli").ensure_dir(dir)
+    local paths = synth.write(dir, c)
+    local tok = zl.tokenizer.load(paths.vocab, { lower = true })
+    for _, q in ipairs(questions(c.dev)) do
+      local pieces = tok:tokenize(q.context)
+      local count = {}
+      for _, p in ipairs(pieces) do count[p] = (count[p] or 0) + 1 end
+      local first = tok:tokenize(q.context:match("^(%u%l+)"))[1]
+      -- the main person's first name opens each of the 3 sentences, nowhere else
+      assert.are.equal(3, count[first])
+      assert.is_true(#tok:tokenize(q.qa.question) + #pieces + 3 <= 96)
+    end
+    os.execute("rm -rf " .. dir)
+  end)
+end)

@@ -154,6 +154,35 @@ describe("zonelab.train", function()
     assert.is_true(same_params(a, m) > 0)
   end)
 
+  it("takes its dropout from the model's config, as run_squad.py does", function()
+    local cfg = zl.json.read(SYN .. "/bert_config.json")
+    local order = zl.train.permutation(FEATS:count(), 1, 0)
+    local function run(seed, hidden, attn)
+      cfg.hidden_dropout_prob, cfg.attention_probs_dropout_prob = hidden, attn
+      local m = zl.bert.new(cfg, { seed = 1 })
+      local tr = syn_trainer(m, seed)
+      local c = tr:config()
+      for s = 0, 2 do tr:step_features(FEATS, order, s * 4 + 1, 4, { pad_to = 64 }) end
+      tr:close()
+      return m, c
+    end
+    local a, ca = run(5, 0, 0)
+    assert.are.equal(0, ca.dropout)
+    assert.are.equal(0, ca.attention_dropout)
+    -- no dropout: the seed (which only draws dropout masks here) changes nothing
+    local b = run(6, 0, 0)
+    assert.are.equal(0, same_params(a, b))
+    local _, c = run(5, 0.25, 0.125)
+    assert.are.equal(0.25, c.dropout)
+    assert.are.equal(0.125, c.attention_dropout)
+    -- an explicit dropout alone sets both
+    local m = zl.bert.new(cfg, { seed = 1 })
+    local tr = zl.train.new(m, { micro_batch = 4, max_seq_length = 64, seed = 5, total_steps = 1,
+      dropout = 0 })
+    assert.are.equal(0, tr:config().attention_dropout)
+    tr:close()
+  end)
+
   it("accumulates micro-batches to the global batch", function()
     local order = zl.train.permutation(FEATS:count(), 1, 0)
     local m1, m2 = syn_model(1), syn_model(1)
