@@ -171,29 +171,50 @@ if args.threads then add(common, "--threads", args.threads) end
 -- its log. Ctrl-C stops every job (they resume like a sequential run).
 local chains = {}
 local function run_chains()
-  local script = { "trap 'kill 0' INT TERM", "fail=0",
-    "run_step() { local name=$1; shift; local t0=$(date +%s.%N); \"$@\" || return $?; " ..
-    "echo \"$name $t0 $(date +%s.%N)\" >> \"$TIMES\"; }" }
+  local tty = zl.isatty(2)
   local times = out .. "/.times"
   os.remove(times)
-  script[#script + 1] = "TIMES=" .. quote(times)
-  for _, c in ipairs(chains) do
+  local script = { "trap 'kill 0' INT TERM",
+    "run_step() { local name=$1; shift; local t0=$(date +%s.%N); \"$@\" || return $?; " ..
+    "echo \"$name $t0 $(date +%s.%N)\" >> \"$TIMES\"; }",
+    "TIMES=" .. quote(times) }
+  -- on a terminal: one status line, redrawn every second, with each seed's latest progress line
+  -- (the steps print one every 5% into their logs); otherwise just start / end lines
+  local cr = tty and "\\r\\033[K" or ""
+  for i, c in ipairs(chains) do c.rc = string.format("%s/.rc%d", out, i) end
+  if tty then
+    -- seed:log:rc triples; a seed shows while its log exists and its rc does not
+    local items = {}
+    for _, c in ipairs(chains) do items[#items + 1] = quote(c.name:match("%d+") .. ":" .. c.log .. ":" .. c.rc) end
+    script[#script + 1] = "export ZONELAB_PROGRESS_EVERY=5"
+    script[#script + 1] = "show() { local s='' x; for x in " .. table.concat(items, " ") ..
+      "; do local n=${x%%:*} r=${x##*:} f=${x#*:}; f=${f%:*}; " ..
+      "[ -s \"$f\" ] && [ ! -e \"$r\" ] && s=\"$s | seed $n: $(tail -n 1 \"$f\" | cut -c 1-" ..
+      math.max(30, 110 // jobs) .. ")\"; done; printf '\\r\\033[K%s' \"${s# | }\" >&2; }"
+  else
+    script[#script + 1] = "show() { :; }"
+  end
+  local rcs = {}
+  for i, c in ipairs(chains) do
     local body = {}
     for _, st in ipairs(c.steps) do
       body[#body + 1] = "run_step " .. quote(st.name) .. " " .. st.cmd
     end
+    os.remove(c.rc)
+    rcs[#rcs + 1] = c.rc
     script[#script + 1] = string.format(
-      "{ echo '== %s: started (log: %s)' >&2; { %s; } > %s 2>&1; rc=$?; " ..
-      "if [ $rc -ne 0 ]; then echo '== %s: FAILED, see %s' >&2; else echo '== %s: done' >&2; fi; exit $rc; } &",
-      c.name, c.log, table.concat(body, " && "), quote(c.log), c.name, c.log, c.name)
-    script[#script + 1] = "while [ $(jobs -rp | wc -l) -ge " .. jobs .. " ]; do wait -n || fail=1; done"
+      "{ printf '%s== %s: started (log: %s)\\n' >&2; { %s; } > %s 2>&1; rc=$?; echo $rc > %s; " ..
+      "if [ $rc -ne 0 ]; then printf '%s== %s: FAILED, see %s\\n' >&2; else printf '%s== %s: done\\n' >&2; fi; } &",
+      cr, c.name, c.log, table.concat(body, " && "), quote(c.log), quote(c.rc), cr, c.name, c.log, cr, c.name)
+    script[#script + 1] = "while [ $(jobs -rp | wc -l) -ge " .. jobs .. " ]; do sleep 1; show; done"
   end
-  script[#script + 1] = "while [ $(jobs -rp | wc -l) -gt 0 ]; do wait -n || fail=1; done"
-  script[#script + 1] = "exit $fail"
+  script[#script + 1] = "while [ $(jobs -rp | wc -l) -gt 0 ]; do sleep 1; show; done"
+  script[#script + 1] = "wait"
+  if tty then script[#script + 1] = "printf '\\r\\033[K' >&2" end
   local path = out .. "/.jobs.sh"
   zl.io.write_atomic(path, table.concat(script, "\n") .. "\n")
   io.stderr:write(string.format("== %d seeds, %d at a time (%s)\n", #chains, jobs, path))
-  local ok = os.execute("bash " .. quote(path))
+  os.execute("bash " .. quote(path))
   local f = io.open(times)
   if f then
     for line in f:lines() do
@@ -203,8 +224,17 @@ local function run_chains()
     f:close()
     os.remove(times)
   end
-  if not ok then
-    cli.fail("a seed's steps failed; its log names the step and the error. Rerun the same command to resume.")
+  local failed = {}
+  for _, c in ipairs(chains) do
+    local r = io.open(c.rc)
+    local code = r and tonumber(r:read("l") or "")
+    if r then r:close() end
+    os.remove(c.rc)
+    if code ~= 0 then failed[#failed + 1] = c.log end
+  end
+  if #failed > 0 then
+    cli.fail("a seed's steps failed (see %s); its log names the step and the error. " ..
+      "Rerun the same command to resume.", table.concat(failed, ", "))
   end
 end
 local function job_step(seed, name, recipe, argv)

@@ -1,6 +1,6 @@
 -- zonelab.progress — progress for long work on stderr: a redrawn bar with rate and ETA
--- on a terminal; sparse plain lines (every 25%) when stderr is not a terminal;
--- nothing at all with ZONELAB_PROGRESS=0.
+-- on a terminal; sparse plain lines (every 25%, or every ZONELAB_PROGRESS_EVERY percent)
+-- when stderr is not a terminal; nothing at all with ZONELAB_PROGRESS=0.
 local zl = require "zonelab"
 
 local M = {}
@@ -16,7 +16,8 @@ local function fmt_time(s)
 end
 M.format_time = fmt_time
 
---- progress.new{total = N, label = "decode", unit = "features", stream = io.stderr}
+--- progress.new{total = N, label = "decode", unit = "features", stream = io.stderr,
+---   every = 25 (percent between plain lines; default ZONELAB_PROGRESS_EVERY, else 25)}
 function M.new(opts)
   opts = opts or {}
   local self = setmetatable({}, Bar)
@@ -27,7 +28,10 @@ function M.new(opts)
   self.done_count = 0
   self.start = zl.clock()
   self.last_draw = -1
-  self.next_mark = 0.25
+  -- plain lines every `every` percent (whole percents compared exactly: done * 100 >= mark * total)
+  local every = opts.every or tonumber(os.getenv("ZONELAB_PROGRESS_EVERY") or "")
+  self.mark_step = (every and every >= 1 and every <= 100) and math.floor(every) or 25
+  self.next_mark = self.mark_step
   local env = os.getenv("ZONELAB_PROGRESS")
   if env == "0" then self.mode = "quiet"
   elseif opts.tty ~= nil then self.mode = opts.tty and "tty" or "plain"
@@ -70,10 +74,10 @@ function Bar:step(k, suffix)
       self.stream:flush()
     end
   elseif self.total > 0 and self.done_count < self.total -- done() prints the last line
-      and self.done_count / self.total >= self.next_mark and self.next_mark < 1 then
-    -- one line per step however many 25% marks it crossed
+      and self.done_count * 100 >= self.next_mark * self.total and self.next_mark < 100 then
+    -- one line per step however many marks it crossed
     self.stream:write(self:line(suffix), "\n")
-    while self.done_count / self.total >= self.next_mark do self.next_mark = self.next_mark + 0.25 end
+    while self.done_count * 100 >= self.next_mark * self.total do self.next_mark = self.next_mark + self.mark_step end
   end
 end
 

@@ -24,6 +24,21 @@ describe("zonelab.progress", function()
     assert.are.equal(1, select(2, text:gsub("100%%", "")))
   end)
 
+  it("prints plain lines every `every` percent (ZONELAB_PROGRESS_EVERY's option)", function()
+    local out = sink()
+    local bar = progress.new { total = 10, label = "train", stream = out, tty = false, every = 10 }
+    for _ = 1, 10 do bar:step(1) end
+    bar:done()
+    local text = out:text()
+    assert.are.equal(10, select(2, text:gsub("\n", "\n"))) -- 10%, ..., 90%, and the final 100%
+    assert.matches("train  30%% 3/10", text)
+    out = sink()
+    bar = progress.new { total = 10, label = "train", stream = out, tty = false, every = 0 } -- invalid: 25
+    for _ = 1, 10 do bar:step(1) end
+    bar:done()
+    assert.are.equal(4, select(2, out:text():gsub("\n", "\n")))
+  end)
+
   it("prints one line for a step that crosses several quarters", function()
     local out = sink()
     local bar = progress.new { total = 10, label = "x", stream = out, tty = false }
