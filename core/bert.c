@@ -537,6 +537,7 @@ int zl_bert_acts_alloc(zl_bert_acts *a, const zl_bert_config *c, int maxB, int m
     a->strict = (unsigned char *)q;
     q += L;
 #undef CARVE
+    a->hidden_home = a->hidden;
     a->memory = mem;
     a->count = n;
     a->B = 0; /* no pass yet: start_layer > 0 is refused until one ran */
@@ -551,6 +552,36 @@ void zl_bert_acts_free(zl_bert_acts *a)
     if (!a) return;
     free(a->memory);
     memset(a, 0, sizeof *a);
+}
+
+int zl_bert_acts_narrow(zl_bert_acts *a, int k, int W)
+{
+    if (!a->memory || a->B < 1) return zl_error_set("bert: narrowing needs a previous forward pass");
+    if (a->hidden != a->hidden_home) return zl_error_set("bert: the activations are already narrowed");
+    if (k < 1 || k > a->L || W < 1 || W > a->S)
+        return zl_error_set("bert: cannot narrow hidden[%d] from width %d to %d", k, a->S, W);
+    int64_t B = a->B, S = a->S, H = a->H, L = a->L;
+    float *base = a->hidden + (L + 1) * B * (S - W) * H;
+    const float *src = a->hidden + (int64_t)k * B * S * H;
+    float *dst = base + (int64_t)k * B * W * H;
+    /* every row moves up (dst + b W H >= src + b S H), so the last sequence goes first and
+       no source row is overwritten before it has moved */
+    for (int64_t b = B - 1; b >= 0; b--)
+        memmove(dst + b * W * H, src + b * S * H, (size_t)(W * H) * sizeof(float));
+    a->hidden = base;
+    a->narrow_S = (int)S;
+    a->narrow_k = k;
+    a->S = W;
+    return 0;
+}
+
+void zl_bert_acts_widen(zl_bert_acts *a)
+{
+    if (!a->memory || a->hidden == a->hidden_home) return;
+    a->hidden = a->hidden_home;
+    a->S = a->narrow_S;
+    a->narrow_S = 0;
+    a->narrow_k = 0;
 }
 
 /* Scratch for dropped probabilities: the last B*NH*S*S floats of the block. */
@@ -855,6 +886,11 @@ static int check_inputs(const zl_bert *m, const zl_bert_acts *a, const zl_bert_i
         return zl_error_set("bert forward: dropout needs activations allocated with ZL_BERT_ACTS_DROPOUT");
     if (o->start_layer < 0 || o->start_layer > c->num_hidden_layers)
         return zl_error_set("bert forward: start layer %d out of range", o->start_layer);
+    if (o->stop_layer != 0 && (o->stop_layer <= o->start_layer || o->stop_layer > c->num_hidden_layers))
+        return zl_error_set("bert forward: stop layer %d out of range (%d..%d, or 0)", o->stop_layer,
+                            o->start_layer + 1, c->num_hidden_layers);
+    if (o->stop_layer != 0 && (a->flags & ZL_BERT_ACTS_BACKWARD))
+        return zl_error_set("bert forward: a stop layer is for inference (no logits to train on)");
     if (o->start_layer > 0 && (a->B != in->B || a->S != in->S))
         return zl_error_set("bert forward: start layer %d needs the hidden states of a previous "
                             "pass with the same batch and sequence sizes", o->start_layer);
@@ -1040,6 +1076,7 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
     const zl_bert_config *c = &m->config;
     int B = in->B, S = in->S, H = c->hidden_size, NH = c->num_attention_heads,
         L = c->num_hidden_layers, N = B * S;
+    if (o->start_layer == 0) zl_bert_acts_widen(a); /* a full pass starts from the usual layout */
     a->B = B;
     a->S = S;
     a->dropout_prob = o->dropout_prob;
@@ -1052,7 +1089,8 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
     /* BLAS runs single-threaded inside the forward's own thread team (see team_size) */
     int blas_threads = openblas_get_num_threads();
     if (blas_threads != 1) openblas_set_num_threads(1);
-    for (int l = o->start_layer; l < L; l++) {
+    int stop = o->stop_layer ? o->stop_layer : L;
+    for (int l = o->start_layer; l < stop; l++) {
         layer_forward(m, a, in, o, l);
         if (o->attentions) {
             zl_bert_layer_acts la;
@@ -1069,10 +1107,12 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
         }
     }
     if (o->attentions)
-        for (int l = 0; l < o->start_layer; l++)
-            memset(o->attentions + (int64_t)l * PP, 0, (size_t)PP * sizeof(float));
+        for (int l = 0; l < L; l++)
+            if (l < o->start_layer || l >= stop)
+                memset(o->attentions + (int64_t)l * PP, 0, (size_t)PP * sizeof(float));
     if (blas_threads != 1) openblas_set_num_threads(blas_threads);
     if (o->hidden_states) memcpy(o->hidden_states, a->hidden, (size_t)(L + 1) * BSH * sizeof(float));
+    if (o->stop_layer) return 0; /* stopped early: no span head */
     /* span head */
     const float *x = a->hidden + (int64_t)L * BSH;
     const float *w = m->params.qa_w, *bq = m->params.qa_b;
@@ -1087,6 +1127,133 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
         a->start_logits[n] = s0 + bq[0];
         a->end_logits[n] = s1 + bq[1];
     }
+    return 0;
+}
+
+/* ------------------------------------------------- one layer, some rows (sweeps) */
+
+int zl_zone_rows(zl_zone z, const zl_bert_inputs *in, int *rows)
+{
+    int n = 0, N = in->B * in->S;
+    if (!in->qmask || !in->pmask) return zl_error_set("bert: zone rows need qmask and pmask");
+    for (int r = 0; r < N; r++) {
+        int changes;
+        switch (z) {
+        case ZL_ZONE_Q2: changes = in->qmask[r] != 0; break;
+        case ZL_ZONE_P2: changes = in->pmask[r] != 0; break;
+        case ZL_ZONE_P2Q: changes = in->qmask[r] == 0; break;
+        case ZL_ZONE_Q2P: changes = in->pmask[r] == 0; break;
+        default: return zl_error_set("bert: zone %s changes every row", zl_zone_name(z));
+        }
+        if (changes && rows) rows[n] = r;
+        n += changes;
+    }
+    return n;
+}
+
+/* BLAS single-threaded inside the team (see team_size); returns the count to restore */
+static int blas_single(void)
+{
+    int t = openblas_get_num_threads();
+    if (t != 1) openblas_set_num_threads(1);
+    return t;
+}
+
+static void blas_restore(int t)
+{
+    if (t != 1) openblas_set_num_threads(t);
+}
+
+int zl_bert_layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v)
+{
+    const zl_bert_params *p = &m->params;
+    if (a->B < 1 || l < 0 || l >= a->L)
+        return zl_error_set("bert: keys/values of layer %d need a previous pass", l);
+    int H = a->H, N = a->B * a->S;
+    int64_t HH = (int64_t)H * H;
+    const float *x = a->hidden + (int64_t)l * N * H;
+    int bt = blas_single();
+    epilogue e = {EPI_BIAS, p->kb + (int64_t)l * H, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f};
+    linear_team(k, x, p->kw + l * HH, N, H, H, &e);
+    e.bias = p->vb + (int64_t)l * H;
+    linear_team(v, x, p->vw + l * HH, N, H, H, &e);
+    blas_restore(bt);
+    return 0;
+}
+
+int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in, zl_zone z,
+                       int l, const float *k, const float *v, const int *rows, int n_rows)
+{
+    const zl_bert_config *c = &m->config;
+    const zl_bert_params *p = &m->params;
+    if (a->flags != 0) return zl_error_set("bert: layer rows need inference activations");
+    if (a->B != in->B || a->S != in->S || l < 0 || l >= a->L || n_rows < 0 || n_rows > in->B * in->S)
+        return zl_error_set("bert: layer %d rows: the inputs do not match the last pass", l);
+    if (z < ZL_ZONE_Q2 || z > ZL_ZONE_P2 || !in->qmask || !in->pmask)
+        return zl_error_set("bert: layer rows take zones q2, q2p, p2q, p2 with qmask and pmask");
+    for (int r = 0; r < n_rows; r++)
+        if (rows[r] < 0 || rows[r] >= in->B * in->S || (r > 0 && rows[r] <= rows[r - 1]))
+            return zl_error_set("bert: layer %d rows: row list entry %d (%d) is out of order or range",
+                                l, r + 1, rows[r]);
+    if (n_rows == 0) return 0;
+    int B = in->B, S = in->S, H = c->hidden_size, NH = c->num_attention_heads,
+        I = c->intermediate_size, d = H / NH, M = n_rows;
+    /* The products run on a multiple of 8 rows (copies of the last row fill up): BLAS
+       kernels treat a trailing partial block of rows differently, and a row's bits must
+       not depend on where the batch puts it (shards of a sweep equal the whole sweep). */
+    int Mp = (M + 7) / 8 * 8;
+    if (Mp > B * S) Mp = M;
+    int64_t HH = (int64_t)H * H, SS = (int64_t)S * S;
+    zl_bert_layer_acts la;
+    zl_bert_acts_layer(a, l, &la);
+    /* compact rows in the layer's scratch: x -> k slot, q, ctx, att_*, inter_*, out -> v slot */
+    float *xc = la.k, *yc = la.v;
+    for (int r = 0; r < Mp; r++)
+        memcpy(xc + (int64_t)r * H, la.input + (int64_t)rows[r < M ? r : M - 1] * H,
+               (size_t)H * sizeof(float));
+    int bt = blas_single();
+    epilogue e = {EPI_BIAS, p->qb + (int64_t)l * H, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f};
+    linear_team(la.q, xc, p->qw + l * HH, Mp, H, H, &e);
+    zl_bert_forward_opts o;
+    zl_bert_forward_opts_init(&o);
+    o.zone = z;
+    o.mask_layer = l;
+    float scale = 1.0f / sqrtf((float)d);
+    /* rows are sorted: each sequence's changed rows are one block; one (batch, head) pair
+       per iteration as in layer_forward, the scores of its block in its probs slot */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH, r0 = 0, r1;
+        while (r0 < M && rows[r0] < b * S) r0++;
+        for (r1 = r0; r1 < M && rows[r1] < (b + 1) * S; r1++) {}
+        if (r1 == r0) continue;
+        float *pr = la.probs + (int64_t)bh * SS;
+        const float *kh = k + (int64_t)b * S * H + h * d;
+        float *ch = la.ctx + (int64_t)r0 * H + h * d;
+        zl_sgemm(0, 1, r1 - r0, S, d, scale, la.q + (int64_t)r0 * H + h * d, H, kh, H, 0.0f, pr, S);
+        for (int r = r0; r < r1; r++)
+            softmax_row(pr + (int64_t)(r - r0) * S, in, &o, z, l, b, h, rows[r] - b * S);
+        float hm = la.head_mask[h];
+        if (hm == 0.0f) {
+            for (int r = r0; r < r1; r++) memset(ch + (int64_t)(r - r0) * H, 0, (size_t)d * sizeof(float));
+            continue;
+        }
+        zl_sgemm(0, 0, r1 - r0, d, S, hm, pr, S, v + (int64_t)b * S * H + h * d, H, 0.0f, ch, H);
+    }
+    for (int r = M; r < Mp; r++)
+        memcpy(la.ctx + (int64_t)r * H, la.ctx + (int64_t)(M - 1) * H, (size_t)H * sizeof(float));
+    epilogue e1 = {EPI_RES_LN, p->ob + (int64_t)l * H, la.att_ln, la.att_mean, la.att_rstd, NULL, xc,
+                   p->att_ln_w + (int64_t)l * H, p->att_ln_b + (int64_t)l * H, c->layer_norm_eps};
+    linear_team(la.att_sum, la.ctx, p->ow + l * HH, Mp, H, H, &e1);
+    epilogue e2 = {EPI_GELU, p->ib + (int64_t)l * I, la.inter_gelu, NULL, NULL, NULL, NULL, NULL,
+                   NULL, 0.0f};
+    linear_team(la.inter_pre, la.att_ln, p->iw + (int64_t)l * I * H, Mp, H, I, &e2);
+    epilogue e3 = {EPI_RES_LN, p->o2b + (int64_t)l * H, yc, la.out_mean, la.out_rstd, NULL, la.att_ln,
+                   p->out_ln_w + (int64_t)l * H, p->out_ln_b + (int64_t)l * H, c->layer_norm_eps};
+    linear_team(la.out_sum, la.inter_gelu, p->o2w + (int64_t)l * H * I, Mp, I, H, &e3);
+    blas_restore(bt);
+    for (int r = 0; r < M; r++)
+        memcpy(la.output + (int64_t)rows[r] * H, yc + (int64_t)r * H, (size_t)H * sizeof(float));
     return 0;
 }
 

@@ -197,6 +197,9 @@ typedef struct zl_bert_acts {
     float attn_dropout_prob;    /* attention-probs dropout used */
     unsigned char *strict;      /* [L] 1 where the layer's context was forced to zero */
     float *head_mask;           /* [L, NH] multipliers used (all 1 without a head mask) */
+    float *hidden_home;         /* where hidden starts outside zl_bert_acts_narrow */
+    int narrow_S;               /* 0, or the width hidden[0..narrow_k-1] keep while narrowed */
+    int narrow_k;
     float *memory;
     int64_t count;
 } zl_bert_acts;
@@ -205,6 +208,16 @@ int zl_bert_acts_alloc(zl_bert_acts *a, const zl_bert_config *c, int maxB, int m
 /* Floats zl_bert_acts_alloc allocates for these sizes and flags (memory estimates). */
 int64_t zl_bert_acts_numel(const zl_bert_config *c, int maxB, int maxS, int flags);
 void zl_bert_acts_free(zl_bert_acts *a);
+
+/* Continuing at a smaller width (the sweep's `all` zone under dynamic padding: padding
+ * rows matter only up to the masked layer). After a pass of width S, rows [0, W) of each
+ * sequence of hidden[k] move into a width-W layout that ends where the hidden block ends,
+ * so hidden[0..k-1] at width S stay intact; acts->S becomes W and a pass with
+ * start_layer = k on the width-W inputs continues from there (logits [B, W]). W == S is a
+ * plain no-op. zl_bert_acts_widen then returns to the width-S layout, where hidden[0..k-1]
+ * are valid again (hidden[k..L] are not). A pass with start_layer 0 resets both. */
+int zl_bert_acts_narrow(zl_bert_acts *a, int k, int W);
+void zl_bert_acts_widen(zl_bert_acts *a);
 
 /* Layer l's slice of the per-layer activations (for the last forward's B, S). */
 typedef struct zl_bert_layer_acts {
@@ -266,6 +279,9 @@ typedef struct zl_bert_forward_opts {
                                    these inputs (e.g. from an unmasked pass) and layers < k are
                                    skipped: decoding a layer-k mask reuses the shared prefix
                                    (their attentions are then exported as zeros) */
+    int stop_layer;             /* 0: run to the last layer, then the span head; k in
+                                   start_layer+1..L: stop after layer k-1 (hidden[k] is the
+                                   result, no logits; later layers' attentions export zeros) */
 } zl_bert_forward_opts;
 
 void zl_bert_forward_opts_init(zl_bert_forward_opts *o);
@@ -274,6 +290,23 @@ void zl_bert_forward_opts_init(zl_bert_forward_opts *o);
  * Input ids, type ids and positions are range-checked (error names the batch row). */
 int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
                     const zl_bert_forward_opts *o);
+
+/* ---- one layer for the rows a zone changes (sweeps) ----
+ * At its layer, zone q2 changes only the question rows' attention, p2 the passage rows',
+ * p2q every non-question row's, q2p every non-passage row's (padding included); the other
+ * rows' outputs equal the unmasked layer's bit for bit. So, with hidden[l] and the
+ * UNMASKED hidden[l+1] of the last pass in the activations:
+ *     n = zl_zone_rows(z, &in, rows);                   // rows [B*S]: flat indexes b*S+t
+ *     zl_bert_layer_kv(m, &a, l, k, v);                 // K, V of every row [B, S, H] each
+ *     zl_bert_layer_rows(m, &a, &in, z, l, k, v, rows, n); // hidden[l+1] of layer l masked
+ * then a pass with start_layer = l + 1 finishes the masked forward. rows must be in
+ * increasing order (as zl_zone_rows gives them); other rows are left as they are. k and
+ * v are the caller's (not the activations' buffers, which serve as scratch: inference
+ * only). */
+int zl_zone_rows(zl_zone z, const zl_bert_inputs *in, int *rows);
+int zl_bert_layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v);
+int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in, zl_zone z,
+                       int l, const float *k, const float *v, const int *rows, int n_rows);
 
 /* Span loss: mean over the batch of (CE(start) + CE(end)) / 2, softmax over all S
  * positions. When dstart/dend are not NULL they receive d loss / d logits [B, S]. */

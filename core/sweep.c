@@ -10,6 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* One batch's input buffers [batch, max_seq]. */
+typedef struct inbuf {
+    int32_t *ids, *types, *mask, *qm, *pm;
+} inbuf;
+
 struct zl_sweep {
     const zl_bert *m;
     const zl_squad_features *f;
@@ -24,7 +29,11 @@ struct zl_sweep {
     int n_batches;
     int max_seq;
     zl_bert_acts acts;
-    int32_t *ids, *types, *mask, *qm, *pm;  /* [batch, max_seq] inputs */
+    inbuf in[2];                 /* [0]: the group's width; [1]: narrowed `all` tails */
+    double work;                 /* tokens run so far (rows x width x layers / L) */
+    float *next, *kbuf, *vbuf;   /* [batch, max_seq, H]: the unmasked hidden[l+1] and layer
+                                    l's keys/values for the rows path (NULL when unused) */
+    int *rows;                   /* [batch * max_seq] rows a zone changes */
     float *srow, *erow;          /* one stored row: real positions + kept padding */
     int *pick;                   /* [keep_pad] scratch for the padding selection */
 };
@@ -117,16 +126,20 @@ zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sw
     s->fp = calloc((size_t)n_cfg, sizeof *s->fp);
     s->order = malloc(((size_t)f->count + 1) * sizeof *s->order);
     size_t in = (size_t)B * S;
-    s->ids = calloc(in, sizeof(int32_t));
-    s->types = calloc(in, sizeof(int32_t));
-    s->mask = calloc(in, sizeof(int32_t));
-    s->qm = calloc(in, sizeof(int32_t));
-    s->pm = calloc(in, sizeof(int32_t));
+    int inputs_ok = 1;
+    for (int k = 0; k < 2; k++) {
+        inbuf *ib = &s->in[k];
+        ib->ids = calloc(in, sizeof(int32_t));
+        ib->types = calloc(in, sizeof(int32_t));
+        ib->mask = calloc(in, sizeof(int32_t));
+        ib->qm = calloc(in, sizeof(int32_t));
+        ib->pm = calloc(in, sizeof(int32_t));
+        inputs_ok = inputs_ok && ib->ids && ib->types && ib->mask && ib->qm && ib->pm;
+    }
     s->srow = malloc(((size_t)S + so.keep_pad + 1) * sizeof(float));
     s->erow = malloc(((size_t)S + so.keep_pad + 1) * sizeof(float));
     s->pick = malloc(((size_t)so.keep_pad + 1) * sizeof(int));
-    if (!s->cfg || !s->coll || !s->released || !s->fp || !s->order || !s->ids || !s->types || !s->mask || !s->qm ||
-        !s->pm || !s->srow || !s->erow || !s->pick)
+    if (!s->cfg || !s->coll || !s->released || !s->fp || !s->order || !inputs_ok || !s->srow || !s->erow || !s->pick)
         goto oom;
     memcpy(s->cfg, cfg, (size_t)n_cfg * sizeof *cfg);
     if (so.spill_dir) {
@@ -148,6 +161,17 @@ zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sw
     }
     if (sort_by_length(s->order, f, S) != 0) goto oom;
     s->n_batches = (f->count + B - 1) / B;
+    int rows_path = 0;
+    for (int i = 0; i < n_cfg; i++)
+        rows_path |= cfg[i].layer >= 0 && cfg[i].zone >= ZL_ZONE_Q2 && cfg[i].zone <= ZL_ZONE_P2;
+    if (rows_path) {
+        size_t nh = in * (size_t)m->config.hidden_size;
+        s->next = malloc(nh * sizeof(float));
+        s->kbuf = malloc(nh * sizeof(float));
+        s->vbuf = malloc(nh * sizeof(float));
+        s->rows = malloc(in * sizeof(int));
+        if (!s->next || !s->kbuf || !s->vbuf || !s->rows) goto oom;
+    }
     if (zl_bert_acts_alloc(&s->acts, &m->config, B, S, 0) != 0) {
         zl_sweep_free(s);
         return NULL;
@@ -173,14 +197,20 @@ void zl_sweep_free(zl_sweep *s)
     free(s->spill_dir);
     free(s->cfg);
     free(s->order);
-    free(s->ids);
-    free(s->types);
-    free(s->mask);
-    free(s->qm);
-    free(s->pm);
+    for (int k = 0; k < 2; k++) {
+        free(s->in[k].ids);
+        free(s->in[k].types);
+        free(s->in[k].mask);
+        free(s->in[k].qm);
+        free(s->in[k].pm);
+    }
     free(s->srow);
     free(s->erow);
     free(s->pick);
+    free(s->next);
+    free(s->kbuf);
+    free(s->vbuf);
+    free(s->rows);
     zl_bert_acts_free(&s->acts);
     free(s);
 }
@@ -203,6 +233,20 @@ static int needs_max(const zl_sweep *s, int i)
     return s->o.padding == ZL_SWEEP_PAD_MAX || s->cfg[i].zone == ZL_ZONE_ALL;
 }
 
+/* An `all` configuration at one layer l under dynamic padding: padding rows are keys and
+ * values at layer l only (real rows never attend to padding elsewhere), so layers <= l run
+ * at max_seq_length and layers > l and the span head at the batch's width. */
+static int narrows(const zl_sweep *s, int i)
+{
+    return s->o.padding == ZL_SWEEP_PAD_DYNAMIC && s->cfg[i].zone == ZL_ZONE_ALL &&
+           s->cfg[i].layer >= 0;
+}
+
+static int live(const zl_sweep *s, int i, int g)
+{
+    return needs_max(s, i) == g && !s->released[i];
+}
+
 static int batch_width(const zl_sweep *s, const int *feat, int n)
 {
     int w = 1;
@@ -211,45 +255,133 @@ static int batch_width(const zl_sweep *s, const int *feat, int n)
     return w;
 }
 
-double zl_sweep_batch_cost(const zl_sweep *s, int b)
-{
+/* One batch: its features, their longest length Wn (the dynamic width) and max_seq. */
+typedef struct batch_ref {
     const int *feat;
-    int n = zl_sweep_batch_features(s, b, &feat);
-    int L = s->m->config.num_hidden_layers;
-    double cost[2] = {0, 0}; /* layer passes at [dynamic, max] width */
-    int any[2] = {0, 0};
-    for (int i = 0; i < s->n_cfg; i++) {
-        int g = needs_max(s, i);
-        any[g]++;
-        cost[g] += s->cfg[i].layer < 0 ? L : L - s->cfg[i].layer;
+    int n, Wn, S;
+} batch_ref;
+
+static int group_width(const batch_ref *br, int g) { return g ? br->S : br->Wn; }
+
+/* Rows (of n x W) that configuration i's zone changes at its layer (zl_zone_rows counts
+ * the same on the filled inputs); -1 for zones that change every row. */
+static int changed_rows(const zl_sweep *s, int i, const batch_ref *br, int W)
+{
+    if (s->cfg[i].layer < 0) return -1;
+    int q = 0, d = 0;
+    for (int r = 0; r < br->n; r++) {
+        q += s->f->items[br->feat[r]].query_len;
+        d += s->f->items[br->feat[r]].doc_len;
     }
-    for (int g = 0; g < 2; g++) {
-        if (any[g] > 1) cost[g] += L; /* the shared unmasked pass */
-        else if (any[g] == 1) cost[g] = L; /* alone: one full pass */
+    switch (s->cfg[i].zone) {
+    case ZL_ZONE_Q2: return q;
+    case ZL_ZONE_P2: return d;
+    case ZL_ZONE_P2Q: return br->n * W - q;
+    case ZL_ZONE_Q2P: return br->n * W - d;
+    default: return -1;
     }
-    return (double)n * (cost[0] * batch_width(s, feat, n) + cost[1] * s->max_seq) / L;
 }
 
-/* Fills the input buffers for features feat[0..n-1] padded to width W (as
- * features:batch does: type 1 from the passage to the last [SEP], ids 0 beyond). */
-static void fill_inputs(zl_sweep *s, const int *feat, int n, int W)
+/* The rows path (core/bert.h, zl_bert_layer_rows) for configuration i: the zones that
+ * change few rows on SQuAD-like features (mean 183 tokens: 12 question, 168 passage):
+ * q2 and q2p at the batch's width, q2 and p2 at 512. Fixed per zone and padding, never
+ * per batch, so a row's arithmetic does not depend on the batch it falls in (a shard of
+ * a sweep equals the whole sweep) and a single decode does what the sweep does. */
+static int uses_rows(const zl_sweep *s, int i)
+{
+    zl_zone z = s->cfg[i].zone;
+    if (s->cfg[i].layer < 0) return 0;
+    return z == ZL_ZONE_Q2 || (s->o.padding == ZL_SWEEP_PAD_DYNAMIC ? z == ZL_ZONE_Q2P : z == ZL_ZONE_P2);
+}
+
+/* What one padding group g of a batch runs: run_group follows it, batch_cost counts it. */
+typedef struct group_plan {
+    int count;      /* live configurations */
+    int base;       /* the baseline's index, or -1 */
+    int alone;      /* a lone one-layer configuration without baseline: one pass of its own */
+    int prefix;     /* layers of the shared unmasked pass (L with the baseline's logits) */
+} group_plan;
+
+static group_plan plan_group(const zl_sweep *s, int g)
+{
+    group_plan p = {0, -1, -1, 0};
+    int L = s->m->config.num_hidden_layers, per_layer = 0, last = -1, need = 0;
+    for (int i = 0; i < s->n_cfg; i++) {
+        if (!live(s, i, g)) continue;
+        p.count++;
+        if (s->cfg[i].zone == ZL_ZONE_NONE) p.base = i;
+        else if (s->cfg[i].layer >= 0) {
+            per_layer++;
+            last = i;
+            /* the rows path also needs the unmasked output of its layer */
+            int k = s->cfg[i].layer + uses_rows(s, i);
+            if (k > need) need = k;
+        }
+    }
+    if (per_layer == 1 && p.base < 0) p.alone = last;
+    /* without the baseline's logits the shared pass stops at the deepest layer needed */
+    else p.prefix = p.base >= 0 ? L : need;
+    return p;
+}
+
+/* Share of a layer's products that the keys and values are (attention left out). */
+static double kv_share(const zl_sweep *s)
+{
+    double H = s->m->config.hidden_size, I = s->m->config.intermediate_size;
+    return 2 * H / (4 * H + 2 * I);
+}
+
+/* Token-layers that group g of a batch runs (see run_group). */
+static double group_cost(const zl_sweep *s, int g, const batch_ref *br)
+{
+    group_plan p = plan_group(s, g);
+    int L = s->m->config.num_hidden_layers;
+    double n = br->n, W = group_width(br, g), c = p.prefix * n * W;
+    unsigned char kv[ZL_BERT_MAX_LAYERS] = {0};
+    for (int i = 0; i < s->n_cfg; i++) {
+        if (!live(s, i, g) || s->cfg[i].zone == ZL_ZONE_NONE) continue;
+        int l = s->cfg[i].layer, first = i == p.alone ? 0 : l;
+        if (l < 0) c += L * n * W;
+        else if (narrows(s, i)) c += (l + 1 - first) * n * W + (double)(L - 1 - l) * n * br->Wn;
+        else if (uses_rows(s, i)) {
+            if (i == p.alone) c += (l + 1) * n * W + kv_share(s) * n * W;
+            else kv[l] = 1;
+            c += changed_rows(s, i, br, (int)W) + (double)(L - 1 - l) * n * W;
+        } else c += (L - first) * n * W;
+    }
+    for (int l = 0; l < L; l++) c += kv[l] * kv_share(s) * n * W;
+    return c;
+}
+
+double zl_sweep_batch_cost(const zl_sweep *s, int b)
+{
+    batch_ref br = {NULL, 0, 0, s->max_seq};
+    br.n = zl_sweep_batch_features(s, b, &br.feat);
+    br.Wn = batch_width(s, br.feat, br.n);
+    return (group_cost(s, 0, &br) + group_cost(s, 1, &br)) / s->m->config.num_hidden_layers;
+}
+
+double zl_sweep_work(const zl_sweep *s) { return s->work; }
+/* Fills input buffers ib for features feat[0..n-1] padded to width W (as features:batch
+ * does: type 1 from the passage to the last [SEP], ids 0 beyond). */
+static void fill_inputs(const zl_sweep *s, inbuf *ib, const int *feat, int n, int W)
 {
     size_t total = (size_t)n * W;
-    memset(s->ids, 0, total * sizeof(int32_t));
-    memset(s->types, 0, total * sizeof(int32_t));
-    memset(s->mask, 0, total * sizeof(int32_t));
-    memset(s->qm, 0, total * sizeof(int32_t));
-    memset(s->pm, 0, total * sizeof(int32_t));
+    memset(ib->ids, 0, total * sizeof(int32_t));
+    memset(ib->types, 0, total * sizeof(int32_t));
+    memset(ib->mask, 0, total * sizeof(int32_t));
+    memset(ib->qm, 0, total * sizeof(int32_t));
+    memset(ib->pm, 0, total * sizeof(int32_t));
     for (int r = 0; r < n; r++) {
         const zl_squad_feature *ft = &s->f->items[feat[r]];
         size_t row = (size_t)r * W;
         int d0 = ft->query_len + 2;
         for (int t = 0; t < ft->length; t++) {
-            s->ids[row + t] = ft->input_ids[t];
-            s->types[row + t] = t >= d0;
-            s->mask[row + t] = 1;
-            s->qm[row + t] = t >= 1 && t <= ft->query_len;
-            s->pm[row + t] = t >= d0 && t < d0 + ft->doc_len;
+            ib->ids[row + t] = ft->input_ids[t];
+            ib->types[row + t] = t >= d0;
+            ib->mask[row + t] = 1;
+            ib->qm[row + t] = t >= 1 && t <= ft->query_len;
+            ib->pm[row + t] = t >= d0 && t < d0 + ft->doc_len;
         }
     }
 }
@@ -319,8 +451,10 @@ static int collect(zl_sweep *s, int i, const int *feat, int n, int W)
     return 0;
 }
 
+/* Runs layers [start_layer, stop_layer) (stop 0: to the end, then the span head) for
+ * configuration i (-1: unmasked) and stores the logits of a complete pass. */
 static int run_forward(zl_sweep *s, int i, const zl_bert_inputs *in, int start_layer,
-                       const int *feat)
+                       int stop_layer, const int *feat)
 {
     zl_bert_forward_opts fo;
     zl_bert_forward_opts_init(&fo);
@@ -329,44 +463,95 @@ static int run_forward(zl_sweep *s, int i, const zl_bert_inputs *in, int start_l
         fo.mask_layer = s->cfg[i].zone == ZL_ZONE_NONE ? -1 : s->cfg[i].layer;
     }
     fo.start_layer = start_layer;
+    fo.stop_layer = stop_layer;
     if (zl_bert_forward(s->m, &s->acts, in, &fo) != 0) return -1;
-    if (i >= 0 && !s->released[i] && collect(s, i, feat, in->B, in->S) != 0) return -1;
+    int L = s->m->config.num_hidden_layers;
+    s->work += (double)in->B * in->S * ((stop_layer ? stop_layer : L) - start_layer) / L;
+    if (stop_layer == 0 && i >= 0 && !s->released[i] && collect(s, i, feat, in->B, in->S) != 0)
+        return -1;
     return 0;
 }
 
-/* One padding group of batch b: the configurations with needs_max == g. */
-static int run_group(zl_sweep *s, const int *feat, int n, int g)
+/* Keys and values of layer l for the rows path (from hidden[l] of the last pass). */
+static int layer_kv(zl_sweep *s, const zl_bert_inputs *in, int l)
 {
-    int count = 0, per_layer = 0, base = -1;
-    for (int i = 0; i < s->n_cfg; i++) {
-        if (needs_max(s, i) != g || s->released[i]) continue;
-        count++;
-        if (s->cfg[i].zone == ZL_ZONE_NONE) base = i;
-        else if (s->cfg[i].layer >= 0) per_layer++;
+    if (zl_bert_layer_kv(s->m, &s->acts, l, s->kbuf, s->vbuf) != 0) return -1;
+    s->work += kv_share(s) * in->B * in->S / s->m->config.num_hidden_layers;
+    return 0;
+}
+
+/* Configuration i, alone (a single decode: from layer 0) or from its layer on. A narrowing `all`
+ * runs its layer at max width, keeps rows [0, W) and goes on at the batch's width W; a
+ * rows-path zone recomputes only the rows it changes at its layer (unmasked hidden[l+1]
+ * and keys/values from the shared pass in s->next, s->kbuf, s->vbuf, or computed here
+ * when alone: the same arithmetic either way). */
+static int run_config(zl_sweep *s, int i, const zl_bert_inputs *in, const zl_bert_inputs *tail,
+                      int alone, const batch_ref *br)
+{
+    int l = s->cfg[i].layer, start = alone || l < 0 ? 0 : l;
+    if (narrows(s, i)) {
+        if (run_forward(s, i, in, start, l + 1, br->feat) != 0 ||
+            zl_bert_acts_narrow(&s->acts, l + 1, tail->S) != 0)
+            return -1;
+        int rc = run_forward(s, i, tail, l + 1, 0, br->feat);
+        zl_bert_acts_widen(&s->acts); /* back to the max-width inputs of layers <= l */
+        return rc;
     }
-    if (count == 0) return 0;
-    int W = g ? s->max_seq : batch_width(s, feat, n);
-    fill_inputs(s, feat, n, W);
-    zl_bert_inputs in = {n, W, s->ids, s->types, s->mask, s->qm, s->pm};
+    if (l < 0 || !uses_rows(s, i)) return run_forward(s, i, in, start, 0, br->feat);
+    if (alone) {
+        if (run_forward(s, -1, in, 0, l + 1, br->feat) != 0 || layer_kv(s, in, l) != 0) return -1;
+    } else {
+        zl_bert_layer_acts la;
+        zl_bert_acts_layer(&s->acts, l, &la);
+        memcpy(la.output, s->next, (size_t)in->B * in->S * s->m->config.hidden_size * sizeof(float));
+    }
+    int nr = zl_zone_rows(s->cfg[i].zone, in, s->rows);
+    if (nr < 0 || zl_bert_layer_rows(s->m, &s->acts, in, s->cfg[i].zone, l, s->kbuf, s->vbuf, s->rows, nr) != 0)
+        return -1;
+    s->work += (double)nr / s->m->config.num_hidden_layers;
+    return run_forward(s, i, in, l + 1, 0, br->feat);
+}
+
+/* One padding group of batch b: the configurations with needs_max == g. */
+static int run_group(zl_sweep *s, const batch_ref *br, int g)
+{
+    group_plan p = plan_group(s, g);
+    if (p.count == 0) return 0;
+    int n = br->n, Wn = br->Wn, W = group_width(br, g), any_narrow = 0;
+    fill_inputs(s, &s->in[0], br->feat, n, W);
+    for (int i = 0; i < s->n_cfg; i++) any_narrow |= live(s, i, g) && narrows(s, i);
+    if (any_narrow) fill_inputs(s, &s->in[1], br->feat, n, Wn);
+    const inbuf *a = &s->in[0], *t = &s->in[1];
+    zl_bert_inputs in = {n, W, a->ids, a->types, a->mask, a->qm, a->pm};
+    zl_bert_inputs tail = {n, Wn, t->ids, t->types, t->mask, t->qm, t->pm};
     /* every-layer masks: full passes, before the shared pass fills acts.hidden */
     for (int i = 0; i < s->n_cfg; i++)
-        if (needs_max(s, i) == g && !s->released[i] && s->cfg[i].zone != ZL_ZONE_NONE &&
-            s->cfg[i].layer < 0 && run_forward(s, i, &in, 0, feat) != 0)
+        if (live(s, i, g) && s->cfg[i].zone != ZL_ZONE_NONE && s->cfg[i].layer < 0 &&
+            run_forward(s, i, &in, 0, 0, br->feat) != 0)
             return -1;
-    if (per_layer == 0) return base >= 0 ? run_forward(s, base, &in, 0, feat) : 0;
-    if (per_layer == 1 && base < 0) {
-        /* alone (a single decode): the same arithmetic as shared-prefix, one pass */
-        for (int i = 0; i < s->n_cfg; i++)
-            if (needs_max(s, i) == g && !s->released[i] && s->cfg[i].layer >= 0)
-                return run_forward(s, i, &in, 0, feat);
-    }
-    if (run_forward(s, base, &in, 0, feat) != 0) return -1;
+    /* alone (a single decode): the same arithmetic as shared-prefix, one pass */
+    if (p.alone >= 0) return run_config(s, p.alone, &in, &tail, 1, br);
     int L = s->m->config.num_hidden_layers;
-    for (int l = L - 1; l >= 0; l--)
+    if (p.prefix > 0 && run_forward(s, p.base, &in, 0, p.prefix < L ? p.prefix : 0, br->feat) != 0)
+        return -1;
+    /* decreasing layers: a pass at layer l overwrites hidden[l+1..L] only, so hidden[l+1]
+       is still the unmasked one when layer l's turn comes: the rows path keeps a copy */
+    for (int l = L - 1; l >= 0; l--) {
+        int rows_here = 0;
         for (int i = 0; i < s->n_cfg; i++)
-            if (needs_max(s, i) == g && !s->released[i] && s->cfg[i].zone != ZL_ZONE_NONE &&
-                s->cfg[i].layer == l && run_forward(s, i, &in, l, feat) != 0)
+            rows_here |= live(s, i, g) && s->cfg[i].zone != ZL_ZONE_NONE && s->cfg[i].layer == l &&
+                         !narrows(s, i) && uses_rows(s, i);
+        if (rows_here) {
+            zl_bert_layer_acts la;
+            zl_bert_acts_layer(&s->acts, l, &la);
+            memcpy(s->next, la.output, (size_t)n * W * s->m->config.hidden_size * sizeof(float));
+            if (layer_kv(s, &in, l) != 0) return -1;
+        }
+        for (int i = 0; i < s->n_cfg; i++)
+            if (live(s, i, g) && s->cfg[i].zone != ZL_ZONE_NONE && s->cfg[i].layer == l &&
+                run_config(s, i, &in, &tail, 0, br) != 0)
                 return -1;
+    }
     return 0;
 }
 
@@ -374,9 +559,10 @@ int zl_sweep_step(zl_sweep *s, int b)
 {
     if (b < 0 || b >= s->n_batches)
         return zl_error_set("sweep: batch %d out of range (%d batches)", b + 1, s->n_batches);
-    const int *feat;
-    int n = zl_sweep_batch_features(s, b, &feat);
-    if (run_group(s, feat, n, 0) != 0 || run_group(s, feat, n, 1) != 0) return -1;
+    batch_ref br = {NULL, 0, 0, s->max_seq};
+    br.n = zl_sweep_batch_features(s, b, &br.feat);
+    br.Wn = batch_width(s, br.feat, br.n);
+    if (run_group(s, &br, 0) != 0 || run_group(s, &br, 1) != 0) return -1;
     return 0;
 }
 

@@ -16,9 +16,24 @@
  * states entering every layer (acts.hidden); a configuration masking layer l then runs
  * only layers l..L-1 from that cached input (zl_bert_forward's start_layer). Layers are
  * visited in decreasing order so a pass at layer l, which overwrites hidden[l+1..L],
- * never clobbers an input still needed. Every configuration sees exactly the same
- * batches and the same arithmetic as when it is run alone (zl_sweep with one config is
- * what `decode` runs), so a sweep's files equal separate decodes byte for byte.
+ * never clobbers an input still needed. Without a baseline the shared pass stops at the
+ * deepest layer input needed (stop_layer). Two refinements:
+ *  - rows path: at its layer, q2 changes only the question rows' attention, p2 the
+ *    passage rows', p2q / q2p every non-question / non-passage row's (padding included);
+ *    the other rows keep the unmasked output bit for bit. For the zones that change few
+ *    rows (q2 and q2p at the batch's width, q2 and p2 at max_seq_length: fixed, never
+ *    decided per batch, so a row's bits do not depend on its batch), layer l is computed
+ *    for those rows only (zl_bert_layer_rows) from the unmasked hidden[l+1] and layer l's
+ *    keys and values, both computed once per layer and kept for that layer's configurations.
+ *  - `all` under dynamic padding: padding rows matter only as keys/values at the masked
+ *    layer, so an `all` configuration at layer l runs layers <= l at max_seq_length (from
+ *    the max-width cache), then keeps rows [0, W) (zl_bert_acts_narrow) and runs the
+ *    later layers and the span head at the batch's width W. `all` at every layer stays
+ *    at max_seq_length throughout.
+ * Every configuration sees exactly the same batches and the same arithmetic as when it
+ * is run alone (zl_sweep with one config is what `decode` runs: it does the same unmasked
+ * prefix, keys/values, rows and narrowing), so a sweep's files equal separate decodes
+ * byte for byte. zl_sweep_batch_cost counts this work (zl_sweep_work counts it as run).
  *
  * Padding. The reference pads every feature to max_seq_length, and that matters twice:
  * the `all` zone lets padding keys be attended at its layer, and write_predictions
@@ -26,10 +41,11 @@
  * drops the invalid ones (a padding logit in the top n_best displaces a real
  * candidate). ZL_SWEEP_PAD_MAX (the default) is therefore exact; ZL_SWEEP_PAD_DYNAMIC
  * pads each batch to its longest feature (about 2x less work on SQuAD) and is exact
- * for the real positions, but drops the padding logits from that n_best ranking; its
- * `all` configurations still run padded to max_seq_length. Only the real positions and
- * the n_best largest padding logits (start and end separately) are stored per feature:
- * the top-n_best selection over that reduced row is the same as over the full row.
+ * for the real positions, but drops the padding logits from that n_best ranking (its
+ * `all` configurations included: their logits are collected at width W too). Only the
+ * real positions and the n_best largest padding logits (start and end separately) are
+ * stored per feature: the top-n_best selection over that reduced row is the same as
+ * over the full row.
  */
 #ifndef ZL_SWEEP_H
 #define ZL_SWEEP_H
@@ -71,6 +87,9 @@ int zl_sweep_batches(const zl_sweep *s);
 int zl_sweep_batch_features(const zl_sweep *s, int b, const int **first);
 /* Tokens (rows x width, summed over the passes) that batch b costs: for progress/ETA. */
 double zl_sweep_batch_cost(const zl_sweep *s, int b);
+/* Tokens run so far by zl_sweep_step, counted as zl_sweep_batch_cost counts them (from
+ * the passes actually made): a check that the cost is honest. */
+double zl_sweep_work(const zl_sweep *s);
 /* Runs batch b (0-based) through every configuration and stores the logits. */
 int zl_sweep_step(zl_sweep *s, int b);
 /* write_predictions for configuration i once every batch has run (see squad.h). */

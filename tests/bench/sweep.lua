@@ -8,8 +8,8 @@
 -- max_seq_length 512. --quick: 2 features (169 and 197 tokens) instead of 32, same shapes. Prints one JSON
 -- line with baseline_s (one unmasked decode, dynamic padding), sweep_s, naive_s (a few
 -- separate padded decodes, scaled to 61), sweep_over_naive, sweep_over_baseline,
--- floor_over_baseline ((L + 5 * L(L+1)/2) / L: the exact-work floor with cached layer
--- inputs), identical (the sweep's predictions equal the separate decodes' for every
+-- floor_over_baseline ((L + 5 * L(L+1)/2) / L: the floor of cached layer inputs alone, at
+-- one width; the rows path and dynamic padding go below it), identical (the sweep's predictions equal the separate decodes' for every
 -- configuration measured both ways) and peak_rss_mb.
 local zl = require "zonelab"
 local qa = require "zonelab.qa"

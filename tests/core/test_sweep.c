@@ -1,0 +1,391 @@
+/* test_sweep.c — the sweep engine's work sharing (core/sweep.h) on a small random model
+ * and hand-made features: for both paddings every configuration of a sweep (`all` at
+ * every layer included) stores exactly the logits of its own single-configuration sweep
+ * (byte for byte) and, at the real positions, those of a plain max-width forward with its
+ * mask (1e-4); the work counter equals the counted cost, and `all` under dynamic padding
+ * really runs its later layers at the batch's width. Also the narrowing of core/bert.h. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp */
+#include "bert.h"
+#include "error.h"
+#include "io.h"
+#include "sweep.h"
+#include "tensor.h"
+#include "zl_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { V = 60, S = 48, NF = 7, L = 3, H = 32 };
+static const int LENGTHS[NF] = {12, 30, 17, 40, 25, 9, 33};
+static const int QLEN[NF] = {4, 6, 3, 5, 6, 2, 4};
+
+static zl_bert *make_model(void)
+{
+    zl_bert_config c;
+    zl_bert_config_default(&c);
+    c.vocab_size = V;
+    c.hidden_size = H;
+    c.num_hidden_layers = L;
+    c.num_attention_heads = 2;
+    c.intermediate_size = 64;
+    c.max_position_embeddings = 64;
+    c.embedding_size = H;
+    c.initializer_range = 0.3f; /* masks change the logits visibly */
+    zl_bert *m = zl_bert_new(&c);
+    if (m && zl_bert_init_random(m, 11) != 0) {
+        zl_bert_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* [CLS] q [SEP] p [SEP] with word ids from a fixed recurrence. */
+static void make_features(zl_squad_features *f, zl_squad_feature *items, int32_t *pool)
+{
+    memset(f, 0, sizeof *f);
+    f->opts.max_seq_length = S;
+    f->count = NF;
+    f->items = items;
+    f->n_examples = NF;
+    unsigned x = 12345;
+    for (int i = 0; i < NF; i++) {
+        zl_squad_feature *ft = &items[i];
+        memset(ft, 0, sizeof *ft);
+        ft->example_index = i;
+        ft->length = LENGTHS[i];
+        ft->query_len = QLEN[i];
+        ft->doc_len = LENGTHS[i] - QLEN[i] - 3;
+        ft->input_ids = pool + i * S;
+        for (int t = 0; t < ft->length; t++) {
+            x = x * 1103515245u + 12345u;
+            ft->input_ids[t] = 5 + (int32_t)((x >> 16) % (V - 5));
+        }
+        ft->input_ids[0] = 2;
+        ft->input_ids[ft->query_len + 1] = 3;
+        ft->input_ids[ft->length - 1] = 3;
+    }
+}
+
+static int mkdir_p(const char *dir) { return mkdir(dir, 0700); }
+
+static char *read_all(const char *path, size_t *len)
+{
+    char *d = NULL;
+    if (zl_io_read_file(path, (size_t)1 << 30, &d, len) != 0) return NULL;
+    return d;
+}
+
+/* Runs every batch of a sweep spilling into dir; returns the sweep (caller frees). */
+static zl_sweep *run_sweep(const zl_bert *m, const zl_squad_features *f, const zl_sweep_config *cfg,
+                           int n, int padding, const char *dir)
+{
+    zl_sweep_opts o = zl_sweep_defaults();
+    o.batch = 3;
+    o.padding = padding;
+    o.spill_dir = dir;
+    zl_sweep *s = zl_sweep_new(m, f, cfg, n, &o);
+    if (!s) {
+        fprintf(stderr, "sweep: %s\n", zl_error_get());
+        return NULL;
+    }
+    double cost = 0;
+    for (int b = 0; b < zl_sweep_batches(s); b++) {
+        cost += zl_sweep_batch_cost(s, b);
+        if (zl_sweep_step(s, b) != 0) fprintf(stderr, "step: %s\n", zl_error_get());
+    }
+    int64_t off[64];
+    CHECK(zl_sweep_sync(s, off) == 0);
+    CHECK_NEAR(zl_sweep_work(s), cost, 1e-9 * cost); /* the counted cost is the work done */
+    return s;
+}
+
+/* Plain max-width forward of every feature with one mask: logits [NF, S]. */
+static void reference(const zl_bert *m, const zl_squad_features *f, zl_sweep_config c, float *st,
+                      float *en)
+{
+    int32_t ids[NF * S] = {0}, types[NF * S] = {0}, mask[NF * S] = {0}, qm[NF * S] = {0},
+            pm[NF * S] = {0};
+    for (int r = 0; r < NF; r++) {
+        const zl_squad_feature *ft = &f->items[r];
+        int d0 = ft->query_len + 2;
+        for (int t = 0; t < ft->length; t++) {
+            ids[r * S + t] = ft->input_ids[t];
+            types[r * S + t] = t >= d0;
+            mask[r * S + t] = 1;
+            qm[r * S + t] = t >= 1 && t <= ft->query_len;
+            pm[r * S + t] = t >= d0 && t < d0 + ft->doc_len;
+        }
+    }
+    zl_bert_acts a;
+    CHECK(zl_bert_acts_alloc(&a, &m->config, NF, S, 0) == 0);
+    zl_bert_inputs in = {NF, S, ids, types, mask, qm, pm};
+    zl_bert_forward_opts o;
+    zl_bert_forward_opts_init(&o);
+    o.zone = c.zone;
+    o.mask_layer = c.layer;
+    CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
+    memcpy(st, a.start_logits, sizeof(float) * NF * S);
+    memcpy(en, a.end_logits, sizeof(float) * NF * S);
+    zl_bert_acts_free(&a);
+}
+
+/* Checks a spill file's records against the reference logits; returns the records seen. */
+static int check_records(const char *data, size_t len, const float *st, const float *en,
+                         const zl_squad_features *f, double *maxdiff)
+{
+    size_t p = 0;
+    int seen = 0;
+    while (p + 8 <= len) {
+        int32_t head[2];
+        memcpy(head, data + p, 8);
+        p += 8;
+        int feat = head[0], w = head[1];
+        if (feat < 0 || feat >= NF || w < 1 || p + (size_t)w * 8 > len) return -1;
+        const float *rs = (const float *)(const void *)(data + p);
+        const float *re = rs + w;
+        for (int t = 0; t < f->items[feat].length; t++) {
+            double d1 = fabs(rs[t] - st[feat * S + t]), d2 = fabs(re[t] - en[feat * S + t]);
+            if (d1 > *maxdiff) *maxdiff = d1;
+            if (d2 > *maxdiff) *maxdiff = d2;
+        }
+        p += (size_t)w * 8;
+        seen++;
+    }
+    return p == len ? seen : -1;
+}
+
+static void test_configs(const zl_bert *m, const zl_squad_features *f, const char *root)
+{
+    zl_sweep_config cfg[32];
+    int n = 0;
+    cfg[n++] = (zl_sweep_config){ZL_ZONE_NONE, -1};
+    for (int l = 0; l < L; l++)
+        for (int z = ZL_ZONE_Q2; z <= ZL_ZONE_ALL_STRICT; z++) cfg[n++] = (zl_sweep_config){(zl_zone)z, l};
+    cfg[n++] = (zl_sweep_config){ZL_ZONE_ALL, -1};
+    cfg[n++] = (zl_sweep_config){ZL_ZONE_P2, -1};
+    static float st[NF * S], en[NF * S], base_st[NF * S], base_en[NF * S];
+    reference(m, f, cfg[0], base_st, base_en);
+    for (int pad = ZL_SWEEP_PAD_MAX; pad <= ZL_SWEEP_PAD_DYNAMIC; pad++) {
+        char all_dir[512], one_dir[512], path[600];
+        snprintf(all_dir, sizeof all_dir, "%s/sweep%d", root, pad);
+        snprintf(one_dir, sizeof one_dir, "%s/single%d", root, pad);
+        CHECK(mkdir_p(all_dir) == 0 && mkdir_p(one_dir) == 0);
+        zl_sweep *s = run_sweep(m, f, cfg, n, pad, all_dir);
+        CHECK(s != NULL);
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            size_t la = 0, lb = 0;
+            snprintf(path, sizeof path, "%s/cfg%d.bin", all_dir, i + 1);
+            char *a = read_all(path, &la);
+            zl_sweep *one = run_sweep(m, f, &cfg[i], 1, pad, one_dir);
+            zl_sweep_free(one);
+            snprintf(path, sizeof path, "%s/cfg1.bin", one_dir);
+            char *b = read_all(path, &lb);
+            CHECK(a && b && la == lb && memcmp(a, b, la) == 0);
+            if (!(a && b && la == lb && memcmp(a, b, la) == 0))
+                fprintf(stderr, "  padding %d: configuration %s@%d differs from its single run\n", pad,
+                        zl_zone_name(cfg[i].zone), cfg[i].layer);
+            reference(m, f, cfg[i], st, en);
+            double diff = 0, moved = 0;
+            CHECK(a && check_records(a, la, st, en, f, &diff) == NF);
+            if (diff > 1e-4)
+                fprintf(stderr, "  padding %d: %s@%d is %g from the plain forward\n", pad,
+                        zl_zone_name(cfg[i].zone), cfg[i].layer, diff);
+            CHECK(diff <= 1e-4);
+            /* the mask really changed something (else the comparison proves little) */
+            if (i > 0 && a && check_records(a, la, base_st, base_en, f, &moved) == NF && moved > 1e-3)
+                changed++;
+            free(a);
+            free(b);
+        }
+        CHECK(changed >= n - 3);
+        zl_sweep_free(s);
+    }
+}
+
+/* `all` under dynamic padding: layers <= l at max width, the rest at the batch's width. */
+static void test_all_width(const zl_bert *m, const zl_squad_features *f, const char *root)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/width", root);
+    CHECK(mkdir_p(dir) == 0);
+    zl_sweep_config one = {ZL_ZONE_ALL, 1};
+    zl_sweep_config many[4] = {{ZL_ZONE_NONE, -1}, {ZL_ZONE_ALL, 0}, {ZL_ZONE_ALL, 1}, {ZL_ZONE_ALL, 2}};
+    for (int pad = ZL_SWEEP_PAD_MAX; pad <= ZL_SWEEP_PAD_DYNAMIC; pad++) {
+        zl_sweep *s1 = run_sweep(m, f, &one, 1, pad, dir);
+        zl_sweep *s4 = run_sweep(m, f, many, 4, pad, dir);
+        double w1 = 0, w4 = 0;
+        for (int b = 0; s1 && b < zl_sweep_batches(s1); b++) {
+            const int *feat;
+            int n = zl_sweep_batch_features(s1, b, &feat), W = 1;
+            for (int r = 0; r < n; r++)
+                if (f->items[feat[r]].length > W) W = f->items[feat[r]].length;
+            if (pad == ZL_SWEEP_PAD_MAX) {
+                w1 += (double)n * S;                       /* one full pass at S */
+                w4 += (double)n * S * (3 + 3 + 2 + 1) / L; /* shared pass + 3 + 2 + 1 layers */
+            } else {
+                w1 += (double)n * (2.0 * S + W) / L;       /* layers 0, 1 at S; layer 2 at W */
+                /* baseline at W; prefix 0..1 at S; all@l: layer l at S, the others at W */
+                w4 += (double)n * (3.0 * W + 2.0 * S + (S + 2.0 * W) + (S + W) + S) / L;
+            }
+        }
+        CHECK(s1 && s4);
+        if (s1) CHECK_NEAR(zl_sweep_work(s1), w1, 1e-9 * w1);
+        if (s4) CHECK_NEAR(zl_sweep_work(s4), w4, 1e-9 * w4);
+        zl_sweep_free(s1);
+        zl_sweep_free(s4);
+    }
+}
+
+/* zl_bert_acts_narrow: continue at width W from layer k; widen restores layers < k. */
+static void test_narrow(const zl_bert *m, const zl_squad_features *f)
+{
+    enum { B = 3, W = 30 }; /* features 0..2: lengths 12, 30, 17 */
+    int32_t ids[B * S] = {0}, mask[B * S] = {0}, idw[B * W] = {0}, maskw[B * W] = {0};
+    for (int r = 0; r < B; r++)
+        for (int t = 0; t < f->items[r].length; t++) {
+            ids[r * S + t] = idw[r * W + t] = f->items[r].input_ids[t];
+            mask[r * S + t] = maskw[r * W + t] = 1;
+        }
+    zl_bert_acts a, ref;
+    CHECK(zl_bert_acts_alloc(&a, &m->config, B, S, 0) == 0);
+    CHECK(zl_bert_acts_alloc(&ref, &m->config, B, S, 0) == 0);
+    zl_bert_inputs in = {B, S, ids, NULL, mask, NULL, NULL}, inw = {B, W, idw, NULL, maskw, NULL, NULL};
+    zl_bert_forward_opts o;
+    zl_bert_forward_opts_init(&o);
+    CHECK(zl_bert_forward(m, &ref, &inw, &o) == 0); /* plain pass at width W */
+    o.stop_layer = 2;
+    CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
+    size_t keep = (size_t)2 * B * S * H;
+    float *copy = malloc(keep * sizeof(float));
+    memcpy(copy, a.hidden, keep * sizeof(float));
+    CHECK(zl_bert_acts_narrow(&a, 2, W) == 0);
+    CHECK(a.S == W);
+    CHECK(zl_bert_acts_narrow(&a, 2, W) != 0); /* already narrowed */
+    o.start_layer = 2;
+    o.stop_layer = 0;
+    zl_bert_inputs bad = in;
+    CHECK(zl_bert_forward(m, &a, &bad, &o) != 0); /* width S no longer matches */
+    CHECK(zl_bert_forward(m, &a, &inw, &o) == 0);
+    double diff = 0;
+    for (int r = 0; r < B; r++)
+        for (int t = 0; t < f->items[r].length; t++) {
+            double d = fabs(a.start_logits[r * W + t] - ref.start_logits[r * W + t]);
+            if (d > diff) diff = d;
+        }
+    CHECK(diff < 1e-4);
+    zl_bert_acts_widen(&a);
+    CHECK(a.S == S && a.hidden == a.hidden_home);
+    CHECK(memcmp(copy, a.hidden, keep * sizeof(float)) == 0); /* layers < 2 untouched */
+    /* stop_layer: range checked; a stopped pass computes no logits */
+    o.start_layer = 1;
+    o.stop_layer = 1;
+    CHECK(zl_bert_forward(m, &a, &in, &o) != 0);
+    CHECK(strstr(zl_error_get(), "stop layer") != NULL);
+    o.stop_layer = L + 1;
+    CHECK(zl_bert_forward(m, &a, &in, &o) != 0);
+    o.start_layer = 0;
+    o.stop_layer = 0;
+    CHECK(zl_bert_acts_narrow(&ref, 0, W) != 0); /* hidden[0]: use a full pass instead */
+    CHECK(zl_bert_acts_narrow(&ref, 1, S) != 0); /* wider than the last pass */
+    free(copy);
+    zl_bert_acts_free(&a);
+    zl_bert_acts_free(&ref);
+}
+
+/* zl_bert_layer_rows: only the rows a zone changes, for each one-layer zone at each layer:
+ * the same logits as a full masked pass (1e-5); unchanged rows of hidden[l+1] keep the
+ * unmasked bits, which are also the full masked pass's. */
+static void test_layer_rows(const zl_bert *m, const zl_squad_features *f)
+{
+    enum { B = 3, W = 30 };
+    int32_t ids[B * W] = {0}, mask[B * W] = {0}, qm[B * W] = {0}, pm[B * W] = {0};
+    for (int r = 0; r < B; r++) {
+        const zl_squad_feature *ft = &f->items[r];
+        for (int t = 0; t < ft->length; t++) {
+            ids[r * W + t] = ft->input_ids[t];
+            mask[r * W + t] = 1;
+            qm[r * W + t] = t >= 1 && t <= ft->query_len;
+            pm[r * W + t] = t >= ft->query_len + 2 && t < ft->query_len + 2 + ft->doc_len;
+        }
+    }
+    zl_bert_inputs in = {B, W, ids, NULL, mask, qm, pm};
+    zl_bert_acts a, ref;
+    CHECK(zl_bert_acts_alloc(&a, &m->config, B, W, 0) == 0);
+    CHECK(zl_bert_acts_alloc(&ref, &m->config, B, W, 0) == 0);
+    float *k = malloc(sizeof(float) * B * W * H), *v = malloc(sizeof(float) * B * W * H);
+    int rows[B * W];
+    for (int z = ZL_ZONE_Q2; z <= ZL_ZONE_P2; z++)
+        for (int l = 0; l < L; l++) {
+            zl_bert_forward_opts o;
+            zl_bert_forward_opts_init(&o);
+            o.zone = (zl_zone)z;
+            o.mask_layer = l;
+            CHECK(zl_bert_forward(m, &ref, &in, &o) == 0);
+            o.zone = ZL_ZONE_NONE;
+            o.mask_layer = -1;
+            o.stop_layer = l + 1;
+            CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
+            int n = zl_zone_rows((zl_zone)z, &in, rows);
+            CHECK(n > 0 && n < B * W);
+            CHECK(zl_bert_layer_kv(m, &a, l, k, v) == 0);
+            CHECK(zl_bert_layer_rows(m, &a, &in, (zl_zone)z, l, k, v, rows, n) == 0);
+            /* unchanged rows: bit for bit; changed rows: to float noise */
+            const float *h = a.hidden + (size_t)(l + 1) * B * W * H, *hr = ref.hidden + (size_t)(l + 1) * B * W * H;
+            int same = 1, j = 0;
+            double diff = 0;
+            for (int r = 0; r < B * W; r++) {
+                int changed = j < n && rows[j] == r;
+                j += changed;
+                for (int c = 0; c < H; c++) {
+                    float x = h[(size_t)r * H + c], y = hr[(size_t)r * H + c];
+                    if (!changed && memcmp(&x, &y, sizeof x) != 0) same = 0;
+                    if (fabs(x - y) > diff) diff = fabs(x - y);
+                }
+            }
+            CHECK(same);
+            CHECK(diff < 1e-4);
+            o.start_layer = l + 1;
+            o.stop_layer = 0;
+            o.zone = (zl_zone)z;
+            o.mask_layer = l;
+            CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
+            diff = 0;
+            for (int i = 0; i < B * W; i++) {
+                if (fabs(a.start_logits[i] - ref.start_logits[i]) > diff) diff = fabs(a.start_logits[i] - ref.start_logits[i]);
+                if (fabs(a.end_logits[i] - ref.end_logits[i]) > diff) diff = fabs(a.end_logits[i] - ref.end_logits[i]);
+            }
+            CHECK(diff < 1e-5);
+        }
+    CHECK(zl_zone_rows(ZL_ZONE_ALL, &in, rows) < 0);
+    CHECK(zl_bert_layer_rows(m, &a, &in, ZL_ZONE_ALL, 0, k, v, rows, 1) != 0);
+    free(k);
+    free(v);
+    zl_bert_acts_free(&a);
+    zl_bert_acts_free(&ref);
+}
+
+int main(void)
+{
+    zl_set_threads(1);
+    zl_bert *m = make_model();
+    CHECK(m != NULL);
+    if (!m) return zl_test_summary("test_sweep");
+    static zl_squad_feature items[NF];
+    static int32_t pool[NF * S];
+    zl_squad_features f;
+    make_features(&f, items, pool);
+    char root[] = "/tmp/zl_test_sweep_XXXXXX";
+    CHECK(mkdtemp(root) != NULL);
+    test_narrow(m, &f);
+    test_layer_rows(m, &f);
+    test_all_width(m, &f, root);
+    test_configs(m, &f, root);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
+    zl_bert_free(m);
+    return zl_test_summary("test_sweep");
+}
