@@ -12,6 +12,7 @@
 #include "json.h"
 #include "io.h"
 #include "tensor.h"
+#include "vmath.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -456,12 +457,27 @@ int zl_bert_init_random(zl_bert *m, uint64_t seed)
 
 /* ------------------------------------------------------------ activations */
 
-/* Layout of the per-layer block (one layer's worth), in floats. */
-static int64_t layer_block(int64_t B, int64_t S, int64_t H, int64_t NH, int64_t I, int drop)
+static int team_size(void);
+
+/* Attention scratch blocks of inference activations: one per thread of the team (the
+ * attention loop never runs more threads than blocks), at most one per (b, h). Keeping
+ * every (b, h)'s probabilities would cost B*NH*S*S floats (400 MB at 32 x 512) that only
+ * the backward reads. */
+static int64_t inference_slots(int64_t B, int64_t NH)
+{
+    int64_t t = team_size();
+    return t < B * NH ? t : B * NH;
+}
+
+/* Layout of the per-layer block (one layer's worth), in floats. Inference (flags 0):
+ * attention scratch per thread, and the GELU in place over the intermediate. */
+static int64_t layer_block(int64_t B, int64_t S, int64_t H, int64_t NH, int64_t I, int drop,
+                           int infer)
 {
     int64_t BS = B * S;
-    int64_t n = 3 * BS * H + B * NH * S * S + BS * H /*ctx*/ + BS * H /*att_sum*/ +
-                2 * BS + BS * H /*att_ln*/ + 2 * BS * I + BS * H /*out_sum*/ + 2 * BS;
+    int64_t probs = infer ? inference_slots(B, NH) * S * S : B * NH * S * S;
+    int64_t n = 3 * BS * H + probs + BS * H /*ctx*/ + BS * H /*att_sum*/ +
+                2 * BS + BS * H /*att_ln*/ + (infer ? 1 : 2) * BS * I + BS * H /*out_sum*/ + 2 * BS;
     if (drop) n += B * NH * S * S + 2 * BS * H;
     return n;
 }
@@ -475,7 +491,7 @@ int64_t zl_bert_acts_numel(const zl_bert_config *c, int maxB, int maxS, int flag
     int64_t BS = B * S;
     /* the dropped-probabilities scratch (one layer) comes last when dropout is on */
     return 4 * BS * E + (drop ? BS * E : 0) + 2 * BS + (L + 1) * BS * H +
-           nl * layer_block(B, S, H, NH, I, drop) + (drop ? B * NH * S * S : 0) + 2 * BS +
+           nl * layer_block(B, S, H, NH, I, drop, flags == 0) + (drop ? B * NH * S * S : 0) + 2 * BS +
            L * NH + L;
 }
 
@@ -517,7 +533,9 @@ int zl_bert_acts_alloc(zl_bert_acts *a, const zl_bert_config *c, int maxB, int m
     CARVE(q, nl * BS * H);
     CARVE(k, nl * BS * H);
     CARVE(v, nl * BS * H);
-    CARVE(probs, nl * B * NH * S * S);
+    int infer = flags == 0;
+    a->prob_slots = infer ? (int)inference_slots(B, NH) : 0;
+    CARVE(probs, infer ? a->prob_slots * S * S : nl * B * NH * S * S);
     if (drop) CARVE(probs_drop, nl * B * NH * S * S);
     CARVE(ctx, nl * BS * H);
     CARVE(att_sum, nl * BS * H);
@@ -526,7 +544,8 @@ int zl_bert_acts_alloc(zl_bert_acts *a, const zl_bert_config *c, int maxB, int m
     CARVE(att_rstd, nl * BS);
     CARVE(att_ln, nl * BS * H);
     CARVE(inter_pre, nl * BS * I);
-    CARVE(inter_gelu, nl * BS * I);
+    if (infer) a->inter_gelu = a->inter_pre; /* the GELU runs in place: no backward reads it */
+    else CARVE(inter_gelu, nl * BS * I);
     CARVE(out_sum, nl * BS * H);
     if (drop) CARVE(out_drop, nl * BS * H);
     CARVE(out_mean, nl * BS);
@@ -658,22 +677,33 @@ void zl_linear_forward(float *out, const float *inp, const float *w, const float
 
 void zl_gelu_forward(float *out, const float *inp, int64_t n)
 {
+    int64_t nb = (n + 1023) / 1024;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    for (int64_t blk = 0; blk < nb; blk++) {
+        int64_t i0 = blk * 1024, m = n - i0 < 1024 ? n - i0 : 1024;
+        float t[1024];
+        for (int64_t i = 0; i < m; i++) t[i] = inp[i0 + i] * 0.70710678118654752f;
+        zl_vmath_erf(t, t, m);
+        for (int64_t i = 0; i < m; i++) out[i0 + i] = 0.5f * inp[i0 + i] * (1.0f + t[i]);
     }
 }
 
-/* Fused epilogue of a linear layer, rows [r0, r1): pre += bias; out = gelu(pre). */
+/* Fused epilogue of a linear layer, rows [r0, r1): pre += bias; out = gelu(pre). out may
+ * equal pre (inference: the GELU in place). */
 static void bias_gelu_rows(float *pre, float *out, const float *bias, int r0, int r1, int C)
 {
+    float t[256];
     for (int n = r0; n < r1; n++) {
         float *p = pre + (int64_t)n * C, *o = out + (int64_t)n * C;
-        for (int i = 0; i < C; i++) {
-            float x = p[i] + bias[i];
-            p[i] = x;
-            o[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+        for (int i0 = 0; i0 < C; i0 += 256) {
+            int m = C - i0 < 256 ? C - i0 : 256;
+            for (int j = 0; j < m; j++) {
+                float x = p[i0 + j] + bias[i0 + j];
+                p[i0 + j] = x;
+                t[j] = x * 0.70710678118654752f;
+            }
+            zl_vmath_erf(t, t, m);
+            for (int j = 0; j < m; j++) o[i0 + j] = 0.5f * p[i0 + j] * (1.0f + t[j]);
         }
     }
 }
@@ -722,6 +752,22 @@ static int team_size(void)
 #else
     return 1;
 #endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Threads of an attention loop: no more than the activations' scratch blocks. */
+static int attention_team(const zl_bert_acts *a)
+{
+    int nt = team_size();
+    return a->prob_slots && nt > a->prob_slots ? a->prob_slots : nt;
 }
 
 /* Row range of chunk t of nt over M rows (multiples of 8 where possible). */
@@ -966,14 +1012,11 @@ static void softmax_row(float *x, const zl_bert_inputs *in, const zl_bert_forwar
     }
     float mx = x[0];
     for (int t = 1; t < S; t++) mx = x[t] > mx ? x[t] : mx;
+    for (int t = 0; t < S; t++) x[t] -= mx;
+    /* vector exp; masked scores (-10000) give exactly 0 without libm's slow underflow path */
+    zl_vmath_exp(x, x, S);
     double sum = 0.0;
-    for (int t = 0; t < S; t++) {
-        /* masked scores (-10000) underflow: expf returns +0 below -104 anyway, but through
-           libm's slow errno path (about 1% of a sweep's profile); same bits without it */
-        float v = x[t] - mx;
-        x[t] = v < -104.0f ? 0.0f : expf(v);
-        sum += x[t];
-    }
+    for (int t = 0; t < S; t++) sum += x[t];
     float inv = (float)(1.0 / sum);
     for (int t = 0; t < S; t++) x[t] *= inv;
 }
@@ -996,7 +1039,8 @@ static void layer_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_input
     if (strict) {
         /* No attention at all: the context is exactly zero (Q, K, V, P unused). */
         memset(la.ctx, 0, (size_t)N * H * sizeof(float));
-        memset(la.probs, 0, (size_t)np * sizeof(float));
+        if (!a->prob_slots) memset(la.probs, 0, (size_t)np * sizeof(float));
+        else if (o->attentions) memset(o->attentions + (int64_t)l * np, 0, (size_t)np * sizeof(float));
         memset(la.q, 0, (size_t)N * H * sizeof(float));
         memset(la.k, 0, (size_t)N * H * sizeof(float));
         memset(la.v, 0, (size_t)N * H * sizeof(float));
@@ -1017,11 +1061,15 @@ static void layer_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_input
         float *scr = drop ? probs_scratch(a) : NULL;
         zl_zone z = zone_at(o, l) ? o->zone : ZL_ZONE_NONE;
         float scale = 1.0f / sqrtf((float)d);
+        /* inference: the exported attentions hold the probabilities, else a thread's block */
+        float *exported = a->prob_slots && o->attentions ? o->attentions + (int64_t)l * np : NULL;
+        int nt = attention_team(a);
         /* one (batch, head) pair per iteration: scores, masked softmax, P V */
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
         for (int bh = 0; bh < B * NH; bh++) {
             int b = bh / NH, h = bh % NH;
-            float *pr = la.probs + (int64_t)bh * SS;
+            float *pr = !a->prob_slots ? la.probs + (int64_t)bh * SS
+                        : exported ? exported + (int64_t)bh * SS : la.probs + (int64_t)thread_id() * SS;
             const float *qh = la.q + (int64_t)b * S * H + h * d;
             const float *kh = la.k + (int64_t)b * S * H + h * d;
             float *ch = la.ctx + (int64_t)b * S * H + h * d;
@@ -1096,7 +1144,7 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
             zl_bert_layer_acts la;
             zl_bert_acts_layer(a, l, &la);
             float *dst = o->attentions + (int64_t)l * PP;
-            memcpy(dst, la.probs, (size_t)PP * sizeof(float));
+            if (!a->prob_slots) memcpy(dst, la.probs, (size_t)PP * sizeof(float));
             if (o->head_mask)
                 for (int b = 0; b < B; b++)
                     for (int h = 0; h < NH; h++) {
@@ -1189,8 +1237,8 @@ int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *
     if (a->flags != 0) return zl_error_set("bert: layer rows need inference activations");
     if (a->B != in->B || a->S != in->S || l < 0 || l >= a->L || n_rows < 0 || n_rows > in->B * in->S)
         return zl_error_set("bert: layer %d rows: the inputs do not match the last pass", l);
-    if (z < ZL_ZONE_Q2 || z > ZL_ZONE_P2 || !in->qmask || !in->pmask)
-        return zl_error_set("bert: layer rows take zones q2, q2p, p2q, p2 with qmask and pmask");
+    if (z < ZL_ZONE_Q2 || z > ZL_ZONE_ALL || !in->qmask || !in->pmask)
+        return zl_error_set("bert: layer rows take zones q2, q2p, p2q, p2, all with qmask and pmask");
     for (int r = 0; r < n_rows; r++)
         if (rows[r] < 0 || rows[r] >= in->B * in->S || (r > 0 && rows[r] <= rows[r - 1]))
             return zl_error_set("bert: layer %d rows: row list entry %d (%d) is out of order or range",
@@ -1199,8 +1247,10 @@ int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *
     int B = in->B, S = in->S, H = c->hidden_size, NH = c->num_attention_heads,
         I = c->intermediate_size, d = H / NH, M = n_rows;
     /* The products run on a multiple of 8 rows (copies of the last row fill up): BLAS
-       kernels treat a trailing partial block of rows differently, and a row's bits must
-       not depend on where the batch puts it (shards of a sweep equal the whole sweep). */
+       kernels treat a trailing partial block of rows differently (one row goes to gemv).
+       With OpenBLAS's SSE3 kernels a row's bits then do not depend on where the batch puts
+       it; its AVX2 kernels (Haswell, Zen) also round by the row's position modulo 12, so
+       there only batches of the same features repeat bits (docs/scale.md). */
     int Mp = (M + 7) / 8 * 8;
     if (Mp > B * S) Mp = M;
     int64_t HH = (int64_t)H * H, SS = (int64_t)S * S;
@@ -1221,13 +1271,14 @@ int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *
     float scale = 1.0f / sqrtf((float)d);
     /* rows are sorted: each sequence's changed rows are one block; one (batch, head) pair
        per iteration as in layer_forward, the scores of its block in its probs slot */
-#pragma omp parallel for schedule(dynamic, 1)
+    int nt = attention_team(a);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH, r0 = 0, r1;
         while (r0 < M && rows[r0] < b * S) r0++;
         for (r1 = r0; r1 < M && rows[r1] < (b + 1) * S; r1++) {}
         if (r1 == r0) continue;
-        float *pr = la.probs + (int64_t)bh * SS;
+        float *pr = la.probs + (int64_t)thread_id() * SS;
         const float *kh = k + (int64_t)b * S * H + h * d;
         float *ch = la.ctx + (int64_t)r0 * H + h * d;
         zl_sgemm(0, 1, r1 - r0, S, d, scale, la.q + (int64_t)r0 * H + h * d, H, kh, H, 0.0f, pr, S);

@@ -177,7 +177,10 @@ typedef struct zl_bert_acts {
     float *hidden;              /* [L+1, B, S, H] */
     /* per layer (stacked over L with BACKWARD, else one layer) */
     float *q, *k, *v;           /* [B, S, H] each (heads interleaved as in H) */
-    float *probs;               /* [B, NH, S, S] softmax output, after all masks */
+    float *probs;               /* [B, NH, S, S] softmax output, after all masks; inference
+                                   activations (flags 0): prob_slots scratch [S, S] blocks,
+                                   one per thread (attentions are exported directly) */
+    int prob_slots;             /* 0 (every (b, h) keeps its block) or the scratch blocks */
     float *probs_drop;          /* [B, NH, S, S] dropout multipliers or NULL */
     float *ctx;                 /* [B, S, H] (P * drop * head_mask) V, heads concatenated */
     float *att_sum;             /* [B, S, H] dropout(ctx Wo^T + bo) + x, pre-LN */
@@ -185,7 +188,7 @@ typedef struct zl_bert_acts {
     float *att_mean, *att_rstd; /* [B, S] */
     float *att_ln;              /* [B, S, H] */
     float *inter_pre;           /* [B, S, I] a Wi^T + bi */
-    float *inter_gelu;          /* [B, S, I] */
+    float *inter_gelu;          /* [B, S, I]; inference: the same memory as inter_pre */
     float *out_sum;             /* [B, S, H] dropout(gelu Wo2^T + bo2) + a, pre-LN */
     float *out_drop;            /* [B, S, H] or NULL */
     float *out_mean, *out_rstd; /* [B, S] */
@@ -302,7 +305,9 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
  * then a pass with start_layer = l + 1 finishes the masked forward. rows must be in
  * increasing order (as zl_zone_rows gives them); other rows are left as they are. k and
  * v are the caller's (not the activations' buffers, which serve as scratch: inference
- * only). */
+ * only). Zone `all` changes every row (zl_zone_rows refuses it), but the caller may ask
+ * for the rows it keeps: the sweep's narrowing `all` computes only rows [0, W) of each
+ * sequence, attending to every key of the max-width layer. */
 int zl_zone_rows(zl_zone z, const zl_bert_inputs *in, int *rows);
 int zl_bert_layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v);
 int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in, zl_zone z,

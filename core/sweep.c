@@ -163,7 +163,8 @@ zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sw
     s->n_batches = (f->count + B - 1) / B;
     int rows_path = 0;
     for (int i = 0; i < n_cfg; i++)
-        rows_path |= cfg[i].layer >= 0 && cfg[i].zone >= ZL_ZONE_Q2 && cfg[i].zone <= ZL_ZONE_P2;
+        rows_path |= cfg[i].layer >= 0 && ((cfg[i].zone >= ZL_ZONE_Q2 && cfg[i].zone <= ZL_ZONE_P2) ||
+                                           (cfg[i].zone == ZL_ZONE_ALL && so.padding == ZL_SWEEP_PAD_DYNAMIC));
     if (rows_path) {
         size_t nh = in * (size_t)m->config.hidden_size;
         s->next = malloc(nh * sizeof(float));
@@ -234,8 +235,10 @@ static int needs_max(const zl_sweep *s, int i)
 }
 
 /* An `all` configuration at one layer l under dynamic padding: padding rows are keys and
- * values at layer l only (real rows never attend to padding elsewhere), so layers <= l run
- * at max_seq_length and layers > l and the span head at the batch's width. */
+ * values at layer l only (real rows never attend to padding elsewhere), so layers < l run
+ * at max_seq_length, layer l computes only the rows [0, W) of each sequence (the batch's
+ * width; keys and values of all max_seq_length rows) and layers > l and the span head run
+ * at width W. */
 static int narrows(const zl_sweep *s, int i)
 {
     return s->o.padding == ZL_SWEEP_PAD_DYNAMIC && s->cfg[i].zone == ZL_ZONE_ALL &&
@@ -268,6 +271,7 @@ static int group_width(const batch_ref *br, int g) { return g ? br->S : br->Wn; 
 static int changed_rows(const zl_sweep *s, int i, const batch_ref *br, int W)
 {
     if (s->cfg[i].layer < 0) return -1;
+    if (narrows(s, i)) return br->n * br->Wn;
     int q = 0, d = 0;
     for (int r = 0; r < br->n; r++) {
         q += s->f->items[br->feat[r]].query_len;
@@ -284,14 +288,35 @@ static int changed_rows(const zl_sweep *s, int i, const batch_ref *br, int W)
 
 /* The rows path (core/bert.h, zl_bert_layer_rows) for configuration i: the zones that
  * change few rows on SQuAD-like features (mean 183 tokens: 12 question, 168 passage):
- * q2 and q2p at the batch's width, q2 and p2 at 512. Fixed per zone and padding, never
- * per batch, so a row's arithmetic does not depend on the batch it falls in (a shard of
- * a sweep equals the whole sweep) and a single decode does what the sweep does. */
+ * q2 and q2p at the batch's width, q2 and p2 at 512; and the narrowing `all`, which keeps
+ * only the rows [0, W) of its max-width layer. Fixed per zone and padding, never per
+ * batch, so a row's arithmetic does not depend on the batch it falls in (a shard of a
+ * sweep equals the whole sweep) and a single decode does what the sweep does. */
 static int uses_rows(const zl_sweep *s, int i)
 {
     zl_zone z = s->cfg[i].zone;
     if (s->cfg[i].layer < 0) return 0;
-    return z == ZL_ZONE_Q2 || (s->o.padding == ZL_SWEEP_PAD_DYNAMIC ? z == ZL_ZONE_Q2P : z == ZL_ZONE_P2);
+    return z == ZL_ZONE_Q2 || narrows(s, i) ||
+           (s->o.padding == ZL_SWEEP_PAD_DYNAMIC ? z == ZL_ZONE_Q2P : z == ZL_ZONE_P2);
+}
+
+/* The unmasked layers a rows-path configuration at layer l needs before it: up to its
+ * layer's output (the rows it leaves keep it), or for a narrowing `all` only up to its
+ * layer's input (every kept row is recomputed; one layer at least: a pass always runs
+ * one). */
+static int rows_prefix(const zl_sweep *s, int i)
+{
+    int l = s->cfg[i].layer;
+    return narrows(s, i) ? (l > 0 ? l : 1) : l + 1;
+}
+
+/* The rows a narrowing `all` keeps: [0, W) of each of the n sequences of width S. */
+static int kept_rows(int *rows, int n, int S, int W)
+{
+    int k = 0;
+    for (int r = 0; r < n; r++)
+        for (int t = 0; t < W; t++) rows[k++] = r * S + t;
+    return k;
 }
 
 /* What one padding group g of a batch runs: run_group follows it, batch_cost counts it. */
@@ -313,8 +338,8 @@ static group_plan plan_group(const zl_sweep *s, int g)
         else if (s->cfg[i].layer >= 0) {
             per_layer++;
             last = i;
-            /* the rows path also needs the unmasked output of its layer */
-            int k = s->cfg[i].layer + uses_rows(s, i);
+            /* the rows path also needs the unmasked output of its layer (see rows_prefix) */
+            int k = uses_rows(s, i) ? rows_prefix(s, i) : s->cfg[i].layer;
             if (k > need) need = k;
         }
     }
@@ -342,11 +367,10 @@ static double group_cost(const zl_sweep *s, int g, const batch_ref *br)
         if (!live(s, i, g) || s->cfg[i].zone == ZL_ZONE_NONE) continue;
         int l = s->cfg[i].layer, first = i == p.alone ? 0 : l;
         if (l < 0) c += L * n * W;
-        else if (narrows(s, i)) c += (l + 1 - first) * n * W + (double)(L - 1 - l) * n * br->Wn;
         else if (uses_rows(s, i)) {
-            if (i == p.alone) c += (l + 1) * n * W + kv_share(s) * n * W;
+            if (i == p.alone) c += rows_prefix(s, i) * n * W + kv_share(s) * n * W;
             else kv[l] = 1;
-            c += changed_rows(s, i, br, (int)W) + (double)(L - 1 - l) * n * W;
+            c += changed_rows(s, i, br, (int)W) + (double)(L - 1 - l) * n * (narrows(s, i) ? br->Wn : W);
         } else c += (L - first) * n * W;
     }
     for (int l = 0; l < L; l++) c += kv[l] * kv_share(s) * n * W;
@@ -480,36 +504,34 @@ static int layer_kv(zl_sweep *s, const zl_bert_inputs *in, int l)
     return 0;
 }
 
-/* Configuration i, alone (a single decode: from layer 0) or from its layer on. A narrowing `all`
- * runs its layer at max width, keeps rows [0, W) and goes on at the batch's width W; a
- * rows-path zone recomputes only the rows it changes at its layer (unmasked hidden[l+1]
- * and keys/values from the shared pass in s->next, s->kbuf, s->vbuf, or computed here
- * when alone: the same arithmetic either way). */
+/* Configuration i, alone (a single decode: from layer 0) or from its layer on. A rows-path
+ * zone recomputes only the rows it changes at its layer (unmasked hidden[l+1] and
+ * keys/values from the shared pass in s->next, s->kbuf, s->vbuf, or computed here when
+ * alone: the same arithmetic either way). A narrowing `all` is one of them: its layer
+ * computes the rows [0, W) of each sequence against all max-width keys, then it keeps
+ * those rows and goes on at the batch's width W. */
 static int run_config(zl_sweep *s, int i, const zl_bert_inputs *in, const zl_bert_inputs *tail,
                       int alone, const batch_ref *br)
 {
-    int l = s->cfg[i].layer, start = alone || l < 0 ? 0 : l;
-    if (narrows(s, i)) {
-        if (run_forward(s, i, in, start, l + 1, br->feat) != 0 ||
-            zl_bert_acts_narrow(&s->acts, l + 1, tail->S) != 0)
-            return -1;
-        int rc = run_forward(s, i, tail, l + 1, 0, br->feat);
-        zl_bert_acts_widen(&s->acts); /* back to the max-width inputs of layers <= l */
-        return rc;
-    }
+    int l = s->cfg[i].layer, start = alone || l < 0 ? 0 : l, nar = narrows(s, i);
     if (l < 0 || !uses_rows(s, i)) return run_forward(s, i, in, start, 0, br->feat);
     if (alone) {
-        if (run_forward(s, -1, in, 0, l + 1, br->feat) != 0 || layer_kv(s, in, l) != 0) return -1;
-    } else {
+        if (run_forward(s, -1, in, 0, rows_prefix(s, i), br->feat) != 0 || layer_kv(s, in, l) != 0)
+            return -1;
+    } else if (!nar) {
         zl_bert_layer_acts la;
         zl_bert_acts_layer(&s->acts, l, &la);
         memcpy(la.output, s->next, (size_t)in->B * in->S * s->m->config.hidden_size * sizeof(float));
     }
-    int nr = zl_zone_rows(s->cfg[i].zone, in, s->rows);
+    int nr = nar ? kept_rows(s->rows, in->B, in->S, tail->S) : zl_zone_rows(s->cfg[i].zone, in, s->rows);
     if (nr < 0 || zl_bert_layer_rows(s->m, &s->acts, in, s->cfg[i].zone, l, s->kbuf, s->vbuf, s->rows, nr) != 0)
         return -1;
     s->work += (double)nr / s->m->config.num_hidden_layers;
-    return run_forward(s, i, in, l + 1, 0, br->feat);
+    if (!nar) return run_forward(s, i, in, l + 1, 0, br->feat);
+    if (zl_bert_acts_narrow(&s->acts, l + 1, tail->S) != 0) return -1;
+    int rc = run_forward(s, i, tail, l + 1, 0, br->feat);
+    zl_bert_acts_widen(&s->acts); /* back to the max-width inputs of layers <= l */
+    return rc;
 }
 
 /* One padding group of batch b: the configurations with needs_max == g. */
@@ -537,16 +559,18 @@ static int run_group(zl_sweep *s, const batch_ref *br, int g)
     /* decreasing layers: a pass at layer l overwrites hidden[l+1..L] only, so hidden[l+1]
        is still the unmasked one when layer l's turn comes: the rows path keeps a copy */
     for (int l = L - 1; l >= 0; l--) {
-        int rows_here = 0;
+        int rows_here = 0, next_here = 0;
         for (int i = 0; i < s->n_cfg; i++)
-            rows_here |= live(s, i, g) && s->cfg[i].zone != ZL_ZONE_NONE && s->cfg[i].layer == l &&
-                         !narrows(s, i) && uses_rows(s, i);
-        if (rows_here) {
+            if (live(s, i, g) && s->cfg[i].zone != ZL_ZONE_NONE && s->cfg[i].layer == l && uses_rows(s, i)) {
+                rows_here = 1;
+                next_here |= !narrows(s, i); /* a narrowing `all` recomputes all it keeps */
+            }
+        if (next_here) {
             zl_bert_layer_acts la;
             zl_bert_acts_layer(&s->acts, l, &la);
             memcpy(s->next, la.output, (size_t)n * W * s->m->config.hidden_size * sizeof(float));
-            if (layer_kv(s, &in, l) != 0) return -1;
         }
+        if (rows_here && layer_kv(s, &in, l) != 0) return -1;
         for (int i = 0; i < s->n_cfg; i++)
             if (live(s, i, g) && s->cfg[i].zone != ZL_ZONE_NONE && s->cfg[i].layer == l &&
                 run_config(s, i, &in, &tail, 0, br) != 0)

@@ -26,10 +26,11 @@
  *    for those rows only (zl_bert_layer_rows) from the unmasked hidden[l+1] and layer l's
  *    keys and values, both computed once per layer and kept for that layer's configurations.
  *  - `all` under dynamic padding: padding rows matter only as keys/values at the masked
- *    layer, so an `all` configuration at layer l runs layers <= l at max_seq_length (from
- *    the max-width cache), then keeps rows [0, W) (zl_bert_acts_narrow) and runs the
- *    later layers and the span head at the batch's width W. `all` at every layer stays
- *    at max_seq_length throughout.
+ *    layer, so an `all` configuration at layer l starts from the max-width cache of
+ *    layers < l, computes layer l's keys and values for every max-width row but its
+ *    output only for the rows [0, W) of each sequence (the rows path), keeps those rows
+ *    (zl_bert_acts_narrow) and runs the later layers and the span head at the batch's
+ *    width W. `all` at every layer stays at max_seq_length throughout.
  * Every configuration sees exactly the same batches and the same arithmetic as when it
  * is run alone (zl_sweep with one config is what `decode` runs: it does the same unmasked
  * prefix, keys/values, rows and narrowing), so a sweep's files equal separate decodes

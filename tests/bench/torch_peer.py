@@ -2,11 +2,15 @@
 """tests/bench/torch_peer.py — zonelab against PyTorch on the same shapes and threads.
 
     python3 tests/bench/torch_peer.py [--quick] [--threads N] [--zonelab build/zonelab]
+                                      [--only forward|train] [--repeat R]
 
 Runs zonelab's own benchmarks (tests/bench/forward.lua and train.lua, with --threads N)
 and the same work in PyTorch with torch.set_num_threads(N), then prints one JSON line per
 comparison: {"bench": "peer_forward" | "peer_train", "zonelab_tokens_per_s",
-"torch_tokens_per_s", "ratio" (zonelab / PyTorch: > 1 means zonelab is faster), ...}.
+"torch_tokens_per_s", "ratio" (zonelab / PyTorch: > 1 means zonelab is faster), "ratios",
+...}. Each comparison runs R rounds (--repeat, default 3) of zonelab then PyTorch, each
+round's ratio measured at one moment; "ratio" is the median round's (its tokens/s are
+reported beside it) and "ratios" lists every round's.
 
 The PyTorch model is BERT-base built from torch.nn (embeddings + LayerNorm, 12 post-LN
 TransformerEncoderLayers with exact GELU, a 2-way span head), random weights:
@@ -14,7 +18,8 @@ TransformerEncoderLayers with exact GELU, a 2-way span head), random weights:
 - train: dropout 0.1, span cross-entropy, backward, AdamW step, batch 4 x 384
   (--quick: 1 x 128), best of 2 steps after a warm-up.
 Needs Debian's python3-torch (apt-get install python3-torch; `make bench-peer` installs it
-when missing). Timings on a shared machine are noisy: both sides keep their best time.
+when missing). Timings on a shared machine are noisy: both sides keep their best time
+within a round, and the rounds alternate.
 """
 import argparse
 import json
@@ -80,20 +85,26 @@ def inputs(torch, B, S):
 
 
 def torch_forward(torch, nn, quick):
+    """Builds the model once; returns a function that times one round (best of a few)."""
     B, S = (2 if quick else 8), 384
     model = build_model(torch, nn)(0.0).eval()
     ids, types = inputs(torch, B, S)
-    best = float("inf")
     with torch.inference_mode():
         model(ids, types)  # warm-up
-        for _ in range(2 if quick else 3):
-            t0 = time.perf_counter()
-            model(ids, types)
-            best = min(best, time.perf_counter() - t0)
-    return B * S / best, best
+
+    def measure():
+        best = float("inf")
+        with torch.inference_mode():
+            for _ in range(2 if quick else 3):
+                t0 = time.perf_counter()
+                model(ids, types)
+                best = min(best, time.perf_counter() - t0)
+        return B * S / best, best
+    return measure
 
 
 def torch_train(torch, nn, quick):
+    """Builds the model once; returns a function that times one round (best of 2 steps)."""
     B, S = (1, 128) if quick else (4, 384)
     model = build_model(torch, nn)(0.1).train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-5, weight_decay=0.01)
@@ -112,8 +123,27 @@ def torch_train(torch, nn, quick):
         return time.perf_counter() - t0
 
     step()  # warm-up
-    best = min(step() for _ in range(2))
-    return B * S / best, best
+
+    def measure():
+        best = min(step() for _ in range(2))
+        return B * S / best, best
+    return measure
+
+
+def compare(exe, script, quick, threads, measure_torch, repeat, seconds_key):
+    """repeat rounds of (zonelab, then PyTorch): the host's speed drifts within minutes, so
+    the ratio of each round is measured at one moment, and the median of the rounds is
+    reported."""
+    rounds = []
+    for _ in range(repeat):
+        z = zonelab_bench(exe, script, quick, threads)
+        t_tps, t_s = measure_torch()
+        rounds.append((z["tokens_per_s"] / t_tps, z, t_tps, t_s))
+    rounds.sort(key=lambda r: r[0])
+    ratio, z, t_tps, t_s = rounds[len(rounds) // 2]
+    return dict(batch=z["batch"], seq=z["seq"], zonelab_tokens_per_s=z["tokens_per_s"],
+                torch_tokens_per_s=t_tps, zonelab_s=z[seconds_key], torch_s=t_s, ratio=ratio,
+                ratios=[r[0] for r in rounds], repeat=repeat)
 
 
 def main():
@@ -122,6 +152,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--zonelab", default="build/zonelab")
     ap.add_argument("--only", choices=["forward", "train"], default=None)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="rounds of (zonelab, PyTorch) per comparison; the median ratio is reported")
     a = ap.parse_args()
     # OpenBLAS's own threads (python3-torch links the pthread OpenBLAS) and spinning OpenMP
     # workers fight over the cores; a passive wait was PyTorch's faster setting here.
@@ -138,19 +170,13 @@ def main():
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
     env = {"torch": torch.__version__, "threads": a.threads, "quick": a.quick}
     if a.only in (None, "forward"):
-        z = zonelab_bench(a.zonelab, os.path.join(root, "tests/bench/forward.lua"), a.quick, a.threads)
-        t_tps, t_s = torch_forward(torch, nn, a.quick)
-        print(json.dumps(dict(env, bench="peer_forward", batch=z["batch"], seq=z["seq"],
-                              zonelab_tokens_per_s=z["tokens_per_s"], torch_tokens_per_s=t_tps,
-                              zonelab_s=z["seconds"], torch_s=t_s, ratio=z["tokens_per_s"] / t_tps,
-                              target=1.3), sort_keys=True), flush=True)
+        r = compare(a.zonelab, os.path.join(root, "tests/bench/forward.lua"), a.quick, a.threads,
+                    torch_forward(torch, nn, a.quick), a.repeat, "seconds")
+        print(json.dumps(dict(env, bench="peer_forward", target=1.3, **r), sort_keys=True), flush=True)
     if a.only in (None, "train"):
-        z = zonelab_bench(a.zonelab, os.path.join(root, "tests/bench/train.lua"), a.quick, a.threads)
-        t_tps, t_s = torch_train(torch, nn, a.quick)
-        print(json.dumps(dict(env, bench="peer_train", batch=z["batch"], seq=z["seq"],
-                              zonelab_tokens_per_s=z["tokens_per_s"], torch_tokens_per_s=t_tps,
-                              zonelab_s=z["step_s"], torch_s=t_s, ratio=z["tokens_per_s"] / t_tps,
-                              target=1.0), sort_keys=True), flush=True)
+        r = compare(a.zonelab, os.path.join(root, "tests/bench/train.lua"), a.quick, a.threads,
+                    torch_train(torch, nn, a.quick), a.repeat, "step_s")
+        print(json.dumps(dict(env, bench="peer_train", target=1.0, **r), sort_keys=True), flush=True)
     return 0
 
 

@@ -205,7 +205,9 @@ static void test_configs(const zl_bert *m, const zl_squad_features *f, const cha
     }
 }
 
-/* `all` under dynamic padding: layers <= l at max width, the rest at the batch's width. */
+/* `all` under dynamic padding: layers < l at max width; at layer l the keys and values of
+ * every max-width row but only the rows [0, W) of each sequence; the rest at the batch's
+ * width W. */
 static void test_all_width(const zl_bert *m, const zl_squad_features *f, const char *root)
 {
     char dir[512];
@@ -226,9 +228,12 @@ static void test_all_width(const zl_bert *m, const zl_squad_features *f, const c
                 w1 += (double)n * S;                       /* one full pass at S */
                 w4 += (double)n * S * (3 + 3 + 2 + 1) / L; /* shared pass + 3 + 2 + 1 layers */
             } else {
-                w1 += (double)n * (2.0 * S + W) / L;       /* layers 0, 1 at S; layer 2 at W */
-                /* baseline at W; prefix 0..1 at S; all@l: layer l at S, the others at W */
-                w4 += (double)n * (3.0 * W + 2.0 * S + (S + 2.0 * W) + (S + W) + S) / L;
+                const double kv = 2.0 * H / (4.0 * H + 2.0 * 64); /* keys and values of a layer */
+                /* layer 0 at S, layer 1's keys/values at S and its rows [0, W), layer 2 at W */
+                w1 += (double)n * (S + kv * S + W + W) / L;
+                /* baseline at W; prefix 0..1 at S; all@l: keys/values at S, rows [0, W) of
+                   layer l, the later layers at W */
+                w4 += (double)n * (3.0 * W + 2.0 * S + 3 * kv * S + 3.0 * W + 2.0 * W + W) / L;
             }
         }
         CHECK(s1 && s4);
@@ -360,7 +365,44 @@ static void test_layer_rows(const zl_bert *m, const zl_squad_features *f)
             CHECK(diff < 1e-5);
         }
     CHECK(zl_zone_rows(ZL_ZONE_ALL, &in, rows) < 0);
-    CHECK(zl_bert_layer_rows(m, &a, &in, ZL_ZONE_ALL, 0, k, v, rows, 1) != 0);
+    CHECK(zl_bert_layer_rows(m, &a, &in, ZL_ZONE_ALL_STRICT, 0, k, v, rows, 1) != 0);
+    /* `all` changes every row; the caller picks the rows it keeps (the first Wk of each
+       sequence here): they match a full pass masking all at layer l, padding keys included */
+    enum { Wk = 21 };
+    for (int l = 0; l < L; l++) {
+        zl_bert_forward_opts o;
+        zl_bert_forward_opts_init(&o);
+        o.zone = ZL_ZONE_ALL;
+        o.mask_layer = l;
+        o.stop_layer = l + 1;
+        CHECK(zl_bert_forward(m, &ref, &in, &o) == 0);
+        o.zone = ZL_ZONE_NONE;
+        o.mask_layer = -1;
+        o.stop_layer = l > 0 ? l : 1;
+        CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
+        int n = 0;
+        for (int r = 0; r < B; r++)
+            for (int t = 0; t < Wk; t++) rows[n++] = r * W + t;
+        CHECK(zl_bert_layer_kv(m, &a, l, k, v) == 0);
+        CHECK(zl_bert_layer_rows(m, &a, &in, ZL_ZONE_ALL, l, k, v, rows, n) == 0);
+        const float *h = a.hidden + (size_t)(l + 1) * B * W * H, *hr = ref.hidden + (size_t)(l + 1) * B * W * H;
+        double diff = 0, unmasked = 0;
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < H; c++) {
+                size_t at = (size_t)rows[j] * H + c;
+                if (fabs(h[at] - hr[at]) > diff) diff = fabs(h[at] - hr[at]);
+            }
+        /* and the mask matters: the unmasked layer differs from it */
+        o.stop_layer = l + 1;
+        CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
+        for (int j = 0; j < n; j++)
+            for (int c = 0; c < H; c++) {
+                size_t at = (size_t)rows[j] * H + c;
+                if (fabs(h[at] - hr[at]) > unmasked) unmasked = fabs(h[at] - hr[at]);
+            }
+        CHECK(diff < 1e-4);
+        CHECK(unmasked > 1e-2);
+    }
     free(k);
     free(v);
     zl_bert_acts_free(&a);
