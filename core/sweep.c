@@ -290,8 +290,8 @@ static int changed_rows(const zl_sweep *s, int i, const batch_ref *br, int W)
  * change few rows on SQuAD-like features (mean 183 tokens: 12 question, 168 passage):
  * q2 and q2p at the batch's width, q2 and p2 at 512; and the narrowing `all`, which keeps
  * only the rows [0, W) of its max-width layer. Fixed per zone and padding, never per
- * batch, so a row's arithmetic does not depend on the batch it falls in (a shard of a
- * sweep equals the whole sweep) and a single decode does what the sweep does. */
+ * batch, so a configuration takes the same path in every batch (and in every shard) and
+ * a single decode does what the sweep does. */
 static int uses_rows(const zl_sweep *s, int i)
 {
     zl_zone z = s->cfg[i].zone;

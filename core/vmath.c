@@ -6,10 +6,9 @@
 #include <string.h>
 
 #ifdef ZL_HAVE_MVEC
-#include <emmintrin.h>
+#include <immintrin.h>
 /* glibc's SSE variants (x86-64 vector ABI, 2 double lanes): callable on every x86-64 CPU;
    glibc picks its SSE4.1 or SSE2 code at load time. */
-#include <immintrin.h>
 extern __m128d _ZGVbN2v_exp(__m128d);
 extern __m128d _ZGVbN2v_erf(__m128d);
 /* the AVX2 variants (4 double lanes), used when the CPU has AVX2 and FMA: twice as fast */
@@ -75,7 +74,8 @@ static int use_avx2(void)
 /* Below -104 exp's float result is 0 (libm's too) and beyond 100 it overflows to inf
    either way: such lanes are clamped first, so the vector call never takes its slow path
    for masked scores (-10000). NaN compares false and goes through unchanged. */
-static void exp_run(float *y, const float *x, int64_t n, __m128 (*f)(__m128))
+/* inline: each caller below gets its own loop with a direct call to its variant */
+static inline void exp_run(float *y, const float *x, int64_t n, __m128 (*f)(__m128))
 {
     const __m128 lo = _mm_set1_ps(-104.0f), hi = _mm_set1_ps(100.0f);
     for (int64_t i = 0; i < n; i += 4) {
@@ -88,7 +88,7 @@ static void exp_run(float *y, const float *x, int64_t n, __m128 (*f)(__m128))
     }
 }
 
-static void erf_run(float *y, const float *x, int64_t n, __m128 (*f)(__m128))
+static inline void erf_run(float *y, const float *x, int64_t n, __m128 (*f)(__m128))
 {
     for (int64_t i = 0; i < n; i += 4) {
         int m = n - i < 4 ? (int)(n - i) : 4;
@@ -100,7 +100,8 @@ static void erf_run(float *y, const float *x, int64_t n, __m128 (*f)(__m128))
 void zl_vmath_exp(float *y, const float *x, int64_t n)
 {
 #ifdef ZL_HAVE_MVEC
-    exp_run(y, x, n, use_avx2() ? avx2_exp : sse_exp);
+    if (use_avx2()) exp_run(y, x, n, avx2_exp);
+    else exp_run(y, x, n, sse_exp);
 #else
     for (int64_t i = 0; i < n; i++) y[i] = x[i] < -104.0f ? 0.0f : expf(x[i]);
 #endif
@@ -109,7 +110,8 @@ void zl_vmath_exp(float *y, const float *x, int64_t n)
 void zl_vmath_erf(float *y, const float *x, int64_t n)
 {
 #ifdef ZL_HAVE_MVEC
-    erf_run(y, x, n, use_avx2() ? avx2_erf : sse_erf);
+    if (use_avx2()) erf_run(y, x, n, avx2_erf);
+    else erf_run(y, x, n, sse_erf);
 #else
     for (int64_t i = 0; i < n; i++) y[i] = erff(x[i]);
 #endif
