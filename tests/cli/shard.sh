@@ -51,16 +51,8 @@ same_dir() { # name, unsharded folder, merged folder, file count[, close]: every
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export ZONELAB_PROGRESS=0
 
-"$ZL" -e "
-local zl = require 'zonelab'
-local synth = require 'zonelab.synth'
-synth.write('$tmp', synth.generate { seed = 4, train_paragraphs = 1, dev_paragraphs = 2 })
-local cfg = zl.json.read('$tmp/bert_config.json')
-cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size = 32, 2, 2, 64
-cfg.initializer_range = 0.3
-require('lfs').mkdir('$tmp/model')
-zl.bert.new(cfg, { seed = 2 }):save('$tmp/model')
-zl.io.write_atomic('$tmp/model/vocab.txt', zl.io.read('$tmp/vocab.txt'))"
+source "$(dirname "$0")/lib/demo_model.sh"
+demo_model "$ZL" "$tmp" || { fail=$((fail+1)); echo "FAIL demo model"; }
 COMMON=(--model "$tmp/model" --predict "$tmp/dev.json" --max-seq-length 96 --max-query-length 24
         --doc-stride 32 --batch 4 --threads 1)
 NOTHREADS=("${COMMON[@]:0:${#COMMON[@]}-2}")   # parallel.sh passes --threads itself
