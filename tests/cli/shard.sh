@@ -196,8 +196,9 @@ check "parallel.sh merged" "merge: 3 shards (configs split)" "$out"
 check_eq "parallel.sh logs" 3 "$(ls "$tmp/p" | grep -c '^shard-.*\.log$')"
 check_eq "parallel.sh results = unsharded" "$(cat "$tmp/u/results.csv")" "$(cat "$tmp/p/results.csv")"
 
-# the Slurm script: the login-node branch submits an array and a dependent merge (a stand-in
-# sbatch records the calls); the task branch runs one shard each, as Slurm would
+# the Slurm script without Slurm (tests/cli/slurm.sh runs it on a real one): the login-node
+# branch submits an array and a dependent merge (a stand-in sbatch records the calls); the
+# task branch runs one shard each, and the merge branch merges, as Slurm would
 mkdir -p "$tmp/bin"
 cat > "$tmp/bin/sbatch" <<EOS
 #!/usr/bin/env bash
@@ -210,13 +211,14 @@ check_eq "sbatch submit exit" 0 "$rc"
 check "sbatch submit line" "submitted shards: job array 4001 (1-3); merge: job 4002" "$out"
 check "sbatch array" "--parsable --array=1-3 --export=ALL examples/slurm/sweep.sbatch --batch 4" "$(sed -n 1p "$tmp/sbatch.calls")"
 check "sbatch merge after array" "--dependency=afterok:4001" "$(sed -n 2p "$tmp/sbatch.calls")"
-check "sbatch merge command" "aggregate.lua --merge $tmp/sl" "$(sed -n 2p "$tmp/sbatch.calls")"
+check "sbatch merge job" "--export=ALL,ZL_SWEEP_MERGE=1 examples/slurm/sweep.sbatch" "$(sed -n 2p "$tmp/sbatch.calls")"
 for i in 2 3 1; do
-  OUT="$tmp/sl" SLURM_ARRAY_TASK_ID=$i SLURM_CPUS_PER_TASK=1 bash examples/slurm/sweep.sbatch \
+  OUT="$tmp/sl" SLURM_JOB_ID=$((4000 + i)) SLURM_ARRAY_TASK_ID=$i SLURM_CPUS_PER_TASK=1 bash examples/slurm/sweep.sbatch \
     --max-seq-length 96 --max-query-length 24 --doc-stride 32 --batch 4 > /dev/null 2>&1
 done
-out=$("$ZL" recipes/aggregate.lua --merge "$tmp/sl" 2>&1); rc=$?
+out=$(OUT="$tmp/sl" SLURM_JOB_ID=4005 ZL_SWEEP_MERGE=1 bash examples/slurm/sweep.sbatch 2>&1); rc=$?
 check_eq "sbatch tasks merge exit" 0 "$rc"
+check "sbatch merge branch" "merge: 3 shards (configs split)" "$out"
 same_dir "sbatch tasks = unsharded" "$tmp/u" "$tmp/sl" 36
 
 echo "shard.sh: $pass passed, $fail failed"

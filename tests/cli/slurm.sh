@@ -132,7 +132,11 @@ OPTS=(--max-seq-length 96 --max-query-length 24 --doc-stride 32 --batch 4)
 
 # submitted from a working folder of its own: jobs start there and write their logs there
 cd "$state/work"
-out=$(MODEL="$state/data/model" PREDICT="$state/data/dev.json" OUT="$state/work/sweep" SHARDS=3 \
+# an OUT with a space, quotes, $( ) and a newline: one argument all the way, never a shell
+# string (sbatch --wrap runs /bin/sh, where bash's printf %q quoting of a newline breaks)
+OUT="$state/work/sweep 'q' \$(touch INJECTED)
+2"
+out=$(MODEL="$state/data/model" PREDICT="$state/data/dev.json" OUT="$OUT" SHARDS=3 \
   ZONELAB="$ZL" RECIPES="$SRC/recipes" bash "$SRC/examples/slurm/sweep.sbatch" "${OPTS[@]}" 2>&1); rc=$?
 check_eq "submit exit" 0 "$rc"
 check "submit line" "submitted shards: job array" "$out"
@@ -169,13 +173,14 @@ for f in $(ls "$state/u"); do
   n=$((n+1))
   if [ "$f" = baseline.json ]; then   # names its own folder
     a=$(sed 's#"predictions": ".*/#"predictions": "#' "$state/u/$f")
-    b=$(sed 's#"predictions": ".*/#"predictions": "#' "sweep/$f" 2> /dev/null)
+    b=$(sed 's#"predictions": ".*/#"predictions": "#' "$OUT/$f" 2> /dev/null)
     check_eq "$f" "$a" "$b"
-  elif cmp -s "$state/u/$f" "sweep/$f"; then pass=$((pass+1))
-  else fail=$((fail+1)); echo "FAIL sweep/$f differs from the single-process sweep's"; fi
+  elif cmp -s "$state/u/$f" "$OUT/$f"; then pass=$((pass+1))
+  else fail=$((fail+1)); echo "FAIL $OUT/$f differs from the single-process sweep's"; fi
 done
 check_eq "files compared" 36 "$n"
-check_eq "results.csv byte for byte" "$(cat "$state/u/results.csv")" "$(cat sweep/results.csv 2> /dev/null)"
+check_eq "results.csv byte for byte" "$(cat "$state/u/results.csv")" "$(cat "$OUT/results.csv" 2> /dev/null)"
+check_eq "nothing injected" "" "$(find "$state" -name INJECTED)"
 cd "$SRC"
 
 echo "slurm.sh: $pass passed, $fail failed"
