@@ -25,7 +25,7 @@ skip() { # one line; under ZL_REQUIRE_SLURM=1 (a CI that must run it) a failure
 export ZONELAB_PROGRESS=0
 
 [ "$(id -u)" = 0 ] || skip "the Slurm and munge daemons are started as root (run as root, or make test as root)"
-for c in munged munge unmunge slurmctld slurmd sbatch scontrol setpriv ss; do
+for c in munged munge unmunge slurmctld slurmd sbatch scontrol setpriv; do
   command -v "$c" > /dev/null 2>&1 || skip "$c not found (make deps installs slurm-wlm and munge as root)"
 done
 getent passwd munge > /dev/null || skip "no munge user (the munge package creates it)"
@@ -67,12 +67,13 @@ munge -n -S "$sock" 2> /dev/null | unmunge -S "$sock" > /dev/null 2>&1 \
   || skip "munged did not start: $(tail -1 "$m/munged.log" 2> /dev/null)$(tail -1 "$state/munged.log")"
 
 # ---- slurm.conf: one node, two ports free now (another run may pick its own at the same time) ----
-listening=$(ss -Htln 2> /dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
+listening=$(cat /proc/net/tcp /proc/net/tcp6 2> /dev/null | while read -r _ local _ st _; do
+  [ "$st" = 0A ] && echo $((16#${local##*:})); done | sort -u)   # ports in LISTEN (0A)
 for ((n=0; n<50; n++)); do
   port=$((20000 + RANDOM % 30000 * 2))
   grep -qx -e "$port" -e "$((port+1))" <<< "$listening" || break
 done
-host=$(hostname -s)
+host=$(uname -n); host=${host%%.*}
 conf="$state/slurm.conf"
 cat > "$conf" <<EOF
 ClusterName=zltest
