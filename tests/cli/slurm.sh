@@ -33,10 +33,12 @@ getent passwd munge > /dev/null || skip "no munge user (the munge package create
 state=$(mktemp -d /tmp/zl-slurm.XXXXXX); chmod 755 "$state"   # munged (user munge) walks it
 pids=()   # the daemons this test started, stopped in reverse order
 cleanup() {
-  local rc=$? i p n
+  local rc=$? i p n alive
   trap '' PIPE   # a closed stdout must not stop the cleanup
+  alive=" $(jobs -p | tr '\n' ' ') "   # our children still running: a dead one's pid may be reused
   for ((i=${#pids[@]}-1; i>=0; i--)); do
     p=${pids[i]}
+    [[ "$alive" == *" $p "* ]] || continue
     kill -TERM "$p" 2> /dev/null || continue
     for ((n=0; n<100; n++)); do kill -0 "$p" 2> /dev/null || break; sleep 0.1; done
     kill -KILL "$p" 2> /dev/null
