@@ -5,7 +5,8 @@
 # node advertises the script's 8 CPUs through SlurmdParameters=config_overrides), submits the
 # example with the real sbatch (a job array of 3 shards, then the merge job, afterok), waits
 # with a bounded timeout, and compares the merged files with the single-process sweep's byte
-# for byte. It stops exactly the daemons it started, by pid, on every exit. Where they cannot
+# for byte; then shards that fail, whose merge job must be cancelled, never run. It stops
+# exactly the daemons it started, by pid, on every exit. Where they cannot
 # run (not root, packages missing, a daemon that does not come up) it prints one SKIP line
 # and exits 77, ctest's SKIP_RETURN_CODE for this test (ZL_REQUIRE_SLURM=1: a failure instead).
 set -u
@@ -184,6 +185,21 @@ done
 check_eq "files compared" 36 "$n"
 check_eq "results.csv byte for byte" "$(cat "$state/u/results.csv")" "$(cat "$OUT/results.csv" 2> /dev/null)"
 check_eq "nothing injected" "" "$(find "$state" -name INJECTED)"
+
+# afterok for real: shards that fail (an unknown option) leave the merge job unrun, cancelled
+out=$(MODEL="$state/data/model" PREDICT="$state/data/dev.json" OUT="$state/work/bad" SHARDS=2 \
+  ZONELAB="$ZL" RECIPES="$SRC/recipes" bash "$SRC/examples/slurm/sweep.sbatch" --no-such-option 2>&1)
+jid=$(sed -n 's/^submitted shards: job array \([0-9]*\) .*/\1/p' <<< "$out")
+mid=$(sed -n 's/.*merge: job \([0-9]*\) .*/\1/p' <<< "$out")
+deadline=$((SECONDS + 60))
+while [ -n "$mid" ] && [ "$SECONDS" -lt "$deadline" ]; do
+  st=$(jobstate "$mid")
+  case "$st" in PENDING|RUNNING|CONFIGURING|COMPLETING|"") sleep 0.5 ;; *) break ;; esac
+done
+check_eq "failed shards" "FAILED" "$(jobstate "$jid")"
+check_eq "merge after failed shards" "CANCELLED" "$(jobstate "$mid")"
+check "failed shard log" "unknown option '--no-such-option'" "$(cat "zl-sweep-${jid}_1.log" 2> /dev/null)"
+check_eq "no merged table" "" "$(ls "$state/work/bad" 2> /dev/null | grep results)"
 cd "$SRC"
 
 echo "slurm.sh: $pass passed, $fail failed"
