@@ -4,7 +4,8 @@
 # for the configuration split; for the question split (fewer configurations than shards, and
 # --shard-by questions) the same predictions, metrics and tables, n-best numbers within 1e-4;
 # refusals (missing shard, shards that disagree, a changed file, bad --shard); the examples:
-# the Slurm script (submission with a stand-in sbatch, then its array tasks run here),
+# the Slurm script without Slurm (submission with a stand-in sbatch, then its array tasks and
+# its merge branch run here; tests/cli/slurm.sh runs it on a real one-node Slurm),
 # parallel.sh through xargs -P, and bash -n of the Slurm script.
 set -u
 ZL="$1"
