@@ -101,6 +101,7 @@ else
     note("note: %s has no QA head: a fresh one was initialised\n", args.model)
   end
 end
+require("zonelab.qa").check_vocab(m, tok, vocab, args.model) -- before the first forward
 local mcfg = m:config()
 if seq > mcfg.max_position_embeddings then
   cli.fail("--max-seq-length %d exceeds the model's max_position_embeddings %d", seq,
