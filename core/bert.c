@@ -1117,6 +1117,33 @@ static void layer_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_input
     linear_team(la.out_sum, la.inter_gelu, p->o2w + (int64_t)l * H * I, N, I, H, &e3);
 }
 
+static int64_t count_nonfinite(const float *x, int64_t n)
+{
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += !isfinite(x[i]);
+    return bad;
+}
+
+/* The error for non-finite logits, naming the first hidden state of this pass
+ * (hidden[start..L], in the current layout) that holds a non-finite value. */
+static int nonfinite_error(const zl_bert_acts *a, int N, int H, int L, int start)
+{
+    int64_t BSH = (int64_t)N * H, bad;
+    if ((bad = count_nonfinite(a->hidden + (int64_t)start * BSH, BSH)) > 0) {
+        if (start == 0)
+            return zl_error_set("bert forward: the logits are not finite: the embeddings' output "
+                                "holds %lld NaN or infinite values", (long long)bad);
+        return zl_error_set("bert forward: the logits are not finite: the input of layer %d "
+                            "(0-based) holds %lld NaN or infinite values", start, (long long)bad);
+    }
+    for (int l = start; l < L; l++)
+        if ((bad = count_nonfinite(a->hidden + (int64_t)(l + 1) * BSH, BSH)) > 0)
+            return zl_error_set("bert forward: the logits are not finite: layer %d (0-based) of %d "
+                                "produced %lld NaN or infinite values", l, L, (long long)bad);
+    return zl_error_set("bert forward: the logits are not finite: the span head (qa_outputs) "
+                        "produced them from finite hidden states");
+}
+
 int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
                     const zl_bert_forward_opts *o)
 {
@@ -1175,6 +1202,11 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
         a->start_logits[n] = s0 + bq[0];
         a->end_logits[n] = s1 + bq[1];
     }
+    /* No silent wrong answers: a NaN logit would decode to one fixed span. Checking the
+       2 B S logits costs nothing; only a failure scans the hidden states for its origin. */
+    int bad = 0;
+    for (int n = 0; n < N; n++) bad |= !isfinite(a->start_logits[n]) | !isfinite(a->end_logits[n]);
+    if (bad) return nonfinite_error(a, N, H, L, o->start_layer);
     return 0;
 }
 

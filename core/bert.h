@@ -146,8 +146,9 @@ void zl_bert_free(zl_bert *m);
 int zl_bert_init_random(zl_bert *m, uint64_t seed);
 /* Loads a model directory (bert_config.json or config.json + model.safetensors or a
  * TF checkpoint bert_model.ckpt / model.ckpt*) or a weights file with the config beside
- * it. Checks presence and shape of every tensor; ignores unused ones; a missing QA
- * head gets a fresh one (fresh_qa_head = 1). In checkpoint.c. */
+ * it. Checks presence, shape and finiteness (no NaN or infinity) of every parameter
+ * tensor (a non-finite one is refused, naming the tensor and the count); ignores
+ * unused ones; a missing QA head gets a fresh one (fresh_qa_head = 1). In checkpoint.c. */
 zl_bert *zl_bert_load(const char *path);
 /* Writes model.safetensors (F32, HF names) + bert_config.json atomically into dir,
  * or, when path ends in ".safetensors", that file + bert_config.json beside it. */
@@ -290,7 +291,9 @@ typedef struct zl_bert_forward_opts {
 void zl_bert_forward_opts_init(zl_bert_forward_opts *o);
 
 /* Runs the forward pass; results in acts (start_logits, end_logits, hidden, ...).
- * Input ids, type ids and positions are range-checked (error names the batch row). */
+ * Input ids, type ids and positions are range-checked (error names the batch row).
+ * A non-finite start or end logit is an error naming where it first appeared (the
+ * embeddings, a layer, or the span head); the check reads only the logits. */
 int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
                     const zl_bert_forward_opts *o);
 

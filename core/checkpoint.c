@@ -3,6 +3,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,13 @@ int zl_checkpoint_fill(zl_bert *m, const zl_tensor_map *map, int tf, const char 
         } else {
             memcpy(info.data, src, (size_t)info.numel * sizeof(float));
         }
+        /* NaN/Inf weights would decode every question to one fixed span without a word */
+        int64_t bad = 0;
+        for (int64_t k = 0; k < info.numel; k++) bad += !isfinite(info.data[k]);
+        if (bad)
+            return zl_error_set("%s: tensor %s has %lld non-finite value%s (NaN or infinity) of "
+                                "%lld: refusing these weights", what, shown, (long long)bad,
+                                bad == 1 ? "" : "s", (long long)info.numel);
     }
     if (!has_qa) {
         /* fresh head as run_squad.py: truncated normal std initializer_range, bias 0 */

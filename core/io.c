@@ -282,7 +282,7 @@ static int cmp_offset(const void *a, const void *b)
 static zl_tensor_map *st_parse_header(const char *what, const char *hdr, size_t hlen,
                                       uint64_t data_len)
 {
-    cJSON *root = zl_json_parse(what, hdr, hlen);
+    cJSON *root = zl_json_parse_keep_duplicates(what, hdr, hlen); /* duplicates: below */
     if (!root) { zl_error_prefix("safetensors header: "); return NULL; }
     zl_tensor_map *m = NULL;
     if (!cJSON_IsObject(root)) {
@@ -365,23 +365,8 @@ static zl_tensor_map *st_parse_header(const char *what, const char *hdr, size_t 
             goto fail;
         }
     }
-    /* Overlaps: sort a copy by offset and check neighbours. */
-    if (m->count > 1) {
-        zl_named_tensor *cp = malloc((size_t)m->count * sizeof *cp);
-        if (!cp) { zl_error_set("%s: out of memory", what); goto fail; }
-        memcpy(cp, m->items, (size_t)m->count * sizeof *cp);
-        qsort(cp, (size_t)m->count, sizeof *cp, cmp_offset);
-        for (int i = 1; i < m->count; i++) {
-            if (cp[i].nbytes && cp[i - 1].offset + cp[i - 1].nbytes > cp[i].offset) {
-                zl_error_set("%s: tensors %s and %s overlap in the data section", what,
-                             cp[i - 1].name, cp[i].name);
-                free(cp);
-                goto fail;
-            }
-        }
-        free(cp);
-    }
-    /* Duplicate names: JSON allows them, the format does not. */
+    /* Duplicate names: JSON allows them, the format does not (checked before the
+       overlaps: two entries of one name would otherwise be reported as overlapping). */
     for (int i = 0; i < m->count; i++)
         for (int j = i + 1; j < m->count && m->count <= 4096; j++)
             if (strcmp(m->items[i].name, m->items[j].name) == 0) {
@@ -395,6 +380,25 @@ static zl_tensor_map *st_parse_header(const char *what, const char *hdr, size_t 
                 zl_error_set("%s: tensor name %s appears twice in the header", what, m->items[i].name);
                 goto fail;
             }
+    }
+    /* Overlaps among the tensors that hold bytes (an empty one between two overlapping
+       ones must not hide them): sort those by offset and check neighbours. */
+    if (m->count > 1) {
+        zl_named_tensor *cp = malloc((size_t)m->count * sizeof *cp);
+        if (!cp) { zl_error_set("%s: out of memory", what); goto fail; }
+        int n = 0;
+        for (int i = 0; i < m->count; i++)
+            if (m->items[i].nbytes) cp[n++] = m->items[i];
+        qsort(cp, (size_t)n, sizeof *cp, cmp_offset);
+        for (int i = 1; i < n; i++) {
+            if (cp[i - 1].offset + cp[i - 1].nbytes > cp[i].offset) {
+                zl_error_set("%s: tensors %s and %s overlap in the data section", what,
+                             cp[i - 1].name, cp[i].name);
+                free(cp);
+                goto fail;
+            }
+        }
+        free(cp);
     }
     cJSON_Delete(root);
     return m;

@@ -2,6 +2,9 @@
  * JSON file the core reads is judged as Python's json.load judges it: valid UTF-8,
  * no byte-order mark, no raw control characters inside strings, nothing but
  * whitespace after the value; errors name the file, the line and the byte.
+ * A key repeated in an object takes its last value (in the first key's place), as
+ * json.load's dict does, for every reader. Refused although Python reads them, each
+ * with its own message: NaN, Infinity, -Infinity, \u0000 and lone UTF-16 surrogates.
  *
  *     cJSON *root = zl_json_parse("dev.json", buf, len);
  *     if (!root) return -1;          // zl_error_get(): "dev.json: invalid JSON at line 3 (byte 41)"
@@ -17,6 +20,10 @@
 
 /* Parses buf[0..len) strictly; NULL with the error set (naming `what`) on failure. */
 cJSON *zl_json_parse(const char *what, const char *buf, size_t len);
+
+/* The same, but a repeated key stays as two members (for formats that refuse
+ * duplicates, such as the safetensors header: they look for them themselves). */
+cJSON *zl_json_parse_keep_duplicates(const char *what, const char *buf, size_t len);
 
 /* Reads and parses a file (at most max_bytes). */
 cJSON *zl_json_load(const char *path, size_t max_bytes);

@@ -772,22 +772,179 @@ char *zl_metrics_cmrc_remove_punctuation(const char *s)
     return r;
 }
 
-/* find_lcs: length of the longest common substring of two token lists */
-static int lcs_len(const toklist *a, const toklist *b, int **row)
+/* ---- find_lcs in linear time ----
+ * The reference fills an |s1| x |s2| table (minutes at 300k characters). A suffix
+ * automaton of s2, walked along s1, gives at each end position i of s1 the longest
+ * substring ending there that occurs in s2: the table's row maximum. Keeping the first i
+ * that beats the best so far is the reference's tie-breaking (its strict > in row-major
+ * order), so length and position are the same. Transitions live in one hash table keyed
+ * by (state, symbol); each state also chains its own edges (a clone copies its source's). */
+typedef struct {
+    int *len, *link, *first;           /* per state; first: its first edge or -1 */
+    int *e_from, *e_sym, *e_to, *e_next; /* per edge */
+    int *slot;                         /* hash slots: edge index, -1 = empty */
+    size_t mask;
+    int n_states, n_edges;
+} sam;
+
+/* The slot of (state, sym): its edge, or the empty slot where it would go. */
+static size_t sam_slot(const sam *a, int state, int sym)
 {
-    int *m = realloc(*row, (size_t)(b->n + 1) * 2 * sizeof(int));
-    if (!m) return zl_error_set("metrics: out of memory");
-    *row = m;
-    int *prev = m, *cur = m + b->n + 1, best = 0;
-    memset(prev, 0, (size_t)(b->n + 1) * sizeof(int));
-    cur[0] = 0;
-    for (int i = 0; i < a->n; i++) {
-        for (int j = 0; j < b->n; j++) {
-            cur[j + 1] = tok_eq(a, i, b, j) ? prev[j] + 1 : 0;
-            if (cur[j + 1] > best) best = cur[j + 1];
-        }
-        int *t = prev; prev = cur; cur = t;
+    uint64_t k = ((uint64_t)(uint32_t)state << 32) | (uint32_t)sym;
+    size_t h = (size_t)((k * 0x9E3779B97F4A7C15ull) >> 24) & a->mask;
+    while (a->slot[h] >= 0 && (a->e_from[a->slot[h]] != state || a->e_sym[a->slot[h]] != sym))
+        h = (h + 1) & a->mask;
+    return h;
+}
+
+static int sam_get(const sam *a, int state, int sym)
+{
+    int e = a->slot[sam_slot(a, state, sym)];
+    return e < 0 ? -1 : a->e_to[e];
+}
+
+static void sam_set(sam *a, int state, int sym, int to)
+{
+    size_t h = sam_slot(a, state, sym);
+    if (a->slot[h] >= 0) {
+        a->e_to[a->slot[h]] = to;
+        return;
     }
+    int e = a->n_edges++;
+    a->e_from[e] = state;
+    a->e_sym[e] = sym;
+    a->e_to[e] = to;
+    a->e_next[e] = a->first[state];
+    a->first[state] = e;
+    a->slot[h] = e;
+}
+
+int zl_metrics_lcs(const int32_t *s1, int n1, const int32_t *s2, int n2, int *end)
+{
+    *end = 0;
+    if (n1 <= 0 || n2 <= 0) return 0;
+    sam a;
+    memset(&a, 0, sizeof a);
+    size_t ns = 2 * (size_t)n2 + 2, ne = 3 * (size_t)n2 + 8, cap = 16;
+    while (cap < 2 * ne) cap *= 2;
+    a.mask = cap - 1;
+    a.len = malloc(ns * sizeof(int));
+    a.link = malloc(ns * sizeof(int));
+    a.first = malloc(ns * sizeof(int));
+    a.e_from = malloc(ne * sizeof(int));
+    a.e_sym = malloc(ne * sizeof(int));
+    a.e_to = malloc(ne * sizeof(int));
+    a.e_next = malloc(ne * sizeof(int));
+    a.slot = malloc(cap * sizeof(int));
+    int best = -1;
+    if (!a.len || !a.link || !a.first || !a.e_from || !a.e_sym || !a.e_to || !a.e_next || !a.slot) {
+        zl_error_set("metrics: out of memory");
+        goto done;
+    }
+    memset(a.slot, 0xff, cap * sizeof(int));
+    a.len[0] = 0;
+    a.link[0] = -1;
+    a.first[0] = -1;
+    a.n_states = 1;
+    int last = 0;
+    for (int i = 0; i < n2; i++) {
+        int c = s2[i], cur = a.n_states++, p = last;
+        a.len[cur] = a.len[last] + 1;
+        a.first[cur] = -1;
+        while (p != -1 && sam_get(&a, p, c) < 0) {
+            sam_set(&a, p, c, cur);
+            p = a.link[p];
+        }
+        if (p == -1) {
+            a.link[cur] = 0;
+        } else {
+            int q = sam_get(&a, p, c);
+            if (a.len[p] + 1 == a.len[q]) {
+                a.link[cur] = q;
+            } else {
+                int cl = a.n_states++;
+                a.len[cl] = a.len[p] + 1;
+                a.link[cl] = a.link[q];
+                a.first[cl] = -1;
+                for (int e = a.first[q]; e >= 0; e = a.e_next[e]) sam_set(&a, cl, a.e_sym[e], a.e_to[e]);
+                while (p != -1 && sam_get(&a, p, c) == q) {
+                    sam_set(&a, p, c, cl);
+                    p = a.link[p];
+                }
+                a.link[q] = a.link[cur] = cl;
+            }
+        }
+        last = cur;
+    }
+    best = 0;
+    int v = 0, l = 0;
+    for (int i = 0; i < n1; i++) {
+        int c = s1[i], to;
+        while (v != 0 && sam_get(&a, v, c) < 0) {
+            v = a.link[v];
+            l = a.len[v];
+        }
+        if ((to = sam_get(&a, v, c)) >= 0) {
+            v = to;
+            l++;
+        } else {
+            v = 0;
+            l = 0;
+        }
+        if (l > best) {
+            best = l;
+            *end = i + 1;
+        }
+    }
+done:
+    free(a.len); free(a.link); free(a.first);
+    free(a.e_from); free(a.e_sym); free(a.e_to); free(a.e_next);
+    free(a.slot);
+    return best;
+}
+
+static uint64_t tok_hash(const toklist *t, int i)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int k = 0; k < t->len[i]; k++) h = (h ^ (uint32_t)t->chars.v[t->off[i] + k]) * 1099511628211ull;
+    return h;
+}
+
+/* find_lcs(s1, s2)'s length for two token lists: equal tokens get equal ids (a hash
+ * table over both lists), then zl_metrics_lcs. */
+static int lcs_len(const toklist *a, const toklist *b)
+{
+    int n = a->n + b->n, best = -1, end;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n) cap *= 2;
+    int32_t *ids = malloc(((size_t)n + 1) * sizeof *ids);
+    int *slot = malloc(cap * sizeof *slot);
+    if (!ids || !slot) {
+        zl_error_set("metrics: out of memory");
+        goto done;
+    }
+    memset(slot, 0xff, cap * sizeof *slot);
+    for (int g = 0; g < n; g++) {
+        const toklist *t = g < a->n ? a : b;
+        int i = g < a->n ? g : g - a->n;
+        size_t h = (size_t)tok_hash(t, i) & (cap - 1);
+        for (;; h = (h + 1) & (cap - 1)) {
+            int r = slot[h];
+            if (r < 0) {
+                slot[h] = g;
+                ids[g] = g;
+                break;
+            }
+            if (tok_eq(r < a->n ? a : b, r < a->n ? r : r - a->n, t, i)) {
+                ids[g] = ids[r];
+                break;
+            }
+        }
+    }
+    best = zl_metrics_lcs(ids, a->n, ids + a->n, b->n, &end);
+done:
+    free(ids);
+    free(slot);
     return best;
 }
 
@@ -795,7 +952,7 @@ static int cmrc_score(const char *pred, const char *const *golds, int n, double 
 {
     toklist p = {0}, g = {0};
     cpbuf pp = {0}, gp = {0};
-    int *row = NULL, rc = -1;
+    int rc = -1;
     *em = 0;
     *f1 = 0;
     if (cmrc_segment(pred, 1, &p) || cmrc_strip_punct(pred, &pp)) goto done;
@@ -803,7 +960,7 @@ static int cmrc_score(const char *pred, const char *const *golds, int n, double 
         g.n = 0;
         g.chars.n = 0;
         if (cmrc_segment(golds[k], 1, &g)) goto done;
-        int l = lcs_len(&g, &p, &row);
+        int l = lcs_len(&g, &p);
         if (l < 0) goto done;
         double f = 0;
         if (l > 0) {
@@ -822,7 +979,6 @@ done:
     tok_free(&g);
     cp_free(&pp);
     cp_free(&gp);
-    free(row);
     return rc;
 }
 

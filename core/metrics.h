@@ -25,6 +25,7 @@
 #define ZL_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { ZL_METRICS_SQUAD = 0, ZL_METRICS_CMRC = 1 } zl_metrics_kind;
 
@@ -40,6 +41,11 @@ double zl_metrics_f1(zl_metrics_kind kind, const char *pred, const char *const *
 int zl_metrics_cmrc_segment(const char *s, int rm_punc, char **tokens);
 /* CMRC remove_punctuation(s) (after lower + strip); malloc'd. */
 char *zl_metrics_cmrc_remove_punctuation(const char *s);
+/* cmrc2018_evaluate.py's find_lcs(s1, s2) over symbol sequences, in linear time (a
+ * suffix automaton of s2): returns the length of the longest common substring and sets
+ * *end so that s1[*end - length .. *end) is the one find_lcs returns (the first end
+ * position in s1 that reaches the maximum); 0 and *end = 0 when none; -1 on OOM. */
+int zl_metrics_lcs(const int32_t *s1, int n1, const int32_t *s2, int n2, int *end);
 
 /* ---- the gold dataset ---- */
 typedef struct zl_metrics_dataset zl_metrics_dataset;

@@ -459,22 +459,25 @@ void zl_squad_features_free(zl_squad_features *f)
 
 typedef struct { int start, length; } doc_span;
 
-/* _check_is_max_context: ties go to the earliest span (strict >). */
-static int is_max_context(const doc_span *spans, int ns, int cur, int pos)
+/* _check_is_max_context for every document token at once: best[pos] = the span where
+ * pos has the most context (score min(left, right) + 0.01 * length; ties go to the
+ * earliest span, strict > as in the reference). The reference rescans every span for
+ * every token of every span, quadratic in the spans (minutes with doc_stride 1 on a
+ * long context); one pass over the spans' tokens gives the same answers. */
+static void max_context(const doc_span *spans, int ns, int *best_i, double *best, long ndoc)
 {
-    double best = 0;
-    int best_i = -1;
+    for (long pos = 0; pos < ndoc; pos++) best_i[pos] = -1;
     for (int i = 0; i < ns; i++) {
         int end = spans[i].start + spans[i].length - 1;
-        if (pos < spans[i].start || pos > end) continue;
-        int left = pos - spans[i].start, right = end - pos;
-        double score = (double)(left < right ? left : right) + 0.01 * spans[i].length;
-        if (best_i < 0 || score > best) {
-            best = score;
-            best_i = i;
+        for (int pos = spans[i].start; pos <= end; pos++) {
+            int left = pos - spans[i].start, right = end - pos;
+            double score = (double)(left < right ? left : right) + 0.01 * spans[i].length;
+            if (best_i[pos] < 0 || score > best[pos]) {
+                best[pos] = score;
+                best_i[pos] = i;
+            }
         }
     }
-    return cur == best_i;
 }
 
 /* Python list indexing with negatives, clamped so that nothing reads out of range. */
@@ -504,6 +507,8 @@ zl_squad_features *zl_squad_features_new(const zl_squad *ds, const zl_tokenizer 
     ivec pool = {0}, doc = {0}, t2o = {0}, o2t = {0}, q = {0};
     zl_ids ids = {0};
     doc_span *spans = NULL;
+    int *best_span = NULL;   /* per document token: its max-context span */
+    double *best_score = NULL;
     size_t *offs = NULL; /* per feature: pool offset of input_ids */
     int cap = 0, cached = -1;
     if (!f) { zl_error_set("squad features: out of memory"); return NULL; }
@@ -578,6 +583,12 @@ zl_squad_features *zl_squad_features_new(const zl_squad *ds, const zl_tokenizer 
             if (start + length == ndoc) break;
             start += length < o.doc_stride ? length : o.doc_stride;
         }
+        free(best_span);
+        free(best_score);
+        best_span = malloc(((size_t)ndoc + 1) * sizeof *best_span);
+        best_score = malloc(((size_t)ndoc + 1) * sizeof *best_score);
+        if (!best_span || !best_score) { zl_error_set("squad features: out of memory"); goto fail; }
+        max_context(spans, ns, best_span, best_score, ndoc);
         for (int si = 0; si < ns; si++) {
             if (f->count == cap) {
                 cap = cap ? cap * 2 : 1024;
@@ -606,7 +617,7 @@ zl_squad_features *zl_squad_features_new(const zl_squad *ds, const zl_tokenizer 
             for (int k = 0; k < spans[si].length; k++)
                 if (iv_push(&pool, t2o.v[spans[si].start + k])) goto fail;
             for (int k = 0; k < spans[si].length; k++)
-                if (iv_push(&pool, is_max_context(spans, ns, si, spans[si].start + k))) goto fail;
+                if (iv_push(&pool, best_span[spans[si].start + k] == si)) goto fail;
             if (o.training) {
                 long ds0 = spans[si].start, de = spans[si].start + spans[si].length - 1;
                 if (tok_start >= ds0 && tok_end <= de) {
@@ -626,6 +637,8 @@ zl_squad_features *zl_squad_features_new(const zl_squad *ds, const zl_tokenizer 
     }
     free(offs);
     free(spans);
+    free(best_span);
+    free(best_score);
     free(doc.v);
     free(t2o.v);
     free(o2t.v);
@@ -635,6 +648,8 @@ zl_squad_features *zl_squad_features_new(const zl_squad *ds, const zl_tokenizer 
 fail:
     free(offs);
     free(spans);
+    free(best_span);
+    free(best_score);
     free(pool.v);
     free(doc.v);
     free(t2o.v);

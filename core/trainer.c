@@ -498,3 +498,19 @@ done:
     zl_bert_free(saved);
     return rc;
 }
+
+int zl_trainer_permutation(int32_t *out, int64_t n, uint64_t seed, uint64_t epoch)
+{
+    if (n < 1 || n > INT32_MAX)
+        return zl_error_set("trainer: permutation of %lld items (1..2^31-1)", (long long)n);
+    for (int64_t i = 0; i < n; i++) out[i] = (int32_t)(i + 1);
+    zl_rng r;
+    zl_rng_seed(&r, seed * 0x9E3779B97F4A7C15ull ^ (epoch + 0x632BE59BD9B4E019ull));
+    for (int64_t i = n - 1; i > 0; i--) {
+        uint64_t j = zl_rng_next(&r) % (uint64_t)(i + 1); /* bias < 2^-32 for n < 2^31 */
+        int32_t tmp = out[i];
+        out[i] = out[j];
+        out[j] = tmp;
+    }
+    return 0;
+}

@@ -2,7 +2,7 @@
  * Owns, for one model it borrows: the activations kept for backward (with dropout
  * masks) sized for one micro-batch, the backward scratch, the gradient block and
  * BERT's optimizer (optim.h); gathering shuffled SQuAD features into padded
- * micro-batches; and saving / loading the whole training state (weights, Adam
+ * micro-batches (in the seeded order of zl_trainer_permutation); and saving / loading the whole training state (weights, Adam
  * moments, step and caller files) as one checkpoint folder, atomically.
  *
  *     zl_trainer_config c;
@@ -67,6 +67,12 @@ int64_t zl_trainer_bytes(const zl_trainer *t);
 /* Estimated bytes of training c at micro-batch B x S: weights + gradients + Adam
  * moments + activations (with dropout masks) + backward scratch. -1 on overflow. */
 int64_t zl_trainer_estimate_bytes(const zl_bert_config *c, int B, int S);
+
+/* The data order of one epoch: out[0..n) = 1..n (1-based feature numbers) shuffled by
+ * Fisher-Yates over zl_rng seeded from (seed, epoch). A run draws it epoch by epoch,
+ * so its memory is one epoch's whatever the number of epochs. -1 with error for
+ * n outside 1..2^31-1. */
+int zl_trainer_permutation(int32_t *out, int64_t n, uint64_t seed, uint64_t epoch);
 
 /* One micro-batch (B <= micro_batch, S <= max_seq_length): forward with dropout,
  * span loss, backward ADDING into the gradient block. loss may be NULL. */

@@ -328,7 +328,7 @@ static int l_estimate(lua_State *L)
 }
 
 /* zonelab.train.permutation(n, seed, epoch) -> i32 tensor [n] of 1..n, shuffled
- * (Fisher-Yates over zl_rng seeded from seed and epoch): the data order of an epoch. */
+ * (zl_trainer_permutation): the data order of an epoch. */
 static int l_permutation(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
@@ -337,16 +337,8 @@ static int l_permutation(lua_State *L)
     int64_t shape[1] = {n};
     zl_tensor **slot = zl_lua_newtensor(L);
     if (!(*slot = zl_tensor_new(ZL_I32, 1, shape))) return zl_lua_fail(L);
-    int32_t *p = ZL_I32P(*slot);
-    for (lua_Integer i = 0; i < n; i++) p[i] = (int32_t)(i + 1);
-    zl_rng r;
-    zl_rng_seed(&r, (uint64_t)seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)epoch + 0x632BE59BD9B4E019ull));
-    for (lua_Integer i = n - 1; i > 0; i--) {
-        uint64_t j = zl_rng_next(&r) % (uint64_t)(i + 1); /* bias < 2^-32 for n < 2^31 */
-        int32_t tmp = p[i];
-        p[i] = p[j];
-        p[j] = tmp;
-    }
+    if (zl_trainer_permutation(ZL_I32P(*slot), n, (uint64_t)seed, (uint64_t)epoch) != 0)
+        return zl_lua_fail(L);
     return 1;
 }
 

@@ -29,7 +29,8 @@ p:flag("--merge", "Merge the shards of `sweep.lua --shard I/N` in PREDICTION_DIR
 p:flag("--use-f1", "Fill the table with F1 instead of exact match.")
 p:flag("--cmrc", "Use the CMRC 2018 metric.")
 p:flag("--allow-missing", "Leave the cells of missing prediction files empty instead of failing.")
-p:option("--layers", "Number of layers (default: the highest L found, plus 1).")
+p:option("--layers", "Number of layers (default: the highest L found, plus 1). A file of a " ..
+  "layer past it (past 255 without it) is refused.")
 p:option("--per-question", "Also write per-question scores into this folder " ..
   "(per_question.json, per_question_layer{L}_{zone}.json) for `stats --per-question`.")
 local args = cli.parse(p)

@@ -101,6 +101,7 @@ else
     note("note: %s has no QA head: a fresh one was initialised\n", args.model)
   end
 end
+require("zonelab.qa").check_vocab(m, tok, vocab, args.model) -- before the first forward
 local mcfg = m:config()
 if seq > mcfg.max_position_embeddings then
   cli.fail("--max-seq-length %d exceeds the model's max_position_embeddings %d", seq,
@@ -118,6 +119,9 @@ local feats = zl.squad.features(ds, tok, { max_seq_length = seq, doc_stride = st
 local n_examples, n_features = ds:count(), feats:count()
 if n_examples == 0 then cli.fail("%s: no training questions", args.train) end
 local steps = T.num_train_steps(n_examples, batch, epochs)
+if math.type(steps) ~= "integer" or steps * batch >= 1 << 62 then
+  cli.fail("--epochs %s: %d questions / batch %d gives too many steps", args.epochs, n_examples, batch)
+end
 if steps < 1 then
   cli.fail("%s: %d questions / batch %d x %g epochs gives no training step", args.train,
     n_examples, batch, epochs)
@@ -190,7 +194,7 @@ local pad_to = args.pad_per_batch and 0 or seq
 local t0 = zl.clock()
 for s = start, steps - 1 do
   local ts = zl.clock()
-  local ok, r = pcall(tr.step_features, tr, feats, order, s * batch + 1, batch, { pad_to = pad_to })
+  local ok, r = pcall(tr.step_features, tr, feats, order:batch(s), 1, batch, { pad_to = pad_to })
   if not ok then
     log:close()
     cli.fail("%s (after %d good steps; %s)", tostring(r), s,

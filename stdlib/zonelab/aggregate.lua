@@ -15,6 +15,9 @@ local zl = require "zonelab"
 
 local M = {}
 
+--- Most encoder layers of a model zonelab loads (core/bert.h ZL_BERT_MAX_LAYERS).
+M.MAX_LAYERS = 256
+
 --- Scores pred_dir into the results CSV. opts.dataset is a path or a dataset loaded with
 --- zl.metrics.load (then opts.dataset_path names it in baseline.json); opts.layers a layer count (default: the highest L found, plus 1);
 --- opts.quiet silences the progress bar and the printed lines. Returns the rows, the
@@ -34,12 +37,27 @@ function M.run(pred_dir, results, opts)
   -- What is in the folder.
   local KNOWN = {}
   for _, z in ipairs(csv.ZONES) do KNOWN[z] = true end
+  -- a layer number past the run's --layers (or past any model zonelab runs) is refused at
+  -- once: one stray predictions_layer99999999_q2.json would otherwise mean minutes of
+  -- looking for the files of every layer below it
+  local limit = args.layers and cli.integer(args.layers, "--layers", 1, M.MAX_LAYERS)
   local max_layer, every_layer_files, ignored = -1, {}, {}
   for name in lfs.dir(dir) do
     local l, z = name:match("^predictions_layer(%d+)_(.+)%.json$")
     local ez = name:match("^predictions_layer_(.+)%.json$")
     if l then
-      if KNOWN[z] then max_layer = math.max(max_layer, tonumber(l)) else ignored[#ignored + 1] = name end
+      if KNOWN[z] then
+        local n = tonumber(l)
+        if n >= (limit or M.MAX_LAYERS) then
+          cli.fail("%s/%s: layer %s is outside %s (layers 0..%d)", dir, name, l,
+            limit and string.format("the run's %d layers", limit)
+            or string.format("any model zonelab runs (at most %d layers)", M.MAX_LAYERS),
+            (limit or M.MAX_LAYERS) - 1)
+        end
+        max_layer = math.max(max_layer, n)
+      else
+        ignored[#ignored + 1] = name
+      end
     elseif ez then
       if KNOWN[ez] then every_layer_files[ez] = true else ignored[#ignored + 1] = name end
     end
@@ -48,7 +66,7 @@ function M.run(pred_dir, results, opts)
   for _, name in ipairs(ignored) do
     io.stderr:write(string.format("note: %s/%s: unknown zone, ignored\n", dir, name))
   end
-  local nlayers = args.layers and cli.integer(args.layers, "--layers", 1, 1000) or max_layer + 1
+  local nlayers = limit or max_layer + 1
   if nlayers < 1 then
     cli.fail("%s: no predictions_layer{L}_{zone}.json files (zones %s)", dir, table.concat(csv.ZONES, ", "))
   end

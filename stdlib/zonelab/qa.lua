@@ -70,6 +70,29 @@ function M.wrap_model(bert, tok, opts)
   }
 end
 
+--- The model's config file in a model folder, as zl.bert.load finds it (for messages).
+function M.config_path(dir)
+  for _, name in ipairs { "bert_config.json", "config.json" } do
+    if lfs.attributes(dir .. "/" .. name, "mode") == "file" then return dir .. "/" .. name end
+  end
+  return dir
+end
+
+--- Checks a model and a vocabulary loaded together: a vocabulary longer than the model's
+--- vocab_size would give ids past its embedding table (found only at the first forward,
+--- or never for a file with no such words), so it is an error naming both files; a shorter
+--- one (a padded embedding table) is a warning.
+function M.check_vocab(bert, tok, vocab_path, model_dir)
+  local n, v = #tok, bert:config().vocab_size
+  if n > v then
+    fail("%s has %d entries but %s says vocab_size %d: the vocabulary does not belong to this " ..
+      "model", vocab_path, n, M.config_path(model_dir), v)
+  elseif n < v then
+    io.stderr:write(string.format("warning: %s has %d entries but the model's vocab_size is %d\n",
+      vocab_path, n, v))
+  end
+end
+
 --- Loads a model folder (bert_config.json or config.json + weights, and vocab.txt).
 --- opts.lower: true/false forces do_lower_case; nil guesses it from the vocabulary.
 --- opts.cmrc: CMRC 2018 tokenisation (Chinese BERT).
@@ -84,10 +107,7 @@ function M.load_model(dir, opts)
   if lower == nil then lower = M.detect_lower(vocab) end
   local bert = zl.bert.load(dir)
   local tok = zl.tokenizer.load(vocab, { lower = lower, cmrc = opts.cmrc or false })
-  if #tok ~= bert:config().vocab_size then
-    io.stderr:write(string.format("warning: %s has %d entries but the model's vocab_size is %d\n",
-      vocab, #tok, bert:config().vocab_size))
-  end
+  M.check_vocab(bert, tok, vocab, dir)
   local model = M.wrap_model(bert, tok, { cmrc = opts.cmrc, dir = dir })
   -- what identifies these weights for a resumed run: every file's name, size and time
   local names = {}

@@ -1,11 +1,11 @@
 -- zonelab.train — what the train recipe needs besides zl.train (the C step): the
--- reference's step count, the data order of the whole run, the default micro-batch,
+-- reference's step count, the data order of the run (drawn epoch by epoch), the default micro-batch,
 -- the train_log.csv rows and a dev-set decode. See docs/training.md ("Training loop").
 --
 --   local T = require "zonelab.train"
 --   local steps = T.num_train_steps(n_examples, 64, 3)      -- int(n / batch * epochs)
---   local order = T.data_order(n_features, steps, 64, seed)  -- i32 [steps * 64], 1-based
---   -- global step s (0-based) trains on order[s*64 + 1 .. s*64 + 64]
+--   local order = T.data_order(n_features, steps, 64, seed)
+--   -- global step s (0-based) trains on order:batch(s), an i32 [64] of 1-based features
 local zl = require "zonelab"
 
 local M = {}
@@ -25,21 +25,36 @@ end
 --- all features (zl.train.permutation(n, seed, e)); the epochs follow each other and
 --- global batches are consecutive slices of `batch` entries (the reference's
 --- repeat() -> shuffle -> batch: a batch may straddle two epochs, none is dropped
---- short). Returns an i32 tensor of steps * batch 1-based feature numbers and a
---- function giving the (1-based) epoch of a global step.
+--- short). Returns an order object and a function giving the (1-based) epoch of a global
+--- step. order:batch(s) is the i32 tensor of the `batch` 1-based feature numbers of
+--- global step s (0-based); the permutations are drawn when a step reaches them and
+--- dropped when it has passed them, so memory is one epoch's (or one batch's) whatever
+--- the number of steps. order.total = steps * batch entries.
 function M.data_order(n_features, steps, batch, seed)
-  local total = steps * batch
-  local out, k, epoch = {}, 0, 0
-  while k < total do
-    local perm = zl.train.permutation(n_features, seed, epoch):totable()
-    for i = 1, #perm do
-      if k >= total then break end
-      k = k + 1
-      out[k] = perm[i]
+  assert(math.type(steps) == "integer" and steps >= 0, "data_order: steps must be an integer >= 0")
+  local perms = {} -- epoch (0-based) -> its permutation as a Lua table
+  local order = { total = steps * batch }
+  function order:batch(s)
+    local k0 = s * batch
+    if math.type(s) ~= "integer" or s < 0 or k0 + batch > self.total then
+      error(string.format("data order: step %s outside 0..%d", tostring(s), steps - 1), 2)
     end
-    epoch = epoch + 1
+    local e0, e1 = k0 // n_features, (k0 + batch - 1) // n_features
+    for e in pairs(perms) do
+      if e < e0 or e > e1 then perms[e] = nil end
+    end
+    local out = {}
+    for k = k0, k0 + batch - 1 do
+      local e = k // n_features
+      local p = perms[e]
+      if not p then
+        p = zl.train.permutation(n_features, seed, e):totable()
+        perms[e] = p
+      end
+      out[#out + 1] = p[k % n_features + 1]
+    end
+    return zl.tensor.from(out, { batch }, "i32")
   end
-  local order = zl.tensor.from(out, { total }, "i32")
   local function epoch_of(step) -- step: 0-based global step
     return (step * batch) // n_features + 1
   end

@@ -42,7 +42,7 @@ local function train(dir, o)
   else
     local order = TR.data_order(feats:count(), steps, o.batch, 1)
     for s = 0, steps - 1 do
-      losses[#losses + 1] = tr:step_features(feats, order, s * o.batch + 1, o.batch).loss
+      losses[#losses + 1] = tr:step_features(feats, order:batch(s), 1, o.batch).loss
     end
   end
   tr:close()

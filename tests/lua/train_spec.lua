@@ -121,14 +121,32 @@ describe("zonelab.train", function()
     assert.are.equal(410, TR.num_warmup_steps(4106, 0.1))
     assert.are.equal(2, TR.num_train_steps(10, 16, 3.5))
     local order, epoch_of = TR.data_order(10, 7, 4, 1)            -- 28 entries over 3 epochs
-    assert.are.same({ 28 }, order:shape())
-    local t = order:totable()
+    assert.are.equal(28, order.total)
+    local t = {}
+    for s = 0, 6 do
+      local b = order:batch(s)
+      assert.are.same({ 4 }, b:shape())
+      for _, v in ipairs(b:totable()) do t[#t + 1] = v end
+    end
     local first = zl.train.permutation(10, 1, 0):totable()
     local second = zl.train.permutation(10, 1, 1):totable()
+    local third = zl.train.permutation(10, 1, 2):totable()
     for i = 1, 10 do
       assert.are.equal(first[i], t[i])
       assert.are.equal(second[i], t[10 + i])
     end
+    for i = 1, 8 do assert.are.equal(third[i], t[20 + i]) end
+    -- the same slices again, in any order (a resumed run starts mid-way)
+    assert.are.same({ first[9], first[10], second[1], second[2] }, order:batch(2):totable())
+    assert.are.same({ first[1], first[2], first[3], first[4] }, order:batch(0):totable())
+    assert.has_error(function() order:batch(7) end)
+    -- a batch larger than the data spans several epochs
+    local big, stream = TR.data_order(3, 2, 7, 5), {}
+    for e = 0, 4 do
+      for _, v in ipairs(zl.train.permutation(3, 5, e):totable()) do stream[#stream + 1] = v end
+    end
+    assert.are.same({ table.unpack(stream, 8, 14) }, big:batch(1):totable())
+    assert.are.same({ table.unpack(stream, 1, 7) }, big:batch(0):totable())
     assert.are.equal(1, epoch_of(0))
     assert.are.equal(1, epoch_of(2))  -- entries 9..12 start in epoch 1
     assert.are.equal(2, epoch_of(3))

@@ -132,4 +132,21 @@ return {
     files = vocab_and { ["dev.json"] = H.squad_with(
       '{"id": "q1", "question": "What sat?", "answers": [{"answer_start": 4, "text": "cat"}]}',
       "The cat \xff\xfe\xc3sat on the mat.") }, names = "dev.json", expect = "utf%-8" },
+  -- values Python's json.load reads but zonelab refuses, each named (core/json.h)
+  { name = "json: NaN in predictions", recipe = "evaluate", args = { "dev.json", "pred.json" },
+    files = { ["dev.json"] = H.SQUAD, ["pred.json"] = '{"q1": NaN}' }, names = "pred.json",
+    expect = "NaN at line 1" },
+  { name = "json: Infinity in a config", code = 'require("zonelab").bert.load("m")',
+    files = function() local m = H.model_files(); return { ["m/"] = true,
+      ["m/bert_config.json"] = m["bert_config.json"]:gsub('"initializer_range":%s*[%d.e-]+', '"initializer_range": Infinity'),
+      ["m/model.safetensors"] = m["model.safetensors"] } end,
+    names = "m/bert_config.json", expect = "Infinity at line" },
+  { name = "json: \\u0000 in a question", recipe = "features", args = feats("dev.json"),
+    files = vocab_and { ["dev.json"] = H.squad_with(
+      '{"id": "q1", "question": "What\\u0000sat?", "answers": [{"answer_start": 4, "text": "cat"}]}') },
+    names = "dev.json", expect = "u0000 %(a NUL character%)" },
+  { name = "json: a lone surrogate in an answer", recipe = "evaluate", args = { "dev.json", "pred.json" },
+    files = { ["pred.json"] = H.PREDS, ["dev.json"] = H.squad_with(
+      '{"id": "q1", "question": "What sat?", "answers": [{"answer_start": 4, "text": "\\ud800cat"}]}') },
+    names = "dev.json", expect = "lone surrogate" },
 }

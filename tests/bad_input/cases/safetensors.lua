@@ -65,4 +65,15 @@ return {
   load_case("the word embeddings for another vocabulary", function(map, zl)
     map["bert.embeddings.word_embeddings.weight"] = zl.tensor.new({ 30522, 8 })
   end, "word_embeddings"),
+  -- no silent wrong results (issue 16): NaN weights would decode one fixed span everywhere
+  load_case("NaN and infinite weights", function(map)
+    local t = map["bert.encoder.layer.0.output.dense.bias"]
+    t:set(1, 0 / 0)
+    t:set(2, -math.huge)
+  end, "bert.encoder.layer.0.output.dense.bias has 2 non%-finite values"),
+  named("an empty tensor between two overlapping ones", inspect(hdr(
+    '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"z":{"dtype":"F32","shape":[0],' ..
+    '"data_offsets":[4,4]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', D16), "a and b overlap")),
+  named("a duplicate name at the same offsets", inspect(hdr('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},' ..
+    '"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}', D16), "w appears twice")),
 }
