@@ -1,12 +1,15 @@
 /* pdf.h — zonelab's vector figures. Owns a small drawing layer over libharu
- * (documents, pages in points, rectangles, circles, lines, curves, base-14 text with
- * superscripts and exact width measurement), matplotlib's "seismic" colour map with
+ * (documents, pages in points, rectangles, circles, lines, curves, text in embedded
+ * TrueType fonts with superscripts and exact width measurement), matplotlib's "seismic" colour map with
  * seaborn's centring (the paper's Figure 1), and the attention-zone heatmap page.
  *
  * Coordinates are PDF points (1/72 inch), origin at the lower-left corner of the
- * page, y pointing up. Text is UTF-8 (drawn in WinAnsi: Latin-1 plus typographic
- * quotes and dashes; other characters become '?'); "^{...}" in a text draws the
- * braces' content as a superscript ("Q^{2}" -> Q²).
+ * page, y pointing up. Text is UTF-8. Every font is embedded (subset to the glyphs
+ * drawn): text that WinAnsi covers (Latin-1, typographic quotes and dashes) is drawn in
+ * DejaVu Sans/Serif/Sans Mono (fonts-dejavu-core), any other text (Chinese tokens, Greek)
+ * in WenQuanYi Micro Hei (fonts-wqy-microhei) as a UTF-8 Type0 font with a ToUnicode
+ * map, so pdftotext reads every token back. Characters beyond U+FFFF become '?'.
+ * "^{...}" in a text draws the braces' content as a superscript ("Q^{2}" -> Q²).
  *
  *     zl_pdf *p = zl_pdf_new();
  *     zl_pdf_page(p, 200, 100);
@@ -55,8 +58,9 @@ typedef enum { ZL_PDF_LEFT, ZL_PDF_CENTER, ZL_PDF_RIGHT } zl_pdf_align;
 typedef enum { ZL_PDF_BASELINE, ZL_PDF_MIDDLE, ZL_PDF_TOP, ZL_PDF_BOTTOM } zl_pdf_valign;
 
 typedef struct zl_pdf_text_style {
-    const char *font;     /* base-14 name ("Helvetica", "Helvetica-Bold", "Times-Roman", ...);
-                             NULL = Helvetica */
+    const char *font;     /* "Helvetica", "Times-Roman" or "Courier", each with -Bold, -Oblique
+                             or -BoldOblique (Times: -Italic): drawn in the embedded DejaVu
+                             face of that style; NULL = Helvetica */
     double size;          /* points; 0 = 10 */
     zl_pdf_align align;
     zl_pdf_valign valign;

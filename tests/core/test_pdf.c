@@ -68,10 +68,10 @@ static void test_text(void)
     if (!p) return;
     double w = 0;
     zl_pdf_text_style st = {.size = 10};
-    /* Helvetica widths: A 667, L 556, Q 778, 2 556, twosuperior 333 (1/1000 em) */
-    CHECK(zl_pdf_text_width(p, "ALL", &st, &w) == 0); CHECK_NEAR(w, 17.79, 1e-9);
-    CHECK(zl_pdf_text_width(p, "Q^{2}", &st, &w) == 0); CHECK_NEAR(w, 7.78 + 0.65 * 5.56, 1e-9);
-    CHECK(zl_pdf_text_width(p, "Q\xc2\xb2", &st, &w) == 0); CHECK_NEAR(w, 7.78 + 3.33, 1e-9);
+    /* the embedded DejaVu Sans widths: A 684, L 557, Q 787, 2 636, twosuperior 400 (1/1000 em) */
+    CHECK(zl_pdf_text_width(p, "ALL", &st, &w) == 0); CHECK_NEAR(w, 17.98, 1e-9);
+    CHECK(zl_pdf_text_width(p, "Q^{2}", &st, &w) == 0); CHECK_NEAR(w, 7.87 + 0.65 * 6.36, 1e-9);
+    CHECK(zl_pdf_text_width(p, "Q\xc2\xb2", &st, &w) == 0); CHECK_NEAR(w, 7.87 + 4.00, 1e-9);
     CHECK(zl_pdf_text_width(p, "a^{b", &st, &w) == 0); /* unclosed: plain text */
     double w2;
     CHECK(zl_pdf_text_width(p, "a^{b", NULL, &w2) == 0); CHECK_NEAR(w, w2, 1e-12);
