@@ -759,7 +759,53 @@ static int bar_width(zl_pdf *p, const zl_pdf_heatmap *h, double *w)
         if (tw > maxw) maxw = tw;
     }
     *w = BAR_GAP + BAR_W + TICK_LEN + TICK_PAD + maxw;
+    if (h->bar_label) *w += 4 + FS_LABEL * (CAP + DESC);
     return 0;
+}
+
+/* The length of each extend='both' triangle: matplotlib's extendfrac 0.05 of the bar. */
+#define EXTEND_FRAC 0.05
+
+/* Word-wraps text to lines no wider than width at size (FS_NOTE); calls back per line. */
+#define FS_NOTE 7.5
+static int wrap_lines(zl_pdf *p, const char *text, double width, int (*line)(void *, const char *),
+                      void *ctx, int *count)
+{
+    size_t n = strlen(text);
+    char *buf = malloc(n + 1);
+    if (!buf) return zl_error_set("heatmap: out of memory");
+    const char *s = text;
+    int lines = 0, rc = 0;
+    while (*s && rc == 0) {
+        while (*s == ' ') s++;
+        if (!*s) break;
+        /* take words while the line fits; a single word longer than the line is kept whole */
+        size_t best = 0, len = 0;
+        for (;;) {
+            const char *e = s + len;
+            while (*e == ' ') e++;
+            const char *w = e;
+            while (*w && *w != ' ') w++;
+            size_t cand = (size_t)(w - s);
+            if (cand == len) break;
+            memcpy(buf, s, cand);
+            buf[cand] = '\0';
+            double tw;
+            if ((rc = text_w(p, buf, FS_NOTE, &tw)) != 0) break;
+            if (tw > width && best > 0) break;
+            best = len = cand;
+            if (!*w) break;
+        }
+        if (rc != 0) break;
+        memcpy(buf, s, best);
+        buf[best] = '\0';
+        if (line) rc = line(ctx, buf);
+        lines++;
+        s += best;
+    }
+    free(buf);
+    if (count) *count = lines;
+    return rc;
 }
 
 static int check_panel(const zl_pdf_heatmap *h, int i)
@@ -819,22 +865,36 @@ static int panel_extent(zl_pdf *p, const zl_pdf_heatmap *h, int with_bar, extent
         if (w > gh) e->below = fmax(e->below, (w - gh) / 2);
     }
     e->above = FS_TICK * CAP / 2; /* bar's top tick label */
+    if (h->subtitle) {
+        if (text_w(p, h->subtitle, FS_TICK, &w) != 0) return -1;
+        e->above = 5 + FS_TICK * (CAP + DESC);
+        if (gw / 2 - w / 2 < -e->left) e->left = w / 2 - gw / 2;
+        if (gw / 2 + w / 2 > e->right) e->right = gw / 2 + w / 2;
+    }
     if (h->title) {
         if (text_w(p, h->title, FS_TITLE, &w) != 0) return -1;
-        e->above = 6 + FS_TITLE * (CAP + SUP_RAISE);
+        e->above = (h->subtitle ? e->above + 2 : 6) + FS_TITLE * (CAP + SUP_RAISE);
         if (gw / 2 - w / 2 < -e->left) e->left = w / 2 - gw / 2;
         if (gw / 2 + w / 2 > e->right) e->right = gw / 2 + w / 2;
     }
     if (with_bar) {
         if (bar_width(p, h, &w) != 0) return -1;
         if (gw + w > e->right) e->right = gw + w;
-        e->below = fmax(e->below, FS_TICK * CAP / 2);
+        /* the triangles reach past the grid (a shared bar's: past the tallest grid, which
+         * the page's top margin below covers) */
+        double ext = EXTEND_FRAC * gh + 1;
+        e->below = fmax(e->below, fmax(FS_TICK * CAP / 2, ext));
+        e->above = fmax(e->above, ext);
+        if (h->bar_label) {
+            if (text_w(p, h->bar_label, FS_LABEL, &w) != 0) return -1;
+            if (w > gh) e->below = fmax(e->below, (w - gh) / 2);
+        }
     }
     return 0;
 }
 
 int zl_pdf_heatmap_layout(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf_bar bar,
-                          const char *title, double *page_w, double *page_h,
+                          const char *title, const char *note, double *page_w, double *page_h,
                           zl_pdf_heatmap_geom *geom)
 {
     if (n < 1 || n > 64) return zl_error_set("heatmap: %d panels (need 1..64)", n);
@@ -863,9 +923,20 @@ int zl_pdf_heatmap_layout(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf
         if (zl_pdf_text_width(p, title, &st, &title_w) != 0) return -1;
         title_h = FS_PAGE_TITLE * (CAP + DESC + SUP_RAISE) + 6;
     }
-    double grid_y = MARGIN + below;
     double max_gh = 0;
     for (int i = 0; i < n; i++) max_gh = fmax(max_gh, panels[i].rows * ch_of(&panels[i]));
+    if (bar == ZL_PDF_BAR_SHARED) top = fmax(top, max_gh * (1 + EXTEND_FRAC) + 1);
+    /* the note's lines wrap to the panels' width (known before the note is placed) */
+    double panels_w = 0;
+    for (int i = 0; i < n; i++) panels_w += e[i].left + e[i].right + (i + 1 < n ? PANEL_GAP : 0);
+    double note_h = 0;
+    if (note) {
+        int lines;
+        if (wrap_lines(p, note, fmax(fmax(panels_w, title_w), 200), NULL, NULL, &lines) != 0)
+            return -1;
+        note_h = lines * FS_NOTE * 1.25 + 6;
+    }
+    double grid_y = MARGIN + note_h + below;
     for (int i = 0; i < n; i++) {
         const zl_pdf_heatmap *h = &panels[i];
         double gx = x + e[i].left;
@@ -884,7 +955,7 @@ int zl_pdf_heatmap_layout(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf
         }
         x = gx + e[i].right + (i + 1 < n ? PANEL_GAP : 0);
     }
-    double w = fmax(x + MARGIN, title_w + 2 * MARGIN);
+    double w = fmax(fmax(x + MARGIN, title_w + 2 * MARGIN), note ? fmax(panels_w, 200) + 2 * MARGIN : 0);
     if (page_w) *page_w = w;
     if (page_h) *page_h = grid_y + top + title_h + MARGIN;
     return 0;
@@ -916,10 +987,21 @@ static int draw_bar(zl_pdf *p, const zl_pdf_heatmap *h, const zl_pdf_heatmap_geo
         if (zl_pdf_rect(p, g->bar_x, g->bar_y + k * band, g->bar_w, hh, ZL_PDF_FILL) != 0)
             return -1;
     }
+    /* extend='both': a triangle past each end in the colour of values beyond it */
+    double ext = EXTEND_FRAC * g->bar_h, x0 = g->bar_x, x1 = g->bar_x + g->bar_w;
+    double xm = (x0 + x1) / 2, yb = g->bar_y, yt = g->bar_y + g->bar_h;
+    double lo[6] = {x0, yb, x1, yb, xm, yb - ext}, hi[6] = {x0, yt, x1, yt, xm, yt + ext};
+    if (zl_pdf_heat_color(h->vmin - 1, h->vmin, h->vmax, h->has_center, h->center, rgb) != 0 ||
+        zl_pdf_fill_color(p, rgb[0], rgb[1], rgb[2]) != 0 ||
+        zl_pdf_polygon(p, lo, 3, ZL_PDF_FILL) != 0 ||
+        zl_pdf_heat_color(h->vmax + 1, h->vmin, h->vmax, h->has_center, h->center, rgb) != 0 ||
+        zl_pdf_fill_color(p, rgb[0], rgb[1], rgb[2]) != 0 ||
+        zl_pdf_polygon(p, hi, 3, ZL_PDF_FILL) != 0)
+        return -1;
     if (zl_pdf_fill_color(p, 0, 0, 0) != 0 || zl_pdf_stroke_color(p, 0, 0, 0) != 0 ||
         zl_pdf_line_width(p, 0.6) != 0)
         return -1;
-    double step = nice_step(h->vmax - h->vmin);
+    double step = nice_step(h->vmax - h->vmin), maxw = 0, tw;
     zl_pdf_text_style st = {.size = FS_TICK, .valign = ZL_PDF_MIDDLE};
     char buf[64];
     double xr = g->bar_x + g->bar_w;
@@ -927,8 +1009,16 @@ static int draw_bar(zl_pdf *p, const zl_pdf_heatmap *h, const zl_pdf_heatmap_geo
         double y = g->bar_y + (k * step - h->vmin) / (h->vmax - h->vmin) * g->bar_h;
         tick_label(k * step, step, buf, sizeof buf);
         if (zl_pdf_line(p, xr, y, xr + TICK_LEN, y) != 0 ||
-            zl_pdf_text(p, xr + TICK_LEN + TICK_PAD, y, buf, &st) != 0)
+            zl_pdf_text(p, xr + TICK_LEN + TICK_PAD, y, buf, &st) != 0 ||
+            zl_pdf_text_width(p, buf, &st, &tw) != 0)
             return -1;
+        if (tw > maxw) maxw = tw;
+    }
+    if (h->bar_label) {
+        /* rotated like the y label, reading upwards, beside the tick labels */
+        zl_pdf_text_style ls = {.size = FS_LABEL, .align = ZL_PDF_CENTER, .angle = 90};
+        double x = xr + TICK_LEN + TICK_PAD + maxw + 4 + FS_LABEL * CAP;
+        if (zl_pdf_text(p, x, g->bar_y + g->bar_h / 2, h->bar_label, &ls) != 0) return -1;
     }
     return 0;
 }
@@ -989,21 +1079,39 @@ static int draw_panel(zl_pdf *p, const zl_pdf_heatmap *h, const zl_pdf_heatmap_g
         double x = g->x - TICK_LEN - TICK_PAD - maxw - 4 - FS_LABEL * DESC;
         if (zl_pdf_text(p, x, g->y + gh / 2, h->ylabel, &st) != 0) return -1;
     }
+    double ty = g->y + gh + 6;
+    if (h->subtitle) {
+        zl_pdf_text_style st = {.size = FS_TICK, .align = ZL_PDF_CENTER};
+        if (zl_pdf_text(p, g->x + gw / 2, g->y + gh + 5 + FS_TICK * DESC, h->subtitle, &st) != 0)
+            return -1;
+        ty = g->y + gh + 5 + FS_TICK * (CAP + DESC) + 2;
+    }
     if (h->title) {
         zl_pdf_text_style st = {.size = FS_TITLE, .align = ZL_PDF_CENTER};
-        if (zl_pdf_text(p, g->x + gw / 2, g->y + gh + 6 + FS_TITLE * DESC, h->title, &st) != 0)
+        if (zl_pdf_text(p, g->x + gw / 2, ty + FS_TITLE * DESC, h->title, &st) != 0)
             return -1;
     }
     return 0;
 }
 
+typedef struct { zl_pdf *p; double x, y; } note_pen;
+
+static int note_line(void *ctx, const char *line)
+{
+    note_pen *pen = ctx;
+    zl_pdf_text_style st = {.size = FS_NOTE, .valign = ZL_PDF_TOP};
+    if (zl_pdf_text(pen->p, pen->x, pen->y, line, &st) != 0) return -1;
+    pen->y -= FS_NOTE * 1.25;
+    return 0;
+}
+
 int zl_pdf_heatmap_page(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf_bar bar,
-                        const char *title, zl_pdf_heatmap_geom *geom)
+                        const char *title, const char *note, zl_pdf_heatmap_geom *geom)
 {
     zl_pdf_heatmap_geom local[64];
     zl_pdf_heatmap_geom *g = geom ? geom : local;
     double pw, ph;
-    if (zl_pdf_heatmap_layout(p, panels, n, bar, title, &pw, &ph, g) != 0) return -1;
+    if (zl_pdf_heatmap_layout(p, panels, n, bar, title, note, &pw, &ph, g) != 0) return -1;
     if (zl_pdf_page(p, pw, ph) != 0) return -1;
     double save_fill[3], save_stroke[3], save_lw = p->line_width;
     memcpy(save_fill, p->fill, sizeof save_fill);
@@ -1018,6 +1126,14 @@ int zl_pdf_heatmap_page(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf_b
                                 .align = ZL_PDF_CENTER, .valign = ZL_PDF_TOP};
         rc = zl_pdf_fill_color(p, 0, 0, 0);
         if (rc == 0) rc = zl_pdf_text(p, pw / 2, ph - MARGIN - FS_PAGE_TITLE * SUP_RAISE, title, &st);
+    }
+    if (rc == 0 && note) {
+        note_pen pen = {p, MARGIN, MARGIN + 0.0};
+        int lines = 0;
+        rc = zl_pdf_fill_color(p, 0.25, 0.25, 0.25);
+        if (rc == 0) rc = wrap_lines(p, note, fmax(pw - 2 * MARGIN, 200), NULL, NULL, &lines);
+        pen.y = MARGIN + lines * FS_NOTE * 1.25;
+        if (rc == 0) rc = wrap_lines(p, note, fmax(pw - 2 * MARGIN, 200), note_line, &pen, NULL);
     }
     /* the caller's colours and line width stay as they were */
     zl_pdf_fill_color(p, save_fill[0], save_fill[1], save_fill[2]);

@@ -102,6 +102,8 @@ typedef struct zl_pdf_heatmap {
     double center;
     int annotate;                    /* print each value (1 decimal) in its cell */
     const char *title;               /* above the panel, or NULL */
+    const char *subtitle;            /* a smaller line under the title (the baseline), or NULL */
+    const char *bar_label;           /* beside this panel's colour bar, or NULL */
     const char *xlabel, *ylabel;     /* axis labels, or NULL */
     double cell_w, cell_h;           /* points; 0 -> 30 x 18 */
 } zl_pdf_heatmap;
@@ -116,13 +118,16 @@ typedef struct zl_pdf_heatmap_geom {
 } zl_pdf_heatmap_geom;
 
 /* Lays out n panels side by side on one page (bar: colour bars), with an optional
- * page title: page size and each panel's geometry (geom: n entries, may be NULL).
- * A shared bar needs the same vmin/vmax/center in every panel. */
+ * page title and a note under the panels (wrapped to the page's width): page size and
+ * each panel's geometry (geom: n entries, may be NULL). A shared bar needs the same
+ * vmin/vmax/center in every panel and takes its label from the last panel. Colour bars
+ * carry matplotlib's extend='both' triangles: the colours values beyond vmin and vmax
+ * are drawn with. */
 int zl_pdf_heatmap_layout(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf_bar bar,
-                          const char *title, double *page_w, double *page_h,
+                          const char *title, const char *note, double *page_w, double *page_h,
                           zl_pdf_heatmap_geom *geom);
 /* Adds that page and draws it. */
 int zl_pdf_heatmap_page(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf_bar bar,
-                        const char *title, zl_pdf_heatmap_geom *geom);
+                        const char *title, const char *note, zl_pdf_heatmap_geom *geom);
 
 #endif

@@ -313,15 +313,15 @@ zl.json.write(stats_dir .. "/baseline_mean.json", mean_baseline, { pretty = true
 local fig = out .. "/figures"
 cli.ensure_dir(fig)
 local r1 = runs[1]
--- baselines passed as numbers: one --metric would pick the same key for both panels
-local function num(x) return string.format("%.3f", x) end
-step("heatmap single run", "heatmap.lua", { r1.sweep .. "/results.csv", num(r1.baseline.exact_match),
+-- each table's metric comes from its name (results_f1.csv, the stats' f1 folder), and
+-- picks its key of the baseline file
+step("heatmap single run", "heatmap.lua", { r1.sweep .. "/results.csv", r1.sweep .. "/baseline.json",
   fig .. "/heatmap_seed1.pdf", "--title", "Seed 1",
-  "--panel", r1.sweep .. "/results_f1.csv", num(r1.baseline.f1),
+  "--panel", r1.sweep .. "/results_f1.csv", r1.sweep .. "/baseline.json",
   "--panel-title", "EM", "--panel-title", "F1" })
-step("heatmap mean", "heatmap.lua", { stats_dir .. "/mean.csv", num(mean_baseline.exact_match),
+step("heatmap mean", "heatmap.lua", { stats_dir .. "/mean.csv", stats_dir .. "/baseline_mean.json",
   fig .. "/heatmap_mean.pdf", "--title", string.format("Mean of %d runs", #runs),
-  "--panel", stats_dir .. "/f1/mean.csv", num(mean_baseline.f1),
+  "--panel", stats_dir .. "/f1/mean.csv", stats_dir .. "/baseline_mean.json",
   "--panel-title", "EM", "--panel-title", "F1" })
 
 -- ---- attention flows: the untrained initial model against the fine-tuned one ----

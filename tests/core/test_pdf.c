@@ -145,7 +145,7 @@ static void test_heatmap(void)
                         .title = "EM", .xlabel = "Attention zone", .ylabel = "Layer"};
     zl_pdf_heatmap_geom g[2];
     double pw, ph;
-    CHECK(zl_pdf_heatmap_layout(p, &h, 1, ZL_PDF_BAR_SHARED, NULL, &pw, &ph, g) == 0);
+    CHECK(zl_pdf_heatmap_layout(p, &h, 1, ZL_PDF_BAR_SHARED, NULL, NULL, &pw, &ph, g) == 0);
     CHECK_NEAR(g[0].cell_w, 30, 0); CHECK_NEAR(g[0].cell_h, 18, 0);
     /* everything on the page: labels left of the grid, the bar's labels right of it */
     CHECK(g[0].x > 20 && g[0].y > 20);
@@ -156,31 +156,31 @@ static void test_heatmap(void)
 
     zl_pdf_heatmap two[2] = {h, h};
     two[1].ylabel = NULL;
-    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_SHARED, "SQuAD", g) == 0);
+    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_SHARED, "SQuAD", NULL, g) == 0);
     CHECK(g[0].bar_w == 0 && g[1].bar_w > 0);
     CHECK(g[1].x > g[0].x + 150 + 10);
     CHECK_NEAR(g[0].y, g[1].y, 0);
-    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_EACH, NULL, g) == 0);
+    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_EACH, NULL, NULL, g) == 0);
     CHECK(g[0].bar_w > 0 && g[1].bar_w > 0 && g[1].x > g[0].bar_x + g[0].bar_w);
     CHECK(zl_pdf_page_count(p) == 2);
 
     /* bad input: -1 and a message, no page added */
     two[1].vmin = -5;
-    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_SHARED, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     CHECK(strstr(zl_error_get(), "shared colour bar") != NULL);
-    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_EACH, NULL, g) == 0); /* fine per panel */
+    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_EACH, NULL, NULL, g) == 0); /* fine per panel */
     v[7] = NAN;
-    CHECK(zl_pdf_heatmap_page(p, &h, 1, ZL_PDF_BAR_SHARED, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, &h, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     CHECK(strstr(zl_error_get(), "row 2, column 3") != NULL);
     v[7] = 0;
     zl_pdf_heatmap bad = h;
     bad.rows = 0;
-    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     bad = h, bad.vmin = 3;
-    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     bad = h, bad.cell_w = -4;
-    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, g) == -1);
-    CHECK(zl_pdf_heatmap_page(p, &h, 0, ZL_PDF_BAR_SHARED, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, &h, 0, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     CHECK(zl_pdf_page_count(p) == 3);
     zl_pdf_free(p);
 }
