@@ -48,6 +48,7 @@ p:option("--jobs", "Seeds trained and swept at the same time, each with its shar
 p:option("--preset", "Embedded default only: demo (the make demo setting) or tiny (a corpus " ..
   "and model small enough for a smoke test in seconds; it does not learn).", "demo")
   :choices({ "demo", "tiny" })
+require("zonelab.qa_cli").add_gelu(p)
 p:flag("--lower", "Lower-case text (uncased models).")
 p:flag("--cased", "Keep case (cased models).")
 cli.add_threads(p)
@@ -266,6 +267,7 @@ for seed = 1, seeds do
     add(a, "--batch", setting(args.batch, "batch"))
     add(a, "--micro-batch", setting(args.micro_batch, "micro_batch"))
     if settings.train.pad_per_batch then a[#a + 1] = "--pad-per-batch" end
+    add(a, "--gelu", args.gelu) -- the fine-tuned model records it in its config
     for _, v in ipairs(common) do a[#a + 1] = v end
     job_step(seed, string.format("train seed %d", seed), "train.lua", a)
   end
@@ -353,6 +355,7 @@ if n_flows > 0 then
   for _, qid in ipairs(ids) do
     local a = { "--model", r1.model, "--compare", compare, "--predict", dev_file, "--qid", qid,
       "--out", fig .. "/flows", "--target", "answer", "--tau", flows_tau }
+    add(a, "--gelu", args.gelu)
     for _, v in ipairs(common) do a[#a + 1] = v end
     step("flows " .. qid, "flows.lua", a)
     flows[#flows + 1] = qid

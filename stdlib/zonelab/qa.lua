@@ -73,6 +73,7 @@ end
 --- Loads a model folder (bert_config.json or config.json + weights, and vocab.txt).
 --- opts.lower: true/false forces do_lower_case; nil guesses it from the vocabulary.
 --- opts.cmrc: CMRC 2018 tokenisation (Chinese BERT).
+--- opts.gelu: "erf" or "tanh" overrides the GELU the model's files imply.
 function M.load_model(dir, opts)
   opts = opts or {}
   if lfs.attributes(dir, "mode") ~= "directory" then fail("%s: not a model folder", dir) end
@@ -82,7 +83,7 @@ function M.load_model(dir, opts)
   end
   local lower = opts.lower
   if lower == nil then lower = M.detect_lower(vocab) end
-  local bert = zl.bert.load(dir)
+  local bert = zl.bert.load(dir, { gelu = opts.gelu })
   local tok = zl.tokenizer.load(vocab, { lower = lower, cmrc = opts.cmrc or false })
   if #tok ~= bert:config().vocab_size then
     io.stderr:write(string.format("warning: %s has %d entries but the model's vocab_size is %d\n",
