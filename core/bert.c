@@ -29,6 +29,37 @@ int openblas_get_num_threads(void);
 
 /* ------------------------------------------------------------------ config */
 
+/* The GELU a hidden_act names: ZL_GELU_TANH for Hugging Face's tanh names, ZL_GELU_ERF for
+ * "gelu" (ambiguous: the caller decides by origin), -1 for anything else. */
+static int gelu_of_act(const char *act)
+{
+    static const char *const tanh_names[] = {"gelu_new", "gelu_pytorch_tanh", "gelu_fast",
+                                             "gelu_accurate"};
+    if (strcmp(act, "gelu") == 0) return ZL_GELU_ERF;
+    for (size_t i = 0; i < sizeof tanh_names / sizeof tanh_names[0]; i++)
+        if (strcmp(act, tanh_names[i]) == 0) return ZL_GELU_TANH;
+    return -1;
+}
+
+const char *zl_bert_gelu_name(int gelu) { return gelu == ZL_GELU_TANH ? "tanh" : "erf"; }
+
+const char *zl_bert_gelu_note(const zl_bert_config *c)
+{
+    switch (c->gelu_origin) {
+    case ZL_GELU_FROM_TF_DEFAULT:
+        return "tanh GELU: a Google TF checkpoint, whose modeling.py computes the tanh form "
+               "although its config says \"gelu\" (--gelu erf overrides)";
+    case ZL_GELU_FROM_CALLER:
+        return c->gelu == ZL_GELU_TANH ? "tanh GELU (--gelu tanh)" : "erf GELU (--gelu erf)";
+    case ZL_GELU_FROM_CONFIG:
+        return c->gelu == ZL_GELU_TANH ? "tanh GELU, as the model's config says"
+                                       : "erf GELU, as the model's config says";
+    default:
+        return "erf GELU: hidden_act \"gelu\" read as Hugging Face does (--gelu tanh for a "
+               "model trained by Google's TF code)";
+    }
+}
+
 void zl_bert_config_default(zl_bert_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -72,9 +103,12 @@ int zl_bert_config_validate(const zl_bert_config *c, const char *what)
     if (c->hidden_size % c->num_attention_heads != 0)
         return zl_error_set("%s: hidden_size %d is not a multiple of num_attention_heads %d",
                             what, c->hidden_size, c->num_attention_heads);
-    if (strcmp(c->hidden_act, "gelu") != 0)
-        return zl_error_set("%s: hidden_act \"%s\" is not supported (only \"gelu\", the exact "
-                            "erf GELU of BERT)", what, c->hidden_act);
+    if (gelu_of_act(c->hidden_act) < 0)
+        return zl_error_set("%s: hidden_act \"%s\" is not supported (\"gelu\", or the tanh "
+                            "GELU's names \"gelu_new\", \"gelu_pytorch_tanh\", \"gelu_fast\", "
+                            "\"gelu_accurate\")", what, c->hidden_act);
+    if (c->gelu != ZL_GELU_ERF && c->gelu != ZL_GELU_TANH)
+        return zl_error_set("%s: gelu form %d is unknown", what, c->gelu);
     if (strcmp(c->model_type, "bert") != 0 && strcmp(c->model_type, "electra") != 0)
         return zl_error_set("%s: model_type \"%s\" is not supported (bert or electra)", what,
                             c->model_type);
@@ -156,6 +190,23 @@ int zl_bert_config_parse(zl_bert_config *c, const char *what, const char *json)
         }
         snprintf(c->hidden_act, sizeof c->hidden_act, "%s", act->valuestring);
         if (strlen(act->valuestring) >= sizeof c->hidden_act) c->hidden_act[0] = '?';
+        if (gelu_of_act(c->hidden_act) == ZL_GELU_TANH) c->gelu = ZL_GELU_TANH, c->gelu_origin = ZL_GELU_FROM_CONFIG;
+    }
+    /* zonelab's own key, written by zl_bert_save: the form this model was trained with */
+    const cJSON *gk = cJSON_GetObjectItemCaseSensitive(root, "gelu");
+    if (gk) {
+        if (!cJSON_IsString(gk) ||
+            (strcmp(gk->valuestring, "erf") != 0 && strcmp(gk->valuestring, "tanh") != 0)) {
+            zl_error_set("%s: field gelu must be \"erf\" or \"tanh\"", what);
+            goto done;
+        }
+        int g = strcmp(gk->valuestring, "tanh") == 0 ? ZL_GELU_TANH : ZL_GELU_ERF;
+        if (c->gelu_origin == ZL_GELU_FROM_CONFIG && g != c->gelu) {
+            zl_error_set("%s: field gelu \"%s\" contradicts hidden_act \"%s\"", what,
+                         gk->valuestring, c->hidden_act);
+            goto done;
+        }
+        c->gelu = g, c->gelu_origin = ZL_GELU_FROM_CONFIG;
     }
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (mt) {
@@ -200,6 +251,8 @@ char *zl_bert_config_to_json(const zl_bert_config *c)
                       cJSON_AddNumberToObject(o, key, strtod(buf, NULL)))
     ADDF("attention_probs_dropout_prob", c->attention_probs_dropout_prob);
     cJSON_AddStringToObject(o, "hidden_act", c->hidden_act);
+    /* always explicit, so a model fine-tuned from a TF checkpoint keeps its tanh GELU */
+    cJSON_AddStringToObject(o, "gelu", zl_bert_gelu_name(c->gelu));
     ADDF("hidden_dropout_prob", c->hidden_dropout_prob);
     cJSON_AddNumberToObject(o, "hidden_size", c->hidden_size);
     ADDF("initializer_range", c->initializer_range);
@@ -675,35 +728,35 @@ void zl_linear_forward(float *out, const float *inp, const float *w, const float
     zl_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
 }
 
-void zl_gelu_forward(float *out, const float *inp, int64_t n)
-{
-    int64_t nb = (n + 1023) / 1024;
-#pragma omp parallel for schedule(static)
-    for (int64_t blk = 0; blk < nb; blk++) {
-        int64_t i0 = blk * 1024, m = n - i0 < 1024 ? n - i0 : 1024;
-        float t[1024];
-        for (int64_t i = 0; i < m; i++) t[i] = inp[i0 + i] * 0.70710678118654752f;
-        zl_vmath_erf(t, t, m);
-        for (int64_t i = 0; i < m; i++) out[i0 + i] = 0.5f * inp[i0 + i] * (1.0f + t[i]);
-    }
-}
-
 /* Fused epilogue of a linear layer, rows [r0, r1): pre += bias; out = gelu(pre). out may
- * equal pre (inference: the GELU in place). */
-static void bias_gelu_rows(float *pre, float *out, const float *bias, int r0, int r1, int C)
+ * equal pre (inference: the GELU in place). The tanh form computes tanh(u) as
+ * 1 - 2 / (exp(2u) + 1) with the vector exp (exp overflowing to inf gives 1, exactly). */
+static void bias_gelu_rows(float *pre, float *out, const float *bias, int r0, int r1, int C,
+                           int tanh_form)
 {
     float t[256];
     for (int n = r0; n < r1; n++) {
         float *p = pre + (int64_t)n * C, *o = out + (int64_t)n * C;
         for (int i0 = 0; i0 < C; i0 += 256) {
             int m = C - i0 < 256 ? C - i0 : 256;
-            for (int j = 0; j < m; j++) {
-                float x = p[i0 + j] + bias[i0 + j];
-                p[i0 + j] = x;
-                t[j] = x * 0.70710678118654752f;
+            if (tanh_form) {
+                for (int j = 0; j < m; j++) {
+                    float x = p[i0 + j] + bias[i0 + j];
+                    p[i0 + j] = x;
+                    t[j] = 2.0f * 0.79788456080286535588f * (x + 0.044715f * x * x * x);
+                }
+                zl_vmath_exp(t, t, m);
+                for (int j = 0; j < m; j++)
+                    o[i0 + j] = 0.5f * p[i0 + j] * (2.0f - 2.0f / (t[j] + 1.0f));
+            } else {
+                for (int j = 0; j < m; j++) {
+                    float x = p[i0 + j] + bias[i0 + j];
+                    p[i0 + j] = x;
+                    t[j] = x * 0.70710678118654752f;
+                }
+                zl_vmath_erf(t, t, m);
+                for (int j = 0; j < m; j++) o[i0 + j] = 0.5f * p[i0 + j] * (1.0f + t[j]);
             }
-            zl_vmath_erf(t, t, m);
-            for (int j = 0; j < m; j++) o[i0 + j] = 0.5f * p[i0 + j] * (1.0f + t[j]);
         }
     }
 }
@@ -780,7 +833,7 @@ static void chunk_rows(int M, int t, int nt, int *r0, int *r1)
     *r1 = (int)(b < M ? b : M);
 }
 
-enum { EPI_BIAS, EPI_GELU, EPI_RES_LN };
+enum { EPI_BIAS, EPI_GELU, EPI_GELU_TANH, EPI_RES_LN };
 
 typedef struct {
     int kind;
@@ -812,7 +865,8 @@ static void linear_team(float *out, const float *inp, const float *W, int M, int
         }
         zl_sgemm(0, 1, r1 - r0, N, K, 1.0f, inp + (int64_t)r0 * K, K, W, K, beta,
                  out + (int64_t)r0 * N, N);
-        if (e->kind == EPI_GELU) bias_gelu_rows(out, e->out2, e->bias, r0, r1, N);
+        if (e->kind == EPI_GELU || e->kind == EPI_GELU_TANH)
+            bias_gelu_rows(out, e->out2, e->bias, r0, r1, N, e->kind == EPI_GELU_TANH);
         else if (e->kind == EPI_RES_LN)
             bias_residual_layernorm_rows(out, e->out2, e->mean, e->rstd, e->bias, e->mask, e->res,
                                          e->w, e->b, r0, r1, N, e->eps);
@@ -1102,7 +1156,8 @@ static void layer_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_input
                    p->att_ln_b + (int64_t)l * H, c->layer_norm_eps};
     linear_team(la.att_sum, la.ctx, p->ow + l * HH, N, H, H, &e1);
     /* feed-forward: x' = LN(dropout(gelu(a Wi^T + bi) Wo2^T + bo2) + a) */
-    epilogue e2 = {EPI_GELU, p->ib + (int64_t)l * I, la.inter_gelu, NULL, NULL, NULL, NULL, NULL,
+    int gk = m->config.gelu == ZL_GELU_TANH ? EPI_GELU_TANH : EPI_GELU;
+    epilogue e2 = {gk, p->ib + (int64_t)l * I, la.inter_gelu, NULL, NULL, NULL, NULL, NULL,
                    NULL, 0.0f};
     linear_team(la.inter_pre, la.att_ln, p->iw + (int64_t)l * I * H, N, H, I, &e2);
     if (la.out_drop) {
@@ -1328,7 +1383,8 @@ int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *
     epilogue e1 = {EPI_RES_LN, p->ob + (int64_t)l * H, la.att_ln, la.att_mean, la.att_rstd, NULL, xc,
                    p->att_ln_w + (int64_t)l * H, p->att_ln_b + (int64_t)l * H, c->layer_norm_eps};
     linear_team(la.att_sum, la.ctx, p->ow + l * HH, Mp, H, H, &e1);
-    epilogue e2 = {EPI_GELU, p->ib + (int64_t)l * I, la.inter_gelu, NULL, NULL, NULL, NULL, NULL,
+    int gk = m->config.gelu == ZL_GELU_TANH ? EPI_GELU_TANH : EPI_GELU;
+    epilogue e2 = {gk, p->ib + (int64_t)l * I, la.inter_gelu, NULL, NULL, NULL, NULL, NULL,
                    NULL, 0.0f};
     linear_team(la.inter_pre, la.att_ln, p->iw + (int64_t)l * I * H, Mp, H, I, &e2);
     epilogue e3 = {EPI_RES_LN, p->o2b + (int64_t)l * H, yc, la.out_mean, la.out_rstd, NULL, la.att_ln,

@@ -53,12 +53,29 @@ typedef struct zl_bert_config {
     int max_position_embeddings;
     int type_vocab_size;
     int embedding_size;           /* E; == H unless ELECTRA with embeddings_project */
-    char hidden_act[16];          /* only "gelu" (exact erf) is accepted */
+    char hidden_act[24];          /* "gelu" (ambiguous, below), or a tanh name: "gelu_new",
+                                     "gelu_pytorch_tanh", "gelu_fast", "gelu_accurate" */
+    int gelu;                     /* ZL_GELU_ERF or ZL_GELU_TANH: the form the forward computes */
+    int gelu_origin;              /* ZL_GELU_FROM_*: what decided gelu */
     float layer_norm_eps;         /* default 1e-12 */
     float initializer_range;      /* default 0.02 */
     float hidden_dropout_prob;    /* as read from the file (default 0.1); informational */
     float attention_probs_dropout_prob;
 } zl_bert_config;
+
+/* The two GELUs: erf, 0.5 x (1 + erf(x / sqrt 2)); tanh (Google's modeling.py, Hugging
+ * Face's gelu_new), 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+enum { ZL_GELU_ERF = 0, ZL_GELU_TANH = 1 };
+/* Who decided the form: hidden_act "gelu" read as Hugging Face does (erf); the file (a tanh
+ * hidden_act, or zonelab's own "gelu": "erf"|"tanh" key, which zl_bert_save writes); a
+ * Google TF checkpoint whose config says "gelu" (tanh, as modeling.py computes it); the
+ * caller (zl_bert_set_gelu, the recipes' --gelu). */
+enum { ZL_GELU_FROM_HF_DEFAULT = 0, ZL_GELU_FROM_CONFIG, ZL_GELU_FROM_TF_DEFAULT,
+       ZL_GELU_FROM_CALLER };
+const char *zl_bert_gelu_name(int gelu); /* "erf" / "tanh" */
+/* One line saying which GELU a config computes and why ("tanh GELU: a Google TF
+ * checkpoint, whose modeling.py computes the tanh form (--gelu erf overrides)"). */
+const char *zl_bert_gelu_note(const zl_bert_config *c);
 
 /* Fills the defaults of BERT-base (uncased vocab); model_type "bert". */
 void zl_bert_config_default(zl_bert_config *c);
@@ -334,7 +351,6 @@ void zl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
 void zl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC);
 /* exact GELU: 0.5 x (1 + erf(x / sqrt 2)) */
-void zl_gelu_forward(float *out, const float *inp, int64_t n);
 /* Dropout multipliers (0 or 1/(1-p)) for stream `stream` of seed; thread-independent. */
 void zl_dropout_mask(float *mask, int64_t n, float p, uint64_t seed, uint64_t stream);
 

@@ -76,9 +76,21 @@ void zl_linear_backward(float *dinp, float *dweight, float *dbias, const float *
     }
 }
 
-void zl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
+void zl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n, int tanh_form)
 {
     const double inv_sqrt2 = 0.70710678118654752440, inv_sqrt2pi = 0.39894228040143267794;
+    const double k = 0.79788456080286535588, c = 0.044715; /* sqrt(2/pi) */
+    if (tanh_form) {
+        /* d/dx 0.5 x (1 + tanh u), u = k (x + c x^3):
+         * 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k (1 + 3 c x^2) */
+#pragma omp parallel for schedule(static) if (n >= 65536)
+        for (int64_t i = 0; i < n; i++) {
+            double x = inp[i], t = tanh(k * (x + c * x * x * x));
+            double d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * c * x * x);
+            dinp[i] += (float)(dout[i] * d);
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) if (n >= 65536)
     for (int64_t i = 0; i < n; i++) {
         double x = inp[i];
@@ -313,7 +325,8 @@ int zl_bert_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backward_ws *w
         zl_linear_backward(ws->dinter, g->o2w + l * IH, g->o2b + (size_t)l * H, dffn,
                            la.inter_gelu, P->o2w + l * IH, N, I, H);
         zero(ws->dpre, (int64_t)N * I);
-        zl_gelu_backward(ws->dpre, la.inter_pre, ws->dinter, (int64_t)N * I);
+        zl_gelu_backward(ws->dpre, la.inter_pre, ws->dinter, (int64_t)N * I,
+                         m->config.gelu == ZL_GELU_TANH);
         zl_linear_backward(ws->dres, g->iw + l * IH, g->ib + (size_t)l * I, ws->dpre, la.att_ln,
                            P->iw + l * IH, N, H, I);
 

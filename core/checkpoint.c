@@ -312,6 +312,9 @@ zl_bert *zl_bert_load(const char *path)
     }
     zl_bert_config c;
     if (zl_bert_config_load(&c, cfg) != 0) goto fail;
+    /* Google's modeling.py computes the tanh GELU although its configs say "gelu" */
+    if (tf && c.gelu_origin == ZL_GELU_FROM_HF_DEFAULT)
+        c.gelu = ZL_GELU_TANH, c.gelu_origin = ZL_GELU_FROM_TF_DEFAULT;
     if (!(m = zl_bert_new(&c))) goto fail;
     const char *what = tf ? prefix : weights;
     map = tf ? zl_tfckpt_load(prefix, 1) : zl_safetensors_load(weights);

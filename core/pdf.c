@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct zl_pdf {
     HPDF_Doc doc;
@@ -15,6 +16,8 @@ struct zl_pdf {
     int pages;
     HPDF_STATUS err, detail; /* first error libharu reported since the last check */
     double fill[3], stroke[3], line_width;
+    HPDF_Font fonts[7], uni_font;   /* embedded faces, loaded on first use (see get_font) */
+    int utf_ready;
 };
 
 /* libharu calls this instead of failing loudly; we only record, and every wrapper
@@ -248,6 +251,26 @@ static unsigned char to_winansi_char(unsigned long cp)
     return '?';
 }
 
+/* Decodes one UTF-8 sequence at u[i..n); *cp gets the code point, or 0xFFFFFFFF for a
+ * malformed byte (which consumes one byte). Returns the bytes consumed. */
+static int utf8_next(const unsigned char *u, size_t i, size_t n, unsigned long *cp)
+{
+    int len;
+    unsigned long c;
+    if (u[i] < 0x80) { *cp = u[i]; return 1; }
+    if ((u[i] & 0xE0) == 0xC0) c = u[i] & 0x1F, len = 2;
+    else if ((u[i] & 0xF0) == 0xE0) c = u[i] & 0x0F, len = 3;
+    else if ((u[i] & 0xF8) == 0xF0) c = u[i] & 0x07, len = 4;
+    else { *cp = 0xFFFFFFFFul; return 1; }
+    if (i + (size_t)len > n) { *cp = 0xFFFFFFFFul; return 1; }
+    for (int k = 1; k < len; k++) {
+        if ((u[i + k] & 0xC0) != 0x80) { *cp = 0xFFFFFFFFul; return 1; }
+        c = (c << 6) | (u[i + k] & 0x3F);
+    }
+    *cp = c;
+    return len;
+}
+
 /* UTF-8 -> WinAnsi; out holds at least n + 1 bytes. Control characters are dropped,
  * malformed bytes become '?'. Returns the output length. */
 static size_t to_winansi(const char *s, size_t n, char *out)
@@ -256,22 +279,48 @@ static size_t to_winansi(const char *s, size_t n, char *out)
     size_t i = 0, o = 0;
     while (i < n) {
         unsigned long cp;
-        int len;
-        if (u[i] < 0x80) cp = u[i], len = 1;
-        else if ((u[i] & 0xE0) == 0xC0) cp = u[i] & 0x1F, len = 2;
-        else if ((u[i] & 0xF0) == 0xE0) cp = u[i] & 0x0F, len = 3;
-        else if ((u[i] & 0xF8) == 0xF0) cp = u[i] & 0x07, len = 4;
-        else { out[o++] = '?'; i++; continue; }
-        if (i + (size_t)len > n) { out[o++] = '?'; i++; continue; }
-        int ok = 1;
-        for (int k = 1; k < len; k++) {
-            if ((u[i + k] & 0xC0) != 0x80) { ok = 0; break; }
-            cp = (cp << 6) | (u[i + k] & 0x3F);
-        }
-        if (!ok) { out[o++] = '?'; i++; continue; }
-        i += (size_t)len;
+        i += (size_t)utf8_next(u, i, n, &cp);
+        if (cp == 0xFFFFFFFFul) { out[o++] = '?'; continue; }
         if (cp < 0x20 || cp == 0x7F) continue;
         out[o++] = (char)to_winansi_char(cp);
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* 1 when every character of the text has a WinAnsi code (controls are dropped anyway,
+ * malformed bytes draw as '?'): such text is drawn with the small single-byte fonts. */
+static int all_winansi(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s), i = 0;
+    while (i < n) {
+        unsigned long cp;
+        i += (size_t)utf8_next(u, i, n, &cp);
+        if (cp == 0xFFFFFFFFul || cp < 0x20 || cp == 0x7F) continue;
+        if (cp != '?' && to_winansi_char(cp) == '?') return 0;
+    }
+    return 1;
+}
+
+/* UTF-8 -> the UTF-8 that libharu's UTF-8 encoder takes: controls dropped, malformed
+ * bytes and characters beyond the Basic Multilingual Plane (the encoder's codes are
+ * 16-bit) become '?'. out holds at least n + 1 bytes. */
+static size_t to_bmp_utf8(const char *s, size_t n, char *out)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, o = 0;
+    while (i < n) {
+        unsigned long cp;
+        size_t at = i;
+        i += (size_t)utf8_next(u, i, n, &cp);
+        if (cp != 0xFFFFFFFFul && (cp < 0x20 || cp == 0x7F)) continue;
+        if (cp == 0xFFFFFFFFul || cp > 0xFFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            out[o++] = '?';
+            continue;
+        }
+        memcpy(out + o, s + at, i - at);
+        o += i - at;
     }
     out[o] = '\0';
     return o;
@@ -306,28 +355,174 @@ static int next_run(const char **cur, text_run *r)
 #define SUP_SCALE 0.65
 #define SUP_RAISE 0.40
 
-static HPDF_Font get_font(zl_pdf *p, const char *name)
+/* The faces zonelab embeds (never libharu's base-14 fonts, which readers substitute).
+ * The style's base-14 names pick a face; Oblique variants are the upright face sheared
+ * by 12 degrees, as the face packages ship no oblique file. */
+enum { FACE_SANS, FACE_SANS_BOLD, FACE_SERIF, FACE_SERIF_BOLD, FACE_MONO, FACE_MONO_BOLD,
+       FACE_CJK, FACE_COUNT };
+
+static const struct {
+    const char *file, *package;
+} face_files[FACE_COUNT] = {
+    {"dejavu/DejaVuSans.ttf", "fonts-dejavu-core"},
+    {"dejavu/DejaVuSans-Bold.ttf", "fonts-dejavu-core"},
+    {"dejavu/DejaVuSerif.ttf", "fonts-dejavu-core"},
+    {"dejavu/DejaVuSerif-Bold.ttf", "fonts-dejavu-core"},
+    {"dejavu/DejaVuSansMono.ttf", "fonts-dejavu-core"},
+    {"dejavu/DejaVuSansMono-Bold.ttf", "fonts-dejavu-core"},
+    {"wqy/wqy-microhei.ttc", "fonts-wqy-microhei"},
+};
+
+_Static_assert(FACE_COUNT <= 7, "struct zl_pdf holds 7 faces");
+
+#define OBLIQUE_SHEAR 0.21255656167002213 /* tan(12 degrees) */
+
+/* Maps a style's font name to a face; -1 (error set) for an unknown name. */
+static int face_of(const char *name, int *oblique)
 {
-    static const char *const base14[] = {
-        "Helvetica", "Helvetica-Bold", "Helvetica-Oblique", "Helvetica-BoldOblique",
-        "Times-Roman", "Times-Bold", "Times-Italic", "Times-BoldItalic", "Courier",
-        "Courier-Bold", "Courier-Oblique", "Courier-BoldOblique", "Symbol", "ZapfDingbats"};
+    static const struct { const char *name; int face, oblique; } names[] = {
+        {"Helvetica", FACE_SANS, 0}, {"Helvetica-Bold", FACE_SANS_BOLD, 0},
+        {"Helvetica-Oblique", FACE_SANS, 1}, {"Helvetica-BoldOblique", FACE_SANS_BOLD, 1},
+        {"Times-Roman", FACE_SERIF, 0}, {"Times-Bold", FACE_SERIF_BOLD, 0},
+        {"Times-Italic", FACE_SERIF, 1}, {"Times-BoldItalic", FACE_SERIF_BOLD, 1},
+        {"Courier", FACE_MONO, 0}, {"Courier-Bold", FACE_MONO_BOLD, 0},
+        {"Courier-Oblique", FACE_MONO, 1}, {"Courier-BoldOblique", FACE_MONO_BOLD, 1},
+    };
     if (!name) name = "Helvetica";
-    int known = 0;
-    for (size_t i = 0; i < sizeof base14 / sizeof base14[0]; i++)
-        if (strcmp(name, base14[i]) == 0) known = 1;
-    if (!known) {
-        zl_error_set("pdf: unknown font '%s' (use a base-14 name such as Helvetica)", name);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i].name) == 0) {
+            *oblique = names[i].oblique;
+            return names[i].face;
+        }
+    return zl_error_set("pdf: unknown font '%s' (use Helvetica, Times-Roman or Courier, "
+                        "with -Bold, -Oblique or -BoldOblique)", name);
+}
+
+/* The font file of a face: in $ZONELAB_FONT_DIR when that is set (only there, so a
+ * figure never mixes two installations), else Debian's /usr/share/fonts/truetype/<file>. */
+static int face_path(int face, char *buf, size_t len)
+{
+    const char *dir = getenv("ZONELAB_FONT_DIR");
+    const char *file = face_files[face].file, *base = strchr(file, '/') + 1;
+    if (dir && *dir) snprintf(buf, len, "%s/%s", dir, base);
+    else snprintf(buf, len, "/usr/share/fonts/truetype/%s", file);
+    if (access(buf, R_OK) == 0) return 0;
+    return zl_error_set("pdf: font %s not found (install the Debian package %s%s%s)", buf,
+                        face_files[face].package, dir && *dir ? ", or put " : "",
+                        dir && *dir ? "the file in ZONELAB_FONT_DIR" : "");
+}
+
+/* libharu 2.3 gives a UTF-8 Type0 font its encoding CMap as /ToUnicode, which readers
+ * reject ("Invalid 'begincidrange' operator in ToUnicode CMap"). The UTF-8 encoder's codes
+ * are the characters' own code points (Identity-H), so the right ToUnicode is the
+ * identity over the Basic Multilingual Plane: written here and swapped in. */
+static int fix_to_unicode(zl_pdf *p, HPDF_Font font)
+{
+    HPDF_Dict cmap = HPDF_DictStream_New(p->doc->mmgr, p->doc->xref);
+    if (!cmap) return check(p, HPDF_FAILD_TO_ALLOC_MEM, "creating a ToUnicode map");
+    HPDF_Stream st = cmap->stream;
+    HPDF_STATUS hs = HPDF_Stream_WriteStr(st,
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+        "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+        "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n");
+    /* one range per high byte, surrogates skipped; at most 100 entries per block */
+    int highs[256], nh = 0;
+    for (int h = 0; h < 256; h++)
+        if (h < 0xD8 || h > 0xDF) highs[nh++] = h;
+    for (int i = 0; i < nh && hs == HPDF_OK; i += 100) {
+        int m = nh - i < 100 ? nh - i : 100;
+        char line[64];
+        snprintf(line, sizeof line, "%d beginbfrange\n", m);
+        hs = HPDF_Stream_WriteStr(st, line);
+        for (int k = 0; k < m && hs == HPDF_OK; k++) {
+            snprintf(line, sizeof line, "<%02X00> <%02XFF> <%02X00>\n", highs[i + k], highs[i + k],
+                     highs[i + k]);
+            hs = HPDF_Stream_WriteStr(st, line);
+        }
+        if (hs == HPDF_OK) hs = HPDF_Stream_WriteStr(st, "endbfrange\n");
+    }
+    if (hs == HPDF_OK)
+        hs = HPDF_Stream_WriteStr(st, "endcmap\nCMapName currentdict /CMap defineresource pop\n"
+                                      "end\nend\n");
+    cmap->filter = HPDF_STREAM_FILTER_FLATE_DECODE;
+    if (hs == HPDF_OK) hs = HPDF_Dict_Add(font, "ToUnicode", cmap);
+    return check(p, hs, "writing a ToUnicode map");
+}
+
+/* libharu 2.3 reads a composite glyph's component ids as signed 16-bit numbers, so in
+ * fonts with more than 32767 glyphs (every CJK face) components above that are never
+ * marked for the subset and such characters draw blank (京 and 学 in WenQuanYi Micro
+ * Hei). Before the document is rendered, every used composite's components are marked
+ * here, read as unsigned, recursively. */
+static void mark_components(HPDF_TTFontDefAttr a, unsigned gid, int depth)
+{
+    if (depth > 8 || gid >= a->num_glyphs) return;
+    int m = a->header.index_to_loc_format == 0 ? 2 : 1;
+    HPDF_UINT32 off = a->glyph_tbl.offsets[gid] * m, end = a->glyph_tbl.offsets[gid + 1] * m;
+    if (end <= off + 10 || end - off > 65536) return;
+    HPDF_BYTE buf[65536];
+    HPDF_UINT len = end - off;
+    if (HPDF_Stream_Seek(a->stream, (HPDF_INT32)(a->glyph_tbl.base_offset + off), HPDF_SEEK_SET) !=
+            HPDF_OK ||
+        HPDF_Stream_Read(a->stream, buf, &len) != HPDF_OK || len != end - off)
+        return;
+    if (!(buf[0] & 0x80)) return; /* numberOfContours >= 0: a simple glyph */
+    size_t p = 10;
+    for (;;) {
+        if (p + 4 > len) return;
+        unsigned flags = (unsigned)buf[p] << 8 | buf[p + 1];
+        unsigned part = (unsigned)buf[p + 2] << 8 | buf[p + 3];
+        p += 4 + (flags & 1 ? 4 : 2);            /* ARG_1_AND_2_ARE_WORDS */
+        p += flags & 8 ? 2 : flags & 64 ? 4 : flags & 128 ? 8 : 0; /* scale, xy, 2x2 */
+        if (part < a->num_glyphs && !a->glyph_tbl.flgs[part]) {
+            a->glyph_tbl.flgs[part] = 1;
+            mark_components(a, part, depth + 1);
+        }
+        if (!(flags & 32)) return;                /* MORE_COMPONENTS */
+    }
+}
+
+static void mark_composites(HPDF_Font font)
+{
+    if (!font) return;
+    HPDF_FontDef def = ((HPDF_FontAttr)font->attr)->fontdef;
+    if (!def || def->type != HPDF_FONTDEF_TYPE_TRUETYPE) return;
+    HPDF_TTFontDefAttr a = def->attr;
+    if (!a->embedding || !a->stream) return;
+    for (unsigned g = 0; g < a->num_glyphs; g++)
+        if (a->glyph_tbl.flgs[g]) mark_components(a, g, 0);
+}
+
+/* The embedded font of a face: single-byte WinAnsi for text that fits it (small
+ * figures), or the CJK face's UTF-8 Type0 font for any other text. Loaded on first
+ * use, so a figure embeds only the faces it draws with (subset to its glyphs). */
+static HPDF_Font get_font(zl_pdf *p, int face, int unicode)
+{
+    if (unicode) face = FACE_CJK;
+    HPDF_Font *slot = unicode ? &p->uni_font : &p->fonts[face];
+    if (*slot) return *slot;
+    char path[4096];
+    if (face_path(face, path, sizeof path) != 0) return NULL;
+    if (unicode && !p->utf_ready) {
+        if (check(p, HPDF_UseUTFEncodings(p->doc), "enabling UTF-8 text") != 0) return NULL;
+        p->utf_ready = 1;
+    }
+    const char *name = face == FACE_CJK ? HPDF_LoadTTFontFromFile2(p->doc, path, 0, HPDF_TRUE)
+                                        : HPDF_LoadTTFontFromFile(p->doc, path, HPDF_TRUE);
+    if (!name || p->err) {
+        check(p, HPDF_INVALID_FONT_NAME, "loading a font");
+        zl_error_prefix("%s: ", path);
         return NULL;
     }
-    /* Symbol and ZapfDingbats have their own built-in encodings */
-    int builtin = strcmp(name, "Symbol") == 0 || strcmp(name, "ZapfDingbats") == 0;
-    HPDF_Font f = HPDF_GetFont(p->doc, name, builtin ? NULL : "WinAnsiEncoding");
+    HPDF_Font f = HPDF_GetFont(p->doc, name, unicode ? "UTF-8" : "WinAnsiEncoding");
     if (!f || p->err) {
         check(p, HPDF_INVALID_FONT_NAME, "loading a font");
-        zl_error_prefix("font '%s': ", name);
+        zl_error_prefix("%s: ", path);
         return NULL;
     }
+    if (unicode && fix_to_unicode(p, f) != 0) return NULL;
+    *slot = f;
     return f;
 }
 
@@ -350,8 +545,12 @@ static int text_do(zl_pdf *p, double x, double y, const char *utf8, const zl_pdf
     double size;
     if (!utf8) return zl_error_set("pdf: text is NULL");
     if (check_style(st, &size) != 0) return -1;
-    HPDF_Font font = get_font(p, st->font);
+    int oblique = 0, face = face_of(st->font, &oblique);
+    if (face < 0) return -1;
+    int unicode = !all_winansi(utf8);
+    HPDF_Font font = get_font(p, face, unicode);
     if (!font) return -1;
+    size_t (*encode)(const char *, size_t, char *) = unicode ? to_bmp_utf8 : to_winansi;
     size_t cap = strlen(utf8) + 1;
     char *buf = malloc(cap);
     if (!buf) return zl_error_set("pdf: out of memory");
@@ -360,7 +559,7 @@ static int text_do(zl_pdf *p, double x, double y, const char *utf8, const zl_pdf
     const char *cur = utf8;
     text_run r;
     while (next_run(&cur, &r)) {
-        size_t n = to_winansi(r.s, r.n, buf);
+        size_t n = encode(r.s, r.n, buf);
         HPDF_TextWidth tw = HPDF_Font_TextWidth(font, (const HPDF_BYTE *)buf, (HPDF_UINT)n);
         total += tw.width * (r.sup ? size * SUP_SCALE : size) / 1000.0;
     }
@@ -370,9 +569,10 @@ static int text_do(zl_pdf *p, double x, double y, const char *utf8, const zl_pdf
     if (need_page(p, "text") != 0) { free(buf); return -1; }
 
     double a = st->angle * (3.14159265358979323846 / 180.0), c = cos(a), s = sin(a);
+    double sh = oblique ? OBLIQUE_SHEAR : 0; /* shear along the baseline, before rotation */
     double u = st->align == ZL_PDF_LEFT ? 0 : st->align == ZL_PDF_CENTER ? -total / 2 : -total;
     double capf = HPDF_Font_GetCapHeight(font) / 1000.0, desc = HPDF_Font_GetDescent(font) / 1000.0;
-    if (capf <= 0) capf = 0.7; /* Symbol/ZapfDingbats report none */
+    if (capf <= 0) capf = 0.7; /* a face that reports none */
     double v = st->valign == ZL_PDF_MIDDLE ? -capf * size / 2
                : st->valign == ZL_PDF_TOP  ? -capf * size
                : st->valign == ZL_PDF_BOTTOM ? -desc * size : 0;
@@ -380,13 +580,14 @@ static int text_do(zl_pdf *p, double x, double y, const char *utf8, const zl_pdf
     int in_text = hs == HPDF_OK;
     cur = utf8;
     while (hs == HPDF_OK && next_run(&cur, &r)) {
-        size_t n = to_winansi(r.s, r.n, buf);
+        size_t n = encode(r.s, r.n, buf);
         double rs = r.sup ? size * SUP_SCALE : size, rv = v + (r.sup ? SUP_RAISE * size : 0);
         if (n == 0) continue;
         hs = HPDF_Page_SetFontAndSize(p->page, font, (HPDF_REAL)rs);
         if (hs == HPDF_OK)
-            hs = HPDF_Page_SetTextMatrix(p->page, (HPDF_REAL)c, (HPDF_REAL)s, (HPDF_REAL)-s,
-                                         (HPDF_REAL)c, (HPDF_REAL)(x + u * c - rv * s),
+            hs = HPDF_Page_SetTextMatrix(p->page, (HPDF_REAL)c, (HPDF_REAL)s,
+                                         (HPDF_REAL)(-s + sh * c), (HPDF_REAL)(c + sh * s),
+                                         (HPDF_REAL)(x + u * c - rv * s),
                                          (HPDF_REAL)(y + u * s + rv * c));
         if (hs == HPDF_OK) hs = HPDF_Page_ShowText(p->page, buf);
         u += HPDF_Font_TextWidth(font, (const HPDF_BYTE *)buf, (HPDF_UINT)n).width * rs / 1000.0;
@@ -412,6 +613,8 @@ int zl_pdf_text_width(zl_pdf *p, const char *utf8, const zl_pdf_text_style *st, 
 int zl_pdf_save(zl_pdf *p, const char *path)
 {
     if (p->pages == 0) return zl_error_set("%s: the PDF has no pages", path);
+    for (int i = 0; i < FACE_COUNT; i++) mark_composites(p->fonts[i]);
+    mark_composites(p->uni_font);
     if (check(p, HPDF_SaveToStream(p->doc), "rendering the document") != 0)
         return zl_error_prefix("%s: ", path);
     HPDF_UINT32 size = HPDF_GetStreamSize(p->doc);
@@ -510,8 +713,8 @@ int zl_pdf_heat_color(double v, double vmin, double vmax, int has_center, double
 #define BAR_W 10.0
 #define PANEL_GAP 14.0
 #define MARGIN 8.0
-#define CAP 0.718   /* Helvetica cap height / em */
-#define DESC 0.207  /* Helvetica descent / em */
+#define CAP 0.729   /* DejaVu Sans cap height / em */
+#define DESC 0.236  /* DejaVu Sans descent / em */
 
 static const char *label_of(const char *const *labels, int i, char *buf, size_t n)
 {
@@ -556,7 +759,53 @@ static int bar_width(zl_pdf *p, const zl_pdf_heatmap *h, double *w)
         if (tw > maxw) maxw = tw;
     }
     *w = BAR_GAP + BAR_W + TICK_LEN + TICK_PAD + maxw;
+    if (h->bar_label) *w += 4 + FS_LABEL * (CAP + DESC);
     return 0;
+}
+
+/* The length of each extend='both' triangle: matplotlib's extendfrac 0.05 of the bar. */
+#define EXTEND_FRAC 0.05
+
+/* Word-wraps text to lines no wider than width at size (FS_NOTE); calls back per line. */
+#define FS_NOTE 7.5
+static int wrap_lines(zl_pdf *p, const char *text, double width, int (*line)(void *, const char *),
+                      void *ctx, int *count)
+{
+    size_t n = strlen(text);
+    char *buf = malloc(n + 1);
+    if (!buf) return zl_error_set("heatmap: out of memory");
+    const char *s = text;
+    int lines = 0, rc = 0;
+    while (*s && rc == 0) {
+        while (*s == ' ') s++;
+        if (!*s) break;
+        /* take words while the line fits; a single word longer than the line is kept whole */
+        size_t best = 0, len = 0;
+        for (;;) {
+            const char *e = s + len;
+            while (*e == ' ') e++;
+            const char *w = e;
+            while (*w && *w != ' ') w++;
+            size_t cand = (size_t)(w - s);
+            if (cand == len) break;
+            memcpy(buf, s, cand);
+            buf[cand] = '\0';
+            double tw;
+            if ((rc = text_w(p, buf, FS_NOTE, &tw)) != 0) break;
+            if (tw > width && best > 0) break;
+            best = len = cand;
+            if (!*w) break;
+        }
+        if (rc != 0) break;
+        memcpy(buf, s, best);
+        buf[best] = '\0';
+        if (line) rc = line(ctx, buf);
+        lines++;
+        s += best;
+    }
+    free(buf);
+    if (count) *count = lines;
+    return rc;
 }
 
 static int check_panel(const zl_pdf_heatmap *h, int i)
@@ -616,22 +865,36 @@ static int panel_extent(zl_pdf *p, const zl_pdf_heatmap *h, int with_bar, extent
         if (w > gh) e->below = fmax(e->below, (w - gh) / 2);
     }
     e->above = FS_TICK * CAP / 2; /* bar's top tick label */
+    if (h->subtitle) {
+        if (text_w(p, h->subtitle, FS_TICK, &w) != 0) return -1;
+        e->above = 5 + FS_TICK * (CAP + DESC);
+        if (gw / 2 - w / 2 < -e->left) e->left = w / 2 - gw / 2;
+        if (gw / 2 + w / 2 > e->right) e->right = gw / 2 + w / 2;
+    }
     if (h->title) {
         if (text_w(p, h->title, FS_TITLE, &w) != 0) return -1;
-        e->above = 6 + FS_TITLE * (CAP + SUP_RAISE);
+        e->above = (h->subtitle ? e->above + 2 : 6) + FS_TITLE * (CAP + SUP_RAISE);
         if (gw / 2 - w / 2 < -e->left) e->left = w / 2 - gw / 2;
         if (gw / 2 + w / 2 > e->right) e->right = gw / 2 + w / 2;
     }
     if (with_bar) {
         if (bar_width(p, h, &w) != 0) return -1;
         if (gw + w > e->right) e->right = gw + w;
-        e->below = fmax(e->below, FS_TICK * CAP / 2);
+        /* the triangles reach past the grid (a shared bar's: past the tallest grid, which
+         * the page's top margin below covers) */
+        double ext = EXTEND_FRAC * gh + 1;
+        e->below = fmax(e->below, fmax(FS_TICK * CAP / 2, ext));
+        e->above = fmax(e->above, ext);
+        if (h->bar_label) {
+            if (text_w(p, h->bar_label, FS_LABEL, &w) != 0) return -1;
+            if (w > gh) e->below = fmax(e->below, (w - gh) / 2);
+        }
     }
     return 0;
 }
 
 int zl_pdf_heatmap_layout(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf_bar bar,
-                          const char *title, double *page_w, double *page_h,
+                          const char *title, const char *note, double *page_w, double *page_h,
                           zl_pdf_heatmap_geom *geom)
 {
     if (n < 1 || n > 64) return zl_error_set("heatmap: %d panels (need 1..64)", n);
@@ -660,9 +923,20 @@ int zl_pdf_heatmap_layout(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf
         if (zl_pdf_text_width(p, title, &st, &title_w) != 0) return -1;
         title_h = FS_PAGE_TITLE * (CAP + DESC + SUP_RAISE) + 6;
     }
-    double grid_y = MARGIN + below;
     double max_gh = 0;
     for (int i = 0; i < n; i++) max_gh = fmax(max_gh, panels[i].rows * ch_of(&panels[i]));
+    if (bar == ZL_PDF_BAR_SHARED) top = fmax(top, max_gh * (1 + EXTEND_FRAC) + 1);
+    /* the note's lines wrap to the panels' width (known before the note is placed) */
+    double panels_w = 0;
+    for (int i = 0; i < n; i++) panels_w += e[i].left + e[i].right + (i + 1 < n ? PANEL_GAP : 0);
+    double note_h = 0;
+    if (note) {
+        int lines;
+        if (wrap_lines(p, note, fmax(fmax(panels_w, title_w), 200), NULL, NULL, &lines) != 0)
+            return -1;
+        note_h = lines * FS_NOTE * 1.25 + 6;
+    }
+    double grid_y = MARGIN + note_h + below;
     for (int i = 0; i < n; i++) {
         const zl_pdf_heatmap *h = &panels[i];
         double gx = x + e[i].left;
@@ -681,7 +955,7 @@ int zl_pdf_heatmap_layout(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf
         }
         x = gx + e[i].right + (i + 1 < n ? PANEL_GAP : 0);
     }
-    double w = fmax(x + MARGIN, title_w + 2 * MARGIN);
+    double w = fmax(fmax(x + MARGIN, title_w + 2 * MARGIN), note ? fmax(panels_w, 200) + 2 * MARGIN : 0);
     if (page_w) *page_w = w;
     if (page_h) *page_h = grid_y + top + title_h + MARGIN;
     return 0;
@@ -713,10 +987,21 @@ static int draw_bar(zl_pdf *p, const zl_pdf_heatmap *h, const zl_pdf_heatmap_geo
         if (zl_pdf_rect(p, g->bar_x, g->bar_y + k * band, g->bar_w, hh, ZL_PDF_FILL) != 0)
             return -1;
     }
+    /* extend='both': a triangle past each end in the colour of values beyond it */
+    double ext = EXTEND_FRAC * g->bar_h, x0 = g->bar_x, x1 = g->bar_x + g->bar_w;
+    double xm = (x0 + x1) / 2, yb = g->bar_y, yt = g->bar_y + g->bar_h;
+    double lo[6] = {x0, yb, x1, yb, xm, yb - ext}, hi[6] = {x0, yt, x1, yt, xm, yt + ext};
+    if (zl_pdf_heat_color(h->vmin - 1, h->vmin, h->vmax, h->has_center, h->center, rgb) != 0 ||
+        zl_pdf_fill_color(p, rgb[0], rgb[1], rgb[2]) != 0 ||
+        zl_pdf_polygon(p, lo, 3, ZL_PDF_FILL) != 0 ||
+        zl_pdf_heat_color(h->vmax + 1, h->vmin, h->vmax, h->has_center, h->center, rgb) != 0 ||
+        zl_pdf_fill_color(p, rgb[0], rgb[1], rgb[2]) != 0 ||
+        zl_pdf_polygon(p, hi, 3, ZL_PDF_FILL) != 0)
+        return -1;
     if (zl_pdf_fill_color(p, 0, 0, 0) != 0 || zl_pdf_stroke_color(p, 0, 0, 0) != 0 ||
         zl_pdf_line_width(p, 0.6) != 0)
         return -1;
-    double step = nice_step(h->vmax - h->vmin);
+    double step = nice_step(h->vmax - h->vmin), maxw = 0, tw;
     zl_pdf_text_style st = {.size = FS_TICK, .valign = ZL_PDF_MIDDLE};
     char buf[64];
     double xr = g->bar_x + g->bar_w;
@@ -724,8 +1009,16 @@ static int draw_bar(zl_pdf *p, const zl_pdf_heatmap *h, const zl_pdf_heatmap_geo
         double y = g->bar_y + (k * step - h->vmin) / (h->vmax - h->vmin) * g->bar_h;
         tick_label(k * step, step, buf, sizeof buf);
         if (zl_pdf_line(p, xr, y, xr + TICK_LEN, y) != 0 ||
-            zl_pdf_text(p, xr + TICK_LEN + TICK_PAD, y, buf, &st) != 0)
+            zl_pdf_text(p, xr + TICK_LEN + TICK_PAD, y, buf, &st) != 0 ||
+            zl_pdf_text_width(p, buf, &st, &tw) != 0)
             return -1;
+        if (tw > maxw) maxw = tw;
+    }
+    if (h->bar_label) {
+        /* rotated like the y label, reading upwards, beside the tick labels */
+        zl_pdf_text_style ls = {.size = FS_LABEL, .align = ZL_PDF_CENTER, .angle = 90};
+        double x = xr + TICK_LEN + TICK_PAD + maxw + 4 + FS_LABEL * CAP;
+        if (zl_pdf_text(p, x, g->bar_y + g->bar_h / 2, h->bar_label, &ls) != 0) return -1;
     }
     return 0;
 }
@@ -786,21 +1079,39 @@ static int draw_panel(zl_pdf *p, const zl_pdf_heatmap *h, const zl_pdf_heatmap_g
         double x = g->x - TICK_LEN - TICK_PAD - maxw - 4 - FS_LABEL * DESC;
         if (zl_pdf_text(p, x, g->y + gh / 2, h->ylabel, &st) != 0) return -1;
     }
+    double ty = g->y + gh + 6;
+    if (h->subtitle) {
+        zl_pdf_text_style st = {.size = FS_TICK, .align = ZL_PDF_CENTER};
+        if (zl_pdf_text(p, g->x + gw / 2, g->y + gh + 5 + FS_TICK * DESC, h->subtitle, &st) != 0)
+            return -1;
+        ty = g->y + gh + 5 + FS_TICK * (CAP + DESC) + 2;
+    }
     if (h->title) {
         zl_pdf_text_style st = {.size = FS_TITLE, .align = ZL_PDF_CENTER};
-        if (zl_pdf_text(p, g->x + gw / 2, g->y + gh + 6 + FS_TITLE * DESC, h->title, &st) != 0)
+        if (zl_pdf_text(p, g->x + gw / 2, ty + FS_TITLE * DESC, h->title, &st) != 0)
             return -1;
     }
     return 0;
 }
 
+typedef struct { zl_pdf *p; double x, y; } note_pen;
+
+static int note_line(void *ctx, const char *line)
+{
+    note_pen *pen = ctx;
+    zl_pdf_text_style st = {.size = FS_NOTE, .valign = ZL_PDF_TOP};
+    if (zl_pdf_text(pen->p, pen->x, pen->y, line, &st) != 0) return -1;
+    pen->y -= FS_NOTE * 1.25;
+    return 0;
+}
+
 int zl_pdf_heatmap_page(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf_bar bar,
-                        const char *title, zl_pdf_heatmap_geom *geom)
+                        const char *title, const char *note, zl_pdf_heatmap_geom *geom)
 {
     zl_pdf_heatmap_geom local[64];
     zl_pdf_heatmap_geom *g = geom ? geom : local;
     double pw, ph;
-    if (zl_pdf_heatmap_layout(p, panels, n, bar, title, &pw, &ph, g) != 0) return -1;
+    if (zl_pdf_heatmap_layout(p, panels, n, bar, title, note, &pw, &ph, g) != 0) return -1;
     if (zl_pdf_page(p, pw, ph) != 0) return -1;
     double save_fill[3], save_stroke[3], save_lw = p->line_width;
     memcpy(save_fill, p->fill, sizeof save_fill);
@@ -815,6 +1126,14 @@ int zl_pdf_heatmap_page(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf_b
                                 .align = ZL_PDF_CENTER, .valign = ZL_PDF_TOP};
         rc = zl_pdf_fill_color(p, 0, 0, 0);
         if (rc == 0) rc = zl_pdf_text(p, pw / 2, ph - MARGIN - FS_PAGE_TITLE * SUP_RAISE, title, &st);
+    }
+    if (rc == 0 && note) {
+        note_pen pen = {p, MARGIN, MARGIN + 0.0};
+        int lines = 0;
+        rc = zl_pdf_fill_color(p, 0.25, 0.25, 0.25);
+        if (rc == 0) rc = wrap_lines(p, note, fmax(pw - 2 * MARGIN, 200), NULL, NULL, &lines);
+        pen.y = MARGIN + lines * FS_NOTE * 1.25;
+        if (rc == 0) rc = wrap_lines(p, note, fmax(pw - 2 * MARGIN, 200), note_line, &pen, NULL);
     }
     /* the caller's colours and line width stay as they were */
     zl_pdf_fill_color(p, save_fill[0], save_fill[1], save_fill[2]);

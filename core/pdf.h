@@ -1,12 +1,15 @@
 /* pdf.h — zonelab's vector figures. Owns a small drawing layer over libharu
- * (documents, pages in points, rectangles, circles, lines, curves, base-14 text with
- * superscripts and exact width measurement), matplotlib's "seismic" colour map with
+ * (documents, pages in points, rectangles, circles, lines, curves, text in embedded
+ * TrueType fonts with superscripts and exact width measurement), matplotlib's "seismic" colour map with
  * seaborn's centring (the paper's Figure 1), and the attention-zone heatmap page.
  *
  * Coordinates are PDF points (1/72 inch), origin at the lower-left corner of the
- * page, y pointing up. Text is UTF-8 (drawn in WinAnsi: Latin-1 plus typographic
- * quotes and dashes; other characters become '?'); "^{...}" in a text draws the
- * braces' content as a superscript ("Q^{2}" -> Q²).
+ * page, y pointing up. Text is UTF-8. Every font is embedded (subset to the glyphs
+ * drawn): text that WinAnsi covers (Latin-1, typographic quotes and dashes) is drawn in
+ * DejaVu Sans/Serif/Sans Mono (fonts-dejavu-core), any other text (Chinese tokens, Greek)
+ * in WenQuanYi Micro Hei (fonts-wqy-microhei) as a UTF-8 Type0 font with a ToUnicode
+ * map, so pdftotext reads every token back. Characters beyond U+FFFF become '?'.
+ * "^{...}" in a text draws the braces' content as a superscript ("Q^{2}" -> Q²).
  *
  *     zl_pdf *p = zl_pdf_new();
  *     zl_pdf_page(p, 200, 100);
@@ -55,8 +58,9 @@ typedef enum { ZL_PDF_LEFT, ZL_PDF_CENTER, ZL_PDF_RIGHT } zl_pdf_align;
 typedef enum { ZL_PDF_BASELINE, ZL_PDF_MIDDLE, ZL_PDF_TOP, ZL_PDF_BOTTOM } zl_pdf_valign;
 
 typedef struct zl_pdf_text_style {
-    const char *font;     /* base-14 name ("Helvetica", "Helvetica-Bold", "Times-Roman", ...);
-                             NULL = Helvetica */
+    const char *font;     /* "Helvetica", "Times-Roman" or "Courier", each with -Bold, -Oblique
+                             or -BoldOblique (Times: -Italic): drawn in the embedded DejaVu
+                             face of that style; NULL = Helvetica */
     double size;          /* points; 0 = 10 */
     zl_pdf_align align;
     zl_pdf_valign valign;
@@ -98,6 +102,8 @@ typedef struct zl_pdf_heatmap {
     double center;
     int annotate;                    /* print each value (1 decimal) in its cell */
     const char *title;               /* above the panel, or NULL */
+    const char *subtitle;            /* a smaller line under the title (the baseline), or NULL */
+    const char *bar_label;           /* beside this panel's colour bar, or NULL */
     const char *xlabel, *ylabel;     /* axis labels, or NULL */
     double cell_w, cell_h;           /* points; 0 -> 30 x 18 */
 } zl_pdf_heatmap;
@@ -112,13 +118,16 @@ typedef struct zl_pdf_heatmap_geom {
 } zl_pdf_heatmap_geom;
 
 /* Lays out n panels side by side on one page (bar: colour bars), with an optional
- * page title: page size and each panel's geometry (geom: n entries, may be NULL).
- * A shared bar needs the same vmin/vmax/center in every panel. */
+ * page title and a note under the panels (wrapped to the page's width): page size and
+ * each panel's geometry (geom: n entries, may be NULL). A shared bar needs the same
+ * vmin/vmax/center in every panel and takes its label from the last panel. Colour bars
+ * carry matplotlib's extend='both' triangles: the colours values beyond vmin and vmax
+ * are drawn with. */
 int zl_pdf_heatmap_layout(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf_bar bar,
-                          const char *title, double *page_w, double *page_h,
+                          const char *title, const char *note, double *page_w, double *page_h,
                           zl_pdf_heatmap_geom *geom);
 /* Adds that page and draws it. */
 int zl_pdf_heatmap_page(zl_pdf *p, const zl_pdf_heatmap *panels, int n, zl_pdf_bar bar,
-                        const char *title, zl_pdf_heatmap_geom *geom);
+                        const char *title, const char *note, zl_pdf_heatmap_geom *geom);
 
 #endif

@@ -42,7 +42,7 @@ void zl_linear_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *inp, const float *weight, int N, int C, int OC);
 
 /* exact GELU: dinp += dout * (Phi(x) + x phi(x)), x = inp. */
-void zl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
+void zl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n, int tanh_form);
 
 /* Multiplicative mask (dropout multipliers 0 or 1/(1-p)): dinp += dout * mask;
  * mask NULL = identity. */

@@ -40,12 +40,31 @@ struct zl_bert *zl_lua_checkbert(lua_State *L, int idx)
     return checkbox(L, idx)->m;
 }
 
-/* zonelab.bert.load(path) */
+/* opts.gelu ("erf" | "tanh") at stack index idx, or -1 when absent. */
+static int opt_gelu(lua_State *L, int idx)
+{
+    if (lua_isnoneornil(L, idx)) return -1;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_getfield(L, idx, "gelu");
+    int g = -1;
+    if (!lua_isnil(L, -1)) {
+        const char *s = lua_tostring(L, -1);
+        if (!s || (strcmp(s, "erf") != 0 && strcmp(s, "tanh") != 0))
+            luaL_argerror(L, idx, "gelu must be \"erf\" or \"tanh\"");
+        g = strcmp(s, "tanh") == 0 ? ZL_GELU_TANH : ZL_GELU_ERF;
+    }
+    lua_pop(L, 1);
+    return g;
+}
+
+/* zonelab.bert.load(path, [{gelu = "erf"|"tanh"}]) */
 static int b_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    int gelu = opt_gelu(L, 2);
     bert_box *b = newbox(L);
     if (!(b->m = zl_bert_load(path))) return zl_lua_fail(L);
+    if (gelu >= 0) b->m->config.gelu = gelu, b->m->config.gelu_origin = ZL_GELU_FROM_CALLER;
     return 1;
 }
 
@@ -98,6 +117,8 @@ static int b_new(lua_State *L)
         if (rc != 0) return zl_lua_fail(L);
     }
     lua_Integer seed = 1;
+    int gelu = opt_gelu(L, 2);
+    if (gelu >= 0) c.gelu = gelu, c.gelu_origin = ZL_GELU_FROM_CALLER;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         lua_getfield(L, 2, "seed");
@@ -165,6 +186,11 @@ static int m_config(lua_State *L)
     SETI("type_vocab_size", c->type_vocab_size);
     SETI("embedding_size", c->embedding_size);
     SETS("hidden_act", c->hidden_act);
+    SETS("gelu", zl_bert_gelu_name(c->gelu));
+    SETS("gelu_note", zl_bert_gelu_note(c));
+    static const char *const origins[] = {"hugging face default", "config", "tf checkpoint",
+                                          "caller"};
+    SETS("gelu_origin", origins[c->gelu_origin & 3]);
     /* %g round trip so 0.1f reads back as 0.1 */
     char buf[32];
 #define SETF(k, v) (snprintf(buf, sizeof buf, "%g", (double)(v)), SETN(k, strtod(buf, NULL)))

@@ -345,6 +345,8 @@ static int check_panels(lua_State *L, int idx, zl_pdf_heatmap *panels)
         h->annotate = lua_toboolean(L, -1);
         lua_pop(L, 1);
         h->title = field_string(L, t, "title", i + 1);
+        h->subtitle = field_string(L, t, "subtitle", i + 1);
+        h->bar_label = field_string(L, t, "bar_label", i + 1);
         h->xlabel = field_string(L, t, "xlabel", i + 1);
         h->ylabel = field_string(L, t, "ylabel", i + 1);
         h->cell_w = field_number(L, t, "cell_w", 0, i + 1);
@@ -354,17 +356,20 @@ static int check_panels(lua_State *L, int idx, zl_pdf_heatmap *panels)
     return n;
 }
 
-static void check_page_opts(lua_State *L, int idx, zl_pdf_bar *bar, const char **title)
+static void check_page_opts(lua_State *L, int idx, zl_pdf_bar *bar, const char **title,
+                            const char **note)
 {
     static const char *const bars[] = {"none", "shared", "each", NULL};
     *bar = ZL_PDF_BAR_SHARED;
     *title = NULL;
+    *note = NULL;
     if (lua_isnoneornil(L, idx)) return;
     luaL_checktype(L, idx, LUA_TTABLE);
     lua_getfield(L, idx, "colorbar");
     if (!lua_isnil(L, -1)) *bar = (zl_pdf_bar)option_at_top(L, idx, "colorbar", bars);
     lua_pop(L, 1);
     *title = field_string(L, idx, "title", 0);
+    *note = field_string(L, idx, "note", 0);
 }
 
 static void push_geom(lua_State *L, const zl_pdf_heatmap_geom *g, int n, double pw, double ph)
@@ -401,12 +406,13 @@ static int heatmap(lua_State *L, int draw)
     zl_pdf_heatmap panels[64];
     zl_pdf_heatmap_geom g[64];
     zl_pdf_bar bar;
-    const char *title;
-    check_page_opts(L, 3, &bar, &title);
+    const char *title, *note;
+    check_page_opts(L, 3, &bar, &title, &note);
     int n = check_panels(L, 2, panels);
     double pw, ph;
-    if (zl_pdf_heatmap_layout(p, panels, n, bar, title, &pw, &ph, g) != 0) return zl_lua_fail(L);
-    if (draw && zl_pdf_heatmap_page(p, panels, n, bar, title, g) != 0) return zl_lua_fail(L);
+    if (zl_pdf_heatmap_layout(p, panels, n, bar, title, note, &pw, &ph, g) != 0)
+        return zl_lua_fail(L);
+    if (draw && zl_pdf_heatmap_page(p, panels, n, bar, title, note, g) != 0) return zl_lua_fail(L);
     push_geom(L, g, n, pw, ph);
     return 1;
 }

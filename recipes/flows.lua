@@ -69,8 +69,13 @@ end
 function M.run(o)
   local tau, alpha = o.tau or 0.3, o.alpha or 0.5
   local target = o.target or "cls"
-  local model = qa.load_model(o.model, { lower = o.lower })
-  local other = o.compare and qa.load_model(o.compare, { lower = model.lower }) or nil
+  local model = qa.load_model(o.model, { lower = o.lower, gelu = o.gelu })
+  local other = o.compare and qa.load_model(o.compare, { lower = model.lower, gelu = o.gelu }) or nil
+  if o.say_gelu then
+    local qa_cli = require "zonelab.qa_cli"
+    qa_cli.say_gelu(model.bert, o.model)
+    if other then qa_cli.say_gelu(other.bert, o.compare) end
+  end
   local cfg = model.config
   if other then
     local c2 = other.config
@@ -198,6 +203,7 @@ p:option("--max-seq-length", "Tokens per window.", "384")
 p:option("--doc-stride", "Stride between the passage windows.", "128")
 p:option("--max-query-length", "Question tokens kept.", "64")
 p:option("--max-answer-length", "Longest answer in tokens (--target answer).", "30")
+require("zonelab.qa_cli").add_gelu(p)
 p:flag("--lower", "Lower-case text (default: guessed from vocab.txt).")
 p:flag("--cased", "Keep case (default: guessed from vocab.txt).")
 p:option("--out", "Output folder."):count(1)
@@ -231,6 +237,7 @@ local opts = {
   max_query_length = cli.integer(args.max_query_length, "--max-query-length", 1, 100000),
   max_answer_length = cli.integer(args.max_answer_length, "--max-answer-length", 1, 100000),
   lower = args.lower and true or (args.cased and false or nil), out = args.out,
+  gelu = args.gelu, say_gelu = true,
 }
 local r = M.run(opts)
 for name, g in pairs({ [opts.model] = r.graph_a, [opts.compare or ""] = r.graph_b }) do

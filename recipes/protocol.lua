@@ -48,6 +48,7 @@ p:option("--jobs", "Seeds trained and swept at the same time, each with its shar
 p:option("--preset", "Embedded default only: demo (the make demo setting) or tiny (a corpus " ..
   "and model small enough for a smoke test in seconds; it does not learn).", "demo")
   :choices({ "demo", "tiny" })
+require("zonelab.qa_cli").add_gelu(p)
 p:flag("--lower", "Lower-case text (uncased models).")
 p:flag("--cased", "Keep case (cased models).")
 cli.add_threads(p)
@@ -266,6 +267,7 @@ for seed = 1, seeds do
     add(a, "--batch", setting(args.batch, "batch"))
     add(a, "--micro-batch", setting(args.micro_batch, "micro_batch"))
     if settings.train.pad_per_batch then a[#a + 1] = "--pad-per-batch" end
+    add(a, "--gelu", args.gelu) -- the fine-tuned model records it in its config
     for _, v in ipairs(common) do a[#a + 1] = v end
     job_step(seed, string.format("train seed %d", seed), "train.lua", a)
   end
@@ -313,15 +315,15 @@ zl.json.write(stats_dir .. "/baseline_mean.json", mean_baseline, { pretty = true
 local fig = out .. "/figures"
 cli.ensure_dir(fig)
 local r1 = runs[1]
--- baselines passed as numbers: one --metric would pick the same key for both panels
-local function num(x) return string.format("%.3f", x) end
-step("heatmap single run", "heatmap.lua", { r1.sweep .. "/results.csv", num(r1.baseline.exact_match),
+-- each table's metric comes from its name (results_f1.csv, the stats' f1 folder), and
+-- picks its key of the baseline file
+step("heatmap single run", "heatmap.lua", { r1.sweep .. "/results.csv", r1.sweep .. "/baseline.json",
   fig .. "/heatmap_seed1.pdf", "--title", "Seed 1",
-  "--panel", r1.sweep .. "/results_f1.csv", num(r1.baseline.f1),
+  "--panel", r1.sweep .. "/results_f1.csv", r1.sweep .. "/baseline.json",
   "--panel-title", "EM", "--panel-title", "F1" })
-step("heatmap mean", "heatmap.lua", { stats_dir .. "/mean.csv", num(mean_baseline.exact_match),
+step("heatmap mean", "heatmap.lua", { stats_dir .. "/mean.csv", stats_dir .. "/baseline_mean.json",
   fig .. "/heatmap_mean.pdf", "--title", string.format("Mean of %d runs", #runs),
-  "--panel", stats_dir .. "/f1/mean.csv", num(mean_baseline.f1),
+  "--panel", stats_dir .. "/f1/mean.csv", stats_dir .. "/baseline_mean.json",
   "--panel-title", "EM", "--panel-title", "F1" })
 
 -- ---- attention flows: the untrained initial model against the fine-tuned one ----
@@ -353,6 +355,7 @@ if n_flows > 0 then
   for _, qid in ipairs(ids) do
     local a = { "--model", r1.model, "--compare", compare, "--predict", dev_file, "--qid", qid,
       "--out", fig .. "/flows", "--target", "answer", "--tau", flows_tau }
+    add(a, "--gelu", args.gelu)
     for _, v in ipairs(common) do a[#a + 1] = v end
     step("flows " .. qid, "flows.lua", a)
     flows[#flows + 1] = qid

@@ -43,6 +43,7 @@ p:option("--max-query-length", "Question tokens kept.", "64")
 p:option("--warmup-proportion", "Fraction of the steps with a linear warm-up.", "0.1")
 p:option("--seed", "Seed of the data order, the dropout masks and (with --init random) the " ..
   "initial weights.", "1")
+require("zonelab.qa_cli").add_gelu(p)
 cli.add_threads(p)
 p:flag("--lower", "Lower-case the text (uncased vocabularies). Default: guessed from vocab.txt " ..
   "(a vocabulary with capitalised pieces is cased), as the decode recipe does.")
@@ -94,9 +95,9 @@ local m
 if args.init == "random" then
   local cfg = args.model .. "/bert_config.json"
   if not cli.exists(cfg) then cli.fail("%s: --init random needs bert_config.json", cfg) end
-  m = zl.bert.new(cfg, { seed = seed })
+  m = zl.bert.new(cfg, { seed = seed, gelu = args.gelu })
 else
-  m = zl.bert.load(args.model)
+  m = zl.bert.load(args.model, { gelu = args.gelu })
   if m:fresh_qa_head() then
     note("note: %s has no QA head: a fresh one was initialised\n", args.model)
   end
@@ -131,6 +132,7 @@ local warmup = T.num_warmup_steps(steps, warm)
 local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch", 1, batch)
   or T.default_micro_batch(m, batch, seq)
 if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
+if rank0 then require("zonelab.qa_cli").say_gelu(m, args.model) end
 
 local tr = zl.train.new(m, { micro_batch = micro, max_seq_length = seq, seed = seed,
   lr = lr, total_steps = steps, warmup_steps = warmup })

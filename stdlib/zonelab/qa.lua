@@ -96,6 +96,7 @@ end
 --- Loads a model folder (bert_config.json or config.json + weights, and vocab.txt).
 --- opts.lower: true/false forces do_lower_case; nil guesses it from the vocabulary.
 --- opts.cmrc: CMRC 2018 tokenisation (Chinese BERT).
+--- opts.gelu: "erf" or "tanh" overrides the GELU the model's files imply.
 function M.load_model(dir, opts)
   opts = opts or {}
   if lfs.attributes(dir, "mode") ~= "directory" then fail("%s: not a model folder", dir) end
@@ -105,7 +106,7 @@ function M.load_model(dir, opts)
   end
   local lower = opts.lower
   if lower == nil then lower = M.detect_lower(vocab) end
-  local bert = zl.bert.load(dir)
+  local bert = zl.bert.load(dir, { gelu = opts.gelu })
   local tok = zl.tokenizer.load(vocab, { lower = lower, cmrc = opts.cmrc or false })
   M.check_vocab(bert, tok, vocab, dir)
   local model = M.wrap_model(bert, tok, { cmrc = opts.cmrc, dir = dir })

@@ -5,6 +5,22 @@ local qa = require "zonelab.qa"
 
 local M = {}
 
+--- Adds --gelu (every recipe that loads a model has it).
+function M.add_gelu(p)
+  p:option("--gelu", "GELU form: erf (Hugging Face's \"gelu\") or tanh (Google's modeling.py, " ..
+    "Hugging Face's \"gelu_new\"). Default: what the model says; a Google TF checkpoint whose " ..
+    "config says \"gelu\" computes tanh, as the reference code does."):choices { "erf", "tanh" }
+end
+
+--- Says in one line (stderr) which GELU a loaded model computes and why, unless the
+--- model's own config names it (zonelab writes "gelu": "erf"|"tanh" into every model it saves).
+function M.say_gelu(bert, what)
+  local c = bert:config()
+  if c.gelu_origin ~= "config" then
+    io.stderr:write(string.format("%s: %s\n", what or "model", c.gelu_note))
+  end
+end
+
 --- Adds the shared options to an argparse parser.
 function M.add_options(p)
   p:option("--model", "Model folder: bert_config.json (or config.json), the weights " ..
@@ -24,6 +40,7 @@ function M.add_options(p)
   p:flag("--lower", "Lower-case text (uncased models; default: guessed from vocab.txt).")
   p:flag("--cased", "Keep case (cased models; default: guessed from vocab.txt).")
   p:flag("--cmrc", "CMRC 2018: Chinese tokenisation and the CMRC metric.")
+  M.add_gelu(p)
   cli.add_threads(p)
 end
 
@@ -40,7 +57,8 @@ function M.setup(args, check)
   local maxlen = cli.integer(args.max_answer_length, "--max-answer-length", 1, 100000)
   local lower = nil
   if args.lower then lower = true elseif args.cased then lower = false end
-  local model = qa.load_model(args.model, { lower = lower, cmrc = args.cmrc })
+  local model = qa.load_model(args.model, { lower = lower, cmrc = args.cmrc, gelu = args.gelu })
+  M.say_gelu(model.bert, args.model)
   if check then check(model) end
   local data = qa.load_data(args.predict, model,
     { max_seq_length = seq, doc_stride = stride, max_query_length = qlen })

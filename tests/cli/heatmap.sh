@@ -56,7 +56,7 @@ check_eq "two panels are wider" 1 "$(( w2 > w1 + 150 ))"
 out=$("$ZL" $R $T1 "$tmp/baseline.json" "$tmp/f1.pdf" --metric F1 --annotate 2>&1); rc=$?
 check_eq "f1 exit" 0 "$rc"
 check "f1 baseline used" "-21.1" "$(pdftotext -layout "$tmp/f1.pdf" - 2>&1)"
-out=$("$ZL" $R $T1 80.567 "$tmp/each.pdf" --panel $T2 80.567 --colorbar each 2>&1); rc=$?
+out=$("$ZL" $R $T1 80.567 "$tmp/each.pdf" --panel $T2 80.567 --colorbar each --no-notes 2>&1); rc=$?
 check_eq "colorbar each exit" 0 "$rc"
 check_eq "two bars" 2 "$(pdftotext -layout "$tmp/each.pdf" - | grep -o -- '-10' | wc -l)"
 
@@ -92,7 +92,38 @@ check "bad baseline message" "zonelab: error: baseline 'nonsense'" "$out"
 echo '{"exact_match": 80.5}' > "$tmp/nof1.json"
 out=$("$ZL" $R $T1 "$tmp/nof1.json" "$tmp/x.pdf" --metric F1 2>&1); rc=$?
 check_eq "missing f1 exit" 1 "$rc"
-check "missing f1 message" "nof1.json: field 'f1' is missing" "$out"
+check "missing f1 message" "nof1.json: field 'f1' (the F1 baseline of $T1) is missing" "$out"
+
+# Heatmaps that cannot mislead: the table's metric picks the baseline (an F1 table named so
+# takes f1 from baseline.json, not exact_match), the bar says what it shows, each panel
+# says its baseline (and "mean of N runs"), the ALL note is there unless --no-notes, and a
+# baseline of the other metric is refused.
+cp "$T1" "$tmp/results_f1.csv"
+printf '{"exact_match": 80.567, "f1": 88.117, "runs": 3}' > "$tmp/bmean.json"
+out=$("$ZL" $R "$tmp/results_f1.csv" "$tmp/bmean.json" "$tmp/f1name.pdf" --annotate 2>&1); rc=$?
+check_eq "f1 by name exit" 0 "$rc"
+text=$(pdftotext "$tmp/f1name.pdf" - 2>&1 | tr '\n' ' ')
+check "f1 by name: f1 baseline" "-21.1" "$text"
+check "f1 by name: bar label" "F1 difference from baseline (points)" "$text"
+check "f1 by name: subtitle" "baseline F1 88.12 (mean of 3 runs)" "$text"
+check "note on ALL" "every token attends uniformly to all positions, padding included" "$text"
+check "note on clipping" "Colours clip at -10 and 2" "$text"
+out=$("$ZL" $R "$T1" 80.567 "$tmp/em.pdf" --no-notes 2>&1)
+text=$(pdftotext "$tmp/em.pdf" - 2>&1)
+check "em bar label" "EM difference from baseline (points)" "$text"
+check "em subtitle" "baseline EM 80.57" "$text"
+check_eq "no notes" 0 "$(grep -c 'uniformly' <<<"$text")"
+rm -f "$tmp/x.pdf"
+out=$("$ZL" $R "$tmp/results_f1.csv" EM=80.567 "$tmp/x.pdf" 2>&1); rc=$?
+check_eq "em baseline on f1 table exit" 1 "$rc"
+check "em baseline on f1 table" "zonelab: error: baseline 'EM=80.567' is EM, but $tmp/results_f1.csv is an F1 table" "$out"
+out=$("$ZL" $R "$tmp/results_f1.csv" 88.117 "$tmp/x.pdf" --metric em 2>&1); rc=$?
+check_eq "metric contradiction exit" 1 "$rc"
+check "metric contradiction" "results_f1.csv is an F1 table (its name says so), but --metric is EM" "$out"
+check_eq "no pdf after refusals" no "$([[ -e "$tmp/x.pdf" ]] && echo yes || echo no)"
+out=$("$ZL" $R "$tmp/results_f1.csv" F1=88.117 "$tmp/tagged.pdf" 2>&1); rc=$?
+check_eq "tagged f1 baseline" 0 "$rc"
+check "tagged f1 subtitle" "baseline F1 88.12" "$(pdftotext "$tmp/tagged.pdf" - 2>&1)"
 out=$("$ZL" $R $T1 80 "$tmp/no/such/dir/x.pdf" 2>&1); rc=$?
 check_eq "bad output exit" 1 "$rc"
 check "bad output message" "zonelab: error: $tmp/no/such/dir/x.pdf" "$out"

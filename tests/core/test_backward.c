@@ -100,6 +100,11 @@ static void test_layernorm(void)
 /* ---- GELU and dropout ---- */
 static double gelu_ref(double x) { return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
 
+static double gelu_tanh_ref(double x)
+{
+    return 0.5 * x * (1.0 + tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x)));
+}
+
 static void test_gelu_dropout(void)
 {
     float x[9] = {-4, -2.5f, -1, -0.3f, 0, 0.2f, 1, 2.2f, 5};
@@ -110,8 +115,17 @@ static void test_gelu_dropout(void)
         double h = 1e-6;
         want[i] = dout[i] * (gelu_ref(x[i] + h) - gelu_ref(x[i] - h)) / (2 * h);
     }
-    zl_gelu_backward(dx, x, dout, 9);
+    zl_gelu_backward(dx, x, dout, 9, 0);
     CHECK(worst(dx, want, 9, 1e-6, 1e-5) <= 0);
+    /* the tanh form (Google's modeling.py) against its own finite differences */
+    float dt[9] = {0};
+    for (int i = 0; i < 9; i++) {
+        double h = 1e-6;
+        want[i] = dout[i] * (gelu_tanh_ref(x[i] + h) - gelu_tanh_ref(x[i] - h)) / (2 * h);
+    }
+    zl_gelu_backward(dt, x, dout, 9, 1);
+    CHECK(worst(dt, want, 9, 1e-6, 1e-5) <= 0);
+    CHECK(fabs(dt[7] - dx[7]) > 1e-5); /* the two forms differ where it matters */
     float mask[4] = {0, 1.25f, 1.25f, 0}, d2[4] = {1, 1, 1, 1}, g[4] = {2, 3, 4, 5};
     zl_dropout_backward(d2, g, mask, 4);
     CHECK(d2[0] == 1 && d2[1] == 1 + 3 * 1.25f && d2[3] == 1);

@@ -68,10 +68,10 @@ static void test_text(void)
     if (!p) return;
     double w = 0;
     zl_pdf_text_style st = {.size = 10};
-    /* Helvetica widths: A 667, L 556, Q 778, 2 556, twosuperior 333 (1/1000 em) */
-    CHECK(zl_pdf_text_width(p, "ALL", &st, &w) == 0); CHECK_NEAR(w, 17.79, 1e-9);
-    CHECK(zl_pdf_text_width(p, "Q^{2}", &st, &w) == 0); CHECK_NEAR(w, 7.78 + 0.65 * 5.56, 1e-9);
-    CHECK(zl_pdf_text_width(p, "Q\xc2\xb2", &st, &w) == 0); CHECK_NEAR(w, 7.78 + 3.33, 1e-9);
+    /* the embedded DejaVu Sans widths: A 684, L 557, Q 787, 2 636, twosuperior 400 (1/1000 em) */
+    CHECK(zl_pdf_text_width(p, "ALL", &st, &w) == 0); CHECK_NEAR(w, 17.98, 1e-9);
+    CHECK(zl_pdf_text_width(p, "Q^{2}", &st, &w) == 0); CHECK_NEAR(w, 7.87 + 0.65 * 6.36, 1e-9);
+    CHECK(zl_pdf_text_width(p, "Q\xc2\xb2", &st, &w) == 0); CHECK_NEAR(w, 7.87 + 4.00, 1e-9);
     CHECK(zl_pdf_text_width(p, "a^{b", &st, &w) == 0); /* unclosed: plain text */
     double w2;
     CHECK(zl_pdf_text_width(p, "a^{b", NULL, &w2) == 0); CHECK_NEAR(w, w2, 1e-12);
@@ -145,7 +145,7 @@ static void test_heatmap(void)
                         .title = "EM", .xlabel = "Attention zone", .ylabel = "Layer"};
     zl_pdf_heatmap_geom g[2];
     double pw, ph;
-    CHECK(zl_pdf_heatmap_layout(p, &h, 1, ZL_PDF_BAR_SHARED, NULL, &pw, &ph, g) == 0);
+    CHECK(zl_pdf_heatmap_layout(p, &h, 1, ZL_PDF_BAR_SHARED, NULL, NULL, &pw, &ph, g) == 0);
     CHECK_NEAR(g[0].cell_w, 30, 0); CHECK_NEAR(g[0].cell_h, 18, 0);
     /* everything on the page: labels left of the grid, the bar's labels right of it */
     CHECK(g[0].x > 20 && g[0].y > 20);
@@ -156,31 +156,31 @@ static void test_heatmap(void)
 
     zl_pdf_heatmap two[2] = {h, h};
     two[1].ylabel = NULL;
-    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_SHARED, "SQuAD", g) == 0);
+    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_SHARED, "SQuAD", NULL, g) == 0);
     CHECK(g[0].bar_w == 0 && g[1].bar_w > 0);
     CHECK(g[1].x > g[0].x + 150 + 10);
     CHECK_NEAR(g[0].y, g[1].y, 0);
-    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_EACH, NULL, g) == 0);
+    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_EACH, NULL, NULL, g) == 0);
     CHECK(g[0].bar_w > 0 && g[1].bar_w > 0 && g[1].x > g[0].bar_x + g[0].bar_w);
     CHECK(zl_pdf_page_count(p) == 2);
 
     /* bad input: -1 and a message, no page added */
     two[1].vmin = -5;
-    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_SHARED, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     CHECK(strstr(zl_error_get(), "shared colour bar") != NULL);
-    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_EACH, NULL, g) == 0); /* fine per panel */
+    CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_EACH, NULL, NULL, g) == 0); /* fine per panel */
     v[7] = NAN;
-    CHECK(zl_pdf_heatmap_page(p, &h, 1, ZL_PDF_BAR_SHARED, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, &h, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     CHECK(strstr(zl_error_get(), "row 2, column 3") != NULL);
     v[7] = 0;
     zl_pdf_heatmap bad = h;
     bad.rows = 0;
-    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     bad = h, bad.vmin = 3;
-    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     bad = h, bad.cell_w = -4;
-    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, g) == -1);
-    CHECK(zl_pdf_heatmap_page(p, &h, 0, ZL_PDF_BAR_SHARED, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
+    CHECK(zl_pdf_heatmap_page(p, &h, 0, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     CHECK(zl_pdf_page_count(p) == 3);
     zl_pdf_free(p);
 }

@@ -132,7 +132,7 @@ describe("zonelab.pdf drawing", function()
     doc:polygon({ 60, 5, 70, 5, 65, 12 }, "both")
     doc:fill_color(0, 0, 0)
     doc:text(60, 70, "Q^{2} zone", { size = 8, align = "center", valign = "middle" })
-    assert.is_true(math.abs(doc:text_width("ALL", { size = 10 }) - 17.79) < 1e-9)
+    assert.is_true(math.abs(doc:text_width("ALL", { size = 10 }) - 17.98) < 1e-9) -- DejaVu Sans
     assert.has_error(function() doc:fill_color(2, 0, 0) end)
     assert.has_error(function() doc:text(0, 0, "x", { font = "Nope" }) end)
     assert.has_error(function() doc:rect(0, 0, 1, 1, "sideways") end)
@@ -262,18 +262,31 @@ describe("recipes/heatmap.lua", function()
 
   it("draws Table 1 with the published baseline like the paper's Figure 1", function()
     local dir = tmpdir()
-    local out, code = sh(q(ZONELAB) .. " recipes/heatmap.lua " .. SINGLE .. " 80.567 " .. q(dir .. "/s.pdf"))
+    local out, code = sh(q(ZONELAB) .. " recipes/heatmap.lua " .. SINGLE .. " 80.567 " .. q(dir .. "/s.pdf")
+      .. " --no-notes")
     assert.are.equal(0, code, out)
     assert.truthy(out:find("wrote", 1, true))
     assert.truthy(sh("pdfinfo " .. q(dir .. "/s.pdf")):match("Pages:%s+1\n"))
     -- the recipe's page is the one the API lays out for the same panel
     local doc <close> = zl.pdf.new()
-    local panels = { { values = single, col_labels = LABELS, xlabel = "Attention zone", ylabel = "Layer" } }
+    local panels = { { values = single, col_labels = LABELS, xlabel = "Attention zone", ylabel = "Layer",
+      subtitle = "baseline EM 80.57", bar_label = "EM difference from baseline (points)" } }
     local geom = doc:heatmap_layout(panels)
     local info = sh("pdfinfo " .. q(dir .. "/s.pdf"))
     local pw, ph = info:match("Page size:%s+([%d.]+) x ([%d.]+)")
     assert.is_true(math.abs(pw - geom.width) < 0.01 and math.abs(ph - geom.height) < 0.01, info)
-    check_cells(raster(dir .. "/s.pdf"), geom, panels)
+    local img = raster(dir .. "/s.pdf")
+    check_cells(img, geom, panels)
+    -- extend='both': past each end of the bar, the colour of values beyond it
+    local bar = geom.panels[1].bar
+    local ext = 0.05 * bar.h
+    local r, g, b = at(img, geom.width, geom.height, bar.x + bar.w / 2, bar.y - ext / 3)
+    assert.is_true(near(r, g, b, 0, 0, 0.3 * 255), string.format("below the bar: %d %d %d", r, g, b))
+    r, g, b = at(img, geom.width, geom.height, bar.x + bar.w / 2, bar.y + bar.h + ext / 3)
+    assert.is_true(near(r, g, b, 255, 0.6 * 255, 0.6 * 255), string.format("above the bar: %d %d %d", r, g, b))
+    -- the note takes room under the panels: the same page with it is taller
+    local with_note = doc:heatmap_layout(panels, { note = "ALL is the reference's mask." })
+    assert.is_true(with_note.height > geom.height + 7)
   end)
 
   it("takes baseline.json and extra panels", function()
