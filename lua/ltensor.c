@@ -274,10 +274,11 @@ static int t_save_table(lua_State *L)
     int rc = 0;
     lua_pushnil(L);
     while (lua_next(L, 2)) {
-        zl_tensor *t = zl_lua_totensor(L, -1);
-        if (lua_type(L, -2) != LUA_TSTRING || !t) {
+        zl_tensor *t = zl_lua_totensor_any(L, -1);
+        if (lua_type(L, -2) != LUA_TSTRING || !t || !zl_tensor_is_contiguous(t)) {
             zl_tensor_map_free(m);
-            return luaL_argerror(L, 2, "expected a table of name = tensor");
+            return luaL_argerror(L, 2, t && lua_type(L, -2) == LUA_TSTRING
+                                           ? NOT_CONTIGUOUS : "expected a table of name = tensor");
         }
         /* Borrow: wrap without copying, the Lua values stay alive during the call. */
         zl_tensor *w = zl_tensor_wrap(t->dtype, t->ndim, t->shape, t->data);
@@ -788,6 +789,18 @@ static int fmt_value(char *s, size_t n, const zl_tensor *t, int64_t off)
     return snprintf(s, n, "%.5g", (double)ZL_F32P(t)[off]);
 }
 
+/* Between two entries of dimension depth: a space in the last dimension, else newlines
+ * (one more per level below) and the indentation of the brackets. */
+static void sep(luaL_Buffer *B, const zl_tensor *t, int depth)
+{
+    if (depth + 1 == t->ndim) {
+        luaL_addchar(B, ' ');
+        return;
+    }
+    for (int k = depth + 1; k < t->ndim; k++) luaL_addchar(B, '\n');
+    for (int k = 0; k <= depth; k++) luaL_addchar(B, ' ');
+}
+
 /* Visits the shown elements of dimension depth from offset off: measures the widest
  * value (B == NULL) or writes them (width w). */
 static void show(luaL_Buffer *B, const zl_tensor *t, int depth, int64_t off, int summarize,
@@ -810,21 +823,12 @@ static void show(luaL_Buffer *B, const zl_tensor *t, int depth, int64_t off, int
     for (int64_t i = 0; i < n; i++) {
         if (cut && i == EDGE) {
             if (B) {
-                luaL_addstring(B, depth + 1 == t->ndim ? " ..." : "...");
-                if (depth + 1 < t->ndim) {
-                    luaL_addchar(B, '\n');
-                    for (int k = 0; k <= depth; k++) luaL_addchar(B, ' ');
-                }
+                sep(B, t, depth);
+                luaL_addstring(B, "...");
             }
             i = n - EDGE;
         }
-        if (B && i > 0 && !(cut && i == n - EDGE && depth + 1 < t->ndim)) {
-            if (depth + 1 == t->ndim) luaL_addchar(B, ' ');
-            else {
-                for (int k = depth + 1; k < t->ndim; k++) luaL_addchar(B, '\n');
-                for (int k = 0; k <= depth; k++) luaL_addchar(B, ' ');
-            }
-        }
+        if (B && i > 0) sep(B, t, depth);
         show(B, t, depth + 1, off + i * t->stride[depth], summarize, w);
     }
     if (B) luaL_addchar(B, ']');
