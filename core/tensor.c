@@ -1,4 +1,5 @@
 /* tensor.c — dense tensors, the seeded generator, sgemm and threads (see tensor.h). */
+#define _DEFAULT_SOURCE /* mmap, madvise */
 #include "tensor.h"
 #include "error.h"
 
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "vmath.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -41,18 +43,99 @@ int64_t zl_shape_numel(int ndim, const int64_t *shape)
 }
 
 /* ---- storage: one allocation, counted references (atomic: views may be taken
- * inside OpenMP loops) ---- */
+ * inside OpenMP loops) ----
+ * Large storages (attention tensors of 85 MB are common in an analysis) are mapped
+ * with transparent huge pages and, once freed, kept in a small cache for the next
+ * allocation of the same size: a fresh mapping costs a page fault per 4 KB page, which
+ * doubles the time of a streaming kernel such as t + u. Sanitizer builds use plain
+ * calloc/free so that AddressSanitizer still sees every use after free. */
 struct zl_storage {
     void *base;
     _Atomic int64_t refs;
+    void *map;       /* the mmap'd region holding base, or NULL (calloc) */
+    size_t map_len;
 };
 
-static zl_storage *storage_new(size_t bytes)
+#if defined(__SANITIZE_ADDRESS__)
+#define ZL_BIG_STORAGE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ZL_BIG_STORAGE 0
+#endif
+#endif
+#ifndef ZL_BIG_STORAGE
+#define ZL_BIG_STORAGE 1
+#endif
+
+#define BIG_BYTES ((size_t)4 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+#define CACHE_SLOTS 4
+#define CACHE_MAX_BYTES ((size_t)256 << 20)
+
+static struct {
+    atomic_flag lock;
+    zl_storage *slot[CACHE_SLOTS];
+    size_t bytes;
+} cache = {ATOMIC_FLAG_INIT, {NULL}, 0};
+
+static void cache_lock(void) { while (atomic_flag_test_and_set(&cache.lock)) {} }
+static void cache_unlock(void) { atomic_flag_clear(&cache.lock); }
+
+static size_t map_len_for(size_t bytes)
 {
+    return (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE + HUGE_PAGE; /* + room to align */
+}
+
+static void storage_release(zl_storage *s)
+{
+    if (s->map) munmap(s->map, s->map_len);
+    else free(s->base);
+    free(s);
+}
+
+/* zero: the caller needs zeros (a reused block is cleared); else every element will be
+ * written by the caller. */
+static zl_storage *storage_alloc(size_t bytes, int zero)
+{
+    if (ZL_BIG_STORAGE && bytes >= BIG_BYTES) {
+        size_t len = map_len_for(bytes);
+        zl_storage *s = NULL;
+        cache_lock();
+        for (int i = 0; i < CACHE_SLOTS; i++)
+            if (cache.slot[i] && cache.slot[i]->map_len == len) {
+                s = cache.slot[i];
+                cache.slot[i] = NULL;
+                cache.bytes -= len;
+                break;
+            }
+        cache_unlock();
+        if (s) {
+            if (zero) memset(s->base, 0, bytes);
+            atomic_init(&s->refs, 1);
+            return s;
+        }
+        s = malloc(sizeof *s);
+        if (!s) return NULL;
+        void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) { /* anonymous mappings are zero-filled */
+            uintptr_t a = ((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+#ifdef MADV_HUGEPAGE
+            madvise((void *)a, len - HUGE_PAGE, MADV_HUGEPAGE); /* advice only: may fail */
+#endif
+            s->base = (void *)a;
+            s->map = m;
+            s->map_len = len;
+            atomic_init(&s->refs, 1);
+            return s;
+        }
+        free(s);
+    }
     zl_storage *s = malloc(sizeof *s);
     if (!s) return NULL;
     s->base = calloc(bytes ? bytes : 1, 1);
     if (!s->base) { free(s); return NULL; }
+    s->map = NULL;
+    s->map_len = 0;
     atomic_init(&s->refs, 1);
     return s;
 }
@@ -65,10 +148,33 @@ static zl_storage *storage_ref(zl_storage *s)
 
 static void storage_unref(zl_storage *s)
 {
-    if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
-        free(s->base);
-        free(s);
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
+    if (s->map && s->map_len <= CACHE_MAX_BYTES) {
+        /* keep it for the next allocation of this size; the oldest entry makes room */
+        zl_storage *out[CACHE_SLOTS + 1];
+        int nout = 0;
+        cache_lock();
+        for (int i = 0; i < CACHE_SLOTS && cache.bytes + s->map_len > CACHE_MAX_BYTES; i++)
+            if (cache.slot[i]) {
+                cache.bytes -= cache.slot[i]->map_len;
+                out[nout++] = cache.slot[i];
+                cache.slot[i] = NULL;
+            }
+        int put = -1;
+        for (int i = 0; i < CACHE_SLOTS && put < 0; i++)
+            if (!cache.slot[i]) put = i;
+        if (put < 0) {
+            put = 0;
+            cache.bytes -= cache.slot[0]->map_len;
+            out[nout++] = cache.slot[0];
+        }
+        cache.slot[put] = s;
+        cache.bytes += s->map_len;
+        cache_unlock();
+        for (int i = 0; i < nout; i++) storage_release(out[i]);
+        return;
     }
+    storage_release(s);
 }
 
 static void set_contiguous_strides(zl_tensor *t)
@@ -98,11 +204,13 @@ static zl_tensor *tensor_header(zl_dtype dt, int ndim, const int64_t *shape)
     return t;
 }
 
-zl_tensor *zl_tensor_new(zl_dtype dt, int ndim, const int64_t *shape)
+/* A contiguous tensor with its own storage, zero-filled or (zero = 0) for a caller
+ * that writes every element. */
+static zl_tensor *tensor_alloc(zl_dtype dt, int ndim, const int64_t *shape, int zero)
 {
     zl_tensor *t = tensor_header(dt, ndim, shape);
     if (!t) return NULL;
-    t->storage = storage_new((size_t)t->numel * zl_dtype_size(dt));
+    t->storage = storage_alloc((size_t)t->numel * zl_dtype_size(dt), zero);
     if (!t->storage) {
         zl_error_set("tensor: out of memory for %lld elements", (long long)t->numel);
         free(t);
@@ -110,6 +218,17 @@ zl_tensor *zl_tensor_new(zl_dtype dt, int ndim, const int64_t *shape)
     }
     t->data = t->storage->base;
     return t;
+}
+
+zl_tensor *zl_tensor_new(zl_dtype dt, int ndim, const int64_t *shape)
+{
+    return tensor_alloc(dt, ndim, shape, 1);
+}
+
+/* Uninitialised: for results whose every element the caller writes. */
+static zl_tensor *tensor_empty(zl_dtype dt, int ndim, const int64_t *shape)
+{
+    return tensor_alloc(dt, ndim, shape, 0);
 }
 
 zl_tensor *zl_tensor_wrap(zl_dtype dt, int ndim, const int64_t *shape, void *data)
@@ -439,7 +558,7 @@ static void copy_strided(zl_tensor *dst, const zl_tensor *src)
 
 zl_tensor *zl_tensor_clone(const zl_tensor *src)
 {
-    zl_tensor *t = zl_tensor_new(src->dtype, src->ndim, src->shape);
+    zl_tensor *t = tensor_empty(src->dtype, src->ndim, src->shape);
     if (!t) return NULL;
     if (zl_tensor_is_contiguous(src))
         memcpy(t->data, src->data, (size_t)src->numel * zl_dtype_size(src->dtype));
@@ -519,7 +638,7 @@ static void row_i2f(void *ctx, int64_t n, char *const *p, const int64_t *s)
 zl_tensor *zl_tensor_convert(const zl_tensor *t, zl_dtype dt)
 {
     if (dt == t->dtype) return zl_tensor_clone(t);
-    zl_tensor *o = zl_tensor_new(dt, t->ndim, t->shape);
+    zl_tensor *o = tensor_empty(dt, t->ndim, t->shape);
     if (!o) return NULL;
     nditer it = {.nd = t->ndim, .nop = 2};
     for (int d = 0; d < t->ndim; d++) it.shape[d] = t->shape[d];
@@ -577,7 +696,7 @@ zl_tensor *zl_tensor_cat(int n, const zl_tensor *const *ts, int dim)
             }
         shape[dim] += t->shape[dim];
     }
-    zl_tensor *o = zl_tensor_new(f->dtype, f->ndim, shape);
+    zl_tensor *o = tensor_empty(f->dtype, f->ndim, shape);
     if (!o) return NULL;
     int64_t at = 0;
     for (int i = 0; i < n; i++) {
@@ -718,8 +837,8 @@ int zl_tensor_reduce_dim(const zl_tensor *t, zl_reduce op, int dim, zl_tensor **
     int64_t shape[ZL_MAX_DIMS];
     memcpy(shape, t->shape, sizeof shape);
     shape[dim] = 1;
-    zl_tensor *v = zl_tensor_new(ZL_F32, t->ndim, shape);
-    zl_tensor *ix = ext && indices ? zl_tensor_new(ZL_I32, t->ndim, shape) : NULL;
+    zl_tensor *v = tensor_empty(ZL_F32, t->ndim, shape);
+    zl_tensor *ix = ext && indices ? tensor_empty(ZL_I32, t->ndim, shape) : NULL;
     if (!v || (ext && indices && !ix)) {
         zl_tensor_free(v); zl_tensor_free(ix); zl_tensor_free(own);
         return -1;
@@ -810,8 +929,8 @@ int zl_tensor_topk(const zl_tensor *t, int64_t k, int dim, zl_tensor **values,
     int64_t shape[ZL_MAX_DIMS];
     memcpy(shape, t->shape, sizeof shape);
     shape[dim] = k;
-    zl_tensor *v = zl_tensor_new(ZL_F32, t->ndim, shape);
-    zl_tensor *ix = zl_tensor_new(ZL_I32, t->ndim, shape);
+    zl_tensor *v = tensor_empty(ZL_F32, t->ndim, shape);
+    zl_tensor *ix = tensor_empty(ZL_I32, t->ndim, shape);
     int64_t outer, n, inner;
     split3(c, dim, &outer, &n, &inner);
     vi_pair *buf = v && ix ? malloc(sizeof(vi_pair) * (size_t)n * (size_t)threads_max()) : NULL;
@@ -943,7 +1062,7 @@ zl_tensor *zl_tensor_binop(zl_binop op, const zl_tensor *a, const zl_tensor *b)
     zl_tensor *oa, *ob;
     const zl_tensor *fa = a->dtype == ZL_F32 ? (oa = NULL, a) : (oa = zl_tensor_convert(a, ZL_F32));
     const zl_tensor *fb = b->dtype == ZL_F32 ? (ob = NULL, b) : (ob = zl_tensor_convert(b, ZL_F32));
-    zl_tensor *o = fa && fb ? zl_tensor_new(ZL_F32, nd, shape) : NULL;
+    zl_tensor *o = fa && fb ? tensor_empty(ZL_F32, nd, shape) : NULL;
     if (o) {
         nditer it = {.nd = nd, .nop = 3};
         memcpy(it.shape, shape, sizeof shape);
@@ -991,7 +1110,7 @@ zl_tensor *zl_tensor_unop(zl_unop op, const zl_tensor *a, double lo, double hi)
     }
     zl_tensor *oa = NULL;
     const zl_tensor *fa = a->dtype == ZL_F32 ? a : (oa = zl_tensor_convert(a, ZL_F32));
-    zl_tensor *o = fa ? zl_tensor_new(ZL_F32, a->ndim, a->shape) : NULL;
+    zl_tensor *o = fa ? tensor_empty(ZL_F32, a->ndim, a->shape) : NULL;
     if (o) {
         nditer it = {.nd = a->ndim, .nop = 2};
         memcpy(it.shape, a->shape, sizeof it.shape);
