@@ -789,49 +789,75 @@ static int fmt_value(char *s, size_t n, const zl_tensor *t, int64_t off)
     return snprintf(s, n, "%.5g", (double)ZL_F32P(t)[off]);
 }
 
-/* Between two entries of dimension depth: a space in the last dimension, else newlines
- * (one more per level below) and the indentation of the brackets. */
-static void sep(luaL_Buffer *B, const zl_tensor *t, int depth)
+#define LINE_WIDTH 75
+
+typedef struct {
+    luaL_Buffer *B; /* NULL: measuring the widest value into w */
+    const zl_tensor *t;
+    int summarize, w, col;
+} printer;
+
+static void put(printer *p, const char *s)
 {
-    if (depth + 1 == t->ndim) {
-        luaL_addchar(B, ' ');
-        return;
-    }
-    for (int k = depth + 1; k < t->ndim; k++) luaL_addchar(B, '\n');
-    for (int k = 0; k <= depth; k++) luaL_addchar(B, ' ');
+    luaL_addstring(p->B, s);
+    const char *nl = strrchr(s, '\n');
+    p->col = nl ? (int)strlen(nl + 1) : p->col + (int)strlen(s);
 }
 
-/* Visits the shown elements of dimension depth from offset off: measures the widest
- * value (B == NULL) or writes them (width w). */
-static void show(luaL_Buffer *B, const zl_tensor *t, int depth, int64_t off, int summarize,
-                 int *w)
+static void put_indent(printer *p, int newlines, int spaces)
 {
+    for (int k = 0; k < newlines; k++) luaL_addchar(p->B, '\n');
+    for (int k = 0; k < spaces; k++) luaL_addchar(p->B, ' ');
+    p->col = spaces;
+}
+
+/* Between two entries of dimension depth: a space in the last dimension (a new line
+ * when the row passes LINE_WIDTH, as numpy wraps), else newlines (one more per level
+ * below) and the indentation of the brackets. */
+static void sep(printer *p, int depth, int next_width)
+{
+    if (depth + 1 == p->t->ndim) {
+        if (p->col + 1 + next_width > LINE_WIDTH) put_indent(p, 1, depth + 1);
+        else put(p, " ");
+        return;
+    }
+    put_indent(p, p->t->ndim - depth - 1, depth + 1);
+}
+
+/* Visits the shown elements of dimension depth from offset off. */
+static void show(printer *p, int depth, int64_t off)
+{
+    const zl_tensor *t = p->t;
     char s[48];
     if (depth == t->ndim) {
         int n = fmt_value(s, sizeof s, t, off);
-        if (!B) {
-            if (n > *w) *w = n;
+        if (!p->B) {
+            if (n > p->w) p->w = n;
             return;
         }
-        for (int i = n; i < *w; i++) luaL_addchar(B, ' ');
-        luaL_addstring(B, s);
+        char pad[64];
+        int k = 0;
+        for (; k < p->w - n && k < 47; k++) pad[k] = ' ';
+        pad[k] = '\0';
+        put(p, pad);
+        put(p, s);
         return;
     }
     int64_t n = t->shape[depth];
-    int cut = summarize && n > 2 * EDGE;
-    if (B) luaL_addchar(B, '[');
+    int cut = p->summarize && n > 2 * EDGE;
+    if (p->B) put(p, "[");
     for (int64_t i = 0; i < n; i++) {
         if (cut && i == EDGE) {
-            if (B) {
-                sep(B, t, depth);
-                luaL_addstring(B, "...");
+            if (p->B) {
+                sep(p, depth, 3);
+                put(p, "...");
             }
             i = n - EDGE;
         }
-        if (B && i > 0) sep(B, t, depth);
-        show(B, t, depth + 1, off + i * t->stride[depth], summarize, w);
+        if (p->B && i > 0) sep(p, depth, p->w);
+        show(p, depth + 1, off + i * t->stride[depth]);
     }
-    if (B) luaL_addchar(B, ']');
+    if (p->B) put(p, "]");
 }
 
 /* "tensor f32 [2,3]" then the values */
@@ -849,10 +875,11 @@ static int m_tostring(lua_State *L)
     luaL_buffinit(L, &B);
     luaL_addstring(&B, head);
     if (t->numel > 0) {
-        int summarize = t->numel > 1000, w = 0;
-        show(NULL, t, 0, 0, summarize, &w);
+        printer p = {NULL, t, t->numel > 1000, 0, 0};
+        show(&p, 0, 0);
         luaL_addchar(&B, '\n');
-        show(&B, t, 0, 0, summarize, &w);
+        p.B = &B;
+        show(&p, 0, 0);
     }
     luaL_pushresult(&B);
     return 1;
