@@ -424,11 +424,21 @@ static int m_totable(lua_State *L)
     return 1;
 }
 
+/* Lua sees a tensor as a few bytes of userdata: a large result also advances the
+ * collector as if its storage had been allocated by Lua, so the temporaries of an
+ * analysis loop are collected (and their storage reused) at the pace they are made. */
+static void account(lua_State *L, const zl_tensor *t)
+{
+    int64_t kb = t->numel * (int64_t)zl_dtype_size(t->dtype) >> 10;
+    if (kb >= 1024) lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);
+}
+
 /* Pushes a new userdata owning the result of a core call (raises its error on NULL). */
 #define PUSH_NEW(L, expr)                                                          \
     do {                                                                           \
         zl_tensor **slot_ = zl_lua_newtensor(L);                                   \
         if (!(*slot_ = (expr))) return zl_lua_fail(L);                             \
+        account(L, *slot_);                                                        \
     } while (0)
 
 /* t:reshape(d1, d2, ...) or t:reshape{d1, d2} -> view sharing storage */
