@@ -900,7 +900,9 @@ static int m_index(lua_State *L)
 {
     if (lua_type(L, 2) == LUA_TNUMBER) {
         zl_tensor *t = zl_lua_checktensor_any(L, 1);
-        if (!lua_isinteger(L, 2)) return luaL_error(L, "tensor index must be an integer");
+        int isint;
+        lua_tointegerx(L, 2, &isint); /* 2.0 is fine, 2.5 is not */
+        if (!isint) return luaL_error(L, "tensor index must be an integer");
         if (t->ndim < 1) return luaL_error(L, "a 0-dimensional tensor cannot be indexed");
         return push_select(L, t, 0, check_pos(L, 2, t->shape[0], "index"));
     }

@@ -239,6 +239,25 @@ static void test_reductions(void)
     for (int k = 0; k < 500; k++) ref += ZL_F32P(b)[2 * 150000 + k * 300 + 299];
     CHECK_NEAR(ZL_F32P(vals)[2 * 300 + 299], ref, 1e-4);
     zl_tensor_free(vals);
+    /* whole and last-dimension sums (the 16-lane path, odd lengths) match a double loop */
+    int64_t s2[2] = {2, 50001};
+    zl_tensor *w = zl_tensor_new(ZL_F32, 2, s2);
+    zl_tensor_randn(w, 12, 1.0);
+    double r0 = 0, r1 = 0, all = 0, sq = 0;
+    for (int64_t k = 0; k < 50001; k++) {
+        r0 += ZL_F32P(w)[k];
+        r1 += ZL_F32P(w)[50001 + k];
+    }
+    for (int64_t k = 0; k < 100002; k++) sq += (double)ZL_F32P(w)[k] * ZL_F32P(w)[k];
+    CHECK(zl_tensor_reduce_dim(w, ZL_RED_SUM, 1, &vals, NULL) == 0);
+    CHECK_NEAR(ZL_F32P(vals)[0], r0, 1e-3);
+    CHECK_NEAR(ZL_F32P(vals)[1], r1, 1e-3);
+    zl_tensor_free(vals);
+    CHECK(zl_tensor_reduce_all(w, ZL_RED_SUM, &all, NULL) == 0);
+    CHECK_NEAR(all, r0 + r1, 1e-6 * 100002);
+    CHECK(zl_tensor_reduce_all(w, ZL_RED_SUMSQ, &v, NULL) == 0);
+    CHECK_NEAR(v, sq, 1e-6 * sq);
+    zl_tensor_free(w);
     zl_tensor_free(b); zl_tensor_free(tr); zl_tensor_free(a);
 }
 
