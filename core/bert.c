@@ -1036,6 +1036,44 @@ static int zone_at(const zl_bert_forward_opts *o, int l)
     return o->zone != ZL_ZONE_NONE && (o->mask_layer < 0 || o->mask_layer == l);
 }
 
+/* Zone z's mask for row f: mask[f, t] = rowf * col[t] (col NULL: nothing masked). The
+ * one definition of the zones, shared by the forward and zl_zone_mask. */
+static float zone_row(zl_zone z, const int32_t *qm, const int32_t *pm, int f,
+                      const int32_t **col)
+{
+    *col = NULL;
+    switch (z) {
+    case ZL_ZONE_Q2: *col = qm; return (float)qm[f];
+    case ZL_ZONE_P2: *col = pm; return (float)pm[f];
+    case ZL_ZONE_P2Q: *col = qm; return (float)(1 - qm[f]);
+    case ZL_ZONE_Q2P: *col = pm; return (float)(1 - pm[f]);
+    default: return 0.0f;
+    }
+}
+
+int zl_zone_mask(zl_zone z, int B, int S, const int32_t *qmask, const int32_t *pmask,
+                 float *out)
+{
+    if (z == ZL_ZONE_ALL || z == ZL_ZONE_ALL_STRICT || (unsigned)z > ZL_ZONE_ALL_STRICT)
+        return zl_error_set("zone mask: zone %s has no [from, to] mask (it changes the whole "
+                            "layer)", zl_zone_name(z));
+    if ((z == ZL_ZONE_Q2 || z == ZL_ZONE_P2Q) && !qmask)
+        return zl_error_set("zone mask: zone %s needs qmask", zl_zone_name(z));
+    if ((z == ZL_ZONE_P2 || z == ZL_ZONE_Q2P) && !pmask)
+        return zl_error_set("zone mask: zone %s needs pmask", zl_zone_name(z));
+    for (int b = 0; b < B; b++) {
+        const int32_t *qm = qmask ? qmask + (int64_t)b * S : NULL;
+        const int32_t *pm = pmask ? pmask + (int64_t)b * S : NULL;
+        for (int f = 0; f < S; f++) {
+            const int32_t *col;
+            float rowf = zone_row(z, qm, pm, f, &col);
+            float *o = out + ((int64_t)b * S + f) * S;
+            for (int t = 0; t < S; t++) o[t] = col ? rowf * (float)col[t] : 0.0f;
+        }
+    }
+    return 0;
+}
+
 /* Scores -> masked softmax in place for row f of head h, batch b, layer l. */
 static void softmax_row(float *x, const zl_bert_inputs *in, const zl_bert_forward_opts *o,
                         zl_zone z, int l, int b, int h, int f)
@@ -1048,14 +1086,7 @@ static void softmax_row(float *x, const zl_bert_inputs *in, const zl_bert_forwar
     if (im && z != ZL_ZONE_ALL)
         for (int t = 0; t < S; t++) x[t] += -10000.0f * (float)(1 - im[t]);
     const int32_t *col = NULL;
-    float rowf = 0.0f;
-    switch (z) {
-    case ZL_ZONE_Q2: rowf = (float)qm[f]; col = qm; break;
-    case ZL_ZONE_P2: rowf = (float)pm[f]; col = pm; break;
-    case ZL_ZONE_P2Q: rowf = (float)(1 - qm[f]); col = qm; break;
-    case ZL_ZONE_Q2P: rowf = (float)(1 - pm[f]); col = pm; break;
-    default: break;
-    }
+    float rowf = zone_row(z, qm, pm, f, &col);
     if (col && rowf != 0.0f)
         for (int t = 0; t < S; t++) x[t] += -10000.0f * rowf * (float)col[t];
     for (int i = 0; i < o->n_masks; i++) {

@@ -265,6 +265,11 @@ typedef enum {
 /* "none", "q2", ... -> zone; -1 with error for an unknown name. */
 int zl_zone_parse(const char *name);
 const char *zl_zone_name(zl_zone z);
+/* The 0/1 mask zone z applies (1 = attention from f to t removed) for B rows of S
+ * tokens into out [B, S, S], computed as the forward computes it. Zones all and
+ * all_strict have none (error). */
+int zl_zone_mask(zl_zone z, int B, int S, const int32_t *qmask, const int32_t *pmask,
+                 float *out);
 
 /* A general attention mask: pattern 1 = remove (adds -10000 * value to the scores). */
 typedef struct zl_bert_mask {

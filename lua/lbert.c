@@ -539,6 +539,37 @@ static int b_flops(lua_State *L)
     return 1;
 }
 
+/* zonelab.bert.zone_mask(zone, qmask, pmask) -> the 0/1 [S, S] (masks [S]) or [B, S, S]
+ * (masks [B, S]) mask the forward applies for zone (1 = removed), from zl_zone_mask. */
+static int b_zone_mask(lua_State *L)
+{
+    int z = zl_zone_parse(luaL_checkstring(L, 1));
+    if (z < 0) return zl_lua_fail(L);
+    zl_tensor *m[2] = {NULL, NULL};
+    int64_t B = 1, S = 0;
+    for (int k = 0; k < 2; k++) {
+        if (lua_isnoneornil(L, k + 2)) continue;
+        zl_tensor *t = zl_lua_checktensor(L, k + 2);
+        if (t->dtype != ZL_I32 || t->ndim < 1 || t->ndim > 2 || t->numel > INT32_MAX ||
+            (m[0] && (t->ndim != m[0]->ndim || t->numel != m[0]->numel)))
+            return luaL_argerror(L, k + 2, "expected i32 masks of one shape [S] or [B, S]");
+        m[k] = t;
+        S = t->shape[t->ndim - 1];
+        B = t->ndim == 2 ? t->shape[0] : 1;
+    }
+    zl_tensor *first = m[0] ? m[0] : m[1];
+    if (!first) return luaL_error(L, "zone_mask: expected qmask and/or pmask tensors");
+    int64_t shape[3] = {B, S, S};
+    zl_tensor **slot = zl_lua_newtensor(L);
+    if (!(*slot = first->ndim == 2 ? zl_tensor_new(ZL_F32, 3, shape)
+                                   : zl_tensor_new(ZL_F32, 2, shape + 1)))
+        return zl_lua_fail(L);
+    if (zl_zone_mask((zl_zone)z, (int)B, (int)S, m[0] ? ZL_I32P(m[0]) : NULL,
+                     m[1] ? ZL_I32P(m[1]) : NULL, ZL_F32P(*slot)) != 0)
+        return zl_lua_fail(L);
+    return 1;
+}
+
 int zl_lua_open_bert(lua_State *L)
 {
     static const luaL_Reg methods[] = {
@@ -551,7 +582,7 @@ int zl_lua_open_bert(lua_State *L)
         {"__gc", m_gc}, {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"load", b_load}, {"new", b_new}, {"span_loss", b_span_loss},
-        {"flops", b_flops}, {NULL, NULL}};
+        {"flops", b_flops}, {"zone_mask", b_zone_mask}, {NULL, NULL}};
     if (luaL_newmetatable(L, BERT_MT)) {
         luaL_setfuncs(L, meta, 0);
         luaL_newlib(L, methods);

@@ -1,5 +1,9 @@
 /* ltensor.c — zonelab.tensor: tensors as full userdata (see zl_lua.h), their
- * constructors, methods and safetensors load/save. Indices are 1-based in Lua. */
+ * constructors, methods (views, reductions, elementwise math: kernels in
+ * core/tensor.c) and safetensors load/save. Indices and dimensions are 1-based in
+ * Lua. Every operation returns a new tensor or a view; none modifies its operands
+ * except set, fill and copy. Each userdata holds its own reference on the storage,
+ * so views outlive a closed parent. */
 #include "zl_lua.h"
 #include "error.h"
 #include "io.h"
@@ -33,17 +37,40 @@ void zl_lua_pushview(lua_State *L, zl_tensor *t, int parent)
     lua_setiuservalue(L, -2, 1);
 }
 
-zl_tensor *zl_lua_totensor(lua_State *L, int idx)
+static const char NOT_CONTIGUOUS[] = "tensor is not contiguous; call :contiguous()";
+
+zl_tensor *zl_lua_totensor_any(lua_State *L, int idx)
 {
     tensor_box *b = luaL_testudata(L, idx, ZL_TENSOR_MT);
     return b ? b->t : NULL;
 }
 
-zl_tensor *zl_lua_checktensor(lua_State *L, int idx)
+zl_tensor *zl_lua_totensor(lua_State *L, int idx)
+{
+    zl_tensor *t = zl_lua_totensor_any(L, idx);
+    if (t && !zl_tensor_is_contiguous(t)) luaL_error(L, "%s", NOT_CONTIGUOUS);
+    return t;
+}
+
+zl_tensor *zl_lua_checktensor_any(lua_State *L, int idx)
 {
     tensor_box *b = luaL_checkudata(L, idx, ZL_TENSOR_MT);
     if (!b->t) luaL_argerror(L, idx, "tensor has been closed");
     return b->t;
+}
+
+zl_tensor *zl_lua_checktensor(lua_State *L, int idx)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, idx);
+    if (!zl_tensor_is_contiguous(t)) luaL_argerror(L, idx, NOT_CONTIGUOUS);
+    return t;
+}
+
+/* Value v as an element of dtype dt, or a raised error naming it (i32 range). */
+static double check_elem(lua_State *L, zl_dtype dt, double v)
+{
+    if (zl_tensor_check_value(dt, v) != 0) zl_lua_fail(L);
+    return v;
 }
 
 int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape)
@@ -138,7 +165,7 @@ static void fill_nested(lua_State *L, int idx, zl_tensor *t, int depth, int64_t 
             int ok;
             lua_Number v = lua_tonumberx(L, -1, &ok);
             if (!ok) luaL_error(L, "tensor.from: element %d is not a number", (int)(*pos + 1));
-            zl_tensor_setf(t, (*pos)++, v);
+            zl_tensor_setf(t, (*pos)++, check_elem(L, t->dtype, v));
         }
         lua_pop(L, 1);
     }
@@ -166,7 +193,7 @@ static int t_from(lua_State *L)
             int ok;
             lua_Number v = lua_tonumberx(L, -1, &ok);
             if (!ok) return luaL_error(L, "tensor.from: element %d is not a number", (int)i + 1);
-            zl_tensor_setf(t, i, v);
+            zl_tensor_setf(t, i, check_elem(L, t->dtype, v));
             lua_pop(L, 1);
         }
     } else {
@@ -247,10 +274,11 @@ static int t_save_table(lua_State *L)
     int rc = 0;
     lua_pushnil(L);
     while (lua_next(L, 2)) {
-        zl_tensor *t = zl_lua_totensor(L, -1);
-        if (lua_type(L, -2) != LUA_TSTRING || !t) {
+        zl_tensor *t = zl_lua_totensor_any(L, -1);
+        if (lua_type(L, -2) != LUA_TSTRING || !t || !zl_tensor_is_contiguous(t)) {
             zl_tensor_map_free(m);
-            return luaL_argerror(L, 2, "expected a table of name = tensor");
+            return luaL_argerror(L, 2, t && lua_type(L, -2) == LUA_TSTRING
+                                           ? NOT_CONTIGUOUS : "expected a table of name = tensor");
         }
         /* Borrow: wrap without copying, the Lua values stay alive during the call. */
         zl_tensor *w = zl_tensor_wrap(t->dtype, t->ndim, t->shape, t->data);
@@ -270,7 +298,7 @@ static int t_save_table(lua_State *L)
 /* ---- methods ---- */
 static int m_shape(lua_State *L)
 {
-    zl_tensor *t = zl_lua_checktensor(L, 1);
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
     lua_createtable(L, t->ndim, 0);
     for (int i = 0; i < t->ndim; i++) {
         lua_pushinteger(L, t->shape[i]);
@@ -281,31 +309,55 @@ static int m_shape(lua_State *L)
 
 static int m_dtype(lua_State *L)
 {
-    lua_pushstring(L, zl_dtype_name(zl_lua_checktensor(L, 1)->dtype));
+    lua_pushstring(L, zl_dtype_name(zl_lua_checktensor_any(L, 1)->dtype));
     return 1;
 }
 
 static int m_numel(lua_State *L)
 {
-    lua_pushinteger(L, zl_lua_checktensor(L, 1)->numel);
+    lua_pushinteger(L, zl_lua_checktensor_any(L, 1)->numel);
     return 1;
+}
+
+static int m_is_contiguous(lua_State *L)
+{
+    lua_pushboolean(L, zl_tensor_is_contiguous(zl_lua_checktensor_any(L, 1)));
+    return 1;
+}
+
+/* A 1-based position argument in 1..n as 0-based (checked before any arithmetic, so
+ * math.mininteger and math.maxinteger are plain errors). */
+static int64_t check_pos(lua_State *L, int arg, int64_t n, const char *what)
+{
+    lua_Integer i = luaL_checkinteger(L, arg);
+    if (i < 1 || i > n)
+        luaL_error(L, "%s %I is out of range 1..%I", what, i, (lua_Integer)n);
+    return (int64_t)i - 1;
+}
+
+/* A 1-based dimension argument (1..ndim + extra) as 0-based. */
+static int check_dimarg(lua_State *L, const zl_tensor *t, int arg, int extra)
+{
+    lua_Integer d = luaL_checkinteger(L, arg);
+    if (d < 1 || d > t->ndim + extra)
+        luaL_error(L, "dimension %I is out of range 1..%d", d, t->ndim + extra);
+    return (int)d - 1;
 }
 
 static int64_t check_index(lua_State *L, zl_tensor *t, int first, int count)
 {
-    int64_t idx[ZL_MAX_DIMS];
     if (count == 1 && t->ndim != 1) {
-        /* one index into a multi-dimensional tensor: flat, 1-based */
+        /* one index into a multi-dimensional tensor: flat, 1-based, row-major */
         lua_Integer i = luaL_checkinteger(L, first);
         if (i < 1 || i > t->numel) luaL_argerror(L, first, "flat index out of range");
-        return i - 1;
+        return zl_tensor_flat_offset(t, i - 1);
     }
     if (count != t->ndim)
         luaL_error(L, "expected %d indices for a %d-dimensional tensor, got %d", t->ndim, t->ndim,
                    count);
-    for (int i = 0; i < count; i++) idx[i] = luaL_checkinteger(L, first + i) - 1;
-    int64_t off = zl_tensor_offset(t, count, idx);
-    if (off < 0) zl_lua_fail(L);
+    int64_t off = 0;
+    for (int i = 0; i < count; i++)
+        off += check_pos(L, first + i, t->shape[i], "index") * t->stride[i];
     return off;
 }
 
@@ -318,7 +370,7 @@ static void push_elem(lua_State *L, const zl_tensor *t, int64_t off)
 /* t:get(i, j, ...) */
 static int m_get(lua_State *L)
 {
-    zl_tensor *t = zl_lua_checktensor(L, 1);
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
     int n = lua_gettop(L) - 1;
     push_elem(L, t, check_index(L, t, 2, n));
     return 1;
@@ -327,12 +379,26 @@ static int m_get(lua_State *L)
 /* t:set(i, j, ..., v) */
 static int m_set(lua_State *L)
 {
-    zl_tensor *t = zl_lua_checktensor(L, 1);
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
     int n = lua_gettop(L) - 2;
     if (n < 1) return luaL_error(L, "set: expected indices and a value");
     lua_Number v = luaL_checknumber(L, n + 2);
-    zl_tensor_setf(t, check_index(L, t, 2, n), v);
+    int64_t off = check_index(L, t, 2, n);
+    zl_tensor_setf(t, off, check_elem(L, t->dtype, v));
     return 0;
+}
+
+/* A contiguous tensor with t's values: t itself or a copy kept on the stack (so an
+ * error cannot leak it). */
+static zl_tensor *contiguous_on_stack(lua_State *L, zl_tensor *t)
+{
+    if (zl_tensor_is_contiguous(t)) {
+        lua_pushnil(L);
+        return t;
+    }
+    zl_tensor **slot = zl_lua_newtensor(L);
+    if (!(*slot = zl_tensor_clone(t))) zl_lua_fail(L);
+    return *slot;
 }
 
 static void push_nested(lua_State *L, const zl_tensor *t, int depth, int64_t *pos)
@@ -352,16 +418,33 @@ static void push_nested(lua_State *L, const zl_tensor *t, int depth, int64_t *po
 /* t:totable() -> nested tables (a number for a 0-dimensional tensor) */
 static int m_totable(lua_State *L)
 {
-    zl_tensor *t = zl_lua_checktensor(L, 1);
+    zl_tensor *t = contiguous_on_stack(L, zl_lua_checktensor_any(L, 1));
     int64_t pos = 0;
     push_nested(L, t, 0, &pos);
     return 1;
 }
 
+/* Lua sees a tensor as a few bytes of userdata: a large result also advances the
+ * collector as if its storage had been allocated by Lua, so the temporaries of an
+ * analysis loop are collected (and their storage reused) at the pace they are made. */
+static void account(lua_State *L, const zl_tensor *t)
+{
+    int64_t kb = t->numel * (int64_t)zl_dtype_size(t->dtype) >> 10;
+    if (kb >= 1024) lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);
+}
+
+/* Pushes a new userdata owning the result of a core call (raises its error on NULL). */
+#define PUSH_NEW(L, expr)                                                          \
+    do {                                                                           \
+        zl_tensor **slot_ = zl_lua_newtensor(L);                                   \
+        if (!(*slot_ = (expr))) return zl_lua_fail(L);                             \
+        account(L, *slot_);                                                        \
+    } while (0)
+
 /* t:reshape(d1, d2, ...) or t:reshape{d1, d2} -> view sharing storage */
 static int m_reshape(lua_State *L)
 {
-    zl_tensor *t = zl_lua_checktensor(L, 1);
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
     int64_t shape[ZL_MAX_DIMS];
     int nd;
     if (lua_istable(L, 2)) nd = zl_lua_checkshape(L, 2, shape);
@@ -370,38 +453,131 @@ static int m_reshape(lua_State *L)
         if (nd > ZL_MAX_DIMS) return luaL_error(L, "reshape: too many dimensions");
         for (int i = 0; i < nd; i++) shape[i] = luaL_checkinteger(L, i + 2);
     }
-    zl_tensor *v = zl_tensor_wrap(t->dtype, t->ndim, t->shape, t->data);
-    if (!v) return zl_lua_fail(L);
-    if (zl_tensor_reshape(v, nd, shape) != 0) {
-        zl_tensor_free(v);
-        return zl_lua_fail(L);
-    }
-    zl_lua_pushview(L, v, 1);
+    zl_tensor **slot = zl_lua_newtensor(L);
+    if (!(*slot = zl_tensor_share(t))) return zl_lua_fail(L);
+    if (zl_tensor_reshape(*slot, nd, shape) != 0) return zl_lua_fail(L);
     return 1;
 }
 
-/* t:view(start, count): 1-based slice along the first dimension, sharing storage */
+/* t:view(start, [count=1]): 1-based slice along the first dimension, sharing storage */
 static int m_view(lua_State *L)
 {
-    zl_tensor *t = zl_lua_checktensor(L, 1);
-    lua_Integer start = luaL_checkinteger(L, 2);
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    if (t->ndim < 1) return luaL_error(L, "view: a 0-dimensional tensor has no rows");
+    int64_t start = check_pos(L, 2, t->shape[0] + 1, "view start");
     lua_Integer count = luaL_optinteger(L, 3, 1);
-    zl_lua_pushview(L, zl_tensor_view(t, start - 1, count), 1);
+    PUSH_NEW(L, zl_tensor_view(t, start, count));
     return 1;
 }
+
+/* t:narrow(dim, first, len) */
+static int m_narrow(lua_State *L)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    int d = check_dimarg(L, t, 2, 0);
+    int64_t first = check_pos(L, 3, t->shape[d] + 1, "narrow start");
+    PUSH_NEW(L, zl_tensor_narrow(t, d, first, luaL_checkinteger(L, 4)));
+    return 1;
+}
+
+/* The select of index i (0-based) of dimension d, a number for a 1-D tensor. */
+static int push_select(lua_State *L, zl_tensor *t, int d, int64_t i)
+{
+    if (t->ndim == 1) {
+        push_elem(L, t, i * t->stride[0]);
+        return 1;
+    }
+    PUSH_NEW(L, zl_tensor_select(t, d, i));
+    return 1;
+}
+
+/* t:select(dim, i) */
+static int m_select(lua_State *L)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    int d = check_dimarg(L, t, 2, 0);
+    int64_t i = check_pos(L, 3, t->shape[d], "index");
+    if (t->ndim == 1) {
+        PUSH_NEW(L, zl_tensor_select(t, d, i)); /* 0-dimensional view, as torch7 */
+        return 1;
+    }
+    return push_select(L, t, d, i);
+}
+
+/* t:transpose(d1, d2) */
+static int m_transpose(lua_State *L)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    int d1 = check_dimarg(L, t, 2, 0), d2 = check_dimarg(L, t, 3, 0);
+    PUSH_NEW(L, zl_tensor_transpose(t, d1, d2));
+    return 1;
+}
+
+/* t:squeeze([dim]) */
+static int m_squeeze(lua_State *L)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    int d = lua_isnoneornil(L, 2) ? -1 : check_dimarg(L, t, 2, 0);
+    PUSH_NEW(L, zl_tensor_squeeze(t, d));
+    return 1;
+}
+
+/* t:unsqueeze(dim) */
+static int m_unsqueeze(lua_State *L)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    PUSH_NEW(L, zl_tensor_unsqueeze(t, check_dimarg(L, t, 2, 1)));
+    return 1;
+}
+
+/* t:contiguous(): t itself when contiguous, else a contiguous copy */
+static int m_contiguous(lua_State *L)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    if (zl_tensor_is_contiguous(t)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    PUSH_NEW(L, zl_tensor_clone(t));
+    return 1;
+}
+
+/* t:float() / t:int(): t itself when it has that dtype, else a converted copy */
+static int convert_to(lua_State *L, zl_dtype dt)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    if (t->dtype == dt) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    PUSH_NEW(L, zl_tensor_convert(t, dt));
+    return 1;
+}
+static int m_float(lua_State *L) { return convert_to(L, ZL_F32); }
+static int m_int(lua_State *L) { return convert_to(L, ZL_I32); }
 
 static int m_clone(lua_State *L)
 {
-    zl_tensor *t = zl_lua_checktensor(L, 1);
-    zl_tensor **slot = zl_lua_newtensor(L);
-    if (!(*slot = zl_tensor_clone(t))) return zl_lua_fail(L);
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    PUSH_NEW(L, zl_tensor_clone(t));
+    return 1;
+}
+
+/* t:copy(src): src's values into t (same dtype; same shape, or same count when both
+ * are contiguous); returns t */
+static int m_copy(lua_State *L)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    zl_tensor *src = zl_lua_checktensor_any(L, 2);
+    if (zl_tensor_copy(t, src) != 0) return zl_lua_fail(L);
+    lua_settop(L, 1);
     return 1;
 }
 
 static int m_fill(lua_State *L)
 {
-    zl_tensor *t = zl_lua_checktensor(L, 1);
-    zl_tensor_fill(t, luaL_checknumber(L, 2));
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    if (zl_tensor_fill(t, luaL_checknumber(L, 2)) != 0) return zl_lua_fail(L);
     lua_settop(L, 1);
     return 1;
 }
@@ -417,14 +593,153 @@ static int m_matmul(lua_State *L)
     return 1;
 }
 
-static int m_sum(lua_State *L)
+/* Indices from the core (0-based) made 1-based, in place. */
+static void one_based(zl_tensor *ix)
 {
-    zl_tensor *t = zl_lua_checktensor(L, 1);
-    double s = 0;
-    for (int64_t i = 0; i < t->numel; i++) s += zl_tensor_getf(t, i);
-    lua_pushnumber(L, s);
+    int32_t *p = ZL_I32P(ix);
+    for (int64_t i = 0; i < ix->numel; i++) p[i] += 1;
+}
+
+/* t:sum() / t:sum(dim) and the other reductions: a number for the whole tensor, a
+ * tensor keeping dim with size 1 along dim (plus 1-based indices for max/min). */
+static int reduce(lua_State *L, zl_reduce op, int want_index)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        double v;
+        int64_t at;
+        if (zl_tensor_reduce_all(t, op, &v, &at) != 0) return zl_lua_fail(L);
+        if (want_index == 2) { /* argmax/argmin: the flat 1-based position */
+            lua_pushinteger(L, at + 1);
+            return 1;
+        }
+        lua_pushnumber(L, v);
+        return 1;
+    }
+    int d = check_dimarg(L, t, 2, 0);
+    zl_tensor **vs = zl_lua_newtensor(L);
+    zl_tensor **is = want_index ? zl_lua_newtensor(L) : NULL;
+    if (zl_tensor_reduce_dim(t, op, d, vs, is) != 0) return zl_lua_fail(L);
+    if (is) one_based(*is);
+    if (want_index == 2) return 1; /* argmax: the indices only */
+    return want_index ? 2 : 1;
+}
+static int m_sum(lua_State *L) { return reduce(L, ZL_RED_SUM, 0); }
+static int m_mean(lua_State *L) { return reduce(L, ZL_RED_MEAN, 0); }
+static int m_max(lua_State *L) { return reduce(L, ZL_RED_MAX, 1); }
+static int m_min(lua_State *L) { return reduce(L, ZL_RED_MIN, 1); }
+static int m_argmax(lua_State *L) { return reduce(L, ZL_RED_MAX, 2); }
+
+/* t:norm(): Euclidean norm of all the elements */
+static int m_norm(lua_State *L)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    double v;
+    if (zl_tensor_reduce_all(t, ZL_RED_SUMSQ, &v, NULL) != 0) return zl_lua_fail(L);
+    lua_pushnumber(L, sqrt(v));
     return 1;
 }
+
+/* t:topk(k, [dim = last]) -> values, 1-based indices (largest first) */
+static int m_topk(lua_State *L)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    lua_Integer k = luaL_checkinteger(L, 2);
+    if (t->ndim < 1) return luaL_error(L, "topk: a 0-dimensional tensor has no dimension");
+    int d = lua_isnoneornil(L, 3) ? t->ndim - 1 : check_dimarg(L, t, 3, 0);
+    zl_tensor **vs = zl_lua_newtensor(L);
+    zl_tensor **is = zl_lua_newtensor(L);
+    if (zl_tensor_topk(t, k, d, vs, is) != 0) return zl_lua_fail(L);
+    one_based(*is);
+    return 2;
+}
+
+/* t:softmax(dim) */
+static int m_softmax(lua_State *L)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    PUSH_NEW(L, zl_tensor_softmax(t, check_dimarg(L, t, 2, 0)));
+    return 1;
+}
+
+/* Operand at idx: a tensor, or a number as a 0-dimensional f32 tensor in *scalar. */
+static const zl_tensor *operand(lua_State *L, int idx, zl_tensor *scalar, float *val)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        *val = (float)lua_tonumber(L, idx);
+        memset(scalar, 0, sizeof *scalar);
+        scalar->dtype = ZL_F32;
+        scalar->numel = 1;
+        scalar->data = val;
+        return scalar;
+    }
+    zl_tensor *t = zl_lua_totensor_any(L, idx);
+    if (!t) luaL_typeerror(L, idx, "tensor or number");
+    return t;
+}
+
+static int binop(lua_State *L, zl_binop op)
+{
+    zl_tensor sa, sb;
+    float va, vb;
+    const zl_tensor *a = operand(L, 1, &sa, &va);
+    const zl_tensor *b = operand(L, 2, &sb, &vb);
+    PUSH_NEW(L, zl_tensor_binop(op, a, b));
+    return 1;
+}
+static int m_add(lua_State *L) { return binop(L, ZL_OP_ADD); }
+static int m_sub(lua_State *L) { return binop(L, ZL_OP_SUB); }
+static int m_mul(lua_State *L) { return binop(L, ZL_OP_MUL); }
+static int m_div(lua_State *L) { return binop(L, ZL_OP_DIV); }
+static int m_gt(lua_State *L) { return binop(L, ZL_OP_GT); }
+static int m_lt(lua_State *L) { return binop(L, ZL_OP_LT); }
+static int m_eq(lua_State *L) { return binop(L, ZL_OP_EQ); }
+
+static int unop(lua_State *L, zl_unop op, double lo, double hi)
+{
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
+    PUSH_NEW(L, zl_tensor_unop(op, t, lo, hi));
+    return 1;
+}
+static int m_neg(lua_State *L) { return unop(L, ZL_OP_NEG, 0, 0); }
+static int m_exp(lua_State *L) { return unop(L, ZL_OP_EXP, 0, 0); }
+static int m_log(lua_State *L) { return unop(L, ZL_OP_LOG, 0, 0); }
+static int m_sqrt(lua_State *L) { return unop(L, ZL_OP_SQRT, 0, 0); }
+static int m_abs(lua_State *L) { return unop(L, ZL_OP_ABS, 0, 0); }
+static int m_clamp(lua_State *L)
+{
+    return unop(L, ZL_OP_CLAMP, luaL_checknumber(L, 2), luaL_checknumber(L, 3));
+}
+
+/* The tensors of the sequence at idx (kept alive by the table during the call). */
+static int list_tensors(lua_State *L, int idx, const zl_tensor ***out)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, idx);
+    if (n < 1 || n > 1000000) luaL_argerror(L, idx, "expected a non-empty list of tensors");
+    const zl_tensor **ts = lua_newuserdatauv(L, sizeof *ts * (size_t)n, 0); /* freed by GC */
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, idx, i);
+        zl_tensor *t = zl_lua_totensor_any(L, -1);
+        if (!t) luaL_error(L, "element %d of the list is not an open tensor", (int)i);
+        ts[i - 1] = t;
+        lua_pop(L, 1);
+    }
+    *out = ts;
+    return (int)n;
+}
+
+/* zonelab.tensor.cat(list, dim) / zonelab.tensor.stack(list, dim) */
+static int join(lua_State *L, int stack)
+{
+    const zl_tensor **ts;
+    int n = list_tensors(L, 1, &ts);
+    int d = check_dimarg(L, ts[0], 2, stack);
+    PUSH_NEW(L, stack ? zl_tensor_stack(n, ts, d) : zl_tensor_cat(n, ts, d));
+    return 1;
+}
+static int t_cat(lua_State *L) { return join(L, 0); }
+static int t_stack(lua_State *L) { return join(L, 1); }
 
 /* a:max_abs_diff(b) -> largest |a - b| (same element count) */
 static int m_max_abs_diff(lua_State *L)
@@ -459,6 +774,7 @@ static int m_save(lua_State *L)
     return 0;
 }
 
+/* close() and __gc: drop this userdata's reference (views keep the storage alive) */
 static int m_gc(lua_State *L)
 {
     tensor_box *b = luaL_checkudata(L, 1, ZL_TENSOR_MT);
@@ -469,20 +785,92 @@ static int m_gc(lua_State *L)
 
 static int m_len(lua_State *L)
 {
-    zl_tensor *t = zl_lua_checktensor(L, 1);
+    zl_tensor *t = zl_lua_checktensor_any(L, 1);
     lua_pushinteger(L, t->ndim ? t->shape[0] : 1);
     return 1;
 }
 
-static void add_value(luaL_Buffer *B, const zl_tensor *t, int64_t i)
+/* ---- tostring: numpy's layout ([[1 2 3]\n [4 5 6]]), edges and ... past 1000 values ---- */
+#define EDGE 3
+
+static int fmt_value(char *s, size_t n, const zl_tensor *t, int64_t off)
 {
-    char s[32];
-    if (t->dtype == ZL_F32) snprintf(s, sizeof s, "%.5g", (double)ZL_F32P(t)[i]);
-    else snprintf(s, sizeof s, "%d", (int)ZL_I32P(t)[i]);
-    luaL_addstring(B, s);
+    if (t->dtype == ZL_I32) return snprintf(s, n, "%d", (int)ZL_I32P(t)[off]);
+    return snprintf(s, n, "%.5g", (double)ZL_F32P(t)[off]);
 }
 
-/* "tensor f32 [2,3]" then rows of values (at most 6 rows x 8 columns shown) */
+#define LINE_WIDTH 75
+
+typedef struct {
+    luaL_Buffer *B; /* NULL: measuring the widest value into w */
+    const zl_tensor *t;
+    int summarize, w, col;
+} printer;
+
+static void put(printer *p, const char *s)
+{
+    luaL_addstring(p->B, s);
+    const char *nl = strrchr(s, '\n');
+    p->col = nl ? (int)strlen(nl + 1) : p->col + (int)strlen(s);
+}
+
+static void put_indent(printer *p, int newlines, int spaces)
+{
+    for (int k = 0; k < newlines; k++) luaL_addchar(p->B, '\n');
+    for (int k = 0; k < spaces; k++) luaL_addchar(p->B, ' ');
+    p->col = spaces;
+}
+
+/* Between two entries of dimension depth: a space in the last dimension (a new line
+ * when the row passes LINE_WIDTH, as numpy wraps), else newlines (one more per level
+ * below) and the indentation of the brackets. */
+static void sep(printer *p, int depth, int next_width)
+{
+    if (depth + 1 == p->t->ndim) {
+        if (p->col + 1 + next_width > LINE_WIDTH) put_indent(p, 1, depth + 1);
+        else put(p, " ");
+        return;
+    }
+    put_indent(p, p->t->ndim - depth - 1, depth + 1);
+}
+
+/* Visits the shown elements of dimension depth from offset off. */
+static void show(printer *p, int depth, int64_t off)
+{
+    const zl_tensor *t = p->t;
+    char s[48];
+    if (depth == t->ndim) {
+        int n = fmt_value(s, sizeof s, t, off);
+        if (!p->B) {
+            if (n > p->w) p->w = n;
+            return;
+        }
+        char pad[64];
+        int k = 0;
+        for (; k < p->w - n && k < 47; k++) pad[k] = ' ';
+        pad[k] = '\0';
+        put(p, pad);
+        put(p, s);
+        return;
+    }
+    int64_t n = t->shape[depth];
+    int cut = p->summarize && n > 2 * EDGE;
+    if (p->B) put(p, "[");
+    for (int64_t i = 0; i < n; i++) {
+        if (cut && i == EDGE) {
+            if (p->B) {
+                sep(p, depth, 3);
+                put(p, "...");
+            }
+            i = n - EDGE;
+        }
+        if (p->B && i > 0) sep(p, depth, p->w);
+        show(p, depth + 1, off + i * t->stride[depth]);
+    }
+    if (p->B) put(p, "]");
+}
+
+/* "tensor f32 [2,3]" then the values */
 static int m_tostring(lua_State *L)
 {
     tensor_box *b = luaL_checkudata(L, 1, ZL_TENSOR_MT);
@@ -496,18 +884,30 @@ static int m_tostring(lua_State *L)
     luaL_Buffer B;
     luaL_buffinit(L, &B);
     luaL_addstring(&B, head);
-    int64_t cols = t->ndim ? t->shape[t->ndim - 1] : 1;
-    int64_t rows = cols ? t->numel / cols : 0;
-    for (int64_t r = 0; r < rows && r < 6; r++) {
-        luaL_addstring(&B, "\n  ");
-        for (int64_t c = 0; c < cols && c < 8; c++) {
-            if (c) luaL_addchar(&B, ' ');
-            add_value(&B, t, r * cols + c);
-        }
-        if (cols > 8) luaL_addstring(&B, " ...");
+    if (t->numel > 0) {
+        printer p = {NULL, t, t->numel > 1000, 0, 0};
+        show(&p, 0, 0);
+        luaL_addchar(&B, '\n');
+        p.B = &B;
+        show(&p, 0, 0);
     }
-    if (rows > 6) luaL_addstring(&B, "\n  ...");
     luaL_pushresult(&B);
+    return 1;
+}
+
+/* t[i]: select on dimension 1 (a number for a 1-D tensor); t.name: the methods */
+static int m_index(lua_State *L)
+{
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        zl_tensor *t = zl_lua_checktensor_any(L, 1);
+        int isint;
+        lua_tointegerx(L, 2, &isint); /* 2.0 is fine, 2.5 is not */
+        if (!isint) return luaL_error(L, "tensor index must be an integer");
+        if (t->ndim < 1) return luaL_error(L, "a 0-dimensional tensor cannot be indexed");
+        return push_select(L, t, 0, check_pos(L, 2, t->shape[0], "index"));
+    }
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
     return 1;
 }
 
@@ -517,16 +917,31 @@ int zl_lua_open_tensor(lua_State *L)
         {"shape", m_shape}, {"dtype", m_dtype}, {"numel", m_numel}, {"get", m_get},
         {"set", m_set}, {"totable", m_totable}, {"reshape", m_reshape}, {"view", m_view},
         {"clone", m_clone}, {"fill", m_fill}, {"matmul", m_matmul}, {"sum", m_sum},
-        {"max_abs_diff", m_max_abs_diff}, {"save", m_save}, {"close", m_gc}, {NULL, NULL}};
+        {"max_abs_diff", m_max_abs_diff}, {"save", m_save}, {"close", m_gc},
+        {"is_contiguous", m_is_contiguous}, {"narrow", m_narrow}, {"select", m_select},
+        {"transpose", m_transpose}, {"squeeze", m_squeeze}, {"unsqueeze", m_unsqueeze},
+        {"contiguous", m_contiguous}, {"float", m_float}, {"int", m_int}, {"copy", m_copy},
+        {"mean", m_mean}, {"max", m_max}, {"min", m_min}, {"argmax", m_argmax},
+        {"norm", m_norm}, {"topk", m_topk}, {"softmax", m_softmax},
+        {"add", m_add}, {"sub", m_sub}, {"mul", m_mul}, {"div", m_div},
+        {"gt", m_gt}, {"lt", m_lt}, {"eq", m_eq}, {"exp", m_exp}, {"log", m_log},
+        {"sqrt", m_sqrt}, {"abs", m_abs}, {"clamp", m_clamp}, {NULL, NULL}};
     static const luaL_Reg meta[] = {
         {"__gc", m_gc}, {"__close", m_gc}, {"__len", m_len}, {"__tostring", m_tostring},
-        {NULL, NULL}};
+        {"__add", m_add}, {"__sub", m_sub}, {"__mul", m_mul}, {"__div", m_div},
+        {"__unm", m_neg}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"new", t_new}, {"from", t_from}, {"randn", t_randn}, {"load", t_load},
-        {"list", t_list}, {"save", t_save_table}, {NULL, NULL}};
+        {"list", t_list}, {"save", t_save_table}, {"cat", t_cat}, {"stack", t_stack},
+        {NULL, NULL}};
     if (luaL_newmetatable(L, ZL_TENSOR_MT)) {
         luaL_setfuncs(L, meta, 0);
         luaL_newlib(L, methods);
+        /* __methods: the method table, for documentation checks and completion (the
+         * __index function also answers t[i]) */
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "__methods");
+        lua_pushcclosure(L, m_index, 1);
         lua_setfield(L, -2, "__index");
         lua_pushliteral(L, "tensor");
         lua_setfield(L, -2, "__name");

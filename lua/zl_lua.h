@@ -30,8 +30,14 @@ zl_tensor **zl_lua_newtensor(lua_State *L);
 void zl_lua_pushtensor(lua_State *L, zl_tensor *t);
 /* Pushes t borrowing storage from the value at stack index parent (kept alive). */
 void zl_lua_pushview(lua_State *L, zl_tensor *t, int parent);
+/* The open tensor at idx, for code that reads t->data as a flat array: raises when it
+ * is not a tensor, closed, or not contiguous ("call :contiguous()"). */
 zl_tensor *zl_lua_checktensor(lua_State *L, int idx);
-zl_tensor *zl_lua_totensor(lua_State *L, int idx); /* NULL if not a tensor */
+/* NULL if not an open tensor; raises when it is not contiguous. */
+zl_tensor *zl_lua_totensor(lua_State *L, int idx);
+/* The same, accepting strided views (for code that follows t->stride). */
+zl_tensor *zl_lua_checktensor_any(lua_State *L, int idx);
+zl_tensor *zl_lua_totensor_any(lua_State *L, int idx);
 
 /* Pushes a tensor listing (sorts m): a sequence of {name=, dtype=, shape={...}}. */
 struct zl_tensor_map;

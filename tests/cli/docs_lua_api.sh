@@ -80,9 +80,12 @@ local n_methods = 0
 for _, name in ipairs(sorted_keys(debug.getregistry())) do
   local mt = debug.getregistry()[name]
   local mod = name:match("^(zonelab%.[%w_]+)")
-  if mod and type(mt) == "table" and type(rawget(mt, "__index")) == "table" then
+  -- (an __index function, as tensors' for t[i], publishes its methods as __methods)
+  local methods = type(mt) == "table" and rawget(mt, "__index")
+  if type(methods) ~= "table" and type(mt) == "table" then methods = rawget(mt, "__methods") end
+  if mod and type(methods) == "table" then
     local sec = sections[mod]
-    for _, m in ipairs(sorted_keys(rawget(mt, "__index"))) do
+    for _, m in ipairs(sorted_keys(methods)) do
       n_methods = n_methods + 1
       check(sec ~= nil and sec:find("[%w_%)]:" .. esc(m) .. "%f[^%w_]") ~= nil,
         string.format("%s: method :%s is not in section '## %s' of %s", name, m, mod, docs_path))

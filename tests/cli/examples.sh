@@ -81,6 +81,39 @@ if (cd "$T" && "$ZL" "$SRC/examples/custom_zone.lua" --model "$T/no/such/model")
 elif grep -q "^zonelab: error: .*no/such/model: not a model folder" "$T/bad.err"; then ok "custom_zone.lua names a missing model folder"
 else bad "custom_zone.lua --model (missing): wrong message"; cat "$T/bad.err"; fi
 
+run attention_mass.lua
+want attention_mass.lua '^10 questions, 10 features, 2 layers'
+want attention_mass.lua '^layer +p2q +q2p +q2q +p2p$'
+want attention_mass.lua '^ +2  0\.[0-9]{4}  0\.[0-9]{4}  0\.[0-9]{4}  0\.[0-9]{4}$'
+# its tensor arithmetic against a loop over every element, on the first 3 questions
+(cd "$T" && "$ZL" "$SRC/examples/small_model.lua" mass >/dev/null) || bad "small_model.lua mass"
+run attention_mass.lua --model mass --data mass/dev.json --questions 3 --max-seq-length 128
+cat >"$T/mass_check.lua" <<'LUA'
+local zl = require "zonelab"
+local qa = require "zonelab.qa"
+local model = qa.load_model("mass")
+local ds = zl.squad.load("mass/dev.json")
+local feats = zl.squad.features(ds, model.tok, { max_seq_length = 128 })
+local n = 0
+while n < #feats and feats:get(n + 1).example_index < 3 do n = n + 1 end
+local b = feats:batch(1, n)
+local a = model.bert:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
+  input_mask = b.input_mask, attentions = true }.attentions
+local L, B, NH, S = table.unpack(a:shape())
+local s, rows = 0, 0
+for i = 1, B do for h = 1, NH do for f = 1, S do
+  if b.pmask:get(i, f) == 1 then
+    rows = rows + 1
+    for t = 1, S do if b.qmask:get(i, t) == 1 then s = s + a:get(2, i, h, f, t) end end
+  end
+end end end
+print(string.format("%.4f", s / rows))
+LUA
+want_p2q=$(cd "$T" && "$ZL" mass_check.lua)
+got_p2q=$(awk '$1 == 2 {print $2}' "$T/attention_mass.lua.out")
+if [ -n "$want_p2q" ] && [ "$want_p2q" = "$got_p2q" ]; then ok "attention_mass.lua p2q of layer 2 = $got_p2q, as an element loop"
+else bad "attention_mass.lua p2q of layer 2: '$got_p2q', an element loop gives '$want_p2q'"; cat "$T/attention_mass.lua.out"; fi
+
 # cmrc2018: on the real Chinese vocabulary and CMRC dev when present, and on the inline example
 shared=${ZONELAB_SHARED:-}
 unset ZONELAB_SHARED
