@@ -23,27 +23,34 @@
  * the process makes them; saves and commits run on the main thread). */
 static atomic_long fault_renames, fault_unlinks;
 
-static void fault_point(const char *op, atomic_long *count)
+static void fault_point(const char *op, atomic_long *count, const char *path)
 {
     const char *spec = getenv("ZONELAB_FAULT");
     long n = atomic_fetch_add(count, 1) + 1;
-    if (!spec) return;
-    size_t k = strlen(op);
-    if (strncmp(spec, op, k) != 0 || spec[k] != ':') return;
-    char *end;
-    long want = strtol(spec + k + 1, &end, 10);
-    if (*end == '\0' && want == n) raise(SIGKILL);
+    if (spec) {
+        size_t k = strlen(op);
+        char *end;
+        long want = strncmp(spec, op, k) == 0 && spec[k] == ':' ? strtol(spec + k + 1, &end, 10) : 0;
+        if (want == n && *end == '\0') raise(SIGKILL);
+    }
+    /* the tests' map of the kill points: one line per operation made */
+    const char *trace = getenv("ZONELAB_FAULT_TRACE");
+    FILE *f = trace ? fopen(trace, "a") : NULL;
+    if (f) {
+        fprintf(f, "%s %ld %s\n", op, n, path);
+        fclose(f);
+    }
 }
 
 int zl_io_rename(const char *from, const char *to)
 {
-    fault_point("rename", &fault_renames);
+    fault_point("rename", &fault_renames, to);
     return rename(from, to);
 }
 
 int zl_io_unlink(const char *path)
 {
-    fault_point("unlink", &fault_unlinks);
+    fault_point("unlink", &fault_unlinks, path);
     return unlink(path);
 }
 

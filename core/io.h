@@ -18,7 +18,8 @@
 /* Renames and unlinks of zonelab's outputs go through these two, the one place where
  * the fault hook lives: with ZONELAB_FAULT=rename:N (or unlink:N) in the environment
  * the process kills itself with SIGKILL right before its Nth rename (unlink), so the
- * tests can stop a run at every step of a checkpoint rotation (tests/cli/fault_points.sh). */
+ * tests can stop a run at every step of a checkpoint rotation (tests/cli/fault_points.sh).
+ * ZONELAB_FAULT_TRACE=FILE appends "rename N TO" / "unlink N PATH" there for each one made. */
 int zl_io_rename(const char *from, const char *to);
 int zl_io_unlink(const char *path);
 

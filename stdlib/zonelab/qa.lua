@@ -185,6 +185,13 @@ local function decode_opts(model, opts)
   }
 end
 
+-- Removes a partial folder's logits files and state (what a resume would trust).
+local function clear_spill(dir)
+  for name in lfs.dir(dir) do
+    if name:match("^cfg%d+%.bin$") or name == "state.json" then os.remove(dir .. "/" .. name) end
+  end
+end
+
 --- Runs the engine over every batch with a progress bar (label) across the whole job.
 --- With opts.spill (a folder), logits go to files there and the run can be resumed: after
 --- a batch, at most every opts.checkpoint_seconds (60), the files are synced and
@@ -208,11 +215,7 @@ local function run_engine(model, data, configs, opts)
         if covered then state = st end
       end
     end
-    if not state then
-      for name in lfs.dir(opts.spill) do
-        if name:match("^cfg%d+%.bin$") or name == "state.json" then os.remove(opts.spill .. "/" .. name) end
-      end
-    end
+    if not state then clear_spill(opts.spill) end
     eopts.spill, eopts.spill_keep = opts.spill, state ~= nil
   end
   local engine_configs = state and state.configs or configs
@@ -224,8 +227,19 @@ local function run_engine(model, data, configs, opts)
     for k, c in ipairs(engine_configs) do
       if not wanted[M.label(c)] then s:release(k) end -- written before the interruption
     end
-    s:resume(state.offsets)
-    first = state.batches_done + 1
+    local ok, why = s:resume(state.offsets)
+    if ok then
+      first = state.batches_done + 1
+    else
+      -- a torn or foreign record (a second writer, a damaged disk): never a permanent
+      -- failure, the work is recomputed from the first batch
+      io.stderr:write(string.format("%s: note: %s; discarding the partial results in %s and starting over\n",
+        opts.label or "decode", why, opts.spill))
+      s:close()
+      clear_spill(opts.spill)
+      state, engine_configs, eopts.spill_keep = nil, configs, false
+      s = zl.sweep.new(model.bert, data.ds, data.feats, sweep_configs(engine_configs), eopts)
+    end
   end
   local n = s:batches()
   local costs, total, done = {}, 0, 0
