@@ -180,7 +180,7 @@ if ranks > 1 and (batch // micro) % ranks ~= 0 then
 end
 
 -- ranks other than 0 write nothing: their log goes nowhere and their bar stays quiet
-local log = rank0 and assert(zl.io.open(log_path, "w")) -- never through a symlink
+local log = rank0 and cli.open_output(log_path, "w")
   or { write = function() end, flush = function() end, close = function() end }
 log:write(table.concat(log_rows, "\n"), "\n")
 log:flush()
@@ -211,7 +211,7 @@ for s = start, steps - 1 do
       ["vocab.txt"] = vocab_text,
     })
     if pause_file then
-      while cli.exists(pause_file) do os.execute("sleep 0.05") end
+      while cli.exists(pause_file) do zl.proc.sleep(0.05) end
     end
   end
 end

@@ -95,6 +95,14 @@ function M.lock(path, opts)
   return path
 end
 
+--- Opens an output file for writing (mode "w", "a" or "x") without ever following a
+--- symlink (zl.io.open); fails with one line naming the file.
+function M.open_output(path, mode)
+  local f, err = zl.io.open(path, mode)
+  if not f then M.fail("%s", err) end
+  return f
+end
+
 --- True when a file (or folder) exists.
 function M.exists(path)
   return lfs.attributes(path, "mode") ~= nil

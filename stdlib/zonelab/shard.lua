@@ -37,17 +37,19 @@ end
 
 function M.dirname(out, i, n) return string.format("%s/shard-%d-of-%d", out, i, n) end
 
-local function shquote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
---- sha256 of files (a list of paths) with coreutils' sha256sum: {path = hex}.
+--- sha256 of files (a list of paths) with coreutils' sha256sum: {path = hex}. Started
+--- from an argument vector (zl.proc), never through a shell: paths are user text.
 function M.sha256_files(paths)
   local out = {}
   if #paths == 0 then return out end
-  local parts = {}
-  for k, p in ipairs(paths) do parts[k] = shquote(p) end
-  local h = io.popen("sha256sum -- " .. table.concat(parts, " ") .. " 2>&1", "r")
-  local text = h and h:read("a") or ""
-  local ok = h and h:close()
+  local argv = { "sha256sum", "--" }
+  for _, p in ipairs(paths) do argv[#argv + 1] = p end
+  local listing = os.tmpname() -- created by mkstemp: a new file of ours
+  local ran, how, code = pcall(function() return zl.proc.wait(zl.proc.spawn(argv, { log = listing })) end)
+  local read, text = pcall(zl.io.read, listing)
+  os.remove(listing)
+  local ok = ran and how == "exit" and code == 0
+  text = not ran and tostring(how) or read and text or ""
   local k = 0
   for hex in text:gmatch("([0-9a-f]+)  [^\n]*\n") do
     k = k + 1
