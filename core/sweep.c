@@ -3,6 +3,7 @@
 #include "sweep.h"
 
 #include "error.h"
+#include "io.h"
 #include "tfckpt.h" /* crc32c: the spill records' checksum */
 
 #include <errno.h>
@@ -50,12 +51,18 @@ static void spill_path(const zl_sweep *s, int i, char *buf, size_t n)
     snprintf(buf, n, "%s/cfg%d.bin", s->spill_dir, i + 1);
 }
 
+/* mode "wb" or "ab"; never through a symlink (zl_io_open_output): the partial folder is
+ * inside a run folder that others may write to */
 static int open_spill(zl_sweep *s, int i, const char *mode)
 {
     char path[4096];
     spill_path(s, i, path, sizeof path);
-    if (!(s->fp[i] = fopen(path, mode)))
+    int fd = zl_io_open_output(path, mode[0] == 'a' ? 'a' : 'w');
+    if (fd < 0) return zl_error_prefix("sweep: ");
+    if (!(s->fp[i] = fdopen(fd, mode))) {
+        close(fd);
         return zl_error_set("sweep: %s: cannot open the logits file (%s)", path, strerror(errno));
+    }
     return 0;
 }
 

@@ -341,7 +341,13 @@ function M.run(model, data, configs, opts)
     local spill_name = #cfgs == 1 and (".partial-" .. (M.predictions_name(cfgs[1]):gsub("%.json$", "")))
       or ".sweep-partial"
     local spill = opts.spill ~= false and (out .. "/" .. spill_name) or nil
-    if spill then lfs.mkdir(spill) end
+    if spill then
+      -- the partial folder is ours alone: a symlink there could send the logits elsewhere
+      if lfs.symlinkattributes(spill, "mode") == "link" then
+        error(spill .. ": is a symbolic link; zonelab never writes an output through one (remove it)", 0)
+      end
+      lfs.mkdir(spill)
+    end
     local eo = engine_opts(opts)
     local run_opts = setmetatable({
       spill = spill,
