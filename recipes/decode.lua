@@ -34,8 +34,8 @@ end
 -- partial folder); one of the same configuration may not
 local model, data, opts = qa_cli.setup(args, function(model)
   if config.zone then config.layer = qa_cli.mask_layer(args.mask_layer, model.layers) end
-  cli.lock(args.out, { name = ".lock-" .. qa.predictions_name(config):gsub("%.json$", "") })
 end, { shared = true })
+cli.lock(args.out, { name = ".lock-" .. qa.predictions_name(config):gsub("%.json$", "") })
 opts.force = true
 opts.label = "decode " .. qa.label(config)
 local r = qa.run(model, data, { config }, opts)[1]

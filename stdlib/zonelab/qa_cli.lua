@@ -29,7 +29,7 @@ end
 
 --- Validates the shared options; returns the loaded model, data and run options.
 --- check(model), when given, runs before the (slow) feature building. The run folder
---- --out is locked first (cli.lock; lock: its options, {shared = true} for decode).
+--- --out is then created and locked (cli.lock; lock: its options, {shared = true} for decode).
 function M.setup(args, check, lock)
   cli.apply_threads(args)
   if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
@@ -41,11 +41,13 @@ function M.setup(args, check, lock)
   local maxlen = cli.integer(args.max_answer_length, "--max-answer-length", 1, 100000)
   local lower = nil
   if args.lower then lower = true elseif args.cased then lower = false end
-  cli.lock(args.out, lock) -- before the slow part: a second process fails at once
   local model = qa.load_model(args.model, { lower = lower, cmrc = args.cmrc })
   if check then check(model) end
   local data = qa.load_data(args.predict, model,
     { max_seq_length = seq, doc_stride = stride, max_query_length = qlen })
+  -- made (and locked) once the inputs are known good, so a refused command leaves nothing;
+  -- before any output: a second process into the folder fails here
+  cli.lock(args.out, lock)
   local opts = {
     out = args.out, batch = batch, n_best_size = nbest, max_answer_length = maxlen,
     padding = args.padding,
