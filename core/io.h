@@ -15,6 +15,29 @@
 
 #include "tensor.h"
 
+/* Renames and unlinks of zonelab's outputs go through these two, the one place where
+ * the fault hook lives: with ZONELAB_FAULT=rename:N (or unlink:N) in the environment
+ * the process kills itself with SIGKILL right before its Nth rename (unlink), so the
+ * tests can stop a run at every step of a checkpoint rotation (tests/cli/fault_points.sh).
+ * ZONELAB_FAULT_TRACE=FILE appends "rename N TO" / "unlink N PATH" there for each one made. */
+int zl_io_rename(const char *from, const char *to);
+int zl_io_unlink(const char *path);
+
+/* Opens an output file for writing without ever following a symlink (a shared run
+ * folder must not let anyone redirect or truncate a file outside it). mode: 'w'
+ * truncates or creates, 'a' appends or creates, 'x' creates a new file only (fails
+ * when the name exists). A symlink, or anything but a regular file, at path is
+ * refused naming it. Returns a descriptor (close-on-exec) or -1. */
+int zl_io_open_output(const char *path, char mode);
+
+/* One process per run folder: takes an exclusive flock on dir/name (name NULL: ".lock";
+ * the kernel releases it when the process dies, however it dies) and records the pid
+ * there. shared: a shared lock instead (separate decodes of one folder run side by side,
+ * each holding its own configuration's exclusive lock, while a sweep or a training run
+ * into it is refused). Returns the lock's descriptor (close it to release), or -1 with
+ * "DIR is in use by process PID" when another process holds it. */
+int zl_io_lock_dir(const char *dir, const char *name, int shared);
+
 /* Reads a whole file into a NUL-terminated buffer (caller frees). Fails, naming the
  * path, when the file is missing, unreadable or larger than max_bytes. */
 int zl_io_read_file(const char *path, size_t max_bytes, char **data, size_t *len);

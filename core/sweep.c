@@ -3,6 +3,8 @@
 #include "sweep.h"
 
 #include "error.h"
+#include "io.h"
+#include "tfckpt.h" /* crc32c: the spill records' checksum */
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,12 +51,18 @@ static void spill_path(const zl_sweep *s, int i, char *buf, size_t n)
     snprintf(buf, n, "%s/cfg%d.bin", s->spill_dir, i + 1);
 }
 
+/* mode "wb" or "ab"; never through a symlink (zl_io_open_output): the partial folder is
+ * inside a run folder that others may write to */
 static int open_spill(zl_sweep *s, int i, const char *mode)
 {
     char path[4096];
     spill_path(s, i, path, sizeof path);
-    if (!(s->fp[i] = fopen(path, mode)))
+    int fd = zl_io_open_output(path, mode[0] == 'a' ? 'a' : 'w');
+    if (fd < 0) return zl_error_prefix("sweep: ");
+    if (!(s->fp[i] = fdopen(fd, mode))) {
+        close(fd);
         return zl_error_set("sweep: %s: cannot open the logits file (%s)", path, strerror(errno));
+    }
     return 0;
 }
 
@@ -436,16 +444,26 @@ static int top_k_in_order(const float *x, int n, int k, int *out)
     return m;
 }
 
+/* A spill record's checksum: crc32c of its header and both rows. */
+static uint32_t record_crc(const int32_t head[2], const float *st, const float *en, int width)
+{
+    uint32_t c = zl_tfckpt_crc32c(0, head, 2 * sizeof(int32_t));
+    c = zl_tfckpt_crc32c(c, st, (size_t)width * sizeof(float));
+    return zl_tfckpt_crc32c(c, en, (size_t)width * sizeof(float));
+}
+
 /* Stores one reduced row of configuration i: in its collector, or appended to its spill
- * file as {int32 feature, int32 width, float start[width], float end[width]}. */
+ * file as {int32 feature, int32 width, float start[width], float end[width], uint32 crc32c}
+ * (the checksum lets a resume tell a whole record from a torn or foreign one). */
 static int store_row(zl_sweep *s, int i, int feature, int width)
 {
     if (!s->spill_dir)
         return zl_squad_collector_add(s->coll[i], feature, 1, width, s->srow, s->erow);
     int32_t head[2] = {feature, width};
+    uint32_t crc = record_crc(head, s->srow, s->erow, width);
     FILE *fp = s->fp[i];
     if (fwrite(head, sizeof head, 1, fp) != 1 || fwrite(s->srow, sizeof(float), (size_t)width, fp) != (size_t)width ||
-        fwrite(s->erow, sizeof(float), (size_t)width, fp) != (size_t)width) {
+        fwrite(s->erow, sizeof(float), (size_t)width, fp) != (size_t)width || fwrite(&crc, sizeof crc, 1, fp) != 1) {
         char path[4096];
         spill_path(s, i, path, sizeof path);
         return zl_error_set("sweep: %s: cannot write logits (%s)", path, strerror(errno));
@@ -590,6 +608,44 @@ int zl_sweep_step(zl_sweep *s, int b)
     return 0;
 }
 
+/* Reads the records of an open spill file up to byte upto (-1: to its end), each checked
+ * (header in range, whole, checksum); adds them to c when c is not NULL. On a record that
+ * does not verify, sets an error naming path, record and byte. */
+static int scan_spill(const zl_sweep *s, FILE *fp, const char *path, int64_t upto,
+                      zl_squad_collector *c, float *buf)
+{
+    int64_t pos = 0;
+    int rec = 0;
+    int32_t head[2];
+    while (upto < 0 || pos < upto) {
+        rec++;
+        size_t got = fread(head, 1, sizeof head, fp);
+        if (got == 0 && upto < 0 && !ferror(fp)) return 0;
+        int w = got == sizeof head ? head[1] : 0;
+        if (got != sizeof head || head[0] < 0 || head[0] >= s->f->count || w < 1 ||
+            w > s->max_seq + s->o.keep_pad)
+            return zl_error_set("sweep: %s: logits record %d at byte %lld does not verify (%s)",
+                                path, rec, (long long)pos, got != sizeof head ? "truncated" : "length");
+        int64_t size = (int64_t)sizeof head + (int64_t)w * 2 * (int64_t)sizeof(float) + 4;
+        uint32_t crc;
+        if ((upto >= 0 && pos + size > upto) || fread(buf, sizeof(float), (size_t)w * 2, fp) != (size_t)w * 2 ||
+            fread(&crc, sizeof crc, 1, fp) != 1)
+            return zl_error_set("sweep: %s: logits record %d at byte %lld does not verify (truncated)",
+                                path, rec, (long long)pos);
+        if (crc != record_crc(head, buf, buf + w, w))
+            return zl_error_set("sweep: %s: logits record %d at byte %lld does not verify (checksum)",
+                                path, rec, (long long)pos);
+        if (c && zl_squad_collector_add(c, head[0], 1, w, buf, buf + w) != 0) return -1;
+        pos += size;
+    }
+    return 0;
+}
+
+static float *record_buffer(const zl_sweep *s)
+{
+    return malloc(((size_t)s->max_seq + s->o.keep_pad + 1) * 2 * sizeof(float));
+}
+
 /* Reads configuration i's spill file into a new collector. */
 static zl_squad_collector *read_spill(const zl_sweep *s, int i)
 {
@@ -605,22 +661,8 @@ static zl_squad_collector *read_spill(const zl_sweep *s, int i)
         return NULL;
     }
     zl_squad_collector *c = zl_squad_collector_new(s->f);
-    float *buf = malloc(((size_t)s->max_seq + s->o.keep_pad + 1) * 2 * sizeof(float));
-    int rc = c && buf ? 0 : zl_error_set("sweep: out of memory");
-    int32_t head[2];
-    while (rc == 0 && fread(head, sizeof head, 1, fp) == 1) {
-        int w = head[1];
-        if (head[0] < 0 || head[0] >= s->f->count || w < 1 || w > s->max_seq + s->o.keep_pad) {
-            rc = zl_error_set("sweep: %s: corrupt logits record (feature %d, width %d)", path,
-                              head[0], w);
-            break;
-        }
-        if (fread(buf, sizeof(float), (size_t)w * 2, fp) != (size_t)w * 2) {
-            rc = zl_error_set("sweep: %s: truncated logits record", path);
-            break;
-        }
-        rc = zl_squad_collector_add(c, head[0], 1, w, buf, buf + w);
-    }
+    float *buf = record_buffer(s);
+    int rc = c && buf ? scan_spill(s, fp, path, -1, c, buf) : zl_error_set("sweep: out of memory");
     if (rc == 0 && ferror(fp)) rc = zl_error_set("sweep: %s: read error", path);
     fclose(fp);
     free(buf);
@@ -671,7 +713,8 @@ int zl_sweep_sync(zl_sweep *s, int64_t *offsets)
         offsets[i] = -1;
         if (!s->spill_dir || s->released[i]) continue;
         long pos;
-        if (fflush(s->fp[i]) != 0 || (pos = ftell(s->fp[i])) < 0) {
+        /* fsync too: the offsets are recorded next as the state a resume trusts */
+        if (fflush(s->fp[i]) != 0 || (pos = ftell(s->fp[i])) < 0 || fsync(fileno(s->fp[i])) != 0) {
             char path[4096];
             spill_path(s, i, path, sizeof path);
             return zl_error_set("sweep: %s: cannot write logits (%s)", path, strerror(errno));
@@ -679,6 +722,32 @@ int zl_sweep_sync(zl_sweep *s, int64_t *offsets)
         offsets[i] = pos;
     }
     return 0;
+}
+
+int zl_sweep_verify(const zl_sweep *s, const int64_t *offsets)
+{
+    if (!s->spill_dir) return zl_error_set("sweep: resuming needs spill files (spill_dir)");
+    float *buf = record_buffer(s);
+    if (!buf) return zl_error_set("sweep: out of memory");
+    int rc = 0;
+    for (int i = 0; i < s->n_cfg && rc == 0; i++) {
+        if (s->released[i]) continue;
+        char path[4096];
+        spill_path(s, i, path, sizeof path);
+        if (offsets[i] < 0) {
+            rc = zl_error_set("sweep: %s: no offset recorded for it", path);
+            break;
+        }
+        FILE *fp = fopen(path, "rb");
+        if (!fp) {
+            rc = zl_error_set("sweep: %s: cannot read logits (%s)", path, strerror(errno));
+            break;
+        }
+        rc = scan_spill(s, fp, path, offsets[i], NULL, buf);
+        fclose(fp);
+    }
+    free(buf);
+    return rc;
 }
 
 int zl_sweep_resume(zl_sweep *s, const int64_t *offsets)

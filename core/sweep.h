@@ -98,9 +98,13 @@ zl_squad_predictions *zl_sweep_decode(const zl_sweep *s, int i, const zl_squad *
                                       const zl_squad_decode_opts *o);
 /* Frees configuration i's stored logits (decode it first); removes its spill file. */
 void zl_sweep_release(zl_sweep *s, int i);
-/* Spilling: flushes every spill file and stores their sizes in offsets[n_cfg] (-1 for
+/* Spilling: flushes and fsyncs every spill file and stores their sizes in offsets[n_cfg] (-1 for
  * released configurations). Record these with the number of batches run so far. */
 int zl_sweep_sync(zl_sweep *s, int64_t *offsets);
+/* Spilling: checks that each file's records up to its offset are whole and verify (length
+ * and crc32c checksum), without changing anything: -1 naming the file, the record and
+ * its byte otherwise (the caller then discards the partial state and starts over). */
+int zl_sweep_verify(const zl_sweep *s, const int64_t *offsets);
 /* Spilling: continues an interrupted sweep whose files were synced at offsets (the same
  * configurations, features and options): truncates each file to its offset. The caller
  * then runs the batches after the synced ones. */

@@ -1,4 +1,5 @@
 /* trainer.c — one model's fine-tuning state and step (see trainer.h). */
+#define _POSIX_C_SOURCE 200809L /* lstat */
 #include "trainer.h"
 
 #include "dist.h"
@@ -353,9 +354,29 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Removes a flat folder (the files a checkpoint holds) and the folder itself. */
+/* The file a checkpoint folder being written receives last (after every other file is
+ * durable): a `.new` folder holding it is complete, and newer than the swapped-in one. */
+#define CKPT_MARK ".complete"
+
+static int has_mark(const char *dir)
+{
+    char *p = join2(dir, CKPT_MARK);
+    struct stat st;
+    int yes = p && lstat(p, &st) == 0 && S_ISREG(st.st_mode);
+    free(p);
+    return yes;
+}
+
+/* Removes a flat folder (the files a checkpoint holds) and the folder itself; the
+ * completion mark goes first, so a kill midway never leaves a marked partial folder. */
 static int remove_flat_dir(const char *dir)
 {
+    if (has_mark(dir)) {
+        char *m = join2(dir, CKPT_MARK);
+        int bad = !m || zl_io_unlink(m) != 0;
+        free(m);
+        if (bad) return zl_error_set("%s: cannot remove %s", dir, CKPT_MARK);
+    }
     DIR *d = opendir(dir);
     if (!d) return errno == ENOENT ? 0 : zl_error_set("%s: cannot open: %s", dir, strerror(errno));
     struct dirent *e;
@@ -363,7 +384,7 @@ static int remove_flat_dir(const char *dir)
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         char *p = join2(dir, e->d_name);
-        if (!p || unlink(p) != 0) rc = zl_error_set("%s: cannot remove %s", dir, e->d_name);
+        if (!p || zl_io_unlink(p) != 0) rc = zl_error_set("%s: cannot remove %s", dir, e->d_name);
         free(p);
     }
     closedir(d);
@@ -393,6 +414,20 @@ static char *parent_of(const char *p)
     return s;
 }
 
+/* Swaps the complete (marked) tmp in as dir: dir -> old, tmp -> dir, old removed. Every
+ * kill point leaves the newest complete checkpoint findable: tmp while it is marked and
+ * not yet renamed, dir after, and old only ever holds an older one. */
+static int swap_in(const char *tmp, const char *dir, const char *old, const char *parent)
+{
+    if (remove_flat_dir(old) != 0) return -1;
+    if (is_dir(dir) && zl_io_rename(dir, old) != 0)
+        return zl_error_set("%s: cannot rename to %s: %s", dir, old, strerror(errno));
+    if (zl_io_rename(tmp, dir) != 0)
+        return zl_error_set("%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
+    sync_dir(parent);
+    return remove_flat_dir(old);
+}
+
 int zl_trainer_save(const zl_trainer *t, const char *dir, const char *const *extra)
 {
     char *tmp = suffixed(dir, ".new"), *old = suffixed(dir, ".old"), *parent = parent_of(dir);
@@ -402,6 +437,9 @@ int zl_trainer_save(const zl_trainer *t, const char *dir, const char *const *ext
         zl_error_set("%s: out of memory", dir);
         goto done;
     }
+    /* a complete checkpoint a kill left unswapped is the newest: swap it in first, so
+     * that writing this one never leaves an older one as the newest complete */
+    if (has_mark(tmp) && swap_in(tmp, dir, old, parent) != 0) goto done;
     if (remove_flat_dir(tmp) != 0) goto done;
     if (mkdir(tmp, 0777) != 0) {
         zl_error_set("%s: cannot create folder: %s", tmp, strerror(errno));
@@ -415,7 +453,8 @@ int zl_trainer_save(const zl_trainer *t, const char *dir, const char *const *ext
     if (zl_optim_save(t->opt, path) != 0) goto done;
     for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
         if (strchr(extra[i], '/') || !extra[i][0] || !strcmp(extra[i], "model.safetensors") ||
-            !strcmp(extra[i], "optim.safetensors") || !strcmp(extra[i], "bert_config.json")) {
+            !strcmp(extra[i], "optim.safetensors") || !strcmp(extra[i], "bert_config.json") ||
+            !strcmp(extra[i], CKPT_MARK)) {
             zl_error_set("%s: bad extra checkpoint file name '%s'", dir, extra[i]);
             goto done;
         }
@@ -427,18 +466,14 @@ int zl_trainer_save(const zl_trainer *t, const char *dir, const char *const *ext
         if (zl_io_write_atomic(path, extra[i + 1], strlen(extra[i + 1])) != 0) goto done;
     }
     sync_dir(tmp);
-    /* swap: a kill between the renames leaves dir.old complete (checkpoint_find uses it) */
-    if (remove_flat_dir(old) != 0) goto done;
-    if (is_dir(dir) && rename(dir, old) != 0) {
-        zl_error_set("%s: cannot rename to %s: %s", dir, old, strerror(errno));
+    free(path);
+    if (!(path = join2(tmp, CKPT_MARK))) {
+        zl_error_set("%s: out of memory", dir);
         goto done;
     }
-    if (rename(tmp, dir) != 0) {
-        zl_error_set("%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
-        goto done;
-    }
-    sync_dir(parent);
-    if (remove_flat_dir(old) != 0) goto done;
+    if (zl_io_write_atomic(path, "", 0) != 0) goto done;
+    sync_dir(tmp);
+    if (swap_in(tmp, dir, old, parent) != 0) goto done;
     rc = 0;
 done:
     if (rc != 0) zl_error_prefix("checkpoint: ");
@@ -451,12 +486,17 @@ done:
 
 int zl_trainer_checkpoint_find(const char *dir, char *out, size_t out_len)
 {
-    char *old = suffixed(dir, ".old");
-    if (!old) return zl_error_set("%s: out of memory", dir);
-    const char *use = NULL;
+    char *old = suffixed(dir, ".old"), *tmp = suffixed(dir, ".new");
+    if (!old || !tmp) {
+        free(old);
+        free(tmp);
+        return zl_error_set("%s: out of memory", dir);
+    }
+    /* newest first: a marked .new (complete, a kill stopped its swap), dir, then .old */
+    const char *use = has_mark(tmp) ? tmp : NULL;
     char *probe = join2(dir, "optim.safetensors");
     struct stat st;
-    if (probe && stat(probe, &st) == 0) use = dir;
+    if (!use && probe && stat(probe, &st) == 0) use = dir;
     free(probe);
     if (!use) {
         probe = join2(old, "optim.safetensors");
@@ -468,6 +508,7 @@ int zl_trainer_checkpoint_find(const char *dir, char *out, size_t out_len)
     else if (strlen(use) + 1 > out_len) rc = zl_error_set("%s: path too long", use);
     else memcpy(out, use, strlen(use) + 1);
     free(old);
+    free(tmp);
     return rc;
 }
 

@@ -93,12 +93,13 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
 /* Writes the training state into folder dir: model.safetensors + bert_config.json
  * (the model), optim.safetensors (Adam moments and step) and the extra files given
  * as NULL-terminated (name, content) pairs (may be NULL). Atomic as a whole: the set
- * is written to dir.new, then swapped in (dir -> dir.old, dir.new -> dir, dir.old
- * removed); a kill at any point leaves a complete old or new state. */
+ * is written to dir.new, marked complete (dir.new/.complete, written last), then swapped
+ * in (dir -> dir.old, dir.new -> dir, dir.old removed); a kill at any point leaves the
+ * newest complete state findable (tests/cli/fault_points.sh kills at every step). */
 int zl_trainer_save(const zl_trainer *t, const char *dir, const char *const *extra);
-/* The folder holding the latest complete checkpoint saved under dir (dir itself, or
- * dir.old when a kill fell between the two renames) copied into out; -1 with the
- * error set when there is none. */
+/* The folder holding the latest complete checkpoint saved under dir (dir.new when it
+ * is marked complete but a kill stopped its swap, else dir itself, else dir.old) copied
+ * into out; -1 with the error set when there is none. */
 int zl_trainer_checkpoint_find(const char *dir, char *out, size_t out_len);
 /* Restores weights, Adam moments and step from a folder written by zl_trainer_save
  * (give the folder zl_trainer_checkpoint_find returned). Checks the model shape;

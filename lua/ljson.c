@@ -1,6 +1,7 @@
 /* ljson.c — zonelab.json (decode/encode/read/write through cJSON for parsing and a
  * sorted-key encoder, so outputs are byte-identical run to run) and zonelab.io
- * (whole-file read, atomic write). JSON arrays decode to tables carrying the
+ * (whole-file read, atomic write, outputs opened without following symlinks, the run
+ * folder lock). JSON arrays decode to tables carrying the
  * zonelab.json.array metatable so they re-encode as arrays even when empty. */
 #include "zl_lua.h"
 #include "error.h"
@@ -8,7 +9,9 @@
 #include "json.h"
 
 #include <cjson/cJSON.h>
+#include <lualib.h>
 #include <math.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,9 +392,102 @@ static int io_write_atomic(lua_State *L)
     return 0;
 }
 
+static int io_fclose(lua_State *L)
+{
+    luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    return luaL_fileresult(L, fclose(p->f) == 0, NULL);
+}
+
+/* zonelab.io.open(path, mode) -> a Lua file (as io.open's), or nil, message. mode "w"
+ * (default), "a" or "x" (new file only); never follows a symlink (zl_io_open_output). */
+static int io_open(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    const char *mode = luaL_optstring(L, 2, "w");
+    luaL_argcheck(L, (mode[0] == 'w' || mode[0] == 'a' || mode[0] == 'x') && !mode[1], 2,
+                  "mode must be \"w\", \"a\" or \"x\"");
+    /* userdata first: a failure below leaves a closed handle for the GC, nothing open */
+    luaL_Stream *p = (luaL_Stream *)lua_newuserdatauv(L, sizeof *p, 0);
+    p->f = NULL;
+    p->closef = NULL;
+    luaL_setmetatable(L, LUA_FILEHANDLE);
+    int fd = zl_io_open_output(path, mode[0]);
+    if (fd < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, zl_error_get());
+        return 2;
+    }
+    if (!(p->f = fdopen(fd, mode[0] == 'a' ? "a" : "w"))) {
+        close(fd);
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: cannot open for writing", path);
+        return 2;
+    }
+    p->closef = io_fclose;
+    return 1;
+}
+
+/* ---- the run folder lock: a userdata owning the flock's descriptor ---- */
+#define LOCK_MT "zonelab.io.lock"
+
+typedef struct {
+    int fd; /* -1 once released */
+    char dir[];
+} zl_dir_lock;
+
+static int lock_release(lua_State *L)
+{
+    zl_dir_lock *k = (zl_dir_lock *)luaL_checkudata(L, 1, LOCK_MT);
+    if (k->fd >= 0) close(k->fd);
+    k->fd = -1;
+    return 0;
+}
+
+static int lock_tostring(lua_State *L)
+{
+    zl_dir_lock *k = (zl_dir_lock *)luaL_checkudata(L, 1, LOCK_MT);
+    lua_pushfstring(L, "run folder lock: %s (%s)", k->dir, k->fd >= 0 ? "held" : "released");
+    return 1;
+}
+
+/* zonelab.io.lock(dir [, {name =, shared =}]) -> lock: holds dir/.lock (or dir/name;
+ * shared: a shared lock) until lock:close() or the process ends; raises "DIR is in use
+ * by process PID" when another process holds it. */
+static int io_lock(lua_State *L)
+{
+    size_t n;
+    const char *dir = luaL_checklstring(L, 1, &n);
+    const char *name = NULL;
+    int shared = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "name");
+        name = luaL_optstring(L, -1, NULL); /* stays on the stack (pinned) */
+        lua_getfield(L, 2, "shared");
+        shared = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    zl_dir_lock *k = (zl_dir_lock *)lua_newuserdatauv(L, sizeof *k + n + 1, 0);
+    k->fd = -1;
+    memcpy(k->dir, dir, n + 1);
+    luaL_setmetatable(L, LOCK_MT);
+    if ((k->fd = zl_io_lock_dir(dir, name, shared)) < 0) return zl_lua_fail(L);
+    return 1;
+}
+
 int zl_lua_open_io(lua_State *L)
 {
-    static const luaL_Reg fns[] = {{"read", io_read}, {"write_atomic", io_write_atomic}, {NULL, NULL}};
+    static const luaL_Reg lock_methods[] = {{"close", lock_release}, {NULL, NULL}};
+    static const luaL_Reg lock_meta[] = {{"__gc", lock_release}, {"__close", lock_release},
+                                         {"__tostring", lock_tostring}, {NULL, NULL}};
+    if (luaL_newmetatable(L, LOCK_MT)) {
+        luaL_setfuncs(L, lock_meta, 0);
+        luaL_newlib(L, lock_methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    static const luaL_Reg fns[] = {{"read", io_read}, {"write_atomic", io_write_atomic},
+                                   {"open", io_open}, {"lock", io_lock}, {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

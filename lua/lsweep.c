@@ -232,7 +232,8 @@ static int s_sync(lua_State *L)
     return 1;
 }
 
-/* s:resume({offsets}) */
+/* s:resume({offsets}) -> true; nil, message (nothing changed) when a file's records up to
+ * its offset do not verify: the caller discards the partial state and starts over. */
 static int s_resume(lua_State *L)
 {
     sweep_box *b = check_sweep(L, 1);
@@ -247,8 +248,14 @@ static int s_resume(lua_State *L)
         off[i] = (int64_t)v;
         lua_pop(L, 1);
     }
+    if (zl_sweep_verify(b->s, off) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, zl_error_get());
+        return 2;
+    }
     if (zl_sweep_resume(b->s, off) != 0) return zl_lua_fail(L);
-    return 0;
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int s_gc(lua_State *L)

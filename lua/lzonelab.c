@@ -96,6 +96,7 @@ static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"optim", zl_lua_open_optim},
     {"train", zl_lua_open_train},
     {"dist", zl_lua_open_dist},
+    {"proc", zl_lua_open_proc},
 };
 
 int luaopen_zonelab(lua_State *L)

@@ -88,5 +88,6 @@ int zl_lua_open_flows(lua_State *L);
 int zl_lua_open_sweep(lua_State *L);
 int zl_lua_open_train(lua_State *L);
 int zl_lua_open_dist(lua_State *L);
+int zl_lua_open_proc(lua_State *L);
 
 #endif

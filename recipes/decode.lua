@@ -30,9 +30,12 @@ if args.mask_zone then
 elseif args.mask_layer then
   cli.fail("--mask-layer needs --mask-zone (%s)", qa.zone_list())
 end
+-- decodes of other configurations may share the folder (each writes its own files and
+-- partial folder); one of the same configuration may not
 local model, data, opts = qa_cli.setup(args, function(model)
   if config.zone then config.layer = qa_cli.mask_layer(args.mask_layer, model.layers) end
-end)
+end, { shared = true })
+cli.lock(args.out, { name = ".lock-" .. qa.predictions_name(config):gsub("%.json$", "") })
 opts.force = true
 opts.label = "decode " .. qa.label(config)
 local r = qa.run(model, data, { config }, opts)[1]

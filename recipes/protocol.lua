@@ -83,7 +83,8 @@ if not embedded then
   end
 end
 local out = args.out
-cli.ensure_dir(out)
+-- one protocol per folder; its steps lock their own sub-folders (seedN, seedN/sweep)
+cli.lock(out)
 
 -- ---- running steps ----
 local exe = zl.executable() or (arg and arg[-1]) or "zonelab"
@@ -91,6 +92,8 @@ local exe = zl.executable() or (arg and arg[-1]) or "zonelab"
 local cli_file = package.searchpath("zonelab.cli", package.path)
 local root = cli_file and cli_file:match("^(.*)/stdlib/zonelab/cli%.lua$") or "."
 
+-- for the "== step: command" lines only: a copy-pasteable rendering of the argument
+-- vector (the steps themselves are started from the vector, never through a shell)
 local function quote(s)
   s = tostring(s)
   if s:match("^[%w%-%./_=,:+]+$") then return s end
@@ -100,20 +103,25 @@ end
 local timings = {}
 local t_start = zl.clock()
 local function command(recipe, argv)
-  local parts = { quote(exe), quote(root .. "/recipes/" .. recipe) }
-  for _, a in ipairs(argv) do parts[#parts + 1] = quote(a) end
+  local v = { exe, root .. "/recipes/" .. recipe }
+  for _, a in ipairs(argv) do v[#v + 1] = tostring(a) end
+  return v
+end
+local function shown(v)
+  local parts = {}
+  for k, a in ipairs(v) do parts[k] = quote(a) end
   return table.concat(parts, " ")
 end
 local function step(name, recipe, argv)
-  local cmd = command(recipe, argv)
-  io.stderr:write(string.format("== %s: %s\n", name, cmd))
+  local v = command(recipe, argv)
+  io.stderr:write(string.format("== %s: %s\n", name, shown(v)))
   local t0 = zl.clock()
-  local ok, how, code = os.execute(cmd)
+  local how, code = zl.proc.wait(zl.proc.spawn(v))
   local dt = zl.clock() - t0
   timings[#timings + 1] = { name = name, seconds = dt }
-  if not ok then
+  if how ~= "exit" or code ~= 0 then
     cli.fail("step '%s' failed (%s %s); its own message is above. Rerun the same command to resume.",
-      name, tostring(how), tostring(code))
+      name, how, tostring(code))
   end
 end
 
@@ -167,72 +175,85 @@ if args.lower then common[#common + 1] = "--lower" end
 if args.cased then common[#common + 1] = "--cased" end
 if args.threads then add(common, "--threads", args.threads) end
 
--- Several seeds at once (--jobs): each seed's steps run in sequence as one bash job, at
--- most `jobs` jobs at a time, each with its share of the cores; a job's output goes to
--- its log. Ctrl-C stops every job (they resume like a sequential run).
+-- Several seeds at once (--jobs): each seed's steps run in sequence as one chain of child
+-- processes, at most `jobs` chains at a time, each with its share of the cores; a chain's
+-- output goes to its log. On a terminal one status line, redrawn every second, shows each
+-- running seed's latest progress line (the steps print one every 5% into their logs).
 local chains = {}
+local function last_line(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local size = f:seek("end")
+  f:seek("set", math.max(0, size - 4096))
+  local text = f:read("a") or ""
+  f:close()
+  local line
+  for l in text:gmatch("[^\r\n]+") do line = l end
+  return line
+end
 local function run_chains()
   local tty = zl.isatty(2)
-  local times = out .. "/.times"
-  os.remove(times)
-  local script = { "trap 'kill 0' INT TERM",
-    "run_step() { local name=$1; shift; local t0=$(date +%s.%N); \"$@\" || return $?; " ..
-    "echo \"$name $t0 $(date +%s.%N)\" >> \"$TIMES\"; }",
-    "TIMES=" .. quote(times) }
-  -- on a terminal: one status line, redrawn every second, with each seed's latest progress line
-  -- (the steps print one every 5% into their logs); otherwise just start / end lines
-  local cr = tty and "\\r\\033[K" or ""
-  for i, c in ipairs(chains) do c.rc = string.format("%s/.rc%d", out, i) end
-  if tty then
-    -- seed:log:rc triples; a seed shows while its log exists and its rc does not
-    local items = {}
-    for _, c in ipairs(chains) do items[#items + 1] = quote(c.name:match("%d+") .. ":" .. c.log .. ":" .. c.rc) end
-    script[#script + 1] = "export ZONELAB_PROGRESS_EVERY=5"
-    script[#script + 1] = "show() { local s='' x; for x in " .. table.concat(items, " ") ..
-      "; do local n=${x%%:*} r=${x##*:} f=${x#*:}; f=${f%:*}; " ..
-      "[ -s \"$f\" ] && [ ! -e \"$r\" ] && s=\"$s | seed $n: $(tail -n 1 \"$f\" | cut -c 1-" ..
-      math.max(30, 110 // jobs) .. ")\"; done; printf '\\r\\033[K%s' \"${s# | }\" >&2; }"
-  else
-    script[#script + 1] = "show() { :; }"
+  local cr = tty and "\r\027[K" or ""
+  local env = tty and { ZONELAB_PROGRESS_EVERY = "5" } or nil
+  local width = math.max(30, 110 // jobs)
+  io.stderr:write(string.format("== %d seeds, %d at a time\n", #chains, jobs))
+  local active, failed, next_chain, shown_at = {}, {}, 1, 0
+  local function start(c, k)
+    c.k, c.t0 = k, zl.clock()
+    c.pid = zl.proc.spawn(c.steps[k].argv, { log = c.log, append = k > 1, env = env })
   end
-  local rcs = {}
-  for i, c in ipairs(chains) do
-    local body = {}
-    for _, st in ipairs(c.steps) do
-      body[#body + 1] = "run_step " .. quote(st.name) .. " " .. st.cmd
+  local function show()
+    local parts = {}
+    for _, c in ipairs(active) do
+      local line = last_line(c.log)
+      if line then parts[#parts + 1] = string.format("seed %d: %s", c.seed, line:sub(1, width)) end
     end
-    os.remove(c.rc)
-    rcs[#rcs + 1] = c.rc
-    script[#script + 1] = string.format(
-      "{ printf '%s== %s: started (log: %s)\\n' >&2; { %s; } > %s 2>&1; rc=$?; echo $rc > %s; " ..
-      "if [ $rc -ne 0 ]; then printf '%s== %s: FAILED, see %s\\n' >&2; else printf '%s== %s: done\\n' >&2; fi; } &",
-      cr, c.name, c.log, table.concat(body, " && "), quote(c.log), quote(c.rc), cr, c.name, c.log, cr, c.name)
-    script[#script + 1] = "while [ $(jobs -rp | wc -l) -ge " .. jobs .. " ]; do sleep 1; show; done"
+    io.stderr:write(cr .. table.concat(parts, " | "))
   end
-  script[#script + 1] = "while [ $(jobs -rp | wc -l) -gt 0 ]; do sleep 1; show; done"
-  script[#script + 1] = "wait"
-  if tty then script[#script + 1] = "printf '\\r\\033[K' >&2" end
-  local path = out .. "/.jobs.sh"
-  zl.io.write_atomic(path, table.concat(script, "\n") .. "\n")
-  io.stderr:write(string.format("== %d seeds, %d at a time (%s)\n", #chains, jobs, path))
-  os.execute("bash " .. quote(path))
-  local f = io.open(times)
-  if f then
-    for line in f:lines() do
-      local name, t0, t1 = line:match("^(.-) (%S+) (%S+)$")
-      if name then timings[#timings + 1] = { name = name, seconds = tonumber(t1) - tonumber(t0) } end
+  local function loop()
+    while next_chain <= #chains or #active > 0 do
+      while #active < jobs and next_chain <= #chains do
+        local c = chains[next_chain]
+        next_chain = next_chain + 1
+        io.stderr:write(string.format("%s== %s: started (log: %s)\n", cr, c.name, c.log))
+        start(c, 1)
+        active[#active + 1] = c
+      end
+      zl.proc.sleep(0.1)
+      for i = #active, 1, -1 do
+        local c = active[i]
+        local how, code = zl.proc.wait(c.pid, true)
+        if how then
+          local ok = how == "exit" and code == 0
+          if ok then timings[#timings + 1] = { name = c.steps[c.k].name, seconds = zl.clock() - c.t0 } end
+          if ok and c.k < #c.steps then
+            start(c, c.k + 1)
+          else
+            table.remove(active, i)
+            if ok then
+              io.stderr:write(string.format("%s== %s: done\n", cr, c.name))
+            else
+              failed[#failed + 1] = c.log
+              io.stderr:write(string.format("%s== %s: FAILED, see %s\n", cr, c.name, c.log))
+            end
+          end
+        end
+      end
+      if tty and zl.clock() - shown_at >= 1 then
+        show()
+        shown_at = zl.clock()
+      end
     end
-    f:close()
-    os.remove(times)
   end
-  local failed = {}
-  for _, c in ipairs(chains) do
-    local r = io.open(c.rc)
-    local code = r and tonumber(r:read("l") or "")
-    if r then r:close() end
-    os.remove(c.rc)
-    if code ~= 0 then failed[#failed + 1] = c.log end
+  local ok, err = pcall(loop)
+  if not ok then
+    -- interrupted (Ctrl-C) or failed to start a step: stop every running step (they
+    -- resume like a sequential run)
+    for _, c in ipairs(active) do zl.proc.kill(c.pid) end
+    for _, c in ipairs(active) do zl.proc.wait(c.pid) end
+    error(err, 0)
   end
+  if tty then io.stderr:write("\r\027[K") end
   if #failed > 0 then
     cli.fail("a seed's steps failed (see %s); its log names the step and the error. " ..
       "Rerun the same command to resume.", table.concat(failed, ", "))
@@ -244,9 +265,9 @@ local function job_step(seed, name, recipe, argv)
     argv[#argv + 1] = "--threads"
     argv[#argv + 1] = tostring(math.max(1, cores // jobs))
   end
-  chains[seed] = chains[seed] or { name = "seed " .. seed, log = string.format("%s/seed%d/log.txt", out, seed),
-    steps = {} }
-  table.insert(chains[seed].steps, { name = name, cmd = command(recipe, argv) })
+  chains[seed] = chains[seed] or { name = "seed " .. seed, seed = seed,
+    log = string.format("%s/seed%d/log.txt", out, seed), steps = {} }
+  table.insert(chains[seed].steps, { name = name, argv = command(recipe, argv) })
 end
 
 -- ---- per seed: train, sweep ----

@@ -85,7 +85,7 @@ local model, data, opts = qa_cli.setup(args, function(model)
     questions = shard.count_questions(json)
     plan = shard.plan(#configs, questions, shard_i, shard_n, args.shard_by)
     if plan.split == "questions" then
-      cli.ensure_dir(args.out)
+      cli.lock(args.out) -- this shard's folder: shards of one --out run side by side
       args.predict = args.out .. "/questions.json"
       -- rewritten only when it changes: its time stamp is part of a resumable run's identity
       local text = zl.json.encode(shard.subset(json, plan.first, plan.last))

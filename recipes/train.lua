@@ -144,7 +144,7 @@ local run = { train = args.train, model = args.model, init = args.init, seed = s
   pad_per_batch = args.pad_per_batch and true or false, steps = steps, warmup_steps = warmup,
   examples = n_examples, features = n_features }
 
-if rank0 then cli.ensure_dir(args.out) end
+if rank0 then cli.lock(args.out) end -- one process per run folder
 local ckpt_dir = args.out .. "/checkpoint"
 local log_path = args.out .. "/train_log.csv"
 local log_rows = { T.LOG_HEADER } -- kept for the checkpoints' copy of the log
@@ -186,7 +186,7 @@ if ranks > 1 and (batch // micro) % ranks ~= 0 then
 end
 
 -- ranks other than 0 write nothing: their log goes nowhere and their bar stays quiet
-local log = rank0 and assert(io.open(log_path, "w"))
+local log = rank0 and cli.open_output(log_path, "w")
   or { write = function() end, flush = function() end, close = function() end }
 log:write(table.concat(log_rows, "\n"), "\n")
 log:flush()
@@ -217,7 +217,7 @@ for s = start, steps - 1 do
       ["vocab.txt"] = vocab_text,
     })
     if pause_file then
-      while cli.exists(pause_file) do os.execute("sleep 0.05") end
+      while cli.exists(pause_file) do zl.proc.sleep(0.05) end
     end
   end
 end

@@ -70,13 +70,37 @@ function M.ensure_dir(path)
     end
     acc = acc .. "/"
   end
-  -- Probe writability now rather than after hours of work.
+  -- Probe writability now rather than after hours of work. Whatever sits at the probe's
+  -- name (a leftover, or a symlink planted in a shared folder) is removed, never
+  -- followed: the probe is created new (zl.io.open "x": O_EXCL, no symlink).
   local probe = path .. "/.zonelab_write_test"
-  local f = io.open(probe, "w")
-  if not f then M.fail("%s: folder is not writable", path) end
+  os.remove(probe)
+  local f, err = zl.io.open(probe, "x")
+  if not f then M.fail("%s: folder is not writable (%s)", path, tostring(err)) end
   f:close()
   os.remove(probe)
   return path
+end
+
+local held = {} -- the run folder locks of this process, kept until it exits
+
+--- Creates the run folder (ensure_dir) and makes this process its only writer: a
+--- flock on PATH/.lock, released by the kernel when the process ends. A second process
+--- fails at once with "PATH is in use by process PID". opts (zl.io.lock's): name (another
+--- lock file in PATH), shared. Locking what this process already holds is a no-op.
+function M.lock(path, opts)
+  M.ensure_dir(path)
+  local key = path .. "\0" .. (opts and opts.name or ".lock")
+  if not held[key] then held[key] = zl.io.lock(path, opts) end
+  return path
+end
+
+--- Opens an output file for writing (mode "w", "a" or "x") without ever following a
+--- symlink (zl.io.open); fails with one line naming the file.
+function M.open_output(path, mode)
+  local f, err = zl.io.open(path, mode)
+  if not f then M.fail("%s", err) end
+  return f
 end
 
 --- True when a file (or folder) exists.

@@ -206,6 +206,13 @@ local function decode_opts(model, opts)
   }
 end
 
+-- Removes a partial folder's logits files and state (what a resume would trust).
+local function clear_spill(dir)
+  for name in lfs.dir(dir) do
+    if name:match("^cfg%d+%.bin$") or name == "state.json" then os.remove(dir .. "/" .. name) end
+  end
+end
+
 --- Runs the engine over every batch with a progress bar (label) across the whole job.
 --- With opts.spill (a folder), logits go to files there and the run can be resumed: after
 --- a batch, at most every opts.checkpoint_seconds (60), the files are synced and
@@ -229,11 +236,7 @@ local function run_engine(model, data, configs, opts)
         if covered then state = st end
       end
     end
-    if not state then
-      for name in lfs.dir(opts.spill) do
-        if name:match("^cfg%d+%.bin$") or name == "state.json" then os.remove(opts.spill .. "/" .. name) end
-      end
-    end
+    if not state then clear_spill(opts.spill) end
     eopts.spill, eopts.spill_keep = opts.spill, state ~= nil
   end
   local engine_configs = state and state.configs or configs
@@ -245,8 +248,19 @@ local function run_engine(model, data, configs, opts)
     for k, c in ipairs(engine_configs) do
       if not wanted[M.label(c)] then s:release(k) end -- written before the interruption
     end
-    s:resume(state.offsets)
-    first = state.batches_done + 1
+    local ok, why = s:resume(state.offsets)
+    if ok then
+      first = state.batches_done + 1
+    else
+      -- a torn or foreign record (a second writer, a damaged disk): never a permanent
+      -- failure, the work is recomputed from the first batch
+      io.stderr:write(string.format("%s: note: %s; discarding the partial results in %s and starting over\n",
+        opts.label or "decode", why, opts.spill))
+      s:close()
+      clear_spill(opts.spill)
+      state, engine_configs, eopts.spill_keep = nil, configs, false
+      s = zl.sweep.new(model.bert, data.ds, data.feats, sweep_configs(engine_configs), eopts)
+    end
   end
   local n = s:batches()
   local costs, total, done = {}, 0, 0
@@ -348,7 +362,13 @@ function M.run(model, data, configs, opts)
     local spill_name = #cfgs == 1 and (".partial-" .. (M.predictions_name(cfgs[1]):gsub("%.json$", "")))
       or ".sweep-partial"
     local spill = opts.spill ~= false and (out .. "/" .. spill_name) or nil
-    if spill then lfs.mkdir(spill) end
+    if spill then
+      -- the partial folder is ours alone: a symlink there could send the logits elsewhere
+      if lfs.symlinkattributes(spill, "mode") == "link" then
+        error(spill .. ": is a symbolic link; zonelab never writes an output through one (remove it)", 0)
+      end
+      lfs.mkdir(spill)
+    end
     local eo = engine_opts(opts)
     local run_opts = setmetatable({
       spill = spill,

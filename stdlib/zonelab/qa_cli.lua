@@ -45,8 +45,9 @@ function M.add_options(p)
 end
 
 --- Validates the shared options; returns the loaded model, data and run options.
---- check(model), when given, runs before the (slow) feature building.
-function M.setup(args, check)
+--- check(model), when given, runs before the (slow) feature building. The run folder
+--- --out is then created and locked (cli.lock; lock: its options, {shared = true} for decode).
+function M.setup(args, check, lock)
   cli.apply_threads(args)
   if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
   local seq = cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000)
@@ -62,7 +63,9 @@ function M.setup(args, check)
   if check then check(model) end
   local data = qa.load_data(args.predict, model,
     { max_seq_length = seq, doc_stride = stride, max_query_length = qlen })
-  cli.ensure_dir(args.out)
+  -- made (and locked) once the inputs are known good, so a refused command leaves nothing;
+  -- before any output: a second process into the folder fails here
+  cli.lock(args.out, lock)
   local opts = {
     out = args.out, batch = batch, n_best_size = nbest, max_answer_length = maxlen,
     padding = args.padding,

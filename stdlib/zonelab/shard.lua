@@ -37,17 +37,19 @@ end
 
 function M.dirname(out, i, n) return string.format("%s/shard-%d-of-%d", out, i, n) end
 
-local function shquote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
---- sha256 of files (a list of paths) with coreutils' sha256sum: {path = hex}.
+--- sha256 of files (a list of paths) with coreutils' sha256sum: {path = hex}. Started
+--- from an argument vector (zl.proc), never through a shell: paths are user text.
 function M.sha256_files(paths)
   local out = {}
   if #paths == 0 then return out end
-  local parts = {}
-  for k, p in ipairs(paths) do parts[k] = shquote(p) end
-  local h = io.popen("sha256sum -- " .. table.concat(parts, " ") .. " 2>&1", "r")
-  local text = h and h:read("a") or ""
-  local ok = h and h:close()
+  local argv = { "sha256sum", "--" }
+  for _, p in ipairs(paths) do argv[#argv + 1] = p end
+  local listing = os.tmpname() -- created by mkstemp: a new file of ours
+  local ran, how, code = pcall(function() return zl.proc.wait(zl.proc.spawn(argv, { log = listing })) end)
+  local read, text = pcall(zl.io.read, listing)
+  os.remove(listing)
+  local ok = ran and how == "exit" and code == 0
+  text = not ran and tostring(how) or read and text or ""
   local k = 0
   for hex in text:gmatch("([0-9a-f]+)  [^\n]*\n") do
     k = k + 1
@@ -203,6 +205,37 @@ local function describe(key, a, b)
   return "options (" .. table.concat(keys, ", ") .. ")"
 end
 
+--- Containment: a file name from a manifest is trusted only as a plain relative path
+--- (no absolute path, no "." / ".." / empty component, no control character) whose
+--- existing components under base are not symbolic links (lstat), so that nothing a
+--- shard folder holds can make the merge read or write outside it.
+local function contained(manifest, name, base)
+  local why
+  if type(name) ~= "string" or name == "" then why = "not a file name"
+  elseif name:sub(1, 1) == "/" then why = "an absolute path"
+  elseif name:find("%c") then why = "a control character in it"
+  else
+    for part in (name .. "/"):gmatch("([^/]*)/") do
+      if part == "" or part == "." or part == ".." then why = "'" .. part .. "' in its path" end
+    end
+  end
+  if not why and base then
+    local acc = base
+    for part in name:gmatch("[^/]+") do
+      acc = acc .. "/" .. part
+      if lfs.symlinkattributes(acc, "mode") == "link" then
+        why = "its path goes through the symbolic link " .. acc
+        break
+      end
+    end
+  end
+  if why then
+    cli.fail("%s: entry '%s' is not a plain relative path inside its shard (%s): refusing to merge",
+      manifest, tostring(name), why)
+  end
+  return name
+end
+
 --- Checks the shards in out and merges their files into out. Returns the first shard's
 --- manifest (model, dataset, options) and the list of merged predictions names.
 --- opts.dataset: the dataset's path on this machine when it moved (checked by sha256).
@@ -263,8 +296,13 @@ function M.merge(out, opts)
   -- every recorded file, as it was when its shard finished
   local paths, want = {}, {}
   for i = 1, n do
+    local dir = M.dirname(out, i, n)
+    if type(mans[i].files) ~= "table" or type(mans[i].configs) ~= "table" then
+      cli.fail("%s/manifest.json: not a zonelab shard manifest (files, configs)", dir)
+    end
     for name, hex in pairs(mans[i].files) do
-      local p = M.dirname(out, i, n) .. "/" .. name
+      contained(dir .. "/manifest.json", name, dir)
+      local p = dir .. "/" .. name
       if lfs.attributes(p, "mode") ~= "file" then cli.fail("%s: missing (listed in its manifest)", p) end
       paths[#paths + 1] = p; want[p] = hex
     end
@@ -273,6 +311,11 @@ function M.merge(out, opts)
   local got = M.sha256_files(paths)
   for _, p in ipairs(paths) do
     if got[p] ~= want[p] then cli.fail("%s: changed since its shard finished (sha256 differs from manifest.json)", p) end
+  end
+  -- every name the merge writes into out: contained in out as in the shards
+  for _, c in ipairs(m1.configs) do
+    if type(c.files) ~= "table" then cli.fail("%s/manifest.json: configuration without files", M.dirname(out, 1, n)) end
+    for _, f in ipairs(c.files) do contained(M.dirname(out, 1, n) .. "/manifest.json", f, out) end
   end
   -- coverage, then the merged files
   local all = m1.configs

@@ -10,6 +10,7 @@
 #include "io.h"
 #include "sweep.h"
 #include "tensor.h"
+#include "tfckpt.h"
 #include "zl_test.h"
 
 #include <stdlib.h>
@@ -142,7 +143,11 @@ static int check_records(const char *data, size_t len, const float *st, const fl
         memcpy(head, data + p, 8);
         p += 8;
         int feat = head[0], w = head[1];
-        if (feat < 0 || feat >= NF || w < 1 || p + (size_t)w * 8 > len) return -1;
+        if (feat < 0 || feat >= NF || w < 1 || p + (size_t)w * 8 + 4 > len) return -1;
+        /* each record ends with the crc32c of its header and rows */
+        uint32_t crc;
+        memcpy(&crc, data + p + (size_t)w * 8, 4);
+        if (crc != zl_tfckpt_crc32c(0, data + p - 8, 8 + (size_t)w * 8)) return -1;
         const float *rs = (const float *)(const void *)(data + p);
         const float *re = rs + w;
         for (int t = 0; t < f->items[feat].length; t++) {
@@ -150,7 +155,7 @@ static int check_records(const char *data, size_t len, const float *st, const fl
             if (d1 > *maxdiff) *maxdiff = d1;
             if (d2 > *maxdiff) *maxdiff = d2;
         }
-        p += (size_t)w * 8;
+        p += (size_t)w * 8 + 4;
         seen++;
     }
     return p == len ? seen : -1;

@@ -254,6 +254,64 @@ describe("zonelab.qa", function()
     assert.is_nil(lfs.attributes(dir .. "/.sweep-partial"))
   end)
 
+  -- issue 16: a partial record that does not verify (torn, damaged, or appended by a second
+  -- writer) is discarded and its work recomputed: never a permanent failure
+  it("recomputes a partial state whose records do not verify, with identical files", function()
+    local ref = tmpdir()
+    local cs = { { zone = "none" }, { zone = "q2", layer = 1 }, { zone = "p2", layer = 0 } }
+    qa.run(model, data, cs, with(OPTS, { out = ref }))
+    local function interrupted(dir)
+      local ok, err = pcall(qa.run, model, data, cs, with(OPTS, { out = dir, checkpoint_seconds = 0,
+        on_batch = function(b) if b == 2 then error("interrupted", 0) end end }))
+      assert.is_false(ok)
+      assert.are.equal("interrupted", err)
+      collectgarbage()
+      return dir .. "/.sweep-partial/", zl.json.read(dir .. "/.sweep-partial/state.json")
+    end
+    local function edit(path, fn)
+      local bytes = read(path)
+      local f = assert(io.open(path, "wb"))
+      f:write(fn(bytes))
+      f:close()
+    end
+    local damages = {
+      -- one flipped bit in a logit of the first record (the checksum catches it)
+      flip = function(p, st) edit(p .. "cfg2.bin", function(b)
+        local k = 12
+        return b:sub(1, k - 1) .. string.char(b:byte(k) ~ 1) .. b:sub(k + 1)
+      end) end,
+      -- torn: shorter than the recorded offset
+      truncate = function(p, st) edit(p .. "cfg1.bin", function(b) return b:sub(1, st.offsets[1] - 3) end) end,
+      -- a record header out of range (a foreign writer's bytes)
+      header = function(p, st) edit(p .. "cfg3.bin", function(b) return string.pack("<i4i4", -7, 99999) .. b:sub(9) end) end,
+    }
+    for name, damage in pairs(damages) do
+      local dir = tmpdir()
+      local partial, st = interrupted(dir)
+      assert.are.equal(2, st.batches_done)
+      damage(partial, st)
+      local seen = {}
+      qa.run(model, data, cs, with(OPTS, { out = dir, on_batch = function(b) seen[#seen + 1] = b end }))
+      assert.are.equal(1, seen[1], name .. ": the work is recomputed from the first batch")
+      for _, c in ipairs(cs) do
+        for _, f in ipairs { qa.predictions_name(c), qa.nbest_name(c), qa.metrics_name(c) } do
+          assert.are.equal(read(ref .. "/" .. f), read(dir .. "/" .. f), name .. ": " .. f)
+        end
+      end
+      assert.is_nil(lfs.attributes(dir .. "/.sweep-partial"))
+    end
+    -- the engine's own answer, without the recipe around it
+    local dir = tmpdir()
+    local partial, st = interrupted(dir)
+    damages.flip(partial, st)
+    local s <close> = zl.sweep.new(model.bert, data.ds, data.feats, {
+      { zone = "none" }, { zone = "q2", layer = 1 }, { zone = "p2", layer = 0 } },
+      { batch = OPTS.batch, spill = partial, spill_keep = true })
+    local ok, why = s:resume(st.offsets)
+    assert.is_nil(ok)
+    assert.matches("cfg2.bin: logits record 1 at byte 0 does not verify %(checksum%)", why)
+  end)
+
   it("rejects bad configurations with messages naming the problem", function()
     local ok, err = pcall(zl.sweep.new, model.bert, data.ds, data.feats, { { zone = "q2", layer = 3 } })
     assert.is_false(ok)
