@@ -132,7 +132,6 @@ local warmup = T.num_warmup_steps(steps, warm)
 local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch", 1, batch)
   or T.default_micro_batch(m, batch, seq)
 if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
-if rank0 then require("zonelab.qa_cli").say_gelu(m, args.model) end
 
 local tr = zl.train.new(m, { micro_batch = micro, max_seq_length = seq, seed = seed,
   lr = lr, total_steps = steps, warmup_steps = warmup })
@@ -145,6 +144,7 @@ local run = { train = args.train, model = args.model, init = args.init, seed = s
   examples = n_examples, features = n_features }
 
 if rank0 then cli.lock(args.out) end -- one process per run folder
+if rank0 then require("zonelab.qa_cli").say_gelu(m, args.model) end
 local ckpt_dir = args.out .. "/checkpoint"
 local log_path = args.out .. "/train_log.csv"
 local log_rows = { T.LOG_HEADER } -- kept for the checkpoints' copy of the log
