@@ -7,11 +7,17 @@
 --   local qa = require "zonelab.qa"
 --   local model = qa.load_model("runs/model")                    -- bert + tokenizer + lower
 --   local data = qa.load_data("dev-v1.1.json", model, { max_seq_length = 384 })
---   local res = qa.run(model, data, { { zone = "none" }, { zone = "q2", layer = 0 } },
+--   local res = qa.run(model, data, { { zone = "none" }, { zone = "q2", layer = 1 } },
 --                      { out = "preds", batch = 32 })            -- files + scores
---   local preds, score = qa.decode(model, data, { zone = "p2", layer = 3 })  -- in memory
+--   local preds, score = qa.decode(model, data, { zone = "p2", layer = 4 })  -- in memory
 --
--- File names (as the reference names them; L is 0-based):
+-- A configuration takes exactly m:forward's masking options (zone, layer, mask, heads,
+-- layers, head_mask; layers and heads 1-based), passed unchanged to zl.sweep, which reads
+-- them with m:forward's own code (lua/lopts.c). A configuration with a mask or a head mask
+-- also needs a `name` for its files (predictions_<name>.json ...).
+--
+-- File names (as the reference names them, for drop-in compatibility: L is the 0-based
+-- layer, i.e. layer - 1):
 --   baseline            predictions.json          nbest_predictions.json          metrics.json
 --   zone Z at layer L   predictions_layer{L}_{Z}.json   nbest_predictions_layer{L}_{Z}.json
 --                       metrics_layer{L}_{Z}.json
@@ -33,6 +39,18 @@ M.ZONES = { "all", "q2", "q2p", "p2q", "p2" }
 M.EXTRA_ZONES = { "all_strict" }
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+
+--- The masking options a configuration accepts (m:forward's), and `name`.
+M.MASK_KEYS = { "zone", "layer", "mask", "heads", "layers", "head_mask" }
+local CONFIG_KEYS = { "zone", "layer", "mask", "heads", "layers", "head_mask", "name" }
+
+--- True when c uses m:forward's general masking (a mask or a head mask).
+local function general(c) return c.mask ~= nil or c.head_mask ~= nil end
+
+local ENGINE_KEYS = { "batch", "padding", "keep_pad", "n_best_size", "max_answer_length",
+  "progress", "label", "quiet", "on_batch", "checkpoint_seconds" }
+local RUN_KEYS = { "out", "force", "spill", "on_write" }
+for _, k in ipairs(ENGINE_KEYS) do RUN_KEYS[#RUN_KEYS + 1] = k end
 
 --- True when z is a zone name a mask accepts.
 function M.is_zone(z)
@@ -74,6 +92,7 @@ end
 --- opts.lower: true/false forces do_lower_case; nil guesses it from the vocabulary.
 --- opts.cmrc: CMRC 2018 tokenisation (Chinese BERT).
 function M.load_model(dir, opts)
+  zl.check_options(opts, { "lower", "cmrc" }, "qa.load_model")
   opts = opts or {}
   if lfs.attributes(dir, "mode") ~= "directory" then fail("%s: not a model folder", dir) end
   local vocab = dir .. "/vocab.txt"
@@ -107,6 +126,7 @@ end
 --- Reads a SQuAD-format file and builds its features with the model's tokenizer.
 --- opts: max_seq_length (384), doc_stride (128), max_query_length (64).
 function M.load_data(path, model, opts)
+  zl.check_options(opts, { "max_seq_length", "doc_stride", "max_query_length" }, "qa.load_data")
   opts = opts or {}
   local fo = {
     max_seq_length = opts.max_seq_length or 384,
@@ -129,20 +149,34 @@ function M.load_data(path, model, opts)
 end
 
 local function suffix(c)
+  if general(c) then
+    if type(c.name) ~= "string" or not c.name:match("^[%w_.-]+$") then
+      fail("a configuration with a mask or a head_mask needs a name for its files " ..
+        "(letters, digits, _ . -), got %s", tostring(c.name))
+    end
+    return "_" .. c.name
+  end
   if c.zone == nil or c.zone == "none" then return "" end
-  if c.layer == nil or c.layer == "all" or c.layer == -1 then return "_layer_" .. c.zone end
-  return string.format("_layer%d_%s", c.layer, c.zone)
+  if c.layer == nil or c.layer == "all" then return "_layer_" .. c.zone end
+  if math.type(c.layer) ~= "integer" or c.layer < 1 then
+    fail("layer must be a layer number (1-based) or 'all', got %s", tostring(c.layer))
+  end
+  -- the reference's names count layers from 0
+  return string.format("_layer%d_%s", c.layer - 1, c.zone)
 end
 
---- File names of a configuration {zone =, layer = 0-based | "all"} (zone nil = baseline).
+--- File names of a configuration {zone =, layer = 1-based | "all"} (zone nil = baseline);
+--- the names keep the reference's 0-based layer (layer 1 -> predictions_layer0_<zone>.json).
 function M.predictions_name(c) return "predictions" .. suffix(c) .. ".json" end
 function M.nbest_name(c) return "nbest_predictions" .. suffix(c) .. ".json" end
 function M.metrics_name(c) return "metrics" .. suffix(c) .. ".json" end
 
---- A short label: "baseline", "q2@3", "p2@all".
+--- A short label (1-based layers): "baseline", "q2@3", "p2@all"; a general
+--- configuration's name.
 function M.label(c)
+  if general(c) then return tostring(c.name) end
   if c.zone == nil or c.zone == "none" then return "baseline" end
-  local l = (c.layer == nil or c.layer == "all" or c.layer == -1) and "all" or string.format("%d", c.layer)
+  local l = (c.layer == nil or c.layer == "all") and "all" or tostring(c.layer)
   return c.zone .. "@" .. l
 end
 
@@ -155,18 +189,23 @@ end
 --- Scores predictions (a {qid = text} table or a file) against data's answers:
 --- {exact_match =, f1 =, total =, missing =} (x100), or nil when the file has no answers.
 function M.score(data, preds, opts)
+  zl.check_options(opts, { "cmrc", "quiet" }, "qa.score")
   opts = opts or {}
   if not data.has_answers then return nil end
   local r = scoring.score(gold(data), preds, { cmrc = opts.cmrc, per_question = false, quiet = opts.quiet })
   return { exact_match = r.exact_match, f1 = r.f1, total = r.total, missing = r.missing }
 end
 
+-- The engine's configurations: the masking options passed through unchanged (zl.sweep
+-- reads and checks them as m:forward does); `name` is ours.
 local function sweep_configs(configs)
   local t = {}
   for i, c in ipairs(configs) do
-    local layer = c.layer
-    if layer == "all" then layer = nil end
-    t[i] = { zone = c.zone or "none", layer = layer }
+    if type(c) ~= "table" then fail("configuration %d must be a table, got %s", i, type(c)) end
+    zl.check_options(c, CONFIG_KEYS, string.format("configuration %d", i))
+    local e = {}
+    for _, k in ipairs(M.MASK_KEYS) do e[k] = c[k] end
+    t[i] = e
   end
   return t
 end
@@ -259,10 +298,12 @@ local function run_engine(model, data, configs, opts)
   return s, engine_configs
 end
 
---- Decodes one configuration in memory: returns predictions ({qid = text}) and the
---- score (nil when the file has no answers). opts: batch, padding, n_best_size,
---- max_answer_length, progress (false = silent), label.
+--- Decodes one configuration (m:forward's masking options) in memory: returns
+--- predictions ({qid = text}) and the score (nil when the file has no answers). opts:
+--- batch, padding, keep_pad, n_best_size, max_answer_length, progress (false = silent),
+--- label, quiet.
 function M.decode(model, data, config, opts)
+  zl.check_options(opts, ENGINE_KEYS, "qa.decode")
   opts = opts or {}
   local s <close> = run_engine(model, data, { config or {} }, opts)
   local preds = s:write(1, nil, nil, decode_opts(model, opts))
@@ -289,11 +330,16 @@ local function remove_stale_temporaries(out, names)
 end
 
 function M.run(model, data, configs, opts)
+  zl.check_options(opts, RUN_KEYS, "qa.run")
   opts = opts or {}
-  local out = assert(opts.out, "qa.run: opts.out (a folder) is required")
-  local names = {}
-  for _, c in ipairs(configs) do
-    names[#names + 1] = M.predictions_name(c)
+  if not opts.out then fail("qa.run: opts.out (a folder) is required") end
+  local out = opts.out
+  local names, seen = {}, {}
+  for i, c in ipairs(configs) do
+    local pn = M.predictions_name(c)
+    if seen[pn] then fail("qa.run: configurations %d and %d write the same file %s", seen[pn], i, pn) end
+    seen[pn] = i
+    names[#names + 1] = pn
     names[#names + 1] = M.nbest_name(c)
     names[#names + 1] = M.metrics_name(c)
   end
@@ -326,7 +372,11 @@ function M.run(model, data, configs, opts)
     -- one folder (as the reference runs them) may run side by side
     local spill_name = #cfgs == 1 and (".partial-" .. (M.predictions_name(cfgs[1]):gsub("%.json$", "")))
       or ".sweep-partial"
-    local spill = opts.spill ~= false and (out .. "/" .. spill_name) or nil
+    -- a checkpoint records the configurations as JSON: masks (functions, tensors) cannot
+    -- be recorded, so a run with one is not resumable
+    local resumable = true
+    for _, c in ipairs(cfgs) do if general(c) then resumable = false end end
+    local spill = opts.spill ~= false and resumable and (out .. "/" .. spill_name) or nil
     if spill then lfs.mkdir(spill) end
     local eo = engine_opts(opts)
     local run_opts = setmetatable({

@@ -52,18 +52,18 @@ function M.setup(args, check)
   return model, data, opts
 end
 
---- Parses a --mask-layer value (0-based, or "all") against the model's layer count.
+--- Parses a --mask-layer value (1-based, or "all") against the model's layer count.
 function M.mask_layer(value, layers)
   if value == "all" then return "all" end
   local n = tonumber(value)
   if not n or n ~= math.floor(n) then
-    cli.fail("--mask-layer must be a 0-based layer number or 'all', got '%s'", tostring(value))
+    cli.fail("--mask-layer must be a layer number (1-based) or 'all', got '%s'", tostring(value))
   end
-  if n < 0 or n >= layers then
-    cli.fail("--mask-layer %s is out of range: the model has %d layers (0..%d, 0-based)",
-      tostring(value), layers, layers - 1)
+  if n < 1 or n > layers then
+    cli.fail("--mask-layer %s is out of range: the model has %d layers (1..%d, 1-based)",
+      tostring(value), layers, layers)
   end
-  return math.floor(n)
+  return math.tointeger(n)
 end
 
 --- Checks a zone name; the error lists the valid ones.

@@ -48,7 +48,8 @@ nq=$("$ZL" -e "local n=0 for _ in pairs(require('zonelab').json.read('$tmp/o/pre
 check_eq "one prediction per question" 10 "$nq"
 check "metrics keys" '"f1"' "$(cat "$tmp/o/metrics.json")"
 
-out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone p2q --mask-layer 1 2>&1); rc=$?
+# --mask-layer is 1-based; the file name keeps the reference's 0-based L (layer 2 -> layer1)
+out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone p2q --mask-layer 2 2>&1); rc=$?
 check_eq "masked exit" 0 "$rc"
 check_eq "masked file" file "$( [ -f "$tmp/o/predictions_layer1_p2q.json" ] && echo file)"
 check_eq "masked nbest" file "$( [ -f "$tmp/o/nbest_predictions_layer1_p2q.json" ] && echo file)"
@@ -70,10 +71,13 @@ check_eq "no answers predictions" file "$( [ -f "$tmp/n/predictions.json" ] && e
 check_eq "no answers no metrics" "" "$( [ -f "$tmp/n/metrics.json" ] && echo file)"
 
 # errors: one line, exit 1
-out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 --mask-layer 2 2>&1); rc=$?
+out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 --mask-layer 3 2>&1); rc=$?
 check_eq "layer range exit" 1 "$rc"
-check_eq "layer range message" "zonelab: error: --mask-layer 2 is out of range: the model has 2 layers (0..1, 0-based)" "$out"
-out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q3 --mask-layer 0 2>&1); rc=$?
+check_eq "layer range message" "zonelab: error: --mask-layer 3 is out of range: the model has 2 layers (1..2, 1-based)" "$out"
+out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 --mask-layer 0 2>&1); rc=$?
+check_eq "layer 0 exit" 1 "$rc"
+check_eq "layer 0 message" "zonelab: error: --mask-layer 0 is out of range: the model has 2 layers (1..2, 1-based)" "$out"
+out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q3 --mask-layer 1 2>&1); rc=$?
 check_eq "zone exit" 1 "$rc"
 check_eq "zone message" "zonelab: error: unknown zone 'q3': valid zones are all, q2, q2p, p2q, p2 (and all_strict)" "$out"
 out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 2>&1); rc=$?
@@ -86,7 +90,7 @@ check_eq "missing model exit" 1 "$rc"
 check_eq "missing model message" "zonelab: error: $tmp/nomodel: not a model folder" "$out"
 out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 --mask-layer x 2>&1); rc=$?
 check_eq "bad layer exit" 1 "$rc"
-check "bad layer message" "zonelab: error: --mask-layer must be a 0-based layer number or 'all'" "$out"
+check "bad layer message" "zonelab: error: --mask-layer must be a layer number (1-based) or 'all'" "$out"
 out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --lower --cased 2>&1); rc=$?
 check_eq "lower+cased exit" 1 "$rc"
 out=$("$ZL" recipes/decode.lua --model "$tmp/model" --predict "$tmp/missing.json" --out "$tmp/o" --max-seq-length 96 2>&1); rc=$?

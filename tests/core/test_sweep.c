@@ -160,11 +160,11 @@ static void test_configs(const zl_bert *m, const zl_squad_features *f, const cha
 {
     zl_sweep_config cfg[32];
     int n = 0;
-    cfg[n++] = (zl_sweep_config){ZL_ZONE_NONE, -1};
+    cfg[n++] = (zl_sweep_config){.zone = ZL_ZONE_NONE, .layer = -1};
     for (int l = 0; l < L; l++)
-        for (int z = ZL_ZONE_Q2; z <= ZL_ZONE_ALL_STRICT; z++) cfg[n++] = (zl_sweep_config){(zl_zone)z, l};
-    cfg[n++] = (zl_sweep_config){ZL_ZONE_ALL, -1};
-    cfg[n++] = (zl_sweep_config){ZL_ZONE_P2, -1};
+        for (int z = ZL_ZONE_Q2; z <= ZL_ZONE_ALL_STRICT; z++) cfg[n++] = (zl_sweep_config){.zone = (zl_zone)z, .layer = l};
+    cfg[n++] = (zl_sweep_config){.zone = ZL_ZONE_ALL, .layer = -1};
+    cfg[n++] = (zl_sweep_config){.zone = ZL_ZONE_P2, .layer = -1};
     static float st[NF * S], en[NF * S], base_st[NF * S], base_en[NF * S];
     reference(m, f, cfg[0], base_st, base_en);
     for (int pad = ZL_SWEEP_PAD_MAX; pad <= ZL_SWEEP_PAD_DYNAMIC; pad++) {
@@ -213,8 +213,8 @@ static void test_all_width(const zl_bert *m, const zl_squad_features *f, const c
     char dir[512];
     snprintf(dir, sizeof dir, "%s/width", root);
     CHECK(mkdir_p(dir) == 0);
-    zl_sweep_config one = {ZL_ZONE_ALL, 1};
-    zl_sweep_config many[4] = {{ZL_ZONE_NONE, -1}, {ZL_ZONE_ALL, 0}, {ZL_ZONE_ALL, 1}, {ZL_ZONE_ALL, 2}};
+    zl_sweep_config one = {.zone = ZL_ZONE_ALL, .layer = 1};
+    zl_sweep_config many[4] = {{.zone = ZL_ZONE_NONE, .layer = -1}, {.zone = ZL_ZONE_ALL, .layer = 0}, {.zone = ZL_ZONE_ALL, .layer = 1}, {.zone = ZL_ZONE_ALL, .layer = 2}};
     for (int pad = ZL_SWEEP_PAD_MAX; pad <= ZL_SWEEP_PAD_DYNAMIC; pad++) {
         zl_sweep *s1 = run_sweep(m, f, &one, 1, pad, dir);
         zl_sweep *s4 = run_sweep(m, f, many, 4, pad, dir);

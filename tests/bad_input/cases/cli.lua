@@ -29,12 +29,14 @@ local RUNS = { ["r1.csv"] = "layer,all,q2\n1,80.0,79.5\n2,81.0,80.5\n" }
 return {
   { name = "cli: decode a valid run (the control: these inputs work)", recipe = "decode", status = 0,
     args = { "--model", "m", "--predict", "dev.json", "--out", "out", "--max-seq-length", "16",
-      "--doc-stride", "4", "--max-query-length", "4", "--mask-zone", "p2q", "--mask-layer", "1" },
-    files = model_files, stdout_match = "predictions_layer1_p2q.json" },
+      "--doc-stride", "4", "--max-query-length", "4", "--mask-zone", "p2q", "--mask-layer", "2" },
+    files = model_files, stdout_match = "predictions_layer1_p2q.json" }, -- layer 2, 1-based
   decode("with an unknown option", { "--mask-lyer", "1" }, "--mask-lyer", "unknown option"),
   decode("--mask-layer 99 for a 2-layer model", { "--mask-zone", "p2q", "--mask-layer", "99" },
     "--mask-layer", "range"),
   decode("--mask-layer=-1", { "--mask-zone", "p2q", "--mask-layer=-1" }, "--mask-layer", "range"),
+  decode("--mask-layer 0 (layers count from 1)", { "--mask-zone", "p2q", "--mask-layer", "0" },
+    "--mask-layer", "1-based"),
   decode("--mask-layer without --mask-zone", { "--mask-layer", "1" }, "--mask-layer", "zone"),
   decode("an unknown zone", { "--mask-zone", "q2x", "--mask-layer", "1" }, "q2x", "zone"),
   decode("--threads 0", { "--threads", "0" }, "--threads", "at least 1"),
