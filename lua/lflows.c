@@ -95,7 +95,10 @@ static double opt_number(lua_State *L, int t, const char *k, double def)
 /* zl.flows.build(attentions, opts) */
 static int f_build(lua_State *L)
 {
+    static const char *const known[] = {"tau", "alpha", "batch", "length", "first_segment",
+                                        "target", "heads", "head_layers", "tokens", NULL};
     zl_tensor *att = zl_lua_checktensor(L, 1);
+    zl_lua_opts_check(L, 2, "flows.build", known);
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     else {
         lua_settop(L, 1);
@@ -306,6 +309,8 @@ static unsigned char *query_opts(lua_State *L, int idx, const zl_flows_graph *g,
     *intersect = 0;
     if (lua_isnoneornil(L, idx)) return NULL;
     luaL_checktype(L, idx, LUA_TTABLE);
+    static const char *const known[] = {"intersect", "via", NULL};
+    zl_lua_opts_check(L, idx, "flows query", known);
     lua_getfield(L, idx, "intersect");
     *intersect = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -452,6 +457,8 @@ static int opt_pretty(lua_State *L, int idx)
 {
     if (lua_isnoneornil(L, idx)) return 0;
     luaL_checktype(L, idx, LUA_TTABLE);
+    static const char *const known[] = {"pretty", NULL};
+    zl_lua_opts_check(L, idx, "flows json", known);
     lua_getfield(L, idx, "pretty");
     int p = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -524,6 +531,9 @@ static int f_draw(lua_State *L)
     zl_flows_draw_opts o = {0};
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
+        static const char *const known[] = {"title", "subtitle", "name_a", "name_b", "layer",
+                                            "max_ring_tokens", NULL};
+        zl_lua_opts_check(L, 4, "flows.draw", known);
         static const char *const keys[4] = {"title", "subtitle", "name_a", "name_b"};
         const char **dst[4] = {&o.title, &o.subtitle, &o.name_a, &o.name_b};
         for (int i = 0; i < 4; i++) {

@@ -91,16 +91,23 @@ static int opt_bool(lua_State *L, int idx, const char *key, int def)
     return v;
 }
 
-static void check_opts(lua_State *L, int idx)
+static const char *const FEATURE_KEYS[] = {"max_seq_length", "doc_stride", "max_query_length",
+                                            "training", "pad", NULL};
+static const char *const BATCH_KEYS[] = {"pad_to", NULL};
+static const char *const DECODE_KEYS[] = {"n_best_size", "max_answer_length", "lower", NULL};
+
+static void check_opts(lua_State *L, int idx, const char *fn, const char *const *known)
 {
     if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
+    zl_lua_opts_check(L, idx, fn, known);
 }
 
 /* ---- data set ---- */
 static int l_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    check_opts(L, 2);
+    static const char *const known[] = {"training", NULL};
+    check_opts(L, 2, "squad.load", known);
     int training = opt_bool(L, 2, "training", 0);
     squad_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->ds = NULL;
@@ -195,7 +202,7 @@ static int l_features(lua_State *L)
 {
     zl_squad *ds = check_squad(L, 1);
     zl_tokenizer *tok = zl_lua_checktokenizer(L, 2);
-    check_opts(L, 3);
+    check_opts(L, 3, "squad.features", FEATURE_KEYS);
     zl_squad_feature_opts o = zl_squad_feature_defaults();
     o.max_seq_length = opt_int(L, 3, "max_seq_length", o.max_seq_length, 4);
     o.doc_stride = opt_int(L, 3, "doc_stride", o.doc_stride, 1);
@@ -301,7 +308,7 @@ static int f_batch(lua_State *L)
     zl_squad_features *f = check_feats(L, 1);
     lua_Integer first = luaL_checkinteger(L, 2);
     lua_Integer count = luaL_checkinteger(L, 3);
-    check_opts(L, 4);
+    check_opts(L, 4, "batch", BATCH_KEYS);
     if (first < 1 || count < 1 || first > f->count || count > f->count - first + 1)
         return luaL_error(L, "batch: features %d..%d out of range (%d features)", (int)first,
                           (int)(first + count - 1), f->count);
@@ -497,7 +504,7 @@ static int run_decode(lua_State *L, zl_squad_collector *c, int fidx, int didx, i
 {
     zl_squad *ds = check_squad(L, didx);
     zl_squad_features *f = check_feats(L, fidx);
-    check_opts(L, oidx);
+    check_opts(L, oidx, "decode", DECODE_KEYS);
     zl_squad_decode_opts o = zl_squad_decode_defaults();
     o.lower = zl_tokenizer_get_opts(f->tok).lower;
     o.n_best_size = opt_int(L, oidx, "n_best_size", o.n_best_size, 1);
@@ -540,7 +547,7 @@ static int l_decode(lua_State *L)
 {
     check_squad(L, 1);
     zl_squad_features *f = check_feats(L, 2);
-    check_opts(L, 4);
+    check_opts(L, 4, "squad.decode", DECODE_KEYS);
     int is_fn = lua_isfunction(L, 3);
     if (!is_fn) luaL_checktype(L, 3, LUA_TTABLE);
     /* the collector lives in a userdata so an error while reading results frees it */

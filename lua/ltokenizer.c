@@ -39,6 +39,8 @@ static int opt_bool(lua_State *L, int idx, const char *key, int def)
 static int l_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    static const char *const known[] = {"lower", "cmrc", NULL};
+    zl_lua_opts_check(L, 2, "tokenizer.load", known);
     zl_tokenizer_opts o = {opt_bool(L, 2, "lower", 0), opt_bool(L, 2, "cmrc", 0)};
     tok_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->t = NULL;
