@@ -1,10 +1,11 @@
 /* lzonelab.c — luaopen_zonelab: the `zonelab` table with one field per core module,
  * plus version, set_threads/get_threads and the core's error helper. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#define _GNU_SOURCE /* clock_gettime, sched_getaffinity */
 #include "zl_lua.h"
 #include "error.h"
 
 #include <lualib.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -57,6 +58,18 @@ static int l_set_threads(lua_State *L)
 static int l_get_threads(lua_State *L)
 {
     lua_pushinteger(L, zl_get_threads());
+    return 1;
+}
+
+/* zonelab.cpu_count(): the cores this process may run on (its affinity mask, as taskset or
+ * a container's cpuset restrict it), whatever OPENBLAS_NUM_THREADS says. */
+static int l_cpu_count(lua_State *L)
+{
+    cpu_set_t set;
+    long n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+    if (n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
+    lua_pushinteger(L, n > 0 ? n : 1);
     return 1;
 }
 
@@ -126,6 +139,7 @@ int luaopen_zonelab(lua_State *L)
         {"peak_rss_mb", l_peak_rss_mb},
         {"executable", l_executable},
         {"check_options", l_check_options},
+        {"cpu_count", l_cpu_count},
         {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushstring(L, ZL_VERSION);

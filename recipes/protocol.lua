@@ -52,7 +52,7 @@ p:flag("--lower", "Lower-case text (uncased models).")
 p:flag("--cased", "Keep case (cased models).")
 cli.add_threads(p)
 local args = cli.parse(p)
-local cores = zl.get_threads() -- before --threads: every core the machine gives
+local cores = zl.cpu_count() -- the cores this process may run on (not OPENBLAS_NUM_THREADS)
 cli.apply_threads(args)
 
 local embedded = not (args.model or args.train or args.dev)
