@@ -11,7 +11,8 @@ function M.add_options(p)
     "(model.safetensors or a TF checkpoint) and vocab.txt."):count(1)
   p:option("--predict", "SQuAD-format JSON file to decode (e.g. dev-v1.1.json)."):count(1)
   p:option("--out", "Output folder (created if needed)."):count(1)
-  p:option("--max-seq-length", "Tokens per feature, padding included.", "384")
+  p:option("--max-seq-length", "Tokens per feature, padding included (default 384, or the " ..
+    "model's max_position_embeddings when it has fewer positions).")
   p:option("--doc-stride", "Stride between the passage windows of one question.", "128")
   p:option("--max-query-length", "Question tokens kept.", "64")
   p:option("--batch", "Features per forward pass.", "32")
@@ -32,7 +33,9 @@ end
 function M.setup(args, check)
   cli.apply_threads(args)
   if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
-  local seq = cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000)
+  -- the input file first: a missing file is the error to report, whatever the model
+  if not cli.exists(args.predict) then cli.fail("%s: no such file (--predict)", args.predict) end
+  local seq = args.max_seq_length and cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000)
   local stride = cli.integer(args.doc_stride, "--doc-stride", 1, 100000)
   local qlen = cli.integer(args.max_query_length, "--max-query-length", 1, 100000)
   local batch = cli.integer(args.batch, "--batch", 1, 100000)
@@ -41,6 +44,14 @@ function M.setup(args, check)
   local lower = nil
   if args.lower then lower = true elseif args.cased then lower = false end
   local model = qa.load_model(args.model, { lower = lower, cmrc = args.cmrc })
+  if not seq then
+    seq = 384
+    local maxpos = model.config.max_position_embeddings
+    if maxpos < seq then
+      io.stderr:write(string.format("zonelab: using --max-seq-length %d: the model has %d positions, fewer than the default 384\n", maxpos, maxpos))
+      seq = maxpos
+    end
+  end
   if check then check(model) end
   local data = qa.load_data(args.predict, model,
     { max_seq_length = seq, doc_stride = stride, max_query_length = qlen })

@@ -70,6 +70,16 @@ check_eq "no answers exit" 0 "$rc"
 check_eq "no answers predictions" file "$( [ -f "$tmp/n/predictions.json" ] && echo file)"
 check_eq "no answers no metrics" "" "$( [ -f "$tmp/n/metrics.json" ] && echo file)"
 
+# issue 17: the default --max-seq-length 384 exceeds this model's positions: use its maximum,
+# say so in one line; a missing --predict is reported before anything about the model
+out=$("$ZL" recipes/decode.lua --model "$tmp/model" --predict "$tmp/dev.json" --out "$tmp/def" \
+      --max-query-length 24 --threads 1 2>&1 >/dev/null); rc=$?
+check_eq "default length exit" 0 "$rc"
+check_eq "default length line" "zonelab: using --max-seq-length 256: the model has 256 positions, fewer than the default 384" "$out"
+out=$("$ZL" recipes/decode.lua --model "$tmp/model" --predict "$tmp/missing.json" --out "$tmp/o" --max-seq-length 100000 2>&1); rc=$?
+check_eq "missing data before length exit" 1 "$rc"
+check_eq "missing data before length" "zonelab: error: $tmp/missing.json: no such file (--predict)" "$out"
+
 # errors: one line, exit 1
 out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 --mask-layer 3 2>&1); rc=$?
 check_eq "layer range exit" 1 "$rc"
