@@ -226,6 +226,26 @@ static int f_count(lua_State *L)
     return 1;
 }
 
+/* feats:unk_share() -> the fraction of question and passage wordpieces that are [UNK], and
+ * their count: a high share means a casing mismatch (issue 17) or a wrong vocabulary. */
+static int f_unk_share(lua_State *L)
+{
+    zl_squad_features *f = check_feats(L, 1);
+    int unk = zl_tokenizer_unk(f->tok);
+    int64_t n = 0, k = 0;
+    for (int i = 0; i < f->count; i++) {
+        const zl_squad_feature *ft = &f->items[i];
+        for (int t = 1; t < ft->length; t++) {
+            if (t == ft->query_len + 1 || t == ft->length - 1) continue; /* [SEP]s */
+            n++;
+            k += ft->input_ids[t] == unk;
+        }
+    }
+    lua_pushnumber(L, n ? (double)k / (double)n : 0.0);
+    lua_pushinteger(L, (lua_Integer)n);
+    return 2;
+}
+
 static void push_int_list(lua_State *L, const int32_t *v, int n, int total)
 {
     lua_createtable(L, total, 0);
@@ -665,7 +685,7 @@ int zl_lua_open_squad(lua_State *L)
                                   {"skipped", s_skipped}, {"skipped_ids", s_skipped_ids},
                                   {NULL, NULL}};
     static const luaL_Reg fm[] = {{"count", f_count}, {"get", f_get}, {"batch", f_batch},
-                                  {NULL, NULL}};
+                                  {"unk_share", f_unk_share}, {NULL, NULL}};
     static const luaL_Reg cm[] = {{"add", c_add}, {"filled", c_filled}, {"decode", c_decode},
                                   {NULL, NULL}};
     new_class(L, SQUAD_MT, sm, s_gc, s_tostring, s_count);

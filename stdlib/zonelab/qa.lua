@@ -78,6 +78,51 @@ function M.detect_lower(vocab_path)
   return caps < 10, caps
 end
 
+--- do_lower_case as the model folder declares it: tokenizer_config.json, then
+--- bert_config.json / config.json; returns the boolean and the file, or nil.
+local function declared_lower(dir)
+  if not dir then return nil end
+  for _, name in ipairs { "tokenizer_config.json", "bert_config.json", "config.json" } do
+    local path = dir .. "/" .. name
+    if lfs.attributes(path, "mode") == "file" then
+      local ok, t = pcall(zl.json.read, path)
+      if ok and type(t) == "table" and type(t.do_lower_case) == "boolean" then return t.do_lower_case, path end
+    end
+  end
+  return nil
+end
+
+local function casing_name(lower) return lower and "uncased (lower-cased)" or "cased" end
+
+--- Decides do_lower_case for a vocabulary: what the vocabulary implies (an uncased one
+--- has no capitalised pieces, a cased one thousands), checked against do_lower_case where
+--- the model folder `dir` declares it and against `requested` (true = --lower, false =
+--- --cased, nil = not given). A contradiction fails in one line; returns lower.
+function M.resolve_lower(vocab_path, requested, dir)
+  local lower, caps = M.detect_lower(vocab_path)
+  local what = string.format("%s is %s (%d pieces with capitals)", vocab_path, casing_name(lower), caps)
+  local declared, where = declared_lower(dir)
+  if declared ~= nil and declared ~= lower then
+    fail("%s says do_lower_case = %s, but %s", where, tostring(declared), what)
+  end
+  if requested ~= nil and requested ~= lower then
+    fail("%s contradicts the model: %s; %s", requested and "--lower" or "--cased", what,
+      lower and "drop --cased (or use a cased model)" or "drop --lower (or use an uncased model)")
+  end
+  return lower
+end
+
+--- Warns (one line on stderr) when more than 5% of the question and passage wordpieces of
+--- features are [UNK]: a casing mismatch or the wrong vocabulary. Returns the share.
+function M.warn_unk(feats, path)
+  local share, n = feats:unk_share()
+  if n > 0 and share > 0.05 then
+    io.stderr:write(string.format("warning: %s: %.1f%% of its wordpieces are [UNK] (more than 5%%): " ..
+      "check the vocabulary and its casing (--lower/--cased)\n", path, 100 * share))
+  end
+  return share
+end
+
 --- Wraps a loaded zl.bert model and its tokenizer (what train.lua holds in memory).
 function M.wrap_model(bert, tok, opts)
   opts = opts or {}
@@ -89,7 +134,8 @@ function M.wrap_model(bert, tok, opts)
 end
 
 --- Loads a model folder (bert_config.json or config.json + weights, and vocab.txt).
---- opts.lower: true/false forces do_lower_case; nil guesses it from the vocabulary.
+--- opts.lower: true (--lower) / false (--cased) / nil; the vocabulary decides, and a
+--- contradiction with it or with the folder's do_lower_case fails (M.resolve_lower).
 --- opts.cmrc: CMRC 2018 tokenisation (Chinese BERT).
 function M.load_model(dir, opts)
   zl.check_options(opts, { "lower", "cmrc" }, "qa.load_model")
@@ -99,8 +145,7 @@ function M.load_model(dir, opts)
   if lfs.attributes(vocab, "mode") ~= "file" then
     fail("%s: missing (a model folder needs its vocab.txt beside the weights)", vocab)
   end
-  local lower = opts.lower
-  if lower == nil then lower = M.detect_lower(vocab) end
+  local lower = M.resolve_lower(vocab, opts.lower, dir)
   local bert = zl.bert.load(dir)
   local tok = zl.tokenizer.load(vocab, { lower = lower, cmrc = opts.cmrc or false })
   if #tok ~= bert:config().vocab_size then
@@ -139,6 +184,7 @@ function M.load_data(path, model, opts)
   end
   local ds = zl.squad.load(path)
   local feats = zl.squad.features(ds, model.tok, fo)
+  M.warn_unk(feats, path)
   local has_answers = false
   for i = 1, #ds do
     if #ds:example(i).answers > 0 then has_answers = true; break end

@@ -22,8 +22,9 @@ function M.add_options(p)
     "(exact); dynamic: each batch padded to its longest feature (about 2x faster; the " ..
     "`all` zone still runs at max; padding logits no longer compete in the n-best ranking, " ..
     "see docs/recipes.md).", "max"):choices { "max", "dynamic" }
-  p:flag("--lower", "Lower-case text (uncased models; default: guessed from vocab.txt).")
-  p:flag("--cased", "Keep case (cased models; default: guessed from vocab.txt).")
+  p:flag("--lower", "Lower-case text (uncased models; default: what vocab.txt implies, and a " ..
+    "flag contradicting it or the model's do_lower_case is an error).")
+  p:flag("--cased", "Keep case (cased models; default: what vocab.txt implies).")
   p:flag("--cmrc", "CMRC 2018: Chinese tokenisation and the CMRC metric.")
   cli.add_threads(p)
 end

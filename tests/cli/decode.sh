@@ -80,6 +80,31 @@ out=$("$ZL" recipes/decode.lua --model "$tmp/model" --predict "$tmp/missing.json
 check_eq "missing data before length exit" 1 "$rc"
 check_eq "missing data before length" "zonelab: error: $tmp/missing.json: no such file (--predict)" "$out"
 
+# issue 17: casing. --cased on an uncased vocabulary is refused in one line (it decoded
+# silently at EM 4.5 before); a folder's do_lower_case must agree with its vocabulary
+out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --cased 2>&1); rc=$?
+check_eq "cased on uncased exit" 1 "$rc"
+check_eq "cased on uncased one line" 1 "$(printf '%s\n' "$out" | wc -l)"
+check "cased on uncased message" "zonelab: error: --cased contradicts the model: $tmp/model/vocab.txt is uncased" "$out"
+mkdir -p "$tmp/model2"; cp "$tmp/model/"* "$tmp/model2/"
+echo '{"do_lower_case": false}' > "$tmp/model2/tokenizer_config.json"
+out=$("$ZL" recipes/decode.lua --model "$tmp/model2" --predict "$tmp/dev.json" --out "$tmp/o" --max-seq-length 96 2>&1); rc=$?
+check_eq "declared casing exit" 1 "$rc"
+check "declared casing message" "tokenizer_config.json says do_lower_case = false, but $tmp/model2/vocab.txt is uncased" "$out"
+# features.lua: the vocabulary's casing by default; a cased vocabulary on this (capitalised)
+# text with few capitalised pieces leaves many [UNK]: one warning line
+out=$("$ZL" recipes/features.lua --vocab "$tmp/model/vocab.txt" --input "$tmp/dev.json" --out "$tmp/f.jsonl" 2>&1); rc=$?
+check_eq "features default casing exit" 0 "$rc"
+check_eq "features default casing: no warning" "" "$(printf '%s\n' "$out" | grep warning)"
+{ cat "$tmp/model/vocab.txt"; for i in $(seq 1 20); do echo "Word$i"; done; } > "$tmp/cased_vocab.txt"
+out=$("$ZL" recipes/features.lua --vocab "$tmp/cased_vocab.txt" --input "$tmp/dev.json" --out "$tmp/f.jsonl" 2>&1); rc=$?
+check_eq "features unk exit" 0 "$rc"
+check "features unk warning" "warning: $tmp/dev.json: " "$out"
+check "features unk warning text" "of its wordpieces are [UNK] (more than 5%)" "$out"
+out=$("$ZL" recipes/features.lua --vocab "$tmp/cased_vocab.txt" --lower --input "$tmp/dev.json" --out "$tmp/f.jsonl" 2>&1); rc=$?
+check_eq "features lower on cased exit" 1 "$rc"
+check "features lower on cased message" "zonelab: error: --lower contradicts the model: $tmp/cased_vocab.txt is cased" "$out"
+
 # errors: one line, exit 1
 out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 --mask-layer 3 2>&1); rc=$?
 check_eq "layer range exit" 1 "$rc"
