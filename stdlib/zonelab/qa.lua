@@ -432,6 +432,7 @@ function M.run(model, data, configs, opts)
         feature_opts = data.opts, model = model.dir or "", model_stamp = model.stamp or "",
         lower = model.lower, cmrc = model.cmrc,
         batch = eo.batch, padding = eo.padding, keep_pad = eo.keep_pad,
+        layers_from = 1, -- checkpoints of configurations with 0-based layers are not resumed
       },
     }, { __index = opts })
     local s <close>, engine_configs = run_engine(model, data, cfgs, run_opts)

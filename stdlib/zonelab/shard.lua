@@ -23,7 +23,8 @@ local zl = require "zonelab"
 
 local M = {}
 
-M.FORMAT = "zonelab-sweep-shard/1"
+-- /2: layers (options.layers and each configuration's layer) count from 1
+M.FORMAT = "zonelab-sweep-shard/2"
 
 --- "I/N" -> i, n (1 <= i <= n).
 function M.parse(spec)
