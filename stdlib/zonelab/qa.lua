@@ -69,7 +69,10 @@ end
 --- specials). Returns lower (boolean) and the count of capitalised pieces.
 function M.detect_lower(vocab_path)
   local f, err = io.open(vocab_path, "r")
-  if not f then fail("%s: cannot read the vocabulary (%s)", vocab_path, tostring(err)) end
+  if not f then
+    local why = tostring(err):gsub("^.*: ", "")
+    fail("%s: cannot open the vocabulary (%s)", vocab_path, why)
+  end
   local caps = 0
   for line in f:lines() do
     if not line:match("^%[.*%]$") and line:match("%u") then caps = caps + 1 end

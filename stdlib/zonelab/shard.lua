@@ -208,6 +208,7 @@ end
 --- manifest (model, dataset, options) and the list of merged predictions names.
 --- opts.dataset: the dataset's path on this machine when it moved (checked by sha256).
 function M.merge(out, opts)
+  zl.check_options(opts, { "dataset" }, "shard.merge")
   opts = opts or {}
   out = out:gsub("/+$", "")
   if lfs.attributes(out, "mode") ~= "directory" then cli.fail("%s: not a folder", out) end

@@ -88,7 +88,7 @@ return {
       "--max-seq-length", "16", "--doc-stride", "4", "--max-query-length", "4" },
     files = model_files, names = "--tau", expect = "number" },
   { name = "cli: flows --heads 7 for a 2-head model", recipe = "flows",
-    args = { "--model", "m", "--predict", "dev.json", "--qid", "q1", "--out", "out", "--heads", "0,7",
+    args = { "--model", "m", "--predict", "dev.json", "--qid", "q1", "--out", "out", "--heads", "1,7",
       "--max-seq-length", "16", "--doc-stride", "4", "--max-query-length", "4" },
     files = model_files, names = "--heads", expect = "outside" },
   { name = "cli: flows output folder that is a file", recipe = "flows",
