@@ -90,14 +90,7 @@ static int *int_list(lua_State *L, int idx, int limit, int *n, const char *what,
 
 static double opt_number(lua_State *L, int t, const char *k, double def)
 {
-    lua_getfield(L, t, k);
-    double v = def;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isnumber(L, -1)) luaL_error(L, "flows option %s must be a number", k);
-        v = lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
+    return zl_lua_opt_number(L, t, "flows", k, def);
 }
 
 /* zl.flows.build(attentions, opts) */

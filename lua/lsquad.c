@@ -66,29 +66,15 @@ struct zl_squad_features *zl_lua_checkfeatures(lua_State *L, int idx)
     return check_feats(L, idx);
 }
 
+/* Typed option readers: lopts.c's (errors name the option and the type). */
 static int opt_int(lua_State *L, int idx, const char *key, int def, int lo)
 {
-    if (lua_isnoneornil(L, idx)) return def;
-    lua_getfield(L, idx, key);
-    int v = def;
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        lua_Integer x = lua_tointegerx(L, -1, &ok);
-        if (!ok || x < lo || x > 1000000000)
-            luaL_error(L, "option %s must be an integer >= %d", key, lo);
-        v = (int)x;
-    }
-    lua_pop(L, 1);
-    return v;
+    return zl_lua_opt_int(L, idx, "squad", key, def, lo, 1000000000);
 }
 
 static int opt_bool(lua_State *L, int idx, const char *key, int def)
 {
-    if (lua_isnoneornil(L, idx)) return def;
-    lua_getfield(L, idx, key);
-    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
+    return zl_lua_opt_bool(L, idx, "squad", key, def);
 }
 
 static const char *const FEATURE_KEYS[] = {"max_seq_length", "doc_stride", "max_query_length",

@@ -28,12 +28,8 @@ zl_tokenizer *zl_lua_checktokenizer(lua_State *L, int idx)
 
 static int opt_bool(lua_State *L, int idx, const char *key, int def)
 {
-    if (lua_isnoneornil(L, idx)) return def;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_getfield(L, idx, key);
-    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
+    if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
+    return zl_lua_opt_bool(L, idx, "tokenizer.load", key, def);
 }
 
 static int l_load(lua_State *L)
