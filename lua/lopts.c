@@ -215,7 +215,7 @@ void zl_lua_mask_read(lua_State *L, int idx, const char *fn, const zl_bert_confi
     s->layer = zl_lua_opt_layer(L, idx, fn, "layer", NL, -1);
     if (s->zone == ZL_ZONE_NONE) {
         if (getopt(L, idx, "layer") != LUA_TNIL)
-            luaL_error(L, "%s: option 'layer' places a zone: give zone too", fn);
+            luaL_error(L, "%s: option 'layer' places a zone: give a zone other than none", fn);
         lua_pop(L, 1);
     }
     if (getopt(L, idx, "mask") != LUA_TNIL) {
