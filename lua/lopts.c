@@ -12,6 +12,9 @@
 
 #include <string.h>
 
+_Static_assert(sizeof(((zl_lua_mask_spec *)0)->layers) / sizeof(int) == ZL_BERT_MAX_LAYERS,
+               "zl_lua_mask_spec.layers holds ZL_BERT_MAX_LAYERS entries");
+
 /* Levenshtein distance of a and b (short option names: bounded at 64 characters). */
 static int edit_distance(const char *a, const char *b)
 {
