@@ -357,9 +357,9 @@ static int draw_radial(ctx *c, int *edges_drawn)
         /* layer label (and how many tokens did not fit) in the start gap at the top */
         char lab[64];
         if (c->ring_n[i] < c->ring_total[i])
-            snprintf(lab, sizeof lab, "L%d (+%d)", layer, c->ring_total[i] - c->ring_n[i]);
+            snprintf(lab, sizeof lab, "L%d (+%d)", layer + 1, c->ring_total[i] - c->ring_n[i]);
         else
-            snprintf(lab, sizeof lab, "L%d", layer);
+            snprintf(lab, sizeof lab, "L%d", layer + 1); /* people count layers from 1 */
         zl_pdf_text_style st = {.font = "Helvetica-Bold", .size = 6.5, .align = ZL_PDF_CENTER,
                                 .valign = ZL_PDF_MIDDLE};
         if (zl_pdf_fill_color(p, 0.25, 0.25, 0.25) || zl_pdf_text(p, c->cx, c->cy + c->r_in[i] + 5, lab, &st))
@@ -472,7 +472,7 @@ static int draw_legend(ctx *c, double x, double y, const zl_flows_draw_opts *o, 
     if (restricted) {
         int k = snprintf(buf, sizeof buf, "heads used:");
         for (int j = 0; j < c->NH && k < (int)sizeof buf - 8; j++)
-            if (c->a->heads[j]) k += snprintf(buf + k, sizeof buf - (size_t)k, " %d", j);
+            if (c->a->heads[j]) k += snprintf(buf + k, sizeof buf - (size_t)k, " %d", j + 1);
         if (legend_line(p, x, &y, buf, 0)) return -1;
     }
     if (c->b) {
@@ -489,7 +489,7 @@ static int draw_legend(ctx *c, double x, double y, const zl_flows_draw_opts *o, 
             return -1;
     }
     if (swatch(p, x, &y, HEAD_NONE, "head unused") ||
-        legend_line(p, x, &y, "glyph: heads 0,1,2 in the first column", 0) ||
+        legend_line(p, x, &y, "glyph: heads 1,2,3 in the first column", 0) ||
         legend_line(p, x, &y, "ring Lk: tokens entering layer k;", 0) ||
         legend_line(p, x, &y, "centre: the target; (+n): not shown", 0) ||
         legend_line(p, x, &y, "black tick: segments meet", 0) ||
@@ -527,7 +527,8 @@ int zl_flows_draw(zl_pdf *p, const zl_flows_graph *a, const zl_flows_graph *b, c
     if (b && (a->L != b->L || a->NH != b->NH || a->S != b->S))
         return zl_error_set("flows: cannot draw graphs of different shapes together");
     int layer = o ? o->sentence_layer : 0;
-    if (layer < 0 || layer >= a->L) return zl_error_set("flows: sentence layer %d outside 0..%d", layer, a->L - 1);
+    if (layer < 0 || layer >= a->L)
+        return zl_error_set("flows: sentence layer %d outside 1..%d", layer + 1, a->L);
     ctx c = {.p = p, .a = a, .b = b, .L = a->L, .NH = a->NH, .S = a->S};
     int L = c.L, S = c.S, rc = -1;
     size_t nn = (size_t)(L + 1) * S;
@@ -580,7 +581,7 @@ int zl_flows_draw(zl_pdf *p, const zl_flows_graph *a, const zl_flows_graph *b, c
     y -= title_h;
     {
         char buf[128];
-        snprintf(buf, sizeof buf, "Sentence view: influence I_%d (circles) of every token", layer);
+        snprintf(buf, sizeof buf, "Sentence view: influence I_%d (circles) of every token", layer + 1);
         zl_pdf_text_style hs = {.font = "Helvetica-Bold", .size = 8.5};
         if (zl_pdf_fill_color(p, 0.1, 0.1, 0.1) || zl_pdf_text(p, MARGIN, y, buf, &hs)) goto done;
     }

@@ -22,7 +22,9 @@ struct zl_sweep {
     const zl_squad_features *f;
     zl_sweep_opts o;
     int n_cfg;
-    zl_sweep_config *cfg;
+    zl_sweep_config *cfg;        /* a general configuration's copy has layer -1 here (a
+                                    full pass) and its layer in glayer */
+    int *glayer;                 /* per configuration: the zone's layer of a general one */
     zl_squad_collector **coll;   /* per configuration (in memory); NULL when spilling */
     unsigned char *released;     /* per configuration: logits freed */
     char *spill_dir;             /* NULL: in memory */
@@ -79,6 +81,12 @@ static int sort_by_length(int *order, const zl_squad_features *f, int S)
     return 0;
 }
 
+/* A configuration with a general mask or a head mask: one full pass of its own. */
+static int general(const zl_sweep *s, int i) { return s->cfg[i].mask || s->cfg[i].head_mask; }
+
+/* The unmasked baseline (zone none and nothing else). */
+static int is_base(const zl_sweep *s, int i) { return s->cfg[i].zone == ZL_ZONE_NONE && !general(s, i); }
+
 zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sweep_config *cfg,
                        int n_cfg, const zl_sweep_opts *o)
 {
@@ -104,7 +112,12 @@ zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sw
         }
         if (cfg[i].layer < -1 || cfg[i].layer >= L) {
             zl_error_set("sweep: configuration %d masks layer %d, but the model has %d layers "
-                         "(0..%d)", i + 1, cfg[i].layer, L, L - 1);
+                         "(1..%d)", i + 1, cfg[i].layer + 1, L, L);
+            return NULL;
+        }
+        if (cfg[i].mask && (cfg[i].mask->batched || !cfg[i].mask->pattern)) {
+            zl_error_set("sweep: configuration %d: a mask must be one [max_seq_length, "
+                         "max_seq_length] pattern for every feature", i + 1);
             return NULL;
         }
         if (cfg[i].zone == ZL_ZONE_NONE && cfg[i].layer != -1) {
@@ -129,6 +142,7 @@ zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sw
     int B = so.batch < f->count ? so.batch : (f->count > 0 ? f->count : 1);
     s->o.batch = B;
     s->cfg = malloc((size_t)n_cfg * sizeof *s->cfg);
+    s->glayer = malloc((size_t)n_cfg * sizeof *s->glayer);
     s->coll = calloc((size_t)n_cfg, sizeof *s->coll);
     s->released = calloc((size_t)n_cfg, 1);
     s->fp = calloc((size_t)n_cfg, sizeof *s->fp);
@@ -147,9 +161,13 @@ zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sw
     s->srow = malloc(((size_t)S + so.keep_pad + 1) * sizeof(float));
     s->erow = malloc(((size_t)S + so.keep_pad + 1) * sizeof(float));
     s->pick = malloc(((size_t)so.keep_pad + 1) * sizeof(int));
-    if (!s->cfg || !s->coll || !s->released || !s->fp || !s->order || !inputs_ok || !s->srow || !s->erow || !s->pick)
+    if (!s->cfg || !s->glayer || !s->coll || !s->released || !s->fp || !s->order || !inputs_ok || !s->srow || !s->erow || !s->pick)
         goto oom;
     memcpy(s->cfg, cfg, (size_t)n_cfg * sizeof *cfg);
+    for (int i = 0; i < n_cfg; i++) {
+        s->glayer[i] = cfg[i].layer;
+        if (general(s, i)) s->cfg[i].layer = -1;
+    }
     if (so.spill_dir) {
         size_t n = strlen(so.spill_dir) + 1;
         if (!(s->spill_dir = malloc(n))) goto oom;
@@ -171,7 +189,7 @@ zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sw
     s->n_batches = (f->count + B - 1) / B;
     int rows_path = 0;
     for (int i = 0; i < n_cfg; i++)
-        rows_path |= cfg[i].layer >= 0 && ((cfg[i].zone >= ZL_ZONE_Q2 && cfg[i].zone <= ZL_ZONE_P2) ||
+        rows_path |= s->cfg[i].layer >= 0 && ((cfg[i].zone >= ZL_ZONE_Q2 && cfg[i].zone <= ZL_ZONE_P2) ||
                                            (cfg[i].zone == ZL_ZONE_ALL && so.padding == ZL_SWEEP_PAD_DYNAMIC));
     if (rows_path) {
         size_t nh = in * (size_t)m->config.hidden_size;
@@ -205,6 +223,7 @@ void zl_sweep_free(zl_sweep *s)
     free(s->released);
     free(s->spill_dir);
     free(s->cfg);
+    free(s->glayer);
     free(s->order);
     for (int k = 0; k < 2; k++) {
         free(s->in[k].ids);
@@ -239,7 +258,7 @@ int zl_sweep_batch_features(const zl_sweep *s, int b, const int **first)
  * zone does not depend on padding (only the reference `all` does). */
 static int needs_max(const zl_sweep *s, int i)
 {
-    return s->o.padding == ZL_SWEEP_PAD_MAX || s->cfg[i].zone == ZL_ZONE_ALL;
+    return s->o.padding == ZL_SWEEP_PAD_MAX || s->cfg[i].zone == ZL_ZONE_ALL || general(s, i);
 }
 
 /* An `all` configuration at one layer l under dynamic padding: padding rows are keys and
@@ -342,7 +361,7 @@ static group_plan plan_group(const zl_sweep *s, int g)
     for (int i = 0; i < s->n_cfg; i++) {
         if (!live(s, i, g)) continue;
         p.count++;
-        if (s->cfg[i].zone == ZL_ZONE_NONE) p.base = i;
+        if (is_base(s, i)) p.base = i;
         else if (s->cfg[i].layer >= 0) {
             per_layer++;
             last = i;
@@ -372,7 +391,7 @@ static double group_cost(const zl_sweep *s, int g, const batch_ref *br)
     double n = br->n, W = group_width(br, g), c = p.prefix * n * W;
     unsigned char kv[ZL_BERT_MAX_LAYERS] = {0};
     for (int i = 0; i < s->n_cfg; i++) {
-        if (!live(s, i, g) || s->cfg[i].zone == ZL_ZONE_NONE) continue;
+        if (!live(s, i, g) || is_base(s, i)) continue;
         int l = s->cfg[i].layer, first = i == p.alone ? 0 : l;
         if (l < 0) c += L * n * W;
         else if (uses_rows(s, i)) {
@@ -502,7 +521,10 @@ static int run_forward(zl_sweep *s, int i, const zl_bert_inputs *in, int start_l
     zl_bert_forward_opts_init(&fo);
     if (i >= 0) {
         fo.zone = s->cfg[i].zone;
-        fo.mask_layer = s->cfg[i].zone == ZL_ZONE_NONE ? -1 : s->cfg[i].layer;
+        fo.mask_layer = s->cfg[i].zone == ZL_ZONE_NONE ? -1 : s->glayer[i];
+        fo.masks = s->cfg[i].mask;
+        fo.n_masks = s->cfg[i].mask ? 1 : 0;
+        fo.head_mask = s->cfg[i].head_mask;
     }
     fo.start_layer = start_layer;
     fo.stop_layer = stop_layer;
@@ -566,7 +588,7 @@ static int run_group(zl_sweep *s, const batch_ref *br, int g)
     zl_bert_inputs tail = {n, Wn, t->ids, t->types, t->mask, t->qm, t->pm};
     /* every-layer masks: full passes, before the shared pass fills acts.hidden */
     for (int i = 0; i < s->n_cfg; i++)
-        if (live(s, i, g) && s->cfg[i].zone != ZL_ZONE_NONE && s->cfg[i].layer < 0 &&
+        if (live(s, i, g) && !is_base(s, i) && s->cfg[i].layer < 0 &&
             run_forward(s, i, &in, 0, 0, br->feat) != 0)
             return -1;
     /* alone (a single decode): the same arithmetic as shared-prefix, one pass */

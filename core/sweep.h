@@ -57,6 +57,11 @@
 typedef struct zl_sweep_config {
     zl_zone zone;   /* ZL_ZONE_NONE = the baseline */
     int layer;      /* 0-based layer; -1 = every layer (the baseline uses -1) */
+    /* m:forward's other masking options (borrowed: they must outlive the sweep). A
+       configuration with either is run as its own full pass from layer 0 at
+       max_seq_length (nothing shared), with exactly zl_bert_forward's arithmetic. */
+    const zl_bert_mask *mask;  /* a general mask, pattern [max_seq_length]^2 (not batched) */
+    const float *head_mask;    /* [L, NH] multipliers, or NULL */
 } zl_sweep_config;
 
 enum { ZL_SWEEP_PAD_MAX = 0, ZL_SWEEP_PAD_DYNAMIC = 1 };

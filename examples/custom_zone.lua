@@ -1,7 +1,7 @@
 -- examples/custom_zone.lua — a custom attention zone in a few lines: no token may attend
 -- to [SEP]. A zone is any pattern over (from, to) pairs: 1 removes the pair (adds -10000
 -- to its score before the softmax). Give it as a Lua function of 1-based positions or as
--- an f32 tensor [S, S] / [batch, S, S]; `layers = {...}` / `heads = {...}` (0-based)
+-- an f32 tensor [S, S] / [batch, S, S]; `layers = {...}` / `heads = {...}` (1-based)
 -- restrict it.
 --
 --   build/zonelab examples/custom_zone.lua [--model DIR] [--data SQUAD.json] [--layer L]
@@ -12,7 +12,7 @@ local small = dofile(arg[0]:match("^(.*)/[^/]*$") .. "/small_model.lua")
 local p = cli.parser("examples/custom_zone.lua", "A custom zone: attention to [SEP] removed.")
 p:option("--model", "Model folder (default: a small random model).")
 p:option("--data", "SQuAD-format file (default: synthetic questions).")
-p:option("--layer", "Only this 0-based layer (default: every layer).")
+p:option("--layer", "Only this layer, 1-based (default: every layer).")
 p:option("--max-seq-length", "Sequence length.", "128")
 cli.add_threads(p)
 local args = cli.parse(p)
@@ -20,7 +20,7 @@ cli.apply_threads(args)
 local model, data, cleanup = small.open(args, "custom_zone")
 local m, tok = model.bert, model.tok
 local SEP = tok:id("[SEP]")
-local layers = args.layer and { cli.integer(args.layer, "--layer", 0, model.layers - 1) } or nil
+local layers = args.layer and { cli.integer(args.layer, "--layer", 1, model.layers) } or nil
 
 -- The zone: a function of (from, to, batch), called once per pair of each example.
 local function no_sep(b)

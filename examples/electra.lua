@@ -3,7 +3,7 @@
 -- electra.embeddings_project maps them to H (ELECTRA-small: E 128, H 256). Build it, save
 -- and load it, run it with a zone. Everything else (zones, masks, decoding) is as for BERT.
 --
---   build/zonelab examples/electra.lua [--model DIR] [--data SQUAD.json] [--zone p2q] [--layer 0]
+--   build/zonelab examples/electra.lua [--model DIR] [--data SQUAD.json] [--zone p2q] [--layer 1]
 -- --model takes an ELECTRA folder (config.json / bert_config.json, weights, vocab.txt),
 -- e.g. HF google/electra-small-discriminator with a QA head, or a TF checkpoint.
 local zl = require "zonelab"
@@ -15,7 +15,7 @@ local p = cli.parser("examples/electra.lua", "ELECTRA: embedding_size != hidden_
 p:option("--model", "ELECTRA model folder (default: a small random one built here).")
 p:option("--data", "SQuAD-format file (default: synthetic questions).")
 p:option("--zone", "Zone to apply.", "p2q")
-p:option("--layer", "0-based layer of the zone, or all.", "0")
+p:option("--layer", "Layer of the zone (1-based), or all.", "1")
 p:option("--max-seq-length", "Sequence length.", "128")
 cli.add_threads(p)
 local args = cli.parse(p)
@@ -57,7 +57,7 @@ local ds = zl.squad.load(data)
 local seq = cli.integer(args.max_seq_length, "--max-seq-length", 8, model.config.max_position_embeddings)
 local feats = zl.squad.features(ds, model.tok, { max_seq_length = seq })
 local b = feats:batch(1, 1)
-local layer = args.layer == "all" and "all" or cli.integer(args.layer, "--layer", 0, model.layers - 1)
+local layer = args.layer == "all" and "all" or cli.integer(args.layer, "--layer", 1, model.layers)
 local base = m:forward(b)
 b.zone, b.layer = args.zone, layer
 local zoned = m:forward(b)

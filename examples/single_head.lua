@@ -1,7 +1,7 @@
 -- examples/single_head.lua — masking single heads. Two tools:
 --   head_mask = f32 [NH] or [L, NH] multipliers of the heads' attention probabilities
 --               (0 silences a head, HF style; the exported attentions include it);
---   mask = zone pattern, heads = {h}, layers = {l}  (0-based): a zone applied to some
+--   mask = zone pattern, heads = {h}, layers = {l}  (1-based): a zone applied to some
 --               heads only, the others attend as usual.
 -- Then a head-ablation table: EM/F1 with each head of each layer silenced in turn.
 --
@@ -13,8 +13,8 @@ local small = dofile(arg[0]:match("^(.*)/[^/]*$") .. "/small_model.lua")
 local p = cli.parser("examples/single_head.lua", "Single-head masking: head_mask and zones restricted to heads.")
 p:option("--model", "Model folder (default: a small random model).")
 p:option("--data", "SQuAD-format file (default: synthetic questions).")
-p:option("--layer", "0-based layer of the head to look at.", "0")
-p:option("--head", "0-based head.", "1")
+p:option("--layer", "Layer of the head to look at (1-based).", "1")
+p:option("--head", "Head (1-based).", "2")
 p:option("--max-seq-length", "Sequence length.", "128")
 cli.add_threads(p)
 local args = cli.parse(p)
@@ -22,8 +22,8 @@ cli.apply_threads(args)
 local model, data, cleanup = small.open(args, "single_head")
 local m = model.bert
 local L, NH = model.layers, model.config.num_attention_heads
-local layer = cli.integer(args.layer, "--layer", 0, L - 1)
-local head = cli.integer(args.head, "--head", 0, NH - 1)
+local layer = cli.integer(args.layer, "--layer", 1, L)
+local head = cli.integer(args.head, "--head", 1, NH)
 
 local ds = zl.squad.load(data)
 local seq = cli.integer(args.max_seq_length, "--max-seq-length", 8, model.config.max_position_embeddings)
@@ -40,7 +40,7 @@ local function p_to_q(out)
     for f = 1, S do
       if b.pmask:get(1, f) == 1 then
         rows = rows + 1
-        for t = 1, S do if b.qmask:get(1, t) == 1 then s = s + a:get(layer + 1, 1, h, f, t) end end
+        for t = 1, S do if b.qmask:get(1, t) == 1 then s = s + a:get(layer, 1, h, f, t) end end
       end
     end
     cells[h] = string.format("%.3f", s / rows)
@@ -48,14 +48,14 @@ local function p_to_q(out)
   return table.concat(cells, " ")
 end
 
-print(string.format("layer %d, heads 0..%d: mean attention from a passage token to the question", layer, NH - 1))
+print(string.format("layer %d, heads 1..%d: mean attention from a passage token to the question", layer, NH))
 local base = m:forward(b)
 print("  no mask:                    " .. p_to_q(base))
 
 -- 1. head_mask: silence head `head` of layer `layer` only.
 local hm = zl.tensor.new({ L, NH })
 hm:fill(1)
-hm:set(layer + 1, head + 1, 0)
+hm:set(layer, head, 0)
 b.head_mask = hm
 local silenced = m:forward(b)
 print(string.format("  head_mask, head %d = 0:      %s", head, p_to_q(silenced)))
@@ -85,12 +85,12 @@ local function score(extra)
   return string.format("%5.1f/%5.1f", r.exact_match, r.f1)
 end
 print("EM/F1 with one head silenced (baseline " .. score(nil) .. ")")
-for l = 0, L - 1 do
+for l = 1, L do
   local cells = {}
-  for h = 0, NH - 1 do
+  for h = 1, NH do
     local t = zl.tensor.new({ L, NH })
     t:fill(1)
-    t:set(l + 1, h + 1, 0)
+    t:set(l, h, 0)
     cells[#cells + 1] = score({ head_mask = t })
   end
   print(string.format("  layer %d: %s", l, table.concat(cells, "  ")))

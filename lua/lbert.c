@@ -1,7 +1,7 @@
 /* lbert.c — zonelab.bert: BERT models as full userdata (load, new, forward with zone
  * masks, params views, save), the span loss and peak RSS. Layer and head numbers are
- * 0-based (as the reference --mask_layer); batch/token positions given to mask
- * functions are 1-based (as tensor:get). See docs/model.md. */
+ * 1-based, as token and batch positions given to mask functions (as tensor:get).
+ * See docs/model.md. */
 #include "zl_lua.h"
 #include "bert.h"
 #include "error.h"
@@ -60,7 +60,9 @@ static int opt_gelu(lua_State *L, int idx)
 /* zonelab.bert.load(path, [{gelu = "erf"|"tanh"}]) */
 static int b_load(lua_State *L)
 {
+    static const char *const known[] = {"gelu", NULL};
     const char *path = luaL_checkstring(L, 1);
+    zl_lua_opts_check(L, 2, "bert.load", known);
     int gelu = opt_gelu(L, 2);
     bert_box *b = newbox(L);
     if (!(b->m = zl_bert_load(path))) return zl_lua_fail(L);
@@ -103,6 +105,8 @@ static cJSON *table_to_json(lua_State *L, int idx)
 /* zonelab.bert.new(config_table_or_path, {seed = 1}) -> randomly initialised model */
 static int b_new(lua_State *L)
 {
+    static const char *const known[] = {"seed", "gelu", NULL};
+    zl_lua_opts_check(L, 2, "bert.new", known);
     zl_bert_config c;
     if (lua_type(L, 1) == LUA_TSTRING) {
         if (zl_bert_config_load(&c, lua_tostring(L, 1)) != 0) return zl_lua_fail(L);
@@ -120,12 +124,12 @@ static int b_new(lua_State *L)
     int gelu = opt_gelu(L, 2);
     if (gelu >= 0) c.gelu = gelu, c.gelu_origin = ZL_GELU_FROM_CALLER;
     if (!lua_isnoneornil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TTABLE);
         lua_getfield(L, 2, "seed");
         if (!lua_isnil(L, -1)) {
             int ok;
             seed = lua_tointegerx(L, -1, &ok);
-            if (!ok) return luaL_argerror(L, 2, "seed must be an integer");
+            if (!ok) return luaL_error(L, "bert.new: option 'seed' must be an integer (got %s)",
+                                       luaL_typename(L, -1));
         }
         lua_pop(L, 1);
     }
@@ -272,44 +276,17 @@ static const int32_t *opt_ints(lua_State *L, const char *k, int B, int S, int re
     lua_getfield(L, 2, k);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
-        if (required) luaL_error(L, "bad argument #1 to 'forward' (field %s is required)", k);
+        if (required) luaL_error(L, "forward: option '%s' is required", k);
         return NULL;
     }
     zl_tensor *t = zl_lua_totensor(L, -1);
-    if (!t || !t->data) luaL_error(L, "bad argument #1 to 'forward' (field %s must be a tensor)", k);
-    if (t->dtype != ZL_I32)
-        luaL_error(L, "bad argument #1 to 'forward' (field %s must be an i32 tensor)", k);
+    if (!t || !t->data || t->dtype != ZL_I32)
+        luaL_error(L, "forward: option '%s' must be an i32 tensor (got %s)", k,
+                   t ? "a tensor of another dtype" : luaL_typename(L, -1));
     if (B > 0 && (t->ndim != 2 || t->shape[0] != B || t->shape[1] != S))
-        luaL_error(L, "bad argument #1 to 'forward' (field %s must have shape [%d,%d] like input_ids)",
-                   k, B, S);
+        luaL_error(L, "forward: option '%s' must have shape [%d,%d] like input_ids", k, B, S);
     lua_pop(L, 1); /* the options table keeps it alive */
     return ZL_I32P(t);
-}
-
-/* A list of 0-based integers in field k, written into out (returns the count, -1 absent). */
-static int opt_intlist(lua_State *L, int tidx, const char *k, int *out, int max, int limit)
-{
-    lua_getfield(L, tidx, k);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return -1;
-    }
-    if (!lua_istable(L, -1))
-        luaL_error(L, "bad argument #1 to 'forward' (field %s must be a list of 0-based numbers)", k);
-    lua_Integer n = luaL_len(L, -1);
-    if (n > max) luaL_error(L, "bad argument #1 to 'forward' (field %s: too many entries)", k);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_geti(L, -1, i);
-        int ok;
-        lua_Integer v = lua_tointegerx(L, -1, &ok);
-        if (!ok || v < 0 || v >= limit)
-            luaL_error(L, "bad argument #1 to 'forward' (field %s: entry %d must be an integer "
-                          "0..%d)", k, (int)i, limit - 1);
-        out[i - 1] = (int)v;
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    return (int)n;
 }
 
 /* Grows the cached activations to hold B x S. */
@@ -327,11 +304,16 @@ static void ensure_acts(lua_State *L, bert_box *b, int B, int S)
 
 /* m:forward{input_ids=, token_type_ids=, input_mask=, qmask=, pmask=, zone=, layer=,
  *           mask=, heads=, layers=, head_mask=, attentions=, hidden_states=,
- *           start_positions=, end_positions=, start_layer=} */
+ *           start_positions=, end_positions=, start_layer=}: the masking options are
+ * lopts.c's (shared with the sweep and loss_and_grads); layers and heads are 1-based. */
 static int m_forward(lua_State *L)
 {
+    static const char *const known[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
+                                        "pmask", ZL_LUA_MASK_KEYS, "attentions", "hidden_states",
+                                        "start_positions", "end_positions", "start_layer", NULL};
     bert_box *b = checkbox(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
+    zl_lua_opts_check(L, 2, "forward", known);
     luaL_checkstack(L, 40, "forward");
     const zl_bert_config *c = &b->m->config;
     int L_ = c->num_hidden_layers, NH = c->num_attention_heads, H = c->hidden_size;
@@ -352,114 +334,14 @@ static int m_forward(lua_State *L)
     zl_bert_forward_opts o;
     zl_bert_forward_opts_init(&o);
 
-    lua_getfield(L, 2, "zone");
-    if (!lua_isnil(L, -1)) {
-        const char *zn = lua_tostring(L, -1);
-        int z = zn ? zl_zone_parse(zn) : -1;
-        if (z < 0)
-            return luaL_error(L, "bad argument #1 to 'forward' (zone must be one of none, q2, q2p, "
-                                 "p2q, p2, all, all_strict; got %s)", zn ? zn : luaL_typename(L, -1));
-        o.zone = (zl_zone)z;
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, 2, "layer");
-    if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "all") == 0)) {
-        int ok;
-        lua_Integer l = lua_tointegerx(L, -1, &ok);
-        if (!ok || l < 0 || l >= L_)
-            return luaL_error(L, "bad argument #1 to 'forward' (layer must be \"all\" or a 0-based "
-                                 "layer 0..%d)", L_ - 1);
-        o.mask_layer = (int)l;
-    }
-    lua_pop(L, 1);
-
-    /* general mask: a tensor [S,S] / [B,S,S] or a function(from, to, batch) (1-based) */
-    int heads[4096], layers[ZL_BERT_MAX_LAYERS];
+    zl_lua_mask_spec spec;
     zl_bert_mask mk;
-    memset(&mk, 0, sizeof mk);
-    lua_getfield(L, 2, "mask");
-    int mask_idx = lua_gettop(L);
-    if (!lua_isnil(L, mask_idx)) {
-        zl_tensor *pat = zl_lua_totensor(L, mask_idx);
-        if (pat) {
-            if (pat->dtype != ZL_F32 || !pat->data)
-                return luaL_error(L, "bad argument #1 to 'forward' (mask must be an f32 tensor)");
-            if (pat->ndim == 2 && pat->shape[0] == S && pat->shape[1] == S) mk.batched = 0;
-            else if (pat->ndim == 3 && pat->shape[0] == B && pat->shape[1] == S && pat->shape[2] == S)
-                mk.batched = 1;
-            else
-                return luaL_error(L, "bad argument #1 to 'forward' (mask must have shape [%d,%d] "
-                                     "or [%d,%d,%d])", S, S, B, S, S);
-            mk.pattern = ZL_F32P(pat);
-        } else if (lua_isfunction(L, mask_idx)) {
-            int64_t shp[3] = {B, S, S};
-            zl_tensor **slot = zl_lua_newtensor(L); /* kept on the stack until the call ends */
-            if (!(*slot = zl_tensor_new(ZL_F32, 3, shp))) return zl_lua_fail(L);
-            float *p = ZL_F32P(*slot);
-            for (int bb = 0; bb < B; bb++)
-                for (int f = 0; f < S; f++)
-                    for (int t = 0; t < S; t++) {
-                        lua_pushvalue(L, mask_idx);
-                        lua_pushinteger(L, f + 1);
-                        lua_pushinteger(L, t + 1);
-                        lua_pushinteger(L, bb + 1);
-                        lua_call(L, 3, 1);
-                        float v;
-                        if (lua_isboolean(L, -1) || lua_isnil(L, -1)) v = lua_toboolean(L, -1) ? 1.0f : 0.0f;
-                        else {
-                            int ok;
-                            v = (float)lua_tonumberx(L, -1, &ok);
-                            if (!ok) return luaL_error(L, "forward: the mask function must return a "
-                                                          "number or a boolean");
-                        }
-                        p[((int64_t)bb * S + f) * S + t] = v;
-                        lua_pop(L, 1);
-                    }
-            mk.pattern = p;
-            mk.batched = 1;
-        } else {
-            return luaL_error(L, "bad argument #1 to 'forward' (mask must be a tensor or a function)");
-        }
-        int nh = opt_intlist(L, 2, "heads", heads, 4096, NH);
-        if (nh >= 0) { mk.heads = heads; mk.n_heads = nh; }
-        int nl = opt_intlist(L, 2, "layers", layers, ZL_BERT_MAX_LAYERS, L_);
-        if (nl >= 0) { mk.layers = layers; mk.n_layers = nl; }
-        o.masks = &mk;
-        o.n_masks = 1;
-    } else {
-        lua_getfield(L, 2, "heads");
-        lua_getfield(L, 2, "layers");
-        if (!lua_isnil(L, -1) || !lua_isnil(L, -2))
-            return luaL_error(L, "bad argument #1 to 'forward' (heads/layers restrict a mask: give mask too)");
-        lua_pop(L, 2);
-    }
-
-    lua_getfield(L, 2, "head_mask");
-    float *hm = NULL;
-    if (!lua_isnil(L, -1)) {
-        zl_tensor *t = zl_lua_totensor(L, -1);
-        if (!t || t->dtype != ZL_F32 || !(t->numel == NH || t->numel == (int64_t)L_ * NH))
-            return luaL_error(L, "bad argument #1 to 'forward' (head_mask must be an f32 tensor of "
-                                 "[%d] or [%d,%d] multipliers)", NH, L_, NH);
-        int64_t shp[1] = {(int64_t)L_ * NH};
-        zl_tensor **slot = zl_lua_newtensor(L);
-        if (!(*slot = zl_tensor_new(ZL_F32, 1, shp))) return zl_lua_fail(L);
-        hm = ZL_F32P(*slot);
-        for (int i = 0; i < L_ * NH; i++) hm[i] = ZL_F32P(t)[i % t->numel];
-        o.head_mask = hm;
-    }
-    lua_getfield(L, 2, "start_layer");
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        lua_Integer k = lua_tointegerx(L, -1, &ok);
-        if (!ok || k < 0 || k >= L_)
-            return luaL_error(L, "bad argument #1 to 'forward' (start_layer must be 0..%d)", L_ - 1);
-        o.start_layer = (int)k;
-    }
-    lua_getfield(L, 2, "attentions");
-    int want_att = lua_toboolean(L, -1);
-    lua_getfield(L, 2, "hidden_states");
-    int want_hid = lua_toboolean(L, -1);
+    zl_lua_mask_read(L, 2, "forward", c, &spec);
+    zl_lua_mask_apply(L, &spec, B, S, "forward", &mk, &o); /* copies stay on the stack */
+    /* start_layer = k (1-based): layers before k are those of the previous call */
+    o.start_layer = zl_lua_opt_int(L, 2, "forward", "start_layer", 1, 1, L_) - 1;
+    int want_att = zl_lua_opt_bool(L, 2, "forward", "attentions", 0);
+    int want_hid = zl_lua_opt_bool(L, 2, "forward", "hidden_states", 0);
     const int32_t *sp = opt_ints(L, "start_positions", 0, 0, 0);
     const int32_t *ep = opt_ints(L, "end_positions", 0, 0, 0);
     if (sp || ep) {
@@ -467,8 +349,8 @@ static int m_forward(lua_State *L)
         lua_getfield(L, 2, "end_positions");
         zl_tensor *ts = zl_lua_totensor(L, -2), *te = zl_lua_totensor(L, -1);
         if (!ts || !te || ts->numel != B || te->numel != B)
-            return luaL_error(L, "bad argument #1 to 'forward' (start_positions and end_positions "
-                                 "must both be i32 tensors of %d elements)", B);
+            return luaL_error(L, "forward: options 'start_positions' and 'end_positions' must both "
+                                 "be i32 tensors of %d elements", B);
         lua_pop(L, 2);
     }
 

@@ -1,10 +1,13 @@
 /* lflows.c — zonelab.flows: Attention Flows graphs (core/flows.h) as full userdata.
- * Token positions, layers and heads are 0-based, as in the JSON export and as the model
- * sees them (node layer L = the target); `batch` is a 1-based index into the tensor.
+ * Layers and heads are 1-based, as everywhere in Lua: attention layer l = 1..L is the
+ * l-th encoder layer, node layer l = 1..L+1 its input (node layer L+1 = the target); the
+ * binding converts to the core's 0-based numbers. Token positions stay 0-based, as the
+ * model and the JSON export see them (the JSON is 0-based throughout: docs/flows.md);
+ * `batch` is a 1-based index into the tensor.
  *
  *   local out = m:forward{input_ids = ids, ..., attentions = true}
  *   local g = zl.flows.build(out.attentions, {tau = 0.3, alpha = 0.5, target = {0},
- *       heads = {0, 3}, head_layers = {11}, tokens = pieces, batch = 1, length = n})
+ *       heads = {1, 4}, head_layers = {12}, tokens = pieces, batch = 1, length = n})
  *   g:count(l, t), g:influence(l, t), g:circles(l, t), g:nodes(l) -> {positions}
  *   g:edges() -> {{layer, from, to, {heads}}...}; g:token_heads(l, t) -> {[head] = fanout}
  *   g:depends_on(l, t_or_list, {intersect =, via = {layer =, head =}}) -> {[layer] = {tokens}}
@@ -53,27 +56,32 @@ static int g_tostring(lua_State *L)
 
 /* A list of integers in [0, limit) at idx (a number or a sequence), copied into a
  * userdata pushed on the stack (collected with it, so errors leak nothing). */
-static int *int_list(lua_State *L, int idx, int limit, int *n, const char *what)
+/* A number or a list of numbers base..limit-1+base (base 0: token positions; 1: layers and
+ * heads), returned 0-based. */
+static int *int_list(lua_State *L, int idx, int limit, int *n, const char *what, int base)
 {
     idx = lua_absindex(L, idx);
     if (lua_isinteger(L, idx)) {
-        lua_Integer v = lua_tointeger(L, idx);
-        if (v < 0 || v >= limit) luaL_error(L, "%s: %d is outside 0..%d", what, (int)v, limit - 1);
+        lua_Integer v = lua_tointeger(L, idx) - base;
+        if (v < 0 || v >= limit)
+            luaL_error(L, "%s: %d is outside %d..%d", what, (int)(v + base), base, limit - 1 + base);
         int *a = lua_newuserdatauv(L, sizeof *a, 0);
         *a = (int)v;
         *n = 1;
         return a;
     }
-    if (!lua_istable(L, idx)) luaL_error(L, "%s must be a 0-based number or a list of them", what);
+    if (!lua_istable(L, idx))
+        luaL_error(L, "%s must be a %d-based number or a list of them", what, base);
     lua_Integer len = luaL_len(L, idx);
     if (len < 0 || len > (1 << 24)) luaL_error(L, "%s: too many entries", what);
     int *a = lua_newuserdatauv(L, (size_t)(len > 0 ? len : 1) * sizeof *a, 0);
     for (lua_Integer i = 1; i <= len; i++) {
         lua_geti(L, idx, i);
         int ok;
-        lua_Integer v = lua_tointegerx(L, -1, &ok);
+        lua_Integer v = lua_tointegerx(L, -1, &ok) - base;
         lua_pop(L, 1);
-        if (!ok || v < 0 || v >= limit) luaL_error(L, "%s: entry %d must be an integer 0..%d", what, (int)i, limit - 1);
+        if (!ok || v < 0 || v >= limit)
+            luaL_error(L, "%s: entry %d must be an integer %d..%d", what, (int)i, base, limit - 1 + base);
         a[i - 1] = (int)v;
     }
     *n = (int)len;
@@ -82,20 +90,16 @@ static int *int_list(lua_State *L, int idx, int limit, int *n, const char *what)
 
 static double opt_number(lua_State *L, int t, const char *k, double def)
 {
-    lua_getfield(L, t, k);
-    double v = def;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isnumber(L, -1)) luaL_error(L, "flows option %s must be a number", k);
-        v = lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
+    return zl_lua_opt_number(L, t, "flows", k, def);
 }
 
 /* zl.flows.build(attentions, opts) */
 static int f_build(lua_State *L)
 {
+    static const char *const known[] = {"tau", "alpha", "batch", "length", "first_segment",
+                                        "target", "heads", "head_layers", "tokens", NULL};
     zl_tensor *att = zl_lua_checktensor(L, 1);
+    zl_lua_opts_check(L, 2, "flows.build", known);
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     else {
         lua_settop(L, 1);
@@ -118,13 +122,13 @@ static int f_build(lua_State *L)
     lua_getfield(L, 2, "target");
     int tidx = lua_gettop(L);
     if (!lua_isnil(L, tidx) && !(lua_type(L, tidx) == LUA_TSTRING && strcmp(lua_tostring(L, tidx), "cls") == 0))
-        o.target = int_list(L, tidx, n, &o.n_target, "flows option target");
+        o.target = int_list(L, tidx, n, &o.n_target, "flows option target", 0);
     lua_getfield(L, 2, "heads");
-    if (!lua_isnil(L, -1)) heads = int_list(L, -1, NH, &nh, "flows option heads");
+    if (!lua_isnil(L, -1)) heads = int_list(L, -1, NH, &nh, "flows option heads", 1);
     lua_getfield(L, 2, "head_layers");
     if (!lua_isnil(L, -1)) {
         if (!heads) return luaL_error(L, "flows option head_layers needs heads");
-        hl = int_list(L, -1, Lr, &nhl, "flows option head_layers");
+        hl = int_list(L, -1, Lr, &nhl, "flows option head_layers", 1);
     }
     if (heads) {
         unsigned char *mask = lua_newuserdatauv(L, (size_t)Lr * NH, 0);
@@ -159,10 +163,11 @@ static int f_build(lua_State *L)
     return 1;
 }
 
+/* A 1-based layer 1..max+1, returned 0-based. */
 static int check_layer(lua_State *L, int arg, int max)
 {
-    lua_Integer l = luaL_checkinteger(L, arg);
-    if (l < 0 || l > max) luaL_argerror(L, arg, lua_pushfstring(L, "layer must be 0..%d", max));
+    lua_Integer l = luaL_checkinteger(L, arg) - 1;
+    if (l < 0 || l > max) luaL_argerror(L, arg, lua_pushfstring(L, "layer must be 1..%d", max + 1));
     return (int)l;
 }
 
@@ -224,7 +229,7 @@ static void push_heads(lua_State *L, uint64_t h, int NH)
     lua_Integer k = 1;
     for (int j = 0; j < NH; j++)
         if ((h >> j) & 1) {
-            lua_pushinteger(L, j);
+            lua_pushinteger(L, j + 1);
             lua_rawseti(L, -2, k++);
         }
 }
@@ -273,7 +278,7 @@ static int g_edges(lua_State *L)
     for (int i = 0; i < g->n_edges; i++) {
         const zl_flows_edge *e = &g->edges[i];
         lua_createtable(L, 4, 0);
-        lua_pushinteger(L, e->layer), lua_rawseti(L, -2, 1);
+        lua_pushinteger(L, e->layer + 1), lua_rawseti(L, -2, 1);
         lua_pushinteger(L, e->from), lua_rawseti(L, -2, 2);
         lua_pushinteger(L, e->to), lua_rawseti(L, -2, 3);
         push_heads(L, e->heads, g->NH);
@@ -283,8 +288,8 @@ static int g_edges(lua_State *L)
     return 1;
 }
 
-/* g:token_heads(layer, token): heads token (at node layer layer+1) uses at attention
- * layer `layer`, with how many tokens each attends to. */
+/* g:token_heads(layer, token): heads (1-based) token (at node layer layer+1) uses at
+ * attention layer `layer`, with how many tokens each attends to. */
 static int g_token_heads(lua_State *L)
 {
     zl_flows_graph *g = checkgraph(L, 1);
@@ -295,7 +300,7 @@ static int g_token_heads(lua_State *L)
     for (int j = 0; j < g->NH; j++)
         if ((h >> j) & 1) {
             lua_pushinteger(L, fan[j]);
-            lua_rawseti(L, -2, j);
+            lua_rawseti(L, -2, j + 1);
         }
     return 1;
 }
@@ -306,6 +311,8 @@ static unsigned char *query_opts(lua_State *L, int idx, const zl_flows_graph *g,
     *intersect = 0;
     if (lua_isnoneornil(L, idx)) return NULL;
     luaL_checktype(L, idx, LUA_TTABLE);
+    static const char *const known[] = {"intersect", "via", NULL};
+    zl_lua_opts_check(L, idx, "flows query", known);
     lua_getfield(L, idx, "intersect");
     *intersect = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -320,8 +327,9 @@ static unsigned char *query_opts(lua_State *L, int idx, const zl_flows_graph *g,
     int ok1, ok2;
     lua_Integer vl = lua_tointegerx(L, -2, &ok1), vh = lua_tointegerx(L, -1, &ok2);
     lua_pop(L, 3);
+    vl--, vh--; /* 1-based */
     if (!ok1 || !ok2 || vl < 0 || vl >= g->L || vh < 0 || vh >= g->NH)
-        luaL_error(L, "query option via: layer must be 0..%d and head 0..%d", g->L - 1, g->NH - 1);
+        luaL_error(L, "query option via: layer must be 1..%d and head 1..%d", g->L, g->NH);
     /* userdata-backed scratch so a later error cannot leak it */
     unsigned char *m = lua_newuserdatauv(L, (size_t)g->L * g->NH, 0);
     memcpy(m, g->heads, (size_t)g->L * g->NH);
@@ -334,7 +342,7 @@ static void push_layers(lua_State *L, const unsigned char *out, const zl_flows_g
     lua_newtable(L);
     for (int l = lo; l <= hi; l++) {
         push_positions(L, out + (size_t)l * g->S, g->S);
-        lua_rawseti(L, -2, l);
+        lua_rawseti(L, -2, l + 1);
     }
 }
 
@@ -346,7 +354,7 @@ static int trace(lua_State *L, zl_flows_dir dir)
     unsigned char *hm = query_opts(L, 4, g, &intersect);
     unsigned char *out = lua_newuserdatauv(L, (size_t)(g->L + 1) * g->S, 0);
     int n;
-    int *toks = int_list(L, 3, g->S, &n, "tokens");
+    int *toks = int_list(L, 3, g->S, &n, "tokens", 0);
     int rc = zl_flows_trace(g, layer, toks, n, dir, intersect, hm, out);
     if (rc < 0) return zl_lua_fail(L);
     if (dir == ZL_FLOWS_BACKWARD) push_layers(L, out, g, 0, layer - 1);
@@ -367,8 +375,8 @@ static int g_between(lua_State *L)
     unsigned char *out = lua_newuserdatauv(L, (size_t)(g->L + 1) * g->S, 0);
     uint64_t *heads = lua_newuserdatauv(L, (size_t)g->L * sizeof *heads, 0);
     int nx, ny;
-    int *xs = int_list(L, 3, g->S, &nx, "tokens");
-    int *ys = int_list(L, 5, g->S, &ny, "tokens");
+    int *xs = int_list(L, 3, g->S, &nx, "tokens", 0);
+    int *ys = int_list(L, 5, g->S, &ny, "tokens", 0);
     int rc = zl_flows_between(g, lx, xs, nx, ly, ys, ny, intersect, out, heads);
     if (rc < 0) return zl_lua_fail(L);
     lua_createtable(L, 0, 3);
@@ -377,7 +385,7 @@ static int g_between(lua_State *L)
     lua_newtable(L);
     for (int l = lx; l < ly; l++) {
         push_heads(L, heads[l], g->NH);
-        lua_rawseti(L, -2, l);
+        lua_rawseti(L, -2, l + 1);
     }
     lua_setfield(L, -2, "heads");
     lua_pushinteger(L, rc);
@@ -396,7 +404,7 @@ static int g_describe(lua_State *L)
     for (int l = g->L; l >= 0; l--) {
         char head[32];
         if (l == g->L) snprintf(head, sizeof head, "target  :");
-        else snprintf(head, sizeof head, "layer %2d:", l);
+        else snprintf(head, sizeof head, "layer %2d:", l + 1);
         luaL_addstring(&b, head);
         for (int t = 0; t < g->S; t++) {
             if (!g->nodes[(size_t)l * g->S + t]) continue;
@@ -414,7 +422,7 @@ static int g_describe(lua_State *L)
     return 1;
 }
 
-/* g:show(result): a {[node layer] = {tokens}} table (depends_on, dependents,
+/* g:show(result): a {[node layer (1-based)] = {tokens}} table (depends_on, dependents,
  * between(...).tokens, compare(...).shared, ...) as text with the wordpieces, deepest first. */
 static int g_show(lua_State *L)
 {
@@ -423,11 +431,11 @@ static int g_show(lua_State *L)
     lua_settop(L, 2);
     lua_pushliteral(L, ""); /* the text so far, at index 3 */
     for (int l = g->L; l >= 0; l--) {
-        if (lua_rawgeti(L, 2, l) != LUA_TTABLE) { /* the layer's list, at index 4 */
+        if (lua_rawgeti(L, 2, l + 1) != LUA_TTABLE) { /* the layer's list, at index 4 */
             lua_pop(L, 1);
             continue;
         }
-        lua_pushstring(L, l == g->L ? "target  :" : lua_pushfstring(L, "layer %d:", l));
+        lua_pushstring(L, l == g->L ? "target  :" : lua_pushfstring(L, "layer %d:", l + 1));
         if (l != g->L) lua_remove(L, -2);
         lua_Integer n = (lua_Integer)lua_rawlen(L, 4);
         for (lua_Integer i = 1; i <= n; i++) {
@@ -452,6 +460,8 @@ static int opt_pretty(lua_State *L, int idx)
 {
     if (lua_isnoneornil(L, idx)) return 0;
     luaL_checktype(L, idx, LUA_TTABLE);
+    static const char *const known[] = {"pretty", NULL};
+    zl_lua_opts_check(L, idx, "flows json", known);
     lua_getfield(L, idx, "pretty");
     int p = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -492,7 +502,7 @@ static int f_compare(lua_State *L)
         for (int l = 0; l <= c->L; l++) {
             for (int t = 0; t < c->S; t++) row[t] = c->nodes[(size_t)l * c->S + t] == code;
             push_positions(L, row, c->S);
-            lua_rawseti(L, -2, l);
+            lua_rawseti(L, -2, l + 1);
         }
         lua_setfield(L, -2, names[code - 1]);
         lua_newtable(L);
@@ -501,7 +511,7 @@ static int f_compare(lua_State *L)
             for (int j = 0; j < c->NH; j++)
                 if (c->heads[l * c->NH + j] == code) h |= (uint64_t)1 << j;
             push_heads(L, h, c->NH);
-            lua_rawseti(L, -2, l);
+            lua_rawseti(L, -2, l + 1);
         }
         lua_setfield(L, -2, hnames[code - 1]);
     }
@@ -524,6 +534,9 @@ static int f_draw(lua_State *L)
     zl_flows_draw_opts o = {0};
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
+        static const char *const known[] = {"title", "subtitle", "name_a", "name_b", "layer",
+                                            "max_ring_tokens", NULL};
+        zl_lua_opts_check(L, 4, "flows.draw", known);
         static const char *const keys[4] = {"title", "subtitle", "name_a", "name_b"};
         const char **dst[4] = {&o.title, &o.subtitle, &o.name_a, &o.name_b};
         for (int i = 0; i < 4; i++) {
@@ -533,7 +546,8 @@ static int f_draw(lua_State *L)
                 *dst[i] = lua_tostring(L, -1);
             }
         }
-        o.sentence_layer = (int)opt_number(L, 4, "layer", 0);
+        /* 1-based: layer k shows I_k (layer 1, the default, summarises every layer) */
+        o.sentence_layer = zl_lua_opt_int(L, 4, "flows.draw", "layer", 1, 1, a->L) - 1;
         o.max_ring_tokens = (int)opt_number(L, 4, "max_ring_tokens", 0);
     }
     zl_pdf *p = zl_pdf_new(); /* nothing below raises before it is freed */

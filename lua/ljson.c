@@ -303,6 +303,8 @@ static void encode(lua_State *L, enc *e, int idx, int depth)
 static int opt_pretty(lua_State *L, int idx)
 {
     if (!lua_istable(L, idx)) return 0;
+    static const char *const known[] = {"pretty", NULL};
+    zl_lua_opts_check(L, idx, "json", known);
     lua_getfield(L, idx, "pretty");
     int p = lua_toboolean(L, -1);
     lua_pop(L, 1);

@@ -145,6 +145,8 @@ static int score(lua_State *L, zl_metrics_kind kind)
     zl_metrics_dataset *ds = arg_dataset(L, 1);
     int per_question = 1;
     if (lua_istable(L, 3)) {
+        static const char *const known[] = {"per_question", NULL};
+        zl_lua_opts_check(L, 3, "metrics", known);
         lua_getfield(L, 3, "per_question");
         if (!lua_isnil(L, -1)) per_question = lua_toboolean(L, -1);
         lua_pop(L, 1);

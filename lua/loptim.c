@@ -102,15 +102,21 @@ static void ws_ensure(lua_State *L, train_ws *w, const zl_bert_config *c, int B,
 
 /* zonelab.optim.loss_and_grads(m, inputs) -> loss, {HF name = gradient tensor}
  * inputs: input_ids [B,S] (i32), token_type_ids, input_mask, qmask, pmask (optional,
- * [B,S]), start_positions, end_positions [B]; optional zone, layer (0-based or "all"),
- * dropout (hidden and attention; default 0), attention_dropout (default = dropout),
+ * [B,S]), start_positions, end_positions [B]; optional masking options as m:forward's
+ * (zone, layer 1-based or "all", mask, heads, layers, head_mask: lopts.c), dropout (hidden and attention; default 0), attention_dropout (default = dropout),
  * seed (dropout seed, default 0), accumulate (add into the previous gradients). */
 #define LG_ARG "bad argument #2 to 'loss_and_grads'"
+#define LG "loss_and_grads"
 
 int zl_lua_optim_loss_and_grads(lua_State *L)
 {
+    static const char *const known[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
+                                        "pmask", "start_positions", "end_positions",
+                                        ZL_LUA_MASK_KEYS, "dropout", "attention_dropout", "seed",
+                                        "accumulate", NULL};
     zl_bert *m = zl_lua_checkbert(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
+    zl_lua_opts_check(L, 2, LG, known);
     const zl_bert_config *c = &m->config;
     lua_getfield(L, 2, "input_ids");
     zl_tensor *ids = zl_lua_totensor(L, -1);
@@ -133,42 +139,26 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
     const int32_t *ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, LG_ARG);
     zl_bert_forward_opts o;
     zl_bert_forward_opts_init(&o);
-    lua_getfield(L, 2, "zone");
-    if (!lua_isnil(L, -1)) {
-        const char *zn = lua_tostring(L, -1);
-        int z = zn ? zl_zone_parse(zn) : -1;
-        if (z < 0) return luaL_error(L, "bad argument #2 to 'loss_and_grads' (%s)", zl_error_get());
-        o.zone = (zl_zone)z;
-    }
-    lua_pop(L, 1);
-    lua_getfield(L, 2, "layer");
-    if (!lua_isnil(L, -1) &&
-        !(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "all") == 0)) {
-        int ok;
-        lua_Integer l = lua_tointegerx(L, -1, &ok);
-        if (!ok || l < 0 || l >= c->num_hidden_layers)
-            return luaL_error(L, "bad argument #2 to 'loss_and_grads' (layer must be \"all\" or "
-                                 "a 0-based layer 0..%d)", c->num_hidden_layers - 1);
-        o.mask_layer = (int)l;
-    }
-    lua_pop(L, 1);
-    double drop = zl_lua_field_number(L, 2, "dropout", 0, "field");
-    double adrop = zl_lua_field_number(L, 2, "attention_dropout", drop, "field");
+    zl_lua_mask_spec spec;
+    zl_bert_mask mk;
+    zl_lua_mask_read(L, 2, LG, c, &spec);
+    zl_lua_mask_apply(L, &spec, B, S, LG, &mk, &o); /* copies stay on the stack */
+    double drop = zl_lua_opt_number(L, 2, LG, "dropout", 0);
+    double adrop = zl_lua_opt_number(L, 2, LG, "attention_dropout", drop);
     if (!(drop >= 0 && drop < 1) || !(adrop >= 0 && adrop < 1))
-        return luaL_error(L, "bad argument #2 to 'loss_and_grads' (dropout must be in [0, 1))");
+        return luaL_error(L, LG ": options 'dropout' and 'attention_dropout' must be in [0, 1)");
     o.dropout_prob = (float)drop;
     o.attn_dropout_prob = (float)adrop;
     lua_getfield(L, 2, "seed");
     if (!lua_isnil(L, -1)) {
         int ok;
         lua_Integer s = lua_tointegerx(L, -1, &ok);
-        if (!ok) return luaL_error(L, "bad argument #2 to 'loss_and_grads' (seed must be an integer)");
+        if (!ok) return luaL_error(L, LG ": option 'seed' must be an integer (got %s)",
+                                   luaL_typename(L, -1));
         o.seed = (uint64_t)s;
     }
     lua_pop(L, 1);
-    lua_getfield(L, 2, "accumulate");
-    int accumulate = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    int accumulate = zl_lua_opt_bool(L, 2, LG, "accumulate", 0);
 
     train_ws *w = get_ws(L, 1, m); /* pushed: parent of the gradient views */
     int widx = lua_gettop(L);
@@ -223,6 +213,29 @@ static int opt_tostring(lua_State *L)
     return 1;
 }
 
+int zl_lua_optim_config(lua_State *L, int idx, const char *fn, zl_optim_config *cfg)
+{
+    static const char *const known[] = {ZL_LUA_OPTIM_KEYS, NULL};
+    zl_lua_opts_check(L, idx, fn, known);
+    return zl_lua_optim_fields(L, idx, fn, cfg);
+}
+
+int zl_lua_optim_fields(lua_State *L, int idx, const char *fn, zl_optim_config *cfg)
+{
+    cfg->lr = zl_lua_opt_number(L, idx, fn, "lr", cfg->lr);
+    int total = zl_lua_opt_int(L, idx, fn, "total_steps", 0, 1, 2000000000);
+    cfg->warmup_steps = zl_lua_opt_int(L, idx, fn, "warmup_steps", (int)cfg->warmup_steps, 0, 2000000000);
+    cfg->warmup_proportion = zl_lua_opt_number(L, idx, fn, "warmup_proportion", cfg->warmup_proportion);
+    cfg->weight_decay = zl_lua_opt_number(L, idx, fn, "weight_decay", cfg->weight_decay);
+    cfg->clip = zl_lua_opt_number(L, idx, fn, "clip", cfg->clip);
+    cfg->beta1 = zl_lua_opt_number(L, idx, fn, "beta1", cfg->beta1);
+    cfg->beta2 = zl_lua_opt_number(L, idx, fn, "beta2", cfg->beta2);
+    cfg->eps = zl_lua_opt_number(L, idx, fn, "eps", cfg->eps);
+    if (total == 0) return -1;
+    cfg->total_steps = total;
+    return 0;
+}
+
 /* zonelab.optim.new(m, {lr=, total_steps=, warmup_proportion= | warmup_steps=,
  *                       weight_decay=, clip=, beta1=, beta2=, eps=}) */
 static int o_new(lua_State *L)
@@ -231,29 +244,8 @@ static int o_new(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     zl_optim_config cfg;
     zl_optim_config_default(&cfg);
-    cfg.lr = zl_lua_field_number(L, 2, "lr", cfg.lr, "field");
-    lua_getfield(L, 2, "total_steps");
-    int ok;
-    lua_Integer total = lua_tointegerx(L, -1, &ok);
-    if (!ok || total < 1)
-        return luaL_error(L, "bad argument #2 to 'new' (total_steps must be an integer >= 1)");
-    lua_pop(L, 1);
-    cfg.total_steps = total;
-    lua_getfield(L, 2, "warmup_steps");
-    if (!lua_isnil(L, -1)) {
-        lua_Integer ws = lua_tointegerx(L, -1, &ok);
-        if (!ok || ws < 0)
-            return luaL_error(L, "bad argument #2 to 'new' (warmup_steps must be an integer >= 0)");
-        cfg.warmup_steps = ws;
-    }
-    lua_pop(L, 1);
-    cfg.warmup_proportion =
-        zl_lua_field_number(L, 2, "warmup_proportion", cfg.warmup_proportion, "field");
-    cfg.weight_decay = zl_lua_field_number(L, 2, "weight_decay", cfg.weight_decay, "field");
-    cfg.clip = zl_lua_field_number(L, 2, "clip", cfg.clip, "field");
-    cfg.beta1 = zl_lua_field_number(L, 2, "beta1", cfg.beta1, "field");
-    cfg.beta2 = zl_lua_field_number(L, 2, "beta2", cfg.beta2, "field");
-    cfg.eps = zl_lua_field_number(L, 2, "eps", cfg.eps, "field");
+    if (zl_lua_optim_config(L, 2, "optim.new", &cfg) != 0)
+        return luaL_error(L, "optim.new: option 'total_steps' is required");
 
     optim_box *b = lua_newuserdatauv(L, sizeof *b, 1);
     b->o = NULL;

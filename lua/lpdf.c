@@ -12,6 +12,7 @@
 #include "error.h"
 #include "pdf.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define PDF_MT "zonelab.pdf"
@@ -180,9 +181,11 @@ static void check_text_style(lua_State *L, int idx, zl_pdf_text_style *st)
 {
     static const char *const aligns[] = {"left", "center", "right", NULL};
     static const char *const valigns[] = {"baseline", "middle", "top", "bottom", NULL};
+    static const char *const known[] = {"size", "angle", "align", "valign", "font", NULL};
     memset(st, 0, sizeof *st);
     if (lua_isnoneornil(L, idx)) return;
     luaL_checktype(L, idx, LUA_TTABLE);
+    zl_lua_opts_check(L, idx, "pdf text", known);
     lua_getfield(L, idx, "size");
     if (!lua_isnil(L, -1)) {
         if (!lua_isnumber(L, -1)) luaL_argerror(L, idx, "size must be a number");
@@ -298,6 +301,12 @@ static int check_panels(lua_State *L, int idx, zl_pdf_heatmap *panels)
         lua_rawgeti(L, idx, i + 1);
         if (!lua_istable(L, -1)) luaL_error(L, "heatmap panel %d is not a table", i + 1);
         int t = lua_gettop(L);
+        static const char *const known[] = {"values", "col_labels", "row_labels", "vmin", "vmax",
+                                            "center", "annotate", "title", "xlabel", "ylabel",
+                                            "cell_w", "cell_h", NULL};
+        char where[40];
+        snprintf(where, sizeof where, "heatmap panel %d", i + 1);
+        zl_lua_opts_check(L, t, where, known);
         lua_getfield(L, t, "values");
         if (!lua_istable(L, -1)) luaL_error(L, "heatmap panel %d: values must be a list of rows", i + 1);
         int vt = lua_gettop(L);
@@ -365,6 +374,8 @@ static void check_page_opts(lua_State *L, int idx, zl_pdf_bar *bar, const char *
     *note = NULL;
     if (lua_isnoneornil(L, idx)) return;
     luaL_checktype(L, idx, LUA_TTABLE);
+    static const char *const known[] = {"colorbar", "title", NULL};
+    zl_lua_opts_check(L, idx, "heatmap page", known);
     lua_getfield(L, idx, "colorbar");
     if (!lua_isnil(L, -1)) *bar = (zl_pdf_bar)option_at_top(L, idx, "colorbar", bars);
     lua_pop(L, 1);

@@ -66,41 +66,34 @@ struct zl_squad_features *zl_lua_checkfeatures(lua_State *L, int idx)
     return check_feats(L, idx);
 }
 
+/* Typed option readers: lopts.c's (errors name the option and the type). */
 static int opt_int(lua_State *L, int idx, const char *key, int def, int lo)
 {
-    if (lua_isnoneornil(L, idx)) return def;
-    lua_getfield(L, idx, key);
-    int v = def;
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        lua_Integer x = lua_tointegerx(L, -1, &ok);
-        if (!ok || x < lo || x > 1000000000)
-            luaL_error(L, "option %s must be an integer >= %d", key, lo);
-        v = (int)x;
-    }
-    lua_pop(L, 1);
-    return v;
+    return zl_lua_opt_int(L, idx, "squad", key, def, lo, 1000000000);
 }
 
 static int opt_bool(lua_State *L, int idx, const char *key, int def)
 {
-    if (lua_isnoneornil(L, idx)) return def;
-    lua_getfield(L, idx, key);
-    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
+    return zl_lua_opt_bool(L, idx, "squad", key, def);
 }
 
-static void check_opts(lua_State *L, int idx)
+static const char *const FEATURE_KEYS[] = {"max_seq_length", "doc_stride", "max_query_length",
+                                            "training", "pad", NULL};
+static const char *const BATCH_KEYS[] = {"pad_to", NULL};
+static const char *const DECODE_KEYS[] = {"n_best_size", "max_answer_length", "lower", NULL};
+
+static void check_opts(lua_State *L, int idx, const char *fn, const char *const *known)
 {
     if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
+    zl_lua_opts_check(L, idx, fn, known);
 }
 
 /* ---- data set ---- */
 static int l_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    check_opts(L, 2);
+    static const char *const known[] = {"training", NULL};
+    check_opts(L, 2, "squad.load", known);
     int training = opt_bool(L, 2, "training", 0);
     squad_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->ds = NULL;
@@ -195,7 +188,7 @@ static int l_features(lua_State *L)
 {
     zl_squad *ds = check_squad(L, 1);
     zl_tokenizer *tok = zl_lua_checktokenizer(L, 2);
-    check_opts(L, 3);
+    check_opts(L, 3, "squad.features", FEATURE_KEYS);
     zl_squad_feature_opts o = zl_squad_feature_defaults();
     o.max_seq_length = opt_int(L, 3, "max_seq_length", o.max_seq_length, 4);
     o.doc_stride = opt_int(L, 3, "doc_stride", o.doc_stride, 1);
@@ -217,6 +210,26 @@ static int f_count(lua_State *L)
 {
     lua_pushinteger(L, check_feats(L, 1)->count);
     return 1;
+}
+
+/* feats:unk_share() -> the fraction of question and passage wordpieces that are [UNK], and
+ * their count: a high share means a casing mismatch (issue 17) or a wrong vocabulary. */
+static int f_unk_share(lua_State *L)
+{
+    zl_squad_features *f = check_feats(L, 1);
+    int unk = zl_tokenizer_unk(f->tok);
+    int64_t n = 0, k = 0;
+    for (int i = 0; i < f->count; i++) {
+        const zl_squad_feature *ft = &f->items[i];
+        for (int t = 1; t < ft->length; t++) {
+            if (t == ft->query_len + 1 || t == ft->length - 1) continue; /* [SEP]s */
+            n++;
+            k += ft->input_ids[t] == unk;
+        }
+    }
+    lua_pushnumber(L, n ? (double)k / (double)n : 0.0);
+    lua_pushinteger(L, (lua_Integer)n);
+    return 2;
 }
 
 static void push_int_list(lua_State *L, const int32_t *v, int n, int total)
@@ -301,7 +314,7 @@ static int f_batch(lua_State *L)
     zl_squad_features *f = check_feats(L, 1);
     lua_Integer first = luaL_checkinteger(L, 2);
     lua_Integer count = luaL_checkinteger(L, 3);
-    check_opts(L, 4);
+    check_opts(L, 4, "batch", BATCH_KEYS);
     if (first < 1 || count < 1 || first > f->count || count > f->count - first + 1)
         return luaL_error(L, "batch: features %d..%d out of range (%d features)", (int)first,
                           (int)(first + count - 1), f->count);
@@ -497,7 +510,7 @@ static int run_decode(lua_State *L, zl_squad_collector *c, int fidx, int didx, i
 {
     zl_squad *ds = check_squad(L, didx);
     zl_squad_features *f = check_feats(L, fidx);
-    check_opts(L, oidx);
+    check_opts(L, oidx, "decode", DECODE_KEYS);
     zl_squad_decode_opts o = zl_squad_decode_defaults();
     o.lower = zl_tokenizer_get_opts(f->tok).lower;
     o.n_best_size = opt_int(L, oidx, "n_best_size", o.n_best_size, 1);
@@ -540,7 +553,7 @@ static int l_decode(lua_State *L)
 {
     check_squad(L, 1);
     zl_squad_features *f = check_feats(L, 2);
-    check_opts(L, 4);
+    check_opts(L, 4, "squad.decode", DECODE_KEYS);
     int is_fn = lua_isfunction(L, 3);
     if (!is_fn) luaL_checktype(L, 3, LUA_TTABLE);
     /* the collector lives in a userdata so an error while reading results frees it */
@@ -658,7 +671,7 @@ int zl_lua_open_squad(lua_State *L)
                                   {"skipped", s_skipped}, {"skipped_ids", s_skipped_ids},
                                   {NULL, NULL}};
     static const luaL_Reg fm[] = {{"count", f_count}, {"get", f_get}, {"batch", f_batch},
-                                  {NULL, NULL}};
+                                  {"unk_share", f_unk_share}, {NULL, NULL}};
     static const luaL_Reg cm[] = {{"add", c_add}, {"filled", c_filled}, {"decode", c_decode},
                                   {NULL, NULL}};
     new_class(L, SQUAD_MT, sm, s_gc, s_tostring, s_count);

@@ -1,8 +1,8 @@
 /* lsweep.c — zonelab.sweep: the batch-major decode engine of core/sweep.h. The recipes
  * decode.lua and sweep.lua drive it through stdlib/zonelab/qa.lua.
  *
- *   local s = zl.sweep.new(model, ds, feats, {{zone = "none"}, {zone = "q2", layer = 0},
- *       {zone = "p2", layer = "all"}}, {batch = 32, padding = "max" | "dynamic", keep_pad = 20,
+ *   local s = zl.sweep.new(model, ds, feats, {{zone = "none"}, {zone = "q2", layer = 1},
+ *       {zone = "p2", layer = "all"}, {mask = fn_or_tensor, heads = {3}, layers = {2}}}, {batch = 32, padding = "max" | "dynamic", keep_pad = 20,
  *       spill = dir_or_nil, spill_keep = false})
  *   for b = 1, s:batches() do s:step(b) end        -- s:batch_cost(b): tokens, for an ETA
  *   local offsets = s:sync()    -- spilling: checkpoint after some batches (sizes of the files)
@@ -11,7 +11,9 @@
  *       max_answer_length = 30, lower = true})  -- decodes config 2, writes nbest then
  *                                                -- predictions (atomic), frees its logits
  *   s:close()
- * Layers are 0-based (as the reference's --mask_layer); "all" (or -1) masks every layer.
+ * A configuration takes m:forward's masking options (lopts.c): layers and heads 1-based,
+ * "all" masks every layer; a mask is one [max_seq_length]^2 pattern (a function gets
+ * batch = nil) and runs as a full pass of its own.
  * The sweep keeps the model, the data set and the features alive while it lives. */
 #include "zl_lua.h"
 #include "bert.h"
@@ -19,12 +21,13 @@
 #include "squad.h"
 #include "sweep.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define SWEEP_MT "zonelab.sweep"
 typedef struct { zl_sweep *s; int n_cfg; } sweep_box;
 
-enum { UV_MODEL = 1, UV_DS, UV_FEATS, UV_COUNT = UV_FEATS };
+enum { UV_MODEL = 1, UV_DS, UV_FEATS, UV_KEEP, UV_COUNT = UV_KEEP };
 
 /* lsquad.c's checks: the data set, and features whose tokenizer is still open. */
 #define check_ds zl_lua_checksquad
@@ -45,49 +48,40 @@ static sweep_box *check_sweep(lua_State *L, int idx)
     return b;
 }
 
-static int opt_int(lua_State *L, int idx, const char *key, int def, int lo)
-{
-    if (lua_isnoneornil(L, idx)) return def;
-    lua_getfield(L, idx, key);
-    int v = def;
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        lua_Integer x = lua_tointegerx(L, -1, &ok);
-        if (!ok || x < lo || x > 1000000000)
-            luaL_error(L, "option %s must be an integer >= %d", key, lo);
-        v = (int)x;
-    }
-    lua_pop(L, 1);
-    return v;
-}
+/* A configuration's masking options and the copies they point to, owned by the sweep
+ * (its UV_KEEP table holds this userdata and the mask tensors). */
+typedef struct {
+    zl_lua_mask_spec spec;
+    zl_bert_mask mk;
+} config_box;
 
-/* Reads configuration k (1-based) of the table at idx. */
-static zl_sweep_config read_config(lua_State *L, int idx, int k, int nlayers)
+/* Reads configuration k (1-based) of the table at idx: m:forward's masking options
+ * (lopts.c), a mask being one [max_seq_length]^2 pattern for every feature. Whatever it
+ * must keep goes into the table at keep. */
+static zl_sweep_config read_config(lua_State *L, int idx, int k, const zl_bert_config *mc, int S,
+                                   int keep)
 {
-    zl_sweep_config c = {ZL_ZONE_NONE, -1};
+    static const char *const known[] = {ZL_LUA_MASK_KEYS, NULL};
+    char fn[48];
+    snprintf(fn, sizeof fn, "sweep.new: configuration %d", k);
+    zl_sweep_config c;
+    memset(&c, 0, sizeof c);
     lua_geti(L, idx, k);
-    if (!lua_istable(L, -1)) luaL_error(L, "sweep.new: configuration %d must be a table", k);
-    lua_getfield(L, -1, "zone");
-    if (!lua_isnil(L, -1)) {
-        const char *z = lua_tostring(L, -1);
-        int zone = z ? zl_zone_parse(z) : -1;
-        if (zone < 0)
-            luaL_error(L, "sweep.new: configuration %d: zone must be one of none, q2, q2p, p2q, "
-                          "p2, all, all_strict", k);
-        c.zone = (zl_zone)zone;
-    }
+    if (!lua_istable(L, -1)) luaL_error(L, "%s must be a table", fn);
+    zl_lua_opts_check(L, -1, fn, known);
+    config_box *cb = lua_newuserdatauv(L, sizeof *cb, 0);
+    lua_rawseti(L, keep, luaL_len(L, keep) + 1);
+    zl_lua_mask_read(L, -1, fn, mc, &cb->spec);
+    zl_bert_forward_opts o;
+    zl_bert_forward_opts_init(&o);
+    int top = lua_gettop(L);
+    zl_lua_mask_apply(L, &cb->spec, 0, S, fn, &cb->mk, &o);
+    for (int t = lua_gettop(L); t > top; t--) lua_rawseti(L, keep, luaL_len(L, keep) + 1);
     lua_pop(L, 1);
-    lua_getfield(L, -1, "layer");
-    if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "all") == 0)) {
-        int ok;
-        lua_Integer l = lua_tointegerx(L, -1, &ok);
-        if (!ok || l < -1 || l >= nlayers)
-            luaL_error(L, "sweep.new: configuration %d: layer must be \"all\" or a 0-based layer "
-                          "0..%d", k, nlayers - 1);
-        c.layer = (int)l;
-    }
-    lua_pop(L, 2);
-    if (c.zone == ZL_ZONE_NONE) c.layer = -1;
+    c.zone = (zl_zone)cb->spec.zone;
+    c.layer = c.zone == ZL_ZONE_NONE ? -1 : cb->spec.layer;
+    c.mask = o.masks;
+    c.head_mask = o.head_mask;
     return c;
 }
 
@@ -98,41 +92,38 @@ static int l_new(lua_State *L)
     check_ds(L, 2);
     zl_squad_features *f = check_feats(L, 3);
     luaL_checktype(L, 4, LUA_TTABLE);
-    if (!lua_isnoneornil(L, 5)) luaL_checktype(L, 5, LUA_TTABLE);
+    static const char *const known[] = {"batch", "padding", "keep_pad", "spill", "spill_keep",
+                                        NULL};
+    zl_lua_opts_check(L, 5, "sweep.new", known);
     lua_settop(L, 5);
     int n = (int)luaL_len(L, 4);
     if (n < 1) return luaL_argerror(L, 4, "at least one configuration");
     zl_sweep_opts o = zl_sweep_defaults();
-    o.batch = opt_int(L, 5, "batch", o.batch, 1);
-    o.keep_pad = opt_int(L, 5, "keep_pad", o.keep_pad, 0);
-    if (!lua_isnil(L, 5)) {
-        lua_getfield(L, 5, "padding");
-        if (!lua_isnil(L, -1)) {
-            const char *p = lua_tostring(L, -1);
-            if (p && strcmp(p, "max") == 0) o.padding = ZL_SWEEP_PAD_MAX;
-            else if (p && strcmp(p, "dynamic") == 0) o.padding = ZL_SWEEP_PAD_DYNAMIC;
-            else return luaL_error(L, "sweep.new: padding must be \"max\" or \"dynamic\"");
-        }
-        lua_pop(L, 1);
-    }
-    if (!lua_isnil(L, 5)) {
-        lua_getfield(L, 5, "spill");
-        if (!lua_isnil(L, -1)) o.spill_dir = luaL_checkstring(L, -1); /* kept on the stack */
-        lua_getfield(L, 5, "spill_keep");
-        o.spill_keep = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
-    /* userdata first; the configuration array lives in a scratch userdata (GC-owned) */
+    o.batch = zl_lua_opt_int(L, 5, "sweep.new", "batch", o.batch, 1, 1000000000);
+    o.keep_pad = zl_lua_opt_int(L, 5, "sweep.new", "keep_pad", o.keep_pad, 0, 1000000000);
+    const char *p = zl_lua_opt_string(L, 5, "sweep.new", "padding", "max");
+    if (strcmp(p, "max") == 0) o.padding = ZL_SWEEP_PAD_MAX;
+    else if (strcmp(p, "dynamic") == 0) o.padding = ZL_SWEEP_PAD_DYNAMIC;
+    else return luaL_error(L, "sweep.new: option 'padding' must be \"max\" or \"dynamic\" (got %s)", p);
+    o.spill_dir = zl_lua_opt_string(L, 5, "sweep.new", "spill", NULL); /* the table keeps it */
+    o.spill_keep = zl_lua_opt_bool(L, 5, "sweep.new", "spill_keep", 0);
+    /* userdata first; the configuration array lives in a scratch userdata (GC-owned), what
+       configurations point to in the keep table (the sweep's uservalue) */
     zl_sweep_config *cfg = lua_newuserdatauv(L, (size_t)n * sizeof *cfg, 0);
-    for (int k = 1; k <= n; k++) cfg[k - 1] = read_config(L, 4, k, m->config.num_hidden_layers);
+    lua_createtable(L, n, 0);
+    int keep = lua_gettop(L);
+    for (int k = 1; k <= n; k++)
+        cfg[k - 1] = read_config(L, 4, k, &m->config, f->opts.max_seq_length, keep);
     sweep_box *b = lua_newuserdatauv(L, sizeof *b, UV_COUNT);
     b->s = NULL;
     b->n_cfg = n;
     luaL_setmetatable(L, SWEEP_MT);
-    for (int k = 1; k <= UV_COUNT; k++) {
+    for (int k = 1; k < UV_KEEP; k++) {
         lua_pushvalue(L, k);
         lua_setiuservalue(L, -2, k);
     }
+    lua_pushvalue(L, keep);
+    lua_setiuservalue(L, -2, UV_KEEP);
     if (!(b->s = zl_sweep_new(m, f, cfg, n, &o))) return zl_lua_fail(L);
     return 1;
 }
@@ -173,7 +164,8 @@ static int s_write(lua_State *L)
     if (i < 1 || i > b->n_cfg) return luaL_argerror(L, 2, "configuration index out of range");
     const char *pred_path = luaL_optstring(L, 3, NULL);
     const char *nbest_path = luaL_optstring(L, 4, NULL);
-    if (!lua_isnoneornil(L, 5)) luaL_checktype(L, 5, LUA_TTABLE);
+    static const char *const known[] = {"n_best_size", "max_answer_length", "lower", NULL};
+    zl_lua_opts_check(L, 5, "write", known);
     lua_settop(L, 5);
     lua_getiuservalue(L, 1, UV_DS);
     zl_squad *ds = check_ds(L, -1);
@@ -182,13 +174,10 @@ static int s_write(lua_State *L)
     lua_pop(L, 2);
     zl_squad_decode_opts o = zl_squad_decode_defaults();
     o.lower = zl_tokenizer_get_opts(f->tok).lower;
-    o.n_best_size = opt_int(L, 5, "n_best_size", o.n_best_size, 1);
-    o.max_answer_length = opt_int(L, 5, "max_answer_length", o.max_answer_length, 1);
-    if (!lua_isnil(L, 5)) {
-        lua_getfield(L, 5, "lower");
-        if (!lua_isnil(L, -1)) o.lower = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
+    o.n_best_size = zl_lua_opt_int(L, 5, "write", "n_best_size", o.n_best_size, 1, 1000000000);
+    o.max_answer_length =
+        zl_lua_opt_int(L, 5, "write", "max_answer_length", o.max_answer_length, 1, 1000000000);
+    o.lower = zl_lua_opt_bool(L, 5, "write", "lower", o.lower);
     /* the result table first: nothing can raise between decode and free but pushes */
     lua_createtable(L, 0, ds->n_examples);
     zl_squad_predictions *p = zl_sweep_decode(b->s, (int)i - 1, ds, &o);

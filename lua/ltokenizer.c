@@ -28,17 +28,15 @@ zl_tokenizer *zl_lua_checktokenizer(lua_State *L, int idx)
 
 static int opt_bool(lua_State *L, int idx, const char *key, int def)
 {
-    if (lua_isnoneornil(L, idx)) return def;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_getfield(L, idx, key);
-    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
+    if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
+    return zl_lua_opt_bool(L, idx, "tokenizer.load", key, def);
 }
 
 static int l_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    static const char *const known[] = {"lower", "cmrc", NULL};
+    zl_lua_opts_check(L, 2, "tokenizer.load", known);
     zl_tokenizer_opts o = {opt_bool(L, 2, "lower", 0), opt_bool(L, 2, "cmrc", 0)};
     tok_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->t = NULL;

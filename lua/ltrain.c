@@ -35,7 +35,6 @@ typedef struct {
 } trainer_box;
 
 #define MS_ARG "bad argument #1 to 'micro_step'"
-#define OPTION "train: option"
 
 static trainer_box *checkbox(lua_State *L, int idx)
 {
@@ -48,14 +47,15 @@ static trainer_box *checkbox(lua_State *L, int idx)
 }
 
 
-static lua_Integer field_int(lua_State *L, int t, const char *k, lua_Integer def, lua_Integer lo)
+/* A 64-bit integer option (the seed; lopts.c's getters read int-sized ones). */
+static lua_Integer field_int64(lua_State *L, int t, const char *k, lua_Integer def)
 {
     lua_getfield(L, t, k);
     lua_Integer v = def;
     if (!lua_isnil(L, -1)) {
         int ok;
         v = lua_tointegerx(L, -1, &ok);
-        if (!ok || v < lo) luaL_error(L, "train: option %s must be an integer >= %d", k, (int)lo);
+        if (!ok) luaL_error(L, "train.new: option '%s' must be an integer (got %s)", k, luaL_typename(L, -1));
     }
     lua_pop(L, 1);
     return v;
@@ -64,34 +64,27 @@ static lua_Integer field_int(lua_State *L, int t, const char *k, lua_Integer def
 /* zonelab.train.new(m, opts) */
 static int l_new(lua_State *L)
 {
+    static const char *const known[] = {"micro_batch", "max_seq_length", "dropout",
+                                        "attention_dropout", "seed", ZL_LUA_OPTIM_KEYS, NULL};
     zl_bert *m = zl_lua_checkbert(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
+    zl_lua_opts_check(L, 2, "train.new", known);
     zl_trainer_config c;
     zl_trainer_config_default(&c);
-    c.micro_batch = (int)field_int(L, 2, "micro_batch", c.micro_batch, 1);
-    c.max_seq_length = (int)field_int(L, 2, "max_seq_length", c.max_seq_length, 2);
+    c.micro_batch = zl_lua_opt_int(L, 2, "train.new", "micro_batch", c.micro_batch, 1, 1000000000);
+    c.max_seq_length = zl_lua_opt_int(L, 2, "train.new", "max_seq_length", c.max_seq_length, 2, 1000000000);
     /* run_squad.py trains with the model config's dropout probabilities; a given
      * `dropout` alone sets both (dropout = 0: no dropout at all) */
     lua_getfield(L, 2, "dropout");
     int given = !lua_isnil(L, -1);
     lua_pop(L, 1);
-    c.dropout = (float)zl_lua_field_number(L, 2, "dropout", m->config.hidden_dropout_prob, OPTION);
-    c.attn_dropout = (float)zl_lua_field_number(
-        L, 2, "attention_dropout", given ? c.dropout : m->config.attention_probs_dropout_prob, OPTION);
-    c.seed = (uint64_t)field_int(L, 2, "seed", (lua_Integer)c.seed, LUA_MININTEGER);
-    c.optim.lr = zl_lua_field_number(L, 2, "lr", c.optim.lr, OPTION);
-    lua_getfield(L, 2, "total_steps");
-    if (lua_isnil(L, -1)) return luaL_error(L, "train: option total_steps is required");
-    lua_pop(L, 1);
-    c.optim.total_steps = field_int(L, 2, "total_steps", 1, 1);
-    c.optim.warmup_steps = field_int(L, 2, "warmup_steps", -1, 0);
-    c.optim.warmup_proportion =
-        zl_lua_field_number(L, 2, "warmup_proportion", c.optim.warmup_proportion, OPTION);
-    c.optim.weight_decay = zl_lua_field_number(L, 2, "weight_decay", c.optim.weight_decay, OPTION);
-    c.optim.clip = zl_lua_field_number(L, 2, "clip", c.optim.clip, OPTION);
-    c.optim.beta1 = zl_lua_field_number(L, 2, "beta1", c.optim.beta1, OPTION);
-    c.optim.beta2 = zl_lua_field_number(L, 2, "beta2", c.optim.beta2, OPTION);
-    c.optim.eps = zl_lua_field_number(L, 2, "eps", c.optim.eps, OPTION);
+    c.dropout = (float)zl_lua_opt_number(L, 2, "train.new", "dropout", m->config.hidden_dropout_prob);
+    c.attn_dropout = (float)zl_lua_opt_number(
+        L, 2, "train.new", "attention_dropout", given ? c.dropout : m->config.attention_probs_dropout_prob);
+    c.seed = (uint64_t)field_int64(L, 2, "seed", (lua_Integer)c.seed);
+    /* the optimizer's options are read as zl.optim.new reads them (loptim.c) */
+    if (zl_lua_optim_fields(L, 2, "train.new", &c.optim) != 0)
+        return luaL_error(L, "train.new: option 'total_steps' is required");
     trainer_box *b = lua_newuserdatauv(L, sizeof *b, 1);
     b->t = NULL;
     b->m = m;
@@ -154,8 +147,10 @@ static int t_step_features(lua_State *L)
                           (int)(first + count - 1), (int)order->numel);
     int pad_to = 0;
     if (!lua_isnoneornil(L, 6)) {
+        static const char *const known[] = {"pad_to", NULL};
         luaL_checktype(L, 6, LUA_TTABLE);
-        pad_to = (int)field_int(L, 6, "pad_to", 0, 0);
+        zl_lua_opts_check(L, 6, "step_features", known);
+        pad_to = zl_lua_opt_int(L, 6, "step_features", "pad_to", 0, 0, 1000000000);
     }
     int32_t *idx = lua_newuserdatauv(L, (size_t)count * sizeof(int32_t), 0); /* GC'd scratch */
     const int32_t *src = ZL_I32P(order) + (first - 1);
@@ -171,8 +166,11 @@ static int t_step_features(lua_State *L)
  *               start_positions=, end_positions=} -> loss */
 static int t_micro_step(lua_State *L)
 {
+    static const char *const known[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
+                                        "pmask", "start_positions", "end_positions", NULL};
     trainer_box *b = checkbox(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
+    zl_lua_opts_check(L, 2, "micro_step", known);
     lua_getfield(L, 2, "input_ids");
     zl_tensor *ids = zl_lua_totensor(L, -1);
     if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2 || ids->numel < 1)

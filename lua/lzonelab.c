@@ -1,11 +1,11 @@
 /* lzonelab.c — luaopen_zonelab: the `zonelab` table with one field per core module,
  * plus version, set_threads/get_threads and the core's error helper. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#define _GNU_SOURCE /* clock_gettime, sched_getaffinity */
 #include "zl_lua.h"
 #include "error.h"
 
 #include <lualib.h>
-#include <stdarg.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -19,13 +19,32 @@ int zl_lua_fail(lua_State *L)
     return lua_error(L);
 }
 
-int zl_lua_raise(lua_State *L, const char *fmt, ...)
+/* zonelab.check_options(opts, known, where): the stdlib's check of an options table
+ * (lopts.c's rule and message): raises "<where>: unknown option 'k' (did you mean 'x'?)"
+ * without a script position (the caller is library code). */
+static int l_check_options(lua_State *L)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    lua_pushvfstring(L, fmt, ap);
-    va_end(ap);
-    return lua_error(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *where = luaL_checkstring(L, 3);
+    if (lua_isnoneornil(L, 1)) return 0;
+    if (!lua_istable(L, 1)) {
+        lua_pushfstring(L, "%s: the options must be a table (got %s)", where, luaL_typename(L, 1));
+        return lua_error(L);
+    }
+    lua_Integer n = luaL_len(L, 2);
+    const char **known = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *known, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 2, i);
+        known[i - 1] = lua_tostring(L, -1); /* the list keeps the strings alive */
+        if (!known[i - 1]) return luaL_argerror(L, 2, "option names must be strings");
+        lua_pop(L, 1);
+    }
+    known[n] = NULL;
+    if (zl_lua_opts_unknown(L, 1, known)) {
+        lua_pushfstring(L, "%s: %s", where, lua_tostring(L, -1));
+        return lua_error(L);
+    }
+    return 0;
 }
 
 static int l_set_threads(lua_State *L)
@@ -39,6 +58,18 @@ static int l_set_threads(lua_State *L)
 static int l_get_threads(lua_State *L)
 {
     lua_pushinteger(L, zl_get_threads());
+    return 1;
+}
+
+/* zonelab.cpu_count(): the cores this process may run on (its affinity mask, as taskset or
+ * a container's cpuset restrict it), whatever OPENBLAS_NUM_THREADS says. */
+static int l_cpu_count(lua_State *L)
+{
+    cpu_set_t set;
+    long n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+    if (n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
+    lua_pushinteger(L, n > 0 ? n : 1);
     return 1;
 }
 
@@ -108,6 +139,8 @@ int luaopen_zonelab(lua_State *L)
         {"clock", l_clock},
         {"peak_rss_mb", l_peak_rss_mb},
         {"executable", l_executable},
+        {"check_options", l_check_options},
+        {"cpu_count", l_cpu_count},
         {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_pushstring(L, ZL_VERSION);

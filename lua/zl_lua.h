@@ -17,10 +17,6 @@
 /* Raises a Lua error carrying the core's last error message. Never returns. */
 int zl_lua_fail(lua_State *L);
 
-/* Raises a Lua error with a formatted message and NO "chunk:line:" prefix: for
- * errors about data (files, fields), where the position in the script is noise.
- * (luaL_error is still right for programming errors such as bad arguments.) */
-int zl_lua_raise(lua_State *L, const char *fmt, ...);
 
 /* Pushes a new tensor userdata with an empty slot and returns the slot; fill it
  * right after with a core-created tensor (userdata first, so a failure of the core
@@ -53,6 +49,52 @@ double zl_lua_field_number(lua_State *L, int t, const char *k, double def, const
 /* Reads a shape from a Lua sequence of positive integers; returns ndim. */
 int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 
+/* ---- options tables (lopts.c) ----
+ * Every binding taking an options table refuses keys it does not know and reads typed
+ * values through these; errors read "<fn>: unknown option 'zonee' (did you mean 'zone'?)"
+ * and "<fn>: option 'batch' must be an integer >= 1 (got string)". Layer and head numbers
+ * are 1-based for people and returned 0-based for the core. */
+/* Raises unless every key of the table at idx (none/nil: nothing to check) is in known
+ * (NULL-terminated). */
+void zl_lua_opts_check(lua_State *L, int idx, const char *fn, const char *const *known);
+/* Pushes the message about the first unknown key and returns 1; 0 when all are known. */
+int zl_lua_opts_unknown(lua_State *L, int idx, const char *const *known);
+int zl_lua_opt_int(lua_State *L, int idx, const char *fn, const char *k, int def, int lo, int hi);
+double zl_lua_opt_number(lua_State *L, int idx, const char *fn, const char *k, double def);
+int zl_lua_opt_bool(lua_State *L, int idx, const char *fn, const char *k, int def);
+/* The string stays valid while the options table holds it. */
+const char *zl_lua_opt_string(lua_State *L, int idx, const char *fn, const char *k,
+                              const char *def);
+/* A layer typed 1..nlayers or "all": returns it 0-based, -1 for "all", def when absent. */
+int zl_lua_opt_layer(lua_State *L, int idx, const char *fn, const char *k, int nlayers, int def);
+
+/* The masking options, one reading for m:forward, loss_and_grads and sweep configurations:
+ * zone, layer (1-based or "all"), mask (f32 tensor [S,S] / [B,S,S] or a function(from, to,
+ * batch) of 1-based positions returning a number or boolean), heads and layers (1-based
+ * lists restricting the mask), head_mask (f32 [NH] or [L,NH] multipliers). */
+#define ZL_LUA_MASK_KEYS "zone", "layer", "mask", "heads", "layers", "head_mask"
+#define ZL_LUA_MAX_HEADS 1024
+struct zl_bert_config;
+struct zl_bert_mask;
+struct zl_bert_forward_opts;
+typedef struct zl_lua_mask_spec {
+    int zone;                          /* zl_zone */
+    int layer;                         /* 0-based; -1 every layer */
+    int has_mask, has_head_mask;
+    int heads[ZL_LUA_MAX_HEADS], n_heads;   /* 0-based; -1 absent */
+    int layers[256], n_layers;              /* 0-based; -1 absent (256 = ZL_BERT_MAX_LAYERS) */
+    int nl, nh, idx;                   /* the model's layers and heads; the options table */
+} zl_lua_mask_spec;
+/* Reads and checks the masking options of the table at idx (raises naming fn). */
+void zl_lua_mask_read(lua_State *L, int idx, const char *fn, const struct zl_bert_config *c,
+                      zl_lua_mask_spec *s);
+/* Sets o's zone, mask_layer, masks (mk) and head_mask for a call of B x S, pushing copies
+ * of the mask and head mask as tensors (keep them on the stack while o is used). B = 0:
+ * one pattern for every feature (the sweep): a tensor must be [S,S] and a function gets
+ * batch = nil. */
+void zl_lua_mask_apply(lua_State *L, zl_lua_mask_spec *s, int B, int S, const char *fn,
+                       struct zl_bert_mask *mk, struct zl_bert_forward_opts *o);
+
 /* Module openers (one per binding file). */
 int zl_lua_open_tensor(lua_State *L);
 int zl_lua_open_tfckpt(lua_State *L);
@@ -70,6 +112,14 @@ struct zl_bert;
 struct zl_bert *zl_lua_checkbert(lua_State *L, int idx);
 /* m:loss_and_grads(inputs) / zonelab.optim.loss_and_grads(m, inputs) (loptim.c). */
 int zl_lua_optim_loss_and_grads(lua_State *L);
+/* The optimizer's options (zl.optim.new, zl.train.new) read into cfg (loptim.c): fields
+ * reads them (the caller checks the keys), config checks the keys too. Return -1 when
+ * total_steps is absent (the caller raises), 0 otherwise. */
+#define ZL_LUA_OPTIM_KEYS "lr", "total_steps", "warmup_steps", "warmup_proportion", \
+    "weight_decay", "clip", "beta1", "beta2", "eps"
+struct zl_optim_config;
+int zl_lua_optim_fields(lua_State *L, int idx, const char *fn, struct zl_optim_config *cfg);
+int zl_lua_optim_config(lua_State *L, int idx, const char *fn, struct zl_optim_config *cfg);
 
 /* The tokenizer inside a zonelab.tokenizer userdata (ltokenizer.c); raises when idx is
  * not an open tokenizer. */

@@ -8,8 +8,9 @@ local scoring = require "zonelab.scoring"
 
 local p = cli.parser("recipes/decode.lua",
   "Decode --predict with --model as run_squad.py --do_predict does and write, into --out, " ..
-  "predictions.json (no mask) or predictions_layer{L}_{Z}.json (zone Z masked at the 0-based " ..
-  "layer L; predictions_layer_{Z}.json with --mask-layer all), the matching " ..
+  "predictions.json (no mask) or predictions_layer{L}_{Z}.json (zone Z masked at layer " ..
+  "--mask-layer, 1-based; the file name keeps the reference's 0-based L = layer - 1 for " ..
+  "drop-in compatibility; predictions_layer_{Z}.json with --mask-layer all), the matching " ..
   "nbest_predictions*.json, and metrics*.json ({exact_match, f1, total, missing}, x100) " ..
   "when the file has answers. Zones: " .. qa.zone_list() .. "; all_strict sets the " ..
   "layer's attention context exactly to zero instead of the reference's constant-score " ..
@@ -17,16 +18,17 @@ local p = cli.parser("recipes/decode.lua",
   "Examples:\n" ..
   "  zonelab recipes/decode.lua --model run/model --predict dev-v1.1.json --out run/predictions\n" ..
   "  zonelab recipes/decode.lua --model run/model --predict dev-v1.1.json --out run/predictions \\\n" ..
-  "      --mask-zone p2q --mask-layer 11 --max-seq-length 512")
+  "      --mask-zone p2q --mask-layer 12 --max-seq-length 512   # predictions_layer11_p2q.json")
 qa_cli.add_options(p)
 p:option("--mask-zone", "Zone to mask: " .. qa.zone_list() .. ".")
-p:option("--mask-layer", "0-based layer to mask, or 'all' for every layer (needs --mask-zone).")
+p:option("--mask-layer", "Layer to mask, 1-based as sweep's --layers and the paper's tables " ..
+  "(1..number of layers), or 'all' for every layer (needs --mask-zone).")
 local args = cli.parse(p)
 
 local config = {}
 if args.mask_zone then
   config.zone = qa_cli.zone(args.mask_zone)
-  if not args.mask_layer then cli.fail("--mask-zone needs --mask-layer (a 0-based layer or 'all')") end
+  if not args.mask_layer then cli.fail("--mask-zone needs --mask-layer (a 1-based layer or 'all')") end
 elseif args.mask_layer then
   cli.fail("--mask-layer needs --mask-zone (%s)", qa.zone_list())
 end

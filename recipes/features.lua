@@ -9,7 +9,9 @@ local p = cli.parser("recipes/features.lua",
   "Builds the features of google-research/bert run_squad.py (v1.1) from a SQuAD-format " ..
   "file and writes them as JSON lines (atomically).")
 p:option("--vocab", "vocab.txt of the model."):args(1):count(1)
-p:flag("--lower", "Lower-case and strip accents (uncased models).")
+p:flag("--lower", "Lower-case and strip accents (uncased models; default: what --vocab implies: " ..
+  "no capitalised pieces = uncased; a flag contradicting it is an error).")
+p:flag("--cased", "Keep case (cased models; default: what --vocab implies).")
 p:flag("--cmrc", "run_cmrc2018.py's tokenizer variant.")
 p:option("--input", "SQuAD-format JSON (SQuAD v1.1, CMRC 2018 squad-style)."):args(1):count(1)
 p:flag("--training", "Training features: answers mapped to start/end positions; " ..
@@ -26,7 +28,12 @@ local opts = {
   max_query_length = cli.integer(args.max_query_length, "--max-query-length", 0),
   training = args.training,
 }
-local tok = zl.tokenizer.load(args.vocab, { lower = args.lower, cmrc = args.cmrc })
+if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
+local qa = require "zonelab.qa"
+local requested = nil
+if args.lower then requested = true elseif args.cased then requested = false end
+local lower = qa.resolve_lower(args.vocab, requested)
+local tok = zl.tokenizer.load(args.vocab, { lower = lower, cmrc = args.cmrc })
 local ds = zl.squad.load(args.input, { training = args.training })
 if ds:skipped() > 0 then
   for _, qid in ipairs(ds:skipped_ids()) do
@@ -37,6 +44,7 @@ if ds:skipped() > 0 then
     ds:skipped()))
 end
 local feats = zl.squad.features(ds, tok, opts)
+qa.warn_unk(feats, args.input)
 
 local enc = zl.json.encode
 local function array(t) return setmetatable(t, getmetatable(zl.json.decode("[]"))) end

@@ -4,7 +4,9 @@
 -- flows_<qid>.pdf (sentence view, radial view, legend). See docs/flows.md.
 --
 -- Also usable from another recipe: `require("flows").run{model =, predict =, qid =, out =,
--- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer", ...}`.
+-- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer", mask = {...}, ...}`:
+-- layers and heads 1-based; `mask` holds m:forward's masking options (zone, layer, mask,
+-- heads, layers, head_mask), applied to both models' forward passes unchanged.
 local cli = require "zonelab.cli"
 local qa = require "zonelab.qa"
 local zl = require "zonelab"
@@ -42,10 +44,12 @@ local function best_span(f, start_logits, end_logits, n_best, max_len)
   return bs, be, best
 end
 
-local function forward(model, feats, i)
+local function forward(model, feats, i, masking)
   local b = feats:batch(i, 1)
-  return model.bert:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
-    input_mask = b.input_mask, attentions = true }
+  local f = { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
+    input_mask = b.input_mask, qmask = b.qmask, pmask = b.pmask, attentions = true }
+  for k, v in pairs(masking or {}) do f[k] = v end -- checked by m:forward itself
+  return model.bert:forward(f)
 end
 
 local function pieces(tok, f)
@@ -86,13 +90,32 @@ function M.run(o)
     end
   end
   for _, h in ipairs(o.heads or {}) do
-    if h < 0 or h >= cfg.num_attention_heads then
-      cli.fail("--heads: head %d is outside 0..%d (the model has %d heads)", h, cfg.num_attention_heads - 1,
+    if h < 1 or h > cfg.num_attention_heads then
+      cli.fail("--heads: head %d is outside 1..%d (the model has %d heads)", h, cfg.num_attention_heads,
         cfg.num_attention_heads)
     end
   end
+  if o.mask ~= nil then
+    if type(o.mask) ~= "table" then cli.fail("flows: mask must be a table of m:forward's masking options") end
+    zl.check_options(o.mask, qa.MASK_KEYS, "flows mask")
+    if math.type(o.mask.layer) == "integer" then -- as decode.lua says it; m:forward checks the rest
+      require("zonelab.qa_cli").mask_layer(tostring(o.mask.layer), cfg.num_hidden_layers)
+    end
+  end
+  if o.layer and (o.layer < 1 or o.layer > cfg.num_hidden_layers) then
+    cli.fail("--layer %d is outside 1..%d (the model has %d layers)", o.layer, cfg.num_hidden_layers,
+      cfg.num_hidden_layers)
+  end
+  local seq = o.max_seq_length
+  if not seq then
+    seq = math.min(384, cfg.max_position_embeddings)
+    if seq < 384 then
+      io.stderr:write(string.format("zonelab: using --max-seq-length %d: the model has %d positions, " ..
+        "fewer than the default 384\n", seq, seq))
+    end
+  end
   local data = qa.load_data(o.predict, model, {
-    max_seq_length = o.max_seq_length or 384, doc_stride = o.doc_stride or 128,
+    max_seq_length = seq, doc_stride = o.doc_stride or 128,
     max_query_length = o.max_query_length or 64 })
   local feats = data.feats
   local idx = {}
@@ -111,7 +134,7 @@ function M.run(o)
   local chosen, out_a, span_a
   for _, i in ipairs(idx) do
     local f = feats:get(i)
-    local out = forward(model, feats, i)
+    local out = forward(model, feats, i, o.mask)
     local s, e, score = best_span(f, out.start_logits, out.end_logits, n_best, max_len)
     if not chosen or (score and (not span_a.score or score > span_a.score)) then
       chosen, out_a, span_a = i, out, { s, e, score = score }
@@ -132,7 +155,7 @@ function M.run(o)
   local ga = graph(out_a, span_a)
   local gb, span_b
   if other then
-    local out_b = forward(other, feats, chosen)
+    local out_b = forward(other, feats, chosen, o.mask)
     local s, e, score = best_span(f, out_b.start_logits, out_b.end_logits, n_best, max_len)
     span_b = { s, e, score = score }
     gb = graph(out_b, span_b)
@@ -171,7 +194,7 @@ function M.run(o)
   zl.flows.draw(pdf_path, ga, gb, {
     title = string.format("Attention Flows: %s (target %s, tau %g, alpha %g%s)", o.qid,
       target == "cls" and "[CLS]" or "answer", tau, alpha, heads),
-    subtitle = sub, name_a = name_a, name_b = name_b, layer = o.layer or 0,
+    subtitle = sub, name_a = name_a, name_b = name_b, layer = o.layer or 1,
     max_ring_tokens = o.max_ring_tokens or 0,
   })
   return { json = json_path, pdf = pdf_path, graph_a = ga, graph_b = gb, feature = f }
@@ -186,20 +209,25 @@ local p = cli.parser("recipes/flows.lua",
   "token's influence, and with --compare the tokens and heads shared by or specific to each " ..
   "model. Writes flows_<qid>.json and flows_<qid>.pdf into --out.",
   "Example:\n  zonelab recipes/flows.lua --model runs/init --compare runs/model --predict dev.json " ..
-  "--qid dev-3-1 --out flows/\nLayers, heads and token positions are 0-based (docs/flows.md).")
+  "--qid dev-3-1 --out flows/\nLayers and heads count from 1; token positions (and everything " ..
+  "in the JSON file) from 0 (docs/flows.md).")
 p:option("--model", "Model folder (bert_config.json, weights, vocab.txt): model A (turquoise)."):count(1)
 p:option("--compare", "Second model folder to compare with: model B (purple).")
 p:option("--predict", "SQuAD-format JSON file holding the question."):count(1)
 p:option("--qid", "The question's id."):count(1)
 p:option("--tau", "Edge threshold: a head's attention must be strictly greater.", "0.3")
 p:option("--alpha", "Decay of earlier layers in the influence (paper eq. 4).", "0.5")
-p:option("--heads", "Only these heads (0-based, comma-separated, e.g. 0,3,7) carry edges.")
+p:option("--heads", "Only these heads (1-based, comma-separated, e.g. 1,4,8) carry edges.")
 p:option("--target", "Where the graph starts: cls ([CLS], as the paper) or answer (the " ..
   "predicted start and end tokens).", "cls"):choices { "cls", "answer" }
-p:option("--layer", "Layer whose influence the sentence view shows (0 = all layers).", "0")
+p:option("--layer", "Layer whose influence I_k the sentence view shows (1-based; 1, the " ..
+  "default, summarises every layer).", "1")
 p:option("--max-ring-tokens", "Tokens labelled per ring at most (0 = as many as fit; the rest " ..
   "are counted next to the ring's label).", "0")
-p:option("--max-seq-length", "Tokens per window.", "384")
+p:option("--max-seq-length", "Tokens per window (default 384, or the model's " ..
+  "max_position_embeddings when it has fewer positions).")
+p:option("--mask-zone", "Decode with this zone masked (as decode.lua): " .. qa.zone_list() .. ".")
+p:option("--mask-layer", "Layer of --mask-zone, 1-based, or 'all' (as decode.lua).")
 p:option("--doc-stride", "Stride between the passage windows.", "128")
 p:option("--max-query-length", "Question tokens kept.", "64")
 p:option("--max-answer-length", "Longest answer in tokens (--target answer).", "30")
@@ -223,22 +251,33 @@ local heads
 if args.heads then
   heads = {}
   for part in args.heads:gmatch("[^,]+") do
-    heads[#heads + 1] = cli.integer(part:match("^%s*(.-)%s*$"), "--heads entry", 0, 63)
+    heads[#heads + 1] = cli.integer(part:match("^%s*(.-)%s*$"), "--heads entry", 1, 64)
   end
   if #heads == 0 then cli.fail("--heads lists no head") end
 end
 local opts = {
   model = args.model, compare = args.compare, predict = args.predict, qid = args.qid,
   tau = number(args.tau, "--tau", 0, 1, true), alpha = number(args.alpha, "--alpha", 1e-9, 1),
-  heads = heads, target = args.target, layer = cli.integer(args.layer, "--layer", 0),
+  heads = heads, target = args.target, layer = cli.integer(args.layer, "--layer", 1),
   max_ring_tokens = cli.integer(args.max_ring_tokens, "--max-ring-tokens", 0),
-  max_seq_length = cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000),
+  max_seq_length = args.max_seq_length and cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000),
   doc_stride = cli.integer(args.doc_stride, "--doc-stride", 1, 100000),
   max_query_length = cli.integer(args.max_query_length, "--max-query-length", 1, 100000),
   max_answer_length = cli.integer(args.max_answer_length, "--max-answer-length", 1, 100000),
   lower = args.lower and true or (args.cased and false or nil), out = args.out,
   gelu = args.gelu, say_gelu = true,
 }
+if args.mask_zone then
+  local qa_cli = require "zonelab.qa_cli"
+  qa_cli.zone(args.mask_zone)
+  if not args.mask_layer then cli.fail("--mask-zone needs --mask-layer (a 1-based layer or 'all')") end
+  local layer = args.mask_layer
+  if layer ~= "all" then layer = cli.integer(layer, "--mask-layer", 1) end
+  opts.mask = { zone = args.mask_zone, layer = layer } -- the range is m:forward's check
+elseif args.mask_layer then
+  cli.fail("--mask-layer needs --mask-zone (%s)", qa.zone_list())
+end
+if not cli.exists(opts.predict) then cli.fail("%s: no such file (--predict)", opts.predict) end
 local r = M.run(opts)
 for name, g in pairs({ [opts.model] = r.graph_a, [opts.compare or ""] = r.graph_b }) do
   if g:info().num_edges == 0 then

@@ -31,7 +31,8 @@ p:option("--epochs", "Training epochs (default: 3; the embedded default: its own
 p:option("--lr", "Peak learning rate (default: 3e-5; the embedded default: its own).")
 p:option("--batch", "Global training batch (default: 64; the embedded default: its own).")
 p:option("--micro-batch", "Features per forward/backward pass (see train.lua).")
-p:option("--max-seq-length", "Tokens per feature (default: 512 as the paper; embedded: its own).")
+p:option("--max-seq-length", "Tokens per feature (default: 512 as the paper, or the model's " ..
+  "max_position_embeddings when it has fewer positions; embedded: its own).")
 p:option("--doc-stride", "Stride between passage windows.", "128")
 p:option("--max-query-length", "Question tokens kept.", "64")
 p:option("--zones", "Zones to sweep.", "all,q2,q2p,p2q,p2")
@@ -53,7 +54,7 @@ p:flag("--lower", "Lower-case text (uncased models).")
 p:flag("--cased", "Keep case (cased models).")
 cli.add_threads(p)
 local args = cli.parse(p)
-local cores = zl.get_threads() -- before --threads: every core the machine gives
+local cores = zl.cpu_count() -- the cores this process may run on (not OPENBLAS_NUM_THREADS)
 cli.apply_threads(args)
 
 local embedded = not (args.model or args.train or args.dev)
@@ -166,7 +167,23 @@ local function setting(opt, key)
   return settings.train[key]
 end
 
-local max_seq = setting(args.max_seq_length, "max_seq_length") or 512
+local max_seq = setting(args.max_seq_length, "max_seq_length")
+if not max_seq then
+  -- the paper's 512, or the model's maximum when it has fewer positions (said in one line)
+  max_seq = 512
+  for _, name in ipairs { "bert_config.json", "config.json" } do
+    local path = model_dir .. "/" .. name
+    if cli.exists(path) then
+      local n = zl.json.read(path).max_position_embeddings
+      if math.type(n) == "integer" and n < max_seq then
+        max_seq = n
+        io.stderr:write(string.format("zonelab: using --max-seq-length %d: the model has %d " ..
+          "positions, fewer than the default 512\n", n, n))
+      end
+      break
+    end
+  end
+end
 local common = {}
 add(common, "--max-seq-length", max_seq)
 add(common, "--doc-stride", args.doc_stride)

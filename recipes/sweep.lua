@@ -10,7 +10,7 @@ local zl = require "zonelab"
 local p = cli.parser("recipes/sweep.lua",
   "Decode --predict without a mask and with each zone of --zones masked at each layer of " ..
   "--layers, writing into --out the files decode.lua writes (predictions.json, " ..
-  "predictions_layer{L}_{Z}.json with L 0-based as the reference names them, nbest and " ..
+  "predictions_layer{L}_{Z}.json with L = layer - 1, 0-based as the reference names them, nbest and " ..
   "metrics files), then results.csv (EM) and results_f1.csv (layers numbered from 1, 3 " ..
   "decimals) plus baseline.json, as recipes/aggregate.lua writes them, when the file has " ..
   "answers. Each configuration's predictions file is a checkpoint: a rerun skips finished " ..
@@ -52,7 +52,7 @@ for z in (args.zones .. ","):gmatch("([^,]*),") do
   if not seen[z] then zones[#zones + 1] = z; seen[z] = true end
 end
 
---- "1-3,7" -> {0, 1, 2, 6} (0-based, sorted, unique), checked against the model.
+--- "1-3,7" -> {1, 2, 3, 7} (1-based, sorted, unique), checked against the model.
 local function parse_layers(spec, n)
   local set = {}
   for part in (spec .. ","):gmatch("([^,]*),") do
@@ -64,10 +64,10 @@ local function parse_layers(spec, n)
     if a < 1 or b > n then
       cli.fail("--layers %s is out of range: the model has %d layers (1..%d, 1-based)", spec, n, n)
     end
-    for l = a, b do set[l - 1] = true end
+    for l = a, b do set[l] = true end
   end
   local out = {}
-  for l = 0, n - 1 do if set[l] then out[#out + 1] = l end end
+  for l = 1, n do if set[l] then out[#out + 1] = l end end
   return out
 end
 

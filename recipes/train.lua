@@ -37,7 +37,8 @@ p:option("--batch", "Global batch size (features per optimizer step).", "64")
 p:option("--micro-batch", "Features per forward/backward pass; gradients of batch / " ..
   "micro-batch passes are summed then averaged. Must divide --batch. Default: the largest " ..
   "divisor of --batch whose training memory fits 4 GiB.")
-p:option("--max-seq-length", "Tokens per feature ([CLS] question [SEP] passage [SEP]).", "512")
+p:option("--max-seq-length", "Tokens per feature ([CLS] question [SEP] passage [SEP]) (default " ..
+  "512, or the model's max_position_embeddings when it has fewer positions).")
 p:option("--doc-stride", "Stride between passage windows.", "128")
 p:option("--max-query-length", "Question tokens kept.", "64")
 p:option("--warmup-proportion", "Fraction of the steps with a linear warm-up.", "0.1")
@@ -45,8 +46,9 @@ p:option("--seed", "Seed of the data order, the dropout masks and (with --init r
   "initial weights.", "1")
 require("zonelab.qa_cli").add_gelu(p)
 cli.add_threads(p)
-p:flag("--lower", "Lower-case the text (uncased vocabularies). Default: guessed from vocab.txt " ..
-  "(a vocabulary with capitalised pieces is cased), as the decode recipe does.")
+p:flag("--lower", "Lower-case the text (uncased vocabularies). Default: what vocab.txt implies " ..
+  "(a vocabulary with capitalised pieces is cased), as the decode recipe does; a flag that " ..
+  "contradicts it is an error.")
 p:flag("--cased", "Keep case (cased vocabularies, e.g. the paper's cased BERT-base).")
 p:option("--save-every", "Write a checkpoint (weights, optimizer state, step, data position) " ..
   "into OUT/checkpoint every this many steps.")
@@ -77,7 +79,11 @@ if not warm or warm < 0 or warm > 1 then
   cli.fail("--warmup-proportion must be in [0, 1], got '%s'", args.warmup_proportion)
 end
 local batch = cli.integer(args.batch, "--batch", 1, 1 << 20)
-local seq = cli.integer(args.max_seq_length, "--max-seq-length", 8, 1 << 16)
+local seq = args.max_seq_length and cli.integer(args.max_seq_length, "--max-seq-length", 8, 1 << 16)
+-- the input files first: a missing file is the error to report, whatever the model
+for _, f in ipairs { { args.train, "--train" }, { args.dev, "--dev" } } do
+  if f[1] and not cli.exists(f[1]) then cli.fail("%s: no such file (%s)", f[1], f[2]) end
+end
 local stride = cli.integer(args.doc_stride, "--doc-stride", 1)
 local qlen = cli.integer(args.max_query_length, "--max-query-length", 1)
 local seed = cli.integer(args.seed, "--seed", 0)
@@ -87,9 +93,10 @@ local save_every = args.save_every and cli.integer(args.save_every, "--save-ever
 -- model and vocabulary
 local vocab = args.model .. "/vocab.txt"
 if not cli.exists(vocab) then cli.fail("%s: no vocab.txt in the model folder", vocab) end
-local lower = true
-if args.cased then lower = false
-elseif not args.lower then lower = require("zonelab.qa").detect_lower(vocab) end
+local requested = nil
+if args.cased then requested = false elseif args.lower then requested = true end
+-- the vocabulary's casing, checked against the flags and the folder's do_lower_case
+local lower = require("zonelab.qa").resolve_lower(vocab, requested, args.model)
 local tok = zl.tokenizer.load(vocab, { lower = lower })
 local m
 if args.init == "random" then
@@ -104,6 +111,13 @@ else
 end
 require("zonelab.qa").check_vocab(m, tok, vocab, args.model) -- before the first forward
 local mcfg = m:config()
+if not seq then
+  seq = math.min(512, mcfg.max_position_embeddings)
+  if seq < 512 then
+    note("zonelab: using --max-seq-length %d: the model has %d positions, fewer than the default 512\n",
+      seq, seq)
+  end
+end
 if seq > mcfg.max_position_embeddings then
   cli.fail("--max-seq-length %d exceeds the model's max_position_embeddings %d", seq,
     mcfg.max_position_embeddings)
@@ -117,6 +131,7 @@ if ds:skipped() > 0 then
 end
 local feats = zl.squad.features(ds, tok, { max_seq_length = seq, doc_stride = stride,
   max_query_length = qlen, training = true })
+require("zonelab.qa").warn_unk(feats, args.train)
 local n_examples, n_features = ds:count(), feats:count()
 if n_examples == 0 then cli.fail("%s: no training questions", args.train) end
 local steps = T.num_train_steps(n_examples, batch, epochs)

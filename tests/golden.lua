@@ -133,10 +133,11 @@ local TOL = { logits = 1e-4, loss = 1e-4, attention_probs = 1e-5, hidden_states 
 local function run_forward(case_id, case)
   local m = load_model(case.weights)
   local cname = case_id:match("/(.*)$")
+  -- the fixtures count layers from 0 (as the reference's --mask_layer); zonelab from 1
   local layer = case.mask_layer
-  if layer == zl.json.null or layer == nil then layer = "all" end
+  if layer == zl.json.null or layer == nil then layer = "all" else layer = layer + 1 end
   local zone = case.mask_zone
-  if zone == zl.json.null or zone == nil then zone = "none" end
+  if zone == zl.json.null or zone == nil then zone = nil; layer = nil end
   local out = m:forward {
     input_ids = inputs.input_ids, token_type_ids = inputs.token_type_ids,
     input_mask = inputs.input_mask, qmask = inputs.qmask, pmask = inputs.pmask,

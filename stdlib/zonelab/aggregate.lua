@@ -23,6 +23,8 @@ M.MAX_LAYERS = 256
 --- opts.quiet silences the progress bar and the printed lines. Returns the rows, the
 --- baseline score and the every-layer scores.
 function M.run(pred_dir, results, opts)
+  zl.check_options(opts, { "dataset", "dataset_path", "use_f1", "cmrc", "allow_missing", "layers",
+    "per_question", "quiet" }, "aggregate.run")
   opts = opts or {}
   local args = {
     prediction_dir = pred_dir, results = results, dataset = opts.dataset,
@@ -157,9 +159,11 @@ end
 
 --- What sweep.lua writes after its decodes: results_f1.csv then results.csv (so that
 --- baseline.json describes the EM table) in out. opts: dataset_path, dataset (loaded, else
---- read from dataset_path), cmrc, layers (the model's count), zones and layer_list (0-based)
+--- read from dataset_path), cmrc, layers (the model's count), zones and layer_list (1-based)
 --- that were swept: missing cells are allowed unless every zone at every layer was.
 function M.tables(out, opts)
+  zl.check_options(opts, { "dataset_path", "dataset", "cmrc", "layers", "zones", "layer_list" },
+    "aggregate.tables")
   local full = #opts.layer_list == opts.layers
   local seen = {}
   for _, z in ipairs(opts.zones) do seen[z] = true end
@@ -176,6 +180,7 @@ end
 --- baseline.json). opts.dataset: the dataset's path when it is no longer where the shards
 --- read it (its sha256 must match theirs).
 function M.merge(out, opts)
+  zl.check_options(opts, { "dataset" }, "aggregate.merge")
   opts = opts or {}
   local shard = require "zonelab.shard"
   local scoring_opts

@@ -29,7 +29,10 @@ end
 
 --- Adds the standard --threads option.
 function M.add_threads(p)
-  p:option("--threads", "Threads for OpenBLAS and the core's own loops (default: all cores).")
+  p:option("--threads", "Threads of this process's computations (the model's forward and " ..
+    "backward passes and the sweep run one team of this many threads, OpenBLAS single-" ..
+    "threaded inside it); default: OpenBLAS's default (OPENBLAS_NUM_THREADS when set, else " ..
+    "the machine's cores).")
 end
 
 --- Applies --threads if given; rejects anything but a whole number >= 1.

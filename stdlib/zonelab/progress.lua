@@ -19,6 +19,7 @@ M.format_time = fmt_time
 --- progress.new{total = N, label = "decode", unit = "features", stream = io.stderr,
 ---   every = 25 (percent between plain lines; default ZONELAB_PROGRESS_EVERY, else 25)}
 function M.new(opts)
+  zl.check_options(opts, { "total", "label", "unit", "stream", "every", "tty" }, "progress.new")
   opts = opts or {}
   local self = setmetatable({}, Bar)
   self.total = opts.total or 0

@@ -7,11 +7,17 @@
 --   local qa = require "zonelab.qa"
 --   local model = qa.load_model("runs/model")                    -- bert + tokenizer + lower
 --   local data = qa.load_data("dev-v1.1.json", model, { max_seq_length = 384 })
---   local res = qa.run(model, data, { { zone = "none" }, { zone = "q2", layer = 0 } },
+--   local res = qa.run(model, data, { { zone = "none" }, { zone = "q2", layer = 1 } },
 --                      { out = "preds", batch = 32 })            -- files + scores
---   local preds, score = qa.decode(model, data, { zone = "p2", layer = 3 })  -- in memory
+--   local preds, score = qa.decode(model, data, { zone = "p2", layer = 4 })  -- in memory
 --
--- File names (as the reference names them; L is 0-based):
+-- A configuration takes exactly m:forward's masking options (zone, layer, mask, heads,
+-- layers, head_mask; layers and heads 1-based), passed unchanged to zl.sweep, which reads
+-- them with m:forward's own code (lua/lopts.c). A configuration with a mask or a head mask
+-- also needs a `name` for its files (predictions_<name>.json ...).
+--
+-- File names (as the reference names them, for drop-in compatibility: L is the 0-based
+-- layer, i.e. layer - 1):
 --   baseline            predictions.json          nbest_predictions.json          metrics.json
 --   zone Z at layer L   predictions_layer{L}_{Z}.json   nbest_predictions_layer{L}_{Z}.json
 --                       metrics_layer{L}_{Z}.json
@@ -34,6 +40,18 @@ M.EXTRA_ZONES = { "all_strict" }
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
+--- The masking options a configuration accepts (m:forward's), and `name`.
+M.MASK_KEYS = { "zone", "layer", "mask", "heads", "layers", "head_mask" }
+local CONFIG_KEYS = { "zone", "layer", "mask", "heads", "layers", "head_mask", "name" }
+
+--- True when c uses m:forward's general masking (a mask or a head mask).
+local function general(c) return c.mask ~= nil or c.head_mask ~= nil end
+
+local ENGINE_KEYS = { "batch", "padding", "keep_pad", "n_best_size", "max_answer_length",
+  "progress", "label", "quiet", "on_batch", "checkpoint_seconds" }
+local RUN_KEYS = { "out", "force", "spill", "on_write" }
+for _, k in ipairs(ENGINE_KEYS) do RUN_KEYS[#RUN_KEYS + 1] = k end
+
 --- True when z is a zone name a mask accepts.
 function M.is_zone(z)
   for _, v in ipairs(M.ZONES) do if v == z then return true end end
@@ -51,13 +69,61 @@ end
 --- specials). Returns lower (boolean) and the count of capitalised pieces.
 function M.detect_lower(vocab_path)
   local f, err = io.open(vocab_path, "r")
-  if not f then fail("%s: cannot read the vocabulary (%s)", vocab_path, tostring(err)) end
+  if not f then
+    local why = tostring(err):gsub("^.*: ", "")
+    fail("%s: cannot open the vocabulary (%s)", vocab_path, why)
+  end
   local caps = 0
   for line in f:lines() do
     if not line:match("^%[.*%]$") and line:match("%u") then caps = caps + 1 end
   end
   f:close()
   return caps < 10, caps
+end
+
+--- do_lower_case as the model folder declares it: tokenizer_config.json, then
+--- bert_config.json / config.json; returns the boolean and the file, or nil.
+local function declared_lower(dir)
+  if not dir then return nil end
+  for _, name in ipairs { "tokenizer_config.json", "bert_config.json", "config.json" } do
+    local path = dir .. "/" .. name
+    if lfs.attributes(path, "mode") == "file" then
+      local ok, t = pcall(zl.json.read, path)
+      if ok and type(t) == "table" and type(t.do_lower_case) == "boolean" then return t.do_lower_case, path end
+    end
+  end
+  return nil
+end
+
+local function casing_name(lower) return lower and "uncased (lower-cased)" or "cased" end
+
+--- Decides do_lower_case for a vocabulary: what the vocabulary implies (an uncased one
+--- has no capitalised pieces, a cased one thousands), checked against do_lower_case where
+--- the model folder `dir` declares it and against `requested` (true = --lower, false =
+--- --cased, nil = not given). A contradiction fails in one line; returns lower.
+function M.resolve_lower(vocab_path, requested, dir)
+  local lower, caps = M.detect_lower(vocab_path)
+  local what = string.format("%s is %s (%d pieces with capitals)", vocab_path, casing_name(lower), caps)
+  local declared, where = declared_lower(dir)
+  if declared ~= nil and declared ~= lower then
+    fail("%s says do_lower_case = %s, but %s", where, tostring(declared), what)
+  end
+  if requested ~= nil and requested ~= lower then
+    fail("%s contradicts the model: %s; %s", requested and "--lower" or "--cased", what,
+      lower and "drop --cased (or use a cased model)" or "drop --lower (or use an uncased model)")
+  end
+  return lower
+end
+
+--- Warns (one line on stderr) when more than 5% of the question and passage wordpieces of
+--- features are [UNK]: a casing mismatch or the wrong vocabulary. Returns the share.
+function M.warn_unk(feats, path)
+  local share, n = feats:unk_share()
+  if n > 0 and share > 0.05 then
+    io.stderr:write(string.format("warning: %s: %.1f%% of its wordpieces are [UNK] (more than 5%%): " ..
+      "check the vocabulary and its casing (--lower/--cased)\n", path, 100 * share))
+  end
+  return share
 end
 
 --- Wraps a loaded zl.bert model and its tokenizer (what train.lua holds in memory).
@@ -94,18 +160,19 @@ function M.check_vocab(bert, tok, vocab_path, model_dir)
 end
 
 --- Loads a model folder (bert_config.json or config.json + weights, and vocab.txt).
---- opts.lower: true/false forces do_lower_case; nil guesses it from the vocabulary.
+--- opts.lower: true (--lower) / false (--cased) / nil; the vocabulary decides, and a
+--- contradiction with it or with the folder's do_lower_case fails (M.resolve_lower).
 --- opts.cmrc: CMRC 2018 tokenisation (Chinese BERT).
 --- opts.gelu: "erf" or "tanh" overrides the GELU the model's files imply.
 function M.load_model(dir, opts)
+  zl.check_options(opts, { "lower", "cmrc", "gelu" }, "qa.load_model")
   opts = opts or {}
   if lfs.attributes(dir, "mode") ~= "directory" then fail("%s: not a model folder", dir) end
   local vocab = dir .. "/vocab.txt"
   if lfs.attributes(vocab, "mode") ~= "file" then
     fail("%s: missing (a model folder needs its vocab.txt beside the weights)", vocab)
   end
-  local lower = opts.lower
-  if lower == nil then lower = M.detect_lower(vocab) end
+  local lower = M.resolve_lower(vocab, opts.lower, dir)
   local bert = zl.bert.load(dir, { gelu = opts.gelu })
   local tok = zl.tokenizer.load(vocab, { lower = lower, cmrc = opts.cmrc or false })
   M.check_vocab(bert, tok, vocab, dir)
@@ -128,6 +195,7 @@ end
 --- Reads a SQuAD-format file and builds its features with the model's tokenizer.
 --- opts: max_seq_length (384), doc_stride (128), max_query_length (64).
 function M.load_data(path, model, opts)
+  zl.check_options(opts, { "max_seq_length", "doc_stride", "max_query_length" }, "qa.load_data")
   opts = opts or {}
   local fo = {
     max_seq_length = opts.max_seq_length or 384,
@@ -140,6 +208,7 @@ function M.load_data(path, model, opts)
   end
   local ds = zl.squad.load(path)
   local feats = zl.squad.features(ds, model.tok, fo)
+  M.warn_unk(feats, path)
   local has_answers = false
   for i = 1, #ds do
     if #ds:example(i).answers > 0 then has_answers = true; break end
@@ -150,20 +219,34 @@ function M.load_data(path, model, opts)
 end
 
 local function suffix(c)
+  if general(c) then
+    if type(c.name) ~= "string" or not c.name:match("^[%w_.-]+$") then
+      fail("a configuration with a mask or a head_mask needs a name for its files " ..
+        "(letters, digits, _ . -), got %s", tostring(c.name))
+    end
+    return "_" .. c.name
+  end
   if c.zone == nil or c.zone == "none" then return "" end
-  if c.layer == nil or c.layer == "all" or c.layer == -1 then return "_layer_" .. c.zone end
-  return string.format("_layer%d_%s", c.layer, c.zone)
+  if c.layer == nil or c.layer == "all" then return "_layer_" .. c.zone end
+  if math.type(c.layer) ~= "integer" or c.layer < 1 then
+    fail("layer must be a layer number (1-based) or 'all', got %s", tostring(c.layer))
+  end
+  -- the reference's names count layers from 0
+  return string.format("_layer%d_%s", c.layer - 1, c.zone)
 end
 
---- File names of a configuration {zone =, layer = 0-based | "all"} (zone nil = baseline).
+--- File names of a configuration {zone =, layer = 1-based | "all"} (zone nil = baseline);
+--- the names keep the reference's 0-based layer (layer 1 -> predictions_layer0_<zone>.json).
 function M.predictions_name(c) return "predictions" .. suffix(c) .. ".json" end
 function M.nbest_name(c) return "nbest_predictions" .. suffix(c) .. ".json" end
 function M.metrics_name(c) return "metrics" .. suffix(c) .. ".json" end
 
---- A short label: "baseline", "q2@3", "p2@all".
+--- A short label (1-based layers): "baseline", "q2@3", "p2@all"; a general
+--- configuration's name.
 function M.label(c)
+  if general(c) then return tostring(c.name) end
   if c.zone == nil or c.zone == "none" then return "baseline" end
-  local l = (c.layer == nil or c.layer == "all" or c.layer == -1) and "all" or string.format("%d", c.layer)
+  local l = (c.layer == nil or c.layer == "all") and "all" or tostring(c.layer)
   return c.zone .. "@" .. l
 end
 
@@ -176,18 +259,23 @@ end
 --- Scores predictions (a {qid = text} table or a file) against data's answers:
 --- {exact_match =, f1 =, total =, missing =} (x100), or nil when the file has no answers.
 function M.score(data, preds, opts)
+  zl.check_options(opts, { "cmrc", "quiet" }, "qa.score")
   opts = opts or {}
   if not data.has_answers then return nil end
   local r = scoring.score(gold(data), preds, { cmrc = opts.cmrc, per_question = false, quiet = opts.quiet })
   return { exact_match = r.exact_match, f1 = r.f1, total = r.total, missing = r.missing }
 end
 
+-- The engine's configurations: the masking options passed through unchanged (zl.sweep
+-- reads and checks them as m:forward does); `name` is ours.
 local function sweep_configs(configs)
   local t = {}
   for i, c in ipairs(configs) do
-    local layer = c.layer
-    if layer == "all" then layer = nil end
-    t[i] = { zone = c.zone or "none", layer = layer }
+    if type(c) ~= "table" then fail("configuration %d must be a table, got %s", i, type(c)) end
+    zl.check_options(c, CONFIG_KEYS, string.format("configuration %d", i))
+    local e = {}
+    for _, k in ipairs(M.MASK_KEYS) do e[k] = c[k] end
+    t[i] = e
   end
   return t
 end
@@ -294,10 +382,12 @@ local function run_engine(model, data, configs, opts)
   return s, engine_configs
 end
 
---- Decodes one configuration in memory: returns predictions ({qid = text}) and the
---- score (nil when the file has no answers). opts: batch, padding, n_best_size,
---- max_answer_length, progress (false = silent), label.
+--- Decodes one configuration (m:forward's masking options) in memory: returns
+--- predictions ({qid = text}) and the score (nil when the file has no answers). opts:
+--- batch, padding, keep_pad, n_best_size, max_answer_length, progress (false = silent),
+--- label, quiet.
 function M.decode(model, data, config, opts)
+  zl.check_options(opts, ENGINE_KEYS, "qa.decode")
   opts = opts or {}
   local s <close> = run_engine(model, data, { config or {} }, opts)
   local preds = s:write(1, nil, nil, decode_opts(model, opts))
@@ -324,11 +414,16 @@ local function remove_stale_temporaries(out, names)
 end
 
 function M.run(model, data, configs, opts)
+  zl.check_options(opts, RUN_KEYS, "qa.run")
   opts = opts or {}
-  local out = assert(opts.out, "qa.run: opts.out (a folder) is required")
-  local names = {}
-  for _, c in ipairs(configs) do
-    names[#names + 1] = M.predictions_name(c)
+  if not opts.out then fail("qa.run: opts.out (a folder) is required") end
+  local out = opts.out
+  local names, seen = {}, {}
+  for i, c in ipairs(configs) do
+    local pn = M.predictions_name(c)
+    if seen[pn] then fail("qa.run: configurations %d and %d write the same file %s", seen[pn], i, pn) end
+    seen[pn] = i
+    names[#names + 1] = pn
     names[#names + 1] = M.nbest_name(c)
     names[#names + 1] = M.metrics_name(c)
   end
@@ -361,7 +456,11 @@ function M.run(model, data, configs, opts)
     -- one folder (as the reference runs them) may run side by side
     local spill_name = #cfgs == 1 and (".partial-" .. (M.predictions_name(cfgs[1]):gsub("%.json$", "")))
       or ".sweep-partial"
-    local spill = opts.spill ~= false and (out .. "/" .. spill_name) or nil
+    -- a checkpoint records the configurations as JSON: masks (functions, tensors) cannot
+    -- be recorded, so a run with one is not resumable
+    local resumable = true
+    for _, c in ipairs(cfgs) do if general(c) then resumable = false end end
+    local spill = opts.spill ~= false and resumable and (out .. "/" .. spill_name) or nil
     if spill then
       -- the partial folder is ours alone: a symlink there could send the logits elsewhere
       if lfs.symlinkattributes(spill, "mode") == "link" then
@@ -377,6 +476,7 @@ function M.run(model, data, configs, opts)
         feature_opts = data.opts, model = model.dir or "", model_stamp = model.stamp or "",
         lower = model.lower, cmrc = model.cmrc,
         batch = eo.batch, padding = eo.padding, keep_pad = eo.keep_pad,
+        layers_from = 1, -- checkpoints of configurations with 0-based layers are not resumed
       },
     }, { __index = opts })
     local s <close>, engine_configs = run_engine(model, data, cfgs, run_opts)

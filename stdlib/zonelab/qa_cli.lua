@@ -27,7 +27,8 @@ function M.add_options(p)
     "(model.safetensors or a TF checkpoint) and vocab.txt."):count(1)
   p:option("--predict", "SQuAD-format JSON file to decode (e.g. dev-v1.1.json)."):count(1)
   p:option("--out", "Output folder (created if needed)."):count(1)
-  p:option("--max-seq-length", "Tokens per feature, padding included.", "384")
+  p:option("--max-seq-length", "Tokens per feature, padding included (default 384, or the " ..
+    "model's max_position_embeddings when it has fewer positions).")
   p:option("--doc-stride", "Stride between the passage windows of one question.", "128")
   p:option("--max-query-length", "Question tokens kept.", "64")
   p:option("--batch", "Features per forward pass.", "32")
@@ -37,8 +38,9 @@ function M.add_options(p)
     "(exact); dynamic: each batch padded to its longest feature (about 2x faster; the " ..
     "`all` zone still runs at max; padding logits no longer compete in the n-best ranking, " ..
     "see docs/recipes.md).", "max"):choices { "max", "dynamic" }
-  p:flag("--lower", "Lower-case text (uncased models; default: guessed from vocab.txt).")
-  p:flag("--cased", "Keep case (cased models; default: guessed from vocab.txt).")
+  p:flag("--lower", "Lower-case text (uncased models; default: what vocab.txt implies, and a " ..
+    "flag contradicting it or the model's do_lower_case is an error).")
+  p:flag("--cased", "Keep case (cased models; default: what vocab.txt implies).")
   p:flag("--cmrc", "CMRC 2018: Chinese tokenisation and the CMRC metric.")
   M.add_gelu(p)
   cli.add_threads(p)
@@ -50,7 +52,9 @@ end
 function M.setup(args, check, lock)
   cli.apply_threads(args)
   if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
-  local seq = cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000)
+  -- the input file first: a missing file is the error to report, whatever the model
+  if not cli.exists(args.predict) then cli.fail("%s: no such file (--predict)", args.predict) end
+  local seq = args.max_seq_length and cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000)
   local stride = cli.integer(args.doc_stride, "--doc-stride", 1, 100000)
   local qlen = cli.integer(args.max_query_length, "--max-query-length", 1, 100000)
   local batch = cli.integer(args.batch, "--batch", 1, 100000)
@@ -60,6 +64,14 @@ function M.setup(args, check, lock)
   if args.lower then lower = true elseif args.cased then lower = false end
   local model = qa.load_model(args.model, { lower = lower, cmrc = args.cmrc, gelu = args.gelu })
   M.say_gelu(model.bert, args.model)
+  if not seq then
+    seq = 384
+    local maxpos = model.config.max_position_embeddings
+    if maxpos < seq then
+      io.stderr:write(string.format("zonelab: using --max-seq-length %d: the model has %d positions, fewer than the default 384\n", maxpos, maxpos))
+      seq = maxpos
+    end
+  end
   if check then check(model) end
   local data = qa.load_data(args.predict, model,
     { max_seq_length = seq, doc_stride = stride, max_query_length = qlen })
@@ -73,18 +85,18 @@ function M.setup(args, check, lock)
   return model, data, opts
 end
 
---- Parses a --mask-layer value (0-based, or "all") against the model's layer count.
+--- Parses a --mask-layer value (1-based, or "all") against the model's layer count.
 function M.mask_layer(value, layers)
   if value == "all" then return "all" end
   local n = tonumber(value)
   if not n or n ~= math.floor(n) then
-    cli.fail("--mask-layer must be a 0-based layer number or 'all', got '%s'", tostring(value))
+    cli.fail("--mask-layer must be a layer number (1-based) or 'all', got '%s'", tostring(value))
   end
-  if n < 0 or n >= layers then
-    cli.fail("--mask-layer %s is out of range: the model has %d layers (0..%d, 0-based)",
-      tostring(value), layers, layers - 1)
+  if n < 1 or n > layers then
+    cli.fail("--mask-layer %s is out of range: the model has %d layers (1..%d, 1-based)",
+      tostring(value), layers, layers)
   end
-  return math.floor(n)
+  return math.tointeger(n)
 end
 
 --- Checks a zone name; the error lists the valid ones.

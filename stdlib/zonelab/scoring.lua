@@ -21,6 +21,7 @@ local MAX_LISTED = 10
 --- Scores a predictions file (or {id = text} table). Warns on stderr, as the official
 --- scripts do, about questions without a prediction (they score 0 and still count).
 function M.score(ds, predictions, opts)
+  zl.check_options(opts, { "cmrc", "per_question", "quiet" }, "scoring.score")
   opts = opts or {}
   local fn = opts.cmrc and zl.metrics.cmrc or zl.metrics.squad
   local r = fn(ds, predictions, { per_question = opts.per_question ~= false })

@@ -23,7 +23,8 @@ local zl = require "zonelab"
 
 local M = {}
 
-M.FORMAT = "zonelab-sweep-shard/1"
+-- /2: layers (options.layers and each configuration's layer) count from 1
+M.FORMAT = "zonelab-sweep-shard/2"
 
 --- "I/N" -> i, n (1 <= i <= n).
 function M.parse(spec)
@@ -240,6 +241,7 @@ end
 --- manifest (model, dataset, options) and the list of merged predictions names.
 --- opts.dataset: the dataset's path on this machine when it moved (checked by sha256).
 function M.merge(out, opts)
+  zl.check_options(opts, { "dataset" }, "shard.merge")
   opts = opts or {}
   out = out:gsub("/+$", "")
   if lfs.attributes(out, "mode") ~= "directory" then cli.fail("%s: not a folder", out) end

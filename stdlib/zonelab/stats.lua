@@ -109,6 +109,7 @@ end
 --- 1 / questions left)): questions with equal scores add nothing to the sum, so a
 --- resample costs O(changed questions) instead of O(n), with the same distribution.
 function M.paired_bootstrap(a, b, opts)
+  require("zonelab").check_options(opts, { "resamples", "level", "seed" }, "stats.paired_bootstrap")
   opts = opts or {}
   local n = #a
   if n == 0 or #b ~= n then

@@ -383,6 +383,9 @@ M.vocabulary = vocabulary
 --- passage with same-kind distractors, see facts_paragraph; the short and facts styles
 --- append "and" to the vocabulary, facts then its own words and name syllables).
 function M.generate(opts)
+  zl.check_options(opts, { "seed", "train_paragraphs", "dev_paragraphs", "questions_per_paragraph",
+    "hidden", "layers", "heads", "intermediate", "max_position", "initializer_range", "dropout",
+    "style", "people_min", "people_max" }, "synth.generate")
   opts = opts or {}
   local seed = opts.seed or 1
   local r = rng(seed)

@@ -38,7 +38,7 @@ for b = 1, B do
 end
 local T = function(t) return zl.tensor.from(t, { B, S }, "i32") end
 local batch = { input_ids = T(ids), token_type_ids = T(types), qmask = T(q), pmask = T(p),
-                zone = "p2q", layer = 5 }
+                zone = "p2q", layer = 6 } -- the 6th layer (1-based)
 
 -- The sgemm reference is measured in this run, interleaved with the forward passes, and
 -- each side keeps its best time: this machine is shared and noisy.

@@ -120,7 +120,7 @@ local function run(configs, pad, out)
 end
 
 local all_configs = { { zone = "none" } }
-for l = 0, L - 1 do
+for l = 1, L do -- layers count from 1
   for _, z in ipairs(qa.ZONES) do all_configs[#all_configs + 1] = { zone = z, layer = l } end
 end
 
@@ -154,8 +154,8 @@ for _, t in ipairs(baseline_runs) do
   baseline_min, baseline_max = math.min(baseline_min, t), math.max(baseline_max, t)
 end
 -- the reference procedure: each configuration its own decode, padded to max_seq_length
-local naive = quick and { { zone = "none" }, { zone = "p2q", layer = 5 } }
-  or { { zone = "none" }, { zone = "q2", layer = 0 }, { zone = "p2q", layer = 6 }, { zone = "all", layer = 11 } }
+local naive = quick and { { zone = "none" }, { zone = "p2q", layer = 6 } }
+  or { { zone = "none" }, { zone = "q2", layer = 1 }, { zone = "p2q", layer = 7 }, { zone = "all", layer = 12 } }
 -- identical: the sweep's files equal separate decodes with the same options (padding
 -- included), byte for byte. Against the max-padded reference decodes, dynamic padding can
 -- change an answer by design (padding logits leave the n-best ranking: docs/performance.md);

@@ -48,7 +48,8 @@ nq=$("$ZL" -e "local n=0 for _ in pairs(require('zonelab').json.read('$tmp/o/pre
 check_eq "one prediction per question" 10 "$nq"
 check "metrics keys" '"f1"' "$(cat "$tmp/o/metrics.json")"
 
-out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone p2q --mask-layer 1 2>&1); rc=$?
+# --mask-layer is 1-based; the file name keeps the reference's 0-based L (layer 2 -> layer1)
+out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone p2q --mask-layer 2 2>&1); rc=$?
 check_eq "masked exit" 0 "$rc"
 check_eq "masked file" file "$( [ -f "$tmp/o/predictions_layer1_p2q.json" ] && echo file)"
 check_eq "masked nbest" file "$( [ -f "$tmp/o/nbest_predictions_layer1_p2q.json" ] && echo file)"
@@ -69,11 +70,49 @@ check_eq "no answers exit" 0 "$rc"
 check_eq "no answers predictions" file "$( [ -f "$tmp/n/predictions.json" ] && echo file)"
 check_eq "no answers no metrics" "" "$( [ -f "$tmp/n/metrics.json" ] && echo file)"
 
+# issue 17: the default --max-seq-length 384 exceeds this model's positions: use its maximum,
+# say so in one line; a missing --predict is reported before anything about the model
+out=$("$ZL" recipes/decode.lua --model "$tmp/model" --predict "$tmp/dev.json" --out "$tmp/def" \
+      --max-query-length 24 --threads 1 2>&1 >/dev/null); rc=$?
+check_eq "default length exit" 0 "$rc"
+check_eq "default length line" "zonelab: using --max-seq-length 256: the model has 256 positions, fewer than the default 384" "$out"
+out=$("$ZL" recipes/decode.lua --model "$tmp/model" --predict "$tmp/missing.json" --out "$tmp/o" --max-seq-length 100000 2>&1); rc=$?
+check_eq "missing data before length exit" 1 "$rc"
+check_eq "missing data before length" "zonelab: error: $tmp/missing.json: no such file (--predict)" "$out"
+
+# issue 17: casing. --cased on an uncased vocabulary is refused in one line (it decoded
+# silently at EM 4.5 before); a folder's do_lower_case must agree with its vocabulary
+out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --cased 2>&1); rc=$?
+check_eq "cased on uncased exit" 1 "$rc"
+check_eq "cased on uncased one line" 1 "$(printf '%s\n' "$out" | wc -l)"
+check "cased on uncased message" "zonelab: error: --cased contradicts the model: $tmp/model/vocab.txt is uncased" "$out"
+mkdir -p "$tmp/model2"; cp "$tmp/model/"* "$tmp/model2/"
+echo '{"do_lower_case": false}' > "$tmp/model2/tokenizer_config.json"
+out=$("$ZL" recipes/decode.lua --model "$tmp/model2" --predict "$tmp/dev.json" --out "$tmp/o" --max-seq-length 96 2>&1); rc=$?
+check_eq "declared casing exit" 1 "$rc"
+check "declared casing message" "tokenizer_config.json says do_lower_case = false, but $tmp/model2/vocab.txt is uncased" "$out"
+# features.lua: the vocabulary's casing by default; a cased vocabulary on this (capitalised)
+# text with few capitalised pieces leaves many [UNK]: one warning line
+out=$("$ZL" recipes/features.lua --vocab "$tmp/model/vocab.txt" --input "$tmp/dev.json" --out "$tmp/f.jsonl" 2>&1); rc=$?
+check_eq "features default casing exit" 0 "$rc"
+check_eq "features default casing: no warning" "" "$(printf '%s\n' "$out" | grep warning)"
+{ cat "$tmp/model/vocab.txt"; for i in $(seq 1 20); do echo "Word$i"; done; } > "$tmp/cased_vocab.txt"
+out=$("$ZL" recipes/features.lua --vocab "$tmp/cased_vocab.txt" --input "$tmp/dev.json" --out "$tmp/f.jsonl" 2>&1); rc=$?
+check_eq "features unk exit" 0 "$rc"
+check "features unk warning" "warning: $tmp/dev.json: " "$out"
+check "features unk warning text" "of its wordpieces are [UNK] (more than 5%)" "$out"
+out=$("$ZL" recipes/features.lua --vocab "$tmp/cased_vocab.txt" --lower --input "$tmp/dev.json" --out "$tmp/f.jsonl" 2>&1); rc=$?
+check_eq "features lower on cased exit" 1 "$rc"
+check "features lower on cased message" "zonelab: error: --lower contradicts the model: $tmp/cased_vocab.txt is cased" "$out"
+
 # errors: one line, exit 1
-out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 --mask-layer 2 2>&1); rc=$?
+out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 --mask-layer 3 2>&1); rc=$?
 check_eq "layer range exit" 1 "$rc"
-check_eq "layer range message" "zonelab: error: --mask-layer 2 is out of range: the model has 2 layers (0..1, 0-based)" "$out"
-out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q3 --mask-layer 0 2>&1); rc=$?
+check_eq "layer range message" "zonelab: error: --mask-layer 3 is out of range: the model has 2 layers (1..2, 1-based)" "$out"
+out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 --mask-layer 0 2>&1); rc=$?
+check_eq "layer 0 exit" 1 "$rc"
+check_eq "layer 0 message" "zonelab: error: --mask-layer 0 is out of range: the model has 2 layers (1..2, 1-based)" "$out"
+out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q3 --mask-layer 1 2>&1); rc=$?
 check_eq "zone exit" 1 "$rc"
 check_eq "zone message" "zonelab: error: unknown zone 'q3': valid zones are all, q2, q2p, p2q, p2 (and all_strict)" "$out"
 out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 2>&1); rc=$?
@@ -86,7 +125,7 @@ check_eq "missing model exit" 1 "$rc"
 check_eq "missing model message" "zonelab: error: $tmp/nomodel: not a model folder" "$out"
 out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --mask-zone q2 --mask-layer x 2>&1); rc=$?
 check_eq "bad layer exit" 1 "$rc"
-check "bad layer message" "zonelab: error: --mask-layer must be a 0-based layer number or 'all'" "$out"
+check "bad layer message" "zonelab: error: --mask-layer must be a layer number (1-based) or 'all'" "$out"
 out=$("$ZL" "${DEC[@]}" --out "$tmp/o" --lower --cased 2>&1); rc=$?
 check_eq "lower+cased exit" 1 "$rc"
 out=$("$ZL" recipes/decode.lua --model "$tmp/model" --predict "$tmp/missing.json" --out "$tmp/o" --max-seq-length 96 2>&1); rc=$?

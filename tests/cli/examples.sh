@@ -50,24 +50,24 @@ want custom_zone.lua '^attention to \[SEP\] by layer with the zone: +0\.0000 0\.
 want custom_zone.lua '^function and tensor zones agree: max \|difference\| of start logits = 0$'
 want custom_zone.lua '^baseline +EM +[0-9.]+ +F1 +[0-9.]+ +\(10 questions\)$'
 want custom_zone.lua '^no \[SEP\] +EM +[0-9.]+ +F1 +[0-9.]+ +\(10 questions\)$'
-run custom_zone.lua --model small --data small/dev.json --layer 1
+run custom_zone.lua --model small --data small/dev.json --layer 2
 want custom_zone.lua '^attention to \[SEP\] by layer with the zone: +0\.0[0-9]*[1-9][0-9]* 0\.0000$'
 
 run single_head.lua
 want single_head.lua '^  no mask: +(0\.[0-9]{3} ){3}0\.[0-9]{3}$'
-want single_head.lua '^  head_mask, head 1 = 0: +0\.[0-9]{3} 0\.000 0\.[0-9]{3} 0\.[0-9]{3}$'
-want single_head.lua '^  p2q on head 1 only: +0\.[0-9]{3} 0\.000 0\.[0-9]{3} 0\.[0-9]{3}$'
+want single_head.lua '^  head_mask, head 2 = 0: +0\.[0-9]{3} 0\.000 0\.[0-9]{3} 0\.[0-9]{3}$'
+want single_head.lua '^  p2q on head 2 only: +0\.[0-9]{3} 0\.000 0\.[0-9]{3} 0\.[0-9]{3}$'
 want single_head.lua '^p2q on all heads vs zone = "p2q": max \|difference\| of start logits = 0$'
 want single_head.lua '^  layer 1: ( *[0-9.]+/ *[0-9.]+ *){4}$'
-run single_head.lua --model small --data small/dev.json --layer 1 --head 3
-want single_head.lua '^  head_mask, head 3 = 0: +(0\.[0-9]{3} ){3}0\.000$'
+run single_head.lua --model small --data small/dev.json --layer 2 --head 4
+want single_head.lua '^  head_mask, head 4 = 0: +(0\.[0-9]{3} ){3}0\.000$'
 
 run electra.lua
 want electra.lua '^  electra\.embeddings_project\.weight \[32,16\]$'
 want electra.lua '^loaded electra: 2 layers, 32 hidden, 4 heads: model_type electra, embedding_size 16, hidden_size 32'
-want electra.lua '^zone p2q at layer 0: start logits of feature 1 moved by up to [0-9.]*[1-9]'
+want electra.lua '^zone p2q at layer 1: start logits of feature 1 moved by up to [0-9.]*[1-9]'
 want electra.lua '^saved-and-loaded vs in-memory model: max \|difference\| = 0$'
-want electra.lua '^p2q@0 +EM +[0-9.]+ +F1 +[0-9.]+ +\(10 questions\)$'
+want electra.lua '^p2q@1 +EM +[0-9.]+ +F1 +[0-9.]+ +\(10 questions\)$'
 run electra.lua --model small --data small/dev.json --zone q2 --layer all
 want electra.lua 'model_type bert, embedding_size 32, hidden_size 32'
 want electra.lua '^q2@all +EM'

@@ -57,13 +57,14 @@ assert(j.qid == '$QID' and j.question and j.answer, 'question fields')
 " || fail "single-model JSON does not follow the contract"
 
 "$ZL" recipes/flows.lua --model "$TMP/m1" --compare "$TMP/m2" --predict "$TMP/data/dev.json" \
-  --qid "$QID" --tau 0.002 --target answer --heads 0,2 --max-seq-length 256 --out "$TMP/cmp" \
+  --qid "$QID" --tau 0.002 --target answer --heads 1,3 --max-seq-length 256 --out "$TMP/cmp" \
   > "$TMP/log2" || fail "comparison run failed"
 "$ZL" -e "
 local zl = require 'zonelab'
 local j = zl.json.read('$TMP/cmp/flows_$QID.json')
 assert(j.a and j.b and #j.shared == 4 and #j.only_a == 4 and #j.only_b == 4, 'comparison sets')
 assert(#j.heads_shared == 3, 'head sets')
+-- --heads counts from 1, the JSON from 0 (docs/flows.md): --heads 1,3 is [0, 2]
 for l = 1, 3 do
   assert(#j.a.heads[l] == 2 and j.a.heads[l][1] == 0 and j.a.heads[l][2] == 2, 'heads option')
 end
@@ -91,10 +92,21 @@ expect_error() { # pattern, args...
 }
 COMMON=(--model "$TMP/m1" --predict "$TMP/data/dev.json" --max-seq-length 256 --out "$TMP/e")
 expect_error "no question with id 'nope'" "${COMMON[@]}" --qid nope
-expect_error "head 9 is outside 0..3" "${COMMON[@]}" --qid "$QID" --heads 0,9
+expect_error "head 9 is outside 1..4" "${COMMON[@]}" --qid "$QID" --heads 1,9
+expect_error "--heads entry must be a whole number between 1 and 64, got .0." "${COMMON[@]}" --qid "$QID" --heads 0,2
 expect_error "tau must be a number" "${COMMON[@]}" --qid "$QID" --tau 1.5
 expect_error "target" "${COMMON[@]}" --qid "$QID" --target middle
-expect_error "sentence layer 7" "${COMMON[@]}" --qid "$QID" --layer 7
+expect_error "--layer 7 is outside 1..3" "${COMMON[@]}" --qid "$QID" --layer 7
+expect_error "--mask-layer 4 is out of range: the model has 3 layers (1..3, 1-based)" \
+  "${COMMON[@]}" --qid "$QID" --mask-zone p2q --mask-layer 4
+expect_error "--mask-zone needs --mask-layer" "${COMMON[@]}" --qid "$QID" --mask-zone p2q
+
+# the flows recipe decodes with m:forward's masking options: a p2q mask at every layer
+# changes the graph (question tokens lose the passage rows' attention)
+"$ZL" recipes/flows.lua --model "$TMP/m1" --predict "$TMP/data/dev.json" --qid "$QID" \
+  --tau 0.002 --max-seq-length 256 --mask-zone p2q --mask-layer all --out "$TMP/masked" > /dev/null \
+  || fail "masked run failed"
+cmp -s "$TMP/out/flows_$QID.json" "$TMP/masked/flows_$QID.json" && fail "the mask changed nothing"
 expect_error "qid" --model "$TMP/m1" --predict "$TMP/data/dev.json" --out "$TMP/e"
 "$ZL" recipes/flows.lua --help | grep -q -- "--compare" || fail "--help does not list --compare"
 echo "flows recipe: ok"

@@ -20,6 +20,15 @@ out=$(printf '=zl.tensor.from{{1,2},{3,4}}\n' | "$ZL" -i 2>&1); check "repl tens
 out=$(printf 'error("oops")\n=3\n' | "$ZL" -i 2>&1); check "repl survives errors" "3" "$out"
 check "repl error line" "zonelab: error:" "$out"
 
+# zl.cpu_count(): the cores the process may run on, not the BLAS thread count (issue 17)
+n=$(nproc)
+out=$(OPENBLAS_NUM_THREADS=1 "$ZL" -e 'print(require("zonelab").cpu_count())' 2>&1)
+check "cpu_count ignores OPENBLAS_NUM_THREADS" "$n" "$out"
+if command -v taskset >/dev/null; then
+  out=$(taskset -c 0 "$ZL" -e 'print(require("zonelab").cpu_count())' 2>&1)
+  check "cpu_count follows the affinity mask" "1" "$out"
+fi
+
 cat > "$tmp/s.lua" <<'LUA'
 print(arg[0]:match("s.lua$") ~= nil, arg[1], arg[2], select("#", ...))
 LUA

@@ -73,7 +73,8 @@ check "force" "sweep: 11 configurations decoded, 0 already done" "$out"
 same "force results" "$tmp/results.first" "$tmp/s/results.csv"
 
 # the same files as separate decodes
-for c in "" "--mask-zone q2 --mask-layer 1" "--mask-zone all --mask-layer 0" "--mask-zone p2 --mask-layer 1"; do
+# decode's --mask-layer and sweep's --layers count alike (1-based); file names keep L = layer - 1
+for c in "" "--mask-zone q2 --mask-layer 2" "--mask-zone all --mask-layer 1" "--mask-zone p2 --mask-layer 2"; do
   "$ZL" recipes/decode.lua "${COMMON[@]}" --out "$tmp/d" $c > /dev/null 2>&1
 done
 for f in predictions.json predictions_layer1_q2.json predictions_layer0_all.json predictions_layer1_p2.json \

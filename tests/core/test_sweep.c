@@ -1,6 +1,7 @@
 /* test_sweep.c — the sweep engine's work sharing (core/sweep.h) on a small random model
  * and hand-made features: for both paddings every configuration of a sweep (`all` at
- * every layer included) stores exactly the logits of its own single-configuration sweep
+ * every layer, general masks and head masks included) stores exactly the logits of its own
+ * single-configuration sweep
  * (byte for byte) and, at the real positions, those of a plain max-width forward with its
  * mask (1e-4); the work counter equals the counted cost, and `all` under dynamic padding
  * really runs its later layers at the batch's width. Also the narrowing of core/bert.h. */
@@ -126,6 +127,9 @@ static void reference(const zl_bert *m, const zl_squad_features *f, zl_sweep_con
     zl_bert_forward_opts_init(&o);
     o.zone = c.zone;
     o.mask_layer = c.layer;
+    o.masks = c.mask;
+    o.n_masks = c.mask ? 1 : 0;
+    o.head_mask = c.head_mask;
     CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
     memcpy(st, a.start_logits, sizeof(float) * NF * S);
     memcpy(en, a.end_logits, sizeof(float) * NF * S);
@@ -165,11 +169,22 @@ static void test_configs(const zl_bert *m, const zl_squad_features *f, const cha
 {
     zl_sweep_config cfg[32];
     int n = 0;
-    cfg[n++] = (zl_sweep_config){ZL_ZONE_NONE, -1};
+    cfg[n++] = (zl_sweep_config){.zone = ZL_ZONE_NONE, .layer = -1};
     for (int l = 0; l < L; l++)
-        for (int z = ZL_ZONE_Q2; z <= ZL_ZONE_ALL_STRICT; z++) cfg[n++] = (zl_sweep_config){(zl_zone)z, l};
-    cfg[n++] = (zl_sweep_config){ZL_ZONE_ALL, -1};
-    cfg[n++] = (zl_sweep_config){ZL_ZONE_P2, -1};
+        for (int z = ZL_ZONE_Q2; z <= ZL_ZONE_ALL_STRICT; z++) cfg[n++] = (zl_sweep_config){.zone = (zl_zone)z, .layer = l};
+    cfg[n++] = (zl_sweep_config){.zone = ZL_ZONE_ALL, .layer = -1};
+    cfg[n++] = (zl_sweep_config){.zone = ZL_ZONE_P2, .layer = -1};
+    /* m:forward's other masking options (issue 17): a general mask on some heads and layers,
+       a head mask with a zone, a mask with a zone: full passes of their own, same numbers */
+    static float pattern[S * S], hm[L * 2];
+    for (int fr = 0; fr < S; fr++)
+        for (int to = 0; to < S; to++) pattern[fr * S + to] = to > 8 && to < 20; /* keys 9..19 */
+    for (int i = 0; i < L * 2; i++) hm[i] = i % 3 ? 1.0f : 0.25f;
+    static const int heads1[1] = {1}, layers02[2] = {0, 2};
+    static zl_bert_mask some = {pattern, 0, heads1, 1, layers02, 2}, every = {pattern, 0, NULL, 0, NULL, 0};
+    cfg[n++] = (zl_sweep_config){.zone = ZL_ZONE_NONE, .layer = -1, .mask = &some};
+    cfg[n++] = (zl_sweep_config){.zone = ZL_ZONE_P2Q, .layer = 1, .head_mask = hm};
+    cfg[n++] = (zl_sweep_config){.zone = ZL_ZONE_Q2, .layer = 2, .mask = &every};
     static float st[NF * S], en[NF * S], base_st[NF * S], base_en[NF * S];
     reference(m, f, cfg[0], base_st, base_en);
     for (int pad = ZL_SWEEP_PAD_MAX; pad <= ZL_SWEEP_PAD_DYNAMIC; pad++) {
@@ -208,6 +223,11 @@ static void test_configs(const zl_bert *m, const zl_squad_features *f, const cha
         CHECK(changed >= n - 3);
         zl_sweep_free(s);
     }
+    /* a mask is one pattern for every feature: a batched one is refused by name */
+    zl_bert_mask batched = {pattern, 1, NULL, 0, NULL, 0};
+    zl_sweep_config bad = {.zone = ZL_ZONE_NONE, .layer = -1, .mask = &batched};
+    CHECK(zl_sweep_new(m, f, &bad, 1, NULL) == NULL);
+    CHECK(strstr(zl_error_get(), "configuration 1: a mask must be one") != NULL);
 }
 
 /* `all` under dynamic padding: layers < l at max width; at layer l the keys and values of
@@ -218,8 +238,8 @@ static void test_all_width(const zl_bert *m, const zl_squad_features *f, const c
     char dir[512];
     snprintf(dir, sizeof dir, "%s/width", root);
     CHECK(mkdir_p(dir) == 0);
-    zl_sweep_config one = {ZL_ZONE_ALL, 1};
-    zl_sweep_config many[4] = {{ZL_ZONE_NONE, -1}, {ZL_ZONE_ALL, 0}, {ZL_ZONE_ALL, 1}, {ZL_ZONE_ALL, 2}};
+    zl_sweep_config one = {.zone = ZL_ZONE_ALL, .layer = 1};
+    zl_sweep_config many[4] = {{.zone = ZL_ZONE_NONE, .layer = -1}, {.zone = ZL_ZONE_ALL, .layer = 0}, {.zone = ZL_ZONE_ALL, .layer = 1}, {.zone = ZL_ZONE_ALL, .layer = 2}};
     for (int pad = ZL_SWEEP_PAD_MAX; pad <= ZL_SWEEP_PAD_DYNAMIC; pad++) {
         zl_sweep *s1 = run_sweep(m, f, &one, 1, pad, dir);
         zl_sweep *s4 = run_sweep(m, f, many, 4, pad, dir);

@@ -74,10 +74,10 @@ describe("zonelab.bert", function()
     assert.are.equal(out.loss, l2)
   end)
 
-  it("applies zones at a 0-based layer as the reference", function()
-    local out = m:forward(with { zone = "p2q", layer = 1, attentions = true })
+  it("applies zones at a 1-based layer (the fixtures' l1 is layer 2)", function()
+    local out = m:forward(with { zone = "p2q", layer = 2, attentions = true })
     assert.is_true(out.start_logits:max_abs_diff(expected("p2q_l1", "start_logits", { B, S })) < 1e-4)
-    out = m:forward(with { zone = "q2", layer = 0 })
+    out = m:forward(with { zone = "q2", layer = 1 })
     assert.is_true(out.end_logits:max_abs_diff(expected("q2_l0", "end_logits", { B, S })) < 1e-4)
     out = m:forward(with { zone = "all_strict", layer = "all" })
     assert.is_true(out.end_logits:max_abs_diff(expected("all_strict_all", "end_logits", { B, S })) < 1e-4)
@@ -87,7 +87,7 @@ describe("zonelab.bert", function()
 
   it("changes exactly the masked rows' probabilities at the masked layer", function()
     local base = m:forward(with { attentions = true }).attentions
-    local att = m:forward(with { zone = "q2", layer = 1, attentions = true }).attentions
+    local att = m:forward(with { zone = "q2", layer = 2, attentions = true }).attentions
     local changed, wrong = 0, 0
     for b = 1, B do
       for f = 1, S do
@@ -101,7 +101,7 @@ describe("zonelab.bert", function()
               wrong = wrong + 1
             end
           end
-          assert.are.equal(0, d0) -- layer 0 untouched
+          assert.are.equal(0, d0) -- layer 1 untouched
           if qf == 1 then
             changed = changed + 1
             assert.is_true(d1 > 1e-6)
@@ -117,26 +117,26 @@ describe("zonelab.bert", function()
 
   it("makes `all` equal to no mask on the unpadded sequence only", function()
     local base = m:forward(inputs).start_logits
-    local all = m:forward(with { zone = "all", layer = 0 }).start_logits
+    local all = m:forward(with { zone = "all", layer = 1 }).start_logits
     assert.are.equal(0, base:view(2):max_abs_diff(all:view(2)))  -- sequence 2: no padding
     assert.is_true(base:view(1):max_abs_diff(all:view(1)) > 1e-3) -- sequence 1: 2 PAD
   end)
 
   it("takes a general mask from a function or a tensor, per head and layer", function()
-    local zone = m:forward(with { zone = "p2q", layer = 1 }).start_logits
+    local zone = m:forward(with { zone = "p2q", layer = 2 }).start_logits
     local fn = function(f, t, b)
       return (1 - inputs.qmask:get(b, f)) * inputs.qmask:get(b, t)
     end
-    local out = m:forward(with { mask = fn, layers = { 1 } }).start_logits
+    local out = m:forward(with { mask = fn, layers = { 2 } }).start_logits
     assert.are.equal(0, out:max_abs_diff(zone))
     -- the same pattern as a [B,S,S] tensor
     local pat = zl.tensor.new({ B, S, S })
     for b = 1, B do for f = 1, S do for t = 1, S do pat:set(b, f, t, fn(f, t, b)) end end end
-    out = m:forward(with { mask = pat, layers = { 1 } }).start_logits
+    out = m:forward(with { mask = pat, layers = { 2 } }).start_logits
     assert.are.equal(0, out:max_abs_diff(zone))
-    -- only head 3 (0-based) of layer 1
+    -- only head 4 of layer 2
     local a0 = m:forward(with { attentions = true }).attentions
-    local a1 = m:forward(with { mask = pat, layers = { 1 }, heads = { 3 }, attentions = true }).attentions
+    local a1 = m:forward(with { mask = pat, layers = { 2 }, heads = { 4 }, attentions = true }).attentions
     local d = {}
     for h = 1, 4 do
       d[h] = 0
@@ -146,7 +146,8 @@ describe("zonelab.bert", function()
     end
     assert.are.same({ 0, 0, 0 }, { d[1], d[2], d[3] })
     assert.is_true(d[4] > 1e-4)
-    assert.has_error(function() m:forward(with { mask = pat, heads = { 4 } }) end)
+    assert.has_error(function() m:forward(with { mask = pat, heads = { 5 } }) end)
+    assert.has_error(function() m:forward(with { mask = pat, heads = { 0 } }) end)
     assert.has_error(function() m:forward(with { heads = { 1 } }) end)
   end)
 
@@ -164,9 +165,9 @@ describe("zonelab.bert", function()
   it("gives the same logits whatever the thread count", function()
     local old = zl.get_threads()
     zl.set_threads(1)
-    local a = m:forward(with { zone = "q2p", layer = 0 }).end_logits
+    local a = m:forward(with { zone = "q2p", layer = 1 }).end_logits
     zl.set_threads(2)
-    local b = m:forward(with { zone = "q2p", layer = 0 }).end_logits
+    local b = m:forward(with { zone = "q2p", layer = 1 }).end_logits
     zl.set_threads(old)
     assert.is_true(a:max_abs_diff(b) <= 1e-5)
   end)
@@ -227,11 +228,39 @@ describe("zonelab.bert", function()
     os.remove(dir .. "/bert_config.json")
     os.remove(dir)
     assert.has_error(function() m:forward(with { zone = "q3" }) end)
-    assert.has_error(function() m:forward(with { zone = "q2", layer = 2 }) end)
+    assert.has_error(function() m:forward(with { zone = "q2", layer = 3 }) end)
     assert.has_error(function() m:forward { input_ids = inputs.input_ids, zone = "q2" } end)
     assert.has_error(function() m:forward { input_ids = zl.tensor.new({ 1, 4 }) } end)
     assert.has_error(function() zl.bert.new({ vocab_size = 10, hidden_size = 8 }) end)
     assert.has_error(function() zl.bert.load("/nonexistent/model") end)
+  end)
+
+  it("refuses unknown options by name and wrong types naming the option (1-based layers)", function()
+    local function err_of(f)
+      local ok, e = pcall(f)
+      assert.is_false(ok)
+      return tostring(e)
+    end
+    local e = err_of(function() m:forward { input_ids = inputs.input_ids, zonee = "p2q" } end)
+    assert.truthy(e:find("forward: unknown option 'zonee' (did you mean 'zone'?)", 1, true), e)
+    e = err_of(function() m:forward { input_ids = inputs.input_ids, colour = 1 } end)
+    assert.truthy(e:find("unknown option 'colour'", 1, true), e)
+    assert.falsy(e:find("did you mean", 1, true), e)
+    -- issue 17's repros: a list where one layer goes, layer 0, heads without a mask
+    e = err_of(function() m:forward(with { zone = "p2q", layer = { 1, 2 } }) end)
+    assert.truthy(e:find("option 'layer' must be a layer number 1..2 or \"all\" (got table)", 1, true), e)
+    e = err_of(function() m:forward(with { zone = "p2q", layer = 0 }) end)
+    assert.truthy(e:find("option 'layer' must be a layer number 1..2", 1, true), e)
+    e = err_of(function() m:forward(with { zone = "p2q", heads = { 1 } }) end)
+    assert.truthy(e:find("'heads' and 'layers' restrict a mask", 1, true), e)
+    e = err_of(function() m:forward(with { zone = "p2q", layers = { 1, 2 } }) end)
+    assert.truthy(e:find("'heads' and 'layers' restrict a mask", 1, true), e)
+    e = err_of(function() m:forward(with { attentions = "yes" }) end)
+    assert.truthy(e:find("option 'attentions' must be a boolean (got string)", 1, true), e)
+    e = err_of(function() m:forward(with { zone = 3 }) end)
+    assert.truthy(e:find("option 'zone' must be one of", 1, true), e)
+    e = err_of(function() zl.bert.new({ vocab_size = 10 }, { sed = 1 }) end)
+    assert.truthy(e:find("bert.new: unknown option 'sed' (did you mean 'seed'?)", 1, true), e)
   end)
 
   it("has a golden runner that fails on a wrong expected array", function()

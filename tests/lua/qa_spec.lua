@@ -49,10 +49,10 @@ local OPTS = { batch = 5, progress = false }
 
 local function configs()
   local t = { { zone = "none" } }
-  for l = 0, 2 do
+  for l = 1, 3 do
     for _, z in ipairs(qa.ZONES) do t[#t + 1] = { zone = z, layer = l } end
   end
-  t[#t + 1] = { zone = "all_strict", layer = 1 }
+  t[#t + 1] = { zone = "all_strict", layer = 2 }
   t[#t + 1] = { zone = "p2", layer = "all" }
   return t
 end
@@ -69,15 +69,18 @@ describe("zonelab.qa", function()
     for _, d in ipairs(made) do os.execute("rm -rf '" .. d .. "'") end
   end)
 
-  it("names files as the reference (0-based layers)", function()
+  it("names files as the reference (layers 1-based, file names 0-based L = layer - 1)", function()
     assert.are.equal("predictions.json", qa.predictions_name {})
     assert.are.equal("predictions.json", qa.predictions_name { zone = "none" })
-    assert.are.equal("predictions_layer0_q2.json", qa.predictions_name { zone = "q2", layer = 0 })
-    assert.are.equal("predictions_layer11_p2q.json", qa.predictions_name { zone = "p2q", layer = 11 })
+    assert.are.equal("predictions_layer0_q2.json", qa.predictions_name { zone = "q2", layer = 1 })
+    assert.are.equal("predictions_layer11_p2q.json", qa.predictions_name { zone = "p2q", layer = 12 })
     assert.are.equal("predictions_layer_all.json", qa.predictions_name { zone = "all", layer = "all" })
-    assert.are.equal("nbest_predictions_layer3_p2.json", qa.nbest_name { zone = "p2", layer = 3 })
-    assert.are.equal("metrics_layer3_all_strict.json", qa.metrics_name { zone = "all_strict", layer = 3 })
+    assert.are.equal("nbest_predictions_layer3_p2.json", qa.nbest_name { zone = "p2", layer = 4 })
+    assert.are.equal("metrics_layer3_all_strict.json", qa.metrics_name { zone = "all_strict", layer = 4 })
     assert.are.equal("q2p@4", qa.label { zone = "q2p", layer = 4 })
+    assert.are.equal("predictions_head3.json", qa.predictions_name { mask = function() return 1 end, name = "head3" })
+    assert.has_error(function() qa.predictions_name { zone = "q2", layer = 0 } end)
+    assert.has_error(function() qa.predictions_name { mask = function() return 1 end } end)
     assert.is_true(qa.is_zone("all_strict"))
     assert.is_false(qa.is_zone("none"))
   end)
@@ -155,7 +158,7 @@ describe("zonelab.qa", function()
       for _ in pairs(distinct) do count = count + 1 end
       assert.is_true(count >= #pick - 1, "only " .. count .. " distinct nbest files")
       -- in memory: the same predictions as the file
-      local preds, score = qa.decode(model, data, { zone = "q2", layer = 2 }, opts)
+      local preds, score = qa.decode(model, data, { zone = "q2", layer = 3 }, opts)
       assert.are.same(zl.json.read(sweep_dir .. "/predictions_layer2_q2.json"), preds)
       assert.are.equal(zl.json.read(sweep_dir .. "/metrics_layer2_q2.json").f1, score.f1)
     end)
@@ -164,7 +167,7 @@ describe("zonelab.qa", function()
   it("pads dynamically without changing the real positions' logits", function()
     -- dynamic padding equals padding to max_seq_length once the padding logits are left
     -- out of the n-best ranking (keep_pad = 0): the real rows never see padding keys
-    local cs = { { zone = "none" }, { zone = "q2", layer = 0 }, { zone = "p2q", layer = 2 } }
+    local cs = { { zone = "none" }, { zone = "q2", layer = 1 }, { zone = "p2q", layer = 3 } }
     local dyn, max = tmpdir(), tmpdir()
     qa.run(model, data, cs, with(OPTS, { out = dyn, padding = "dynamic" }))
     qa.run(model, data, cs, with(OPTS, { out = max, padding = "max", keep_pad = 0 }))
@@ -211,7 +214,7 @@ describe("zonelab.qa", function()
       assert.are.equal(before[r.nbest], read(r.nbest))
       assert.is_not_nil(r.score)
     end
-    assert.are.same({ "q2p@1" }, redone)
+    assert.are.same({ "q2p@2" }, redone)
     assert.is_true(lfs.attributes(dir .. "/metrics_layer0_p2.json", "mode") == "file")
     local forced = qa.run(model, data, { cs[2] }, with(OPTS, { out = dir, force = true }))
     assert.is_false(forced[1].skipped)
@@ -313,12 +316,29 @@ describe("zonelab.qa", function()
   end)
 
   it("rejects bad configurations with messages naming the problem", function()
-    local ok, err = pcall(zl.sweep.new, model.bert, data.ds, data.feats, { { zone = "q2", layer = 3 } })
+    local ok, err = pcall(zl.sweep.new, model.bert, data.ds, data.feats, { { zone = "q2", layer = 4 } })
     assert.is_false(ok)
     assert.matches("layer", err)
-    ok, err = pcall(zl.sweep.new, model.bert, data.ds, data.feats, { { zone = "q3", layer = 0 } })
+    ok, err = pcall(zl.sweep.new, model.bert, data.ds, data.feats, { { zone = "q3", layer = 1 } })
     assert.is_false(ok)
-    assert.matches("zone must be one of", err)
+    assert.matches("'zone' must be one of", err)
+    ok, err = pcall(zl.sweep.new, model.bert, data.ds, data.feats, { { zone = "q2", layr = 1 } })
+    assert.is_truthy(tostring(err):find("configuration 1: unknown option 'layr' (did you mean 'layer'?)", 1, true), err)
+    ok, err = pcall(zl.sweep.new, model.bert, data.ds, data.feats, { { zone = "none" } }, { bach = 4 })
+    assert.is_truthy(tostring(err):find("sweep.new: unknown option 'bach' (did you mean 'batch'?)", 1, true), err)
+    ok, err = pcall(zl.sweep.new, model.bert, data.ds, data.feats, { { zone = "none" } }, { batch = "4" })
+    assert.is_truthy(tostring(err):find("sweep.new: option 'batch' must be an integer >= 1 (got string)", 1, true), err)
+    -- every options table of the bindings refuses unknown keys
+    ok, err = pcall(zl.squad.features, data.ds, model.tok, { max_seq_len = 96 })
+    assert.is_truthy(tostring(err):find("squad.features: unknown option 'max_seq_len'", 1, true), err)
+    ok, err = pcall(zl.tokenizer.load, root .. "/vocab.txt", { lowr = true })
+    assert.is_truthy(tostring(err):find("tokenizer.load: unknown option 'lowr' (did you mean 'lower'?)", 1, true), err)
+    ok, err = pcall(zl.json.encode, {}, { prety = true })
+    assert.is_truthy(tostring(err):find("json: unknown option 'prety' (did you mean 'pretty'?)", 1, true), err)
+    ok, err = pcall(data.feats.batch, data.feats, 1, 2, { padto = 96 })
+    assert.is_truthy(tostring(err):find("batch: unknown option 'padto' (did you mean 'pad_to'?)", 1, true), err)
+    ok, err = pcall(qa.load_data, dev, model, { max_seq_length = 96, stride = 32 })
+    assert.is_truthy(tostring(err):find("qa.load_data: unknown option 'stride'", 1, true), err)
     ok, err = pcall(zl.sweep.new, model.bert, data.ds, data.feats, {}, {})
     assert.is_false(ok)
     local s <close> = zl.sweep.new(model.bert, data.ds, data.feats, { { zone = "none" } }, { batch = 4 })
@@ -326,6 +346,94 @@ describe("zonelab.qa", function()
     assert.is_false(ok)
     assert.matches("logits for 0 of", err)
     assert.matches("sweep: 1 configurations, %d+ batches", tostring(s))
+  end)
+
+  -- issue 17: qa.decode ignored mask, layers and heads, masked every layer for
+  -- layers = {0, 1}, and died in string.format for layer = {0, 1}
+  it("decodes every masking option of m:forward with m:forward's numbers", function()
+    local S = FEATS.max_seq_length
+    -- the plain path: every feature padded to max_seq_length through m:forward
+    local function by_forward(mopts)
+      local acc = zl.squad.collector(data.feats)
+      local i = 1
+      while i <= #data.feats do
+        local n = math.min(7, #data.feats - i + 1)
+        local b = data.feats:batch(i, n, { pad_to = S })
+        for k, v in pairs(mopts) do b[k] = v end
+        local out = model.bert:forward(b)
+        acc:add(i, out.start_logits, out.end_logits)
+        i = i + n
+      end
+      return (acc:decode(data.ds, { lower = true }))
+    end
+    local q = { progress = false, batch = 5 }
+    local base = qa.decode(model, data, {}, q)
+    local diag = zl.tensor.new({ S, S })
+    for f = 1, S do diag:set(f, f, 1) end -- each token may not attend to itself
+    local hm = zl.tensor.new({ 3, 2 }):fill(1)
+    hm:set(1, 1, 0)
+    hm:set(2, 2, 0)
+    local cases = {
+      { mask = function(f, t) return t > 20 end }, -- every layer: only the first 20 keys
+      { mask = diag, layers = { 1, 3 }, heads = { 2 } },
+      { mask = function(f, t) return t > 10 and 1 or 0 end, layers = { 1 }, heads = { 1 } },
+      { head_mask = hm },
+      { zone = "p2q", layer = 2, head_mask = zl.tensor.new({ 2 }):fill(0.25) },
+    }
+    local changed = 0
+    for k, mopts in ipairs(cases) do
+      local want = by_forward(mopts)
+      local got = qa.decode(model, data, mopts, q)
+      assert.are.same(want, got, "case " .. k)
+      local differs = false
+      for qid, text in pairs(base) do differs = differs or got[qid] ~= text end
+      if differs then changed = changed + 1 end
+      -- qa.run writes them under their name; the sweep shares nothing with them but
+      -- keeps the other configurations exact
+      if k == 2 then
+        local dir = tmpdir()
+        local c = with(mopts, { name = "diag" })
+        local r = qa.run(model, data, { { zone = "none" }, c, { zone = "q2", layer = 2 } },
+          with(OPTS, { out = dir }))
+        assert.are.same(want, zl.json.read(r[2].predictions))
+        assert.are.equal(dir .. "/predictions_diag.json", r[2].predictions)
+        assert.are.same(base, zl.json.read(r[1].predictions))
+        assert.are.same(by_forward({ zone = "q2", layer = 2 }), zl.json.read(r[3].predictions))
+      end
+    end
+    -- a decode path calls the function once per (from, to): one pattern for every feature
+    local calls, batches = 0, 0
+    qa.decode(model, data, { mask = function(f, t, b)
+      calls = calls + 1
+      if b ~= nil then batches = batches + 1 end
+      return 0
+    end }, q)
+    assert.are.equal(S * S, calls)
+    assert.are.equal(0, batches)
+    -- the masks really reach the decode (the baseline was returned for every one before)
+    assert.is_true(changed >= 3, changed .. " of " .. #cases .. " masks changed a prediction")
+    -- the issue's repros are refused by name instead of decoding something else
+    local function err_of(...)
+      local ok, e = pcall(...)
+      assert.is_false(ok)
+      return tostring(e)
+    end
+    local e = err_of(qa.decode, model, data, { zone = "p2q", layer = { 1, 2 } }, q)
+    assert.truthy(e:find("option 'layer' must be a layer number 1..3 or \"all\" (got table)", 1, true), e)
+    e = err_of(qa.decode, model, data, { zone = "p2q", layers = { 1, 2 } }, q)
+    assert.truthy(e:find("'heads' and 'layers' restrict a mask", 1, true), e)
+    e = err_of(qa.decode, model, data, { zone = "p2q", heads = { 1 } }, q)
+    assert.truthy(e:find("'heads' and 'layers' restrict a mask", 1, true), e)
+    e = err_of(qa.decode, model, data, { mask = function() return 1 end, layers = { 0 } }, q)
+    assert.truthy(e:find("option 'layers': entry 1 must be a layer number 1..3 (got 0)", 1, true), e)
+    e = err_of(qa.decode, model, data, { zonee = "p2q" }, q)
+    assert.truthy(e:find("unknown option 'zonee' (did you mean 'zone'?)", 1, true), e)
+    e = err_of(qa.decode, model, data, { zone = "p2q" }, { batchsize = 4 })
+    assert.truthy(e:find("qa.decode: unknown option 'batchsize'", 1, true), e)
+    e = err_of(qa.decode, model, data, { mask = zl.tensor.new({ 2, S, S }) }, q)
+    assert.truthy(e:find("must have shape [" .. S .. "," .. S .. "]", 1, true), e)
+    e = err_of(qa.run, model, data, { { mask = diag } }, with(OPTS, { out = tmpdir() }))
+    assert.truthy(e:find("needs a name", 1, true), e)
   end)
 
   local shared = os.getenv("ZONELAB_SHARED") or "../shared"
