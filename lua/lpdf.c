@@ -302,7 +302,7 @@ static int check_panels(lua_State *L, int idx, zl_pdf_heatmap *panels)
         if (!lua_istable(L, -1)) luaL_error(L, "heatmap panel %d is not a table", i + 1);
         int t = lua_gettop(L);
         static const char *const known[] = {"values", "col_labels", "row_labels", "vmin", "vmax",
-                                            "center", "annotate", "title", "xlabel", "ylabel",
+                                            "center", "annotate", "title", "subtitle", "bar_label", "xlabel", "ylabel",
                                             "cell_w", "cell_h", NULL};
         char where[40];
         snprintf(where, sizeof where, "heatmap panel %d", i + 1);
@@ -374,7 +374,7 @@ static void check_page_opts(lua_State *L, int idx, zl_pdf_bar *bar, const char *
     *note = NULL;
     if (lua_isnoneornil(L, idx)) return;
     luaL_checktype(L, idx, LUA_TTABLE);
-    static const char *const known[] = {"colorbar", "title", NULL};
+    static const char *const known[] = {"colorbar", "title", "note", NULL};
     zl_lua_opts_check(L, idx, "heatmap page", known);
     lua_getfield(L, idx, "colorbar");
     if (!lua_isnil(L, -1)) *bar = (zl_pdf_bar)option_at_top(L, idx, "colorbar", bars);

@@ -97,7 +97,10 @@ static int p_spawn(lua_State *L)
     int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, (char *const *)envp);
     posix_spawn_file_actions_destroy(&fa);
     if (fd >= 0) close(fd);
-    if (rc != 0) return zl_lua_raise(L, "%s: cannot start (%s)", argv[0], strerror(rc));
+    if (rc != 0) {
+        zl_error_set("%s: cannot start (%s)", argv[0], strerror(rc));
+        return zl_lua_fail(L);
+    }
     lua_pushinteger(L, (lua_Integer)pid);
     return 1;
 }
@@ -114,7 +117,10 @@ static int p_wait(lua_State *L)
     do r = waitpid(pid, &st, nohang ? WNOHANG : 0);
     while (r < 0 && errno == EINTR);
     if (r == 0) return 0;
-    if (r < 0) return zl_lua_raise(L, "process %d: cannot wait (%s)", (int)pid, strerror(errno));
+    if (r < 0) {
+        zl_error_set("process %d: cannot wait (%s)", (int)pid, strerror(errno));
+        return zl_lua_fail(L);
+    }
     if (WIFEXITED(st)) {
         lua_pushliteral(L, "exit");
         lua_pushinteger(L, WEXITSTATUS(st));

@@ -167,9 +167,10 @@ bg=$!
 mkdir -p "$tmp/d"
 for _ in $(seq 1 400); do [ -e "$tmp/d/.lock-predictions_layer1_q2" ] && break; sleep 0.005; done
 sleep 0.05
-out=$("$ZL" recipes/decode.lua "${COMMON[@]}" --mask-zone q2 --mask-layer 0 --out "$tmp/d" 2>&1); rc=$?
-check_eq "decode beside another decode" 0 "$rc"
+# (--mask-layer counts from 1; the file names keep the reference's 0-based L)
 out=$("$ZL" recipes/decode.lua "${COMMON[@]}" --mask-zone q2 --mask-layer 1 --out "$tmp/d" 2>&1); rc=$?
+check_eq "decode beside another decode" 0 "$rc"
+out=$("$ZL" recipes/decode.lua "${COMMON[@]}" --mask-zone q2 --mask-layer 2 --out "$tmp/d" 2>&1); rc=$?
 check_eq "the same configuration twice" "zonelab: error: $tmp/d is in use by process $bg" "$out"
 kill -9 "$bg"; wait "$bg" 2>/dev/null; bg=""
 

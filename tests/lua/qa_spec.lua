@@ -261,7 +261,7 @@ describe("zonelab.qa", function()
   -- writer) is discarded and its work recomputed: never a permanent failure
   it("recomputes a partial state whose records do not verify, with identical files", function()
     local ref = tmpdir()
-    local cs = { { zone = "none" }, { zone = "q2", layer = 1 }, { zone = "p2", layer = 0 } }
+    local cs = { { zone = "none" }, { zone = "q2", layer = 2 }, { zone = "p2", layer = 1 } }
     qa.run(model, data, cs, with(OPTS, { out = ref }))
     local function interrupted(dir)
       local ok, err = pcall(qa.run, model, data, cs, with(OPTS, { out = dir, checkpoint_seconds = 0,
@@ -308,7 +308,7 @@ describe("zonelab.qa", function()
     local partial, st = interrupted(dir)
     damages.flip(partial, st)
     local s <close> = zl.sweep.new(model.bert, data.ds, data.feats, {
-      { zone = "none" }, { zone = "q2", layer = 1 }, { zone = "p2", layer = 0 } },
+      { zone = "none" }, { zone = "q2", layer = 2 }, { zone = "p2", layer = 1 } },
       { batch = OPTS.batch, spill = partial, spill_keep = true })
     local ok, why = s:resume(st.offsets)
     assert.is_nil(ok)
