@@ -675,19 +675,6 @@ void zl_linear_forward(float *out, const float *inp, const float *w, const float
     zl_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
 }
 
-void zl_gelu_forward(float *out, const float *inp, int64_t n)
-{
-    int64_t nb = (n + 1023) / 1024;
-#pragma omp parallel for schedule(static)
-    for (int64_t blk = 0; blk < nb; blk++) {
-        int64_t i0 = blk * 1024, m = n - i0 < 1024 ? n - i0 : 1024;
-        float t[1024];
-        for (int64_t i = 0; i < m; i++) t[i] = inp[i0 + i] * 0.70710678118654752f;
-        zl_vmath_erf(t, t, m);
-        for (int64_t i = 0; i < m; i++) out[i0 + i] = 0.5f * inp[i0 + i] * (1.0f + t[i]);
-    }
-}
-
 /* Fused epilogue of a linear layer, rows [r0, r1): pre += bias; out = gelu(pre). out may
  * equal pre (inference: the GELU in place). */
 static void bias_gelu_rows(float *pre, float *out, const float *bias, int r0, int r1, int C)

@@ -1,7 +1,6 @@
 /* json.c — strict JSON reading on top of cJSON (see json.h). */
 #include "json.h"
 #include "error.h"
-#include "io.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -119,15 +118,5 @@ cJSON *zl_json_parse(const char *what, const char *buf, size_t len)
                      line_of(buf, off), off + 1);
         return NULL;
     }
-    return root;
-}
-
-cJSON *zl_json_load(const char *path, size_t max_bytes)
-{
-    char *buf;
-    size_t len;
-    if (zl_io_read_file(path, max_bytes, &buf, &len) != 0) return NULL;
-    cJSON *root = zl_json_parse(path, buf, len);
-    free(buf);
     return root;
 }

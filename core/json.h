@@ -18,7 +18,4 @@
 /* Parses buf[0..len) strictly; NULL with the error set (naming `what`) on failure. */
 cJSON *zl_json_parse(const char *what, const char *buf, size_t len);
 
-/* Reads and parses a file (at most max_bytes). */
-cJSON *zl_json_load(const char *path, size_t max_bytes);
-
 #endif

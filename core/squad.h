@@ -11,7 +11,7 @@
  *     zl_squad_collector *c = zl_squad_collector_new(f);
  *     for each batch: zl_squad_collector_add(c, first, B, L, start_logits, end_logits);
  *     zl_squad_decode_opts dopt = zl_squad_decode_defaults();        // 20 / 30 / lower 1
- *     zl_squad_predictions *p = zl_squad_decode(ds, f, c, tok, &dopt);
+ *     zl_squad_predictions *p = zl_squad_decode(ds, f, c, &dopt);
  *     zl_squad_write_predictions("predictions.json", p);
  *     zl_squad_predictions_free(p); zl_squad_collector_free(c);
  *     zl_squad_features_free(f); zl_squad_free(ds);

@@ -26,8 +26,6 @@ int zl_lua_raise(lua_State *L, const char *fmt, ...);
  * right after with a core-created tensor (userdata first, so a failure of the core
  * call leaves nothing dangling). */
 zl_tensor **zl_lua_newtensor(lua_State *L);
-/* Pushes t as a userdata that owns it (t may be NULL: then raises the core error). */
-void zl_lua_pushtensor(lua_State *L, zl_tensor *t);
 /* Pushes t borrowing storage from the value at stack index parent (kept alive). */
 void zl_lua_pushview(lua_State *L, zl_tensor *t, int parent);
 zl_tensor *zl_lua_checktensor(lua_State *L, int idx);
