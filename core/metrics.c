@@ -9,8 +9,10 @@
 #include "error.h"
 #include "json.h"
 #include "io.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,31 +63,22 @@ static void cp_free(cpbuf *b)
     b->n = b->cap = 0;
 }
 
+/* Decodes s, invalid bytes kept as U+DC80..U+DCFF (surrogateescape). */
 static int decode_utf8(const char *s, cpbuf *out)
 {
     out->n = 0;
     size_t len = strlen(s);
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    size_t i = 0;
-    while (i < len) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &c);
-        if (k <= 0) { c = 0xDC00 + p[i]; k = 1; } /* surrogateescape */
-        if (cp_push(out, c)) return -1;
-        i += (size_t)k;
-    }
+    if (len > INT_MAX / 2) return zl_error_set("metrics: a text of %zu bytes is too long", len);
+    if (cp_reserve(out, (int)len)) return -1;
+    out->n = (int)zl_utf8_decode(out->v, s, len, ZL_UTF8_ESCAPE);
     return 0;
 }
 
 static char *encode_utf8(const int32_t *v, int n)
 {
-    char *s = malloc((size_t)n * 4 + 1), *q = s;
+    char *s = malloc((size_t)n * 4 + 1);
     if (!s) { zl_error_set("metrics: out of memory"); return NULL; }
-    for (int i = 0; i < n; i++) {
-        if (v[i] >= 0xDC80 && v[i] <= 0xDCFF) *q++ = (char)(v[i] - 0xDC00);
-        else q += utf8proc_encode_char(v[i], (utf8proc_uint8_t *)q);
-    }
-    *q = '\0';
+    s[zl_utf8_encode(s, v, (size_t)n)] = '\0';
     return s;
 }
 
@@ -126,13 +119,10 @@ static int tok_eq(const toklist *a, int i, const toklist *b, int j)
 
 /* ---- Python character classes ---- */
 
-/* str.isspace() / str.split(): Unicode White_Space plus the bidi B/S/WS controls.
- * Python 2 (the CMRC script) still counted U+180E. */
+/* str.isspace() / str.split(), of Python 3 or (py2) of the CMRC script's Python 2. */
 static int is_pyspace(int32_t c, int py2)
 {
-    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-           c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-           c == 0x202F || c == 0x205F || c == 0x3000 || (py2 && c == 0x180E);
+    return py2 ? zl_text_isspace_py2(c) : zl_text_isspace(c);
 }
 
 /* re's Unicode \w: str.isalnum() or '_' (letters and numbers; marks are not). */
@@ -155,68 +145,19 @@ static int is_ascii_punct(int32_t c)
     return c > 32 && c < 127 && strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", (int)c) != NULL;
 }
 
-/* Unicode "Cased" (approximation from utf8proc: categories Lu/Ll/Lt, anything with a
- * case mapping, and the common Other_Lowercase letters). */
-static int is_cased(int32_t c)
-{
-    utf8proc_category_t k = utf8proc_category(c);
-    if (k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT)
-        return 1;
-    if (utf8proc_tolower(c) != c || utf8proc_toupper(c) != c) return 1;
-    return c == 0xAA || c == 0xBA || (c >= 0x2B0 && c <= 0x2B8) || (c >= 0x2C0 && c <= 0x2C1) ||
-           (c >= 0x2E0 && c <= 0x2E4) || c == 0x345 || c == 0x37A;
-}
-
-/* Unicode "Case_Ignorable": Mn Me Cf Lm Sk plus Word_Break MidLetter/MidNumLet/Single_Quote. */
-static int is_case_ignorable(int32_t c)
-{
-    switch (utf8proc_category(c)) {
-    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_CF:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_SK:
-        return 1;
-    default:
-        break;
-    }
-    static const int32_t mid[] = {0x27, 0x2E, 0x3A, 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019,
-                                  0x2024, 0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A};
-    for (size_t i = 0; i < sizeof mid / sizeof mid[0]; i++)
-        if (mid[i] == c) return 1;
-    return 0;
-}
-
-/* Python 3 str.lower(): full mapping (U+0130 -> "i\u0307") and capital sigma becomes
- * final sigma after a cased letter when no cased letter follows (Final_Sigma). */
+/* Python 3 str.lower() (full mapping, Final_Sigma). */
 static int lower_full(const cpbuf *in, cpbuf *out)
 {
     out->n = 0;
-    for (int i = 0; i < in->n; i++) {
-        int32_t c = in->v[i];
-        if (c == 0x130) {
-            if (cp_push(out, 'i') || cp_push(out, 0x307)) return -1;
-            continue;
-        }
-        if (c == 0x3A3) {
-            int j = i - 1;
-            while (j >= 0 && is_case_ignorable(in->v[j])) j--;
-            int final = j >= 0 && is_cased(in->v[j]);
-            if (final) {
-                j = i + 1;
-                while (j < in->n && is_case_ignorable(in->v[j])) j++;
-                final = j == in->n || !is_cased(in->v[j]);
-            }
-            if (cp_push(out, final ? 0x3C2 : 0x3C3)) return -1;
-            continue;
-        }
-        if (cp_push(out, c >= 0xD800 && c <= 0xDFFF ? c : utf8proc_tolower(c))) return -1;
-    }
+    if (cp_reserve(out, 2 * in->n)) return -1;
+    out->n = (int)zl_text_lower(out->v, in->v, (size_t)in->n);
     return 0;
 }
 
 /* Python 2 unicode.lower(): simple mapping only. */
 static void lower_simple(cpbuf *b)
 {
-    for (int i = 0; i < b->n; i++)
-        if (b->v[i] < 0xD800 || b->v[i] > 0xDFFF) b->v[i] = utf8proc_tolower(b->v[i]);
+    for (int i = 0; i < b->n; i++) b->v[i] = zl_text_lower1(b->v[i]);
 }
 
 /* Splits on Python whitespace (str.split()). */

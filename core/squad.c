@@ -6,12 +6,12 @@
 #include "error.h"
 #include "json.h"
 #include "io.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #define SQUAD_MAX_BYTES ((size_t)2 << 30)
 
@@ -46,16 +46,7 @@ static int32_t *decode_cps(const char *s, size_t *n)
     size_t len = strlen(s);
     int32_t *v = malloc((len + 1) * sizeof *v);
     if (!v) return NULL;
-    size_t k = 0, i = 0;
-    while (i < len) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-                                              (utf8proc_ssize_t)(len - i), &cp);
-        if (r < 0) { i++; continue; }
-        v[k++] = cp;
-        i += (size_t)r;
-    }
-    *n = k;
+    *n = zl_utf8_decode(v, s, len, ZL_UTF8_DROP);
     return v;
 }
 
@@ -64,10 +55,7 @@ static char *encode_cps(const int32_t *cps, size_t a, size_t b)
 {
     char *s = malloc((b > a ? b - a : 0) * 4 + 1);
     if (!s) return NULL;
-    size_t o = 0;
-    for (size_t i = a; i < b; i++)
-        o += (size_t)utf8proc_encode_char(cps[i], (utf8proc_uint8_t *)s + o);
-    s[o] = '\0';
+    s[b > a ? zl_utf8_encode(s, cps + a, b - a) : 0] = '\0';
     return s;
 }
 
@@ -86,10 +74,10 @@ static char *py_split_join(const char *s)
     if (!c) return NULL;
     size_t w = 0;
     for (size_t i = 0; i < n;) {
-        while (i < n && zl_unicode_is_pyspace(c[i])) i++;
+        while (i < n && zl_text_isspace(c[i])) i++;
         if (i == n) break;
         if (w) c[w++] = ' ';
-        while (i < n && !zl_unicode_is_pyspace(c[i])) c[w++] = c[i++];
+        while (i < n && !zl_text_isspace(c[i])) c[w++] = c[i++];
     }
     char *r = encode_cps(c, 0, w);
     free(c);
@@ -189,7 +177,7 @@ static int split_context(zl_squad_paragraph *p, const char *context, int32_t **c
                 if (nw >= 0) buf[o++] = '\0';
                 p->words[++nw] = (char *)(uintptr_t)o;
             }
-            o += (size_t)utf8proc_encode_char(c, (utf8proc_uint8_t *)buf + o);
+            o += zl_utf8_put(buf + o, c);
             prev_space = 0;
         }
         (*c2w)[i] = nw;
