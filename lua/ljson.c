@@ -6,6 +6,7 @@
 #include "error.h"
 #include "io.h"
 #include "json.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -145,27 +146,12 @@ static void add_string(lua_State *L, strbuf *b, const char *s, size_t len)
     sb_add(L, b, "\"", 1);
 }
 
-/* Shortest decimal that reads back to the same double, laid out as Python's repr:
- * positional for 1e-4 <= |v| < 1e16 ("50.0", "0.001"), scientific otherwise. */
+/* Floats as Python's repr writes them ("50.0", "1e-05"): core/text's one formatter. */
 static void add_number(lua_State *L, strbuf *b, double v)
 {
     if (!isfinite(v)) luaL_error(L, "json.encode: cannot encode %f (not finite)", v);
-    char s[64];
-    int p;
-    for (p = 1; p < 17; p++) {
-        snprintf(s, sizeof s, "%.*e", p - 1, v);
-        if (strtod(s, NULL) == v) break;
-    }
-    snprintf(s, sizeof s, "%.*e", p - 1, v);
-    int exp10 = atoi(strchr(s, 'e') + 1);
-    if (v != 0 && (exp10 < -4 || exp10 >= 16)) {
-        sb_str(L, b, s); /* "1e+300", "1.5e-05" as Python */
-        return;
-    }
-    int decimals = p - 1 - exp10;
-    if (decimals < 0) decimals = 0;
-    snprintf(s, sizeof s, "%.*f", decimals, v);
-    if (!strchr(s, '.')) strcat(s, ".0");
+    char s[32];
+    zl_text_repr_double(s, v);
     sb_str(L, b, s);
 }
 
@@ -326,6 +312,16 @@ static int j_encode(lua_State *L)
     return 1;
 }
 
+/* json.float(x): Python's repr of x as a float ("75.0", "91.66666666666667", "1e-05"),
+ * the number format of every score zonelab prints; NaN and infinities as Python's json
+ * spells them ("NaN", "Infinity"). */
+static int j_float(lua_State *L)
+{
+    char s[32];
+    lua_pushstring(L, (zl_text_repr_double(s, (double)luaL_checknumber(L, 1)), s));
+    return 1;
+}
+
 /* json.write(path, value, [opts]) — atomic, with a final newline */
 static int j_write(lua_State *L)
 {
@@ -358,7 +354,8 @@ static int j_array(lua_State *L)
 int zl_lua_open_json(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"decode", j_decode}, {"encode", j_encode}, {"read", j_read},
-                                   {"write", j_write}, {"array", j_array}, {NULL, NULL}};
+                                   {"write", j_write}, {"array", j_array}, {"float", j_float},
+                                   {NULL, NULL}};
     luaL_newmetatable(L, ARRAY_MT);
     lua_pop(L, 1);
     luaL_newlib(L, fns);

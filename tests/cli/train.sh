@@ -52,6 +52,8 @@ check "log last step" "10," "$(tail -1 "$tmp/a/train_log.csv")"
 check "log first lr 0" "1,1," "$(sed -n 2p "$tmp/a/train_log.csv")"
 check "metrics keys" '"exact_match":' "$(cat "$tmp/a/metrics.json")"
 check "metrics f1" '"f1":' "$(cat "$tmp/a/metrics.json")"
+ev=$("$ZL" recipes/evaluate.lua "$D/dev.json" "$tmp/a/predictions.json" 2>/dev/null | grep '^{"exact_match"')
+check_eq "score line as evaluate prints it" "$ev" "$(printf '%s\n' "$out" | grep '^{"exact_match"')"
 cmp -s "$D/vocab.txt" "$tmp/a/model/vocab.txt" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL vocab copy"; }
 
 # determinism: same seed -> byte-identical weights; another seed -> different
