@@ -9,6 +9,7 @@
 #include "error.h"
 #include "json.h"
 #include "io.h"
+#include "squad.h"
 #include "text.h"
 
 #include <cjson/cJSON.h>
@@ -796,7 +797,6 @@ struct zl_metrics_dataset {
     char **golds;
     int n_golds, golds_cap;
     int *hash, hash_cap;  /* open addressing over question indices, -1 = empty */
-    int *next_same;       /* next question with the same id, -1 */
 };
 
 static uint32_t hash_str(const char *s)
@@ -824,7 +824,6 @@ void zl_metrics_dataset_free(zl_metrics_dataset *ds)
     free(ds->golds);
     free(ds->gold_off);
     free(ds->hash);
-    free(ds->next_same);
     free(ds);
 }
 
@@ -833,10 +832,10 @@ static int rehash(zl_metrics_dataset *ds, int cap)
     int *h = malloc((size_t)cap * sizeof *h);
     if (!h) return zl_error_set("metrics: out of memory");
     for (int i = 0; i < cap; i++) h[i] = -1;
-    for (int q = 0; q < ds->count; q++) { /* only the first of duplicate ids goes in */
+    for (int q = 0; q < ds->count; q++) { /* ids are unique */
         uint32_t k = hash_str(ds->ids[q]) & (uint32_t)(cap - 1);
-        while (h[k] >= 0 && strcmp(ds->ids[h[k]], ds->ids[q]) != 0) k = (k + 1) & (uint32_t)(cap - 1);
-        if (h[k] < 0) h[k] = q;
+        while (h[k] >= 0) k = (k + 1) & (uint32_t)(cap - 1);
+        h[k] = q;
     }
     free(ds->hash);
     ds->hash = h;
@@ -859,6 +858,9 @@ int zl_metrics_dataset_add(zl_metrics_dataset *ds, const char *id, const char *c
                            int n_golds)
 {
     if (n_golds < 0) return zl_error_set("metrics: question %s: negative answer count", id);
+    /* one prediction per id: a repeated id would be scored twice */
+    if (zl_metrics_dataset_find(ds, id) >= 0)
+        return zl_error_set("metrics: question id %s appears twice", id);
     if (ds->count == ds->cap) {
         int cap = ds->cap ? ds->cap * 2 : 64;
         char **ids = realloc(ds->ids, (size_t)cap * sizeof *ids);
@@ -867,9 +869,6 @@ int zl_metrics_dataset_add(zl_metrics_dataset *ds, const char *id, const char *c
         int *off = realloc(ds->gold_off, (size_t)(cap + 1) * sizeof *off);
         if (!off) return zl_error_set("metrics: out of memory");
         ds->gold_off = off;
-        int *nx = realloc(ds->next_same, (size_t)cap * sizeof *nx);
-        if (!nx) return zl_error_set("metrics: out of memory");
-        ds->next_same = nx;
         ds->cap = cap;
     }
     while (ds->n_golds + n_golds > ds->golds_cap) {
@@ -889,17 +888,10 @@ int zl_metrics_dataset_add(zl_metrics_dataset *ds, const char *id, const char *c
             return zl_error_set("metrics: out of memory");
         }
     }
-    int first = zl_metrics_dataset_find(ds, idc);
     int q = ds->count++;
     ds->ids[q] = idc;
     ds->n_golds += n_golds;
     ds->gold_off[q + 1] = ds->n_golds;
-    ds->next_same[q] = -1;
-    if (first >= 0) { /* duplicate id: chain it, the hash keeps the first */
-        while (ds->next_same[first] >= 0) first = ds->next_same[first];
-        ds->next_same[first] = q;
-        return 0;
-    }
     if (2 * ds->count > ds->hash_cap) return rehash(ds, ds->hash_cap ? ds->hash_cap * 2 : 256);
     uint32_t k = hash_str(idc) & (uint32_t)(ds->hash_cap - 1);
     while (ds->hash[k] >= 0) k = (k + 1) & (uint32_t)(ds->hash_cap - 1);
@@ -922,79 +914,37 @@ const char *zl_metrics_dataset_gold(const zl_metrics_dataset *ds, int i, int k)
     return ds->golds[ds->gold_off[i] + k];
 }
 
+/* The gold answers of each question, as the SQuAD reader hands them over. */
+static int gold_question(void *ud, const zl_squad_qa *qa)
+{
+    return zl_metrics_dataset_add(ud, qa->id, qa->answers, qa->n_answers);
+}
+
+zl_metrics_dataset *zl_metrics_dataset_from_json(const char *what, const cJSON *root)
+{
+    zl_metrics_dataset *ds = zl_metrics_dataset_new();
+    if (!ds) return NULL;
+    /* evaluate-v1.1.py reads ids and answers[].text only */
+    zl_squad_reader r = {ZL_SQUAD_NEED_ANSWERS, "scoring", ds, NULL, NULL, gold_question};
+    if (zl_squad_read(what, root, &r)) {
+        zl_metrics_dataset_free(ds);
+        return NULL;
+    }
+    if (ds->count == 0) {
+        zl_error_set("%s: no questions (nothing to score)", what);
+        zl_metrics_dataset_free(ds);
+        return NULL;
+    }
+    return ds;
+}
+
 zl_metrics_dataset *zl_metrics_dataset_parse(const char *what, const char *json, size_t len)
 {
     cJSON *root = zl_json_parse(what, json, len);
     if (!root) return NULL;
-    zl_metrics_dataset *ds = zl_metrics_dataset_new();
-    const char **golds = NULL;
-    int gcap = 0;
-    if (!ds) goto fail;
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
-    if (!cJSON_IsArray(data)) {
-        zl_error_set("%s: missing array 'data' (not a SQuAD-style dataset)", what);
-        goto fail;
-    }
-    int a = 0;
-    for (const cJSON *art = data->child; art; art = art->next, a++) {
-        const cJSON *paras = cJSON_GetObjectItemCaseSensitive(art, "paragraphs");
-        if (!cJSON_IsArray(paras)) {
-            zl_error_set("%s: data[%d]: missing array 'paragraphs'", what, a);
-            goto fail;
-        }
-        int p = 0;
-        for (const cJSON *para = paras->child; para; para = para->next, p++) {
-            const cJSON *qas = cJSON_GetObjectItemCaseSensitive(para, "qas");
-            if (!cJSON_IsArray(qas)) {
-                zl_error_set("%s: data[%d].paragraphs[%d]: missing array 'qas'", what, a, p);
-                goto fail;
-            }
-            int q = 0;
-            for (const cJSON *qa = qas->child; qa; qa = qa->next, q++) {
-                const cJSON *id = cJSON_GetObjectItemCaseSensitive(qa, "id");
-                const cJSON *ans = cJSON_GetObjectItemCaseSensitive(qa, "answers");
-                if (!cJSON_IsString(id) || !cJSON_IsArray(ans)) {
-                    zl_error_set("%s: data[%d].paragraphs[%d].qas[%d]: missing string 'id' or "
-                                 "array 'answers'", what, a, p, q);
-                    goto fail;
-                }
-                int n = cJSON_GetArraySize(ans), k = 0;
-                if (n > gcap) {
-                    gcap = n * 2;
-                    const char **g = realloc(golds, (size_t)gcap * sizeof *g);
-                    if (!g) { zl_error_set("metrics: out of memory"); goto fail; }
-                    golds = g;
-                }
-                for (const cJSON *an = ans->child; an; an = an->next, k++) {
-                    const cJSON *t = cJSON_GetObjectItemCaseSensitive(an, "text");
-                    if (!cJSON_IsString(t)) {
-                        zl_error_set("%s: data[%d].paragraphs[%d].qas[%d] (id %s): answers[%d] "
-                                     "has no string 'text'", what, a, p, q, id->valuestring, k);
-                        goto fail;
-                    }
-                    golds[k] = t->valuestring;
-                }
-                if (zl_metrics_dataset_find(ds, id->valuestring) >= 0) {
-                    /* one prediction per id: a repeated id would be scored twice */
-                    zl_error_set("%s: question id %s appears twice", what, id->valuestring);
-                    goto fail;
-                }
-                if (zl_metrics_dataset_add(ds, id->valuestring, golds, n)) goto fail;
-            }
-        }
-    }
-    if (ds->count == 0) {
-        zl_error_set("%s: no questions (nothing to score)", what);
-        goto fail;
-    }
-    free(golds);
+    zl_metrics_dataset *ds = zl_metrics_dataset_from_json(what, root);
     cJSON_Delete(root);
     return ds;
-fail:
-    free(golds);
-    cJSON_Delete(root);
-    zl_metrics_dataset_free(ds);
-    return NULL;
 }
 
 zl_metrics_dataset *zl_metrics_dataset_load(const char *path)
@@ -1094,7 +1044,7 @@ zl_metrics_result *zl_metrics_score_file(const zl_metrics_dataset *ds, zl_metric
             cJSON_Delete(root);
             return NULL;
         }
-        for (; q >= 0; q = ds->next_same[q]) preds[q] = it->valuestring;
+        preds[q] = it->valuestring;
     }
     zl_metrics_result *r = zl_metrics_score(ds, kind, preds);
     if (r) r->extra = extra;

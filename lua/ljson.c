@@ -283,6 +283,90 @@ static void encode(lua_State *L, enc *e, int idx, int depth)
     }
 }
 
+/* ---- Lua values as a cJSON tree (for core readers that take a parsed document) ----
+ * The tree hangs from a userdata whose __gc deletes it, and every node is attached to
+ * its parent as soon as it exists, so an error half-way leaks nothing. */
+#define TREE_MT "zonelab.json.tree"
+
+static int tree_gc(lua_State *L)
+{
+    cJSON **root = luaL_checkudata(L, 1, TREE_MT);
+    cJSON_Delete(*root);
+    *root = NULL;
+    return 0;
+}
+
+static cJSON *tree_node(lua_State *L, int idx, const char *where)
+{
+    idx = lua_absindex(L, idx);
+    cJSON *j = NULL;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: j = cJSON_CreateNull(); break;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) != NULL) luaL_error(L, "%s: cannot hold a userdata", where);
+        j = cJSON_CreateNull();
+        break;
+    case LUA_TBOOLEAN: j = cJSON_CreateBool(lua_toboolean(L, idx)); break;
+    case LUA_TNUMBER: j = cJSON_CreateNumber(lua_tonumber(L, idx)); break;
+    case LUA_TSTRING: j = cJSON_CreateString(lua_tostring(L, idx)); break;
+    case LUA_TTABLE: {
+        lua_Integer n;
+        lua_pushnil(L);
+        int empty = lua_next(L, idx) == 0; /* an empty table is an empty array: Lua cannot
+                                              tell {} from [] */
+        if (!empty) lua_pop(L, 2);
+        j = empty || is_array(L, idx, &n) ? cJSON_CreateArray() : cJSON_CreateObject();
+        break;
+    }
+    default: luaL_error(L, "%s: cannot hold a %s", where, luaL_typename(L, idx));
+    }
+    if (!j) luaL_error(L, "%s: out of memory", where);
+    return j;
+}
+
+static void tree_fill(lua_State *L, int idx, cJSON *j, const char *where, int depth)
+{
+    idx = lua_absindex(L, idx);
+    if (!cJSON_IsArray(j) && !cJSON_IsObject(j)) return;
+    if (depth > 200) luaL_error(L, "%s: nested too deeply (cycle?)", where);
+    luaL_checkstack(L, 4, where);
+    if (cJSON_IsArray(j)) {
+        lua_Integer n = 0;
+        is_array(L, idx, &n);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, idx, i);
+            cJSON *c = tree_node(L, -1, where);
+            cJSON_AddItemToArray(j, c);
+            tree_fill(L, -1, c, where, depth + 1);
+            lua_pop(L, 1);
+        }
+        return;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "%s: object keys must be strings", where);
+        cJSON *c = tree_node(L, -1, where);
+        cJSON_AddItemToObject(j, lua_tostring(L, -2), c);
+        tree_fill(L, -1, c, where, depth + 1);
+        lua_pop(L, 1);
+    }
+}
+
+cJSON *zl_lua_tojson(lua_State *L, int idx, const char *where)
+{
+    idx = lua_absindex(L, idx);
+    cJSON **root = lua_newuserdatauv(L, sizeof *root, 0);
+    *root = NULL;
+    if (luaL_newmetatable(L, TREE_MT)) {
+        lua_pushcfunction(L, tree_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    *root = tree_node(L, idx, where);
+    tree_fill(L, idx, *root, where, 0);
+    return *root;
+}
+
 static int opt_pretty(lua_State *L, int idx)
 {
     if (!lua_istable(L, idx)) return 0;

@@ -42,6 +42,12 @@ const int32_t *zl_lua_field_i32(lua_State *L, int t, const char *k, int64_t n, i
 /* Field k of the table at t as a number (def when absent); errors read "<what> k must be a number". */
 double zl_lua_field_number(lua_State *L, int t, const char *k, double def, const char *what);
 
+/* Pushes a userdata owning a cJSON tree made from the value at idx (sequences become
+ * arrays, an empty table an empty array, other tables objects with string keys) and
+ * returns the tree, alive while the userdata is; errors start with `where`. */
+struct cJSON;
+struct cJSON *zl_lua_tojson(lua_State *L, int idx, const char *where);
+
 /* Reads a shape from a Lua sequence of positive integers; returns ndim. */
 int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 

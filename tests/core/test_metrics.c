@@ -149,9 +149,20 @@ static void test_dataset(void)
 
     const char *bad1 = "{\"data\": [{\"paragraphs\": [{\"qas\": [{\"id\": \"q1\", \"answers\": [{}]}]}]}]}";
     CHECK(zl_metrics_dataset_parse("bad1.json", bad1, strlen(bad1)) == NULL);
-    CHECK(strstr(zl_error_get(), "bad1.json: data[0].paragraphs[0].qas[0] (id q1): answers[0]") != NULL);
+    CHECK(strstr(zl_error_get(), "bad1.json: question q1: answers[0] has no string \"text\"") != NULL);
     CHECK(zl_metrics_dataset_parse("bad2.json", "{\"version\": 1}", 14) == NULL);
-    CHECK(strstr(zl_error_get(), "bad2.json: missing array 'data'") != NULL);
+    CHECK(strstr(zl_error_get(), "bad2.json: \"data\" missing or not an array") != NULL);
+    /* the SQuAD reader's rules, as for features: ids are strings, once each */
+    const char *num = "{\"data\": [{\"paragraphs\": [{\"qas\": [{\"id\": 7, \"answers\": []}]}]}]}";
+    CHECK(zl_metrics_dataset_parse("num.json", num, strlen(num)) == NULL);
+    CHECK(strstr(zl_error_get(), "num.json: data[0].paragraphs[0].qas[0]: \"id\" is a number") != NULL);
+    zl_metrics_dataset *built = zl_metrics_dataset_new();
+    const char *gold = "x";
+    CHECK(built && zl_metrics_dataset_add(built, "q1", &gold, 1) == 0);
+    CHECK(built && zl_metrics_dataset_add(built, "q1", &gold, 1) != 0);
+    CHECK(strstr(zl_error_get(), "question id q1 appears twice") != NULL);
+    CHECK(built && zl_metrics_dataset_count(built) == 1);
+    zl_metrics_dataset_free(built);
     CHECK(zl_metrics_dataset_parse("bad3.json", "{\"data\": [", 10) == NULL);
     CHECK(strstr(zl_error_get(), "bad3.json: invalid JSON") != NULL);
     CHECK(zl_metrics_dataset_load("/nonexistent/dev.json") == NULL);
