@@ -1,16 +1,7 @@
 #!/usr/bin/env bash
 # recipes/decode.lua: files named as the reference, scores, --mask-layer all, and one-line
 # errors (layer out of range naming the layer count, unknown zone listing the zones).
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 # a synthetic dev set and a random 2-layer model with its vocabulary
@@ -94,5 +85,4 @@ check_eq "missing data exit" 1 "$rc"
 check "missing data names it" "$tmp/missing.json" "$out"
 check_eq "missing data one line" 1 "$(printf '%s\n' "$out" | wc -l)"
 
-echo "decode.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -3,13 +3,7 @@
 # the same command, ends with files byte-identical to an uninterrupted sweep's (each
 # configuration's predictions file is its checkpoint; finished ones are skipped), and a
 # killed run never leaves a truncated output (only whole files or temporary files).
-set -u
-ZL="$1"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
-tmp=$(mktemp -d); bg=""; [ -n "${KEEP:-}" ] && echo "keeping $tmp"
-trap '[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 "$ZL" -e "
@@ -65,5 +59,4 @@ stray=$(ls "$tmp/k" | grep -c '\.tmp\.')
 # the rerun removes the temporary files the killed runs left beside its outputs
 [ "$stray" -eq 0 ] && ok || bad "$stray temporary files of killed runs remain: $(ls "$tmp/k" | grep '\.tmp\.' | head -3)"
 
-echo "kill_resume: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

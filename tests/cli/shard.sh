@@ -6,15 +6,7 @@
 # refusals (missing shard, shards that disagree, a changed file, bad --shard); the examples:
 # the Slurm script (submission with a stand-in sbatch, then its array tasks run here),
 # parallel.sh through xargs -P, and bash -n of the Slurm script.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
+source "$(dirname "$0")/lib.sh" "$@"
 close_nbest() { # two n-best files: the same questions, texts and order; numbers within 1e-4
   "$ZL" -e "
 local zl = require 'zonelab'
@@ -48,7 +40,6 @@ same_dir() { # name, unsharded folder, merged folder, file count[, close]: every
   done
   check_eq "$1 files compared" "$4" "$n"
 }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export ZONELAB_PROGRESS=0
 
 "$ZL" -e "
@@ -227,5 +218,4 @@ out=$("$ZL" recipes/aggregate.lua --merge "$tmp/sl" 2>&1); rc=$?
 check_eq "sbatch tasks merge exit" 0 "$rc"
 same_dir "sbatch tasks = unsharded" "$tmp/u" "$tmp/sl" 36
 
-echo "shard.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

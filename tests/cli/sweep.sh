@@ -2,19 +2,10 @@
 # recipes/sweep.lua: every configuration's files, results.csv / results_f1.csv through the
 # aggregate recipe, resume (skip finished, byte-identical end), --force, equality with
 # separate decodes, subsets of layers/zones, and one-line errors.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
+source "$(dirname "$0")/lib.sh" "$@"
 same() { # name, file a, file b
   if cmp -s "$2" "$3"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: $2 and $3 differ"; fi
 }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export ZONELAB_PROGRESS=0
 
 "$ZL" -e "
@@ -103,5 +94,4 @@ out=$("$ZL" recipes/sweep.lua "${COMMON[@]}" --out "$tmp/e" --zones q2,foo 2>&1)
 check_eq "zones exit" 1 "$rc"
 check_eq "zones message" "zonelab: error: unknown zone 'foo': valid zones are all, q2, q2p, p2q, p2 (and all_strict)" "$out"
 
-echo "sweep.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

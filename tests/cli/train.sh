@@ -4,17 +4,7 @@
 # with SIGKILL after its first checkpoint and resumed ends byte-identical to an uninterrupted
 # run; a huge learning rate stops with an error naming the step, exit 1, checkpoint intact;
 # outputs (model/, train_log.csv, predictions.json, metrics.json); one-line option errors.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
-tmp=$(mktemp -d); bg=""
-trap '[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 # --help names every option of the contract
@@ -22,7 +12,7 @@ help=$("$ZL" recipes/train.lua --help 2>&1)
 for o in --model --train --out --dev --epochs --lr --batch --micro-batch --max-seq-length \
          --doc-stride --max-query-length --warmup-proportion --seed --threads --lower --cased \
          --save-every --resume --init --pad-per-batch; do
-  check "help $o" -- "$o" "$help"
+  check "help $o" "$o" "$help"
 done
 
 mkdir -p "$tmp/data"
@@ -117,5 +107,4 @@ out=$("$ZL" recipes/train.lua --model "$tmp/nowhere" --train "$D/train.json" --o
 check_eq "no model exit" 1 "$rc"
 check "no model" "zonelab: error: $tmp/nowhere/vocab.txt" "$out"
 
-echo "train.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

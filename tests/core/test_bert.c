@@ -16,17 +16,8 @@
 #include "io.h"
 #include "tensor.h"
 #include "tfckpt.h"
+#include "zl_test.h"
 
-static int failures = 0, checks = 0;
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        checks++;                                                                \
-        if (!(cond)) {                                                           \
-            failures++;                                                          \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, \
-                    __LINE__, #cond, zl_error_get());                            \
-        }                                                                        \
-    } while (0)
 
 #define FIX "tests/fixtures/tiny"
 enum { B = 3, S = 24 };
@@ -697,7 +688,7 @@ static void test_real_index(void)
     snprintf(cfg, sizeof cfg, "%s/data/real/tf_chinese_bert/bert_config.json", shared ? shared : "");
     FILE *f = shared ? fopen(cfg, "rb") : NULL;
     if (!f) {
-        printf("SKIP real TF index: $ZONELAB_SHARED/data/real/tf_chinese_bert absent\n");
+        zl_test_skip("real TF index", cfg);
         return;
     }
     fclose(f);
@@ -794,6 +785,5 @@ int main(void)
         zl_bert_free(m);
     }
     free(ids); free(types); free(imask); free(qm); free(pm); free(spos); free(epos);
-    printf("test_bert: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return zl_test_summary("test_bert");
 }

@@ -177,7 +177,7 @@ static void test_real(void)
     snprintf(dir, sizeof dir, "%s/data/real/squad_v1.1", shared ? shared : "../shared");
     snprintf(path, sizeof path, "%s/dev-v1.1.json", dir);
     if (access(path, R_OK) != 0) {
-        printf("SKIP real data: %s absent\n", path);
+        zl_test_skip("real data", path);
         return;
     }
     zl_metrics_dataset *ds = zl_metrics_dataset_load(path);

@@ -4,21 +4,13 @@
  * of run_squad.py). */
 #include "error.h"
 #include "squad.h"
+#include "zl_test.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        checks++;                                                                  \
-        if (!(c)) {                                                                \
-            failures++;                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-        }                                                                          \
-    } while (0)
 
 static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\nleader\nwas\njohn\nsmith\n(\n1895\n-\n"
                             "1943\n)\n.\nwhen\nborn\n?\njapanese\nelectronics\nindustry\nwhich\n"
@@ -293,7 +285,7 @@ static void test_real(void)
     snprintf(cv, sizeof cv, "%s/data/real/vocab/bert-base-chinese/vocab.txt", sh ? sh : "");
     FILE *fp = sh ? fopen(dev, "rb") : NULL;
     if (!fp) {
-        printf("SKIP real data: %s absent\n", dev);
+        zl_test_skip("real data", dev);
         return;
     }
     fclose(fp);
@@ -347,6 +339,5 @@ int main(void)
     test_real();
     zl_tokenizer_free(tok);
     remove("build-text-test-preds.json");
-    printf("test_squad: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return zl_test_summary("test_squad");
 }

@@ -119,7 +119,7 @@ static void test_real_index(void)
     snprintf(dir, sizeof dir, "%s/data/real/tf_chinese_bert", shared ? shared : "../shared");
     snprintf(path, sizeof path, "%s/bert_model.ckpt.index", dir);
     if (access(path, R_OK) != 0) {
-        printf("SKIP real index: %s absent\n", path);
+        zl_test_skip("real index", path);
         return;
     }
     zl_tensor_map *m = zl_tfckpt_load(path, 0);

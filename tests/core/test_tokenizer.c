@@ -3,21 +3,13 @@
  * real vocabularies when $ZONELAB_SHARED/data/real is present. */
 #include "error.h"
 #include "tokenizer.h"
+#include "zl_test.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        checks++;                                                                  \
-        if (!(c)) {                                                                \
-            failures++;                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-        }                                                                          \
-    } while (0)
 
 /* ids: 0 [PAD] 1 [UNK] 2 [CLS] 3 [SEP] 4 hello 5 world 6 , 7 ! 8 un 9 ##aff 10 ##able
  * 11 cafe 12 café 13 中 14 文 15 a 16 ##b 17 foo (line "\u2028foo\u2028") 18 zero
@@ -195,7 +187,7 @@ static void test_real(void)
     snprintf(path, sizeof path, "%s/data/real/vocab/bert-base-uncased/vocab.txt", sh ? sh : "");
     FILE *f = sh ? fopen(path, "rb") : NULL;
     if (!f) {
-        printf("SKIP real vocabularies: %s absent\n", path);
+        zl_test_skip("real vocabularies", path);
         return;
     }
     fclose(f);
@@ -222,6 +214,5 @@ int main(void)
     test_cmrc();
     test_basic();
     test_real();
-    printf("test_tokenizer: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return zl_test_summary("test_tokenizer");
 }

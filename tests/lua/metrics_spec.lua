@@ -4,14 +4,8 @@
 local zl = require "zonelab"
 local m = zl.metrics
 
-local shared = os.getenv("ZONELAB_SHARED") or "../shared"
-local squad_dir = shared .. "/data/real/squad_v1.1"
-local function have(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  print("SKIP: " .. path .. " absent")
-  return false
-end
+local real = require "real_data"
+local squad_dir = real.dir .. "/squad_v1.1"
 
 local MINI = {
   data = { { title = "t", paragraphs = {
@@ -117,7 +111,7 @@ describe("zonelab.metrics", function()
   end)
 
   it("gives the official EM/F1 of the real leaderboard files", function()
-    if not have(squad_dir .. "/dev-v1.1.json") then return end
+    if not real.find("squad_v1.1/dev-v1.1.json") then return end
     local ds = m.load(squad_dir .. "/dev-v1.1.json")
     local lr = squad_dir .. "/leaderboard_predictions/Logistic_Regression_Baseline_Stanford_University.json"
     local r = m.squad(ds, lr)
