@@ -5,15 +5,9 @@ source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 # a synthetic dev set and a random 2-layer model with its vocabulary
+synth_model "$tmp" 3 2 1
 "$ZL" -e "
 local zl = require 'zonelab'
-local synth = require 'zonelab.synth'
-synth.write('$tmp', synth.generate { seed = 3, train_paragraphs = 1, dev_paragraphs = 2 })
-local cfg = zl.json.read('$tmp/bert_config.json')
-cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size = 32, 2, 2, 64
-require('lfs').mkdir('$tmp/model')
-zl.bert.new(cfg, { seed = 1 }):save('$tmp/model')
-zl.io.write_atomic('$tmp/model/vocab.txt', zl.io.read('$tmp/vocab.txt'))
 local d = zl.json.read('$tmp/dev.json')
 for _, a in ipairs(d.data) do for _, p in ipairs(a.paragraphs) do
   for _, q in ipairs(p.qas) do q.answers = zl.json.array() end end end

@@ -9,6 +9,8 @@
 #   skip_part MESSAGE                        # a part needs data that is absent (../shared/data/real)
 #   skip_all MESSAGE                         # the whole script cannot run here: exit 77
 #   finish                                   # "NAME: N passed, M failed", exit status
+#   synth_model DIR CSEED DEV MSEED [RANGE]  # synthetic corpus in DIR, random model in DIR/model
+#   synth_data DIR                           # the synthetic training corpus (20 questions)
 #
 # Exit status: 1 when a check failed, else 77 when a part was skipped (ctest's
 # SKIP_RETURN_CODE: reported as skipped, not passed), else 0. A background job whose pid
@@ -41,4 +43,30 @@ finish() {
   [ "$fail" -eq 0 ] || exit 1
   [ "$skipped" -eq 0 ] || exit 77
   exit 0
+}
+
+# The synthetic corpus (seed CSEED, 1 train and DEV dev paragraphs) in DIR and a random
+# 2-layer, 32-wide model (seed MSEED, initializer_range RANGE when given) with its
+# vocabulary in DIR/model.
+synth_model() {
+  "$ZL" -e "
+local zl = require 'zonelab'
+local synth = require 'zonelab.synth'
+synth.write('$1', synth.generate { seed = $2, train_paragraphs = 1, dev_paragraphs = $3 })
+local cfg = zl.json.read('$1/bert_config.json')
+cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size = 32, 2, 2, 64
+cfg.initializer_range = ${5:-cfg.initializer_range}
+require('lfs').mkdir('$1/model')
+zl.bert.new(cfg, { seed = $4 }):save('$1/model')
+zl.io.write_atomic('$1/model/vocab.txt', zl.io.read('$1/vocab.txt'))"
+}
+
+# The synthetic corpus the training tests use (seed 5: 4 train paragraphs, 20 questions;
+# 2 dev paragraphs; a 2-layer, 32-wide config) in DIR.
+synth_data() {
+  mkdir -p "$1"
+  "$ZL" -e "
+local synth = require 'zonelab.synth'
+synth.write('$1', synth.generate{seed = 5, train_paragraphs = 4, dev_paragraphs = 2,
+  hidden = 32, layers = 2, heads = 2})"
 }

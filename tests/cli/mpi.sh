@@ -16,11 +16,7 @@ if ! command -v mpirun > /dev/null 2>&1; then
 fi
 check_eq "built with MPI" "true" "$("$ZL" -e 'print(require("zonelab").dist.available())')"
 
-mkdir -p "$tmp/data"
-"$ZL" -e "
-local synth = require 'zonelab.synth'
-synth.write('$tmp/data', synth.generate{seed = 5, train_paragraphs = 4, dev_paragraphs = 2,
-  hidden = 32, layers = 2, heads = 2})"
+synth_data "$tmp/data"
 D="$tmp/data"
 COMMON=(--model "$D" --init random --train "$D/train.json" --max-seq-length 64 --doc-stride 32
         --max-query-length 24 --epochs 2 --lr 1e-3 --threads 1)

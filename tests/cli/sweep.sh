@@ -8,16 +8,7 @@ same() { # name, file a, file b
 }
 export ZONELAB_PROGRESS=0
 
-"$ZL" -e "
-local zl = require 'zonelab'
-local synth = require 'zonelab.synth'
-synth.write('$tmp', synth.generate { seed = 4, train_paragraphs = 1, dev_paragraphs = 2 })
-local cfg = zl.json.read('$tmp/bert_config.json')
-cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size = 32, 2, 2, 64
-cfg.initializer_range = 0.3
-require('lfs').mkdir('$tmp/model')
-zl.bert.new(cfg, { seed = 2 }):save('$tmp/model')
-zl.io.write_atomic('$tmp/model/vocab.txt', zl.io.read('$tmp/vocab.txt'))"
+synth_model "$tmp" 4 2 2 0.3
 COMMON=(--model "$tmp/model" --predict "$tmp/dev.json" --max-seq-length 96 --max-query-length 24
         --doc-stride 32 --batch 4 --threads 1)
 

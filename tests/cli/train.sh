@@ -15,11 +15,7 @@ for o in --model --train --out --dev --epochs --lr --batch --micro-batch --max-s
   check "help $o" "$o" "$help"
 done
 
-mkdir -p "$tmp/data"
-"$ZL" -e "
-local synth = require 'zonelab.synth'
-synth.write('$tmp/data', synth.generate{seed = 5, train_paragraphs = 4, dev_paragraphs = 2,
-  hidden = 32, layers = 2, heads = 2})"
+synth_data "$tmp/data"
 D="$tmp/data"
 # 20 questions, batch 4, 2 epochs: 10 steps
 COMMON=(--model "$D" --init random --train "$D/train.json" --max-seq-length 64 --doc-stride 32

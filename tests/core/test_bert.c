@@ -683,16 +683,10 @@ static void test_electra(void)
 /* The real Chinese BERT-base index (no data file): every TF name and shape we expect. */
 static void test_real_index(void)
 {
-    const char *shared = getenv("ZONELAB_SHARED");
-    char cfg[512], idx[512];
-    snprintf(cfg, sizeof cfg, "%s/data/real/tf_chinese_bert/bert_config.json", shared ? shared : "");
-    FILE *f = shared ? fopen(cfg, "rb") : NULL;
-    if (!f) {
-        zl_test_skip("real TF index", cfg);
-        return;
-    }
-    fclose(f);
-    snprintf(idx, sizeof idx, "%s/data/real/tf_chinese_bert/bert_model.ckpt", shared);
+    char real[512], cfg[600], idx[600];
+    if (!zl_test_real(real, sizeof real, "real TF index", "tf_chinese_bert/bert_config.json")) return;
+    snprintf(cfg, sizeof cfg, "%s/tf_chinese_bert/bert_config.json", real);
+    snprintf(idx, sizeof idx, "%s/tf_chinese_bert/bert_model.ckpt", real);
     zl_bert_config c;
     CHECK(zl_bert_config_load(&c, cfg) == 0);
     CHECK(c.vocab_size == 21128 && c.num_hidden_layers == 12 && c.embedding_size == 768);

@@ -172,14 +172,10 @@ static void test_dataset(void)
 /* ---- the real leaderboard files: EM/F1 as the official script prints them ---- */
 static void test_real(void)
 {
-    const char *shared = getenv("ZONELAB_SHARED");
-    char dir[1024], path[1200];
-    snprintf(dir, sizeof dir, "%s/data/real/squad_v1.1", shared ? shared : "../shared");
+    char real[1024], dir[1100], path[1200];
+    if (!zl_test_real(real, sizeof real, "real data", "squad_v1.1/dev-v1.1.json")) return;
+    snprintf(dir, sizeof dir, "%s/squad_v1.1", real);
     snprintf(path, sizeof path, "%s/dev-v1.1.json", dir);
-    if (access(path, R_OK) != 0) {
-        zl_test_skip("real data", path);
-        return;
-    }
     zl_metrics_dataset *ds = zl_metrics_dataset_load(path);
     CHECK(ds && zl_metrics_dataset_count(ds) == 10570);
     if (!ds) return;
@@ -220,8 +216,7 @@ static void test_real(void)
     zl_metrics_dataset_free(ds);
 
     /* CMRC 2018 dev: the first answers as predictions */
-    snprintf(path, sizeof path, "%s/data/real/cmrc2018/cmrc2018_dev.squad-style.json",
-             shared ? shared : "../shared");
+    snprintf(path, sizeof path, "%s/cmrc2018/cmrc2018_dev.squad-style.json", real);
     ds = zl_metrics_dataset_load(path);
     CHECK(ds && zl_metrics_dataset_count(ds) == 3219);
     if (!ds) return;

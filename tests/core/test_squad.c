@@ -277,18 +277,12 @@ static void test_errors(void)
 
 static void test_real(void)
 {
-    const char *sh = getenv("ZONELAB_SHARED");
-    char dev[1024], voc[1024], cm[1024], cv[1024];
-    snprintf(dev, sizeof dev, "%s/data/real/squad_v1.1/dev-v1.1.json", sh ? sh : "");
-    snprintf(voc, sizeof voc, "%s/data/real/vocab/bert-base-cased/vocab.txt", sh ? sh : "");
-    snprintf(cm, sizeof cm, "%s/data/real/cmrc2018/cmrc2018_dev.squad-style.json", sh ? sh : "");
-    snprintf(cv, sizeof cv, "%s/data/real/vocab/bert-base-chinese/vocab.txt", sh ? sh : "");
-    FILE *fp = sh ? fopen(dev, "rb") : NULL;
-    if (!fp) {
-        zl_test_skip("real data", dev);
-        return;
-    }
-    fclose(fp);
+    char sh[1024], dev[1100], voc[1100], cm[1100], cv[1100];
+    if (!zl_test_real(sh, sizeof sh, "real data", "squad_v1.1/dev-v1.1.json")) return;
+    snprintf(dev, sizeof dev, "%s/squad_v1.1/dev-v1.1.json", sh);
+    snprintf(voc, sizeof voc, "%s/vocab/bert-base-cased/vocab.txt", sh);
+    snprintf(cm, sizeof cm, "%s/cmrc2018/cmrc2018_dev.squad-style.json", sh);
+    snprintf(cv, sizeof cv, "%s/vocab/bert-base-chinese/vocab.txt", sh);
     zl_tokenizer_opts co = {0, 0};
     zl_tokenizer *t = zl_tokenizer_load(voc, &co);
     zl_squad *ds = zl_squad_load(dev, 0);
@@ -317,7 +311,7 @@ static void test_real(void)
     CHECK(cf && cf->count == 5528);
     zl_squad_features_free(cf);
     zl_squad_free(ds);
-    snprintf(cm, sizeof cm, "%s/data/real/cmrc2018/cmrc2018_trial.squad-style.json", sh);
+    snprintf(cm, sizeof cm, "%s/cmrc2018/cmrc2018_trial.squad-style.json", sh);
     ds = zl_squad_load(cm, 1);
     /* trial: run_squad.py keeps 1000 of 1002 */
     CHECK(ds && ds->n_examples == 1000 && ds->n_skipped == 2);

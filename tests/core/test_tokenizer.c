@@ -182,18 +182,13 @@ static void test_basic(void)
 /* Real vocabularies: pinned tokenizations of fixed sentences. */
 static void test_real(void)
 {
-    const char *sh = getenv("ZONELAB_SHARED");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data/real/vocab/bert-base-uncased/vocab.txt", sh ? sh : "");
-    FILE *f = sh ? fopen(path, "rb") : NULL;
-    if (!f) {
-        zl_test_skip("real vocabularies", path);
+    char sh[1024], path[1100];
+    if (!zl_test_real(sh, sizeof sh, "real vocabularies", "vocab/bert-base-uncased/vocab.txt"))
         return;
-    }
-    fclose(f);
+    snprintf(path, sizeof path, "%s/vocab/bert-base-uncased/vocab.txt", sh);
     zl_tokenizer_opts lo = {1, 0}, ca = {0, 0};
     zl_tokenizer *u = zl_tokenizer_load(path, &lo);
-    snprintf(path, sizeof path, "%s/data/real/vocab/bert-base-cased/vocab.txt", sh);
+    snprintf(path, sizeof path, "%s/vocab/bert-base-cased/vocab.txt", sh);
     zl_tokenizer *c = zl_tokenizer_load(path, &ca);
     CHECK(u && c);
     if (!u || !c) return;

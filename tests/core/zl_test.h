@@ -6,6 +6,7 @@
 #define ZL_TEST_H
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "error.h"
 
@@ -42,6 +43,24 @@ static inline void zl_test_skip(const char *what, const char *missing)
 {
     printf("SKIP %s: %s absent\n", what, missing);
     zl_test_skips++;
+}
+
+/* The folder of the public data, $ZONELAB_SHARED/data/real (../shared/data/real when unset),
+ * into real[0..n) when the file rel inside it can be read; NULL after zl_test_skip(what)
+ * otherwise. */
+static inline const char *zl_test_real(char *real, size_t n, const char *what, const char *rel)
+{
+    const char *sh = getenv("ZONELAB_SHARED");
+    char path[1200];
+    snprintf(real, n, "%s/data/real", sh ? sh : "../shared");
+    snprintf(path, sizeof path, "%s/%s", real, rel);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        zl_test_skip(what, path);
+        return NULL;
+    }
+    fclose(f);
+    return real;
 }
 
 static inline int zl_test_summary(const char *name)
