@@ -1040,6 +1040,16 @@ static int qid_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* A number as Python's json writes it (repr: "1.0", "-2.5e-05"), the one number format of
+ * zonelab's files; non-finite values stay cJSON's null. */
+static cJSON *add_number(cJSON *o, const char *key, double v)
+{
+    char s[32];
+    if (!isfinite(v)) return cJSON_AddNumberToObject(o, key, v);
+    zl_text_repr_double(s, v);
+    return cJSON_AddRawToObject(o, key, s);
+}
+
 static int write_json(const char *path, const zl_squad_predictions *p, int nbest)
 {
     const zl_squad_prediction **v = malloc(((size_t)p->count + 1) * sizeof *v);
@@ -1061,9 +1071,9 @@ static int write_json(const char *path, const zl_squad_predictions *p, int nbest
                 if (!o) goto oom;
                 cJSON_AddItemToArray(item, o);
                 if (!cJSON_AddStringToObject(o, "text", e->text) ||
-                    !cJSON_AddNumberToObject(o, "probability", e->probability) ||
-                    !cJSON_AddNumberToObject(o, "start_logit", e->start_logit) ||
-                    !cJSON_AddNumberToObject(o, "end_logit", e->end_logit))
+                    !add_number(o, "probability", e->probability) ||
+                    !add_number(o, "start_logit", e->start_logit) ||
+                    !add_number(o, "end_logit", e->end_logit))
                     goto oom;
             }
         }

@@ -3,6 +3,7 @@
  * $ZONELAB_SHARED/data/real is present (cross-checked against a Python transcription
  * of run_squad.py). */
 #include "error.h"
+#include "io.h"
 #include "squad.h"
 #include "zl_test.h"
 
@@ -275,6 +276,23 @@ static void test_errors(void)
     zl_squad_free(ds);
 }
 
+/* nbest_predictions.json writes its numbers as Python's json (repr), like every score file */
+static void test_nbest_numbers(void)
+{
+    zl_squad_nbest nb = {"a", 1.0, 0.1, -2.5e-05};
+    zl_squad_prediction pr = {"q", "a", 1, &nb};
+    zl_squad_predictions p = {1, &pr};
+    const char *path = "build-text-test-nbest.json";
+    CHECK(zl_squad_write_nbest(path, &p) == 0);
+    char *s = NULL;
+    size_t len = 0;
+    CHECK(zl_io_read_file(path, 1 << 20, &s, &len) == 0);
+    CHECK(s && strstr(s, "\"probability\":\t1.0,") && strstr(s, "\"start_logit\":\t0.1,") &&
+          strstr(s, "\"end_logit\":\t-2.5e-05"));
+    free(s);
+    remove(path);
+}
+
 static void test_real(void)
 {
     char sh[1024], dev[1100], voc[1100], cm[1100], cv[1100];
@@ -330,6 +348,7 @@ int main(void)
     test_decode();
     test_final_text();
     test_errors();
+    test_nbest_numbers();
     test_real();
     zl_tokenizer_free(tok);
     remove("build-text-test-preds.json");
