@@ -85,7 +85,7 @@ void zl_bert_config_default(zl_bert_config *c);
 int zl_bert_config_load(zl_bert_config *c, const char *path);
 /* Parses the JSON text (what = file name used in messages). */
 int zl_bert_config_parse(zl_bert_config *c, const char *what, const char *json);
-/* Validates sizes (positive, H % NH, no overflow, total parameters < 2^33 floats). */
+/* Validates sizes (positive, H % NH, no overflow, total parameters at most 2^32 floats). */
 int zl_bert_config_validate(const zl_bert_config *c, const char *what);
 /* Writes the Google-format JSON (plus embedding_size/model_type when ELECTRA) as a
  * malloc'ed string (caller frees); NULL on failure. */
@@ -355,7 +355,6 @@ void zl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
 /* out[N, OC] = inp[N, C] W^T + bias, W [OC, C]; bias may be NULL. */
 void zl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC);
-/* exact GELU: 0.5 x (1 + erf(x / sqrt 2)) */
 /* Dropout multipliers (0 or 1/(1-p)) for stream `stream` of seed; thread-independent. */
 void zl_dropout_mask(float *mask, int64_t n, float p, uint64_t seed, uint64_t stream);
 

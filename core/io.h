@@ -80,7 +80,6 @@ void zl_tensor_map_sort(zl_tensor_map *m);
 void zl_tensor_map_free(zl_tensor_map *m);
 
 /* ---- safetensors ---- */
-#define ZL_SAFETENSORS_MAX_BYTES ((size_t)16 << 30)
 
 /* Loads every tensor, widening F16/BF16 to f32 and I64 (range-checked) to i32. */
 zl_tensor_map *zl_safetensors_load(const char *path);

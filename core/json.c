@@ -1,10 +1,9 @@
 /* json.c — strict JSON reading on top of cJSON (see json.h). */
 #include "json.h"
 #include "error.h"
-#include "io.h"
+#include "text.h"
 
 #include <ctype.h>
-#include <stdint.h>
 #include <string.h>
 #include <stdlib.h>
 
@@ -13,28 +12,6 @@ static int line_of(const char *buf, size_t off)
     int line = 1;
     for (size_t i = 0; i < off; i++) line += buf[i] == '\n';
     return line;
-}
-
-/* Length of the valid UTF-8 sequence at s (1-4), 0 when invalid (overlongs,
- * surrogates and code points above U+10FFFF are invalid, as in Python). */
-static int utf8_len(const unsigned char *s, size_t avail)
-{
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    int n;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) { n = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 4; cp = c & 0x07; }
-    else return 0;
-    if ((size_t)n > avail) return 0;
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return 0;
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
 }
 
 static unsigned hex4(const unsigned char *h)
@@ -104,7 +81,7 @@ static cJSON *parse(const char *what, const char *buf, size_t len, int keep_dupl
     for (size_t i = 0; i < len;) {
         unsigned char c = u[i];
         if (c >= 0x80) {
-            int n = utf8_len(u + i, len - i);
+            int n = zl_utf8_len(u + i, len - i);
             if (!n) {
                 zl_error_set("%s: invalid UTF-8 at line %d (byte %zu)", what, line_of(buf, i), i + 1);
                 return NULL;
@@ -221,14 +198,4 @@ cJSON *zl_json_parse(const char *what, const char *buf, size_t len)
 cJSON *zl_json_parse_keep_duplicates(const char *what, const char *buf, size_t len)
 {
     return parse(what, buf, len, 1);
-}
-
-cJSON *zl_json_load(const char *path, size_t max_bytes)
-{
-    char *buf;
-    size_t len;
-    if (zl_io_read_file(path, max_bytes, &buf, &len) != 0) return NULL;
-    cJSON *root = zl_json_parse(path, buf, len);
-    free(buf);
-    return root;
 }

@@ -25,7 +25,4 @@ cJSON *zl_json_parse(const char *what, const char *buf, size_t len);
  * duplicates, such as the safetensors header: they look for them themselves). */
 cJSON *zl_json_parse_keep_duplicates(const char *what, const char *buf, size_t len);
 
-/* Reads and parses a file (at most max_bytes). */
-cJSON *zl_json_load(const char *path, size_t max_bytes);
-
 #endif

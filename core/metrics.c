@@ -9,8 +9,11 @@
 #include "error.h"
 #include "json.h"
 #include "io.h"
+#include "squad.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,31 +64,22 @@ static void cp_free(cpbuf *b)
     b->n = b->cap = 0;
 }
 
+/* Decodes s, invalid bytes kept as U+DC80..U+DCFF (surrogateescape). */
 static int decode_utf8(const char *s, cpbuf *out)
 {
     out->n = 0;
     size_t len = strlen(s);
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    size_t i = 0;
-    while (i < len) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &c);
-        if (k <= 0) { c = 0xDC00 + p[i]; k = 1; } /* surrogateescape */
-        if (cp_push(out, c)) return -1;
-        i += (size_t)k;
-    }
+    if (len > INT_MAX / 2) return zl_error_set("metrics: a text of %zu bytes is too long", len);
+    if (cp_reserve(out, (int)len)) return -1;
+    out->n = (int)zl_utf8_decode(out->v, s, len, ZL_UTF8_ESCAPE);
     return 0;
 }
 
 static char *encode_utf8(const int32_t *v, int n)
 {
-    char *s = malloc((size_t)n * 4 + 1), *q = s;
+    char *s = malloc((size_t)n * 4 + 1);
     if (!s) { zl_error_set("metrics: out of memory"); return NULL; }
-    for (int i = 0; i < n; i++) {
-        if (v[i] >= 0xDC80 && v[i] <= 0xDCFF) *q++ = (char)(v[i] - 0xDC00);
-        else q += utf8proc_encode_char(v[i], (utf8proc_uint8_t *)q);
-    }
-    *q = '\0';
+    s[zl_utf8_encode(s, v, (size_t)n)] = '\0';
     return s;
 }
 
@@ -126,13 +120,10 @@ static int tok_eq(const toklist *a, int i, const toklist *b, int j)
 
 /* ---- Python character classes ---- */
 
-/* str.isspace() / str.split(): Unicode White_Space plus the bidi B/S/WS controls.
- * Python 2 (the CMRC script) still counted U+180E. */
+/* str.isspace() / str.split(), of Python 3 or (py2) of the CMRC script's Python 2. */
 static int is_pyspace(int32_t c, int py2)
 {
-    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-           c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-           c == 0x202F || c == 0x205F || c == 0x3000 || (py2 && c == 0x180E);
+    return py2 ? zl_text_isspace_py2(c) : zl_text_isspace(c);
 }
 
 /* re's Unicode \w: str.isalnum() or '_' (letters and numbers; marks are not). */
@@ -155,68 +146,19 @@ static int is_ascii_punct(int32_t c)
     return c > 32 && c < 127 && strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", (int)c) != NULL;
 }
 
-/* Unicode "Cased" (approximation from utf8proc: categories Lu/Ll/Lt, anything with a
- * case mapping, and the common Other_Lowercase letters). */
-static int is_cased(int32_t c)
-{
-    utf8proc_category_t k = utf8proc_category(c);
-    if (k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT)
-        return 1;
-    if (utf8proc_tolower(c) != c || utf8proc_toupper(c) != c) return 1;
-    return c == 0xAA || c == 0xBA || (c >= 0x2B0 && c <= 0x2B8) || (c >= 0x2C0 && c <= 0x2C1) ||
-           (c >= 0x2E0 && c <= 0x2E4) || c == 0x345 || c == 0x37A;
-}
-
-/* Unicode "Case_Ignorable": Mn Me Cf Lm Sk plus Word_Break MidLetter/MidNumLet/Single_Quote. */
-static int is_case_ignorable(int32_t c)
-{
-    switch (utf8proc_category(c)) {
-    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_CF:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_SK:
-        return 1;
-    default:
-        break;
-    }
-    static const int32_t mid[] = {0x27, 0x2E, 0x3A, 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019,
-                                  0x2024, 0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A};
-    for (size_t i = 0; i < sizeof mid / sizeof mid[0]; i++)
-        if (mid[i] == c) return 1;
-    return 0;
-}
-
-/* Python 3 str.lower(): full mapping (U+0130 -> "i\u0307") and capital sigma becomes
- * final sigma after a cased letter when no cased letter follows (Final_Sigma). */
+/* Python 3 str.lower() (full mapping, Final_Sigma). */
 static int lower_full(const cpbuf *in, cpbuf *out)
 {
     out->n = 0;
-    for (int i = 0; i < in->n; i++) {
-        int32_t c = in->v[i];
-        if (c == 0x130) {
-            if (cp_push(out, 'i') || cp_push(out, 0x307)) return -1;
-            continue;
-        }
-        if (c == 0x3A3) {
-            int j = i - 1;
-            while (j >= 0 && is_case_ignorable(in->v[j])) j--;
-            int final = j >= 0 && is_cased(in->v[j]);
-            if (final) {
-                j = i + 1;
-                while (j < in->n && is_case_ignorable(in->v[j])) j++;
-                final = j == in->n || !is_cased(in->v[j]);
-            }
-            if (cp_push(out, final ? 0x3C2 : 0x3C3)) return -1;
-            continue;
-        }
-        if (cp_push(out, c >= 0xD800 && c <= 0xDFFF ? c : utf8proc_tolower(c))) return -1;
-    }
+    if (cp_reserve(out, 2 * in->n)) return -1;
+    out->n = (int)zl_text_lower(out->v, in->v, (size_t)in->n);
     return 0;
 }
 
 /* Python 2 unicode.lower(): simple mapping only. */
 static void lower_simple(cpbuf *b)
 {
-    for (int i = 0; i < b->n; i++)
-        if (b->v[i] < 0xD800 || b->v[i] > 0xDFFF) b->v[i] = utf8proc_tolower(b->v[i]);
+    for (int i = 0; i < b->n; i++) b->v[i] = zl_text_lower1(b->v[i]);
 }
 
 /* Splits on Python whitespace (str.split()). */
@@ -1011,7 +953,6 @@ struct zl_metrics_dataset {
     char **golds;
     int n_golds, golds_cap;
     int *hash, hash_cap;  /* open addressing over question indices, -1 = empty */
-    int *next_same;       /* next question with the same id, -1 */
 };
 
 static uint32_t hash_str(const char *s)
@@ -1039,7 +980,6 @@ void zl_metrics_dataset_free(zl_metrics_dataset *ds)
     free(ds->golds);
     free(ds->gold_off);
     free(ds->hash);
-    free(ds->next_same);
     free(ds);
 }
 
@@ -1048,10 +988,10 @@ static int rehash(zl_metrics_dataset *ds, int cap)
     int *h = malloc((size_t)cap * sizeof *h);
     if (!h) return zl_error_set("metrics: out of memory");
     for (int i = 0; i < cap; i++) h[i] = -1;
-    for (int q = 0; q < ds->count; q++) { /* only the first of duplicate ids goes in */
+    for (int q = 0; q < ds->count; q++) { /* ids are unique */
         uint32_t k = hash_str(ds->ids[q]) & (uint32_t)(cap - 1);
-        while (h[k] >= 0 && strcmp(ds->ids[h[k]], ds->ids[q]) != 0) k = (k + 1) & (uint32_t)(cap - 1);
-        if (h[k] < 0) h[k] = q;
+        while (h[k] >= 0) k = (k + 1) & (uint32_t)(cap - 1);
+        h[k] = q;
     }
     free(ds->hash);
     ds->hash = h;
@@ -1074,6 +1014,9 @@ int zl_metrics_dataset_add(zl_metrics_dataset *ds, const char *id, const char *c
                            int n_golds)
 {
     if (n_golds < 0) return zl_error_set("metrics: question %s: negative answer count", id);
+    /* one prediction per id: a repeated id would be scored twice */
+    if (zl_metrics_dataset_find(ds, id) >= 0)
+        return zl_error_set("metrics: question id %s appears twice", id);
     if (ds->count == ds->cap) {
         int cap = ds->cap ? ds->cap * 2 : 64;
         char **ids = realloc(ds->ids, (size_t)cap * sizeof *ids);
@@ -1082,9 +1025,6 @@ int zl_metrics_dataset_add(zl_metrics_dataset *ds, const char *id, const char *c
         int *off = realloc(ds->gold_off, (size_t)(cap + 1) * sizeof *off);
         if (!off) return zl_error_set("metrics: out of memory");
         ds->gold_off = off;
-        int *nx = realloc(ds->next_same, (size_t)cap * sizeof *nx);
-        if (!nx) return zl_error_set("metrics: out of memory");
-        ds->next_same = nx;
         ds->cap = cap;
     }
     while (ds->n_golds + n_golds > ds->golds_cap) {
@@ -1104,17 +1044,10 @@ int zl_metrics_dataset_add(zl_metrics_dataset *ds, const char *id, const char *c
             return zl_error_set("metrics: out of memory");
         }
     }
-    int first = zl_metrics_dataset_find(ds, idc);
     int q = ds->count++;
     ds->ids[q] = idc;
     ds->n_golds += n_golds;
     ds->gold_off[q + 1] = ds->n_golds;
-    ds->next_same[q] = -1;
-    if (first >= 0) { /* duplicate id: chain it, the hash keeps the first */
-        while (ds->next_same[first] >= 0) first = ds->next_same[first];
-        ds->next_same[first] = q;
-        return 0;
-    }
     if (2 * ds->count > ds->hash_cap) return rehash(ds, ds->hash_cap ? ds->hash_cap * 2 : 256);
     uint32_t k = hash_str(idc) & (uint32_t)(ds->hash_cap - 1);
     while (ds->hash[k] >= 0) k = (k + 1) & (uint32_t)(ds->hash_cap - 1);
@@ -1137,79 +1070,37 @@ const char *zl_metrics_dataset_gold(const zl_metrics_dataset *ds, int i, int k)
     return ds->golds[ds->gold_off[i] + k];
 }
 
+/* The gold answers of each question, as the SQuAD reader hands them over. */
+static int gold_question(void *ud, const zl_squad_qa *qa)
+{
+    return zl_metrics_dataset_add(ud, qa->id, qa->answers, qa->n_answers);
+}
+
+zl_metrics_dataset *zl_metrics_dataset_from_json(const char *what, const cJSON *root)
+{
+    zl_metrics_dataset *ds = zl_metrics_dataset_new();
+    if (!ds) return NULL;
+    /* evaluate-v1.1.py reads ids and answers[].text only */
+    zl_squad_reader r = {ZL_SQUAD_NEED_ANSWERS, "scoring", ds, NULL, NULL, gold_question};
+    if (zl_squad_read(what, root, &r)) {
+        zl_metrics_dataset_free(ds);
+        return NULL;
+    }
+    if (ds->count == 0) {
+        zl_error_set("%s: no questions (nothing to score)", what);
+        zl_metrics_dataset_free(ds);
+        return NULL;
+    }
+    return ds;
+}
+
 zl_metrics_dataset *zl_metrics_dataset_parse(const char *what, const char *json, size_t len)
 {
     cJSON *root = zl_json_parse(what, json, len);
     if (!root) return NULL;
-    zl_metrics_dataset *ds = zl_metrics_dataset_new();
-    const char **golds = NULL;
-    int gcap = 0;
-    if (!ds) goto fail;
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
-    if (!cJSON_IsArray(data)) {
-        zl_error_set("%s: missing array 'data' (not a SQuAD-style dataset)", what);
-        goto fail;
-    }
-    int a = 0;
-    for (const cJSON *art = data->child; art; art = art->next, a++) {
-        const cJSON *paras = cJSON_GetObjectItemCaseSensitive(art, "paragraphs");
-        if (!cJSON_IsArray(paras)) {
-            zl_error_set("%s: data[%d]: missing array 'paragraphs'", what, a);
-            goto fail;
-        }
-        int p = 0;
-        for (const cJSON *para = paras->child; para; para = para->next, p++) {
-            const cJSON *qas = cJSON_GetObjectItemCaseSensitive(para, "qas");
-            if (!cJSON_IsArray(qas)) {
-                zl_error_set("%s: data[%d].paragraphs[%d]: missing array 'qas'", what, a, p);
-                goto fail;
-            }
-            int q = 0;
-            for (const cJSON *qa = qas->child; qa; qa = qa->next, q++) {
-                const cJSON *id = cJSON_GetObjectItemCaseSensitive(qa, "id");
-                const cJSON *ans = cJSON_GetObjectItemCaseSensitive(qa, "answers");
-                if (!cJSON_IsString(id) || !cJSON_IsArray(ans)) {
-                    zl_error_set("%s: data[%d].paragraphs[%d].qas[%d]: missing string 'id' or "
-                                 "array 'answers'", what, a, p, q);
-                    goto fail;
-                }
-                int n = cJSON_GetArraySize(ans), k = 0;
-                if (n > gcap) {
-                    gcap = n * 2;
-                    const char **g = realloc(golds, (size_t)gcap * sizeof *g);
-                    if (!g) { zl_error_set("metrics: out of memory"); goto fail; }
-                    golds = g;
-                }
-                for (const cJSON *an = ans->child; an; an = an->next, k++) {
-                    const cJSON *t = cJSON_GetObjectItemCaseSensitive(an, "text");
-                    if (!cJSON_IsString(t)) {
-                        zl_error_set("%s: data[%d].paragraphs[%d].qas[%d] (id %s): answers[%d] "
-                                     "has no string 'text'", what, a, p, q, id->valuestring, k);
-                        goto fail;
-                    }
-                    golds[k] = t->valuestring;
-                }
-                if (zl_metrics_dataset_find(ds, id->valuestring) >= 0) {
-                    /* one prediction per id: a repeated id would be scored twice */
-                    zl_error_set("%s: question id %s appears twice", what, id->valuestring);
-                    goto fail;
-                }
-                if (zl_metrics_dataset_add(ds, id->valuestring, golds, n)) goto fail;
-            }
-        }
-    }
-    if (ds->count == 0) {
-        zl_error_set("%s: no questions (nothing to score)", what);
-        goto fail;
-    }
-    free(golds);
+    zl_metrics_dataset *ds = zl_metrics_dataset_from_json(what, root);
     cJSON_Delete(root);
     return ds;
-fail:
-    free(golds);
-    cJSON_Delete(root);
-    zl_metrics_dataset_free(ds);
-    return NULL;
 }
 
 zl_metrics_dataset *zl_metrics_dataset_load(const char *path)
@@ -1309,7 +1200,7 @@ zl_metrics_result *zl_metrics_score_file(const zl_metrics_dataset *ds, zl_metric
             cJSON_Delete(root);
             return NULL;
         }
-        for (; q >= 0; q = ds->next_same[q]) preds[q] = it->valuestring;
+        preds[q] = it->valuestring;
     }
     zl_metrics_result *r = zl_metrics_score(ds, kind, preds);
     if (r) r->extra = extra;

@@ -51,10 +51,14 @@ int zl_metrics_lcs(const int32_t *s1, int n1, const int32_t *s2, int n2, int *en
 typedef struct zl_metrics_dataset zl_metrics_dataset;
 
 /* Loads a SQuAD-style JSON (data[].paragraphs[].qas[].{id, answers[].text}); errors
- * name the file and the JSON path of the bad field. */
+ * name the file and the JSON path or question id of the bad field. */
 zl_metrics_dataset *zl_metrics_dataset_load(const char *path);
 zl_metrics_dataset *zl_metrics_dataset_parse(const char *what, const char *json, size_t len);
-/* Builder for datasets held elsewhere (e.g. a Lua table). */
+/* The same from a parsed document (a file, or a Lua table through the binding), read by
+ * the SQuAD reader of squad.h (its rules and messages). */
+struct cJSON;
+zl_metrics_dataset *zl_metrics_dataset_from_json(const char *what, const struct cJSON *root);
+/* Builder for datasets held elsewhere; a repeated id is refused. */
 zl_metrics_dataset *zl_metrics_dataset_new(void);
 int zl_metrics_dataset_add(zl_metrics_dataset *ds, const char *id, const char *const *golds,
                            int n_golds);
@@ -64,7 +68,7 @@ int zl_metrics_dataset_count(const zl_metrics_dataset *ds);   /* questions */
 const char *zl_metrics_dataset_id(const zl_metrics_dataset *ds, int i);  /* 0-based */
 int zl_metrics_dataset_n_golds(const zl_metrics_dataset *ds, int i);
 const char *zl_metrics_dataset_gold(const zl_metrics_dataset *ds, int i, int k);
-/* Index of the first question with this id, or -1. */
+/* Index of the question with this id, or -1. */
 int zl_metrics_dataset_find(const zl_metrics_dataset *ds, const char *id);
 
 /* ---- scoring a whole prediction set ---- */

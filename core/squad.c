@@ -6,12 +6,13 @@
 #include "error.h"
 #include "json.h"
 #include "io.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #define SQUAD_MAX_BYTES ((size_t)2 << 30)
 
@@ -46,16 +47,7 @@ static int32_t *decode_cps(const char *s, size_t *n)
     size_t len = strlen(s);
     int32_t *v = malloc((len + 1) * sizeof *v);
     if (!v) return NULL;
-    size_t k = 0, i = 0;
-    while (i < len) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-                                              (utf8proc_ssize_t)(len - i), &cp);
-        if (r < 0) { i++; continue; }
-        v[k++] = cp;
-        i += (size_t)r;
-    }
-    *n = k;
+    *n = zl_utf8_decode(v, s, len, ZL_UTF8_DROP);
     return v;
 }
 
@@ -64,10 +56,7 @@ static char *encode_cps(const int32_t *cps, size_t a, size_t b)
 {
     char *s = malloc((b > a ? b - a : 0) * 4 + 1);
     if (!s) return NULL;
-    size_t o = 0;
-    for (size_t i = a; i < b; i++)
-        o += (size_t)utf8proc_encode_char(cps[i], (utf8proc_uint8_t *)s + o);
-    s[o] = '\0';
+    s[b > a ? zl_utf8_encode(s, cps + a, b - a) : 0] = '\0';
     return s;
 }
 
@@ -86,10 +75,10 @@ static char *py_split_join(const char *s)
     if (!c) return NULL;
     size_t w = 0;
     for (size_t i = 0; i < n;) {
-        while (i < n && zl_unicode_is_pyspace(c[i])) i++;
+        while (i < n && zl_text_isspace(c[i])) i++;
         if (i == n) break;
         if (w) c[w++] = ' ';
-        while (i < n && !zl_unicode_is_pyspace(c[i])) c[w++] = c[i++];
+        while (i < n && !zl_text_isspace(c[i])) c[w++] = c[i++];
     }
     char *r = encode_cps(c, 0, w);
     free(c);
@@ -189,7 +178,7 @@ static int split_context(zl_squad_paragraph *p, const char *context, int32_t **c
                 if (nw >= 0) buf[o++] = '\0';
                 p->words[++nw] = (char *)(uintptr_t)o;
             }
-            o += (size_t)utf8proc_encode_char(c, (utf8proc_uint8_t *)buf + o);
+            o += zl_utf8_put(buf + o, c);
             prev_space = 0;
         }
         (*c2w)[i] = nw;
@@ -203,11 +192,6 @@ static int split_context(zl_squad_paragraph *p, const char *context, int32_t **c
     free(cps);
     *ncp = n;
     return 0;
-}
-
-static const cJSON *get_field(const cJSON *o, const char *key)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, key);
 }
 
 static int add_skipped(zl_squad *ds, const char *qid)
@@ -253,25 +237,224 @@ static int cmp_str_ptr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Question ids name predictions: two questions with one id would share one answer. */
-static int check_unique_ids(const char *what, const zl_squad *ds)
+/* ---- the SQuAD-format reader: one set of rules for examples, metrics and bindings ---- */
+static const cJSON *get_field(const cJSON *o, const char *key)
 {
-    size_t n = (size_t)ds->n_examples + (size_t)ds->n_skipped;
-    if (n < 2) return 0;
-    const char **ids = malloc(n * sizeof *ids);
-    if (!ids) return zl_error_set("%s: out of memory", what);
-    size_t k = 0;
-    for (int i = 0; i < ds->n_examples; i++) ids[k++] = ds->examples[i].qid;
-    for (int i = 0; i < ds->n_skipped; i++) ids[k++] = ds->skipped[i];
-    qsort(ids, n, sizeof *ids, cmp_str_ptr);
-    int rc = 0;
-    for (size_t i = 1; i < n; i++)
-        if (strcmp(ids[i - 1], ids[i]) == 0) {
-            rc = zl_error_set("%s: question id %s appears twice", what, ids[i]);
-            break;
+    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+}
+
+/* Checks one qas[] entry; its id goes to *id. */
+static int check_qa(const char *what, const zl_squad_reader *r, const cJSON *qa, int a, int p,
+                    int q, const char **id)
+{
+    const cJSON *jid = get_field(qa, "id");
+    if (cJSON_IsNumber(jid))
+        /* SQuAD ids are strings; a number would be printed back as another text */
+        return zl_error_set("%s: data[%d].paragraphs[%d].qas[%d]: \"id\" is a number; question "
+                            "ids are strings", what, a, p, q);
+    if (!cJSON_IsString(jid))
+        return zl_error_set("%s: data[%d].paragraphs[%d].qas[%d]: \"id\" missing or not a string",
+                            what, a, p, q);
+    *id = jid->valuestring;
+    const cJSON *text = get_field(qa, "question");
+    if ((r->need & ZL_SQUAD_NEED_QUESTION) && !cJSON_IsString(text))
+        return zl_error_set("%s: question %s: \"question\" missing or not a string", what, *id);
+    const cJSON *ans = get_field(qa, "answers");
+    if (!ans && (r->need & ZL_SQUAD_NEED_ANSWERS))
+        return zl_error_set("%s: question %s has no \"answers\" (needed for %s)", what, *id,
+                            r->answers_for ? r->answers_for : "this use");
+    if (ans && !cJSON_IsArray(ans))
+        return zl_error_set("%s: question %s: \"answers\" is not an array", what, *id);
+    int k = 0;
+    const cJSON *an;
+    cJSON_ArrayForEach(an, ans) {
+        if (!cJSON_IsString(get_field(an, "text")))
+            return zl_error_set("%s: question %s: answers[%d] has no string \"text\"", what, *id,
+                                k);
+        const cJSON *st = get_field(an, "answer_start");
+        if (r->need & ZL_SQUAD_NEED_ANSWER_START) {
+            if (!cJSON_IsNumber(st))
+                return zl_error_set("%s: question %s: answers[%d] has no number \"answer_start\"",
+                                    what, *id, k);
+            if (st->valuedouble != floor(st->valuedouble))
+                return zl_error_set("%s: question %s: answers[%d].answer_start %g is not a whole "
+                                    "number", what, *id, k, st->valuedouble);
         }
+        k++;
+    }
+    return 0;
+}
+
+/* First pass: the layout, every field the reader needs, unique ids; counts. */
+static int check_all(const char *what, const cJSON *root, const zl_squad_reader *r, int *np,
+                     int *nq, int *max_answers)
+{
+    const cJSON *data = get_field(root, "data");
+    if (!cJSON_IsArray(data))
+        return zl_error_set("%s: \"data\" missing or not an array (not a SQuAD-style dataset)",
+                            what);
+    *np = *nq = *max_answers = 0;
+    int a = 0;
+    const cJSON *art, *par, *qa;
+    cJSON_ArrayForEach(art, data) {
+        const cJSON *ps = get_field(art, "paragraphs");
+        if (!cJSON_IsArray(ps))
+            return zl_error_set("%s: data[%d]: \"paragraphs\" missing or not an array", what, a);
+        int p = 0;
+        cJSON_ArrayForEach(par, ps) {
+            if ((r->need & ZL_SQUAD_NEED_CONTEXT) && !cJSON_IsString(get_field(par, "context")))
+                return zl_error_set("%s: data[%d].paragraphs[%d]: \"context\" missing or not a "
+                                    "string", what, a, p);
+            const cJSON *qas = get_field(par, "qas");
+            if (!cJSON_IsArray(qas))
+                return zl_error_set("%s: data[%d].paragraphs[%d]: \"qas\" missing or not an array",
+                                    what, a, p);
+            int n = cJSON_GetArraySize(qas);
+            if (n > INT_MAX - *nq) return zl_error_set("%s: too many questions", what);
+            *nq += n;
+            (*np)++;
+            p++;
+        }
+        a++;
+    }
+    const char **ids = malloc(((size_t)*nq + 1) * sizeof *ids);
+    if (!ids) return zl_error_set("%s: out of memory", what);
+    int k = 0, rc = 0;
+    a = 0;
+    cJSON_ArrayForEach(art, data) {
+        int p = 0;
+        cJSON_ArrayForEach(par, get_field(art, "paragraphs")) {
+            int q = 0;
+            cJSON_ArrayForEach(qa, get_field(par, "qas")) {
+                if ((rc = check_qa(what, r, qa, a, p, q, &ids[k]))) goto out;
+                int na = cJSON_GetArraySize(get_field(qa, "answers"));
+                if (na > *max_answers) *max_answers = na;
+                k++;
+                q++;
+            }
+            p++;
+        }
+        a++;
+    }
+    /* question ids name predictions: two questions with one id would share one answer */
+    qsort(ids, (size_t)k, sizeof *ids, cmp_str_ptr);
+    for (int i = 1; i < k && !rc; i++)
+        if (strcmp(ids[i - 1], ids[i]) == 0)
+            rc = zl_error_set("%s: question id %s appears twice", what, ids[i]);
+out:
     free(ids);
     return rc;
+}
+
+int zl_squad_read(const char *what, const cJSON *root, const zl_squad_reader *r)
+{
+    int np = 0, nq = 0, max_answers = 0;
+    if (check_all(what, root, r, &np, &nq, &max_answers)) return -1;
+    if (r->begin && r->begin(r->ud, np, nq)) return -1;
+    const char **texts = malloc(((size_t)max_answers + 1) * sizeof *texts);
+    double *starts = malloc(((size_t)max_answers + 1) * sizeof *starts);
+    int rc = 0;
+    if (!texts || !starts) {
+        rc = zl_error_set("%s: out of memory", what);
+        goto out;
+    }
+    zl_squad_qa x;
+    memset(&x, 0, sizeof x);
+    x.answers = texts;
+    x.answer_starts = starts;
+    const cJSON *art, *par, *qa;
+    cJSON_ArrayForEach(art, get_field(root, "data")) {
+        x.paragraph = 0;
+        cJSON_ArrayForEach(par, get_field(art, "paragraphs")) {
+            const cJSON *ctx = get_field(par, "context");
+            x.context = cJSON_IsString(ctx) ? ctx->valuestring : NULL;
+            if (r->paragraph && (rc = r->paragraph(r->ud, x.context))) goto out;
+            x.index = 0;
+            cJSON_ArrayForEach(qa, get_field(par, "qas")) {
+                const cJSON *q = get_field(qa, "question"), *ans = get_field(qa, "answers"), *an;
+                x.id = get_field(qa, "id")->valuestring;
+                x.question = cJSON_IsString(q) ? q->valuestring : NULL;
+                x.n_answers = ans ? 0 : -1;
+                cJSON_ArrayForEach(an, ans) {
+                    const cJSON *st = get_field(an, "answer_start");
+                    texts[x.n_answers] = get_field(an, "text")->valuestring;
+                    starts[x.n_answers++] = cJSON_IsNumber(st) ? st->valuedouble : 0;
+                }
+                if (r->question && (rc = r->question(r->ud, &x))) goto out;
+                x.index++;
+            }
+            x.paragraph++;
+        }
+        x.article++;
+    }
+out:
+    free(texts);
+    free(starts);
+    return rc ? -1 : 0;
+}
+
+/* Building a zl_squad (read_squad_examples) from the reader's calls. */
+typedef struct {
+    const char *what;
+    zl_squad *ds;
+    int32_t *c2w;   /* char_to_word_offset of the current paragraph */
+    size_t ncp;
+} squad_build;
+
+static int build_begin(void *ud, int np, int nq)
+{
+    squad_build *b = ud;
+    b->ds->paragraphs = calloc((size_t)np + 1, sizeof *b->ds->paragraphs);
+    b->ds->examples = calloc((size_t)nq + 1, sizeof *b->ds->examples);
+    if (!b->ds->paragraphs || !b->ds->examples) return zl_error_set("%s: out of memory", b->what);
+    return 0;
+}
+
+static int build_paragraph(void *ud, const char *context)
+{
+    squad_build *b = ud;
+    free(b->c2w);
+    b->c2w = NULL;
+    return split_context(&b->ds->paragraphs[b->ds->n_paragraphs++], context, &b->c2w, &b->ncp);
+}
+
+static int build_question(void *ud, const zl_squad_qa *qa)
+{
+    squad_build *b = ud;
+    zl_squad *ds = b->ds;
+    zl_squad_example *e = &ds->examples[ds->n_examples];
+    memset(e, 0, sizeof *e);
+    e->paragraph = ds->n_paragraphs - 1;
+    e->start_word = e->end_word = -1;
+    e->qid = dupn(qa->id, strlen(qa->id));
+    e->question = dupn(qa->question, strlen(qa->question));
+    int na = qa->n_answers > 0 ? qa->n_answers : 0;
+    e->answers = calloc((size_t)na + 1, sizeof *e->answers);
+    ds->n_examples++; /* owned from here (freed with ds) */
+    if (!e->qid || !e->question || !e->answers) return zl_error_set("%s: out of memory", b->what);
+    for (int k = 0; k < na; k++) {
+        double v = qa->answer_starts[k];
+        e->answers[k].answer_start = v > 2e9 ? 2000000000 : v < -2e9 ? -2000000000 : (int)v;
+        if (!(e->answers[k].text = dupn(qa->answers[k], strlen(qa->answers[k]))))
+            return zl_error_set("%s: out of memory", b->what);
+        e->n_answers = k + 1;
+    }
+    if (!ds->training) return 0;
+    int keep = 0;
+    if (e->n_answers > 0) {
+        keep = map_answer(e, &ds->paragraphs[e->paragraph], b->c2w, b->ncp);
+        if (keep < 0) return -1;
+    }
+    if (!keep) {
+        if (add_skipped(ds, e->qid)) return -1;
+        ds->n_examples--;
+        free(e->qid);
+        free(e->question);
+        for (int j = 0; j < e->n_answers; j++) free(e->answers[j].text);
+        free(e->answers);
+        memset(e, 0, sizeof *e);
+    }
+    return 0;
 }
 
 zl_squad *zl_squad_parse(const char *what, const char *json, size_t len, int training)
@@ -279,157 +462,26 @@ zl_squad *zl_squad_parse(const char *what, const char *json, size_t len, int tra
     cJSON *root = zl_json_parse(what, json, len);
     if (!root) return NULL;
     zl_squad *ds = calloc(1, sizeof *ds);
-    int32_t *c2w = NULL;
     if (!ds || !(ds->path = dupn(what, strlen(what)))) {
         zl_error_set("%s: out of memory", what);
-        goto fail;
+        cJSON_Delete(root);
+        zl_squad_free(ds);
+        return NULL;
     }
     ds->training = training;
-    const cJSON *data = get_field(root, "data");
-    if (!cJSON_IsArray(data)) {
-        zl_error_set("%s: field \"data\" missing or not an array", what);
-        goto fail;
-    }
-    int np = 0, nq = 0;
-    const cJSON *art, *par, *qa;
-    cJSON_ArrayForEach(art, data) {
-        const cJSON *ps = get_field(art, "paragraphs");
-        if (!cJSON_IsArray(ps)) {
-            zl_error_set("%s: data[%d].paragraphs missing or not an array", what, np);
-            goto fail;
-        }
-        cJSON_ArrayForEach(par, ps) {
-            np++;
-            const cJSON *qas = get_field(par, "qas");
-            if (cJSON_IsArray(qas)) nq += cJSON_GetArraySize(qas);
-        }
-    }
-    ds->paragraphs = calloc((size_t)np + 1, sizeof *ds->paragraphs);
-    ds->examples = calloc((size_t)nq + 1, sizeof *ds->examples);
-    if (!ds->paragraphs || !ds->examples) {
-        zl_error_set("%s: out of memory", what);
-        goto fail;
-    }
-    int ai = 0;
-    cJSON_ArrayForEach(art, data) {
-        const cJSON *ps = get_field(art, "paragraphs");
-        int pi = 0;
-        cJSON_ArrayForEach(par, ps) {
-            const cJSON *ctx = get_field(par, "context");
-            const cJSON *qas = get_field(par, "qas");
-            if (!cJSON_IsString(ctx)) {
-                zl_error_set("%s: data[%d].paragraphs[%d].context missing or not a string",
-                             what, ai, pi);
-                goto fail;
-            }
-            if (!cJSON_IsArray(qas)) {
-                zl_error_set("%s: data[%d].paragraphs[%d].qas missing or not an array", what,
-                             ai, pi);
-                goto fail;
-            }
-            int pidx = ds->n_paragraphs++;
-            zl_squad_paragraph *p = &ds->paragraphs[pidx];
-            size_t ncp = 0;
-            free(c2w);
-            c2w = NULL;
-            if (split_context(p, ctx->valuestring, &c2w, &ncp)) goto fail;
-            int qi = 0;
-            cJSON_ArrayForEach(qa, qas) {
-                const cJSON *id = get_field(qa, "id");
-                const cJSON *q = get_field(qa, "question");
-                const cJSON *ans = get_field(qa, "answers");
-                char idbuf[64];
-                const char *qid = NULL;
-                if (cJSON_IsString(id)) qid = id->valuestring;
-                else if (cJSON_IsNumber(id)) {
-                    snprintf(idbuf, sizeof idbuf, "%.17g", id->valuedouble);
-                    qid = idbuf;
-                }
-                if (!qid || !cJSON_IsString(q)) {
-                    zl_error_set("%s: data[%d].paragraphs[%d].qas[%d]: \"id\" or \"question\" "
-                                 "missing or not a string", what, ai, pi, qi);
-                    goto fail;
-                }
-                if (ans && !cJSON_IsArray(ans)) {
-                    zl_error_set("%s: question %s: \"answers\" is not an array", what, qid);
-                    goto fail;
-                }
-                if (!ans && training) {
-                    /* run_squad.py raises KeyError: a malformed file, not an unfound answer */
-                    zl_error_set("%s: question %s has no \"answers\" (needed for training)", what,
-                                 qid);
-                    goto fail;
-                }
-                zl_squad_example *e = &ds->examples[ds->n_examples];
-                memset(e, 0, sizeof *e);
-                e->paragraph = pidx;
-                e->start_word = e->end_word = -1;
-                e->qid = dupn(qid, strlen(qid));
-                e->question = dupn(q->valuestring, strlen(q->valuestring));
-                int na = cJSON_IsArray(ans) ? cJSON_GetArraySize(ans) : 0;
-                e->answers = calloc((size_t)na + 1, sizeof *e->answers);
-                ds->n_examples++; /* owned from here (freed with ds) */
-                if (!e->qid || !e->question || !e->answers) {
-                    zl_error_set("%s: out of memory", what);
-                    goto fail;
-                }
-                const cJSON *a;
-                int k = 0;
-                cJSON_ArrayForEach(a, ans) {
-                    const cJSON *txt = get_field(a, "text");
-                    const cJSON *st = get_field(a, "answer_start");
-                    if (!cJSON_IsString(txt) || !cJSON_IsNumber(st)) {
-                        zl_error_set("%s: question %s: answers[%d] needs a string \"text\" and a "
-                                     "number \"answer_start\"", what, e->qid, k);
-                        goto fail;
-                    }
-                    double v = st->valuedouble;
-                    if (v != floor(v)) {
-                        zl_error_set("%s: question %s: answers[%d].answer_start %g is not a whole "
-                                     "number", what, e->qid, k, v);
-                        goto fail;
-                    }
-                    e->answers[k].answer_start = v > 2e9 ? 2000000000 : v < -2e9 ? -2000000000
-                                                                             : (int)v;
-                    if (!(e->answers[k].text = dupn(txt->valuestring, strlen(txt->valuestring)))) {
-                        zl_error_set("%s: out of memory", what);
-                        goto fail;
-                    }
-                    e->n_answers = ++k;
-                }
-                if (training) {
-                    int keep = 0;
-                    if (e->n_answers > 0) {
-                        keep = map_answer(e, p, c2w, ncp);
-                        if (keep < 0) goto fail;
-                    }
-                    if (!keep) {
-                        if (add_skipped(ds, e->qid)) goto fail;
-                        ds->n_examples--;
-                        free(e->qid);
-                        free(e->question);
-                        for (int j = 0; j < e->n_answers; j++) free(e->answers[j].text);
-                        free(e->answers);
-                        memset(e, 0, sizeof *e);
-                    }
-                }
-                qi++;
-            }
-            pi++;
-        }
-        ai++;
-    }
-    free(c2w);
-    c2w = NULL;
+    squad_build b = {what, ds, NULL, 0};
+    /* run_squad.py reads answers only in training (a KeyError there without them) */
+    zl_squad_reader r = {ZL_SQUAD_NEED_CONTEXT | ZL_SQUAD_NEED_QUESTION | ZL_SQUAD_NEED_ANSWER_START |
+                             (training ? ZL_SQUAD_NEED_ANSWERS : 0),
+                         "training", &b, build_begin, build_paragraph, build_question};
+    int rc = zl_squad_read(what, root, &r);
+    free(b.c2w);
     cJSON_Delete(root);
-    root = NULL;
-    if (check_unique_ids(what, ds) != 0) goto fail;
+    if (rc) {
+        zl_squad_free(ds);
+        return NULL;
+    }
     return ds;
-fail:
-    free(c2w);
-    cJSON_Delete(root);
-    zl_squad_free(ds);
-    return NULL;
 }
 
 zl_squad *zl_squad_load(const char *path, int training)
@@ -1003,6 +1055,16 @@ static int qid_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* A number as Python's json writes it (repr: "1.0", "-2.5e-05"), the one number format of
+ * zonelab's files; non-finite values stay cJSON's null. */
+static cJSON *add_number(cJSON *o, const char *key, double v)
+{
+    char s[32];
+    if (!isfinite(v)) return cJSON_AddNumberToObject(o, key, v);
+    zl_text_repr_double(s, v);
+    return cJSON_AddRawToObject(o, key, s);
+}
+
 static int write_json(const char *path, const zl_squad_predictions *p, int nbest)
 {
     const zl_squad_prediction **v = malloc(((size_t)p->count + 1) * sizeof *v);
@@ -1024,9 +1086,9 @@ static int write_json(const char *path, const zl_squad_predictions *p, int nbest
                 if (!o) goto oom;
                 cJSON_AddItemToArray(item, o);
                 if (!cJSON_AddStringToObject(o, "text", e->text) ||
-                    !cJSON_AddNumberToObject(o, "probability", e->probability) ||
-                    !cJSON_AddNumberToObject(o, "start_logit", e->start_logit) ||
-                    !cJSON_AddNumberToObject(o, "end_logit", e->end_logit))
+                    !add_number(o, "probability", e->probability) ||
+                    !add_number(o, "start_logit", e->start_logit) ||
+                    !add_number(o, "end_logit", e->end_logit))
                     goto oom;
             }
         }

@@ -11,7 +11,7 @@
  *     zl_squad_collector *c = zl_squad_collector_new(f);
  *     for each batch: zl_squad_collector_add(c, first, B, L, start_logits, end_logits);
  *     zl_squad_decode_opts dopt = zl_squad_decode_defaults();        // 20 / 30 / lower 1
- *     zl_squad_predictions *p = zl_squad_decode(ds, f, c, tok, &dopt);
+ *     zl_squad_predictions *p = zl_squad_decode(ds, f, c, &dopt);
  *     zl_squad_write_predictions("predictions.json", p);
  *     zl_squad_predictions_free(p); zl_squad_collector_free(c);
  *     zl_squad_features_free(f); zl_squad_free(ds);
@@ -57,6 +57,42 @@ typedef struct zl_squad {
     int n_skipped;   /* training examples dropped: answer not found at its word span */
     char **skipped;  /* their question ids (the reference's "Could not find answer") */
 } zl_squad;
+
+struct cJSON;
+
+/* ---- the SQuAD-format reader shared by the examples, the metrics and the bindings ----
+ * data[].paragraphs[].qas[] with string question ids (numbers refused: SQuAD's are
+ * strings), each needed field present with its type, answers[].text strings, ids unique;
+ * one message per problem, naming `what` and the JSON path or the question id. */
+enum {
+    ZL_SQUAD_NEED_CONTEXT = 1,      /* paragraphs[].context */
+    ZL_SQUAD_NEED_QUESTION = 2,     /* qas[].question */
+    ZL_SQUAD_NEED_ANSWERS = 4,      /* qas[].answers present (else optional) */
+    ZL_SQUAD_NEED_ANSWER_START = 8  /* answers[].answer_start, a whole number */
+};
+
+typedef struct zl_squad_qa {
+    int article, paragraph, index;  /* 0-based: data[article].paragraphs[paragraph].qas[index] */
+    const char *context;            /* NULL when absent */
+    const char *id;
+    const char *question;           /* NULL when absent */
+    int n_answers;                  /* -1 when "answers" is absent */
+    const char *const *answers;     /* texts */
+    const double *answer_starts;    /* 0 where absent */
+} zl_squad_qa;
+
+typedef struct zl_squad_reader {
+    unsigned need;                  /* ZL_SQUAD_NEED_* */
+    const char *answers_for;        /* names the use in "has no answers (needed for ...)" */
+    void *ud;
+    int (*begin)(void *ud, int n_paragraphs, int n_questions);  /* each may be NULL */
+    int (*paragraph)(void *ud, const char *context);            /* before its questions */
+    int (*question)(void *ud, const zl_squad_qa *qa);
+} zl_squad_reader;
+
+/* Checks the whole document, then calls the reader's functions in file order (a nonzero
+ * return stops the walk, its error kept). 0, or -1 with the error set. */
+int zl_squad_read(const char *what, const struct cJSON *root, const zl_squad_reader *r);
 
 /* Reads SQuAD-format JSON (SQuAD v1.1, CMRC 2018 squad-style). In training, every
  * question's first answer is mapped to words; questions whose answer cannot be

@@ -1,10 +1,12 @@
 /* tokenizer.c — WordPiece tokenizer equal to google-research/bert tokenization.py
  * (and run_cmrc2018.py's customize_tokenizer). Works on code points (Python str
- * semantics); utf8proc gives categories, simple lower-casing and decompositions. */
+ * semantics); core/text decodes UTF-8 and lower-cases as str.lower(), utf8proc gives
+ * categories and decompositions. */
 #include "tokenizer.h"
 
 #include "error.h"
 #include "io.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,38 +82,11 @@ void zl_words_free(zl_words *w)
 static int utf8_decode(const char *s, size_t len, cpvec *out)
 {
     if (cp_reserve(out, len)) return -1;
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    size_t i = 0;
-    while (i < len) {
-        if (p[i] < 0x80) {
-            out->v[out->n++] = p[i++];
-            continue;
-        }
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
-        if (k < 0) {
-            i++;
-            continue;
-        }
-        out->v[out->n++] = cp;
-        i += (size_t)k;
-    }
+    out->n += zl_utf8_decode(out->v + out->n, s, len, ZL_UTF8_DROP);
     return 0;
 }
 
-static size_t utf8_put(char *dst, int32_t cp)
-{
-    return (size_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)dst);
-}
-
 /* ---- character classes (tokenization.py) ---- */
-int zl_unicode_is_pyspace(int32_t c)
-{
-    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-           c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-           c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
 static int is_bert_whitespace(int32_t c)
 {
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r') return 1;
@@ -142,61 +117,11 @@ static int is_cjk(int32_t c)
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
-/* Unicode Cased, approximated by Lu/Ll/Lt or having a case mapping (utf8proc does
- * not expose Other_Lowercase), for the final-sigma rule of str.lower(). */
-static int is_cased(int32_t c)
-{
-    utf8proc_category_t k = utf8proc_category(c);
-    if (k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT)
-        return 1;
-    return utf8proc_tolower(c) != c || utf8proc_toupper(c) != c;
-}
-
-static int is_case_ignorable(int32_t c)
-{
-    switch (c) {
-    case 0x27: case 0x2E: case 0x3A: case 0xB7: case 0x387: case 0x55F: case 0x5F4:
-    case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xFE13: case 0xFE52:
-    case 0xFE55: case 0xFF07: case 0xFF0E: case 0xFF1A:
-        return 1;
-    default: break;
-    }
-    utf8proc_category_t k = utf8proc_category(c);
-    return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_ME || k == UTF8PROC_CATEGORY_CF ||
-           k == UTF8PROC_CATEGORY_LM || k == UTF8PROC_CATEGORY_SK;
-}
-
-/* Python's str.lower() of s[0..n) appended to out: per-code-point lower-casing plus
- * the full mapping U+0130 -> "i\u0307" and the Final_Sigma context of U+03A3. */
+/* Python's str.lower() of s[0..n) appended to out. */
 static int py_lower(const int32_t *s, size_t n, cpvec *out)
 {
-    if (cp_reserve(out, n + 8)) return -1;
-    for (size_t i = 0; i < n; i++) {
-        int32_t c = s[i];
-        if (c == 0x130) {
-            if (cp_push(out, 'i') || cp_push(out, 0x307)) return -1;
-            continue;
-        }
-        if (c == 0x3A3) {
-            size_t j = i;
-            int32_t b = 0;
-            int before = 0;
-            while (j > 0) {
-                b = s[--j];
-                if (!is_case_ignorable(b)) { before = is_cased(b); break; }
-            }
-            int fin = before;
-            if (fin) {
-                size_t k = i + 1;
-                while (k < n && is_case_ignorable(s[k])) k++;
-                fin = k == n || !is_cased(s[k]);
-            }
-            if (cp_push(out, fin ? 0x3C2 : 0x3C3)) return -1;
-            continue;
-        }
-        if (cp_push(out, c < 0x80 ? ((c >= 'A' && c <= 'Z') ? c + 32 : c) : utf8proc_tolower(c)))
-            return -1;
-    }
+    if (cp_reserve(out, 2 * n)) return -1;
+    out->n += zl_text_lower(out->v + out->n, s, n);
     return 0;
 }
 
@@ -273,7 +198,7 @@ static int emit_bert(const int32_t *w, size_t n, int lower, cpvec *tmp, cpvec *t
             if (cp_push(&wl->chars, s[i])) return -1;
             if (word_end(wl, wl->chars.n - 1)) return -1;
             start = wl->chars.n;
-        } else if (zl_unicode_is_pyspace(s[i])) { /* final whitespace_tokenize */
+        } else if (zl_text_isspace(s[i])) { /* final whitespace_tokenize */
             if (word_end(wl, start)) return -1;
             start = wl->chars.n;
         } else if (cp_push(&wl->chars, s[i])) {
@@ -289,9 +214,9 @@ static int split_py(const int32_t *s, size_t n, int lower, cpvec *tmp, cpvec *tm
 {
     size_t i = 0;
     while (i < n) {
-        while (i < n && zl_unicode_is_pyspace(s[i])) i++;
+        while (i < n && zl_text_isspace(s[i])) i++;
         size_t j = i;
-        while (j < n && !zl_unicode_is_pyspace(s[j])) j++;
+        while (j < n && !zl_text_isspace(s[j])) j++;
         if (j > i && fn(s + i, j - i, lower, tmp, tmp2, wl)) return -1;
         i = j;
     }
@@ -379,24 +304,23 @@ int zl_tokenizer_id(const zl_tokenizer *t, const char *piece, size_t len)
     }
 }
 
+/* Bytes of the Python space (str.isspace) at s[0..avail), 0 when there is none. */
+static int space_len(const char *s, size_t avail)
+{
+    int k = zl_utf8_len((const unsigned char *)s, avail);
+    int32_t cp;
+    return k && zl_utf8_decode(&cp, s, (size_t)k, ZL_UTF8_DROP) == 1 && zl_text_isspace(cp) ? k : 0;
+}
+
 /* Python str.strip() on a UTF-8 line: bounds of the stripped part. */
 static void strip_line(const char *s, size_t n, size_t *a, size_t *b)
 {
     size_t i = 0, j = n;
-    while (i < j) {
-        int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-                                              (utf8proc_ssize_t)(j - i), &cp);
-        if (k <= 0 || !zl_unicode_is_pyspace(cp)) break;
-        i += (size_t)k;
-    }
+    for (int k; i < j && (k = space_len(s + i, j - i)) > 0;) i += (size_t)k;
     while (j > i) {
         size_t k = j - 1;
         while (k > i && ((unsigned char)s[k] & 0xC0) == 0x80 && j - k < 4) k--;
-        int32_t cp;
-        utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s + k,
-                                              (utf8proc_ssize_t)(j - k), &cp);
-        if (r != (utf8proc_ssize_t)(j - k) || !zl_unicode_is_pyspace(cp)) break;
+        if ((size_t)space_len(s + k, j - k) != j - k) break;
         j = k;
     }
     *a = i;
@@ -434,10 +358,8 @@ zl_tokenizer *zl_tokenizer_from_buffer(const char *what, const char *data, size_
         size_t start = w;
         size_t i = pos + a;
         while (i < pos + b) {
-            utf8proc_int32_t cp;
-            utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)data + i,
-                                                  (utf8proc_ssize_t)(pos + b - i), &cp);
-            if (k < 0) { i++; continue; }
+            int k = zl_utf8_len((const unsigned char *)data + i, pos + b - i);
+            if (!k) { i++; continue; }
             memcpy(t->text + w, data + i, (size_t)k);
             w += (size_t)k;
             i += (size_t)k;
@@ -596,7 +518,7 @@ int zl_tokenizer_encode(const zl_tokenizer *t, const char *text, size_t len, zl_
         size_t o = 0;
         for (size_t k = 0; k < m; k++) {
             cpoff[k] = o;
-            o += utf8_put(bytes + o, w[k]);
+            o += zl_utf8_put(bytes + o, w[k]);
         }
         cpoff[m] = o;
         rc = wordpiece(t, bytes, cpoff, m, key, out);
@@ -626,7 +548,7 @@ static int words_push(zl_words *w, const int32_t *s, size_t n)
         w->cap = cap;
     }
     w->off[w->n++] = w->len;
-    for (size_t i = 0; i < n; i++) w->len += utf8_put(w->buf + w->len, s[i]);
+    for (size_t i = 0; i < n; i++) w->len += zl_utf8_put(w->buf + w->len, s[i]);
     w->buf[w->len++] = '\0';
     return 0;
 }

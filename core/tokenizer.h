@@ -81,7 +81,4 @@ void zl_ids_free(zl_ids *ids);
 void zl_words_free(zl_words *w);
 int zl_ids_push(zl_ids *ids, int32_t v);
 
-/* Python's str.isspace() for one code point (the set str.split() splits on). */
-int zl_unicode_is_pyspace(int32_t cp);
-
 #endif

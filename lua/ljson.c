@@ -7,6 +7,7 @@
 #include "error.h"
 #include "io.h"
 #include "json.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <lualib.h>
@@ -148,27 +149,12 @@ static void add_string(lua_State *L, strbuf *b, const char *s, size_t len)
     sb_add(L, b, "\"", 1);
 }
 
-/* Shortest decimal that reads back to the same double, laid out as Python's repr:
- * positional for 1e-4 <= |v| < 1e16 ("50.0", "0.001"), scientific otherwise. */
+/* Floats as Python's repr writes them ("50.0", "1e-05"): core/text's one formatter. */
 static void add_number(lua_State *L, strbuf *b, double v)
 {
     if (!isfinite(v)) luaL_error(L, "json.encode: cannot encode %f (not finite)", v);
-    char s[64];
-    int p;
-    for (p = 1; p < 17; p++) {
-        snprintf(s, sizeof s, "%.*e", p - 1, v);
-        if (strtod(s, NULL) == v) break;
-    }
-    snprintf(s, sizeof s, "%.*e", p - 1, v);
-    int exp10 = atoi(strchr(s, 'e') + 1);
-    if (v != 0 && (exp10 < -4 || exp10 >= 16)) {
-        sb_str(L, b, s); /* "1e+300", "1.5e-05" as Python */
-        return;
-    }
-    int decimals = p - 1 - exp10;
-    if (decimals < 0) decimals = 0;
-    snprintf(s, sizeof s, "%.*f", decimals, v);
-    if (!strchr(s, '.')) strcat(s, ".0");
+    char s[32];
+    zl_text_repr_double(s, v);
     sb_str(L, b, s);
 }
 
@@ -300,6 +286,90 @@ static void encode(lua_State *L, enc *e, int idx, int depth)
     }
 }
 
+/* ---- Lua values as a cJSON tree (for core readers that take a parsed document) ----
+ * The tree hangs from a userdata whose __gc deletes it, and every node is attached to
+ * its parent as soon as it exists, so an error half-way leaks nothing. */
+#define TREE_MT "zonelab.json.tree"
+
+static int tree_gc(lua_State *L)
+{
+    cJSON **root = luaL_checkudata(L, 1, TREE_MT);
+    cJSON_Delete(*root);
+    *root = NULL;
+    return 0;
+}
+
+static cJSON *tree_node(lua_State *L, int idx, const char *where)
+{
+    idx = lua_absindex(L, idx);
+    cJSON *j = NULL;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: j = cJSON_CreateNull(); break;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) != NULL) luaL_error(L, "%s: cannot hold a userdata", where);
+        j = cJSON_CreateNull();
+        break;
+    case LUA_TBOOLEAN: j = cJSON_CreateBool(lua_toboolean(L, idx)); break;
+    case LUA_TNUMBER: j = cJSON_CreateNumber(lua_tonumber(L, idx)); break;
+    case LUA_TSTRING: j = cJSON_CreateString(lua_tostring(L, idx)); break;
+    case LUA_TTABLE: {
+        lua_Integer n;
+        lua_pushnil(L);
+        int empty = lua_next(L, idx) == 0; /* an empty table is an empty array: Lua cannot
+                                              tell {} from [] */
+        if (!empty) lua_pop(L, 2);
+        j = empty || is_array(L, idx, &n) ? cJSON_CreateArray() : cJSON_CreateObject();
+        break;
+    }
+    default: luaL_error(L, "%s: cannot hold a %s", where, luaL_typename(L, idx));
+    }
+    if (!j) luaL_error(L, "%s: out of memory", where);
+    return j;
+}
+
+static void tree_fill(lua_State *L, int idx, cJSON *j, const char *where, int depth)
+{
+    idx = lua_absindex(L, idx);
+    if (!cJSON_IsArray(j) && !cJSON_IsObject(j)) return;
+    if (depth > 200) luaL_error(L, "%s: nested too deeply (cycle?)", where);
+    luaL_checkstack(L, 4, where);
+    if (cJSON_IsArray(j)) {
+        lua_Integer n = 0;
+        is_array(L, idx, &n);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, idx, i);
+            cJSON *c = tree_node(L, -1, where);
+            cJSON_AddItemToArray(j, c);
+            tree_fill(L, -1, c, where, depth + 1);
+            lua_pop(L, 1);
+        }
+        return;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "%s: object keys must be strings", where);
+        cJSON *c = tree_node(L, -1, where);
+        cJSON_AddItemToObject(j, lua_tostring(L, -2), c);
+        tree_fill(L, -1, c, where, depth + 1);
+        lua_pop(L, 1);
+    }
+}
+
+cJSON *zl_lua_tojson(lua_State *L, int idx, const char *where)
+{
+    idx = lua_absindex(L, idx);
+    cJSON **root = lua_newuserdatauv(L, sizeof *root, 0);
+    *root = NULL;
+    if (luaL_newmetatable(L, TREE_MT)) {
+        lua_pushcfunction(L, tree_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    *root = tree_node(L, idx, where);
+    tree_fill(L, idx, *root, where, 0);
+    return *root;
+}
+
 static int opt_pretty(lua_State *L, int idx)
 {
     if (!lua_istable(L, idx)) return 0;
@@ -328,6 +398,16 @@ static int j_encode(lua_State *L)
     lua_pushlstring(L, b->p ? b->p : "", b->n);
     free(b->p);
     b->p = NULL;
+    return 1;
+}
+
+/* json.float(x): Python's repr of x as a float ("75.0", "91.66666666666667", "1e-05"),
+ * the number format of every score zonelab prints; NaN and infinities as Python's json
+ * spells them ("NaN", "Infinity"). */
+static int j_float(lua_State *L)
+{
+    char s[32];
+    lua_pushstring(L, (zl_text_repr_double(s, (double)luaL_checknumber(L, 1)), s));
     return 1;
 }
 
@@ -363,7 +443,8 @@ static int j_array(lua_State *L)
 int zl_lua_open_json(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"decode", j_decode}, {"encode", j_encode}, {"read", j_read},
-                                   {"write", j_write}, {"array", j_array}, {NULL, NULL}};
+                                   {"write", j_write}, {"array", j_array}, {"float", j_float},
+                                   {NULL, NULL}};
     luaL_newmetatable(L, ARRAY_MT);
     lua_pop(L, 1);
     luaL_newlib(L, fns);

@@ -41,44 +41,13 @@ static int m_load(lua_State *L)
     return 1;
 }
 
-/* Builds a dataset from a decoded SQuAD-style table {data = {{paragraphs = {{qas = ...}}}}}. */
+/* A dataset from a decoded SQuAD-style table {data = {{paragraphs = {{qas = ...}}}}}: the
+ * core's SQuAD reader judges it as it judges a file. */
 static void dataset_from_table(lua_State *L, int idx, dataset_box *b)
 {
-    idx = lua_absindex(L, idx);
-    if (!(b->ds = zl_metrics_dataset_new())) zl_lua_fail(L);
-    if (lua_getfield(L, idx, "data") != LUA_TTABLE)
-        luaL_error(L, "dataset table: missing array 'data' (not a SQuAD-style dataset)");
-    const char *golds[256];
-    for (lua_Integer a = 1; lua_geti(L, -1, a) == LUA_TTABLE; a++) {
-        if (lua_getfield(L, -1, "paragraphs") != LUA_TTABLE)
-            luaL_error(L, "dataset table: data[%d]: missing array 'paragraphs'", (int)a);
-        for (lua_Integer p = 1; lua_geti(L, -1, p) == LUA_TTABLE; p++) {
-            if (lua_getfield(L, -1, "qas") != LUA_TTABLE)
-                luaL_error(L, "dataset table: data[%d].paragraphs[%d]: missing array 'qas'",
-                           (int)a, (int)p);
-            for (lua_Integer q = 1; lua_geti(L, -1, q) == LUA_TTABLE; q++) {
-                int qa = lua_gettop(L);
-                if (lua_getfield(L, qa, "id") != LUA_TSTRING || lua_getfield(L, qa, "answers") != LUA_TTABLE)
-                    luaL_error(L, "dataset table: data[%d].paragraphs[%d].qas[%d]: missing string "
-                               "'id' or array 'answers'", (int)a, (int)p, (int)q);
-                int n = 0;
-                for (lua_Integer k = 1; lua_geti(L, qa + 2, k) == LUA_TTABLE; k++) {
-                    if (n == 256) luaL_error(L, "dataset table: more than 256 answers to a question");
-                    if (lua_getfield(L, -1, "text") != LUA_TSTRING)
-                        luaL_error(L, "dataset table: question %s: answers[%d] has no string 'text'",
-                                   lua_tostring(L, qa + 1), (int)k);
-                    golds[n++] = lua_tostring(L, -1); /* kept alive by the table */
-                    lua_pop(L, 2);
-                }
-                lua_pop(L, 1);
-                if (zl_metrics_dataset_add(b->ds, lua_tostring(L, qa + 1), golds, n)) zl_lua_fail(L);
-                lua_settop(L, qa - 1);
-            }
-            lua_pop(L, 3); /* the nil ending the loop, qas, paragraph */
-        }
-        lua_pop(L, 3); /* nil, paragraphs, article */
-    }
-    lua_pop(L, 2); /* nil, data */
+    const struct cJSON *root = zl_lua_tojson(L, idx, "dataset table");
+    if (!(b->ds = zl_metrics_dataset_from_json("dataset table", root))) zl_lua_fail(L);
+    lua_pop(L, 1); /* the tree, freed by the collector */
 }
 
 /* The dataset argument: a dataset, a path or a table. Leaves a dataset userdata at idx. */

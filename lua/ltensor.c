@@ -22,12 +22,6 @@ zl_tensor **zl_lua_newtensor(lua_State *L)
     return &b->t;
 }
 
-void zl_lua_pushtensor(lua_State *L, zl_tensor *t)
-{
-    if (!t) zl_lua_fail(L);
-    *zl_lua_newtensor(L) = t;
-}
-
 void zl_lua_pushview(lua_State *L, zl_tensor *t, int parent)
 {
     parent = lua_absindex(L, parent);

@@ -22,8 +22,6 @@ int zl_lua_fail(lua_State *L);
  * right after with a core-created tensor (userdata first, so a failure of the core
  * call leaves nothing dangling). */
 zl_tensor **zl_lua_newtensor(lua_State *L);
-/* Pushes t as a userdata that owns it (t may be NULL: then raises the core error). */
-void zl_lua_pushtensor(lua_State *L, zl_tensor *t);
 /* Pushes t borrowing storage from the value at stack index parent (kept alive). */
 void zl_lua_pushview(lua_State *L, zl_tensor *t, int parent);
 /* The open tensor at idx, for code that reads t->data as a flat array: raises when it
@@ -45,6 +43,12 @@ const int32_t *zl_lua_field_i32(lua_State *L, int t, const char *k, int64_t n, i
                                 const char *where);
 /* Field k of the table at t as a number (def when absent); errors read "<what> k must be a number". */
 double zl_lua_field_number(lua_State *L, int t, const char *k, double def, const char *what);
+
+/* Pushes a userdata owning a cJSON tree made from the value at idx (sequences become
+ * arrays, an empty table an empty array, other tables objects with string keys) and
+ * returns the tree, alive while the userdata is; errors start with `where`. */
+struct cJSON;
+struct cJSON *zl_lua_tojson(lua_State *L, int idx, const char *where);
 
 /* Reads a shape from a Lua sequence of positive integers; returns ndim. */
 int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape);

@@ -7,6 +7,7 @@ local csv = require "zonelab.csv"
 local lfs = require "lfs"
 local scoring = require "zonelab.scoring"
 local stats = require "zonelab.stats"
+local zl = require "zonelab"
 
 local p = cli.parser("recipes/stats.lua",
   "Statistics over runs of the zone x layer experiment. --runs: mean and sample standard " ..
@@ -117,7 +118,7 @@ if ref then
     local diffs = {}
     for l = 1, nlayers do diffs[l] = mean_tbl.rows[l][z] - ref.rows[l][z] end
     local s = stats.std(diffs)
-    parts[#parts + 1] = string.format('"%s": %s', z, s and csv.pyfloat(s) or "null")
+    parts[#parts + 1] = string.format('"%s": %s', z, s and zl.json.float(s) or "null")
   end
   print(string.format('{"std_of_difference": {%s}}', table.concat(parts, ", ")))
 end

@@ -261,6 +261,6 @@ if args.dev then
   cli.wrote(res.predictions)
   if res.score then
     cli.wrote(res.metrics)
-    print(string.format('{"exact_match": %.17g, "f1": %.17g}', res.score.exact_match, res.score.f1))
+    print(require("zonelab.scoring").line(res.score)) -- as evaluate prints it
   end
 end

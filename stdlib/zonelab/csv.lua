@@ -133,32 +133,4 @@ function M.write_results(path, t, fmt)
   M.write(path, header, rows, fmt)
 end
 
---- A float written as Python's repr() writes it (shortest round-trip digits, "100.0",
---- "1e-05"), so zonelab prints metrics exactly as the official scripts print them.
-function M.pyfloat(x)
-  if x ~= x then return "NaN" end
-  if x == math.huge then return "Infinity" elseif x == -math.huge then return "-Infinity" end
-  if x == 0 then return (1 / x < 0) and "-0.0" or "0.0" end
-  local s
-  for p = 1, 17 do
-    s = string.format("%." .. (p - 1) .. "e", x)
-    if tonumber(s) == x then break end
-  end
-  local sign, d1, rest, e = s:match("^(-?)(%d)%.?(%d*)e([-+]%d+)$")
-  local digits, exp = d1 .. rest, tonumber(e)
-  digits = digits:gsub("0+$", "")
-  if digits == "" then digits = "0" end
-  if exp >= -4 and exp < 16 then -- Python's repr uses exponents outside [1e-4, 1e16)
-    if exp >= 0 then
-      local int = digits:sub(1, exp + 1)
-      int = int .. string.rep("0", exp + 1 - #int)
-      local frac = digits:sub(exp + 2)
-      return sign .. int .. "." .. (frac == "" and "0" or frac)
-    end
-    return sign .. "0." .. string.rep("0", -exp - 1) .. digits
-  end
-  local m = digits:sub(1, 1) .. (#digits > 1 and ("." .. digits:sub(2)) or "")
-  return string.format("%s%se%s%02d", sign, m, exp < 0 and "-" or "+", math.abs(exp))
-end
-
 return M

@@ -12,7 +12,6 @@
 -- "total": n, "missing": m, "questions": {"<question id>": [em, f1], ...}}, scores x100
 -- (EM 0 or 100); a question without a prediction has [0, 0].
 local zl = require "zonelab"
-local csv = require "zonelab.csv"
 
 local M = {}
 
@@ -42,7 +41,7 @@ end
 
 --- The official script's output line: {"exact_match": <float>, "f1": <float>}.
 function M.line(r)
-  return string.format('{"exact_match": %s, "f1": %s}', csv.pyfloat(r.exact_match), csv.pyfloat(r.f1))
+  return string.format('{"exact_match": %s, "f1": %s}', zl.json.float(r.exact_match), zl.json.float(r.f1))
 end
 
 local function num(v) return math.tointeger(v) or v end

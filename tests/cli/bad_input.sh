@@ -3,6 +3,5 @@
 # recipe a user would use must give exit 1, one `zonelab: error: ...` line naming the
 # file, and no partial output. Known bugs are listed as FAILED-EXPECTED; set
 # ZONELAB_STRICT_BAD_INPUT=1 to make them fail too.
-set -u
-zonelab=${1:?usage: bad_input.sh path/to/zonelab}
-exec "$zonelab" tests/bad_input/run.lua "$zonelab"
+source "$(dirname "$0")/lib.sh" "$@"
+"$ZL" tests/bad_input/run.lua "$ZL"

@@ -1,28 +1,13 @@
 #!/usr/bin/env bash
 # recipes/decode.lua: files named as the reference, scores, --mask-layer all, and one-line
 # errors (layer out of range naming the layer count, unknown zone listing the zones).
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 # a synthetic dev set and a random 2-layer model with its vocabulary
+synth_model "$tmp" 3 2 1
 "$ZL" -e "
 local zl = require 'zonelab'
-local synth = require 'zonelab.synth'
-synth.write('$tmp', synth.generate { seed = 3, train_paragraphs = 1, dev_paragraphs = 2 })
-local cfg = zl.json.read('$tmp/bert_config.json')
-cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size = 32, 2, 2, 64
-require('lfs').mkdir('$tmp/model')
-zl.bert.new(cfg, { seed = 1 }):save('$tmp/model')
-zl.io.write_atomic('$tmp/model/vocab.txt', zl.io.read('$tmp/vocab.txt'))
 local d = zl.json.read('$tmp/dev.json')
 for _, a in ipairs(d.data) do for _, p in ipairs(a.paragraphs) do
   for _, q in ipairs(p.qas) do q.answers = zl.json.array() end end end
@@ -133,5 +118,4 @@ check_eq "missing data exit" 1 "$rc"
 check "missing data names it" "$tmp/missing.json" "$out"
 check_eq "missing data one line" 1 "$(printf '%s\n' "$out" | wc -l)"
 
-echo "decode.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

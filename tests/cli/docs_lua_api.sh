@@ -9,10 +9,8 @@
 #     row starting "| `zonelab.NAME` |".
 # Prints what is missing, `docs_lua_api.sh: N passed, M failed`, exits 1 on failure.
 #   bash tests/cli/docs_lua_api.sh build/zonelab [LUA-API.md]    (default docs/lua-api.md)
-set -u
-ZL="$1"
+source "$(dirname "$0")/lib.sh" "$@"
 DOCS="${2:-docs/lua-api.md}"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 if [ ! -f "$DOCS" ]; then
   echo "docs_lua_api.sh: $DOCS: no such file"; echo "docs_lua_api.sh: 0 passed, 1 failed"; exit 1

@@ -5,10 +5,8 @@
 # "## decode / sweep — ..."), up to the next "## " heading. A recipe without a section, or
 # an option missing from it, fails the suite.
 #   bash tests/cli/docs_options.sh build/zonelab [DOCS.md]    (default docs/recipes.md)
-set -u
-ZL="$1"
+source "$(dirname "$0")/lib.sh" "$@"
 DOCS="${2:-docs/recipes.md}"
-fail=0; pass=0
 
 if [ ! -f "$DOCS" ]; then
   echo "docs_options.sh: $DOCS: no such file"; echo "docs_options.sh: 0 passed, 1 failed"; exit 1
@@ -63,5 +61,4 @@ if [ "$n_recipes" -lt 10 ]; then
   fail=$((fail + 1)); echo "FAIL: only $n_recipes recipes found (run from the source root)"
 fi
 
-echo "docs_options.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -2,16 +2,7 @@
 # recipes/evaluate.lua, aggregate.lua and stats.lua end to end: the official output line,
 # per-question files, results.csv + baseline.json, missing files, the published tables'
 # standard deviations of difference, the seeded bootstrap, and one-line errors (exit 1).
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 # ---- a tiny dataset: 4 questions ----
@@ -50,7 +41,7 @@ if [ -f "$real/dev-v1.1.json" ]; then
   out=$("$ZL" recipes/evaluate.lua "$real/dev-v1.1.json" "$real/leaderboard_predictions/SLQA+_ensemble_Alibaba_iDST_NLP.json" 2>&1)
   check_eq "real SLQA+" '{"exact_match": 81.94891201513718, "f1": 88.38386312172166}' "$out"
 else
-  echo "SKIP real evaluate: $real/dev-v1.1.json absent"
+  skip_part "real evaluate: $real/dev-v1.1.json absent"
 fi
 cmrc="${ZONELAB_SHARED:-../shared}/data/real/cmrc2018/cmrc2018_dev.squad-style.json"
 if [ -f "$cmrc" ]; then
@@ -64,7 +55,7 @@ EOF
   check_eq "real CMRC first answers" '{"exact_match": 100.0, "f1": 100.0}' \
     "$("$ZL" recipes/evaluate.lua "$cmrc" "$tmp/cmrc_first.json" --cmrc 2>&1)"
 else
-  echo "SKIP real CMRC: $cmrc absent"
+  skip_part "real CMRC: $cmrc absent"
 fi
 
 # ---- aggregate: 2 layers, every zone ----
@@ -154,5 +145,4 @@ out=$("$ZL" recipes/stats.lua --per-question "$tmp/run/pq" --out "$tmp/b4" 2>&1)
 check_eq "bootstrap missing" "1 zonelab: error: $tmp/run/pq/per_question_layer1_q2.json: missing" "$rc $out"
 check "stats help" "std_of_difference" "$("$ZL" recipes/stats.lua --help)"
 
-echo "evaluate.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

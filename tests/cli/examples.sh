@@ -2,16 +2,12 @@
 # examples.sh ZONELAB — runs every example in examples/ on a small random model (and
 # once with --model) and replays examples/repl.md through the REPL, comparing what it
 # prints with the page, so the examples cannot rot.
-set -u
-ZL=$(realpath "${1:-build/zonelab}")
+source "$(dirname "$0")/lib.sh" "$@"
+ZL=$(realpath "$ZL")
 SRC=$(pwd)
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fail=0
+T="$tmp"
 # one thread: the machine is shared, and the page's numbers must not depend on it
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
 
 # run NAME ARGS...: runs examples/NAME with ARGS in $T, output in $T/NAME.out; exit 0 wanted
 run() {
@@ -134,10 +130,9 @@ if [ -n "${ZONELAB_SHARED:-}" ] && [ -f "$ZONELAB_SHARED/data/real/cmrc2018/cmrc
     want cmrc2018.lua '^3 questions -> [0-9]+ features$'
     want cmrc2018.lua '^  DEV_0_QUERY_0 '
 else
-    echo "SKIP: cmrc2018.lua on real data: \$ZONELAB_SHARED/data/real (CMRC dev, Chinese vocab) not found"
+    skip_part "cmrc2018.lua on real data: \$ZONELAB_SHARED/data/real (CMRC dev, Chinese vocab) not found"
 fi
 
 if [ -n "$(ls -A "$T/tmp")" ]; then bad "examples left temporary files: $(ls "$T/tmp")"; else ok "no temporary files left"; fi
 
-if [ "$fail" -ne 0 ]; then echo "examples: FAILED"; exit 1; fi
-echo "examples: all passed"
+finish

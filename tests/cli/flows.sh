@@ -1,11 +1,8 @@
 # recipes/flows.lua end to end on a synthetic corpus and small random models:
 # the JSON contract, --compare/--target/--heads, and one-line errors.
-set -u
-ZL="$1"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
+TMP="$tmp"
 mkdir -p "$TMP/data"
-fail() { echo "FAIL: $*"; exit 1; }
 
 "$ZL" -e "
 local zl = require 'zonelab'
@@ -19,13 +16,13 @@ for i, seed in ipairs({11, 12}) do
   zl.io.write_atomic(dir .. '/vocab.txt', zl.io.read('$TMP/data/vocab.txt'))
 end
 io.open('$TMP/qid', 'w'):write(c.dev.data[1].paragraphs[1].qas[1].id)
-" || fail "could not build the synthetic data"
+" || { bad "could not build the synthetic data"; finish; }
 QID=$(cat "$TMP/qid")
 # A random model attends almost uniformly (about 1/length): a tiny tau keeps edges.
 "$ZL" recipes/flows.lua --model "$TMP/m1" --predict "$TMP/data/dev.json" --qid "$QID" \
-  --tau 0.002 --max-seq-length 256 --out "$TMP/out" > "$TMP/log" || fail "single-model run failed"
-grep -q "wrote $TMP/out/flows_$QID.pdf" "$TMP/log" || fail "no PDF line in: $(cat "$TMP/log")"
-head -c 5 "$TMP/out/flows_$QID.pdf" | grep -q "%PDF-" || fail "not a PDF"
+  --tau 0.002 --max-seq-length 256 --out "$TMP/out" > "$TMP/log" && ok || bad "single-model run failed"
+grep -q "wrote $TMP/out/flows_$QID.pdf" "$TMP/log" && ok || bad "no PDF line in: $(cat "$TMP/log")"
+head -c 5 "$TMP/out/flows_$QID.pdf" | grep -q "%PDF-" && ok || bad "not a PDF"
 "$ZL" -e "
 local zl = require 'zonelab'
 local j = zl.json.read('$TMP/out/flows_$QID.json')
@@ -54,11 +51,11 @@ for t = 0, S - 1 do
   assert(math.abs(j.influence[1][t + 1] - (0.25 * c0 + 0.5 * c1 + c2) / 3) < 1e-9, 'I_0')
 end
 assert(j.qid == '$QID' and j.question and j.answer, 'question fields')
-" || fail "single-model JSON does not follow the contract"
+" && ok || bad "single-model JSON does not follow the contract"
 
 "$ZL" recipes/flows.lua --model "$TMP/m1" --compare "$TMP/m2" --predict "$TMP/data/dev.json" \
   --qid "$QID" --tau 0.002 --target answer --heads 1,3 --max-seq-length 256 --out "$TMP/cmp" \
-  > "$TMP/log2" || fail "comparison run failed"
+  > "$TMP/log2" && ok || bad "comparison run failed"
 "$ZL" -e "
 local zl = require 'zonelab'
 local j = zl.json.read('$TMP/cmp/flows_$QID.json')
@@ -81,14 +78,14 @@ for l = 1, 4 do
   for _, t in ipairs(j.only_b[l]) do assert(nb[t] and not na[t], 'only_b') end
   assert(#j.shared[l] + #j.only_a[l] == #j.a.nodes[l], 'a covered')
 end
-" || fail "comparison JSON does not follow the contract"
-pdftoppm -r 30 -f 1 -l 1 -png "$TMP/cmp/flows_$QID.pdf" "$TMP/page" || fail "pdftoppm could not render the PDF"
+" && ok || bad "comparison JSON does not follow the contract"
+pdftoppm -r 30 -f 1 -l 1 -png "$TMP/cmp/flows_$QID.pdf" "$TMP/page" && ok || bad "pdftoppm could not render the PDF"
 
 expect_error() { # pattern, args...
   local pat="$1"; shift
-  if "$ZL" recipes/flows.lua "$@" > "$TMP/out.txt" 2> "$TMP/err.txt"; then fail "accepted: $*"; fi
-  grep -q "^zonelab: error: .*$pat" "$TMP/err.txt" || fail "expected '$pat' in: $(cat "$TMP/err.txt")"
-  [ "$(wc -l < "$TMP/err.txt")" -eq 1 ] || fail "more than one error line: $(cat "$TMP/err.txt")"
+  if "$ZL" recipes/flows.lua "$@" > "$TMP/out.txt" 2> "$TMP/err.txt"; then bad "accepted: $*"; fi
+  grep -q "^zonelab: error: .*$pat" "$TMP/err.txt" && ok || bad "expected '$pat' in: $(cat "$TMP/err.txt")"
+  [ "$(wc -l < "$TMP/err.txt")" -eq 1 ] && ok || bad "more than one error line: $(cat "$TMP/err.txt")"
 }
 COMMON=(--model "$TMP/m1" --predict "$TMP/data/dev.json" --max-seq-length 256 --out "$TMP/e")
 expect_error "no question with id 'nope'" "${COMMON[@]}" --qid nope
@@ -105,8 +102,8 @@ expect_error "--mask-zone needs --mask-layer" "${COMMON[@]}" --qid "$QID" --mask
 # changes the graph (question tokens lose the passage rows' attention)
 "$ZL" recipes/flows.lua --model "$TMP/m1" --predict "$TMP/data/dev.json" --qid "$QID" \
   --tau 0.002 --max-seq-length 256 --mask-zone p2q --mask-layer all --out "$TMP/masked" > /dev/null \
-  || fail "masked run failed"
-cmp -s "$TMP/out/flows_$QID.json" "$TMP/masked/flows_$QID.json" && fail "the mask changed nothing"
+  && ok || bad "masked run failed"
+cmp -s "$TMP/out/flows_$QID.json" "$TMP/masked/flows_$QID.json" && bad "the mask changed nothing" || ok
 expect_error "qid" --model "$TMP/m1" --predict "$TMP/data/dev.json" --out "$TMP/e"
-"$ZL" recipes/flows.lua --help | grep -q -- "--compare" || fail "--help does not list --compare"
-echo "flows recipe: ok"
+"$ZL" recipes/flows.lua --help | grep -q -- "--compare" && ok || bad "--help does not list --compare"
+finish

@@ -2,16 +2,7 @@
 # recipes/heatmap.lua end to end: Table 1 -> one-page PDF with its labels as text; panels
 # side by side; baseline.json with --metric; 0-based files; and one-line errors (exit 1)
 # that leave no PDF behind and never clobber an existing one.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 R=recipes/heatmap.lua
 T1=tests/fixtures/published/single_run.csv
 T2=tests/fixtures/published/five_run_mean.csv
@@ -66,7 +57,7 @@ check_eq "two bars" 2 "$(pdftotext -layout "$tmp/each.pdf" - | grep -o -- '-10' 
 check_eq "0-based same text" "$(pdftotext -layout "$tmp/fig1.pdf" -)" "$(pdftotext -layout "$tmp/zero.pdf" -)"
 
 # ---- bad input: one line, exit 1, no PDF, an existing PDF untouched ----
-bad() { # name, expected message part, csv content, [extra args...]
+bad_csv() { # name, expected message part, csv content, [extra args...]
   local name="$1" msg="$2" content="$3"; shift 3
   printf "%b" "$content" > "$tmp/bad.csv"
   rm -f "$tmp/bad.pdf"
@@ -76,15 +67,15 @@ bad() { # name, expected message part, csv content, [extra args...]
   check_eq "$name one line" 1 "$(echo "$o" | wc -l)"
   check_eq "$name no pdf" no "$([[ -e "$tmp/bad.pdf" ]] && echo yes || echo no)"
 }
-bad ragged "$tmp/bad.csv:3:" "layer,all,q2\n1,80,80\n2,80\n"
-bad nonnumber "$tmp/bad.csv:2: column q2" "layer,all,q2\n1,80,eighty\n"
-bad nan "$tmp/bad.csv:2:" "layer,all,q2\n1,80,nan\n"
-bad inf "$tmp/bad.csv:2:" "layer,all,q2\n1,80,-inf\n"
-bad zone "$tmp/bad.csv:1: unknown zone column 'p3'" "layer,all,p3\n1,80,80\n"
-bad layers "$tmp/bad.csv:2:" "layer,all,q2\n3,80,80\n"
-bad empty "$tmp/bad.csv: layer 1, zone q2 is empty" "layer,all,q2\n1,80,\n"
-bad vmin "--vmin (5) must be below --vmax (2)" "layer,all\n1,80\n" --vmin 5
-bad titles "3 --panel-title for 1 panels" "layer,all\n1,80\n" --panel-title a --panel-title b --panel-title c
+bad_csv ragged "$tmp/bad.csv:3:" "layer,all,q2\n1,80,80\n2,80\n"
+bad_csv nonnumber "$tmp/bad.csv:2: column q2" "layer,all,q2\n1,80,eighty\n"
+bad_csv nan "$tmp/bad.csv:2:" "layer,all,q2\n1,80,nan\n"
+bad_csv inf "$tmp/bad.csv:2:" "layer,all,q2\n1,80,-inf\n"
+bad_csv zone "$tmp/bad.csv:1: unknown zone column 'p3'" "layer,all,p3\n1,80,80\n"
+bad_csv layers "$tmp/bad.csv:2:" "layer,all,q2\n3,80,80\n"
+bad_csv empty "$tmp/bad.csv: layer 1, zone q2 is empty" "layer,all,q2\n1,80,\n"
+bad_csv vmin "--vmin (5) must be below --vmax (2)" "layer,all\n1,80\n" --vmin 5
+bad_csv titles "3 --panel-title for 1 panels" "layer,all\n1,80\n" --panel-title a --panel-title b --panel-title c
 
 out=$("$ZL" $R $T1 nonsense "$tmp/x.pdf" 2>&1); rc=$?
 check_eq "bad baseline exit" 1 "$rc"
@@ -134,5 +125,4 @@ printf "layer,all\n1,x\n" > "$tmp/bad.csv"
 "$ZL" $R "$tmp/bad.csv" 80 "$tmp/keep.pdf" >/dev/null 2>&1
 check_eq "existing kept" same "$(cmp -s "$tmp/fig1.pdf" "$tmp/keep.pdf" && echo same || echo changed)"
 
-echo "heatmap.sh: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+finish

@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # The zonelab host: -e, scripts with arguments, the REPL on piped input, errors,
 # --version, and the module loading into a stock lua5.4.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 
 out=$("$ZL" -e 'print(require("zonelab").tensor.randn({2,3}, 1))' 2>&1)
 check "randn prints" "tensor f32 [2,3]" "$out"
@@ -66,5 +60,4 @@ if cmake --install "$(dirname "$ZL")" --prefix "$tmp/inst" >/dev/null 2>&1; then
 else
   fail=$((fail+1)); echo "FAIL cmake --install"
 fi
-echo "host: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

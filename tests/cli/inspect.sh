@@ -1,16 +1,7 @@
 #!/usr/bin/env bash
 # recipes/inspect.lua: the real Chinese BERT index, TF checkpoints and safetensors written
 # by zonelab (file, prefix, .index, folder), --help, and one-line errors with exit 1.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 TAB=$'\t'
 
 real="${ZONELAB_SHARED:-../shared}/data/real/tf_chinese_bert"
@@ -27,7 +18,7 @@ if [ -f "$real/bert_model.ckpt.index" ]; then
   check_eq "real .index same" "$out" "$("$ZL" recipes/inspect.lua "$real/bert_model.ckpt.index" 2>&1)"
   check_eq "real folder same" "$out" "$("$ZL" recipes/inspect.lua "$real" 2>&1)"
 else
-  echo "SKIP real index: $real/bert_model.ckpt.index absent"
+  skip_part "real index: $real/bert_model.ckpt.index absent"
 fi
 
 # a TF checkpoint and a safetensors file made by zonelab
@@ -70,5 +61,4 @@ out=$("$ZL" recipes/inspect.lua 2>&1); rc=$?
 check_eq "no argument exit" 1 "$rc"
 check "no argument" "zonelab: error: missing argument 'checkpoint'" "$out"
 
-echo "inspect.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

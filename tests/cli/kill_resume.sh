@@ -3,25 +3,10 @@
 # the same command, ends with files byte-identical to an uninterrupted sweep's (each
 # configuration's predictions file is its checkpoint; finished ones are skipped), and a
 # killed run never leaves a truncated output (only whole files or temporary files).
-set -u
-ZL="$1"
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
-tmp=$(mktemp -d); bg=""; [ -n "${KEEP:-}" ] && echo "keeping $tmp"
-trap '[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
-"$ZL" -e "
-local zl = require 'zonelab'
-local synth = require 'zonelab.synth'
-synth.write('$tmp', synth.generate { seed = 5, train_paragraphs = 1, dev_paragraphs = 3 })
-local cfg = zl.json.read('$tmp/bert_config.json')
-cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size = 32, 2, 2, 64
-cfg.initializer_range = 0.3
-require('lfs').mkdir('$tmp/model')
-zl.bert.new(cfg, { seed = 3 }):save('$tmp/model')
-zl.io.write_atomic('$tmp/model/vocab.txt', zl.io.read('$tmp/vocab.txt'))" || { echo "FAIL setup"; exit 1; }
+synth_model "$tmp" 5 3 3 0.3 || { bad "setup"; finish; }
 SWEEP=(recipes/sweep.lua --model "$tmp/model" --predict "$tmp/dev.json" --max-seq-length 96
        --max-query-length 24 --doc-stride 32 --batch 2 --threads 1)
 
@@ -65,5 +50,4 @@ stray=$(ls "$tmp/k" | grep -c '\.tmp\.')
 # the rerun removes the temporary files the killed runs left beside its outputs
 [ "$stray" -eq 0 ] && ok || bad "$stray temporary files of killed runs remain: $(ls "$tmp/k" | grep '\.tmp\.' | head -3)"
 
-echo "kill_resume: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

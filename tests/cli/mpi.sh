@@ -4,33 +4,19 @@
 # the same loss column, and rank 0 alone writes (one log, one "wrote" line, checkpoint, dev
 # predictions). A normal run never starts MPI. Skipped, with a message, only where OpenMPI
 # (mpirun) is not installed; installed but not built in is a failure.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 # outside mpirun: one process, MPI untouched
 check_eq "plain run: one rank" "1 0 false" "$("$ZL" -e 'local d = require("zonelab").dist; print(string.format("%d %d %s", d.init(), d.rank(), tostring(d.launched())))')"
 
 if ! command -v mpirun > /dev/null 2>&1; then
-  echo "SKIP mpi.sh: OpenMPI is not installed (apt-get install libopenmpi-dev openmpi-bin, or make deps)"
-  echo "mpi.sh: $pass passed, $fail failed"
-  [ "$fail" -eq 0 ]; exit
+  [ "$fail" -eq 0 ] || finish
+  skip_all "OpenMPI is not installed (apt-get install libopenmpi-dev openmpi-bin, or make deps)"
 fi
 check_eq "built with MPI" "true" "$("$ZL" -e 'print(require("zonelab").dist.available())')"
 
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/data"
-"$ZL" -e "
-local synth = require 'zonelab.synth'
-synth.write('$tmp/data', synth.generate{seed = 5, train_paragraphs = 4, dev_paragraphs = 2,
-  hidden = 32, layers = 2, heads = 2})"
+synth_data "$tmp/data"
 D="$tmp/data"
 COMMON=(--model "$D" --init random --train "$D/train.json" --max-seq-length 64 --doc-stride 32
         --max-query-length 24 --epochs 2 --lr 1e-3 --threads 1)
@@ -68,5 +54,4 @@ for split in "4 1" "6 2"; do # batch, micro-batch: 4 micro-batches over 2 ranks;
 done
 check "uneven note" "3 micro-batches per step do not split evenly over 2 ranks" "$out"
 
-echo "mpi.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -4,23 +4,13 @@
 # every file the protocol promises (report.md, both heatmap PDFs, results.csv per seed,
 # stats, flows), that report.md carries the baselines of every seed and their mean as the
 # sweeps scored them, that a rerun resumes (skips training), and one-line option errors.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring (not empty), actual
-  if [[ -n "$2" && "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_file() { # path: exists and is not empty
-  if [[ -s "$1" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL missing or empty: $1"; fi
-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 help=$("$ZL" recipes/protocol.lua --help 2>&1)
 for o in --model --train --dev --seeds --out --epochs --lr --batch --micro-batch --max-seq-length \
          --zones --layers --padding --flows --preset --threads --jobs; do
-  check "help $o" -- "$o" "$help"
+  check "help $o" "$o" "$help"
 done
 
 O="$tmp/run"
@@ -98,5 +88,4 @@ err=$("$ZL" recipes/protocol.lua --seeds 0 --out "$tmp/x" 2>&1); rc=$?
 check "bad seeds exit" "1" "$rc"
 check "bad seeds message" "--seeds" "$err"
 
-echo "protocol.sh: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+finish

@@ -7,15 +7,7 @@
 # the Slurm script without Slurm (submission with a stand-in sbatch, then its array tasks and
 # its merge branch run here; tests/cli/slurm.sh runs it on a real one-node Slurm),
 # parallel.sh through xargs -P, and bash -n of the Slurm script.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
+source "$(dirname "$0")/lib.sh" "$@"
 close_nbest() { # two n-best files: the same questions, texts and order; numbers within 1e-4
   "$ZL" -e "
 local zl = require 'zonelab'
@@ -49,11 +41,9 @@ same_dir() { # name, unsharded folder, merged folder, file count[, close]: every
   done
   check_eq "$1 files compared" "$4" "$n"
 }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export ZONELAB_PROGRESS=0
 
-source "$(dirname "$0")/lib/demo_model.sh"
-demo_model "$ZL" "$tmp" || { fail=$((fail+1)); echo "FAIL demo model"; }
+synth_model "$tmp" 4 2 2 0.3
 COMMON=(--model "$tmp/model" --predict "$tmp/dev.json" --max-seq-length 96 --max-query-length 24
         --doc-stride 32 --batch 4 --threads 1)
 NOTHREADS=("${COMMON[@]:0:${#COMMON[@]}-2}")   # parallel.sh passes --threads itself
@@ -222,5 +212,4 @@ check_eq "sbatch tasks merge exit" 0 "$rc"
 check "sbatch merge branch" "merge: 3 shards (configs split)" "$out"
 same_dir "sbatch tasks = unsharded" "$tmp/u" "$tmp/sl" 36
 
-echo "shard.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

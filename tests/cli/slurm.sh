@@ -9,16 +9,8 @@
 # exactly the daemons it started, by pid, on every exit. Where they cannot
 # run (not root, packages missing, a daemon that does not come up) it prints one SKIP line
 # and exits 77, ctest's SKIP_RETURN_CODE for this test (ZL_REQUIRE_SLURM=1: a failure instead).
-set -u
-ZL="$1"
+source "$(dirname "$0")/lib.sh" "$@"   # its $tmp is removed by cleanup below
 SRC=$(pwd)   # ctest runs the cli tests in the source folder
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
 skip() { # one line; under ZL_REQUIRE_SLURM=1 (a CI that must run it) a failure
   if [ "${ZL_REQUIRE_SLURM:-0}" = 1 ]; then echo "FAIL slurm.sh (ZL_REQUIRE_SLURM=1): $*"; exit 1; fi
   echo "SKIP slurm.sh: $*"; exit 77
@@ -50,7 +42,7 @@ cleanup() {
       [ -f "$state/$f" ] && { echo "--- last lines of $f"; tail -15 "$state/$f"; }
     done
   fi
-  rm -rf "$state"
+  rm -rf "$state" "$tmp"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -127,9 +119,8 @@ done
 check "node advertises 8 CPUs" "CPUTot=8" "$node"
 
 # ---- the single-process sweep, then the example submitted to Slurm ----
-source "$SRC/tests/cli/lib/demo_model.sh"
 mkdir "$state/data"
-demo_model "$ZL" "$state/data" || { echo "FAIL demo model"; exit 1; }
+synth_model "$state/data" 4 2 2 0.3 || { echo "FAIL demo model"; exit 1; }
 OPTS=(--max-seq-length 96 --max-query-length 24 --doc-stride 32 --batch 4)
 "$ZL" "$SRC/recipes/sweep.lua" --model "$state/data/model" --predict "$state/data/dev.json" \
   "${OPTS[@]}" --threads 8 --out "$state/u" > "$state/u.log" 2>&1 || { echo "FAIL unsharded sweep: $(tail -1 "$state/u.log")"; exit 1; }
@@ -202,5 +193,4 @@ check "failed shard log" "unknown option '--no-such-option'" "$(cat "zl-sweep-${
 check_eq "no merged table" "" "$(ls "$state/work/bad" 2> /dev/null | grep results)"
 cd "$SRC"
 
-echo "slurm.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -2,31 +2,13 @@
 # recipes/sweep.lua: every configuration's files, results.csv / results_f1.csv through the
 # aggregate recipe, resume (skip finished, byte-identical end), --force, equality with
 # separate decodes, subsets of layers/zones, and one-line errors.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
+source "$(dirname "$0")/lib.sh" "$@"
 same() { # name, file a, file b
   if cmp -s "$2" "$3"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: $2 and $3 differ"; fi
 }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export ZONELAB_PROGRESS=0
 
-"$ZL" -e "
-local zl = require 'zonelab'
-local synth = require 'zonelab.synth'
-synth.write('$tmp', synth.generate { seed = 4, train_paragraphs = 1, dev_paragraphs = 2 })
-local cfg = zl.json.read('$tmp/bert_config.json')
-cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size = 32, 2, 2, 64
-cfg.initializer_range = 0.3
-require('lfs').mkdir('$tmp/model')
-zl.bert.new(cfg, { seed = 2 }):save('$tmp/model')
-zl.io.write_atomic('$tmp/model/vocab.txt', zl.io.read('$tmp/vocab.txt'))"
+synth_model "$tmp" 4 2 2 0.3
 COMMON=(--model "$tmp/model" --predict "$tmp/dev.json" --max-seq-length 96 --max-query-length 24
         --doc-stride 32 --batch 4 --threads 1)
 
@@ -104,5 +86,4 @@ out=$("$ZL" recipes/sweep.lua "${COMMON[@]}" --out "$tmp/e" --zones q2,foo 2>&1)
 check_eq "zones exit" 1 "$rc"
 check_eq "zones message" "zonelab: error: unknown zone 'foo': valid zones are all, q2, q2p, p2q, p2 (and all_strict)" "$out"
 
-echo "sweep.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -4,17 +4,7 @@
 # with SIGKILL after its first checkpoint and resumed ends byte-identical to an uninterrupted
 # run; a huge learning rate stops with an error naming the step, exit 1, checkpoint intact;
 # outputs (model/, train_log.csv, predictions.json, metrics.json); one-line option errors.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
-tmp=$(mktemp -d); bg=""
-trap '[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 # --help names every option of the contract
@@ -22,14 +12,10 @@ help=$("$ZL" recipes/train.lua --help 2>&1)
 for o in --model --train --out --dev --epochs --lr --batch --micro-batch --max-seq-length \
          --doc-stride --max-query-length --warmup-proportion --seed --threads --lower --cased \
          --save-every --resume --init --pad-per-batch; do
-  check "help $o" -- "$o" "$help"
+  check "help $o" "$o" "$help"
 done
 
-mkdir -p "$tmp/data"
-"$ZL" -e "
-local synth = require 'zonelab.synth'
-synth.write('$tmp/data', synth.generate{seed = 5, train_paragraphs = 4, dev_paragraphs = 2,
-  hidden = 32, layers = 2, heads = 2})"
+synth_data "$tmp/data"
 D="$tmp/data"
 # 20 questions, batch 4, 2 epochs: 10 steps
 COMMON=(--model "$D" --init random --train "$D/train.json" --max-seq-length 64 --doc-stride 32
@@ -52,6 +38,8 @@ check "log last step" "10," "$(tail -1 "$tmp/a/train_log.csv")"
 check "log first lr 0" "1,1," "$(sed -n 2p "$tmp/a/train_log.csv")"
 check "metrics keys" '"exact_match":' "$(cat "$tmp/a/metrics.json")"
 check "metrics f1" '"f1":' "$(cat "$tmp/a/metrics.json")"
+ev=$("$ZL" recipes/evaluate.lua "$D/dev.json" "$tmp/a/predictions.json" 2>/dev/null | grep '^{"exact_match"')
+check_eq "score line as evaluate prints it" "$ev" "$(printf '%s\n' "$out" | grep '^{"exact_match"')"
 cmp -s "$D/vocab.txt" "$tmp/a/model/vocab.txt" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL vocab copy"; }
 
 # determinism: same seed -> byte-identical weights; another seed -> different
@@ -115,5 +103,4 @@ out=$("$ZL" recipes/train.lua --model "$tmp/nowhere" --train "$D/train.json" --o
 check_eq "no model exit" 1 "$rc"
 check "no model" "zonelab: error: $tmp/nowhere/vocab.txt" "$out"
 
-echo "train.sh: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

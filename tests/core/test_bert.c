@@ -16,17 +16,8 @@
 #include "io.h"
 #include "tensor.h"
 #include "tfckpt.h"
+#include "zl_test.h"
 
-static int failures = 0, checks = 0;
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        checks++;                                                                \
-        if (!(cond)) {                                                           \
-            failures++;                                                          \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, \
-                    __LINE__, #cond, zl_error_get());                            \
-        }                                                                        \
-    } while (0)
 
 #define FIX "tests/fixtures/tiny"
 enum { B = 3, S = 24 };
@@ -692,16 +683,10 @@ static void test_electra(void)
 /* The real Chinese BERT-base index (no data file): every TF name and shape we expect. */
 static void test_real_index(void)
 {
-    const char *shared = getenv("ZONELAB_SHARED");
-    char cfg[512], idx[512];
-    snprintf(cfg, sizeof cfg, "%s/data/real/tf_chinese_bert/bert_config.json", shared ? shared : "");
-    FILE *f = shared ? fopen(cfg, "rb") : NULL;
-    if (!f) {
-        printf("SKIP real TF index: $ZONELAB_SHARED/data/real/tf_chinese_bert absent\n");
-        return;
-    }
-    fclose(f);
-    snprintf(idx, sizeof idx, "%s/data/real/tf_chinese_bert/bert_model.ckpt", shared);
+    char real[512], cfg[600], idx[600];
+    if (!zl_test_real(real, sizeof real, "real TF index", "tf_chinese_bert/bert_config.json")) return;
+    snprintf(cfg, sizeof cfg, "%s/tf_chinese_bert/bert_config.json", real);
+    snprintf(idx, sizeof idx, "%s/tf_chinese_bert/bert_model.ckpt", real);
     zl_bert_config c;
     CHECK(zl_bert_config_load(&c, cfg) == 0);
     CHECK(c.vocab_size == 21128 && c.num_hidden_layers == 12 && c.embedding_size == 768);
@@ -794,6 +779,5 @@ int main(void)
         zl_bert_free(m);
     }
     free(ids); free(types); free(imask); free(qm); free(pm); free(spos); free(epos);
-    printf("test_bert: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return zl_test_summary("test_bert");
 }

@@ -149,9 +149,20 @@ static void test_dataset(void)
 
     const char *bad1 = "{\"data\": [{\"paragraphs\": [{\"qas\": [{\"id\": \"q1\", \"answers\": [{}]}]}]}]}";
     CHECK(zl_metrics_dataset_parse("bad1.json", bad1, strlen(bad1)) == NULL);
-    CHECK(strstr(zl_error_get(), "bad1.json: data[0].paragraphs[0].qas[0] (id q1): answers[0]") != NULL);
+    CHECK(strstr(zl_error_get(), "bad1.json: question q1: answers[0] has no string \"text\"") != NULL);
     CHECK(zl_metrics_dataset_parse("bad2.json", "{\"version\": 1}", 14) == NULL);
-    CHECK(strstr(zl_error_get(), "bad2.json: missing array 'data'") != NULL);
+    CHECK(strstr(zl_error_get(), "bad2.json: \"data\" missing or not an array") != NULL);
+    /* the SQuAD reader's rules, as for features: ids are strings, once each */
+    const char *num = "{\"data\": [{\"paragraphs\": [{\"qas\": [{\"id\": 7, \"answers\": []}]}]}]}";
+    CHECK(zl_metrics_dataset_parse("num.json", num, strlen(num)) == NULL);
+    CHECK(strstr(zl_error_get(), "num.json: data[0].paragraphs[0].qas[0]: \"id\" is a number") != NULL);
+    zl_metrics_dataset *built = zl_metrics_dataset_new();
+    const char *gold = "x";
+    CHECK(built && zl_metrics_dataset_add(built, "q1", &gold, 1) == 0);
+    CHECK(built && zl_metrics_dataset_add(built, "q1", &gold, 1) != 0);
+    CHECK(strstr(zl_error_get(), "question id q1 appears twice") != NULL);
+    CHECK(built && zl_metrics_dataset_count(built) == 1);
+    zl_metrics_dataset_free(built);
     CHECK(zl_metrics_dataset_parse("bad3.json", "{\"data\": [", 10) == NULL);
     CHECK(strstr(zl_error_get(), "bad3.json: invalid JSON") != NULL);
     CHECK(zl_metrics_dataset_load("/nonexistent/dev.json") == NULL);
@@ -161,14 +172,10 @@ static void test_dataset(void)
 /* ---- the real leaderboard files: EM/F1 as the official script prints them ---- */
 static void test_real(void)
 {
-    const char *shared = getenv("ZONELAB_SHARED");
-    char dir[1024], path[1200];
-    snprintf(dir, sizeof dir, "%s/data/real/squad_v1.1", shared ? shared : "../shared");
+    char real[1024], dir[1100], path[1200];
+    if (!zl_test_real(real, sizeof real, "real data", "squad_v1.1/dev-v1.1.json")) return;
+    snprintf(dir, sizeof dir, "%s/squad_v1.1", real);
     snprintf(path, sizeof path, "%s/dev-v1.1.json", dir);
-    if (access(path, R_OK) != 0) {
-        printf("SKIP real data: %s absent\n", path);
-        return;
-    }
     zl_metrics_dataset *ds = zl_metrics_dataset_load(path);
     CHECK(ds && zl_metrics_dataset_count(ds) == 10570);
     if (!ds) return;
@@ -209,8 +216,7 @@ static void test_real(void)
     zl_metrics_dataset_free(ds);
 
     /* CMRC 2018 dev: the first answers as predictions */
-    snprintf(path, sizeof path, "%s/data/real/cmrc2018/cmrc2018_dev.squad-style.json",
-             shared ? shared : "../shared");
+    snprintf(path, sizeof path, "%s/cmrc2018/cmrc2018_dev.squad-style.json", real);
     ds = zl_metrics_dataset_load(path);
     CHECK(ds && zl_metrics_dataset_count(ds) == 3219);
     if (!ds) return;

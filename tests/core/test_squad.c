@@ -3,22 +3,15 @@
  * $ZONELAB_SHARED/data/real is present (cross-checked against a Python transcription
  * of run_squad.py). */
 #include "error.h"
+#include "io.h"
 #include "squad.h"
+#include "zl_test.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        checks++;                                                                  \
-        if (!(c)) {                                                                \
-            failures++;                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-        }                                                                          \
-    } while (0)
 
 static const char VOCAB[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\nleader\nwas\njohn\nsmith\n(\n1895\n-\n"
                             "1943\n)\n.\nwhen\nborn\n?\njapanese\nelectronics\nindustry\nwhich\n"
@@ -283,20 +276,31 @@ static void test_errors(void)
     zl_squad_free(ds);
 }
 
+/* nbest_predictions.json writes its numbers as Python's json (repr), like every score file */
+static void test_nbest_numbers(void)
+{
+    zl_squad_nbest nb = {"a", 1.0, 0.1, -2.5e-05};
+    zl_squad_prediction pr = {"q", "a", 1, &nb};
+    zl_squad_predictions p = {1, &pr};
+    const char *path = "build-text-test-nbest.json";
+    CHECK(zl_squad_write_nbest(path, &p) == 0);
+    char *s = NULL;
+    size_t len = 0;
+    CHECK(zl_io_read_file(path, 1 << 20, &s, &len) == 0);
+    CHECK(s && strstr(s, "\"probability\":\t1.0,") && strstr(s, "\"start_logit\":\t0.1,") &&
+          strstr(s, "\"end_logit\":\t-2.5e-05"));
+    free(s);
+    remove(path);
+}
+
 static void test_real(void)
 {
-    const char *sh = getenv("ZONELAB_SHARED");
-    char dev[1024], voc[1024], cm[1024], cv[1024];
-    snprintf(dev, sizeof dev, "%s/data/real/squad_v1.1/dev-v1.1.json", sh ? sh : "");
-    snprintf(voc, sizeof voc, "%s/data/real/vocab/bert-base-cased/vocab.txt", sh ? sh : "");
-    snprintf(cm, sizeof cm, "%s/data/real/cmrc2018/cmrc2018_dev.squad-style.json", sh ? sh : "");
-    snprintf(cv, sizeof cv, "%s/data/real/vocab/bert-base-chinese/vocab.txt", sh ? sh : "");
-    FILE *fp = sh ? fopen(dev, "rb") : NULL;
-    if (!fp) {
-        printf("SKIP real data: %s absent\n", dev);
-        return;
-    }
-    fclose(fp);
+    char sh[1024], dev[1100], voc[1100], cm[1100], cv[1100];
+    if (!zl_test_real(sh, sizeof sh, "real data", "squad_v1.1/dev-v1.1.json")) return;
+    snprintf(dev, sizeof dev, "%s/squad_v1.1/dev-v1.1.json", sh);
+    snprintf(voc, sizeof voc, "%s/vocab/bert-base-cased/vocab.txt", sh);
+    snprintf(cm, sizeof cm, "%s/cmrc2018/cmrc2018_dev.squad-style.json", sh);
+    snprintf(cv, sizeof cv, "%s/vocab/bert-base-chinese/vocab.txt", sh);
     zl_tokenizer_opts co = {0, 0};
     zl_tokenizer *t = zl_tokenizer_load(voc, &co);
     zl_squad *ds = zl_squad_load(dev, 0);
@@ -325,7 +329,7 @@ static void test_real(void)
     CHECK(cf && cf->count == 5528);
     zl_squad_features_free(cf);
     zl_squad_free(ds);
-    snprintf(cm, sizeof cm, "%s/data/real/cmrc2018/cmrc2018_trial.squad-style.json", sh);
+    snprintf(cm, sizeof cm, "%s/cmrc2018/cmrc2018_trial.squad-style.json", sh);
     ds = zl_squad_load(cm, 1);
     /* trial: run_squad.py keeps 1000 of 1002 */
     CHECK(ds && ds->n_examples == 1000 && ds->n_skipped == 2);
@@ -344,9 +348,9 @@ int main(void)
     test_decode();
     test_final_text();
     test_errors();
+    test_nbest_numbers();
     test_real();
     zl_tokenizer_free(tok);
     remove("build-text-test-preds.json");
-    printf("test_squad: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return zl_test_summary("test_squad");
 }

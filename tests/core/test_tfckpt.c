@@ -114,14 +114,10 @@ static void check_shape(const zl_tensor_map *m, const char *name, int ndim, int6
 
 static void test_real_index(void)
 {
-    const char *shared = getenv("ZONELAB_SHARED");
-    char dir[512], path[600];
-    snprintf(dir, sizeof dir, "%s/data/real/tf_chinese_bert", shared ? shared : "../shared");
+    char real[512], dir[560], path[600];
+    if (!zl_test_real(real, sizeof real, "real index", "tf_chinese_bert/bert_model.ckpt.index")) return;
+    snprintf(dir, sizeof dir, "%s/tf_chinese_bert", real);
     snprintf(path, sizeof path, "%s/bert_model.ckpt.index", dir);
-    if (access(path, R_OK) != 0) {
-        printf("SKIP real index: %s absent\n", path);
-        return;
-    }
     zl_tensor_map *m = zl_tfckpt_load(path, 0);
     CHECK(m != NULL);
     if (!m) { fprintf(stderr, "  %s\n", zl_error_get()); return; }

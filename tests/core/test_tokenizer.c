@@ -3,21 +3,13 @@
  * real vocabularies when $ZONELAB_SHARED/data/real is present. */
 #include "error.h"
 #include "tokenizer.h"
+#include "zl_test.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        checks++;                                                                  \
-        if (!(c)) {                                                                \
-            failures++;                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-        }                                                                          \
-    } while (0)
 
 /* ids: 0 [PAD] 1 [UNK] 2 [CLS] 3 [SEP] 4 hello 5 world 6 , 7 ! 8 un 9 ##aff 10 ##able
  * 11 cafe 12 café 13 中 14 文 15 a 16 ##b 17 foo (line "\u2028foo\u2028") 18 zero
@@ -190,18 +182,13 @@ static void test_basic(void)
 /* Real vocabularies: pinned tokenizations of fixed sentences. */
 static void test_real(void)
 {
-    const char *sh = getenv("ZONELAB_SHARED");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data/real/vocab/bert-base-uncased/vocab.txt", sh ? sh : "");
-    FILE *f = sh ? fopen(path, "rb") : NULL;
-    if (!f) {
-        printf("SKIP real vocabularies: %s absent\n", path);
+    char sh[1024], path[1100];
+    if (!zl_test_real(sh, sizeof sh, "real vocabularies", "vocab/bert-base-uncased/vocab.txt"))
         return;
-    }
-    fclose(f);
+    snprintf(path, sizeof path, "%s/vocab/bert-base-uncased/vocab.txt", sh);
     zl_tokenizer_opts lo = {1, 0}, ca = {0, 0};
     zl_tokenizer *u = zl_tokenizer_load(path, &lo);
-    snprintf(path, sizeof path, "%s/data/real/vocab/bert-base-cased/vocab.txt", sh);
+    snprintf(path, sizeof path, "%s/vocab/bert-base-cased/vocab.txt", sh);
     zl_tokenizer *c = zl_tokenizer_load(path, &ca);
     CHECK(u && c);
     if (!u || !c) return;
@@ -222,6 +209,5 @@ int main(void)
     test_cmrc();
     test_basic();
     test_real();
-    printf("test_tokenizer: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return zl_test_summary("test_tokenizer");
 }

@@ -20,6 +20,24 @@ describe("zonelab.json", function()
     assert.are.equal("null", json.encode(json.null))
   end)
 
+  it("writes every score as Python's repr (json.float, the encoder, train and evaluate agree)", function()
+    for _, c in ipairs {
+      { 75, "75.0" }, { 91.666666666666657, "91.66666666666666" }, { 86.20624408703878, "86.20624408703878" },
+      { 100.0, "100.0" }, { 0, "0.0" }, { -0.0, "-0.0" }, { 1e-5, "1e-05" }, { 1e-4, "0.0001" },
+      { 1e16, "1e+16" }, { 1234567890123456.0, "1234567890123456.0" }, { -2.5, "-2.5" },
+      { 1 / 3, "0.3333333333333333" }, { 0 / 0, "NaN" }, { math.huge, "Infinity" }, { -math.huge, "-Infinity" },
+    } do
+      assert.are.equal(c[2], json.float(c[1]))
+      if c[1] == c[1] and math.abs(c[1]) < math.huge then
+        assert.are.equal(c[2], json.encode(math.type(c[1]) == "integer" and c[1] + 0.0 or c[1]))
+      end
+    end
+    local scoring = require "zonelab.scoring"
+    assert.are.equal('{"exact_match": 75.0, "f1": 91.66666666666666}',
+      scoring.line { exact_match = 75.0, f1 = 91.666666666666657 })
+    assert.has_error(function() json.float("x") end)
+  end)
+
   it("round-trips arrays, nulls and UTF-8", function()
     local v = json.decode('{"x":[1,2.5,{"y":null}],"s":"\\u00e9\\u4e2d","e":[]}')
     assert.are.equal(2.5, v.x[2])

@@ -442,7 +442,9 @@ describe("zonelab.qa", function()
   local have_real = lfs.attributes(squad, "mode") == "file" and lfs.attributes(vocab, "mode") == "file"
   if not have_real then print("SKIP real SQuAD decode: " .. squad .. " or " .. vocab .. " absent") end
   it("decodes the first articles of the real SQuAD dev set end to end (skips when absent)", function()
-    if not have_real then return end
+    local squad, vocab = require("real_data").find("squad_v1.1/dev-v1.1.json",
+      "vocab/bert-base-cased/vocab.txt")
+    if not squad then return end
     local full = zl.json.read(squad)
     local small = { version = full.version, data = {} }
     for a = 1, 3 do

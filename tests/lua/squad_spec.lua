@@ -59,6 +59,9 @@ describe("zonelab.squad", function()
     end
     local q1 = '{"id":"q1","question":"who?","answers":[{"text":"cat","answer_start":2}]}'
     assert.matches("question id q1 appears twice", try(qa(q1 .. "," .. q1), false), 1, true)
+    -- ids are strings here as in the metrics (SQuAD's are): a number is refused, not printed back
+    assert.matches('qas[0]: "id" is a number; question ids are strings',
+      try(qa('{"id":1,"question":"who?","answers":[{"text":"cat","answer_start":2}]}'), false), 1, true)
     assert.matches("answer_start 2.5 is not a whole number",
       try(qa('{"id":"q1","question":"who?","answers":[{"text":"cat","answer_start":2.5}]}'), false), 1, true)
     assert.matches('question q1 has no "answers"', try(qa('{"id":"q1","question":"who?"}'), true), 1, true)

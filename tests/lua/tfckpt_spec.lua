@@ -2,14 +2,9 @@
 -- and errors that name the file and the problem.
 local zl = require "zonelab"
 
-local shared = os.getenv("ZONELAB_SHARED") or "../shared"
-local real = shared .. "/data/real/tf_chinese_bert"
-local function have_real()
-  local f = io.open(real .. "/bert_model.ckpt.index", "rb")
-  if f then f:close() return true end
-  print("SKIP: " .. real .. "/bert_model.ckpt.index absent")
-  return false
-end
+local real_data = require "real_data"
+local real = real_data.dir .. "/tf_chinese_bert"
+local function have_real() return real_data.find("tf_chinese_bert/bert_model.ckpt.index") ~= nil end
 
 local function tmpdir()
   local base = os.tmpname()

@@ -79,23 +79,18 @@ describe("zonelab.tokenizer", function()
     assert.has_error(function() tok:tokenize("x") end)
   end)
 
-  local shared = os.getenv("ZONELAB_SHARED")
-  local real = shared and shared .. "/data/real/vocab/bert-base-uncased/vocab.txt"
-  local f = real and io.open(real)
-  if f then
-    f:close()
-    it("matches tokenization.py on the real vocabularies", function()
-      local u = zl.tokenizer.load(real, { lower = true })
-      assert.are.equal(30522, #u)
-      assert.are.same({ 7592, 1010, 2088, 999, 15743, 7668 }, u:encode("Hello, world! na\u{ef}ve caf\u{e9}"))
-      local c = zl.tokenizer.load(shared .. "/data/real/vocab/bert-base-cased/vocab.txt")
-      assert.are.same({ 8667, 117, 1362, 106 }, c:encode("Hello, world!"))
-      local zh = zl.tokenizer.load(shared .. "/data/real/vocab/bert-base-chinese/vocab.txt", { lower = true })
-      assert.are.equal(21128, #zh)
-      assert.are.same({ "\u{4e2d}", "\u{6587}" }, zh:tokenize("\u{4e2d}\u{6587}"))
-    end)
-  else
-    print("SKIP real vocabularies: $ZONELAB_SHARED/data/real absent")
-  end
+  it("matches tokenization.py on the real vocabularies (skips when absent)", function()
+    local real, cased, chinese = require("real_data").find("vocab/bert-base-uncased/vocab.txt",
+      "vocab/bert-base-cased/vocab.txt", "vocab/bert-base-chinese/vocab.txt")
+    if not real then return end
+    local u = zl.tokenizer.load(real, { lower = true })
+    assert.are.equal(30522, #u)
+    assert.are.same({ 7592, 1010, 2088, 999, 15743, 7668 }, u:encode("Hello, world! na\u{ef}ve caf\u{e9}"))
+    local c = zl.tokenizer.load(cased)
+    assert.are.same({ 8667, 117, 1362, 106 }, c:encode("Hello, world!"))
+    local zh = zl.tokenizer.load(chinese, { lower = true })
+    assert.are.equal(21128, #zh)
+    assert.are.same({ "\u{4e2d}", "\u{6587}" }, zh:tokenize("\u{4e2d}\u{6587}"))
+  end)
 end)
 
