@@ -12,17 +12,7 @@
 #   the first one, continued, ends byte-identical to a lone sweep; after a SIGKILL the lock
 #   is gone (the kernel releases it); decodes of two configurations share a folder, the same
 #   configuration twice does not.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring (not empty), actual
-  if [[ -n "$2" && "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
-tmp=$(mktemp -d); bg=""
-trap '[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 "$ZL" -e "
@@ -174,5 +164,4 @@ out=$("$ZL" recipes/decode.lua "${COMMON[@]}" --mask-zone q2 --mask-layer 2 --ou
 check_eq "the same configuration twice" "zonelab: error: $tmp/d is in use by process $bg" "$out"
 kill -9 "$bg"; wait "$bg" 2>/dev/null; bg=""
 
-echo "containment.sh: $pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+finish

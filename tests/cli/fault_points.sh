@@ -8,13 +8,9 @@
 # Then the issue's double fault: a first kill inside a swap (after the new checkpoint was
 # marked complete) and a second kill at every rename and unlink of the resumed run's first
 # save. Prints the number of kill points tested.
-set -u
-ZL="$1"
-fail=0; pass=0
-bad() { fail=$((fail+1)); echo "FAIL $*"; }
+source "$(dirname "$0")/lib.sh" "$@"
 # tmpfs when there is one: thousands of fsyncs on a shared disk would take minutes
-tmp=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+shm=$(mktemp -d -p /dev/shm 2>/dev/null) && { rm -rf "$tmp"; tmp=$shm; }
 export ZONELAB_PROGRESS=0
 
 mkdir -p "$tmp/data"
@@ -119,5 +115,4 @@ done
 echo "fault_points: $single single kill points (every rename and unlink of a 5-step run with 4 checkpoints), $doubles double kill points"
 [ "$single" -ge 30 ] && pass=$((pass+1)) || bad "only $single single kill points"
 [ "$doubles" -ge 20 ] && pass=$((pass+1)) || bad "only $doubles double kill points"
-echo "fault_points: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

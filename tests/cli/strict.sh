@@ -4,17 +4,7 @@
 # naming both files; a prediction file with a repeated key scored with its last value (as
 # json.load); NaN in a JSON file named; a stray predictions_layer99999999_q2.json refused at
 # once by aggregate; train.lua --epochs 1e8 starts training at once in bounded memory.
-set -u
-ZL="$1"
-fail=0; pass=0
-check() { # name, expected-substring, actual
-  if [[ "$3" == *"$2"* ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2' in: $3"; fi
-}
-check_eq() { # name, expected, actual
-  if [[ "$3" == "$2" ]]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; fi
-}
-tmp=$(mktemp -d); bg=""
-trap '[ -n "$bg" ] && kill -9 "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib.sh" "$@"
 export ZONELAB_PROGRESS=0
 
 "$ZL" -e "
@@ -113,5 +103,4 @@ check_eq "epochs 1e8 trains within 20 s" 1 "$(( rows >= 4 ))"
 check "epochs 1e8 step count" "steps of 4" "$(cat "$tmp/t.out")"
 check_eq "epochs 1e8 memory under 400 MB (${rss:-?} kB)" 1 "$(( ${rss:-999999999} < 400000 ))"
 
-echo "strict: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
