@@ -11,7 +11,7 @@ endif
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = liblua5.4-dev lua5.4 libopenblas-dev libcjson-dev libhpdf-dev libutf8proc-dev \
   libreadline-dev lua-argparse lua-filesystem lua-busted cmake pkg-config poppler-utils gcc make \
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin tmux
 
 .PHONY: build deps test demo bench bench-peer clean configure fuzz readme-figure
 
