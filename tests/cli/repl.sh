@@ -53,6 +53,16 @@ wait_for() {
   done
   return 1
 }
+# Ctrl-C at a prompt, then waits for the fresh prompt it brings (keys typed sooner could
+# reach the line being cancelled: a person is slower than send-keys)
+prompts() { screen | grep -cE '^>>? '; }
+cancel() {
+  local n i
+  n=$(prompts)
+  keys C-c
+  for ((i = 0; i < 200; i++)); do [ "$(prompts)" -gt "$n" ] && return 0; sleep 0.1; done
+  bad "no fresh prompt after Ctrl-C"; screen | tail -5
+}
 expect() {
   if wait_for "$1"; then ok "$2"; else bad "$2: /$1/ is not on the screen:"; screen | tail -15; fi
 }
@@ -119,15 +129,16 @@ else
   bad "the matmul loop did not start"; screen | tail -5
 fi
 keys -l 'this is not lua'
-keys C-c
+wait_for '^> this is not lua *$' || bad "typed text does not show"
+cancel
 line 'print("clean-" .. 8)'
 expect '^clean-8$' "Ctrl-C clears a half-typed line"
 line 'for i = 1, 3 do'
 expect '^>> *$' "a multi-line chunk continues with >>"
-keys C-c
+cancel
 line 'print("fresh-" .. 7)'
 expect '^fresh-7$' "Ctrl-C cancels the half-typed chunk"
-keys C-c; keys C-c
+cancel; cancel
 line 'print("still-" .. 9)'
 expect '^still-9$' "Ctrl-C at the prompt never kills the REPL"
 if screen | grep -q 'syntax error'; then bad "a cancelled line reached Lua"; screen | grep 'syntax error'; else ok "no cancelled line reached Lua"; fi
