@@ -143,8 +143,15 @@ static int msghandler(lua_State *L)
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
-    if (show_traceback) luaL_traceback(L, L, msg, 1);
-    else lua_pushstring(L, strip_positions(msg));
+    if (show_traceback) {
+        luaL_traceback(L, L, msg, 1);
+        return 1;
+    }
+    msg = strip_positions(msg);
+    /* lua-argparse's pparse re-raises other errors with a traceback appended */
+    const char *tb = strstr(msg, "\noriginal stack traceback:");
+    if (tb) lua_pushlstring(L, msg, (size_t)(tb - msg));
+    else lua_pushstring(L, msg);
     return 1;
 }
 
@@ -206,6 +213,8 @@ static void report(lua_State *L)
 /* ---- standard output: a write that fails (a full disk, /dev/full, a closed pipe
  * without SIGPIPE) is an error, never a silent success. print raises at once; io.write
  * buffers, so the exit check catches what it wrote. */
+static int stdout_raised = 0; /* print has already said that stdout failed */
+
 static int host_print(lua_State *L)
 {
     int n = lua_gettop(L);
@@ -217,8 +226,10 @@ static int host_print(lua_State *L)
         lua_pop(L, 1);
     }
     fputc('\n', stdout);
+    errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        lua_pushfstring(L, "cannot write to standard output: %s", strerror(errno));
+        stdout_raised = 1;
+        lua_pushfstring(L, "cannot write to standard output: %s", errno ? strerror(errno) : "write error");
         return lua_error(L);
     }
     return 0;
@@ -229,7 +240,8 @@ static void check_stdout_at_exit(void)
     errno = 0;
     int flushed = fflush(stdout) == 0;
     if (flushed && !ferror(stdout)) return;
-    const char *why = !flushed && errno ? strerror(errno) : "write error";
+    if (stdout_raised) _exit(1); /* the message is out already */
+    const char *why = !flushed && errno ? strerror(errno) : "an earlier write failed";
     fprintf(stderr, "zonelab: error: cannot write to standard output: %s\n", why);
     _exit(1);
 }
