@@ -37,7 +37,9 @@ static void usage(FILE *f)
             "  -i               open the REPL (also when no script is given)\n"
             "  --traceback      print a Lua traceback with errors\n"
             "  --version        print the version\n"
-            "  -h, --help       this text\n");
+            "  -h, --help       this text\n"
+            "The REPL: help() lists the modules; Tab completes; Ctrl-C interrupts; every line\n"
+            "goes to $ZONELAB_HISTORY (default ~/.zonelab_history; empty: no history).\n");
 }
 
 static int is_dir(const char *p)
@@ -367,7 +369,7 @@ static int repl_getc(FILE *f)
     }
 }
 
-/* Tab: candidates from zonelab.repl's complete(word), never file names. */
+/* Tab: candidates from zonelab.repl's complete(word); file names inside a string. */
 static char **completions = NULL;
 static size_t ncompletions = 0, next_completion = 0;
 
@@ -387,13 +389,26 @@ static char *completion_next(const char *text, int state)
     return NULL;
 }
 
+/* Whether position `end` of the line is inside a string literal ("..." or '...'). */
+static int in_string(const char *line, int end)
+{
+    char quote = 0;
+    for (int i = 0; i < end && line[i]; i++) {
+        if (quote && line[i] == '\\' && i + 1 < end) i++;
+        else if (quote && line[i] == quote) quote = 0;
+        else if (!quote && (line[i] == '"' || line[i] == '\'')) quote = line[i];
+    }
+    return quote != 0;
+}
+
 static char **repl_complete(const char *text, int start, int end)
 {
-    (void)start;
     (void)end;
-    rl_attempted_completion_over = 1;
     rl_completion_append_character = '\0';
     completions_free();
+    /* inside a string: readline's own file name completion (zl.bert.load("mo<Tab>) */
+    if (in_string(rl_line_buffer, start)) return NULL;
+    rl_attempted_completion_over = 1;
     lua_State *L = global_L;
     if (!L || repl_ref == LUA_NOREF) return NULL;
     int top = lua_gettop(L);

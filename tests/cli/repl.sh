@@ -100,6 +100,9 @@ keys C-u
 keys -l 'prin'; keys Tab
 expect '^> print *$' "Tab completes a global"
 keys C-u
+keys -l 'f = io.open("hist'; keys Tab
+expect '^> f = io\.open\("history"? *$' "Tab completes a file name inside a string"
+keys C-u
 keys -l 'zl.t'; keys Tab Tab
 expect 'zl\.tokenizer' "Tab Tab lists the candidates"
 keys C-u
