@@ -20,6 +20,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM # a killed test still stops its tmux server
 
 # ---- without a terminal
 out=$("$ZL" -e 'print(type(zl), zl.version == require("zonelab").version)' 2>&1)
@@ -29,6 +30,15 @@ out=$("$ZL" -e 'help(zl.tensor.from)' 2>&1)
 out=$(printf '%s\n' '{1, {2, "x"}, k = true}' 'zl.json.null' | "$ZL" 2>&1)
 [ "$out" = $'{1, {2, "x"}, k = true}\nzl.json.null' ] && ok "piped REPL prints tables readably" \
   || bad "piped REPL tables: $out"
+
+# a script: Ctrl-C (SIGINT) stops a Lua loop with one error line and exit status 1
+"$ZL" -e 'print("spinning"); while true do end' >"$tmp/spin.out" 2>"$tmp/spin.err" &
+spin=$!
+for ((i = 0; i < 200; i++)); do grep -q spinning "$tmp/spin.out" && break; sleep 0.1; done
+kill -INT "$spin"
+wait "$spin"; rc=$?
+[ "$rc" -eq 1 ] && [ "$(cat "$tmp/spin.err")" = "zonelab: error: interrupted (Ctrl-C)" ] \
+  && ok "SIGINT stops a script's loop" || bad "SIGINT to a script: exit $rc, $(cat "$tmp/spin.err")"
 
 if ! command -v tmux >/dev/null; then
   bad "tmux is not installed (make deps installs it)"
@@ -43,7 +53,7 @@ start() { # a REPL in a detached 100x50 window of our own tmux server
 screen() { "${TM[@]}" capture-pane -p -J -t "$S" -S -1000 2>/dev/null; }
 keys() { "${TM[@]}" send-keys -t "$S" "$@"; }
 line() { "${TM[@]}" send-keys -t "$S" -l "$1"; "${TM[@]}" send-keys -t "$S" Enter; }
-# waits up to 20 s for a line of the screen to match an extended regex (readline may
+# waits up to 20 s (a loaded machine) for a line of the screen to match an extended regex (readline may
 # leave blanks after the cursor, hence the " *$" of the line patterns)
 wait_for() {
   local i
@@ -65,6 +75,7 @@ cancel() {
 }
 expect() {
   if wait_for "$1"; then ok "$2"; else bad "$2: /$1/ is not on the screen:"; screen | tail -15; fi
+  if [ "$fail" -ge 5 ]; then echo "repl.sh: $pass passed, $fail failed (stopped early)"; exit 1; fi
 }
 
 start
