@@ -496,8 +496,11 @@ function M.format(v, opts)
       items[#items + 1] = fmt(rawget(x, i), depth + 1, inner, path)
       shown = shown + 1
     end
-    local keys = {}
+    -- a huge table is scanned only so far: the REPL answers at once (the count is then a floor)
+    local keys, scanned, more = {}, 0, ""
     for k in next, x do
+      scanned = scanned + 1
+      if scanned > 20000 then more = "+"; break end
       if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
     end
     table.sort(keys, key_order)
@@ -511,7 +514,7 @@ function M.format(v, opts)
     end
     local n_array = math.min(n, max_items)
     local total = n + #keys
-    if total > shown then items[#items + 1] = string.format("... (%d more)", total - shown) end
+    if total > shown then items[#items + 1] = string.format("... (%d%s more)", total - shown, more) end
     path[x] = nil
     local one = "{" .. table.concat(items, ", ") .. "}"
     if #one + #indent <= width and not one:find("\n", 1, true) then return one end
