@@ -58,9 +58,21 @@ local function parse(doc)
       para = nil
     end
   end
+  local code = nil -- the lines of a ``` block, kept verbatim
   for line in (doc .. "\n"):gmatch("(.-)\r?\n") do
-    local title = line:match("^##+%s+(.-)%s*$")
-    if title then
+    local title = not code and line:match("^##+%s+(.-)%s*$")
+    if code then
+      if line:match("^%s*```") then
+        sec.entries[#sec.entries + 1] = { kind = "code", text = table.concat(code, "\n"), head = "",
+          section = sec }
+        code = nil
+      else
+        code[#code + 1] = line
+      end
+    elseif line:match("^%s*```") then
+      flush()
+      code = {}
+    elseif title then
       flush()
       sec = { title = title, keys = {}, intro = {}, entries = {} }
       for k in title:gmatch("zonelab%.[%w_]+") do sec.keys[k] = true end
@@ -80,7 +92,7 @@ local function parse(doc)
           sec.entries[#sec.entries + 1] = { kind = "row", head = head, cells = cells, section = sec }
         end
       end
-    elseif line:match("^%s*$") or line:match("^```") then
+    elseif line:match("^%s*$") then
       flush()
     elseif not line:match("^# ") then
       if line:match("^%s*[-*] ") then flush() end -- each list item is an entry
@@ -125,6 +137,7 @@ local function wrap(s, indent, hang)
 end
 
 local function render_entry(e)
+  if e.kind == "code" then return (("\n" .. e.text):gsub("\n", "\n    "):sub(2)) end
   if e.kind == "row" then
     local out = { wrap(plain(e.head), 2) }
     for i = 2, #e.cells do
@@ -151,9 +164,18 @@ local function find_entries(pattern, within)
   local defined, mentioned = {}, {}
   for _, sec in ipairs(doc) do
     if not within or sec.keys[within] then
+      local n = #defined
+      local examples = {}
       for _, e in ipairs(sec.entries) do
         if e.head:find(pattern) then defined[#defined + 1] = e
-        elseif (e.text or table.concat(e.cells, " ")):find(pattern) then mentioned[#mentioned + 1] = e end
+        elseif (e.text or table.concat(e.cells, " ")):find(pattern) then
+          mentioned[#mentioned + 1] = e
+          if e.kind == "code" then examples[#examples + 1] = e end
+        end
+      end
+      -- a code block of the section that uses the name is its example
+      if #defined > n then
+        for _, e in ipairs(examples) do defined[#defined + 1] = e end
       end
     end
   end
@@ -348,10 +370,11 @@ end
 
 local function show_entries(entries, what)
   if #entries == 0 then return nil end
-  local out = {}
+  local out, named = {}, 0
+  for _, e in ipairs(entries) do if e.kind ~= "code" then named = named + 1 end end
   for i, e in ipairs(entries) do
     if i > 1 then out[#out + 1] = "" end
-    if #entries > 1 or what then out[#out + 1] = "[" .. e.section.title .. "]" end
+    if (named > 1 or what) and e.kind ~= "code" then out[#out + 1] = "[" .. e.section.title .. "]" end
     out[#out + 1] = render_entry(e)
   end
   return table.concat(out, "\n")

@@ -114,7 +114,26 @@ describe("zonelab.repl.text (help)", function()
     assert.truthy(repl.text(nil):find("^help: got nil"))
     assert.truthy(repl.text(print):find("^help: print is Lua's own"))
   end)
+  it("reads code blocks verbatim and shows them as examples of the names they use", function()
+    repl.install(table.concat({
+      "# Lua API", "", "## zonelab.json and zonelab.io", "JSON.", "",
+      "| function | does |", "| --- | --- |",
+      "| `zl.json.encode(v)`, `zl.json.read(path)` | Lua -> JSON \\| text; `a | b` in code |", "",
+      "```lua", "-- | not a row", "## not a title", "local s = zl.json.encode({1})", "```", "",
+      "- an item about `zl.json.decode(s)`", "  on two lines", "- another item", "",
+    }, "\n"))
+    assert.are.equal(table.concat({
+      "  zl.json.encode(v), zl.json.read(path)",
+      "      Lua -> JSON | text; a | b in code",
+      "",
+      "    -- | not a row",
+      "    ## not a title",
+      "    local s = zl.json.encode({1})" }, "\n"), repl.text(zl.json.encode))
+    assert.are.equal("  - an item about zl.json.decode(s) on two lines", repl.text(zl.json.decode))
+    repl.install(DOC)
+  end)
   it("has an entry for every module and every method of the build", function()
+    repl.install(DOC)
     for k, v in pairs(zl) do
       if type(v) == "table" and getmetatable(v) == nil then
         assert.truthy(repl.text(v):find("^## "), "help(zl." .. k .. ") shows no section")
