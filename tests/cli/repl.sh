@@ -34,7 +34,7 @@ out=$(printf '%s\n' '{1, {2, "x"}, k = true}' 'zl.json.null' | "$ZL" 2>&1)
 # a script: Ctrl-C (SIGINT) stops a Lua loop with one error line and exit status 1
 "$ZL" -e 'print("spinning"); while true do end' >"$tmp/spin.out" 2>"$tmp/spin.err" &
 spin=$!
-for ((i = 0; i < 200; i++)); do grep -q spinning "$tmp/spin.out" && break; sleep 0.1; done
+for ((i = 0; i < 200; i++)); do grep -q spinning "$tmp/spin.out" 2>/dev/null && break; sleep 0.1; done
 kill -INT "$spin"
 wait "$spin"; rc=$?
 [ "$rc" -eq 1 ] && [ "$(cat "$tmp/spin.err")" = "zonelab: error: interrupted (Ctrl-C)" ] \
