@@ -565,7 +565,11 @@ function M.show(...)
   local out = {}
   for i = 1, select("#", ...) do
     local v = select(i, ...)
-    out[i] = type(v) == "string" and v or M.format(v)
+    if v == M.help and v ~= nil then
+      out[i] = 'help() lists the modules; help(zl.bert), help(m.forward) or help "forward" shows an entry'
+    else
+      out[i] = type(v) == "string" and v or M.format(v)
+    end
   end
   return table.concat(out, "\t")
 end

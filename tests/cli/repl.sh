@@ -48,7 +48,7 @@ fi
 hist="$tmp/history"
 start() { # a REPL in a detached 100x50 window of our own tmux server
   "${TM[@]}" new-session -d -s "$S" -x 100 -y 50 \
-    "cd $(printf %q "$tmp") && exec env ZONELAB_HISTORY=$(printf %q "$hist") TERM=screen $(printf %q "$ZL")"
+    "cd $(printf %q "$tmp") && exec env ZONELAB_HISTORY=$(printf %q "$hist") TERM=screen INPUTRC=/dev/null $(printf %q "$ZL")"
 }
 screen() { "${TM[@]}" capture-pane -p -J -t "$S" -S -1000 2>/dev/null; }
 keys() { "${TM[@]}" send-keys -t "$S" "$@"; }

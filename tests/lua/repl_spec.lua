@@ -48,6 +48,7 @@ describe("zonelab.repl.format", function()
   it("show: strings as print shows them, values separated by tabs", function()
     assert.are.equal("a b\t1\tnil\t{2}", repl.show("a b", 1, nil, { 2 }))
     assert.are.equal("", repl.show())
+    assert.truthy(repl.show(repl.help):find("^help%(%) lists the modules"))
   end)
 end)
 
