@@ -389,10 +389,13 @@ local function help_name(q)
     if title == q:lower() or title == "the " .. q:lower() then return render_section(sec) end
   end
   if mod then
+    -- zl.train (C) and require "zonelab.train" (Lua) share a name: show both
+    local out = {}
     local sec = section_for("zonelab." .. mod)
-    if sec and (type(rawget(zonelab(), mod)) == "table") then return render_section(sec) end
+    if sec and (type(rawget(zonelab(), mod)) == "table") then out[1] = render_section(sec) end
     local row = stdlib_row("zonelab." .. mod)
-    if row then return render_entry(row) end
+    if row then out[#out + 1] = render_entry(row) end
+    if #out > 0 then return table.concat(out, "\n\n") end
   end
   local pattern
   if q:match("^[%a_][%w_]*$") then
