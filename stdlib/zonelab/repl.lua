@@ -237,6 +237,11 @@ end
 
 -- ---------------------------------------------------------------- naming a value
 
+local function first_line(s)
+  local line = s:match("^[^\n]*")
+  return line ~= s and (line .. " ...") or line
+end
+
 -- What the value is to the docs: {kind = "module"|"function"|"method"|"object"|
 -- "stdlib"|"stdlib_function"|"lua", name, key (section), methods}.
 local function identify(v)
@@ -442,8 +447,8 @@ function M.text(...)
     local t = show_entries(find_entries(pat, id.key)) or show_entries(find_entries(pat), true)
     return t or string.format("help: method :%s of %s has no entry in docs/lua-api.md", id.name, id.type)
   elseif id.kind == "object" then
-    local out = { string.format("%s — a %s; methods: %s", tostring(x), id.name,
-      #id.methods > 0 and table.concat(id.methods, ", ") or "(none)") }
+    local out = { first_line(tostring(x)), wrap(string.format("a %s; methods: %s", id.name,
+      #id.methods > 0 and table.concat(id.methods, ", ") or "(none)"), 2, 4) }
     local sec = section_for(id.key)
     if sec then out[#out + 1] = render_section(sec) end
     return table.concat(out, "\n")
@@ -480,10 +485,6 @@ local function quote(s, max)
   return (string.format("%q", s):gsub("\\\n", "\\n")) .. cut
 end
 
-local function first_line(s)
-  local line = s:match("^[^\n]*")
-  return line ~= s and (line .. " ...") or line
-end
 
 local function key_order(a, b)
   local ta, tb = type(a), type(b)
