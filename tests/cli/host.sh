@@ -80,6 +80,10 @@ out=$("$ZL" -e 'error("deep")' 2>&1); check_eq "-e keeps its position" "zonelab:
 out=$("$ZL" --traceback -e 'require("zonelab.stats").mean(nil)' 2>&1)
 check "--traceback keeps the position" "stdlib/zonelab/stats.lua:" "$out"
 
+# help() reads docs/lua-api.md as built into the host: the same bytes as the page
+"$ZL" -e 'io.write(require("zonelab.repl").doc)' > "$tmp/embedded.md"
+cmp -s "$tmp/embedded.md" docs/lua-api.md && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL the embedded docs differ from docs/lua-api.md (rebuild)"; }
+
 # The module loads from a stock lua5.4 too.
 mod=$(dirname "$ZL")/zonelab.so
 if command -v lua5.4 >/dev/null && [ -f "$mod" ]; then
