@@ -355,7 +355,9 @@ static volatile sig_atomic_t line_cancelled = 0;
 static int repl_getc(FILE *f)
 {
     for (;;) {
+#if RL_READLINE_VERSION >= 0x0801
         rl_check_signals(); /* a SIGINT readline caught while it was busy */
+#endif
         if (sigint_seen) {
             sigint_seen = 0;
             line_cancelled = 1;
