@@ -168,7 +168,12 @@ static int in_repl = 0;
 static void lstop(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    lua_sethook(L, NULL, 0, 0);
+    /* A script's Ctrl-C raises once (a second one kills). The REPL's raises again at the
+     * next Lua instruction after any pcall that caught it, until the prompt is back, so a
+     * loop around pcall stops too; only the count hook stays, which C error handlers
+     * (msghandler) never trigger. */
+    if (in_repl) lua_sethook(L, lstop, LUA_MASKCOUNT, 1);
+    else lua_sethook(L, NULL, 0, 0);
     lua_pushliteral(L, "interrupted (Ctrl-C)");
     lua_error(L);
 }

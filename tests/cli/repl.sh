@@ -128,14 +128,26 @@ if wait_for '^loop-started$'; then
 else
   bad "the Lua loop did not start"; screen | tail -5
 fi
-line 'a = zl.tensor.randn({128, 128}, 1); print("mm-" .. "started"); while true do b = a:matmul(a) end'
-if wait_for '^mm-started$'; then
+line 'print("pcall-" .. "started"); n = 0; while true do pcall(function() n = n + 1; while true do end end) end'
+if wait_for '^pcall-started$'; then
   keys C-c
   for ((i = 0; i < 200; i++)); do
     [ "$(screen | grep -c 'interrupted (Ctrl-C)')" -ge 2 ] && break
     sleep 0.1
   done
-  [ "$(screen | grep -c 'interrupted (Ctrl-C)')" -ge 2 ] && ok "Ctrl-C stops a loop of C calls" \
+  [ "$(screen | grep -c 'interrupted (Ctrl-C)')" -ge 2 ] && ok "Ctrl-C stops a loop that catches errors with pcall" \
+    || { bad "Ctrl-C did not stop the pcall loop"; screen | tail -5; }
+else
+  bad "the pcall loop did not start"; screen | tail -5
+fi
+line 'a = zl.tensor.randn({128, 128}, 1); print("mm-" .. "started"); while true do b = a:matmul(a) end'
+if wait_for '^mm-started$'; then
+  keys C-c
+  for ((i = 0; i < 200; i++)); do
+    [ "$(screen | grep -c 'interrupted (Ctrl-C)')" -ge 3 ] && break
+    sleep 0.1
+  done
+  [ "$(screen | grep -c 'interrupted (Ctrl-C)')" -ge 3 ] && ok "Ctrl-C stops a loop of C calls" \
     || { bad "Ctrl-C did not stop the matmul loop"; screen | tail -5; }
   line 'print("alive-" .. a:numel() .. "-" .. b:numel())'
   expect '^alive-16384-16384$' "tensors are intact after the interrupt"
