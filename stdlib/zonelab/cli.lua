@@ -42,6 +42,8 @@ function M.apply_threads(args)
   if not n or n ~= math.floor(n) or n < 1 then
     M.fail("--threads must be a whole number of at least 1, got '%s'", tostring(args.threads))
   end
+  -- zl.set_threads' own range, checked here so that the message names the option
+  if n > 1024 then M.fail("--threads must be at most 1024, got '%s'", tostring(args.threads)) end
   zl.set_threads(math.floor(n))
 end
 

@@ -38,6 +38,55 @@ out=$("$ZL" --bogus 2>&1); rc=$?; check "unknown option" "unknown option --bogus
 [ $rc -eq 1 ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL unknown option exit $rc"; }
 out=$("$ZL" -e 'print(package.searchpath("zonelab.cli", package.path))' 2>&1); check "stdlib on path" "stdlib/zonelab/cli.lua" "$out"
 
+# A failed write of standard output is an error (exit 1, one message), never a success:
+# print, io.write (buffered: caught at exit), os.exit, a recipe (the issue's example).
+check_eq() { [ "$3" = "$2" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL $1: expected '$2', got '$3'"; }; }
+one_line() { [ "$(echo "$2" | wc -l)" -eq 1 ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL $1: not one line: $2"; }; }
+if [ -w /dev/full ]; then
+  cat > "$tmp/dev.json" <<'EOF'
+{"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": "red", "qas": [
+ {"id": "q1", "question": "?", "answers": [{"text": "red", "answer_start": 0}]}]}]}]}
+EOF
+  echo '{"q1": "red"}' > "$tmp/pred.json"
+  out=$("$ZL" -e 'print("x")' 2>&1 >/dev/full)
+  check_eq "print > /dev/full says why" "zonelab: error: cannot write to standard output: No space left on device" "$out"
+  for code in 'print("x")' 'io.write("x")' 'io.write("x") os.exit(0)' 'io.stdout:write("x"):flush()'; do
+    out=$("$ZL" -e "$code" 2>&1 >/dev/full); rc=$?
+    check_eq "-e '$code' > /dev/full: exit" 1 "$rc"
+    check "-e '$code' > /dev/full" "zonelab: error: cannot write to standard output" "$out"
+    one_line "-e '$code' > /dev/full" "$out"
+  done
+  for cmd in "recipes/evaluate.lua $tmp/dev.json $tmp/pred.json" "recipes/tokenize.lua --help" "--version"; do
+    out=$("$ZL" $cmd 2>&1 >/dev/full); rc=$?
+    check_eq "$cmd > /dev/full: exit" 1 "$rc"
+    check "$cmd > /dev/full" "zonelab: error: cannot write to standard output" "$out"
+    one_line "$cmd > /dev/full" "$out"
+  done
+  out=$("$ZL" recipes/evaluate.lua "$tmp/dev.json" "$tmp/pred.json" 2>&1); rc=$?
+  check_eq "evaluate to a good stdout" '{"exact_match": 100.0, "f1": 100.0}' "$out"
+  check_eq "evaluate to a good stdout: exit" 0 "$rc"
+else
+  fail=$((fail+1)); echo "FAIL /dev/full is not writable here"
+fi
+
+# Errors raised inside zonelab's own Lua (stdlib/, recipes/) carry no source position; the
+# user's own code keeps its positions; --traceback shows everything.
+out=$("$ZL" recipes/decode.lua --threads 99999999999 --model m --predict p --out o 2>&1)
+check_eq "--threads 99999999999" "zonelab: error: --threads must be at most 1024, got '99999999999'" "$out"
+out=$("$ZL" -e 'require("zonelab.stats").mean(nil)' 2>&1)
+check_eq "stdlib error without position" "zonelab: error: attempt to get length of a nil value (local 'xs')" "$out"
+out=$("$ZL" -e 'zl.set_threads(5000)' 2>&1)
+check_eq "binding error from -e keeps its position" "zonelab: error: (command line):1: bad argument #1 to 'set_threads' (thread count must be 1..1024)" "$out"
+printf 'local x = nil\nreturn x.field\n' > "$tmp/mine.lua"
+out=$("$ZL" "$tmp/mine.lua" 2>&1); check "user script keeps its position" "mine.lua:2: attempt to index a nil value" "$out"
+out=$("$ZL" -e 'error("deep")' 2>&1); check_eq "-e keeps its position" "zonelab: error: (command line):1: deep" "$out"
+out=$("$ZL" --traceback -e 'require("zonelab.stats").mean(nil)' 2>&1)
+check "--traceback keeps the position" "stdlib/zonelab/stats.lua:" "$out"
+
+# help() reads docs/lua-api.md as built into the host: the same bytes as the page
+"$ZL" -e 'io.write(require("zonelab.repl").doc)' > "$tmp/embedded.md"
+cmp -s "$tmp/embedded.md" docs/lua-api.md && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL the embedded docs differ from docs/lua-api.md (rebuild)"; }
+
 # The module loads from a stock lua5.4 too.
 mod=$(dirname "$ZL")/zonelab.so
 if command -v lua5.4 >/dev/null && [ -f "$mod" ]; then
@@ -57,6 +106,10 @@ if cmake --install "$(dirname "$ZL")" --prefix "$tmp/inst" >/dev/null 2>&1; then
   check "installed stdlib" "$tmp/inst/bin/../share/zonelab/stdlib/zonelab/cli.lua" "$out"
   out=$(cd "$tmp" && "$tmp/inst/bin/zonelab" "$tmp/inst/share/zonelab/recipes/tokenize.lua" --help 2>&1)
   check "installed recipe" "Usage: zonelab recipes/tokenize.lua" "$out"
+  # help() reads the docs compiled into the host: no docs/ folder is installed
+  out=$(cd "$tmp" && "$tmp/inst/bin/zonelab" -e 'help(zl.bert)' 2>&1)
+  check "installed help(zl.bert)" "## zonelab.bert" "$out"
+  check "installed help(zl.bert) entry" "zl.bert.load(path)" "$out"
 else
   fail=$((fail+1)); echo "FAIL cmake --install"
 fi

@@ -41,6 +41,8 @@ return {
   decode("an unknown zone", { "--mask-zone", "q2x", "--mask-layer", "1" }, "q2x", "zone"),
   decode("--threads 0", { "--threads", "0" }, "--threads", "at least 1"),
   decode("--threads many", { "--threads", "many" }, "--threads", "whole number"),
+  decode("--threads 99999999999", { "--threads", "99999999999" }, "--threads", "at most 1024"),
+  decode("--threads 1e308", { "--threads", "1e308" }, "--threads", "at most 1024"),
   decode("--batch 0", { "--batch", "0" }, "--batch", "whole number"),
   decode("--max-seq-length 100000 beyond the model's positions", { "--max-seq-length", "100000" },
     "max", "position"),
