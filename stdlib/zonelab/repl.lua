@@ -5,6 +5,17 @@
 -- metamethod it was not asked to (rawget, next), so it cannot disturb the objects.
 local M = {}
 
+-- An object's method table: its metatable's __index when that is a table, else its
+-- __methods (a type whose __index is a function, such as the tensor's for t[i]).
+local function method_table(mt)
+  if type(mt) ~= "table" then return nil end
+  local idx = rawget(mt, "__index")
+  if type(idx) == "table" then return idx end
+  local m = rawget(mt, "__methods")
+  return type(m) == "table" and m or nil
+end
+
+
 local KEYWORDS = {
   "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if",
   "in", "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
@@ -275,7 +286,7 @@ local function identify(v)
   local mt_of = debug.getmetatable(v)
   for _, name in ipairs(names) do
     local mt = reg[name]
-    local idx = rawget(mt, "__index")
+    local idx = method_table(mt)
     local key = name:match("^(zonelab%.[%w_]+)")
     if mt_of == mt and type(v) ~= "table" then
       local methods = {}
@@ -596,9 +607,8 @@ local function fields(v, methods_only)
   local hops = 0
   while v ~= nil and hops < 8 do
     if type(v) == "table" then add(v) end
-    local mt = debug.getmetatable(v)
-    local idx = mt and rawget(mt, "__index")
-    v = type(idx) == "table" and idx or nil
+    local idx = method_table(debug.getmetatable(v))
+    v = idx
     hops = hops + 1
   end
   return out
@@ -624,15 +634,13 @@ function M.complete(word)
         local x = rawget(v, name)
         if x == nil then
           -- a field reached through __index tables (a method of an object held in a table)
-          local mt = debug.getmetatable(v)
-          local idx = mt and rawget(mt, "__index")
-          x = type(idx) == "table" and rawget(idx, name) or nil
+          local idx = method_table(debug.getmetatable(v))
+          x = idx and rawget(idx, name) or nil
         end
         v = x
       else
-        local mt = debug.getmetatable(v)
-        local idx = mt and rawget(mt, "__index")
-        v = type(idx) == "table" and rawget(idx, name) or nil
+        local idx = method_table(debug.getmetatable(v))
+        v = idx and rawget(idx, name) or nil
       end
       if v == nil then return {} end
     end

@@ -109,7 +109,7 @@ if cmake --install "$(dirname "$ZL")" --prefix "$tmp/inst" >/dev/null 2>&1; then
   # help() reads the docs compiled into the host: no docs/ folder is installed
   out=$(cd "$tmp" && "$tmp/inst/bin/zonelab" -e 'help(zl.bert)' 2>&1)
   check "installed help(zl.bert)" "## zonelab.bert" "$out"
-  check "installed help(zl.bert) entry" "zl.bert.load(path)" "$out"
+  check "installed help(zl.bert) entry" "zl.bert.load(path, [opts])" "$out"
 else
   fail=$((fail+1)); echo "FAIL cmake --install"
 fi

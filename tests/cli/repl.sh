@@ -101,10 +101,10 @@ keys -l '.ran'; keys Tab
 expect '^> cg = zl\.tensor\.randn *$' "Tab completes a function of a module"
 keys C-u
 line 'tabcomp = zl.tensor.from{1, 2, 3}'
-keys -l 'print("sum=" .. tabcomp:su'; keys Tab
-expect '^> print\("sum=" \.\. tabcomp:sum *$' "Tab completes a method after ':'"
+keys -l 'print("n=" .. tabcomp:nume'; keys Tab
+expect '^> print\("n=" \.\. tabcomp:numel *$' "Tab completes a method after ':'"
 line '())'
-expect '^sum=6' "the completed method runs"
+expect '^n=3' "the completed method runs"
 keys -l 'tabcomp.matm'; keys Tab
 expect '^> tabcomp\.matmul *$' "Tab completes a method after '.'"
 keys C-u
