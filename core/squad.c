@@ -712,6 +712,38 @@ fail:
     return NULL;
 }
 
+int zl_squad_features_batch(const zl_squad_features *f, const int32_t *idx, int first, int n,
+                            int width, const zl_squad_batch *b)
+{
+    if (n < 0 || width < 0) return zl_error_set("squad batch: %d rows of width %d", n, width);
+    for (int r = 0; r < n; r++) {
+        int k = idx ? idx[r] : first + r;
+        if (k < 0 || k >= f->count)
+            return zl_error_set("squad batch: feature index %d outside 0..%d", k, f->count - 1);
+        if (f->items[k].length > width)
+            return zl_error_set("squad batch: feature %d has %d tokens, more than %d", k,
+                                f->items[k].length, width);
+    }
+    int32_t *const rows[5] = {b->input_ids, b->token_type_ids, b->input_mask, b->qmask, b->pmask};
+    for (int a = 0; a < 5; a++)
+        if (rows[a]) memset(rows[a], 0, (size_t)n * (size_t)width * sizeof(int32_t));
+    for (int r = 0; r < n; r++) {
+        const zl_squad_feature *ft = &f->items[idx ? idx[r] : first + r];
+        size_t row = (size_t)r * (size_t)width;
+        int d0 = ft->query_len + 2;
+        for (int t = 0; t < ft->length; t++) {
+            if (b->input_ids) b->input_ids[row + t] = ft->input_ids[t];
+            if (b->token_type_ids) b->token_type_ids[row + t] = t >= d0;
+            if (b->input_mask) b->input_mask[row + t] = 1;
+            if (b->qmask) b->qmask[row + t] = t >= 1 && t <= ft->query_len;
+            if (b->pmask) b->pmask[row + t] = t >= d0 && t < d0 + ft->doc_len;
+        }
+        if (b->start_positions) b->start_positions[r] = ft->start_position;
+        if (b->end_positions) b->end_positions[r] = ft->end_position;
+    }
+    return 0;
+}
+
 /* ---- collecting logits ---- */
 struct zl_squad_collector {
     const zl_squad_features *f;

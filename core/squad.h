@@ -135,6 +135,21 @@ zl_squad_features *zl_squad_features_new(const zl_squad *ds, const zl_tokenizer 
                                          const zl_squad_feature_opts *opts);
 void zl_squad_features_free(zl_squad_features *f);
 
+/* The model inputs of a padded batch, each [n, width] (row-major), plus the training
+ * positions [n]; any pointer may be NULL (not filled). */
+typedef struct zl_squad_batch {
+    int32_t *input_ids, *token_type_ids, *input_mask, *qmask, *pmask;
+    int32_t *start_positions, *end_positions;
+} zl_squad_batch;
+
+/* Fills b with features idx[0..n-1] (0-based; idx NULL: first, first+1, ...), each row
+ * padded to width with zeros: ids, type 1 from the passage to the last [SEP] (as
+ * run_squad.py's segment_ids), mask 1 on real tokens, qmask on the question, pmask on
+ * the passage. The one batch builder of features:batch, the sweep and the trainer.
+ * -1 with the error set for an index out of range or a feature longer than width. */
+int zl_squad_features_batch(const zl_squad_features *f, const int32_t *idx, int first, int n,
+                            int width, const zl_squad_batch *b);
+
 /* ---- decoding ---- */
 /* Holds one row of start and end logits per feature (as many positions as given). */
 typedef struct zl_squad_collector zl_squad_collector;

@@ -279,21 +279,15 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
         size_t BS = (size_t)B * (size_t)S;
         int32_t *ids = t->batch, *types = ids + BS, *mask = types + BS, *qm = mask + BS,
                 *pm = qm + BS, *sp = pm + BS, *ep = sp + B;
-        memset(ids, 0, 5 * BS * sizeof(int32_t));
-        for (int i = 0; i < B; i++) {
-            const zl_squad_feature *ft = &f->items[idx[first + i]];
-            size_t row = (size_t)i * (size_t)S;
-            int d0 = ft->query_len + 2;
-            /* as lsquad.c's batch: types 1 from the passage on (final [SEP] included) */
-            for (int s = 0; s < ft->length; s++) {
-                ids[row + s] = ft->input_ids[s];
-                types[row + s] = s >= d0;
-                mask[row + s] = 1;
-                qm[row + s] = s >= 1 && s <= ft->query_len;
-                pm[row + s] = s >= d0 && s < d0 + ft->doc_len;
+        zl_squad_batch bt = {ids, types, mask, qm, pm, sp, ep};
+        if (zl_squad_features_batch(f, idx + first, 0, B, S, &bt) != 0) {
+            zl_error_prefix("trainer: step %lld: ", (long long)step);
+            if (size < 2) {
+                zl_trainer_discard(t);
+                return -1;
             }
-            sp[i] = ft->start_position;
-            ep[i] = ft->end_position;
+            failed = 1;
+            continue;
         }
         zl_bert_inputs in = {B, S, ids, types, mask, qm, pm};
         t->micro_j = first / MB;

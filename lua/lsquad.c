@@ -26,10 +26,8 @@
  *   zl.squad.final_text(pred_text, orig_text, lower) -- get_final_text */
 #include "zl_lua.h"
 #include "error.h"
-#include "io.h"
 #include "squad.h"
 
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -344,20 +342,9 @@ static int f_batch(lua_State *L)
     lua_setfield(L, -2, "start_positions");
     int32_t *ep = new_i32(L, 1, count, 0);
     lua_setfield(L, -2, "end_positions");
-    for (lua_Integer i = 0; i < count; i++) {
-        const zl_squad_feature *ft = &f->items[first - 1 + i];
-        size_t row = (size_t)i * (size_t)width;
-        int d0 = ft->query_len + 2;
-        for (int t = 0; t < ft->length; t++) {
-            arr[0][row + t] = ft->input_ids[t];
-            arr[1][row + t] = t >= d0;
-            arr[2][row + t] = 1;
-            arr[3][row + t] = t >= 1 && t <= ft->query_len;
-            arr[4][row + t] = t >= d0 && t < d0 + ft->doc_len;
-        }
-        sp[i] = ft->start_position;
-        ep[i] = ft->end_position;
-    }
+    zl_squad_batch bt = {arr[0], arr[1], arr[2], arr[3], arr[4], sp, ep};
+    if (zl_squad_features_batch(f, NULL, (int)first - 1, (int)count, width, &bt) != 0)
+        return zl_lua_fail(L);
     return 1;
 }
 
@@ -583,12 +570,8 @@ static int l_decode(lua_State *L)
     return run_decode(L, c, 2, 1, 4);
 }
 
-static int key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* zl.squad.write_predictions(path, {qid = text}) */
+/* zl.squad.write_predictions(path, {qid = text}): core's writer (zl_squad_write_predictions),
+ * the strings borrowed from the table for the call. */
 static int l_write_predictions(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -601,32 +584,20 @@ static int l_write_predictions(lua_State *L)
         n++;
         lua_pop(L, 1);
     }
-    const char **keys = lua_newuserdatauv(L, (n + 1) * sizeof *keys, 0); /* GC-owned */
+    if (n > (size_t)1 << 30) return luaL_argerror(L, 2, "too many predictions");
+    zl_squad_prediction *items = lua_newuserdatauv(L, (n + 1) * sizeof *items, 0); /* GC-owned */
+    memset(items, 0, (n + 1) * sizeof *items);
     size_t k = 0;
     lua_pushnil(L);
     while (lua_next(L, 2)) {
-        keys[k++] = lua_tostring(L, -2);
+        /* the table keeps both strings alive; the writer only reads them */
+        items[k].qid = (char *)lua_tostring(L, -2);
+        items[k].text = (char *)lua_tostring(L, -1);
+        k++;
         lua_pop(L, 1);
     }
-    qsort(keys, n, sizeof *keys, key_cmp);
-    cJSON *root = cJSON_CreateObject();
-    for (size_t i = 0; root && i < n; i++) {
-        lua_getfield(L, 2, keys[i]);
-        cJSON *s = cJSON_CreateString(lua_tostring(L, -1));
-        lua_pop(L, 1);
-        if (!s) {
-            cJSON_Delete(root);
-            root = NULL;
-            break;
-        }
-        cJSON_AddItemToObject(root, keys[i], s);
-    }
-    char *txt = root ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!txt) return luaL_error(L, "%s: out of memory writing predictions", path);
-    int rc = zl_io_write_atomic(path, txt, strlen(txt));
-    free(txt);
-    if (rc) return zl_lua_fail(L);
+    zl_squad_predictions p = {(int)n, items};
+    if (zl_squad_write_predictions(path, &p) != 0) return zl_lua_fail(L);
     return 0;
 }
 
