@@ -21,9 +21,7 @@ struct zl_trainer {
     zl_bert *m;                 /* borrowed */
     zl_trainer_config cfg;
     zl_optim *opt;
-    zl_bert_acts acts;          /* BACKWARD | DROPOUT, micro_batch x max_seq_length */
-    zl_bert_backward_ws ws;
-    zl_bert_params grads;
+    zl_trainer_ws *w;           /* micro_batch x max_seq_length, dropout masks if any */
     int n_params;
     float **pp, **gp;           /* per-tensor pointers into params / grads */
     int n_micro;                /* micro-batches accumulated since the last apply */
@@ -33,6 +31,68 @@ struct zl_trainer {
     int64_t tokens;
     int32_t *batch;             /* gather buffers: 5 x [micro_batch, max_seq_length] + 2 x [micro_batch] */
 };
+
+struct zl_trainer_ws {
+    zl_bert_acts acts;          /* ZL_BERT_ACTS_BACKWARD (| DROPOUT once needed) */
+    zl_bert_backward_ws ws;
+    zl_bert_params grads;
+};
+
+zl_trainer_ws *zl_trainer_ws_new(const zl_bert_config *c)
+{
+    zl_trainer_ws *w = calloc(1, sizeof *w);
+    if (!w) {
+        zl_error_set("training workspace: out of memory");
+        return NULL;
+    }
+    if (zl_bert_params_alloc(&w->grads, c) != 0) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void zl_trainer_ws_free(zl_trainer_ws *w)
+{
+    if (!w) return;
+    zl_bert_acts_free(&w->acts);
+    zl_bert_backward_ws_free(&w->ws);
+    zl_bert_params_free(&w->grads);
+    free(w);
+}
+
+const zl_bert_params *zl_trainer_ws_grads(const zl_trainer_ws *w) { return &w->grads; }
+
+int zl_trainer_ws_reserve(zl_trainer_ws *w, const zl_bert_config *c, int B, int S, int dropout)
+{
+    int flags = ZL_BERT_ACTS_BACKWARD | (dropout ? ZL_BERT_ACTS_DROPOUT : 0);
+    if (!w->acts.memory || w->acts.maxB < B || w->acts.maxS < S ||
+        (dropout && !(w->acts.flags & ZL_BERT_ACTS_DROPOUT))) {
+        int nb = w->acts.memory && w->acts.maxB > B ? w->acts.maxB : B;
+        int ns = w->acts.memory && w->acts.maxS > S ? w->acts.maxS : S;
+        if (w->acts.memory) flags |= w->acts.flags;
+        zl_bert_acts_free(&w->acts);
+        if (zl_bert_acts_alloc(&w->acts, c, nb, ns, flags) != 0) return -1;
+    }
+    if (!w->ws.memory || w->ws.maxB < B || w->ws.maxS < S) {
+        int nb = w->ws.memory && w->ws.maxB > B ? w->ws.maxB : B;
+        int ns = w->ws.memory && w->ws.maxS > S ? w->ws.maxS : S;
+        zl_bert_backward_ws_free(&w->ws);
+        if (zl_bert_backward_ws_alloc(&w->ws, c, nb, ns) != 0) return -1;
+    }
+    return 0;
+}
+
+int zl_trainer_ws_loss_and_grads(zl_trainer_ws *w, zl_bert *m, const zl_bert_inputs *in,
+                                 const zl_bert_forward_opts *o, const int32_t *start_pos,
+                                 const int32_t *end_pos, int accumulate, double *loss)
+{
+    int drop = o->dropout_prob > 0 || o->attn_dropout_prob > 0;
+    if (zl_trainer_ws_reserve(w, &m->config, in->B, in->S, drop) != 0) return -1;
+    if (!accumulate) memset(w->grads.memory, 0, (size_t)w->grads.count * sizeof(float));
+    return zl_bert_loss_and_grads(m, &w->acts, &w->ws, in, o, start_pos, end_pos, &w->grads,
+                                  loss);
+}
 
 void zl_trainer_config_default(zl_trainer_config *c)
 {
@@ -49,9 +109,7 @@ void zl_trainer_free(zl_trainer *t)
 {
     if (!t) return;
     zl_optim_free(t->opt);
-    zl_bert_acts_free(&t->acts);
-    zl_bert_backward_ws_free(&t->ws);
-    zl_bert_params_free(&t->grads);
+    zl_trainer_ws_free(t->w);
     free(t->pp);
     free(t->gp);
     free(t->batch);
@@ -98,11 +156,11 @@ zl_trainer *zl_trainer_new(zl_bert *m, const zl_trainer_config *c)
     t->batch = malloc((5 * MB * S + 2 * MB) * sizeof(int32_t));
     int ok = names && sizes && infos && t->pp && t->gp && t->batch;
     if (!ok) zl_error_set("trainer: out of memory");
-    if (ok) ok = zl_bert_params_alloc(&t->grads, &m->config) == 0;
+    if (ok) ok = (t->w = zl_trainer_ws_new(&m->config)) != NULL;
     for (int i = 0; ok && i < n; i++) {
         zl_bert_param_info gi;
         ok = zl_bert_param_info_at(&m->config, &m->params, i, &infos[i]) == 0 &&
-             zl_bert_param_info_at(&m->config, &t->grads, i, &gi) == 0;
+             zl_bert_param_info_at(&m->config, &t->w->grads, i, &gi) == 0;
         if (!ok) break;
         names[i] = infos[i].name;
         sizes[i] = infos[i].numel;
@@ -110,12 +168,8 @@ zl_trainer *zl_trainer_new(zl_bert *m, const zl_trainer_config *c)
         t->gp[i] = gi.data;
     }
     if (ok) ok = (t->opt = zl_optim_new(n, names, sizes, &c->optim)) != NULL;
-    int flags = ZL_BERT_ACTS_BACKWARD |
-                (c->dropout > 0 || c->attn_dropout > 0 ? ZL_BERT_ACTS_DROPOUT : 0);
-    if (ok) ok = zl_bert_acts_alloc(&t->acts, &m->config, c->micro_batch, c->max_seq_length,
-                                    flags) == 0;
-    if (ok) ok = zl_bert_backward_ws_alloc(&t->ws, &m->config, c->micro_batch,
-                                           c->max_seq_length) == 0;
+    if (ok) ok = zl_trainer_ws_reserve(t->w, &m->config, c->micro_batch, c->max_seq_length,
+                                       c->dropout > 0 || c->attn_dropout > 0) == 0;
     free(names);
     free(sizes);
     free(infos);
@@ -134,7 +188,7 @@ int64_t zl_trainer_get_step(const zl_trainer *t) { return zl_optim_get_step(t->o
 int64_t zl_trainer_bytes(const zl_trainer *t)
 {
     /* gradients + Adam m and v (one value per parameter each) + activations + scratch */
-    return (t->grads.count * 3 + t->acts.count + t->ws.count) * (int64_t)sizeof(float) +
+    return (t->w->grads.count * 3 + t->w->acts.count + t->w->ws.count) * (int64_t)sizeof(float) +
            (5 * (int64_t)t->cfg.micro_batch * t->cfg.max_seq_length + 2 * t->cfg.micro_batch) *
                (int64_t)sizeof(int32_t);
 }
@@ -194,8 +248,7 @@ int zl_trainer_micro_step(zl_trainer *t, const zl_bert_inputs *in, const int32_t
     t->micro_j = -1;
     o.seed = mix64(mix64(t->cfg.seed ^ mix64((uint64_t)step)) + (uint64_t)j);
     double l = 0;
-    if (zl_bert_loss_and_grads(t->m, &t->acts, &t->ws, in, &o, start_pos, end_pos, &t->grads,
-                               &l) != 0) {
+    if (zl_trainer_ws_loss_and_grads(t->w, t->m, in, &o, start_pos, end_pos, 1, &l) != 0) {
         zl_trainer_discard(t);
         zl_error_prefix("trainer: step %lld: ", (long long)step);
         return -1;
@@ -298,7 +351,7 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
     }
     if (size > 1) {
         double tot[4] = {t->loss_sum, (double)t->n_micro, (double)t->tokens, (double)failed};
-        if (zl_dist_allreduce_sum(t->grads.memory, t->grads.count) != 0 ||
+        if (zl_dist_allreduce_sum(t->w->grads.memory, t->w->grads.count) != 0 ||
             zl_dist_allreduce_sum_f64(tot, 4) != 0) {
             zl_trainer_discard(t);
             return -1;

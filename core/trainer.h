@@ -51,6 +51,25 @@ typedef struct zl_trainer_result {
     int64_t tokens;     /* positions processed (rows x padded length) in the step */
 } zl_trainer_result;
 
+/* ---- the training workspace: what one forward + backward of a model needs ----
+ * The activations kept for backward (with dropout masks once asked for), the backward
+ * scratch and one gradient block, grown on demand to the largest batch seen. The trainer
+ * holds one; zl.optim.loss_and_grads holds one per model (lua/loptim.c). The gradient
+ * block is allocated once: pointers into it stay valid until zl_trainer_ws_free. */
+typedef struct zl_trainer_ws zl_trainer_ws;
+
+zl_trainer_ws *zl_trainer_ws_new(const zl_bert_config *c);
+void zl_trainer_ws_free(zl_trainer_ws *w);
+/* Grows the workspace to at least B x S rows (and dropout masks when dropout != 0). */
+int zl_trainer_ws_reserve(zl_trainer_ws *w, const zl_bert_config *c, int B, int S, int dropout);
+/* Forward (with o's masks and dropout), span loss and backward of m on in: the gradients
+ * are written into the block, or added to it when accumulate. Grows the workspace first. */
+int zl_trainer_ws_loss_and_grads(zl_trainer_ws *w, zl_bert *m, const zl_bert_inputs *in,
+                                 const zl_bert_forward_opts *o, const int32_t *start_pos,
+                                 const int32_t *end_pos, int accumulate, double *loss);
+/* The gradient block (same layout as the model's parameters). */
+const zl_bert_params *zl_trainer_ws_grads(const zl_trainer_ws *w);
+
 typedef struct zl_trainer zl_trainer;
 
 /* A trainer for m (borrowed: it must outlive the trainer, and the trainer updates its
