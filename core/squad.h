@@ -189,6 +189,19 @@ zl_squad_predictions *zl_squad_decode(const zl_squad *ds, const zl_squad_feature
                                       const zl_squad_collector *c, const zl_squad_decode_opts *o);
 void zl_squad_predictions_free(zl_squad_predictions *p);
 
+/* The best span of one feature alone, by write_predictions' rules (the decoder's
+ * candidates: n-best starts and ends among `width` logits, both in the passage, the start
+ * with max context, start <= end, at most max_answer_length; the first highest score).
+ * 1 with *start, *end (positions) and *score (start + end logit); 0 when no span is valid;
+ * -1 with the error set. o NULL: the defaults. */
+int zl_squad_best_span(const zl_squad_features *f, int feature, const float *start_logits,
+                       const float *end_logits, int width, const zl_squad_decode_opts *o,
+                       int *start, int *end, double *score);
+/* The answer text of positions start..end of a feature, as the decoder makes it (the
+ * wordpieces joined, then get_final_text against the original words): a new string. */
+char *zl_squad_span_text(const zl_squad *ds, const zl_squad_features *f, int feature, int start,
+                         int end, int lower);
+
 /* get_final_text(pred_text, orig_text, do_lower_case): a new string (caller frees). */
 char *zl_squad_final_text(const char *pred_text, const char *orig_text, int lower);
 
