@@ -2,7 +2,6 @@
 #define _POSIX_C_SOURCE 200809L /* lstat */
 #include "trainer.h"
 
-#include "dist.h"
 #include "error.h"
 #include "io.h"
 #include "train.h"
@@ -304,11 +303,12 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
                             t->cfg.max_seq_length);
     zl_trainer_discard(t);
     int MB = t->cfg.micro_batch;
-    /* Under mpirun every rank takes micro-batches j = rank, rank + size, ... of the global
-     * batch (with their own dropout seeds j), then the gradient block is summed over the
-     * ranks and every rank applies the same update: the model of one process, up to the
-     * order of the float sums. */
-    int rank = zl_dist_rank(), size = zl_dist_size();
+    /* With a communicator of several ranks (cfg.dist), every rank takes micro-batches
+     * j = rank, rank + size, ... of the global batch (with their own dropout seeds j), then
+     * the gradient block is summed over the ranks and every rank applies the same update:
+     * the model of one process, up to the order of the float sums. */
+    const zl_dist *d = t->cfg.dist;
+    int rank = zl_dist_rank(d), size = zl_dist_size(d);
     int failed = 0;
     for (int first = 0; first < n; first += MB) {
         int B = n - first < MB ? n - first : MB;
@@ -351,8 +351,8 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
     }
     if (size > 1) {
         double tot[4] = {t->loss_sum, (double)t->n_micro, (double)t->tokens, (double)failed};
-        if (zl_dist_allreduce_sum(t->w->grads.memory, t->w->grads.count) != 0 ||
-            zl_dist_allreduce_sum_f64(tot, 4) != 0) {
+        if (zl_dist_allreduce_sum(d, t->w->grads.memory, t->w->grads.count) != 0 ||
+            zl_dist_allreduce_sum_f64(d, tot, 4) != 0) {
             zl_trainer_discard(t);
             return -1;
         }

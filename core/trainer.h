@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "bert.h"
+#include "dist.h"
 #include "optim.h"
 #include "squad.h"
 
@@ -38,9 +39,10 @@ typedef struct zl_trainer_config {
     float attn_dropout;       /* attention-probabilities dropout (BERT: 0.1) */
     uint64_t seed;            /* dropout seed */
     zl_optim_config optim;    /* optimizer and schedule (total_steps required) */
+    const zl_dist *dist;      /* ranks sharing each global step (dist.h); NULL: this process alone */
 } zl_trainer_config;
 
-/* micro_batch 8, max_seq_length 384, dropout 0.1 / 0.1, seed 1, BERT's optimizer. */
+/* micro_batch 8, max_seq_length 384, dropout 0.1 / 0.1, seed 1, BERT's optimizer, one process. */
 void zl_trainer_config_default(zl_trainer_config *c);
 
 typedef struct zl_trainer_result {
