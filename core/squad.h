@@ -8,11 +8,13 @@
  *     zl_squad *ds = zl_squad_load("dev-v1.1.json", 0);            // 0: not training
  *     zl_squad_feature_opts fo = zl_squad_feature_defaults();        // 384 / 128 / 64
  *     zl_squad_features *f = zl_squad_features_new(ds, tok, &fo);
+ *     zl_squad_features_batch(f, idx, 0, B, S, &batch);            // padded model inputs
  *     zl_squad_collector *c = zl_squad_collector_new(f);
  *     for each batch: zl_squad_collector_add(c, first, B, L, start_logits, end_logits);
  *     zl_squad_decode_opts dopt = zl_squad_decode_defaults();        // 20 / 30 / lower 1
  *     zl_squad_predictions *p = zl_squad_decode(ds, f, c, &dopt);
  *     zl_squad_write_predictions("predictions.json", p);
+ *     // one window alone (flows): zl_squad_best_span + zl_squad_span_text
  *     zl_squad_predictions_free(p); zl_squad_collector_free(c);
  *     zl_squad_features_free(f); zl_squad_free(ds);
  *

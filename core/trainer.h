@@ -1,9 +1,12 @@
 /* trainer.h — zonelab's fine-tuning step: thin glue that keeps the hot loop in C.
- * Owns, for one model it borrows: the activations kept for backward (with dropout
- * masks) sized for one micro-batch, the backward scratch, the gradient block and
- * BERT's optimizer (optim.h); gathering shuffled SQuAD features into padded
- * micro-batches (in the seeded order of zl_trainer_permutation); and saving / loading the whole training state (weights, Adam
- * moments, step and caller files) as one checkpoint folder, atomically.
+ * Owns the one training stack: the training workspace (zl_trainer_ws: the activations
+ * kept for backward, with dropout masks, the backward scratch and the gradient block;
+ * zl.optim.loss_and_grads uses it too) and, for one model it borrows, a workspace sized
+ * for one micro-batch plus BERT's optimizer (optim.h); padded micro-batches of shuffled
+ * SQuAD features (squad.h's batch builder, in the seeded order of zl_trainer_permutation),
+ * shared over the ranks of the configuration's communicator (dist.h); and saving / loading
+ * the whole training state (weights, Adam moments, step and caller files) as one
+ * checkpoint folder, atomically.
  *
  *     zl_trainer_config c;
  *     zl_trainer_config_default(&c);              // dropout 0.1/0.1, BERT's optimizer
