@@ -160,6 +160,14 @@ int zl_bert_config_parse(zl_bert_config *c, const char *what, const char *json)
     zl_bert_config_default(c);
     cJSON *root = zl_json_parse(what, json, strlen(json));
     if (!root) return -1;
+    int rc = zl_bert_config_from_json(c, what, root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int zl_bert_config_from_json(zl_bert_config *c, const char *what, const cJSON *root)
+{
+    zl_bert_config_default(c);
     int rc = -1;
     if (!cJSON_IsObject(root)) {
         zl_error_set("%s: expected a JSON object", what);
@@ -224,7 +232,6 @@ int zl_bert_config_parse(zl_bert_config *c, const char *what, const char *json)
     }
     rc = zl_bert_config_validate(c, what);
 done:
-    cJSON_Delete(root);
     return rc;
 }
 

@@ -85,6 +85,9 @@ void zl_bert_config_default(zl_bert_config *c);
 int zl_bert_config_load(zl_bert_config *c, const char *path);
 /* Parses the JSON text (what = file name used in messages). */
 int zl_bert_config_parse(zl_bert_config *c, const char *what, const char *json);
+/* The same from a parsed JSON object (a binding builds the tree directly, nothing printed). */
+struct cJSON;
+int zl_bert_config_from_json(zl_bert_config *c, const char *what, const struct cJSON *root);
 /* Validates sizes (positive, H % NH, no overflow, total parameters at most 2^32 floats). */
 int zl_bert_config_validate(const zl_bert_config *c, const char *what);
 /* Writes the Google-format JSON (plus embedding_size/model_type when ELECTRA) as a

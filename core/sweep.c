@@ -413,28 +413,12 @@ double zl_sweep_batch_cost(const zl_sweep *s, int b)
 }
 
 double zl_sweep_work(const zl_sweep *s) { return s->work; }
-/* Fills input buffers ib for features feat[0..n-1] padded to width W (as features:batch
- * does: type 1 from the passage to the last [SEP], ids 0 beyond). */
-static void fill_inputs(const zl_sweep *s, inbuf *ib, const int *feat, int n, int W)
+/* Fills input buffers ib for features feat[0..n-1] padded to width W (squad.h's one
+ * batch builder). */
+static int fill_inputs(const zl_sweep *s, inbuf *ib, const int *feat, int n, int W)
 {
-    size_t total = (size_t)n * W;
-    memset(ib->ids, 0, total * sizeof(int32_t));
-    memset(ib->types, 0, total * sizeof(int32_t));
-    memset(ib->mask, 0, total * sizeof(int32_t));
-    memset(ib->qm, 0, total * sizeof(int32_t));
-    memset(ib->pm, 0, total * sizeof(int32_t));
-    for (int r = 0; r < n; r++) {
-        const zl_squad_feature *ft = &s->f->items[feat[r]];
-        size_t row = (size_t)r * W;
-        int d0 = ft->query_len + 2;
-        for (int t = 0; t < ft->length; t++) {
-            ib->ids[row + t] = ft->input_ids[t];
-            ib->types[row + t] = t >= d0;
-            ib->mask[row + t] = 1;
-            ib->qm[row + t] = t >= 1 && t <= ft->query_len;
-            ib->pm[row + t] = t >= d0 && t < d0 + ft->doc_len;
-        }
-    }
+    zl_squad_batch b = {ib->ids, ib->types, ib->mask, ib->qm, ib->pm, NULL, NULL};
+    return zl_squad_features_batch(s->f, feat, 0, n, W, &b);
 }
 
 /* The k largest of x[0..n-1] (ties: lower index first), returned in index order. */
@@ -580,9 +564,9 @@ static int run_group(zl_sweep *s, const batch_ref *br, int g)
     group_plan p = plan_group(s, g);
     if (p.count == 0) return 0;
     int n = br->n, Wn = br->Wn, W = group_width(br, g), any_narrow = 0;
-    fill_inputs(s, &s->in[0], br->feat, n, W);
+    if (fill_inputs(s, &s->in[0], br->feat, n, W) != 0) return -1;
     for (int i = 0; i < s->n_cfg; i++) any_narrow |= live(s, i, g) && narrows(s, i);
-    if (any_narrow) fill_inputs(s, &s->in[1], br->feat, n, Wn);
+    if (any_narrow && fill_inputs(s, &s->in[1], br->feat, n, Wn) != 0) return -1;
     const inbuf *a = &s->in[0], *t = &s->in[1];
     zl_bert_inputs in = {n, W, a->ids, a->types, a->mask, a->qm, a->pm};
     zl_bert_inputs tail = {n, Wn, t->ids, t->types, t->mask, t->qm, t->pm};

@@ -113,11 +113,9 @@ static int b_new(lua_State *L)
     } else {
         luaL_checktype(L, 1, LUA_TTABLE);
         cJSON *o = table_to_json(L, 1);
-        char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+        if (!o) return luaL_error(L, "bert.new: out of memory");
+        int rc = zl_bert_config_from_json(&c, "bert config table", o);
         cJSON_Delete(o);
-        if (!s) return luaL_error(L, "bert.new: out of memory");
-        int rc = zl_bert_config_parse(&c, "bert config table", s);
-        free(s);
         if (rc != 0) return zl_lua_fail(L);
     }
     lua_Integer seed = 1;

@@ -22,14 +22,15 @@
  *       returning the next one, nil at the end) of {start_logits =, end_logits =}
  *       (tensors or tables), one per feature in order
  *   preds = {qid = text}; nbest = {qid = {{text, probability, start_logit, end_logit}...}}
+ *   feats:best_span(i, start_logits, end_logits, {n_best_size, max_answer_length})
+ *       -> start, end, score (0-based positions; nil when none): the decoder's rules
+ *   feats:span_text(i, start, end, {lower}) -> the decoder's answer text of that span
  *   zl.squad.write_predictions(path, preds)   -- atomic JSON, keys sorted
  *   zl.squad.final_text(pred_text, orig_text, lower) -- get_final_text */
 #include "zl_lua.h"
 #include "error.h"
-#include "io.h"
 #include "squad.h"
 
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -344,20 +345,75 @@ static int f_batch(lua_State *L)
     lua_setfield(L, -2, "start_positions");
     int32_t *ep = new_i32(L, 1, count, 0);
     lua_setfield(L, -2, "end_positions");
-    for (lua_Integer i = 0; i < count; i++) {
-        const zl_squad_feature *ft = &f->items[first - 1 + i];
-        size_t row = (size_t)i * (size_t)width;
-        int d0 = ft->query_len + 2;
-        for (int t = 0; t < ft->length; t++) {
-            arr[0][row + t] = ft->input_ids[t];
-            arr[1][row + t] = t >= d0;
-            arr[2][row + t] = 1;
-            arr[3][row + t] = t >= 1 && t <= ft->query_len;
-            arr[4][row + t] = t >= d0 && t < d0 + ft->doc_len;
-        }
-        sp[i] = ft->start_position;
-        ep[i] = ft->end_position;
+    zl_squad_batch bt = {arr[0], arr[1], arr[2], arr[3], arr[4], sp, ep};
+    if (zl_squad_features_batch(f, NULL, (int)first - 1, (int)count, width, &bt) != 0)
+        return zl_lua_fail(L);
+    return 1;
+}
+
+static void check_logits(lua_State *L, int idx);
+static const float *logits_arg(lua_State *L, int idx, int *rows, int *width, int *owned);
+
+/* Feature index argument (1-based in Lua) as a 0-based index. */
+static int feature_arg(lua_State *L, const zl_squad_features *f, int idx)
+{
+    lua_Integer i = luaL_checkinteger(L, idx);
+    if (i < 1 || i > f->count) luaL_argerror(L, idx, "feature index out of range");
+    return (int)i - 1;
+}
+
+/* feats:best_span(i, start_logits, end_logits [, {n_best_size, max_answer_length}])
+ * -> start, end (0-based positions), score; nil when no span is valid. Core's decoder
+ * rules for one feature (zl_squad_best_span). */
+static int f_best_span(lua_State *L)
+{
+    static const char *const known[] = {"n_best_size", "max_answer_length", NULL};
+    zl_squad_features *f = check_feats(L, 1);
+    int fi = feature_arg(L, f, 2);
+    check_opts(L, 5, "best_span", known);
+    zl_squad_decode_opts o = zl_squad_decode_defaults();
+    o.n_best_size = opt_int(L, 5, "n_best_size", o.n_best_size, 1);
+    o.max_answer_length = opt_int(L, 5, "max_answer_length", o.max_answer_length, 1);
+    check_logits(L, 3);
+    check_logits(L, 4);
+    int r1, w1, r2, w2, o1, o2;
+    const float *sl = logits_arg(L, 3, &r1, &w1, &o1);
+    const float *el = logits_arg(L, 4, &r2, &w2, &o2);
+    int s = 0, e = 0, rc = -2;
+    double score = 0;
+    if (r1 == 1 && r2 == 1 && w1 == w2) rc = zl_squad_best_span(f, fi, sl, el, w1, &o, &s, &e, &score);
+    if (o1) free((void *)sl);
+    if (o2) free((void *)el);
+    if (rc == -2) return luaL_error(L, "best_span: start and end logits must be one row of equal length");
+    if (rc < 0) return zl_lua_fail(L);
+    if (rc == 0) {
+        lua_pushnil(L);
+        return 1;
     }
+    lua_pushinteger(L, s);
+    lua_pushinteger(L, e);
+    lua_pushnumber(L, score);
+    return 3;
+}
+
+/* feats:span_text(i, start, end [, {lower = <tokenizer's>}]) -> the answer text of
+ * positions start..end (0-based) as the decoder makes it (zl_squad_span_text). */
+static int f_span_text(lua_State *L)
+{
+    static const char *const known[] = {"lower", NULL};
+    zl_squad_features *f = check_feats(L, 1);
+    int fi = feature_arg(L, f, 2);
+    lua_Integer s = luaL_checkinteger(L, 3), e = luaL_checkinteger(L, 4);
+    check_opts(L, 5, "span_text", known);
+    int lower = opt_bool(L, 5, "lower", zl_tokenizer_get_opts(f->tok).lower);
+    lua_getiuservalue(L, 1, 2);
+    zl_squad *ds = check_squad(L, -1);
+    if (s < 0 || e < 0 || s > 1000000000 || e > 1000000000)
+        return luaL_error(L, "span_text: positions %d..%d out of range", (int)s, (int)e);
+    char *t = zl_squad_span_text(ds, f, fi, (int)s, (int)e, lower);
+    if (!t) return zl_lua_fail(L);
+    lua_pushstring(L, t);
+    free(t);
     return 1;
 }
 
@@ -583,12 +639,8 @@ static int l_decode(lua_State *L)
     return run_decode(L, c, 2, 1, 4);
 }
 
-static int key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* zl.squad.write_predictions(path, {qid = text}) */
+/* zl.squad.write_predictions(path, {qid = text}): core's writer (zl_squad_write_predictions),
+ * the strings borrowed from the table for the call. */
 static int l_write_predictions(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -601,32 +653,20 @@ static int l_write_predictions(lua_State *L)
         n++;
         lua_pop(L, 1);
     }
-    const char **keys = lua_newuserdatauv(L, (n + 1) * sizeof *keys, 0); /* GC-owned */
+    if (n > (size_t)1 << 30) return luaL_argerror(L, 2, "too many predictions");
+    zl_squad_prediction *items = lua_newuserdatauv(L, (n + 1) * sizeof *items, 0); /* GC-owned */
+    memset(items, 0, (n + 1) * sizeof *items);
     size_t k = 0;
     lua_pushnil(L);
     while (lua_next(L, 2)) {
-        keys[k++] = lua_tostring(L, -2);
+        /* the table keeps both strings alive; the writer only reads them */
+        items[k].qid = (char *)lua_tostring(L, -2);
+        items[k].text = (char *)lua_tostring(L, -1);
+        k++;
         lua_pop(L, 1);
     }
-    qsort(keys, n, sizeof *keys, key_cmp);
-    cJSON *root = cJSON_CreateObject();
-    for (size_t i = 0; root && i < n; i++) {
-        lua_getfield(L, 2, keys[i]);
-        cJSON *s = cJSON_CreateString(lua_tostring(L, -1));
-        lua_pop(L, 1);
-        if (!s) {
-            cJSON_Delete(root);
-            root = NULL;
-            break;
-        }
-        cJSON_AddItemToObject(root, keys[i], s);
-    }
-    char *txt = root ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!txt) return luaL_error(L, "%s: out of memory writing predictions", path);
-    int rc = zl_io_write_atomic(path, txt, strlen(txt));
-    free(txt);
-    if (rc) return zl_lua_fail(L);
+    zl_squad_predictions p = {(int)n, items};
+    if (zl_squad_write_predictions(path, &p) != 0) return zl_lua_fail(L);
     return 0;
 }
 
@@ -671,7 +711,8 @@ int zl_lua_open_squad(lua_State *L)
                                   {"skipped", s_skipped}, {"skipped_ids", s_skipped_ids},
                                   {NULL, NULL}};
     static const luaL_Reg fm[] = {{"count", f_count}, {"get", f_get}, {"batch", f_batch},
-                                  {"unk_share", f_unk_share}, {NULL, NULL}};
+                                  {"unk_share", f_unk_share}, {"best_span", f_best_span},
+                                  {"span_text", f_span_text}, {NULL, NULL}};
     static const luaL_Reg cm[] = {{"add", c_add}, {"filled", c_filled}, {"decode", c_decode},
                                   {NULL, NULL}};
     new_class(L, SQUAD_MT, sm, s_gc, s_tostring, s_count);

@@ -5,7 +5,8 @@
  *       dropout = 0.1, attention_dropout = 0.1,  -- defaults: the model config's
  *           hidden_dropout_prob / attention_probs_dropout_prob; dropout alone sets both
  *       lr = 3e-5, total_steps = N, warmup_proportion = 0.1 | warmup_steps = k,
- *       weight_decay = 0.01, clip = 1, beta1 = 0.9, beta2 = 0.999, eps = 1e-6})
+ *       weight_decay = 0.01, clip = 1, beta1 = 0.9, beta2 = 0.999, eps = 1e-6,
+ *       dist = <communicator of zl.dist.init(): the ranks sharing each step; default alone>})
  *   local order = zl.train.permutation(feats:count(), seed, epoch)  -- i32 tensor, 1-based
  *   local r = tr:step_features(feats, order, first, count, {pad_to = 384})
  *       -- one global step over order[first .. first+count-1] (1-based feature numbers)
@@ -65,7 +66,8 @@ static lua_Integer field_int64(lua_State *L, int t, const char *k, lua_Integer d
 static int l_new(lua_State *L)
 {
     static const char *const known[] = {"micro_batch", "max_seq_length", "dropout",
-                                        "attention_dropout", "seed", ZL_LUA_OPTIM_KEYS, NULL};
+                                        "attention_dropout", "seed", "dist", ZL_LUA_OPTIM_KEYS,
+                                        NULL};
     zl_bert *m = zl_lua_checkbert(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     zl_lua_opts_check(L, 2, "train.new", known);
@@ -82,6 +84,14 @@ static int l_new(lua_State *L)
     c.attn_dropout = (float)zl_lua_opt_number(
         L, 2, "train.new", "attention_dropout", given ? c.dropout : m->config.attention_probs_dropout_prob);
     c.seed = (uint64_t)field_int64(L, 2, "seed", (lua_Integer)c.seed);
+    lua_getfield(L, 2, "dist");
+    if (!lua_isnil(L, -1)) {
+        if (!luaL_testudata(L, -1, "zonelab.dist"))
+            return luaL_error(L, "train.new: option 'dist' must be a communicator from "
+                                 "zl.dist.init() (got %s)", luaL_typename(L, -1));
+        c.dist = zl_lua_checkdist(L, -1);
+    }
+    lua_pop(L, 1);
     /* the optimizer's options are read as zl.optim.new reads them (loptim.c) */
     if (zl_lua_optim_fields(L, 2, "train.new", &c.optim) != 0)
         return luaL_error(L, "train.new: option 'total_steps' is required");

@@ -125,6 +125,11 @@ struct zl_optim_config;
 int zl_lua_optim_fields(lua_State *L, int idx, const char *fn, struct zl_optim_config *cfg);
 int zl_lua_optim_config(lua_State *L, int idx, const char *fn, struct zl_optim_config *cfg);
 
+/* The communicator inside a zonelab.dist userdata (ldist.c: zl.dist.init()'s second result,
+ * zl.dist.world()); raises when idx holds anything else. It lives until exit. */
+struct zl_dist;
+const struct zl_dist *zl_lua_checkdist(lua_State *L, int idx);
+
 /* The tokenizer inside a zonelab.tokenizer userdata (ltokenizer.c); raises when idx is
  * not an open tokenizer. */
 struct zl_tokenizer;

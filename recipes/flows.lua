@@ -13,37 +13,6 @@ local zl = require "zonelab"
 
 local M = {}
 
--- The run_squad.py choice of the best span within one feature: the n-best starts and
--- ends, start <= end, both in the passage, the start where its window has max context,
--- at most max_answer_length tokens.
-local function best_span(f, start_logits, end_logits, n_best, max_len)
-  local in_passage, max_ctx = {}, {}
-  for _, pair in ipairs(f.token_to_orig_map) do in_passage[pair[1]] = true end
-  for _, p in ipairs(f.token_is_max_context) do max_ctx[p] = true end
-  local function top(logits)
-    local idx = {}
-    for i = 0, f.length - 1 do idx[#idx + 1] = i end
-    table.sort(idx, function(a, b)
-      local x, y = logits:get(1, a + 1), logits:get(1, b + 1)
-      if x ~= y then return x > y end
-      return a < b
-    end)
-    local out = {}
-    for i = 1, math.min(n_best, #idx) do out[i] = idx[i] end
-    return out
-  end
-  local best, bs, be
-  for _, s in ipairs(top(start_logits)) do
-    for _, e in ipairs(top(end_logits)) do
-      if in_passage[s] and in_passage[e] and max_ctx[s] and e >= s and e - s + 1 <= max_len then
-        local score = start_logits:get(1, s + 1) + end_logits:get(1, e + 1)
-        if not best or score > best then best, bs, be = score, s, e end
-      end
-    end
-  end
-  return bs, be, best
-end
-
 local function forward(model, feats, i, masking)
   local b = feats:batch(i, 1)
   local f = { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
@@ -56,17 +25,6 @@ local function pieces(tok, f)
   local t = {}
   for i = 1, f.length do t[i] = tok:piece(f.input_ids[i]) or "[UNK]" end
   return t
-end
-
-local function answer_text(toks, s, e)
-  if not s then return nil end
-  local words = {}
-  for i = s + 1, e + 1 do
-    local p = toks[i]
-    if p:sub(1, 2) == "##" and #words > 0 then words[#words] = words[#words] .. p:sub(3)
-    else words[#words + 1] = p end
-  end
-  return table.concat(words, " ")
 end
 
 --- Runs the whole recipe from an options table (the parsed command line).
@@ -128,14 +86,14 @@ function M.run(o)
     local ex = data.ds:example(i)
     if ex.qid == o.qid then example = ex; break end
   end
-  local n_best, max_len = o.n_best_size or 20, o.max_answer_length or 30
+  local span_opts = { n_best_size = o.n_best_size or 20, max_answer_length = o.max_answer_length or 30 }
 
   -- The feature drawn: the one holding model A's best answer (one window for most questions).
   local chosen, out_a, span_a
   for _, i in ipairs(idx) do
-    local f = feats:get(i)
     local out = forward(model, feats, i, o.mask)
-    local s, e, score = best_span(f, out.start_logits, out.end_logits, n_best, max_len)
+    -- the decoder's choice of the best span within this window (core/squad.c)
+    local s, e, score = feats:best_span(i, out.start_logits, out.end_logits, span_opts)
     if not chosen or (score and (not span_a.score or score > span_a.score)) then
       chosen, out_a, span_a = i, out, { s, e, score = score }
     end
@@ -156,7 +114,7 @@ function M.run(o)
   local gb, span_b
   if other then
     local out_b = forward(other, feats, chosen, o.mask)
-    local s, e, score = best_span(f, out_b.start_logits, out_b.end_logits, n_best, max_len)
+    local s, e, score = feats:best_span(chosen, out_b.start_logits, out_b.end_logits, span_opts)
     span_b = { s, e, score = score }
     gb = graph(out_b, span_b)
   end
@@ -165,9 +123,13 @@ function M.run(o)
   local safe = o.qid:gsub("[^%w%-_.]", "_")
   local json_path = string.format("%s/flows_%s.json", o.out, safe)
   local pdf_path = string.format("%s/flows_%s.pdf", o.out, safe)
+  -- the decoder's answer text (wordpieces joined, mapped back onto the passage's words)
+  local function answer_text(span)
+    return span[1] and feats:span_text(chosen, span[1], span[2], { lower = model.lower }) or nil
+  end
   local function answer(span)
     return { start = span[1] or zl.json.null, ["end"] = span[2] or zl.json.null,
-      text = answer_text(toks, span[1], span[2]) or zl.json.null }
+      text = answer_text(span) or zl.json.null }
   end
   -- The core's JSON (possibly millions of edges) with the question's fields spliced in,
   -- rather than decoded and re-encoded in Lua.
@@ -187,9 +149,9 @@ function M.run(o)
   if name_b == name_a then name_a, name_b = o.model, o.compare end
   local sub = "Q: " .. example.question
   if #sub > 160 then sub = sub:sub(1, 157) .. "..." end
-  local ans = answer_text(toks, span_a[1], span_a[2])
+  local ans = answer_text(span_a)
   sub = sub .. "   |   " .. name_a .. ": " .. (ans or "(no span)")
-  if gb then sub = sub .. "   |   " .. name_b .. ": " .. (answer_text(toks, span_b[1], span_b[2]) or "(no span)") end
+  if gb then sub = sub .. "   |   " .. name_b .. ": " .. (answer_text(span_b) or "(no span)") end
   local heads = o.heads and #o.heads > 0 and (", heads " .. table.concat(o.heads, ",")) or ""
   zl.flows.draw(pdf_path, ga, gb, {
     title = string.format("Attention Flows: %s (target %s, tau %g, alpha %g%s)", o.qid,

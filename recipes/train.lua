@@ -64,7 +64,7 @@ p:option("--dev-batch", "Features per forward pass when decoding --dev.", "32")
 local args = cli.parse(p)
 
 -- under `mpirun -np N`: data-parallel (docs/scale.md); rank 0 alone writes and talks
-local ranks = zl.dist.init()
+local ranks, world = zl.dist.init()
 local rank0 = zl.dist.rank() == 0
 local note = rank0 and function(...) io.stderr:write(string.format(...)) end or function() end
 
@@ -149,7 +149,7 @@ local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch"
 if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
 
 local tr = zl.train.new(m, { micro_batch = micro, max_seq_length = seq, seed = seed,
-  lr = lr, total_steps = steps, warmup_steps = warmup })
+  lr = lr, total_steps = steps, warmup_steps = warmup, dist = world })
 
 -- what a checkpoint must agree on to be resumed
 local run = { train = args.train, model = args.model, init = args.init, seed = seed,

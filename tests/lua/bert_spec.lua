@@ -212,6 +212,22 @@ describe("zonelab.bert", function()
     os.remove(dir .. "/model.safetensors")
     os.remove(dir .. "/bert_config.json")
     os.remove(dir)
+    -- the table is read as the config (no JSON text in between): a NaN or an infinity is
+    -- refused by name instead of printed as null and silently replaced by the default
+    local function bad(k, v)
+      local t = {}
+      for key, val in pairs(cfg) do t[key] = val end
+      t[k] = v
+      local ok, err = pcall(zl.bert.new, t)
+      assert.is_false(ok)
+      assert.truthy(err:find(k, 1, true), err)
+    end
+    bad("hidden_dropout_prob", 0 / 0)
+    bad("layer_norm_eps", math.huge)
+    bad("hidden_size", 0 / 0)
+    assert.are.equal(0.25, zl.bert.new(
+      (function() local t = { hidden_dropout_prob = 0.25 }; for k, v in pairs(cfg) do t[k] = v end; return t end)()
+    ):config().hidden_dropout_prob)
   end)
 
   it("names the tensor of a wrong-shape checkpoint and refuses bad input", function()
