@@ -16,7 +16,7 @@ DEB_PACKAGES = liblua5.4-dev lua5.4 libopenblas-dev libcjson-dev libhpdf-dev lib
 # installed when root, a failed install is a note, not an error.
 DEB_OPTIONAL = slurm-wlm munge
 
-.PHONY: build deps test demo bench bench-peer clean configure fuzz readme-figure
+.PHONY: build deps test demo demo-zh bench bench-peer clean configure fuzz readme-figure
 
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
@@ -55,6 +55,10 @@ test: deps build
 
 demo: deps build
 	$(BUILD)/zonelab recipes/protocol.lua
+
+# The same in Chinese: a CMRC 2018-style synthetic corpus, scored with the CMRC metric.
+demo-zh: deps build
+	$(BUILD)/zonelab recipes/protocol.lua --preset demo-zh --out runs/demo-zh
 
 # The README's figure: the demo's mean heatmap (EM and F1 panels) as a PNG.
 readme-figure:
