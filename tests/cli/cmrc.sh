@@ -98,4 +98,21 @@ check "sweep q2@1 EM = evaluate --cmrc" "\"exact_match\": $em," "$ev"
 err=$("$ZL" recipes/protocol.lua --model "$T/model" --train "$D/train.json" --dev "$D/dev.json" \
   --out "$tmp/p" --seeds 1 --flows 0 --max-seq-length 8 --threads 1 2>&1)
 check "protocol warns" "warning: $D/dev.json: " "$(echo "$err" | head -3)"
+# real data (../shared/data/real): CMRC 2018 dev is told apart from SQuAD, and Google's Chinese
+# BERT (the TF checkpoint's index) is read natively, its vocabulary matching the embeddings
+R="${ZONELAB_SHARED:-../shared}/data/real"
+if [ -f "$R/cmrc2018/cmrc2018_dev.squad-style.json" ] && [ -f "$R/squad_v1.1/dev-v1.1.json" ]; then
+  share=$("$ZL" -e "local qa, zl = require 'zonelab.qa', require 'zonelab'
+    io.write(string.format('%.2f %.2f', qa.cjk_share(zl.squad.load('$R/cmrc2018/cmrc2018_dev.squad-style.json')),
+      qa.cjk_share(zl.squad.load('$R/squad_v1.1/dev-v1.1.json'))))")
+  check_eq "CJK share of CMRC dev and SQuAD dev" "0.79 0.00" "$share"
+else
+  skip_part "../shared/data/real: CMRC 2018 or SQuAD dev absent"
+fi
+if [ -f "$R/tf_chinese_bert/bert_model.ckpt.index" ]; then
+  ins=$("$ZL" recipes/inspect.lua "$R/tf_chinese_bert" 2>&1)
+  check "Chinese BERT index read" "bert/embeddings/word_embeddings	F32	[$(wc -l < "$R/tf_chinese_bert/vocab.txt" | tr -d ' '),768]" "$ins"
+else
+  skip_part "../shared/data/real/tf_chinese_bert absent"
+fi
 finish
