@@ -60,11 +60,14 @@ demo: deps build
 demo-zh: deps build
 	$(BUILD)/zonelab recipes/protocol.lua --preset demo-zh --out runs/demo-zh
 
-# The README's figure: the demo's mean heatmap (EM and F1 panels) as a PNG.
+# The README's figures: the demos' mean heatmaps (EM and F1 panels) as PNGs (demo-zh's when it ran).
 readme-figure:
 	@if [ ! -f runs/demo/figures/heatmap_mean.pdf ]; then \
 	  echo "zonelab: error: runs/demo/figures/heatmap_mean.pdf: missing; run make demo first"; exit 1; fi
 	pdftoppm -png -r 110 -singlefile runs/demo/figures/heatmap_mean.pdf docs/demo_heatmap
+	@if [ -f runs/demo-zh/figures/heatmap_mean.pdf ]; then \
+	  pdftoppm -png -r 110 -singlefile runs/demo-zh/figures/heatmap_mean.pdf docs/demo_zh_heatmap; \
+	else echo "readme-figure: runs/demo-zh absent (make demo-zh): docs/demo_zh_heatmap.png kept"; fi
 
 bench: deps build
 	@for b in tests/bench/*.lua; do $(BUILD)/zonelab $$b $(BENCH_ARGS) || exit 1; done
