@@ -169,9 +169,7 @@ local flows_tau = tostring(args.flows_tau or settings.flows_tau or 0.1)
 local cmrc = args.cmrc or settings.cmrc or false
 if not embedded and not cmrc then
   -- said once here, before the steps (which would each say it)
-  local ds = zl.squad.load(args.dev)
-  require("zonelab.qa").warn_cmrc(ds, args.dev, false)
-  ds:close()
+  require("zonelab.qa").warn_cmrc_file(args.dev, false)
 end
 local function setting(opt, key)
   if opt ~= nil then return opt end

@@ -166,6 +166,17 @@ function M.warn_cmrc(ds, path, cmrc)
   return share
 end
 
+--- The same for a file not otherwise read as a data set (evaluate, aggregate): reads its
+--- contexts; a file the reader refuses is left to the caller's own reading to report.
+function M.warn_cmrc_file(path, cmrc)
+  if cmrc then return nil end
+  local ok, ds = pcall(zl.squad.load, path)
+  if not ok then return nil end
+  local share = M.warn_cmrc(ds, path, false)
+  ds:close()
+  return share
+end
+
 --- Wraps a loaded zl.bert model and its tokenizer (what train.lua holds in memory).
 function M.wrap_model(bert, tok, opts)
   opts = opts or {}

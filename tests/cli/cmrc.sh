@@ -51,7 +51,7 @@ check_eq "train --cmrc exit" "0" "$?"
 ev=$("$ZL" recipes/evaluate.lua "$D/dev.json" "$T/predictions.json" --cmrc)
 check "train prints the cmrc score" "$ev" "$out"
 check_eq "train metrics cmrc" "cmrc" "$(json "$T/metrics.json" .scoring)"
-sq=$("$ZL" recipes/evaluate.lua "$D/dev.json" "$T/predictions.json")
+sq=$("$ZL" recipes/evaluate.lua "$D/dev.json" "$T/predictions.json" 2>/dev/null)
 [[ "$sq" != "$ev" ]] && ok || bad "the SQuAD and CMRC scores of Chinese predictions should differ: $sq"
 # its checkpoint resumes only with --cmrc
 err=$("$ZL" recipes/train.lua --model "$D" --init random --train "$D/train.json" --out "$T" \
@@ -77,6 +77,13 @@ out=$("$ZL" recipes/decode.lua --model "$T/model" --predict "$D/dev.json" --out 
 check "decode --cmrc score" "$("$ZL" recipes/evaluate.lua "$D/dev.json" "$tmp/dec2/predictions.json" --cmrc)" "$out"
 check_eq "decode --cmrc no warning" "" "$(grep 'are Chinese' "$tmp/err")"
 check_eq "decode metrics cmrc" "cmrc" "$(json "$tmp/dec2/metrics.json" .scoring)"
+# evaluate and aggregate without --cmrc on Chinese gold: the same line
+err=$("$ZL" recipes/evaluate.lua "$D/dev.json" "$tmp/dec2/predictions.json" 2>&1 >/dev/null)
+check_eq "evaluate warns once" "1" "$(echo "$err" | grep -c "warning: $D/dev.json: .* are Chinese")"
+err=$("$ZL" recipes/evaluate.lua "$D/dev.json" "$tmp/dec2/predictions.json" --cmrc 2>&1 >/dev/null)
+check_eq "evaluate --cmrc no warning" "" "$(echo "$err" | grep 'are Chinese')"
+err=$("$ZL" recipes/aggregate.lua "$O/seed1/sweep" "$tmp/agg.csv" --dataset "$D/dev.json" 2>&1 >/dev/null)
+check_eq "aggregate warns once" "1" "$(echo "$err" | grep -c "warning: $D/dev.json: .* are Chinese")"
 # English data: no warning
 "$ZL" -e "
 local synth = require 'zonelab.synth'
