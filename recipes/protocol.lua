@@ -363,6 +363,9 @@ zl.json.write(stats_dir .. "/baseline_mean.json", mean_baseline, { pretty = true
 
 -- ---- figures ----
 local fig = out .. "/figures"
+-- the panels name the metric's script when it is not SQuAD's
+local em_title, f1_title = "EM", "F1"
+if cmrc then em_title, f1_title = "EM (CMRC 2018)", "F1 (CMRC 2018)" end
 cli.ensure_dir(fig)
 local r1 = runs[1]
 -- each table's metric comes from its name (results_f1.csv, the stats' f1 folder), and
@@ -370,11 +373,11 @@ local r1 = runs[1]
 step("heatmap single run", "heatmap.lua", { r1.sweep .. "/results.csv", r1.sweep .. "/baseline.json",
   fig .. "/heatmap_seed1.pdf", "--title", "Seed 1",
   "--panel", r1.sweep .. "/results_f1.csv", r1.sweep .. "/baseline.json",
-  "--panel-title", "EM", "--panel-title", "F1" })
+  "--panel-title", em_title, "--panel-title", f1_title })
 step("heatmap mean", "heatmap.lua", { stats_dir .. "/mean.csv", stats_dir .. "/baseline_mean.json",
   fig .. "/heatmap_mean.pdf", "--title", string.format("Mean of %d runs", #runs),
   "--panel", stats_dir .. "/f1/mean.csv", stats_dir .. "/baseline_mean.json",
-  "--panel-title", "EM", "--panel-title", "F1" })
+  "--panel-title", em_title, "--panel-title", f1_title })
 
 -- ---- attention flows: the untrained initial model against the fine-tuned one ----
 local flows = {}

@@ -26,6 +26,7 @@ check_eq "train dev scored cmrc" "cmrc" "$(json "$O/seed1/metrics.json" .scoring
 check_eq "baseline.json cmrc" "cmrc" "$(json "$O/seed1/sweep/baseline.json" .scoring)"
 check_eq "per-question cmrc" "cmrc" "$(json "$O/seed1/per_question/per_question.json" .metric)"
 check "report names the metric" "the CMRC 2018 metric" "$(cat "$O/report.md")"
+check "heatmap panels name the metric" "EM (CMRC 2018)" "$(echo "$log" | grep "heatmap mean")"
 check 'report preset' 'Preset `tiny-zh`' "$(cat "$O/report.md")"
 # the sweep's baseline is evaluate --cmrc's score of its predictions (and not SQuAD's)
 ev=$("$ZL" recipes/evaluate.lua "$O/data/dev.json" "$O/seed1/sweep/predictions.json" --cmrc)
