@@ -143,12 +143,16 @@ function M.cjk_share(ds, limit)
     local ctx = ds:example(i).context
     if ctx ~= last then -- the questions of one passage share it
       last = ctx
-      for _, c in utf8.codes(ctx, true) do
-        if c > 32 and c ~= 0x3000 then
-          all = all + 1
-          if is_cjk(c) then cjk = cjk + 1 end
+      -- a passage that is not valid UTF-8 counts for nothing (the reader decides about it)
+      local n, k = 0, 0
+      if pcall(function()
+        for _, c in utf8.codes(ctx, true) do
+          if c > 32 and c ~= 0x3000 then
+            n = n + 1
+            if is_cjk(c) then k = k + 1 end
+          end
         end
-      end
+      end) then all, cjk = all + n, cjk + k end
     end
   end
   return all > 0 and cjk / all or 0
