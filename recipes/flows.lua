@@ -4,7 +4,7 @@
 -- flows_<qid>.pdf (sentence view, radial view, legend). See docs/flows.md.
 --
 -- Also usable from another recipe: `require("flows").run{model =, predict =, qid =, out =,
--- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer", mask = {...}, ...}`:
+-- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer", mask = {...}, cmrc =, ...}`:
 -- layers and heads 1-based; `mask` holds m:forward's masking options (zone, layer, mask,
 -- heads, layers, head_mask), applied to both models' forward passes unchanged.
 local cli = require "zonelab.cli"
@@ -31,8 +31,9 @@ end
 function M.run(o)
   local tau, alpha = o.tau or 0.3, o.alpha or 0.5
   local target = o.target or "cls"
-  local model = qa.load_model(o.model, { lower = o.lower, gelu = o.gelu })
-  local other = o.compare and qa.load_model(o.compare, { lower = model.lower, gelu = o.gelu }) or nil
+  local model = qa.load_model(o.model, { lower = o.lower, gelu = o.gelu, cmrc = o.cmrc })
+  local other = o.compare and qa.load_model(o.compare, { lower = model.lower, gelu = o.gelu, cmrc = o.cmrc })
+    or nil
   if o.say_gelu then
     local qa_cli = require "zonelab.qa_cli"
     qa_cli.say_gelu(model.bert, o.model)
@@ -196,6 +197,7 @@ p:option("--max-answer-length", "Longest answer in tokens (--target answer).", "
 require("zonelab.qa_cli").add_gelu(p)
 p:flag("--lower", "Lower-case text (default: guessed from vocab.txt).")
 p:flag("--cased", "Keep case (default: guessed from vocab.txt).")
+p:flag("--cmrc", "CMRC 2018 (Chinese): run_cmrc2018.py's tokenizer variant.")
 p:option("--out", "Output folder."):count(1)
 cli.add_threads(p)
 local args = cli.parse(p)
@@ -227,7 +229,7 @@ local opts = {
   max_query_length = cli.integer(args.max_query_length, "--max-query-length", 1, 100000),
   max_answer_length = cli.integer(args.max_answer_length, "--max-answer-length", 1, 100000),
   lower = args.lower and true or (args.cased and false or nil), out = args.out,
-  gelu = args.gelu, say_gelu = true,
+  gelu = args.gelu, say_gelu = true, cmrc = args.cmrc,
 }
 if args.mask_zone then
   local qa_cli = require "zonelab.qa_cli"

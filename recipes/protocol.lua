@@ -46,12 +46,16 @@ p:option("--flows-tau", "Attention threshold of the flows drawings (default: 0.1
 p:option("--jobs", "Seeds trained and swept at the same time, each with its share of the cores " ..
   "(its output then goes to SEED_DIR/log.txt). Default: 1; the embedded default: the number of " ..
   "cores (its small model runs best on one core each).")
-p:option("--preset", "Embedded default only: demo (the make demo setting) or tiny (a corpus " ..
-  "and model small enough for a smoke test in seconds; it does not learn).", "demo")
-  :choices({ "demo", "tiny" })
+p:option("--preset", "Embedded default only: demo (the make demo setting), demo-zh (the same " ..
+  "in Chinese, CMRC 2018-style, scored with the CMRC metric: make demo-zh), or tiny / tiny-zh " ..
+  "(a corpus and model small enough for a smoke test in seconds; they do not learn).", "demo")
+  :choices({ "demo", "demo-zh", "tiny", "tiny-zh" })
 require("zonelab.qa_cli").add_gelu(p)
 p:flag("--lower", "Lower-case text (uncased models).")
 p:flag("--cased", "Keep case (cased models).")
+p:flag("--cmrc", "CMRC 2018 (Chinese data and model): every step uses run_cmrc2018.py's tokenizer " ..
+  "variant and the CMRC 2018 metric (training's dev scores, results.csv, baseline.json, " ..
+  "report.md). The embedded demo-zh and tiny-zh presets set it themselves.")
 cli.add_threads(p)
 local args = cli.parse(p)
 local cores = zl.cpu_count() -- the cores this process may run on (not OPENBLAS_NUM_THREADS)
@@ -162,6 +166,11 @@ else
 end
 
 local flows_tau = tostring(args.flows_tau or settings.flows_tau or 0.1)
+local cmrc = args.cmrc or settings.cmrc or false
+if not embedded and not cmrc then
+  -- said once here, before the steps (which would each say it)
+  require("zonelab.qa").warn_cmrc_file(args.dev, false)
+end
 local function setting(opt, key)
   if opt ~= nil then return opt end
   return settings.train[key]
@@ -190,6 +199,7 @@ add(common, "--doc-stride", args.doc_stride)
 add(common, "--max-query-length", args.max_query_length)
 if args.lower then common[#common + 1] = "--lower" end
 if args.cased then common[#common + 1] = "--cased" end
+if cmrc then common[#common + 1] = "--cmrc" end
 if args.threads then add(common, "--threads", args.threads) end
 
 -- Several seeds at once (--jobs): each seed's steps run in sequence as one chain of child
@@ -317,8 +327,10 @@ for seed = 1, seeds do
   job_step(seed, string.format("sweep seed %d", seed), "sweep.lua", s)
   -- per-question scores for the single-run significance of seed 1
   if seed == 1 then
-    job_step(seed, "per-question scores seed 1", "aggregate.lua", { run.sweep, dir .. "/results_check.csv",
-      "--dataset", dev_file, "--per-question", dir .. "/per_question" })
+    local a = { run.sweep, dir .. "/results_check.csv", "--dataset", dev_file,
+      "--per-question", dir .. "/per_question" }
+    if cmrc then a[#a + 1] = "--cmrc" end
+    job_step(seed, "per-question scores seed 1", "aggregate.lua", a)
   end
 end
 if jobs > 1 then
@@ -351,6 +363,9 @@ zl.json.write(stats_dir .. "/baseline_mean.json", mean_baseline, { pretty = true
 
 -- ---- figures ----
 local fig = out .. "/figures"
+-- the panels name the metric's script when it is not SQuAD's
+local em_title, f1_title = "EM", "F1"
+if cmrc then em_title, f1_title = "EM (CMRC 2018)", "F1 (CMRC 2018)" end
 cli.ensure_dir(fig)
 local r1 = runs[1]
 -- each table's metric comes from its name (results_f1.csv, the stats' f1 folder), and
@@ -358,11 +373,11 @@ local r1 = runs[1]
 step("heatmap single run", "heatmap.lua", { r1.sweep .. "/results.csv", r1.sweep .. "/baseline.json",
   fig .. "/heatmap_seed1.pdf", "--title", "Seed 1",
   "--panel", r1.sweep .. "/results_f1.csv", r1.sweep .. "/baseline.json",
-  "--panel-title", "EM", "--panel-title", "F1" })
+  "--panel-title", em_title, "--panel-title", f1_title })
 step("heatmap mean", "heatmap.lua", { stats_dir .. "/mean.csv", stats_dir .. "/baseline_mean.json",
   fig .. "/heatmap_mean.pdf", "--title", string.format("Mean of %d runs", #runs),
   "--panel", stats_dir .. "/f1/mean.csv", stats_dir .. "/baseline_mean.json",
-  "--panel-title", "EM", "--panel-title", "F1" })
+  "--panel-title", em_title, "--panel-title", f1_title })
 
 -- ---- attention flows: the untrained initial model against the fine-tuned one ----
 local flows = {}
@@ -421,6 +436,9 @@ w("# Attention-zone protocol run")
 w()
 w(embedded and "Embedded default: synthetic corpus (zonelab.synth), small BERT trained from scratch."
   or string.format("Model `%s`, training file `%s`, dev file `%s`.", args.model, args.train, args.dev))
+w()
+w(cmrc and "Scores: the CMRC 2018 metric (cmrc2018_evaluate.py: mixed segmentation, character-level F1)."
+  or "Scores: the SQuAD v1.1 metric (evaluate-v1.1.py).")
 w()
 if embedded then
   w(string.format("Preset `%s` (zonelab.synth.PRESETS): `%s`", args.preset,
