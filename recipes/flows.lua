@@ -274,7 +274,7 @@ function M.run(o)
     title = string.format("Attention Flows: %s (target %s, tau %g, alpha %g%s)", o.qid,
       target == "cls" and "[CLS]" or "answer", tau, alpha, heads),
     subtitle = sub, name_a = name_a, name_b = name_b, layer = o.layer or 1,
-    max_ring_tokens = o.max_ring_tokens or 0,
+    max_ring_tokens = o.max_ring_tokens or 0, max_edges = o.max_edges,
   })
   local html_path
   if o.html then
@@ -319,6 +319,8 @@ p:option("--layer", "Layer whose influence I_k the sentence view shows (1-based;
   "default, summarises every layer).", "1")
 p:option("--max-ring-tokens", "Tokens labelled per ring at most (0 = as many as fit; the rest " ..
   "are counted next to the ring's label).", "0")
+p:option("--max-edges", "Edges drawn in the PDF at most: the strongest (carried by the most " ..
+  "heads, then nearest the target); the legend says how many were cut.", "200")
 p:option("--max-seq-length", "Tokens per window (default 384, or the model's " ..
   "max_position_embeddings when it has fewer positions).")
 p:option("--mask-zone", "Decode with this zone masked (as decode.lua): " .. qa.zone_list() .. ". " ..
@@ -360,6 +362,7 @@ local opts = {
   tau = number(args.tau, "--tau", 0, 1, true), alpha = number(args.alpha, "--alpha", 1e-9, 1),
   heads = heads, target = args.target, layer = cli.integer(args.layer, "--layer", 1),
   max_ring_tokens = cli.integer(args.max_ring_tokens, "--max-ring-tokens", 0),
+  max_edges = cli.integer(args.max_edges, "--max-edges", 1, 1000000),
   max_seq_length = args.max_seq_length and cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000),
   doc_stride = cli.integer(args.doc_stride, "--doc-stride", 1, 100000),
   max_query_length = cli.integer(args.max_query_length, "--max-query-length", 1, 100000),
