@@ -56,6 +56,11 @@ drive compare "$tmp/cmp/$F.html" "$tmp/cmp/$F.json" "$tmp/cmp3/$F.json" 0.3
 run one 0.2 --html
 run one1 0.1
 drive single "$tmp/one/$F.html" "$tmp/one/$F.json" "$tmp/one1/$F.json" 0.1
+# zone-masked flows in the viewer: the model against itself under a p2q mask
+run mask 0.2 --mask-zone p2q --mask-layer all --html
+run mask3 0.3 --mask-zone p2q --mask-layer all
+grep -q "m1, p2q masked at layer all" "$tmp/mask/$F.html" && ok || bad "the masked model's name is not in the page"
+drive masked "$tmp/mask/$F.html" "$tmp/mask/$F.json" "$tmp/mask3/$F.json" 0.3
 [ -n "${FLOWS_SCREENSHOT:-}" ] && cp "$tmp/compare.png" "$FLOWS_SCREENSHOT"
 
 # --html-floor is checked
