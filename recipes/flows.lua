@@ -237,14 +237,12 @@ function M.run(o)
   -- rather than decoded and re-encoded in Lua.
   local extra = { qid = o.qid, question = example.question, doc_span_index = f.doc_span_index,
     target_kind = target }
-  if self_mask then -- what B is: zonelab's own comparison, the model under the mask
+  if o.mask then -- what was masked: B alone (the model against itself) or both models
     extra.mask = {}
-    for k, v in pairs(o.mask) do extra.mask[k] = v end
-    extra.mask_applies_to = "b"
-  elseif o.mask then
-    extra.mask = {}
-    for k, v in pairs(o.mask) do extra.mask[k] = v end
-    extra.mask_applies_to = "both"
+    for k, v in pairs(o.mask) do -- a tensor option (mask, head_mask) is named, not copied
+      extra.mask[k] = type(v) == "userdata" and "tensor" or v
+    end
+    extra.mask_applies_to = self_mask and "b" or "both"
   end
   if gb then
     extra.models = { a = o.model, b = o.compare or o.model }
