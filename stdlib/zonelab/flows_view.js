@@ -100,7 +100,9 @@
       var r = radius(l);
       if (l === L && toks.length > 1) r = 14;
       toks.forEach(function (t, i) {
-        var th = -Math.PI / 2 + 2 * Math.PI * i / toks.length;
+        // a gap at the top keeps the ring's label clear (rings, not the centre)
+        var gap = l === L ? 0 : 0.1;
+        var th = -Math.PI / 2 + gap + (2 * Math.PI - 2 * gap) * (i + (l === L ? 0 : 0.5)) / toks.length;
         pos[l + ":" + t] = [CX + r * Math.cos(th), CY + r * Math.sin(th), th];
       });
     }
@@ -116,7 +118,7 @@
     var pos = positions(), l;
     for (l = 0; l < L; l++) {
       el("circle", { cx: CX, cy: CY, r: radius(l), "class": "ring" }, svg, true);
-      var lab = el("text", { x: CX + 3, y: CY - radius(l) - 3, "class": "ringlabel" }, svg, true);
+      var lab = el("text", { x: CX, y: CY - radius(l) + 3, "text-anchor": "middle", "class": "ringlabel" }, svg, true);
       lab.textContent = "L" + (l + 1);
     }
     // edges: one path per (layer, from, to), coloured by the models carrying it
