@@ -153,6 +153,19 @@
       path.addEventListener("mouseenter", function () { status(txt); });
       shown++;
     });
+    // head glyphs: for a token of node layer l >= 1, the heads through which it attends
+    // (attention layer l-1) in each model, with their largest weight
+    var used = {};
+    names.forEach(function (m) {
+      built[m].edges.forEach(function (e) {
+        var k = (e.l + 1) + ":" + e.from;
+        if (!used[k]) used[k] = {};
+        e.heads.forEach(function (h, i) {
+          var u = used[k][h] || (used[k][h] = {});
+          u[m] = Math.max(u[m] || 0, e.ws[i]);
+        });
+      });
+    });
     for (l = 0; l <= L; l++) {
       for (var t = 0; t < S; t++) {
         var p2 = pos[l + ":" + t];
@@ -160,6 +173,19 @@
         var who2 = membership(l, t);
         var g = el("g", { "class": "tok", "data-layer": l, "data-pos": t, "data-who": who2 }, svg, true);
         el("circle", { cx: p2[0].toFixed(1), cy: p2[1].toFixed(1), r: 4, fill: COLOR[who2] }, g, true);
+        var hu = used[l + ":" + t];
+        if (hu) { // NH small squares in a row towards the centre (below, at the centre)
+          var dx = l === L ? 0 : -Math.cos(p2[2]), dy = l === L ? 1 : -Math.sin(p2[2]);
+          for (var j = 0; j < NH; j++) {
+            var u2 = hu[j] || {}, hw = u2.a !== undefined && u2.b !== undefined ? "shared" : u2.a !== undefined ? "a" :
+              u2.b !== undefined ? "b" : "none";
+            var hx = p2[0] + dx * (8 + 3.5 * j) - 1.5, hy = p2[1] + dy * (8 + 3.5 * j) - 1.5;
+            var sq = el("rect", { x: hx.toFixed(1), y: hy.toFixed(1), width: 3, height: 3, "class": "hg",
+              "data-head": j, fill: hw === "none" ? "#e4e4e4" : COLOR[hw] }, g, true);
+            el("title", {}, sq, true).textContent = D.tokens[t] + " (" + t + "), layer " + l + ", head " + (j + 1) + ": " +
+              names.map(function (m) { return D.names[m] + " " + (u2[m] === undefined ? "unused" : "max weight " + fmt(u2[m])); }).join(", ");
+          }
+        }
         if (l < L) {
           var out = p2[2], tx = p2[0] + 7 * Math.cos(out), ty = p2[1] + 7 * Math.sin(out);
           var deg = out * 180 / Math.PI, flip = Math.cos(out) < 0;
@@ -331,7 +357,8 @@
   if (D.graphs.b) { legend(COLOR.b, "model B: " + D.names.b + " only"); legend(COLOR.shared, "both models (shared)"); }
   legend(null, "Rings: the tokens entering layer k (L1 outermost); the centre holds the target. A curved line " +
     "is an edge: the token nearer the centre attends to the outer one above tau; its width grows with the " +
-    "number of heads carrying it. Circles above a word: its influence, rounded up, at most 5. Heads: a " +
+    "number of heads carrying it. Beside a token, towards the centre: a small square per head (head 1 " +
+    "nearest), coloured by the models attending through it from that token. Circles above a word: its influence, rounded up, at most 5. Heads: a " +
     "square per head and layer, coloured by the models using it, hatched when switched off. The slider " +
     "refilters from the weights above " + fmt(D.floor) + " (the floor this file was written with).");
   refresh();

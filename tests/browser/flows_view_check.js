@@ -97,6 +97,16 @@ function edgeKeys(j) {
     check("nothing highlighted before the click", before === 0, String(before));
     check("highlighted after the click", got.size === want.size && [...want].every((x) => got.has(x)),
       "page [" + [...got].sort() + "] vs JSON [" + [...want].sort() + "]");
+    // the clicked token's head glyph: one square per head, the used ones with their weight
+    const glyph = await page.$$eval(`#radial .tok[data-layer="${layer}"][data-pos="${pos}"] rect.hg`,
+      (els) => els.map((e) => e.querySelector("title").textContent));
+    const heads = (j1.a || j1).num_heads;
+    const usedHeads = new Set();
+    for (const g of Object.values(models(j1))) {
+      if (g) for (const e of g.edges) if (e[0] === layer - 1 && e[1] === pos) e[3].forEach((h) => usedHeads.add(h));
+    }
+    check("head glyph", glyph.length === heads && glyph.filter((x) => /max weight [01]\.\d{3}/.test(x)).length === usedHeads.size,
+      glyph.join(" | ") + " vs heads used " + [...usedHeads]);
     check("the trace goes both ways", [...want].some((x) => +x.split(":")[0] < layer) &&
       [...want].some((x) => +x.split(":")[0] > layer), [...want].join(" "));
 
