@@ -16,7 +16,8 @@
  *   g:describe() -> text; g:show(result) -> text (a {[layer] = {tokens}} table); g:json({pretty =}) -> string; g:tokens(); g:info()
  *   zl.flows.compare(a, b) -> {shared, only_a, only_b = {[layer] = {...}}, heads_shared, ...}
  *   zl.flows.compare_json(a, b, {pretty =}); zl.flows.circles(x)
- *   zl.flows.draw(path, a, b_or_nil, {title, subtitle, name_a, name_b, layer, max_ring_tokens}) */
+ *   zl.flows.draw(path, a, b_or_nil, {title, subtitle, name_a, name_b, layer, max_ring_tokens,
+ *                     max_edges}) */
 #include "zl_lua.h"
 #include "error.h"
 #include "flows.h"
@@ -535,7 +536,7 @@ static int f_draw(lua_State *L)
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
         static const char *const known[] = {"title", "subtitle", "name_a", "name_b", "layer",
-                                            "max_ring_tokens", NULL};
+                                            "max_ring_tokens", "max_edges", NULL};
         zl_lua_opts_check(L, 4, "flows.draw", known);
         static const char *const keys[4] = {"title", "subtitle", "name_a", "name_b"};
         const char **dst[4] = {&o.title, &o.subtitle, &o.name_a, &o.name_b};
@@ -549,6 +550,7 @@ static int f_draw(lua_State *L)
         /* 1-based: layer k shows I_k (layer 1, the default, summarises every layer) */
         o.sentence_layer = zl_lua_opt_int(L, 4, "flows.draw", "layer", 1, 1, a->L) - 1;
         o.max_ring_tokens = (int)opt_number(L, 4, "max_ring_tokens", 0);
+        o.max_edges = zl_lua_opt_int(L, 4, "flows.draw", "max_edges", 200, 1, 1000000);
     }
     zl_pdf *p = zl_pdf_new(); /* nothing below raises before it is freed */
     if (!p) return zl_lua_fail(L);

@@ -407,7 +407,7 @@ if n_flows > 0 then
   end
   for _, qid in ipairs(ids) do
     local a = { "--model", r1.model, "--compare", compare, "--predict", dev_file, "--qid", qid,
-      "--out", fig .. "/flows", "--target", "answer", "--tau", flows_tau }
+      "--out", fig .. "/flows", "--target", "answer", "--tau", flows_tau, "--html" }
     add(a, "--gelu", args.gelu)
     for _, v in ipairs(common) do a[#a + 1] = v end
     step("flows " .. qid, "flows.lua", a)
@@ -473,7 +473,8 @@ w()
 w("- [Seed 1, EM and F1](" .. rel(fig .. "/heatmap_seed1.pdf") .. ")")
 w("- [Mean over seeds, EM and F1](" .. rel(fig .. "/heatmap_mean.pdf") .. ")")
 for _, qid in ipairs(flows) do
-  w("- [Attention flows of " .. qid .. "](" .. rel(fig .. "/flows/flows_" .. qid .. ".pdf") .. ")")
+  w("- [Attention flows of " .. qid .. "](" .. rel(fig .. "/flows/flows_" .. qid .. ".pdf") .. ") ([viewer](" ..
+    rel(fig .. "/flows/flows_" .. qid .. ".html") .. "))")
 end
 w()
 w("Single-run significance (paired bootstrap over questions, seed 1): `" ..

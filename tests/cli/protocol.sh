@@ -26,7 +26,8 @@ for f in data/train.json data/dev.json data/vocab.txt data/bert_config.json \
          seed1/per_question/per_question.json \
          stats/mean.csv stats/std.csv stats/significance.csv stats/f1/mean.csv stats/f1/std.csv \
          stats/baseline_mean.json figures/heatmap_seed1.pdf figures/heatmap_mean.pdf \
-         figures/flows/flows_dev0001_1.pdf figures/flows/flows_dev0001_1.json report.md; do
+         figures/flows/flows_dev0001_1.pdf figures/flows/flows_dev0001_1.json \
+         figures/flows/flows_dev0001_1.html report.md; do
   check_file "$O/$f"
 done
 check "pdf magic" "%PDF" "$(head -c 4 "$O/figures/heatmap_mean.pdf")"
@@ -47,6 +48,7 @@ mean=$("$ZL" -e "local zl = require 'zonelab'; local b = zl.json.read('$O/stats/
 check "report mean" "$mean" "$report"
 check "report mean of 2" '"runs": 2' "$(cat "$O/stats/baseline_mean.json")"
 check "report figure link" "(figures/heatmap_mean.pdf)" "$report"
+check "report viewer link" "([viewer](figures/flows/flows_dev0001_1.html))" "$report"
 check "report flows link" "(figures/flows/flows_dev0001_1.pdf)" "$report"
 check "report timings" "| train seed 2 |" "$report"
 check "report wall clock" "| total (wall clock, 2 seeds at a time) |" "$report"
