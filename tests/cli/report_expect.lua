@@ -109,8 +109,11 @@ for l = 1, nlayers do
     local ci = stats.paired_bootstrap(a, b, { resamples = 1000, seed = 1 })
     cells = cells + 1
     if ci.significant then
+      -- through significance.csv's 4 decimals, as the report reads them (no double-rounding
+      -- mismatch at a last digit of 5)
+      local function r4(x) return tonumber(string.format("%.4f", x)) end
       want[#want + 1] = string.format("- layer %d, %s: %+.2f EM points (95%% interval %+.2f to %+.2f)",
-        l, z, ci.diff, ci.lo, ci.hi)
+        l, z, r4(ci.diff), r4(ci.lo), r4(ci.hi))
     end
   end
 end
