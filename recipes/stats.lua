@@ -108,7 +108,7 @@ if args.runs then
   local bases
   if args.baselines then
     local metric = csv.metric_of_name(args.runs[1]) or "em"
-    for i, path in ipairs(args.runs) do
+    for _, path in ipairs(args.runs) do
       if (csv.metric_of_name(path) or "em") ~= metric then
         cli.fail("%s is an %s table but %s an %s one: one metric per call", path,
           (csv.metric_of_name(path) or "em"):upper(), args.runs[1], metric:upper())
