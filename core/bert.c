@@ -60,6 +60,13 @@ const char *zl_bert_gelu_note(const zl_bert_config *c)
     }
 }
 
+const char *zl_bert_model_type_note(const zl_bert_config *c)
+{
+    if (c->model_type_origin != ZL_MODEL_TYPE_FROM_NAMES) return NULL;
+    return "ELECTRA: the config has no model_type, and the tensor names start with "
+           "\"electra\" (electra. or electra/)";
+}
+
 void zl_bert_config_default(zl_bert_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -224,11 +231,14 @@ int zl_bert_config_from_json(zl_bert_config *c, const char *what, const cJSON *r
         }
         snprintf(c->model_type, sizeof c->model_type, "%s", mt->valuestring);
         if (strlen(mt->valuestring) >= sizeof c->model_type) c->model_type[0] = '?';
+        c->model_type_origin = ZL_MODEL_TYPE_FROM_CONFIG;
     } else {
         const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
         const cJSON *a0 = cJSON_IsArray(arch) ? cJSON_GetArrayItem(arch, 0) : NULL;
-        if (cJSON_IsString(a0) && strncmp(a0->valuestring, "Electra", 7) == 0)
+        if (cJSON_IsString(a0) && strncmp(a0->valuestring, "Electra", 7) == 0) {
             strcpy(c->model_type, "electra");
+            c->model_type_origin = ZL_MODEL_TYPE_FROM_CONFIG;
+        }
     }
     rc = zl_bert_config_validate(c, what);
 done:

@@ -57,6 +57,7 @@ typedef struct zl_bert_config {
                                      "gelu_pytorch_tanh", "gelu_fast", "gelu_accurate" */
     int gelu;                     /* ZL_GELU_ERF or ZL_GELU_TANH: the form the forward computes */
     int gelu_origin;              /* ZL_GELU_FROM_*: what decided gelu */
+    int model_type_origin;        /* ZL_MODEL_TYPE_*: what decided model_type */
     float layer_norm_eps;         /* default 1e-12 */
     float initializer_range;      /* default 0.02 */
     float hidden_dropout_prob;    /* as read from the file (default 0.1); informational */
@@ -76,6 +77,13 @@ const char *zl_bert_gelu_name(int gelu); /* "erf" / "tanh" */
 /* One line saying which GELU a config computes and why ("tanh GELU: a Google TF
  * checkpoint, whose modeling.py computes the tanh form (--gelu erf overrides)"). */
 const char *zl_bert_gelu_note(const zl_bert_config *c);
+
+/* Who decided model_type: nothing (the default "bert"), the config (model_type or an
+ * Electra architecture), or zl_bert_load reading the tensor names ("electra." / "electra/"
+ * in a config without model_type, as real ELECTRA checkpoints come). */
+enum { ZL_MODEL_TYPE_DEFAULT = 0, ZL_MODEL_TYPE_FROM_CONFIG, ZL_MODEL_TYPE_FROM_NAMES };
+/* One line when the model type was read from the tensor names, else NULL. */
+const char *zl_bert_model_type_note(const zl_bert_config *c);
 
 /* Fills the defaults of BERT-base (uncased vocab); model_type "bert". */
 void zl_bert_config_default(zl_bert_config *c);

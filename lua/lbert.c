@@ -193,6 +193,7 @@ static int m_config(lua_State *L)
     static const char *const origins[] = {"hugging face default", "config", "tf checkpoint",
                                           "caller"};
     SETS("gelu_origin", origins[c->gelu_origin & 3]);
+    if (zl_bert_model_type_note(c)) SETS("model_type_note", zl_bert_model_type_note(c));
     /* %g round trip so 0.1f reads back as 0.1 */
     char buf[32];
 #define SETF(k, v) (snprintf(buf, sizeof buf, "%g", (double)(v)), SETN(k, strtod(buf, NULL)))

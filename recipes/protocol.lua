@@ -348,9 +348,14 @@ end
 local stats_dir = out .. "/stats"
 local st = { "--out", stats_dir, "--per-question", runs[1].dir .. "/per_question", "--runs" }
 for _, r in ipairs(runs) do st[#st + 1] = r.sweep .. "/results.csv" end
+-- each run's own baseline: std_diff.csv, the spread of the effects (report.md)
+st[#st + 1] = "--baselines"
+for _, r in ipairs(runs) do st[#st + 1] = r.sweep .. "/baseline.json" end
 step("stats EM", "stats.lua", st)
 local st_f1 = { "--out", stats_dir .. "/f1", "--runs" }
 for _, r in ipairs(runs) do st_f1[#st_f1 + 1] = r.sweep .. "/results_f1.csv" end
+st_f1[#st_f1 + 1] = "--baselines"
+for _, r in ipairs(runs) do st_f1[#st_f1 + 1] = r.sweep .. "/baseline.json" end
 step("stats F1", "stats.lua", st_f1)
 
 local function mean(key)
@@ -454,20 +459,62 @@ for _, r in ipairs(runs) do
 end
 w(string.format("| mean | %.3f | %.3f |", mean_baseline.exact_match, mean_baseline.f1))
 w()
+-- The spread over seeds twice: of the scores (std.csv), which carries the seeds' different
+-- baselines, and of each score's difference from its own seed's baseline (std_diff.csv),
+-- the effect of the mask, which the heatmaps draw.
+local function spreads(dir, metric)
+  if #runs < 2 then return end
+  w(string.format("Sample standard deviation over seeds of the %s scores (`%s`); it includes " ..
+    "the spread of the seeds' baselines:", metric, rel(dir .. "/std.csv")))
+  w()
+  w(table_md(dir .. "/std.csv"))
+  w()
+  w(string.format("Sample standard deviation over seeds of the difference from each seed's own " ..
+    "baseline (%s masked - baseline, the effect of the mask, as the heatmaps draw it; `%s`):",
+    metric, rel(dir .. "/std_diff.csv")))
+  w()
+  w(table_md(dir .. "/std_diff.csv"))
+  w()
+end
 w("## Exact match with each zone masked in each layer (mean over seeds)")
 w()
 w(table_md(stats_dir .. "/mean.csv"))
 w()
-if #runs > 1 then
-  w("Sample standard deviation over seeds:")
-  w()
-  w(table_md(stats_dir .. "/std.csv"))
-  w()
-end
-w("F1 with each zone masked in each layer (mean over seeds):")
+spreads(stats_dir, "EM")
+w("## F1 with each zone masked in each layer (mean over seeds)")
 w()
 w(table_md(stats_dir .. "/f1/mean.csv"))
 w()
+spreads(stats_dir .. "/f1", "F1")
+-- the paired bootstrap of seed 1: one line per cell whose interval excludes 0
+do
+  local sig = stats_dir .. "/significance.csv"
+  local header, rows = csv.read(sig)
+  local col = {}
+  for i, h in ipairs(header) do col[h] = i end
+  local nq = #require("zonelab.scoring").read_per_question(r1.dir .. "/per_question/per_question.json").ids
+  local lines = {}
+  for _, row in ipairs(rows) do
+    if row[col.significant] == "1" then
+      lines[#lines + 1] = string.format("- layer %s, %s: %+.2f EM points (95%% interval %+.2f to %+.2f)",
+        row[col.layer], row[col.zone], csv.number(row[col.diff], sig, row.line, col.diff),
+        csv.number(row[col.ci_low], sig, row.line, col.ci_low),
+        csv.number(row[col.ci_high], sig, row.line, col.ci_high))
+    end
+  end
+  w("## Cells that differ from the baseline (seed 1)")
+  w()
+  w(string.format("Paired bootstrap over the %d dev questions of seed 1 (masked - baseline EM per " ..
+    "question, 95%% interval; `%s`): %s", nq, rel(sig), #lines == 0
+      and string.format("none of the %d cells differs from the baseline.", #rows)
+      or string.format("%d of the %d cells differ%s from the baseline:", #lines, #rows,
+        #lines == 1 and "s" or "")))
+  if #lines > 0 then
+    w()
+    for _, l in ipairs(lines) do w(l) end
+  end
+  w()
+end
 w("## Figures")
 w()
 w("- [Seed 1, EM and F1](" .. rel(fig .. "/heatmap_seed1.pdf") .. ")")
@@ -476,9 +523,6 @@ for _, qid in ipairs(flows) do
   w("- [Attention flows of " .. qid .. "](" .. rel(fig .. "/flows/flows_" .. qid .. ".pdf") .. ") ([viewer](" ..
     rel(fig .. "/flows/flows_" .. qid .. ".html") .. "))")
 end
-w()
-w("Single-run significance (paired bootstrap over questions, seed 1): `" ..
-  rel(stats_dir .. "/significance.csv") .. "`.")
 w()
 w("## Timings")
 w()
@@ -497,4 +541,4 @@ print(string.format("baseline EM %.3f, F1 %.3f (mean of %d seeds)", mean_baselin
 cli.wrote(out .. "/report.md", "report")
 cli.wrote(fig .. "/heatmap_seed1.pdf", "Figure 1, seed 1")
 cli.wrote(fig .. "/heatmap_mean.pdf", "Figure 1, mean over seeds")
-cli.wrote(stats_dir, "mean.csv, std.csv, significance.csv")
+cli.wrote(stats_dir, "mean.csv, std.csv, std_diff.csv, significance.csv")
