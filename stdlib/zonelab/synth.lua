@@ -63,6 +63,26 @@ local function make_name(r, used)
   error("synth: ran out of names", 0)
 end
 
+-- The gold answers of a question whose fact is span sp = {text, start (byte offset),
+-- variants = {{text, offset}}}: the span, and on dev up to two variants (as SQuAD's dev has
+-- several answers), each checked against the context. answer_start counts characters (code
+-- points), as SQuAD and CMRC files do.
+local function gold_answers(r, sp, dev, context)
+  local answers = { { text = sp.text, start = sp.start } }
+  if dev then
+    for _, v in ipairs(sp.variants) do
+      if #answers < 3 and r.int(0, 1) == 1 then
+        answers[#answers + 1] = { text = v[1], start = sp.start + v[2] }
+      end
+    end
+  end
+  for k, an in ipairs(answers) do
+    assert(context:sub(an.start + 1, an.start + #an.text) == an.text)
+    answers[k] = { text = an.text, answer_start = utf8.len(context:sub(1, an.start)) }
+  end
+  return answers
+end
+
 -- The questions of a paragraph: nq (person, kind) pairs drawn without repetition, each
 -- answered by its fact's span; dev questions get 1-3 gold variants, each a real span.
 local function questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
@@ -72,18 +92,7 @@ local function questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
   local qas = {}
   for n = 1, math.min(nq, #choices) do
     local i, kind = choices[n][1], kinds[choices[n][2]]
-    local sp = spans[i][kind.key]
-    local answers = { { text = sp.text, answer_start = sp.start } }
-    if dev then
-      for _, v in ipairs(sp.variants) do
-        if #answers < 3 and r.int(0, 1) == 1 then
-          answers[#answers + 1] = { text = v[1], answer_start = sp.start + v[2] }
-        end
-      end
-    end
-    for _, a in ipairs(answers) do
-      assert(context:sub(a.answer_start + 1, a.answer_start + #a.text) == a.text)
-    end
+    local answers = gold_answers(r, spans[i][kind.key], dev, context)
     qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kind.q(people[i]),
       answers = answers }
   end
@@ -240,6 +249,18 @@ end
 -- "short" style's person matching needs an order of magnitude more training.
 local KEY_ONSETS = { "ek", "ul", "ix", "oz", "ev", "yl", "ub", "ep", "ax", "uk", "ez", "ir" }
 
+-- The questions of a facts-style paragraph: kinds ({span name, question}) shuffled, the
+-- first nq asked, each answered by gold_answers.
+local function facts_qas(r, kinds, spans, nq, dev, context, qid_prefix)
+  r.shuffle(kinds)
+  local qas = {}
+  for n = 1, math.min(nq, #kinds) do
+    local answers = gold_answers(r, spans[kinds[n][1]], dev, context)
+    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kinds[n][2], answers = answers }
+  end
+  return qas
+end
+
 local function facts_paragraph(r, qid_prefix, nq, dev)
   local used = {}
   local keys = r.shuffle({ table.unpack(KEY_ONSETS) })
@@ -317,24 +338,7 @@ local function facts_paragraph(r, qid_prefix, nq, dev)
     { "founder", "Who founded " .. org .. "?" },
     { "founded", "When was " .. org .. " founded?" },
   }
-  r.shuffle(kinds)
-  local qas = {}
-  for n = 1, math.min(nq, #kinds) do
-    local sp = spans[kinds[n][1]]
-    local answers = { { text = sp.text, answer_start = sp.start } }
-    if dev then
-      for _, v in ipairs(sp.variants) do
-        if #answers < 3 and r.int(0, 1) == 1 then
-          answers[#answers + 1] = { text = v[1], answer_start = sp.start + v[2] }
-        end
-      end
-    end
-    for _, an in ipairs(answers) do
-      assert(context:sub(an.answer_start + 1, an.answer_start + #an.text) == an.text)
-    end
-    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kinds[n][2], answers = answers }
-  end
-  return { context = context, qas = qas }
+  return { context = context, qas = facts_qas(r, kinds, spans, nq, dev, context, qid_prefix) }
 end
 
 -- The "facts_zh" style (the Chinese embedded default's, demo-zh): the facts style written
@@ -439,25 +443,7 @@ local function facts_zh_paragraph(r, qid_prefix, nq, dev)
     { "founder", "谁创办了" .. org .. "？" },
     { "founded", org .. "是哪一年创办的？" },
   }
-  r.shuffle(kinds)
-  local qas = {}
-  for n = 1, math.min(nq, #kinds) do
-    local sp = spans[kinds[n][1]]
-    local answers = { { text = sp.text, start = sp.start } }
-    if dev then
-      for _, v in ipairs(sp.variants) do
-        if #answers < 3 and r.int(0, 1) == 1 then
-          answers[#answers + 1] = { text = v[1], start = sp.start + v[2] }
-        end
-      end
-    end
-    for k, an in ipairs(answers) do
-      assert(context:sub(an.start + 1, an.start + #an.text) == an.text)
-      -- answer_start counts characters (code points), as SQuAD and CMRC files do
-      answers[k] = { text = an.text, answer_start = utf8.len(context:sub(1, an.start)) }
-    end
-    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kinds[n][2], answers = answers }
-  end
+  local qas = facts_qas(r, kinds, spans, nq, dev, context, qid_prefix)
   return { context = context, qas = qas }
 end
 
