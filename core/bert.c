@@ -18,11 +18,6 @@
 #include <omp.h>
 #endif
 
-/* OpenBLAS's thread control (from its cblas.h, which is not included here: it pulls in
- * <complex.h> and its `I` macro). */
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
-
 /* Refuse models above 2^32 parameters (16 GiB of floats) before allocating. */
 #define MAX_PARAM_FLOATS ((int64_t)1 << 32)
 #define MAX_ACT_FLOATS ((int64_t)1 << 34)
@@ -665,7 +660,7 @@ void zl_bert_acts_layer(const zl_bert_acts *a, int l, zl_bert_layer_acts *o)
 void zl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                           const float *w, const float *b, int N, int C, float eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(zl_get_threads())
     for (int n = 0; n < N; n++) {
         const float *x = inp + (int64_t)n * C;
         float *y = out + (int64_t)n * C;
@@ -691,7 +686,7 @@ void zl_linear_forward(float *out, const float *inp, const float *w, const float
                        int C, int OC)
 {
     if (bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(zl_get_threads())
         for (int n = 0; n < N; n++) memcpy(out + (int64_t)n * OC, bias, (size_t)OC * sizeof(float));
     }
     zl_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
@@ -764,17 +759,11 @@ static void bias_residual_layernorm_rows(float *sum, float *out, float *mean, fl
     }
 }
 
-/* The forward runs one thread team (OpenMP) and calls BLAS single-threaded inside it:
- * two thread pools (OpenMP's and OpenBLAS's) spinning against each other on a few cores
- * cost more than they give. Rows of each product are split over the team. */
-static int team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
+/* The forward runs one thread team (OpenMP, of zl_get_threads threads) and BLAS is
+ * single-threaded (tensor.c decides it once): two thread pools (OpenMP's and OpenBLAS's)
+ * spinning against each other on a few cores cost more than they give. Rows of each
+ * product are split over the team. */
+static int team_size(void) { return zl_get_threads(); }
 
 static int thread_id(void)
 {
@@ -822,7 +811,7 @@ static void linear_team(float *out, const float *inp, const float *W, int M, int
     int nc = nt == 1 ? 1 : 4 * nt;
     if (nc > (M + 31) / 32) nc = (M + 31) / 32;
     if (nc < 1) nc = 1;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(zl_get_threads())
     for (int t = 0; t < nc; t++) {
         int r0, r1;
         chunk_rows(M, t, nc, &r0, &r1);
@@ -854,7 +843,7 @@ void zl_dropout_mask(float *mask, int64_t n, float p, uint64_t seed, uint64_t st
 {
     uint64_t base = splitmix64(seed ^ splitmix64(stream + 0x51ED2701ull));
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(zl_get_threads())
     for (int64_t i = 0; i < n; i++) {
         double u = (double)(splitmix64(base + (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
         mask[i] = u < (double)p ? 0.0f : scale;
@@ -973,7 +962,7 @@ static void embeddings_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_
     const zl_bert_params *p = &m->params;
     int B = in->B, S = in->S, E = c->embedding_size, H = c->hidden_size;
     int N = B * S;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(zl_get_threads())
     for (int n = 0; n < N; n++) {
         int s = n % S;
         const float *w = p->word_emb + (int64_t)in->input_ids[n] * E;
@@ -1215,9 +1204,6 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
         for (int64_t i = 0; i < (int64_t)N * c->embedding_size; i++) a->emb_drop[i] = 1.0f;
     if (o->start_layer == 0) embeddings_forward(m, a, in, o);
     int64_t BSH = (int64_t)N * H, PP = (int64_t)B * NH * S * S;
-    /* BLAS runs single-threaded inside the forward's own thread team (see team_size) */
-    int blas_threads = openblas_get_num_threads();
-    if (blas_threads != 1) openblas_set_num_threads(1);
     int stop = o->stop_layer ? o->stop_layer : L;
     for (int l = o->start_layer; l < stop; l++) {
         layer_forward(m, a, in, o, l);
@@ -1239,13 +1225,12 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
         for (int l = 0; l < L; l++)
             if (l < o->start_layer || l >= stop)
                 memset(o->attentions + (int64_t)l * PP, 0, (size_t)PP * sizeof(float));
-    if (blas_threads != 1) openblas_set_num_threads(blas_threads);
     if (o->hidden_states) memcpy(o->hidden_states, a->hidden, (size_t)(L + 1) * BSH * sizeof(float));
     if (o->stop_layer) return 0; /* stopped early: no span head */
     /* span head */
     const float *x = a->hidden + (int64_t)L * BSH;
     const float *w = m->params.qa_w, *bq = m->params.qa_b;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(zl_get_threads())
     for (int n = 0; n < N; n++) {
         const float *xr = x + (int64_t)n * H;
         float s0 = 0.0f, s1 = 0.0f;
@@ -1285,19 +1270,6 @@ int zl_zone_rows(zl_zone z, const zl_bert_inputs *in, int *rows)
     return n;
 }
 
-/* BLAS single-threaded inside the team (see team_size); returns the count to restore */
-static int blas_single(void)
-{
-    int t = openblas_get_num_threads();
-    if (t != 1) openblas_set_num_threads(1);
-    return t;
-}
-
-static void blas_restore(int t)
-{
-    if (t != 1) openblas_set_num_threads(t);
-}
-
 static int layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v)
 {
     const zl_bert_params *p = &m->params;
@@ -1306,12 +1278,10 @@ static int layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v
     int H = a->H, N = a->B * a->S;
     int64_t HH = (int64_t)H * H;
     const float *x = a->hidden + (int64_t)l * N * H;
-    int bt = blas_single();
     epilogue e = {EPI_BIAS, p->kb + (int64_t)l * H, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f};
     linear_team(k, x, p->kw + l * HH, N, H, H, &e);
     e.bias = p->vb + (int64_t)l * H;
     linear_team(v, x, p->vw + l * HH, N, H, H, &e);
-    blas_restore(bt);
     return 0;
 }
 
@@ -1351,7 +1321,6 @@ static int layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *i
     for (int r = 0; r < Mp; r++)
         memcpy(xc + (int64_t)r * H, la.input + (int64_t)rows[r < M ? r : M - 1] * H,
                (size_t)H * sizeof(float));
-    int bt = blas_single();
     epilogue e = {EPI_BIAS, p->qb + (int64_t)l * H, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f};
     linear_team(la.q, xc, p->qw + l * HH, Mp, H, H, &e);
     zl_bert_forward_opts o;
@@ -1393,7 +1362,6 @@ static int layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *i
     epilogue e3 = {EPI_RES_LN, p->o2b + (int64_t)l * H, yc, la.out_mean, la.out_rstd, NULL, la.att_ln,
                    p->out_ln_w + (int64_t)l * H, p->out_ln_b + (int64_t)l * H, c->layer_norm_eps};
     linear_team(la.out_sum, la.inter_gelu, p->o2w + (int64_t)l * H * I, Mp, I, H, &e3);
-    blas_restore(bt);
     for (int r = 0; r < M; r++)
         memcpy(la.output + (int64_t)rows[r] * H, yc + (int64_t)r * H, (size_t)H * sizeof(float));
     return 0;

@@ -293,7 +293,7 @@ static int changed_rows(const zl_sweep *s, int i, const batch_ref *br, int W)
     }
 }
 
-/* The rows path (core/bert.h, zl_bert_layer_rows) for configuration i: the zones that
+/* The rows path (core/bert.h, zl_bert_prefix_zone) for configuration i: the zones that
  * change few rows on SQuAD-like features (mean 183 tokens: 12 question, 168 passage):
  * q2 and q2p at the batch's width, q2 and p2 at 512; and the narrowing `all`, which keeps
  * only the rows [0, W) of its max-width layer. Fixed per zone and padding, never per
