@@ -26,7 +26,8 @@
  *
  * Threads: the forward runs one OpenMP team (zl_set_threads) with BLAS single-threaded
  * inside it (rows of each product split over the team; attention by (batch, head) pair);
- * results agree within 1e-5 whatever the thread count.
+ * results agree within 1e-5 whatever the thread count. Two threads may run forwards at
+ * once on their own activations (and layer caches); a model is only read.
  *
  * Training (dropout > 0) follows BERT: hidden dropout on the embedding LN output, on
  * the attention-output dense result and the FFN output (before each residual), and
