@@ -4,7 +4,11 @@
  * while the other does the same; every result equals the serial run's bit for bit. Each
  * thread also parses broken JSON (the error position is per call, not cJSON's global) and
  * sets the team size (the same value: one decision, read atomically).
- * Built with -fsanitize=thread it also shows no data race in the core (docs/architecture.md). */
+ * Built with -fsanitize=thread it also shows no data race in the core (docs/architecture.md):
+ *     cmake -S . -B build-tsan -DCMAKE_C_FLAGS=-fsanitize=thread \
+ *           -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread && cmake --build build-tsan --target test_threads
+ *     ZL_TEST_TEAM=1 build-tsan/test_threads       # no suppression needed
+ *     TSAN_OPTIONS=suppressions=tests/core/data/tsan.supp build-tsan/test_threads  # libgomp's */
 #include "bert.h"
 #include "error.h"
 #include "json.h"
