@@ -47,6 +47,32 @@ double zl_lua_field_number(lua_State *L, int t, const char *k, double def, const
 /* Reads a shape from a Lua sequence of positive integers; returns ndim. */
 int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape);
 
+/* ---- ownership (lpin.c; the rule is in docs/architecture.md) ----
+ * An owner is a userdata whose box starts with a zl_lua_owner and whose metatable was
+ * marked with zl_lua_owner_mark. Its close()/__gc hand the object to zl_lua_owner_close
+ * and set the box's pointer to NULL (closed at once: methods raise); the object itself is
+ * freed then, or by the last borrower or pin to let go. */
+typedef struct zl_lua_owner {
+    int borrowers;          /* borrowers and pins holding the object */
+    void *deferred;         /* closed while held: freed when the last one lets go */
+    void (*free_fn)(void *);
+} zl_lua_owner;
+void zl_lua_owner_mark(lua_State *L, int mt);
+void zl_lua_owner_close(zl_lua_owner *o, void *obj, void (*free_fn)(void *));
+/* The borrower at stack index `borrower` holds its owner in uservalue uv: borrow counts
+ * it once the borrower's C object exists; unborrow right after that object is freed. */
+void zl_lua_borrow(lua_State *L, int borrower, int uv);
+void zl_lua_unborrow(lua_State *L, int borrower, int uv);
+/* Pins the owner at idx until the running C function returns or raises (pushes a
+ * to-be-closed slot: push it after any lua_remove/lua_replace/lua_insert of the call). */
+void zl_lua_pin(lua_State *L, int idx);
+
+/* Integer argument idx in lo..hi (raises naming what), without overflow. */
+int zl_lua_checkint(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, const char *what);
+/* A number as an int in lo..hi: raises for NaN, fractions and values out of range
+ * (a float-to-int conversion outside int's range is undefined behaviour in C). */
+int zl_lua_number_to_int(lua_State *L, double v, int lo, int hi, const char *what);
+
 /* Module openers (one per binding file). */
 int zl_lua_open_tensor(lua_State *L);
 int zl_lua_open_tfckpt(lua_State *L);

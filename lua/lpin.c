@@ -1,0 +1,120 @@
+/* lpin.c — the binding's ownership rule (docs/architecture.md, "Ownership"): a borrower
+ * holds its owner alive, and close() of an owner with live borrowers frees nothing a
+ * borrower can still reach.
+ *
+ * An owner's box starts with a zl_lua_owner. close() (and __gc) go through
+ * zl_lua_owner_close: the object is closed at once (the box's pointer is NULL, so every
+ * method raises "closed"), but while borrowers are counted the object itself waits in
+ * `deferred` and the last borrower to go frees it. A borrower stores its owner's userdata
+ * in one of its uservalues (so the owner's userdata outlives it) and counts itself with
+ * zl_lua_borrow once its own C object exists; it calls zl_lua_unborrow right after
+ * freeing that object. The same count pins an owner for the length of one C call
+ * (zl_lua_pin): a callback or a metamethod that closes it then frees nothing the call
+ * still reads. */
+#include "zl_lua.h"
+
+#define OWNER_KEY "__zl_owner" /* set in an owner's metatable: its box starts with zl_lua_owner */
+#define PIN_MT "zonelab.pin"
+
+void zl_lua_owner_mark(lua_State *L, int mt)
+{
+    mt = lua_absindex(L, mt);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, mt, OWNER_KEY);
+}
+
+void zl_lua_owner_close(zl_lua_owner *o, void *obj, void (*free_fn)(void *))
+{
+    if (!obj) return;
+    if (o->borrowers > 0) {
+        o->deferred = obj;
+        o->free_fn = free_fn;
+    } else {
+        free_fn(obj);
+    }
+}
+
+/* The owner struct of the userdata at idx, NULL if it is not an owner. */
+static zl_lua_owner *owner_at(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TUSERDATA) return NULL;
+    int is_owner = luaL_getmetafield(L, idx, OWNER_KEY) != LUA_TNIL;
+    if (is_owner) lua_pop(L, 1);
+    return is_owner ? lua_touserdata(L, idx) : NULL;
+}
+
+static void release(zl_lua_owner *o)
+{
+    if (o->borrowers > 0) o->borrowers--;
+    if (o->borrowers == 0 && o->deferred) {
+        void *obj = o->deferred;
+        o->deferred = NULL;
+        o->free_fn(obj);
+    }
+}
+
+void zl_lua_borrow(lua_State *L, int borrower, int uv)
+{
+    lua_getiuservalue(L, borrower, uv);
+    zl_lua_owner *o = owner_at(L, -1);
+    if (o) o->borrowers++;
+    lua_pop(L, 1);
+}
+
+void zl_lua_unborrow(lua_State *L, int borrower, int uv)
+{
+    lua_getiuservalue(L, borrower, uv);
+    zl_lua_owner *o = owner_at(L, -1);
+    if (o) release(o);
+    lua_pop(L, 1);
+}
+
+/* A pin: a to-be-closed userdata whose uservalue is the pinned owner. */
+typedef struct { int held; } pin_box;
+
+static int pin_close(lua_State *L)
+{
+    pin_box *p = luaL_checkudata(L, 1, PIN_MT);
+    if (p->held) {
+        p->held = 0;
+        zl_lua_unborrow(L, 1, 1);
+    }
+    return 0;
+}
+
+void zl_lua_pin(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    pin_box *p = lua_newuserdatauv(L, sizeof *p, 1);
+    p->held = 0;
+    if (luaL_newmetatable(L, PIN_MT)) {
+        lua_pushcfunction(L, pin_close);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, pin_close);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, idx);
+    lua_setiuservalue(L, -2, 1);
+    if (owner_at(L, idx)) {
+        zl_lua_borrow(L, lua_gettop(L), 1);
+        p->held = 1;
+    }
+    lua_toclose(L, -1); /* released when the C function returns or raises */
+}
+
+int zl_lua_checkint(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, const char *what)
+{
+    lua_Integer v = luaL_checkinteger(L, idx);
+    if (v < lo || v > hi)
+        return (int)luaL_argerror(L, idx, lua_pushfstring(L, "%s must be in %I..%I", what, lo, hi));
+    return (int)v;
+}
+
+int zl_lua_number_to_int(lua_State *L, double v, int lo, int hi, const char *what)
+{
+    /* the comparison is done in double, so NaN and values past int's range never convert */
+    if (!(v >= (double)lo && v <= (double)hi) || v != (double)(int64_t)v)
+        return luaL_error(L, "%s must be an integer in %d..%d", what, lo, hi);
+    return (int)v;
+}
