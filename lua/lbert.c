@@ -302,27 +302,45 @@ static void ensure_acts(lua_State *L, bert_box *b, int B, int S)
 /* m:forward{input_ids=, token_type_ids=, input_mask=, qmask=, pmask=, zone=, layer=,
  *           mask=, heads=, layers=, head_mask=, attentions=, hidden_states=,
  *           start_positions=, end_positions=, start_layer=} */
+static const char *const FORWARD_KEYS[] = {
+    "input_ids", "token_type_ids", "input_mask", "qmask", "pmask", "zone", "layer", "mask",
+    "heads", "layers", "head_mask", "attentions", "hidden_states", "start_positions",
+    "end_positions", "start_layer", NULL};
+
+/* input_ids and the optional [B, S] inputs of the (snapshot) options table at 2. */
+static zl_bert_inputs forward_inputs(lua_State *L, const zl_bert_config *c)
+{
+    lua_getfield(L, 2, "input_ids");
+    zl_tensor *ids = zl_lua_totensor(L, -1);
+    if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2)
+        luaL_error(L, "bad argument #1 to 'forward' (input_ids must be an i32 tensor [batch, seq])");
+    lua_pop(L, 1); /* the snapshot keeps it alive */
+    if (ids->shape[0] < 1 || ids->shape[1] < 1)
+        luaL_error(L, "bad argument #1 to 'forward' (input_ids is empty)");
+    if (ids->shape[0] > (1 << 20) || ids->shape[1] > c->max_position_embeddings)
+        luaL_error(L, "bad argument #1 to 'forward' (input_ids is [%I,%I]: sequence length exceeds "
+                      "max_position_embeddings %d or batch exceeds 2^20)", (lua_Integer)ids->shape[0],
+                   (lua_Integer)ids->shape[1], c->max_position_embeddings);
+    int B = (int)ids->shape[0], S = (int)ids->shape[1];
+    zl_bert_inputs in = {B, S, ZL_I32P(ids), opt_ints(L, "token_type_ids", B, S, 0),
+                         opt_ints(L, "input_mask", B, S, 0), opt_ints(L, "qmask", B, S, 0),
+                         opt_ints(L, "pmask", B, S, 0)};
+    return in;
+}
+
 static int m_forward(lua_State *L)
 {
     bert_box *b = checkbox(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     luaL_checkstack(L, 40, "forward");
+    /* metamethods of the options run now, before any pointer is taken; the mask function
+     * runs later, so every input pointer is taken again after it (ownership, lpin.c) */
+    zl_lua_snapshot(L, 2, FORWARD_KEYS);
     const zl_bert_config *c = &b->m->config;
     int L_ = c->num_hidden_layers, NH = c->num_attention_heads, H = c->hidden_size;
 
-    lua_getfield(L, 2, "input_ids");
-    zl_tensor *ids = zl_lua_totensor(L, -1);
-    if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2)
-        return luaL_error(L, "bad argument #1 to 'forward' (input_ids must be an i32 tensor [batch, seq])");
-    lua_pop(L, 1);
-    int B = (int)ids->shape[0], S = (int)ids->shape[1];
-    if (B < 1 || S < 1) return luaL_error(L, "bad argument #1 to 'forward' (input_ids is empty)");
-    if (S > c->max_position_embeddings)
-        return luaL_error(L, "bad argument #1 to 'forward' (sequence length %d exceeds "
-                             "max_position_embeddings %d)", S, c->max_position_embeddings);
-    zl_bert_inputs in = {B, S, ZL_I32P(ids), opt_ints(L, "token_type_ids", B, S, 0),
-                         opt_ints(L, "input_mask", B, S, 0), opt_ints(L, "qmask", B, S, 0),
-                         opt_ints(L, "pmask", B, S, 0)};
+    zl_bert_inputs in = forward_inputs(L, c);
+    int B = in.B, S = in.S;
     zl_bert_forward_opts o;
     zl_bert_forward_opts_init(&o);
 
@@ -471,6 +489,18 @@ static int m_forward(lua_State *L)
         o.hidden_states = ZL_F32P(*t);
         lua_setfield(L, res, "hidden_states");
     }
+    /* the mask function, the lists' metamethods or a finalizer run by the allocations above
+     * may have closed the model or any input: every pointer is taken again, after the last
+     * allocation (a tensor's shape never changes, so B and S still hold) */
+    b = checkbox(L, 1);
+    in = forward_inputs(L, c);
+    if (mk.pattern && lua_isuserdata(L, mask_idx)) {
+        zl_tensor *pat = zl_lua_totensor(L, mask_idx);
+        if (!pat || !pat->data) return luaL_error(L, "bad argument #1 to 'forward' (mask tensor was closed)");
+        mk.pattern = ZL_F32P(pat);
+    }
+    sp = opt_ints(L, "start_positions", 0, 0, 0);
+    ep = opt_ints(L, "end_positions", 0, 0, 0);
     if (zl_bert_forward(b->m, &b->acts, &in, &o) != 0) return zl_lua_fail(L);
     memcpy((*st)->data, b->acts.start_logits, (size_t)B * S * sizeof(float));
     memcpy((*en)->data, b->acts.end_logits, (size_t)B * S * sizeof(float));

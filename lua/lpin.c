@@ -118,3 +118,26 @@ int zl_lua_number_to_int(lua_State *L, double v, int lo, int hi, const char *wha
         return luaL_error(L, "%s must be an integer in %d..%d", what, lo, hi);
     return (int)v;
 }
+
+void zl_lua_snapshot(lua_State *L, int idx, const char *const *keys)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_newtable(L);
+    int copy = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* raw: no metamethod runs */
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, copy);
+    }
+    for (int i = 0; keys && keys[i]; i++) {
+        lua_pushstring(L, keys[i]);
+        if (lua_rawget(L, copy) == LUA_TNIL) {
+            lua_getfield(L, idx, keys[i]); /* __index answers here, once */
+            lua_setfield(L, copy, keys[i]);
+        }
+        lua_pop(L, 1);
+    }
+    lua_replace(L, idx);
+}

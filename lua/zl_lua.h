@@ -67,6 +67,13 @@ void zl_lua_unborrow(lua_State *L, int borrower, int uv);
  * to-be-closed slot: push it after any lua_remove/lua_replace/lua_insert of the call). */
 void zl_lua_pin(lua_State *L, int idx);
 
+/* Replaces the table at idx by a plain copy of it: every raw pair, plus keys[i] (a
+ * NULL-terminated list, may be NULL) read with lua_getfield when absent, so __index
+ * still answers. Metamethods run here, once, before the caller takes any pointer;
+ * reading the copy afterwards runs no Lua code and the copy keeps its values alive.
+ * (Raw pairs: the table's __pairs is not consulted.) */
+void zl_lua_snapshot(lua_State *L, int idx, const char *const *keys);
+
 /* Integer argument idx in lo..hi (raises naming what), without overflow. */
 int zl_lua_checkint(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, const char *what);
 /* A number as an int in lo..hi: raises for NaN, fractions and values out of range
