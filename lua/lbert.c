@@ -538,7 +538,8 @@ static int b_span_loss(lua_State *L)
 static int b_flops(lua_State *L)
 {
     bert_box *b = checkbox(L, 1);
-    int B = (int)luaL_checkinteger(L, 2), S = (int)luaL_checkinteger(L, 3);
+    int B = zl_lua_checkint(L, 2, 1, 1 << 20, "batch");
+    int S = zl_lua_checkint(L, 3, 1, 1 << 20, "sequence length");
     lua_pushnumber(L, zl_bert_forward_flops(&b->m->config, B, S));
     return 1;
 }

@@ -79,6 +79,7 @@ int zl_lua_checkint(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, const
 /* A number as an int in lo..hi: raises for NaN, fractions and values out of range
  * (a float-to-int conversion outside int's range is undefined behaviour in C). */
 int zl_lua_number_to_int(lua_State *L, double v, int lo, int hi, const char *what);
+#define ZL_LUA_INT_LIMIT 1000000000 /* |n| bound for numbers the core range-checks itself */
 
 /* Module openers (one per binding file). */
 int zl_lua_open_tensor(lua_State *L);
