@@ -63,10 +63,11 @@ static cJSON *table_to_json(lua_State *L, int idx)
             case LUA_TSTRING: cJSON_AddStringToObject(o, k, lua_tostring(L, -1)); break;
             case LUA_TBOOLEAN: cJSON_AddBoolToObject(o, k, lua_toboolean(L, -1)); break;
             case LUA_TTABLE: {
+                /* raw reads: a metamethod raising here would leak the cJSON tree */
                 cJSON *arr = cJSON_AddArrayToObject(o, k);
-                lua_Integer n = luaL_len(L, -1);
+                lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
                 for (lua_Integer i = 1; i <= n; i++) {
-                    lua_geti(L, -1, i);
+                    lua_rawgeti(L, -1, i);
                     if (lua_type(L, -1) == LUA_TSTRING)
                         cJSON_AddItemToArray(arr, cJSON_CreateString(lua_tostring(L, -1)));
                     lua_pop(L, 1);
