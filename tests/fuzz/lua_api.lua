@@ -158,7 +158,8 @@ end
 -- | {"ids", rows, cols, max} (an i32 tensor of token ids) | {"floats", shape, value}
 -- | {"tbl", {key, spec}..., meta = {name, fnspec}...} | {"list", n, spec}
 -- | {"fn", action...}: a function that runs each action ({"close", slot}, {"gc"},
---   {"err"}, {"drop", slot}) and returns the value of its {"ret", spec} action.
+--   {"err"}, {"drop", slot}) and returns the value of its {"key", k, spec} action when
+--   its second argument is k (an __index), else that of its {"ret", spec} action.
 local P -- the pool of the running sequence
 local materialize
 
@@ -186,10 +187,15 @@ local function run_action(a)
 end
 
 local function make_fn(spec)
-  local ret
-  for i = 2, #spec do if spec[i][1] == "ret" then ret = spec[i][2] end end
+  local ret, keyed = nil, {}
+  for i = 2, #spec do
+    if spec[i][1] == "ret" then ret = spec[i][2] end
+    if spec[i][1] == "key" then keyed[spec[i][2]] = spec[i][3] end
+  end
   return function(...)
     for i = 2, #spec do run_action(spec[i]) end
+    local k = select(2, ...) -- the key, when the function is an __index
+    if k ~= nil and keyed[k] then return materialize(keyed[k]) end
     if ret then return materialize(ret) end
   end
 end
@@ -363,6 +369,7 @@ local function gen_fn(depth)
     elseif r == 8 then f[#f + 1] = { "drop", any_slot() }
     end
   end
+  if rng(4) == 1 then f[#f + 1] = { "key", pick(KEYS), gen_arg(depth + 1) } end
   if rng(3) > 1 then f[#f + 1] = { "ret", gen_arg(depth + 1) } end
   return f
 end
