@@ -14,11 +14,20 @@
 
 #define BERT_MT ZL_BERT_MT
 
+/* An owner (lpin.c): the parameter views of m:params() borrow the model through a
+ * holder userdata (their parent), so even a direct getmetatable(m).__gc(m) while views
+ * live frees the parameters only when the last view is gone. */
 typedef struct {
+    zl_lua_owner own;
     zl_bert *m;
     zl_bert_acts acts;   /* inference activations, grown on demand */
     int closed;
 } bert_box;
+
+#define PARAMS_MT "zonelab.bert.params"
+typedef struct { int held; } params_holder;
+
+static void bert_free(void *m) { zl_bert_free(m); }
 
 static bert_box *newbox(lua_State *L)
 {
@@ -119,9 +128,19 @@ static int m_gc(lua_State *L)
 {
     bert_box *b = luaL_checkudata(L, 1, BERT_MT);
     zl_bert_acts_free(&b->acts);
-    zl_bert_free(b->m);
+    zl_lua_owner_close(&b->own, b->m, bert_free);
     b->m = NULL;
     b->closed = 1;
+    return 0;
+}
+
+static int holder_gc(lua_State *L)
+{
+    params_holder *h = luaL_checkudata(L, 1, PARAMS_MT);
+    if (h->held) {
+        h->held = 0;
+        zl_lua_unborrow(L, 1, 1);
+    }
     return 0;
 }
 
@@ -214,11 +233,23 @@ static int m_params(lua_State *L)
 {
     bert_box *b = checkbox(L, 1);
     int n = zl_bert_param_count(&b->m->config);
+    params_holder *h = lua_newuserdatauv(L, sizeof *h, 1); /* the views' parent */
+    h->held = 0;
+    if (luaL_newmetatable(L, PARAMS_MT)) {
+        lua_pushcfunction(L, holder_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    zl_lua_borrow(L, -1, 1);
+    h->held = 1;
+    int hidx = lua_gettop(L);
     lua_createtable(L, 0, n);
     for (int i = 0; i < n; i++) {
         zl_bert_param_info info;
         if (zl_bert_param_info_at(&b->m->config, &b->m->params, i, &info) != 0) return zl_lua_fail(L);
-        zl_lua_pushview(L, zl_tensor_wrap(ZL_F32, info.ndim, info.shape, info.data), 1);
+        zl_lua_pushview(L, zl_tensor_wrap(ZL_F32, info.ndim, info.shape, info.data), hidx);
         lua_setfield(L, -2, info.name);
     }
     return 1;
@@ -560,6 +591,7 @@ int zl_lua_open_bert(lua_State *L)
         {"flops", b_flops}, {NULL, NULL}};
     if (luaL_newmetatable(L, BERT_MT)) {
         luaL_setfuncs(L, meta, 0);
+        zl_lua_owner_mark(L, -1);
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");
     }

@@ -54,7 +54,8 @@ for i, r in ipairs(opts.replay) do opts.replay[i] = abspath(r) end
 
 -- ---------------------------------------------------------------- fixtures
 -- Everything the API may write goes into a fresh folder, which is also the current
--- directory (so a relative path made up by the fuzzer lands there), removed at the end.
+-- directory (so a relative path made up by the fuzzer lands there), removed at the end;
+-- every path the fuzzer knows is inside it (the tiny fixtures are copied in).
 local TMP = os.tmpname()
 os.remove(TMP)
 assert(lfs.mkdir(TMP))
@@ -81,8 +82,9 @@ local PATHS = {
   bad_json = write("bad.json", '{"data": [{"paragraphs": [{"context": "a", "qas": [{"id": 1}]}]}]}'),
   dup_json = write("dup.json", '{"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": "a b",'
     .. ' "context": "the cat", "qas": [{"id": "q", "question": "what", "answers": [{"answer_start": 0, "text": "the"}]}]}]}]}'),
-  tiny_model = TINY .. "/model.safetensors",
-  tiny_config = TINY .. "/bert_config.json",
+  -- copies: a path the fuzzer hands to a method may be written (m:save(path))
+  tiny_model = write("tiny.safetensors", zl.io.read(TINY .. "/model.safetensors")),
+  tiny_config = write("tiny_config.json", zl.io.read(TINY .. "/bert_config.json")),
   missing = TMP .. "/missing/none.bin",
   out = TMP .. "/out.bin",
   dir = TMP,
@@ -97,6 +99,26 @@ do -- a saved model of CFG, and a safetensors file with a zero-length tensor hid
     .. '"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}'
   PATHS.overlap = write("overlap.safetensors", string.pack("<I8", #header) .. header .. string.rep("\0", 12))
 end
+-- The type of a pool value from its metatable (the generator never calls into the API:
+-- what it does is not recorded, so it must not change anything).
+local TYPE_OF = {}
+do
+  local ds, tok = zl.squad.load(PATHS.squad), zl.tokenizer.load(PATHS.vocab)
+  local f = zl.squad.features(ds, tok, { max_seq_length = 24, doc_stride = 8, max_query_length = 8 })
+  local m = zl.bert.new(CFG)
+  local objs = { bert = m, tokenizer = tok, squad = ds, features = f, collector = zl.squad.collector(f),
+    tensor = zl.tensor.new({ 1 }), metrics = zl.metrics.load(PATHS.squad), pdf = zl.pdf.new(),
+    optim = zl.optim.new(m, { lr = 1e-3, total_steps = 1 }),
+    train = zl.train.new(m, { micro_batch = 1, max_seq_length = 8, total_steps = 1 }),
+    sweep = zl.sweep.new(m, ds, f, { { zone = "none" } }) }
+  for name, o in pairs(objs) do TYPE_OF[getmetatable(o)] = name end
+  for _, o in pairs(objs) do o:close() end
+end
+local function type_of(v)
+  if type(v) == "userdata" then return TYPE_OF[getmetatable(v)] or "userdata" end
+  return type(v)
+end
+
 local PATH_NAMES = {}
 for k in pairs(PATHS) do PATH_NAMES[#PATH_NAMES + 1] = k end
 table.sort(PATH_NAMES)
@@ -431,11 +453,9 @@ local function slot_of(types) -- a slot whose value has one of the metatable nam
   local hits = {}
   for s = 1, NSLOTS do
     local v = P[s]
-    if v ~= nil then
-      local ok, str = pcall(tostring, v)
-      for _, ty in ipairs(types) do
-        if ok and str:find(ty, 1, true) then hits[#hits + 1] = s break end
-      end
+    local ty = type_of(v)
+    for _, want in ipairs(types) do
+      if ty == want then hits[#hits + 1] = s break end
     end
   end
   return #hits > 0 and pick(hits) or any_slot()
@@ -447,29 +467,29 @@ local CTORS = {
   function(s) return { "new", s, "tokenizer.load", { maybe({ "path", "vocab" }), maybe({ "tbl", { "lower", { "v", true } } }) } } end,
   function(s) return { "new", s, "squad.load", { maybe({ "path", pick({ "squad", "squad", "bad_json", "dup_json" }) }),
     maybe({ "tbl", { "training", { "v", rng(2) == 1 } } }) } } end,
-  function(s) return { "new", s, "squad.features", { { "p", slot_of({ "squad data" }) },
+  function(s) return { "new", s, "squad.features", { { "p", slot_of({ "squad" }) },
     { "p", slot_of({ "tokenizer" }) }, maybe(FOPTS) } } end,
-  function(s) return { "new", s, "squad.collector", { { "p", slot_of({ "squad features" }) } } } end,
-  function(s) return { "new", s, "sweep.new", { { "p", slot_of({ "layers" }) }, { "p", slot_of({ "squad data" }) },
-    { "p", slot_of({ "squad features" }) }, maybe({ "tbl", { 1, { "tbl", { "zone", { "v", pick(STRINGS) } },
+  function(s) return { "new", s, "squad.collector", { { "p", slot_of({ "features" }) } } } end,
+  function(s) return { "new", s, "sweep.new", { { "p", slot_of({ "bert" }) }, { "p", slot_of({ "squad" }) },
+    { "p", slot_of({ "features" }) }, maybe({ "tbl", { 1, { "tbl", { "zone", { "v", pick(STRINGS) } },
       { "layer", { "v", pick(INTS) } } } } }), maybe({ "tbl", { "batch", { "v", 2 } } }) } } end,
   function(s) return { "new", s, "metrics.load", { maybe({ "path", "squad" }) } } end,
-  function(s) return { "new", s, "optim.new", { { "p", slot_of({ "layers" }) },
+  function(s) return { "new", s, "optim.new", { { "p", slot_of({ "bert" }) },
     maybe({ "tbl", { "lr", { "v", 1e-3 } }, { "total_steps", { "v", 10 } } }) } } end,
-  function(s) return { "new", s, "train.new", { { "p", slot_of({ "layers" }) },
+  function(s) return { "new", s, "train.new", { { "p", slot_of({ "bert" }) },
     maybe({ "tbl", { "micro_batch", { "v", 2 } }, { "max_seq_length", { "v", 24 } }, { "total_steps", { "v", 4 } } }) } } end,
   function(s) return { "new", s, "pdf.new", {} } end,
   function(s) return { "new", s, "tensor.new", { { "list", rng(3), { "v", rng(4) } }, maybe({ "v", pick({ "f32", "i32" }) }) } } end,
   function(s) return { "new", s, "tensor.from", { gen_arg(0), maybe({ "v", pick({ "f32", "i32" }) }) } } end,
   function(s) return { "new", s, "train.permutation", { { "v", rng(4) }, { "v", pick(INTS) } } } end,
   function(s)
-    local m = slot_of({ "layers" })
+    local m = slot_of({ "bert" })
     return { "call", m, "forward", { { "tbl", { "input_ids", { "ids", rng(2), 2 + rng(6), 13 } },
       { "attentions", { "v", rng(2) == 1 } }, { pick(KEYS), gen_arg(1) } } }, s }
   end,
-  function(s) return { "call", slot_of({ "squad features" }), "batch", { { "v", 1 }, { "v", rng(2) }, maybe({ "v", nil }) }, s } end,
+  function(s) return { "call", slot_of({ "features" }), "batch", { { "v", 1 }, { "v", rng(2) }, maybe({ "v", nil }) }, s } end,
   function(s) return { "new", s, "flows.build", { { "f", slot_of({ "table" }), "attentions" }, maybe({ "tbl", { "tau", { "v", 0.1 } } }) } } end,
-  function(s) return { "fcall", "optim.loss_and_grads", { { "p", slot_of({ "layers" }) }, { "p", slot_of({ "table" }) } }, s } end,
+  function(s) return { "fcall", "optim.loss_and_grads", { { "p", slot_of({ "bert" }) }, { "p", slot_of({ "table" }) } }, s } end,
 }
 
 -- A world to start from: each object is built with valid arguments into a fixed slot,

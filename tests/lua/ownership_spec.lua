@@ -98,6 +98,18 @@ describe("a borrower holds its owner alive", function()
     collectgarbage()
   end)
 
+  it("parameter views outlive a direct call of the model's __gc (found by the fuzzer)", function()
+    local m = zl.bert.new(CFG)
+    local w = m:params()["bert.embeddings.word_embeddings.weight"]
+    local before = w:sum()
+    getmetatable(m).__gc(m)
+    raises("closed", m.config, m)
+    assert.are.equal(before, w:sum())
+    m = nil
+    collectgarbage()
+    assert.are.equal(before, w:sum())
+  end)
+
   it("optimizer, trainer and sweep outlive their model's close", function()
     local m = zl.bert.new(CFG)
     local o = zl.optim.new(m, { lr = 1e-3, total_steps = 10 })
