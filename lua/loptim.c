@@ -224,8 +224,10 @@ static optim_box *checkopt(lua_State *L, int idx)
 static int opt_gc(lua_State *L)
 {
     optim_box *b = luaL_checkudata(L, 1, OPTIM_MT);
+    if (!b->o) return 0;
     zl_optim_free(b->o);
     b->o = NULL;
+    zl_lua_unborrow(L, 1, 1);
     return 0;
 }
 
@@ -298,6 +300,7 @@ static int o_new(lua_State *L)
     free(sizes);
     free(infos);
     if (!b->o) return zl_lua_fail(L);
+    zl_lua_borrow(L, -1, 1); /* the model is freed after the optimizer (lpin.c) */
     return 1;
 }
 

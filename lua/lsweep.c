@@ -139,7 +139,8 @@ static int l_new(lua_State *L)
     check_ds(L, 2);
     f = check_feats(L, 3);
     if (!(b->s = zl_sweep_new(m, f, cfg, n, &o))) return zl_lua_fail(L);
-    /* the sweep's collectors read the features until it is freed (lpin.c) */
+    /* the model and the features (read by the sweep's collectors) are freed after it (lpin.c) */
+    zl_lua_borrow(L, -1, UV_MODEL);
     zl_lua_borrow(L, -1, UV_DS);
     zl_lua_borrow(L, -1, UV_FEATS);
     return 1;
@@ -267,6 +268,7 @@ static int s_gc(lua_State *L)
     if (!b->s) return 0;
     zl_sweep_free(b->s);
     b->s = NULL;
+    zl_lua_unborrow(L, 1, UV_MODEL);
     zl_lua_unborrow(L, 1, UV_DS);
     zl_lua_unborrow(L, 1, UV_FEATS);
     return 0;

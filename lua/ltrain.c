@@ -99,14 +99,17 @@ static int l_new(lua_State *L)
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     if (!(b->t = zl_trainer_new(m, &c))) return zl_lua_fail(L);
+    zl_lua_borrow(L, -1, 1); /* the model is freed after the trainer (lpin.c) */
     return 1;
 }
 
 static int t_gc(lua_State *L)
 {
     trainer_box *b = luaL_checkudata(L, 1, TRAINER_MT);
+    if (!b->t) return 0;
     zl_trainer_free(b->t);
     b->t = NULL;
+    zl_lua_unborrow(L, 1, 1);
     return 0;
 }
 
