@@ -349,10 +349,13 @@ static zl_bert_inputs forward_inputs(lua_State *L, const zl_bert_config *c)
     lua_pop(L, 1); /* the snapshot keeps it alive */
     if (ids->shape[0] < 1 || ids->shape[1] < 1)
         luaL_error(L, "bad argument #1 to 'forward' (input_ids is empty)");
-    if (ids->shape[0] > (1 << 20) || ids->shape[1] > c->max_position_embeddings)
-        luaL_error(L, "bad argument #1 to 'forward' (input_ids is [%I,%I]: sequence length exceeds "
-                      "max_position_embeddings %d or batch exceeds 2^20)", (lua_Integer)ids->shape[0],
-                   (lua_Integer)ids->shape[1], c->max_position_embeddings);
+    if (ids->shape[1] > c->max_position_embeddings)
+        luaL_error(L, "bad argument #1 to 'forward' (sequence length %I exceeds "
+                      "max_position_embeddings %d)", (lua_Integer)ids->shape[1],
+                   c->max_position_embeddings);
+    if (ids->shape[0] > (1 << 20))
+        luaL_error(L, "bad argument #1 to 'forward' (batch of %I exceeds 2^20)",
+                   (lua_Integer)ids->shape[0]);
     int B = (int)ids->shape[0], S = (int)ids->shape[1];
     zl_bert_inputs in = {B, S, ZL_I32P(ids), opt_ints(L, "token_type_ids", B, S, 0),
                          opt_ints(L, "input_mask", B, S, 0), opt_ints(L, "qmask", B, S, 0),
@@ -362,12 +365,13 @@ static zl_bert_inputs forward_inputs(lua_State *L, const zl_bert_config *c)
 
 static int m_forward(lua_State *L)
 {
-    bert_box *b = checkbox(L, 1);
+    checkbox(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     luaL_checkstack(L, 40, "forward");
     /* metamethods of the options run now, before any pointer is taken; the mask function
-     * runs later, so every input pointer is taken again after it (ownership, lpin.c) */
+     * runs later, so every pointer is taken again after it (ownership, lpin.c) */
     zl_lua_snapshot(L, 2, FORWARD_KEYS);
+    bert_box *b = checkbox(L, 1);
     const zl_bert_config *c = &b->m->config;
     int L_ = c->num_hidden_layers, NH = c->num_attention_heads, H = c->hidden_size;
 
@@ -496,6 +500,7 @@ static int m_forward(lua_State *L)
         lua_pop(L, 2);
     }
 
+    b = checkbox(L, 1); /* the mask function or a list's metamethod may have closed it */
     ensure_acts(L, b, B, S);
     /* result table and output tensors first (userdata before the core call) */
     lua_createtable(L, 0, 5);

@@ -113,10 +113,11 @@ static const char *const LG_KEYS[] = {
 
 int zl_lua_optim_loss_and_grads(lua_State *L)
 {
-    zl_bert *m = zl_lua_checkbert(L, 1);
+    zl_lua_checkbert(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     /* the batch table's metamethods run now, once: reading the copy runs no Lua code */
     zl_lua_snapshot(L, 2, LG_KEYS);
+    zl_bert *m = zl_lua_checkbert(L, 1);
     const zl_bert_config *c = &m->config;
     lua_getfield(L, 2, "input_ids");
     zl_tensor *ids = zl_lua_totensor(L, -1);

@@ -150,6 +150,13 @@ describe("C code reads what it needs before any Lua code runs", function()
     local m = zl.bert.new(CFG)
     local ids = zl.tensor.from({ { 2, 4, 5, 3 } }, "i32")
     raises("closed", m.forward, m, { input_ids = ids, mask = function() m:close() collectgarbage() return 1 end })
+    -- a direct __gc frees the parameters at once (nothing borrows them): still a clean error
+    local m2 = zl.bert.new(CFG)
+    raises("closed", m2.forward, m2, { input_ids = ids,
+      mask = function() getmetatable(m2).__gc(m2) collectgarbage() return 1 end })
+    local m3 = zl.bert.new(CFG)
+    raises("closed", zl.optim.loss_and_grads, m3, setmetatable({ input_ids = ids }, {
+      __index = function() getmetatable(m3).__gc(m3) collectgarbage() end }))
   end)
 
   it("loss_and_grads: an __index on the batch table that closes input_ids", function()
