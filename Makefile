@@ -83,10 +83,11 @@ fuzz: deps
 	done; exit $$status
 
 # The Lua API fuzzer (tests/fuzz/lua_api.lua) under ASan+UBSan: its seeds and regressions,
-# then LUA_FUZZ_SEQUENCES random sequences of seed LUA_FUZZ_SEED. A sequence that trips a
+# then LUA_FUZZ_SEQUENCES random sequences of seed LUA_FUZZ_SEED (the default is CI's
+# budget: about 2 minutes, docs/reliability.md). A sequence that trips a
 # sanitizer is left in build-sanitize/lua_fuzz/current.lua: copy it into
 # tests/fuzz/lua_regressions/ to keep it as a regression (docs/reliability.md).
-LUA_FUZZ_SEQUENCES ?= 20000
+LUA_FUZZ_SEQUENCES ?= 60000
 LUA_FUZZ_SEED ?= 1
 fuzz-lua: deps
 	@$(MAKE) --no-print-directory build SANITIZE=1
