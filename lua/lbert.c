@@ -128,7 +128,7 @@ static int m_gc(lua_State *L)
 {
     bert_box *b = luaL_checkudata(L, 1, BERT_MT);
     zl_bert_acts_free(&b->acts);
-    zl_lua_owner_close(&b->own, b->m, bert_free);
+    zl_lua_owner_close(L, &b->own, b->m, bert_free);
     b->m = NULL;
     b->closed = 1;
     return 0;

@@ -267,7 +267,7 @@ static int m_remove_punctuation(lua_State *L)
 static int d_gc(lua_State *L)
 {
     dataset_box *b = luaL_checkudata(L, 1, DATASET_MT);
-    zl_lua_owner_close(&b->own, b->ds, dataset_free);
+    zl_lua_owner_close(L, &b->own, b->ds, dataset_free);
     b->ds = NULL;
     return 0;
 }

@@ -13,8 +13,136 @@
  * still reads. */
 #include "zl_lua.h"
 
+#include <string.h>
+
 #define OWNER_KEY "__zl_owner" /* set in an owner's metatable: its box starts with zl_lua_owner */
 #define PIN_MT "zonelab.pin"
+#define FUNCS_KEY "zonelab.functions" /* registry: {[lightuserdata C function] = true} */
+#define PENDING_KEY "zonelab.pending" /* registry: the frees deferred to a later close */
+
+#include <stdlib.h>
+
+/* Frees deferred because they were asked for while a binding function was running: a
+ * finalizer of a script's table run by an allocation, or a callback, closed an owner the
+ * interrupted C code may still read. They happen at the next close outside any binding
+ * call, or when the Lua state closes. */
+typedef struct {
+    size_t n, cap;
+    struct pending_item { void *obj; void (*free_fn)(void *); } *items;
+} pending_frees;
+
+static void flush(pending_frees *p)
+{
+    while (p->n > 0) {
+        p->n--;
+        p->items[p->n].free_fn(p->items[p->n].obj);
+    }
+}
+
+static int pending_gc(lua_State *L)
+{
+    pending_frees *p = lua_touserdata(L, 1);
+    flush(p);
+    free(p->items);
+    p->items = NULL;
+    p->cap = 0;
+    return 0;
+}
+
+static pending_frees *get_pending(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, PENDING_KEY);
+    pending_frees *p = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return p;
+}
+
+/* 1 when a function of the binding is running below the current one (level 0). */
+static int nested_in_binding(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, FUNCS_KEY) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    int set = lua_gettop(L), nested = 0;
+    lua_Debug ar;
+    for (int level = 1; !nested && lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "f", &ar);
+        lua_CFunction f = lua_tocfunction(L, -1);
+        lua_pop(L, 1);
+        if (!f) continue;
+        lua_pushlightuserdata(L, (void *)f);
+        nested = lua_rawget(L, set) != LUA_TNIL;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return nested;
+}
+
+static void free_or_defer(lua_State *L, void *obj, void (*free_fn)(void *))
+{
+    pending_frees *p = get_pending(L);
+    if (p && nested_in_binding(L)) {
+        if (p->n == p->cap) {
+            size_t cap = p->cap ? 2 * p->cap : 16;
+            void *items = realloc(p->items, cap * sizeof *p->items);
+            if (items) {
+                p->items = items;
+                p->cap = cap;
+            }
+        }
+        if (p->n < p->cap) {
+            p->items[p->n].obj = obj;
+            p->items[p->n].free_fn = free_fn;
+            p->n++;
+            return;
+        }
+    }
+    if (p) flush(p);
+    free_fn(obj);
+}
+
+/* Adds the C functions of the table at idx (and of its table fields, depth levels). */
+static void note_table(lua_State *L, int idx, int set, int depth)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_CFunction f = lua_tocfunction(L, -1);
+        if (f) {
+            lua_pushlightuserdata(L, (void *)f);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, set);
+        } else if (depth > 0 && lua_type(L, -1) == LUA_TTABLE) {
+            note_table(L, -1, set, depth - 1);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+void zl_lua_note_functions(lua_State *L, int module)
+{
+    module = lua_absindex(L, module);
+    pending_frees *p = lua_newuserdatauv(L, sizeof *p, 0);
+    p->n = p->cap = 0;
+    p->items = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, pending_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, PENDING_KEY);
+    lua_newtable(L);
+    int set = lua_gettop(L);
+    note_table(L, module, set, 2);
+    lua_pushnil(L); /* the metatables: registry entries named zonelab.* */
+    while (lua_next(L, LUA_REGISTRYINDEX)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE &&
+            strncmp(lua_tostring(L, -2), "zonelab.", 8) == 0)
+            note_table(L, -1, set, 1);
+        lua_pop(L, 1);
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, FUNCS_KEY);
+}
 
 void zl_lua_owner_mark(lua_State *L, int mt)
 {
@@ -23,14 +151,14 @@ void zl_lua_owner_mark(lua_State *L, int mt)
     lua_setfield(L, mt, OWNER_KEY);
 }
 
-void zl_lua_owner_close(zl_lua_owner *o, void *obj, void (*free_fn)(void *))
+void zl_lua_owner_close(lua_State *L, zl_lua_owner *o, void *obj, void (*free_fn)(void *))
 {
     if (!obj) return;
     if (o->borrowers > 0) {
         o->deferred = obj;
         o->free_fn = free_fn;
     } else {
-        free_fn(obj);
+        free_or_defer(L, obj, free_fn);
     }
 }
 
@@ -43,13 +171,13 @@ static zl_lua_owner *owner_at(lua_State *L, int idx)
     return is_owner ? lua_touserdata(L, idx) : NULL;
 }
 
-static void release(zl_lua_owner *o)
+static void release(lua_State *L, zl_lua_owner *o)
 {
     if (o->borrowers > 0) o->borrowers--;
     if (o->borrowers == 0 && o->deferred) {
         void *obj = o->deferred;
         o->deferred = NULL;
-        o->free_fn(obj);
+        free_or_defer(L, obj, o->free_fn);
     }
 }
 
@@ -65,7 +193,7 @@ void zl_lua_unborrow(lua_State *L, int borrower, int uv)
 {
     lua_getiuservalue(L, borrower, uv);
     zl_lua_owner *o = owner_at(L, -1);
-    if (o) release(o);
+    if (o) release(L, o);
     lua_pop(L, 1);
 }
 

@@ -181,7 +181,7 @@ static int s_example(lua_State *L)
 static int s_gc(lua_State *L)
 {
     squad_box *b = luaL_checkudata(L, 1, SQUAD_MT);
-    zl_lua_owner_close(&b->own, b->ds, squad_free);
+    zl_lua_owner_close(L, &b->own, b->ds, squad_free);
     b->ds = NULL;
     return 0;
 }
@@ -361,7 +361,7 @@ static int f_gc(lua_State *L)
 {
     feats_box *b = luaL_checkudata(L, 1, FEATS_MT);
     if (!b->f) return 0;
-    zl_lua_owner_close(&b->own, b->f, feats_free);
+    zl_lua_owner_close(L, &b->own, b->f, feats_free);
     b->f = NULL;
     zl_lua_unborrow(L, 1, 1); /* closed features never reach their tokenizer or data set */
     zl_lua_unborrow(L, 1, 2);

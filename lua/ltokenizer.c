@@ -149,7 +149,7 @@ static void tok_free(void *t) { zl_tokenizer_free(t); }
 static int m_gc(lua_State *L)
 {
     tok_box *b = luaL_checkudata(L, 1, TOKENIZER_MT);
-    zl_lua_owner_close(&b->own, b->t, tok_free);
+    zl_lua_owner_close(L, &b->own, b->t, tok_free);
     b->t = NULL;
     return 0;
 }

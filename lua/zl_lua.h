@@ -51,14 +51,19 @@ int zl_lua_checkshape(lua_State *L, int idx, int64_t *shape);
  * An owner is a userdata whose box starts with a zl_lua_owner and whose metatable was
  * marked with zl_lua_owner_mark. Its close()/__gc hand the object to zl_lua_owner_close
  * and set the box's pointer to NULL (closed at once: methods raise); the object itself is
- * freed then, or by the last borrower or pin to let go. */
+ * freed then, or by the last borrower or pin to let go, and never while a function of the
+ * binding is running below the close (a callback or finalizer closed it mid-call). */
 typedef struct zl_lua_owner {
     int borrowers;          /* borrowers and pins holding the object */
     void *deferred;         /* closed while held: freed when the last one lets go */
     void (*free_fn)(void *);
 } zl_lua_owner;
 void zl_lua_owner_mark(lua_State *L, int mt);
-void zl_lua_owner_close(zl_lua_owner *o, void *obj, void (*free_fn)(void *));
+void zl_lua_owner_close(lua_State *L, zl_lua_owner *o, void *obj, void (*free_fn)(void *));
+/* Called once by luaopen_zonelab with the module table at idx: records the binding's C
+ * functions, so that a free asked for while one of them runs (from a callback, a
+ * metamethod or a finalizer) waits until none does (lpin.c). */
+void zl_lua_note_functions(lua_State *L, int module);
 /* The borrower at stack index `borrower` holds its owner in uservalue uv: borrow counts
  * it once the borrower's C object exists; unborrow right after that object is freed. */
 void zl_lua_borrow(lua_State *L, int borrower, int uv);

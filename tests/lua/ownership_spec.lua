@@ -256,6 +256,25 @@ describe("C code reads what it needs before any Lua code runs", function()
   end)
 end)
 
+describe("a finalizer that closes an object in the middle of one of its calls", function()
+  it("frees nothing the interrupted call still reads (the free waits for the call to end)", function()
+    collectgarbage("incremental", 1, 100) -- a tiny pause: the collector runs at every allocation
+    local ok_calls = 0
+    for round = 1, 100 do
+      local ds = zl.squad.load(SQUAD)
+      local f = feats(ds)
+      local m = zl.metrics.load(SQUAD)
+      setmetatable({}, { __gc = function() ds:close() f:close() m:close() end })
+      if pcall(ds.example, ds, 1) then ok_calls = ok_calls + 1 end
+      if pcall(f.get, f, 1) then ok_calls = ok_calls + 1 end
+      if pcall(m.ids, m) then ok_calls = ok_calls + 1 end
+    end
+    collectgarbage("incremental", 200, 100)
+    collectgarbage()
+    assert.is_true(ok_calls > 0)
+  end)
+end)
+
 describe("integers from Lua are checked without overflow", function()
   it("feats:batch with extreme counts and starts", function()
     local f = feats()
