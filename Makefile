@@ -17,7 +17,7 @@ DEB_PACKAGES = liblua5.4-dev lua5.4 libopenblas-dev libcjson-dev libhpdf-dev lib
 # installed when root, a failed install is a note, not an error.
 DEB_OPTIONAL = slurm-wlm munge chromium $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 
-.PHONY: build deps test demo demo-zh bench bench-peer clean configure fuzz readme-figure
+.PHONY: build deps test demo demo-zh bench bench-peer clean configure fuzz fuzz-lua readme-figure
 
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
@@ -101,6 +101,23 @@ fuzz: deps
 	    > build-fuzz/$$n.log 2>&1 || { status=1; tail -30 build-fuzz/$$n.log; }; \
 	  grep -E "^#[0-9]+.*DONE|^Done" build-fuzz/$$n.log | tail -1; \
 	done; exit $$status
+
+# The Lua API fuzzer (tests/fuzz/lua_api.lua) under ASan+UBSan: its seeds and regressions,
+# then LUA_FUZZ_SEQUENCES random sequences of seed LUA_FUZZ_SEED (the default is CI's
+# budget: about 2 minutes, docs/reliability.md). A sequence that trips a
+# sanitizer is left in build-sanitize/lua_fuzz/current.lua: copy it into
+# tests/fuzz/lua_regressions/ to keep it as a regression (docs/reliability.md).
+LUA_FUZZ_SEQUENCES ?= 60000
+LUA_FUZZ_SEED ?= 1
+fuzz-lua: deps
+	@$(MAKE) --no-print-directory build SANITIZE=1
+	@mkdir -p build-sanitize/lua_fuzz
+	@ASAN_OPTIONS=allocator_may_return_null=1:max_allocation_size_mb=256 ZONELAB_SOURCE=$(CURDIR) \
+	  build-sanitize/zonelab tests/fuzz/lua_api.lua --sequences $(LUA_FUZZ_SEQUENCES) \
+	  --seed $(LUA_FUZZ_SEED) --out build-sanitize/lua_fuzz || { \
+	  echo "fuzz-lua: the failing sequence is build-sanitize/lua_fuzz/current.lua (replay:"; \
+	  echo "  build-sanitize/zonelab tests/fuzz/lua_api.lua --replay build-sanitize/lua_fuzz/current.lua)"; \
+	  exit 1; }
 
 clean:
 	rm -rf build build-sanitize build-fuzz build.configure.log build-sanitize.configure.log build-fuzz.configure.log

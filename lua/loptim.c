@@ -84,15 +84,18 @@ static zl_trainer_ws *get_ws(lua_State *L, int midx, const zl_bert *m)
  * (zone, layer 1-based or "all", mask, heads, layers, head_mask: lopts.c), dropout (hidden and attention; default 0), attention_dropout (default = dropout),
  * seed (dropout seed, default 0), accumulate (add into the previous gradients). */
 
+static const char *const LG_KEYS[] = {
+    "input_ids", "token_type_ids", "input_mask", "qmask", "pmask", "start_positions",
+    "end_positions", ZL_LUA_MASK_KEYS, "dropout", "attention_dropout", "seed", "accumulate", NULL};
+
 int zl_lua_optim_loss_and_grads(lua_State *L)
 {
-    static const char *const known[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
-                                        "pmask", "start_positions", "end_positions",
-                                        ZL_LUA_MASK_KEYS, "dropout", "attention_dropout", "seed",
-                                        "accumulate", NULL};
-    zl_bert *m = zl_lua_checkbert(L, 1);
+    zl_lua_checkbert(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    zl_lua_opts_check(L, 2, LG, known);
+    /* the batch table's metamethods run now, once: reading the copy runs no Lua code */
+    zl_lua_snapshot(L, 2, LG_KEYS);
+    zl_lua_opts_check(L, 2, LG, LG_KEYS);
+    zl_bert *m = zl_lua_checkbert(L, 1);
     const zl_bert_config *c = &m->config;
     lua_getfield(L, 2, "input_ids");
     zl_tensor *ids = zl_lua_totensor(L, -1);
@@ -138,6 +141,20 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
 
     zl_trainer_ws *w = get_ws(L, 1, m); /* pushed: parent of the gradient views */
     int widx = lua_gettop(L);
+    /* a finalizer run by the allocations above (or the mask function) may have closed an input: take the
+     * pointers again after the last allocation (shapes never change) */
+    m = zl_lua_checkbert(L, 1);
+    lua_getfield(L, 2, "input_ids");
+    ids = zl_lua_totensor(L, -1);
+    if (!ids || !ids->data) return luaL_error(L, LG_ARG " (input_ids was closed)");
+    lua_pop(L, 1);
+    in.input_ids = ZL_I32P(ids);
+    in.token_type_ids = zl_lua_field_i32(L, 2, "token_type_ids", BS, 0, LG_ARG);
+    in.input_mask = zl_lua_field_i32(L, 2, "input_mask", BS, 0, LG_ARG);
+    in.qmask = zl_lua_field_i32(L, 2, "qmask", BS, 0, LG_ARG);
+    in.pmask = zl_lua_field_i32(L, 2, "pmask", BS, 0, LG_ARG);
+    sp = zl_lua_field_i32(L, 2, "start_positions", B, 1, LG_ARG);
+    ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, LG_ARG);
     double loss;
     if (zl_trainer_ws_loss_and_grads(w, m, &in, &o, sp, ep, accumulate, &loss) != 0)
         return zl_lua_fail(L);
@@ -168,8 +185,10 @@ static optim_box *checkopt(lua_State *L, int idx)
 static int opt_gc(lua_State *L)
 {
     optim_box *b = luaL_checkudata(L, 1, OPTIM_MT);
+    if (!b->o) return 0;
     zl_optim_free(b->o);
     b->o = NULL;
+    zl_lua_unborrow(L, 1, 1);
     return 0;
 }
 
@@ -244,6 +263,7 @@ static int o_new(lua_State *L)
     free(sizes);
     free(infos);
     if (!b->o) return zl_lua_fail(L);
+    zl_lua_borrow(L, -1, 1); /* the model is freed after the optimizer (lpin.c) */
     return 1;
 }
 
@@ -269,6 +289,21 @@ static int opt_step(lua_State *L)
     zl_bert *m = opt_model(L, 1);
     int n = zl_optim_count(b->o);
     if (n != zl_bert_param_count(&m->config))
+        return luaL_error(L, "optim: the model no longer has %d parameter tensors", n);
+    /* every gradient is read into a plain table first: the grads table's metamethods
+     * run there, before any pointer is taken (then the optimizer and model again) */
+    lua_createtable(L, 0, n);
+    int gcopy = lua_gettop(L);
+    for (int i = 0; i < n; i++) {
+        zl_bert_param_info info;
+        zl_bert_param_info_at(&m->config, &m->params, i, &info);
+        lua_getfield(L, 2, info.name);
+        lua_setfield(L, gcopy, info.name);
+    }
+    lua_replace(L, 2);
+    b = checkopt(L, 1);
+    m = opt_model(L, 1);
+    if (n != zl_bert_param_count(&m->config) || n != zl_optim_count(b->o))
         return luaL_error(L, "optim: the model no longer has %d parameter tensors", n);
     float **params = lua_newuserdatauv(L, 2 * (size_t)n * sizeof(float *), 0); /* GC'd scratch */
     float **grads = params + n;

@@ -102,14 +102,17 @@ static int l_new(lua_State *L)
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     if (!(b->t = zl_trainer_new(m, &c))) return zl_lua_fail(L);
+    zl_lua_borrow(L, -1, 1); /* the model is freed after the trainer (lpin.c) */
     return 1;
 }
 
 static int t_gc(lua_State *L)
 {
     trainer_box *b = luaL_checkudata(L, 1, TRAINER_MT);
+    if (!b->t) return 0;
     zl_trainer_free(b->t);
     b->t = NULL;
+    zl_lua_unborrow(L, 1, 1);
     return 0;
 }
 
@@ -146,15 +149,7 @@ static void push_result(lua_State *L, const zl_trainer_result *r)
 /* tr:step_features(feats, order, first, count, {pad_to = N}) */
 static int t_step_features(lua_State *L)
 {
-    trainer_box *b = checkbox(L, 1);
-    zl_squad_features *f = zl_lua_checkfeatures(L, 2);
-    zl_tensor *order = zl_lua_checktensor(L, 3);
-    if (order->dtype != ZL_I32 || !order->data)
-        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based feature numbers");
-    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
-    if (first < 1 || count < 1 || count > order->numel - first + 1)
-        return luaL_error(L, "train: order entries %d..%d out of range (%d entries)", (int)first,
-                          (int)(first + count - 1), (int)order->numel);
+    /* the options first: their metamethods may close anything, so no pointer is taken before */
     int pad_to = 0;
     if (!lua_isnoneornil(L, 6)) {
         static const char *const known[] = {"pad_to", NULL};
@@ -162,9 +157,28 @@ static int t_step_features(lua_State *L)
         zl_lua_opts_check(L, 6, "step_features", known);
         pad_to = zl_lua_opt_int(L, 6, "step_features", "pad_to", 0, 0, 1000000000);
     }
+    trainer_box *b = checkbox(L, 1);
+    zl_squad_features *f = zl_lua_checkfeatures(L, 2);
+    zl_tensor *order = zl_lua_checktensor(L, 3);
+    if (order->dtype != ZL_I32 || !order->data)
+        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based feature numbers");
+    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
+    if (first < 1 || count < 1 || first > order->numel || count > order->numel - first + 1)
+        return luaL_error(L, "train: %I order entries from entry %I out of range (%I entries)",
+                          count, first, (lua_Integer)order->numel);
+    if (count > INT32_MAX) return luaL_argerror(L, 5, "count must be below 2^31");
     int32_t *idx = lua_newuserdatauv(L, (size_t)count * sizeof(int32_t), 0); /* GC'd scratch */
+    /* a finalizer run by that allocation may have closed an argument: take them again */
+    b = checkbox(L, 1);
+    f = zl_lua_checkfeatures(L, 2);
+    order = zl_lua_checktensor(L, 3);
+    if (order->dtype != ZL_I32 || !order->data || order->numel < first - 1 + count)
+        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based feature numbers");
     const int32_t *src = ZL_I32P(order) + (first - 1);
-    for (lua_Integer i = 0; i < count; i++) idx[i] = src[i] - 1;
+    for (lua_Integer i = 0; i < count; i++) {
+        if (src[i] < 1) return luaL_argerror(L, 3, "order entries are 1-based feature numbers");
+        idx[i] = src[i] - 1;
+    }
     zl_trainer_result r;
     if (zl_trainer_step_features(b->t, f, idx, (int)count, pad_to, &r) != 0) return zl_lua_fail(L);
     push_result(L, &r);
@@ -174,13 +188,16 @@ static int t_step_features(lua_State *L)
 
 /* tr:micro_step{input_ids=, token_type_ids=, input_mask=, qmask=, pmask=,
  *               start_positions=, end_positions=} -> loss */
+static const char *const MS_KEYS[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
+                                      "pmask", "start_positions", "end_positions", NULL};
+
 static int t_micro_step(lua_State *L)
 {
-    static const char *const known[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
-                                        "pmask", "start_positions", "end_positions", NULL};
-    trainer_box *b = checkbox(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    zl_lua_opts_check(L, 2, "micro_step", known);
+    /* the inputs' metamethods run now, once: reading the copy runs no Lua code */
+    zl_lua_snapshot(L, 2, MS_KEYS);
+    zl_lua_opts_check(L, 2, "micro_step", MS_KEYS);
+    trainer_box *b = checkbox(L, 1);
     lua_getfield(L, 2, "input_ids");
     zl_tensor *ids = zl_lua_totensor(L, -1);
     if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2 || ids->numel < 1)
