@@ -98,6 +98,31 @@ describe("PDF fonts", function()
     assert.is_true(size_of(pdf) < 200 * 1024, "heatmap is " .. size_of(pdf) .. " bytes")
   end)
 
+  it("renders a heatmap's EM title with no gap inside the word", function()
+    local dir = tmpdir()
+    local pdf = dir .. "/fig.pdf"
+    local out, code = sh(table.concat({ q(ZONELAB), "recipes/heatmap.lua", SINGLE, "80.567", q(pdf),
+      "--panel", MEAN, "80.567", "--panel-title", "EM", "--panel-title", "F1" }, " "))
+    assert.are.equal(0, code, out)
+    -- the panel title: the tallest upright "EM" pdftotext finds (the subtitle's is smaller,
+    -- the colour bar's label is rotated)
+    local box
+    for x0, y0, x1, y1 in sh("pdftotext -bbox " .. q(pdf) .. " -"):gmatch(
+        'xMin="([%d.]+)" yMin="([%d.]+)" xMax="([%d.]+)" yMax="([%d.]+)">EM<') do
+      x0, y0, x1, y1 = tonumber(x0), tonumber(y0), tonumber(x1), tonumber(y1)
+      if x1 - x0 > y1 - y0 and (not box or y1 - y0 > box[4] - box[2]) then box = { x0, y0, x1, y1 } end
+    end
+    assert.is_truthy(box, "no EM title found")
+    local img = grey(pdf, 288) -- 4 px per point
+    local gap, ink = widest_inner_gap(img, math.floor(box[1] * 4), math.floor(box[2] * 4),
+      math.ceil(box[3] * 4), math.ceil(box[4] * 4) - 1)
+    -- the letters' side bearings leave about 0.13 of the box height; a word split as
+    -- "E M" (the substituted base-14 font) leaves a space's width more
+    local h = math.floor((box[4] - box[2]) * 4)
+    assert.is_true(gap <= 0.2 * h, string.format("gap of %d px inside EM (box height %d px)", gap, h))
+    assert.is_true(ink > h, "EM drew " .. ink .. " px wide")
+  end)
+
   it("draws EM with no gap inside the word", function()
     local dir = tmpdir()
     local pdf = dir .. "/em.pdf"
