@@ -3,6 +3,7 @@
 -- micro-batches, checkpoints and exact resume. See docs/training.md.
 local cli = require "zonelab.cli"
 local T = require "zonelab.train"
+local lfs = require "lfs"
 local zl = require "zonelab"
 
 local p = cli.parser("recipes/train.lua",
@@ -54,8 +55,11 @@ p:option("--save-every", "Write a checkpoint (weights, optimizer state, step, da
 p:flag("--resume", "Continue from OUT/checkpoint to the same final weights as an " ..
   "uninterrupted run (same options and thread count); starts from step 0 when there is none.")
 p:option("--init", "checkpoint: start from the weights in --model; random: BERT's " ..
-  "initialisation (truncated normal, initializer_range) from --seed.", "checkpoint")
-  :choices({ "checkpoint", "random" })
+  "initialisation (truncated normal, initializer_range) from --seed; or a checkpoint folder " ..
+  "(e.g. pretrain.lua's OUT/model) whose weights to start from, the vocabulary staying " ..
+  "--model's. A checkpoint without a QA head (a pretrained model) gets a fresh one as " ..
+  "run_squad.py's (truncated normal, initializer_range; bias 0); a masked-LM head is ignored.",
+  "checkpoint")
 p:flag("--pad-per-batch", "Deviation from the reference, for speed: pad each micro-batch to " ..
   "its longest feature instead of --max-seq-length (the loss then runs over fewer padding " ..
   "positions).")
@@ -103,9 +107,13 @@ if args.init == "random" then
   if not cli.exists(cfg) then cli.fail("%s: --init random needs bert_config.json", cfg) end
   m = zl.bert.new(cfg, { seed = seed, gelu = args.gelu })
 else
-  m = zl.bert.load(args.model, { gelu = args.gelu })
+  local from = args.init == "checkpoint" and args.model or args.init
+  if from ~= args.model and lfs.attributes(from, "mode") ~= "directory" then
+    cli.fail("--init %s: not checkpoint, random or a checkpoint folder", from)
+  end
+  m = zl.bert.load(from, { gelu = args.gelu })
   if m:fresh_qa_head() then
-    note("note: %s has no QA head: a fresh one was initialised\n", args.model)
+    note("note: %s has no QA head: a fresh one was initialised\n", from)
   end
 end
 require("zonelab.qa").check_vocab(m, tok, vocab, args.model) -- before the first forward
