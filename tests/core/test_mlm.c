@@ -487,9 +487,11 @@ static void test_trainer(void)
     zl_bert_free(m);
 }
 
-int main(void)
+/* `test_mlm golden`: the fixture alone (ctest's golden_mlm, beside golden_tiny) */
+int main(int argc, char **argv)
 {
     test_golden();
+    if (argc > 1 && strcmp(argv[1], "golden") == 0) return zl_test_summary("golden_mlm");
     test_gradcheck();
     test_init_loss();
     test_mask();
