@@ -426,6 +426,30 @@ static void test_load_formats(void)
     zl_bert_free(m);
 }
 
+/* Google's real Chinese BERT-base checkpoint (its index: names and shapes, no weights):
+ * every tensor of a pretraining model, the five cls/predictions tensors included, is found with
+ * the shape zonelab expects. */
+static void test_real_tf_head(void)
+{
+    char real[512], path[700];
+    if (!zl_test_real(real, sizeof real, "real TF head", "tf_chinese_bert/bert_model.ckpt.index"))
+        return;
+    zl_bert_config c;
+    snprintf(path, sizeof path, "%s/tf_chinese_bert/bert_config.json", real);
+    CHECK(zl_bert_config_load(&c, path) == 0);
+    c.mlm_head = 1;
+    snprintf(path, sizeof path, "%s/tf_chinese_bert/bert_model.ckpt.index", real);
+    zl_tensor_map *map = zl_tfckpt_load(path, 0);
+    CHECK(map != NULL);
+    if (!map) return;
+    int has_head = 0;
+    CHECK(zl_checkpoint_verify(&c, map, 1, path, &has_head) == 0);
+    CHECK(has_head == 1);
+    const zl_named_tensor *e = zl_tensor_map_find(map, "cls/predictions/output_bias");
+    CHECK(e && e->ndim == 1 && e->shape[0] == 21128);
+    zl_tensor_map_free(map);
+}
+
 /* Pretraining steps through the trainer: the loss goes down on a repeated batch; a
  * checkpoint reloads the head. */
 static void test_trainer(void)
@@ -496,6 +520,7 @@ int main(int argc, char **argv)
     test_init_loss();
     test_mask();
     test_load_formats();
+    test_real_tf_head();
     test_trainer();
     return zl_test_summary("test_mlm");
 }
