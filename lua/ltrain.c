@@ -84,7 +84,9 @@ static int l_new(lua_State *L)
     c.attn_dropout = (float)zl_lua_opt_number(
         L, 2, "train.new", "attention_dropout", given ? c.dropout : m->config.attention_probs_dropout_prob);
     c.seed = (uint64_t)field_int64(L, 2, "seed", (lua_Integer)c.seed);
-    c.max_predictions = zl_lua_opt_int(L, 2, "train.new", "max_predictions", c.max_predictions,
+    c.max_predictions = zl_lua_opt_int(L, 2, "train.new", "max_predictions",
+                                       c.max_predictions < c.max_seq_length ? c.max_predictions
+                                                                            : c.max_seq_length,
                                        1, 1000000000);
     /* the optimizer's options are read as zl.optim.new reads them (loptim.c) */
     if (zl_lua_optim_fields(L, 2, "train.new", &c.optim) != 0)
