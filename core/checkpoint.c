@@ -274,14 +274,15 @@ int zl_checkpoint_fill(zl_bert *m, const zl_tensor_map *map, int tf, const char 
         memset(m->params.mlm_bias, 0, (size_t)c->vocab_size * sizeof(float));
         m->fresh_mlm_head = 1;
     } else if (!has_qa) {
-        /* fresh head as run_squad.py: truncated normal std initializer_range, bias 0 */
+        /* fresh head as run_squad.py's create_model: output_weights truncated normal with
+         * stddev 0.02 written out (not initializer_range), output_bias 0 */
         zl_rng r;
         zl_rng_seed(&r, qa_seed);
         int64_t H = c->hidden_size;
         for (int64_t i = 0; i < 2 * H; i++) {
             double z;
             do z = zl_rng_normal(&r); while (z < -2.0 || z > 2.0);
-            m->params.qa_w[i] = (float)(z * c->initializer_range);
+            m->params.qa_w[i] = (float)(z * 0.02);
         }
         m->params.qa_b[0] = m->params.qa_b[1] = 0.0f;
         m->fresh_qa_head = 1;

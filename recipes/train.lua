@@ -58,7 +58,7 @@ p:option("--init", "checkpoint: start from the weights in --model; random: BERT'
   "initialisation (truncated normal, initializer_range) from --seed; or a checkpoint folder " ..
   "(e.g. pretrain.lua's OUT/model) whose weights to start from, the vocabulary staying " ..
   "--model's. A checkpoint without a QA head (a pretrained model) gets a fresh one as " ..
-  "run_squad.py's (truncated normal, initializer_range; bias 0); a masked-LM head is ignored.",
+  "run_squad.py's (truncated normal, std 0.02; bias 0); a masked-LM head is ignored.",
   "checkpoint")
 p:flag("--pad-per-batch", "Deviation from the reference, for speed: pad each micro-batch to " ..
   "its longest feature instead of --max-seq-length (the loss then runs over fewer padding " ..

@@ -409,6 +409,38 @@ static void test_load_formats(void)
     }
     zl_bert_free(f);
     zl_bert_free(plain);
+    /* run_squad.py writes stddev=0.02 for the QA head, whatever initializer_range (the
+     * demo's models use 0.1) */
+    snprintf(path, sizeof path, "%s/wide", tmpdir());
+    zl_bert_config wc = m->config;
+    wc.initializer_range = 0.1f;
+    wc.mlm_head = 0;
+    zl_bert *wide = zl_bert_new(&wc);
+    CHECK(wide && zl_bert_init_random(wide, 5) == 0 && zl_bert_save(wide, path) == 0);
+    zl_tensor_map *wm = wide ? zl_checkpoint_to_map(wide, 0) : NULL, *noqa = zl_tensor_map_new();
+    for (int i = 0; wide && i < zl_bert_param_count(&wc); i++) {
+        zl_bert_param_info info;
+        zl_bert_param_info_at(&wc, &wide->params, i, &info);
+        if (strncmp(info.name, "qa_outputs.", 11) == 0) continue;
+        zl_tensor_map_add(noqa, info.name, zl_tensor_wrap(ZL_F32, info.ndim, info.shape, info.data));
+    }
+    char wpath[700];
+    snprintf(wpath, sizeof wpath, "%s/model.safetensors", path);
+    CHECK(zl_safetensors_save(wpath, noqa, NULL) == 0);
+    zl_bert *wq = zl_bert_load(path);
+    CHECK(wq && wq->fresh_qa_head);
+    if (wq) {
+        double s2 = 0, mx = 0;
+        for (int i = 0; i < 2 * H; i++) {
+            s2 += (double)wq->params.qa_w[i] * wq->params.qa_w[i];
+            mx = fmax(mx, fabs(wq->params.qa_w[i]));
+        }
+        CHECK(mx <= 0.04 + 1e-7 && fabs(sqrt(s2 / (2 * H)) - 0.02) < 0.008);
+    }
+    zl_bert_free(wq);
+    zl_tensor_map_free(wm);
+    zl_tensor_map_free(noqa);
+    zl_bert_free(wide);
     /* a head with a tensor missing is refused by name */
     zl_tensor_map *hm = zl_checkpoint_to_map(m, 0), *part = zl_tensor_map_new();
     for (int i = 0; hm && i < zl_bert_param_count(&m->config); i++) {
