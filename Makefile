@@ -12,11 +12,12 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = liblua5.4-dev lua5.4 libopenblas-dev libcjson-dev libhpdf-dev libutf8proc-dev \
   libreadline-dev lua-argparse lua-filesystem lua-busted cmake pkg-config poppler-utils gcc make \
   libopenmpi-dev openmpi-bin fonts-dejavu-core fonts-wqy-microhei tmux
-# Optional: a real one-node Slurm for tests/cli/slurm.sh (reported as skipped without them);
+# Optional: a real one-node Slurm for tests/cli/slurm.sh, and chromium (with node and npm
+# when there is no npm yet) for tests/cli/flows_html.sh (reported as skipped without them);
 # installed when root, a failed install is a note, not an error.
-DEB_OPTIONAL = slurm-wlm munge
+DEB_OPTIONAL = slurm-wlm munge chromium $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 
-.PHONY: build deps test demo bench bench-peer clean configure fuzz readme-figure
+.PHONY: build deps test demo demo-zh bench bench-peer clean configure fuzz fuzz-lua readme-figure
 
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
@@ -56,11 +57,18 @@ test: deps build
 demo: deps build
 	$(BUILD)/zonelab recipes/protocol.lua
 
-# The README's figure: the demo's mean heatmap (EM and F1 panels) as a PNG.
+# The same in Chinese: a CMRC 2018-style synthetic corpus, scored with the CMRC metric.
+demo-zh: deps build
+	$(BUILD)/zonelab recipes/protocol.lua --preset demo-zh --out runs/demo-zh
+
+# The README's figures: the demos' mean heatmaps (EM and F1 panels) as PNGs (demo-zh's when it ran).
 readme-figure:
 	@if [ ! -f runs/demo/figures/heatmap_mean.pdf ]; then \
 	  echo "zonelab: error: runs/demo/figures/heatmap_mean.pdf: missing; run make demo first"; exit 1; fi
 	pdftoppm -png -r 110 -singlefile runs/demo/figures/heatmap_mean.pdf docs/demo_heatmap
+	@if [ -f runs/demo-zh/figures/heatmap_mean.pdf ]; then \
+	  pdftoppm -png -r 110 -singlefile runs/demo-zh/figures/heatmap_mean.pdf docs/demo_zh_heatmap; \
+	else echo "readme-figure: runs/demo-zh absent (make demo-zh): docs/demo_zh_heatmap.png kept"; fi
 
 bench: deps build
 	@for b in tests/bench/*.lua; do $(BUILD)/zonelab $$b $(BENCH_ARGS) || exit 1; done
@@ -93,6 +101,23 @@ fuzz: deps
 	    > build-fuzz/$$n.log 2>&1 || { status=1; tail -30 build-fuzz/$$n.log; }; \
 	  grep -E "^#[0-9]+.*DONE|^Done" build-fuzz/$$n.log | tail -1; \
 	done; exit $$status
+
+# The Lua API fuzzer (tests/fuzz/lua_api.lua) under ASan+UBSan: its seeds and regressions,
+# then LUA_FUZZ_SEQUENCES random sequences of seed LUA_FUZZ_SEED (the default is CI's
+# budget: about 2 minutes, docs/reliability.md). A sequence that trips a
+# sanitizer is left in build-sanitize/lua_fuzz/current.lua: copy it into
+# tests/fuzz/lua_regressions/ to keep it as a regression (docs/reliability.md).
+LUA_FUZZ_SEQUENCES ?= 60000
+LUA_FUZZ_SEED ?= 1
+fuzz-lua: deps
+	@$(MAKE) --no-print-directory build SANITIZE=1
+	@mkdir -p build-sanitize/lua_fuzz
+	@ASAN_OPTIONS=allocator_may_return_null=1:max_allocation_size_mb=256 ZONELAB_SOURCE=$(CURDIR) \
+	  build-sanitize/zonelab tests/fuzz/lua_api.lua --sequences $(LUA_FUZZ_SEQUENCES) \
+	  --seed $(LUA_FUZZ_SEED) --out build-sanitize/lua_fuzz || { \
+	  echo "fuzz-lua: the failing sequence is build-sanitize/lua_fuzz/current.lua (replay:"; \
+	  echo "  build-sanitize/zonelab tests/fuzz/lua_api.lua --replay build-sanitize/lua_fuzz/current.lua)"; \
+	  exit 1; }
 
 clean:
 	rm -rf build build-sanitize build-fuzz build.configure.log build-sanitize.configure.log build-fuzz.configure.log

@@ -18,11 +18,6 @@
 #include <omp.h>
 #endif
 
-/* OpenBLAS's thread control (from its cblas.h, which is not included here: it pulls in
- * <complex.h> and its `I` macro). */
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
-
 /* Refuse models above 2^32 parameters (16 GiB of floats) before allocating. */
 #define MAX_PARAM_FLOATS ((int64_t)1 << 32)
 #define MAX_ACT_FLOATS ((int64_t)1 << 34)
@@ -58,6 +53,13 @@ const char *zl_bert_gelu_note(const zl_bert_config *c)
         return "erf GELU: hidden_act \"gelu\" read as Hugging Face does (--gelu tanh for a "
                "model trained by Google's TF code)";
     }
+}
+
+const char *zl_bert_model_type_note(const zl_bert_config *c)
+{
+    if (c->model_type_origin != ZL_MODEL_TYPE_FROM_NAMES) return NULL;
+    return "ELECTRA: the config has no model_type, and the tensor names start with "
+           "\"electra\" (electra. or electra/)";
 }
 
 void zl_bert_config_default(zl_bert_config *c)
@@ -163,6 +165,14 @@ int zl_bert_config_parse(zl_bert_config *c, const char *what, const char *json)
     zl_bert_config_default(c);
     cJSON *root = zl_json_parse(what, json, strlen(json));
     if (!root) return -1;
+    int rc = zl_bert_config_from_json(c, what, root);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int zl_bert_config_from_json(zl_bert_config *c, const char *what, const cJSON *root)
+{
+    zl_bert_config_default(c);
     int rc = -1;
     if (!cJSON_IsObject(root)) {
         zl_error_set("%s: expected a JSON object", what);
@@ -219,15 +229,17 @@ int zl_bert_config_parse(zl_bert_config *c, const char *what, const char *json)
         }
         snprintf(c->model_type, sizeof c->model_type, "%s", mt->valuestring);
         if (strlen(mt->valuestring) >= sizeof c->model_type) c->model_type[0] = '?';
+        c->model_type_origin = ZL_MODEL_TYPE_FROM_CONFIG;
     } else {
         const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
         const cJSON *a0 = cJSON_IsArray(arch) ? cJSON_GetArrayItem(arch, 0) : NULL;
-        if (cJSON_IsString(a0) && strncmp(a0->valuestring, "Electra", 7) == 0)
+        if (cJSON_IsString(a0) && strncmp(a0->valuestring, "Electra", 7) == 0) {
             strcpy(c->model_type, "electra");
+            c->model_type_origin = ZL_MODEL_TYPE_FROM_CONFIG;
+        }
     }
     rc = zl_bert_config_validate(c, what);
 done:
-    cJSON_Delete(root);
     return rc;
 }
 
@@ -634,7 +646,6 @@ int zl_bert_acts_alloc(zl_bert_acts *a, const zl_bert_config *c, int maxB, int m
     a->strict = (unsigned char *)q;
     q += L;
 #undef CARVE
-    a->hidden_home = a->hidden;
     a->memory = mem;
     a->count = n;
     a->B = 0; /* no pass yet: start_layer > 0 is refused until one ran */
@@ -649,36 +660,6 @@ void zl_bert_acts_free(zl_bert_acts *a)
     if (!a) return;
     free(a->memory);
     memset(a, 0, sizeof *a);
-}
-
-int zl_bert_acts_narrow(zl_bert_acts *a, int k, int W)
-{
-    if (!a->memory || a->B < 1) return zl_error_set("bert: narrowing needs a previous forward pass");
-    if (a->hidden != a->hidden_home) return zl_error_set("bert: the activations are already narrowed");
-    if (k < 1 || k > a->L || W < 1 || W > a->S)
-        return zl_error_set("bert: cannot narrow hidden[%d] from width %d to %d", k, a->S, W);
-    int64_t B = a->B, S = a->S, H = a->H, L = a->L;
-    float *base = a->hidden + (L + 1) * B * (S - W) * H;
-    const float *src = a->hidden + (int64_t)k * B * S * H;
-    float *dst = base + (int64_t)k * B * W * H;
-    /* every row moves up (dst + b W H >= src + b S H), so the last sequence goes first and
-       no source row is overwritten before it has moved */
-    for (int64_t b = B - 1; b >= 0; b--)
-        memmove(dst + b * W * H, src + b * S * H, (size_t)(W * H) * sizeof(float));
-    a->hidden = base;
-    a->narrow_S = (int)S;
-    a->narrow_k = k;
-    a->S = W;
-    return 0;
-}
-
-void zl_bert_acts_widen(zl_bert_acts *a)
-{
-    if (!a->memory || a->hidden == a->hidden_home) return;
-    a->hidden = a->hidden_home;
-    a->S = a->narrow_S;
-    a->narrow_S = 0;
-    a->narrow_k = 0;
 }
 
 /* Scratch for dropped probabilities: the last B*NH*S*S floats of the block. */
@@ -721,7 +702,7 @@ void zl_bert_acts_layer(const zl_bert_acts *a, int l, zl_bert_layer_acts *o)
 void zl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                           const float *w, const float *b, int N, int C, float eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(zl_get_threads())
     for (int n = 0; n < N; n++) {
         const float *x = inp + (int64_t)n * C;
         float *y = out + (int64_t)n * C;
@@ -747,7 +728,7 @@ void zl_linear_forward(float *out, const float *inp, const float *w, const float
                        int C, int OC)
 {
     if (bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(zl_get_threads())
         for (int n = 0; n < N; n++) memcpy(out + (int64_t)n * OC, bias, (size_t)OC * sizeof(float));
     }
     zl_sgemm(0, 1, N, OC, C, 1.0f, inp, C, w, C, bias ? 1.0f : 0.0f, out, OC);
@@ -839,17 +820,11 @@ static void bias_residual_layernorm_rows(float *sum, float *out, float *mean, fl
     }
 }
 
-/* The forward runs one thread team (OpenMP) and calls BLAS single-threaded inside it:
- * two thread pools (OpenMP's and OpenBLAS's) spinning against each other on a few cores
- * cost more than they give. Rows of each product are split over the team. */
-static int team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
+/* The forward runs one thread team (OpenMP, of zl_get_threads threads) and BLAS is
+ * single-threaded (tensor.c decides it once): two thread pools (OpenMP's and OpenBLAS's)
+ * spinning against each other on a few cores cost more than they give. Rows of each
+ * product are split over the team. */
+static int team_size(void) { return zl_get_threads(); }
 
 static int thread_id(void)
 {
@@ -897,7 +872,7 @@ static void linear_team(float *out, const float *inp, const float *W, int M, int
     int nc = nt == 1 ? 1 : 4 * nt;
     if (nc > (M + 31) / 32) nc = (M + 31) / 32;
     if (nc < 1) nc = 1;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(zl_get_threads())
     for (int t = 0; t < nc; t++) {
         int r0, r1;
         chunk_rows(M, t, nc, &r0, &r1);
@@ -929,7 +904,7 @@ void zl_dropout_mask(float *mask, int64_t n, float p, uint64_t seed, uint64_t st
 {
     uint64_t base = splitmix64(seed ^ splitmix64(stream + 0x51ED2701ull));
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(zl_get_threads())
     for (int64_t i = 0; i < n; i++) {
         double u = (double)(splitmix64(base + (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
         mask[i] = u < (double)p ? 0.0f : scale;
@@ -1048,7 +1023,7 @@ static void embeddings_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_
     const zl_bert_params *p = &m->params;
     int B = in->B, S = in->S, E = c->embedding_size, H = c->hidden_size;
     int N = B * S;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(zl_get_threads())
     for (int n = 0; n < N; n++) {
         int s = n % S;
         const float *w = p->word_emb + (int64_t)in->input_ids[n] * E;
@@ -1281,7 +1256,6 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
     const zl_bert_config *c = &m->config;
     int B = in->B, S = in->S, H = c->hidden_size, NH = c->num_attention_heads,
         L = c->num_hidden_layers, N = B * S;
-    if (o->start_layer == 0) zl_bert_acts_widen(a); /* a full pass starts from the usual layout */
     a->B = B;
     a->S = S;
     a->dropout_prob = o->dropout_prob;
@@ -1291,9 +1265,6 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
         for (int64_t i = 0; i < (int64_t)N * c->embedding_size; i++) a->emb_drop[i] = 1.0f;
     if (o->start_layer == 0) embeddings_forward(m, a, in, o);
     int64_t BSH = (int64_t)N * H, PP = (int64_t)B * NH * S * S;
-    /* BLAS runs single-threaded inside the forward's own thread team (see team_size) */
-    int blas_threads = openblas_get_num_threads();
-    if (blas_threads != 1) openblas_set_num_threads(1);
     int stop = o->stop_layer ? o->stop_layer : L;
     for (int l = o->start_layer; l < stop; l++) {
         layer_forward(m, a, in, o, l);
@@ -1315,13 +1286,12 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
         for (int l = 0; l < L; l++)
             if (l < o->start_layer || l >= stop)
                 memset(o->attentions + (int64_t)l * PP, 0, (size_t)PP * sizeof(float));
-    if (blas_threads != 1) openblas_set_num_threads(blas_threads);
     if (o->hidden_states) memcpy(o->hidden_states, a->hidden, (size_t)(L + 1) * BSH * sizeof(float));
     if (o->stop_layer) return 0; /* stopped early: no span head */
     /* span head */
     const float *x = a->hidden + (int64_t)L * BSH;
     const float *w = m->params.qa_w, *bq = m->params.qa_b;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(zl_get_threads())
     for (int n = 0; n < N; n++) {
         const float *xr = x + (int64_t)n * H;
         float s0 = 0.0f, s1 = 0.0f;
@@ -1361,20 +1331,7 @@ int zl_zone_rows(zl_zone z, const zl_bert_inputs *in, int *rows)
     return n;
 }
 
-/* BLAS single-threaded inside the team (see team_size); returns the count to restore */
-static int blas_single(void)
-{
-    int t = openblas_get_num_threads();
-    if (t != 1) openblas_set_num_threads(1);
-    return t;
-}
-
-static void blas_restore(int t)
-{
-    if (t != 1) openblas_set_num_threads(t);
-}
-
-int zl_bert_layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v)
+static int layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v)
 {
     const zl_bert_params *p = &m->params;
     if (a->B < 1 || l < 0 || l >= a->L)
@@ -1382,17 +1339,19 @@ int zl_bert_layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *
     int H = a->H, N = a->B * a->S;
     int64_t HH = (int64_t)H * H;
     const float *x = a->hidden + (int64_t)l * N * H;
-    int bt = blas_single();
     epilogue e = {EPI_BIAS, p->kb + (int64_t)l * H, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f};
     linear_team(k, x, p->kw + l * HH, N, H, H, &e);
     e.bias = p->vb + (int64_t)l * H;
     linear_team(v, x, p->vw + l * HH, N, H, H, &e);
-    blas_restore(bt);
     return 0;
 }
 
-int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in, zl_zone z,
-                       int l, const float *k, const float *v, const int *rows, int n_rows)
+/* Layer l's output (hidden[l+1]) for the listed rows only, with zone z at layer l, from
+ * hidden[l] and layer l's keys k and values v [B, S, H] (not the activations' k and v,
+ * which serve as compact-row scratch here); the other rows of hidden[l+1] are left as
+ * they are. rows are increasing. */
+static int layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in, zl_zone z,
+                      int l, const float *k, const float *v, const int *rows, int n_rows)
 {
     const zl_bert_config *c = &m->config;
     const zl_bert_params *p = &m->params;
@@ -1423,7 +1382,6 @@ int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *
     for (int r = 0; r < Mp; r++)
         memcpy(xc + (int64_t)r * H, la.input + (int64_t)rows[r < M ? r : M - 1] * H,
                (size_t)H * sizeof(float));
-    int bt = blas_single();
     epilogue e = {EPI_BIAS, p->qb + (int64_t)l * H, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f};
     linear_team(la.q, xc, p->qw + l * HH, Mp, H, H, &e);
     zl_bert_forward_opts o;
@@ -1465,10 +1423,214 @@ int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *
     epilogue e3 = {EPI_RES_LN, p->o2b + (int64_t)l * H, yc, la.out_mean, la.out_rstd, NULL, la.att_ln,
                    p->out_ln_w + (int64_t)l * H, p->out_ln_b + (int64_t)l * H, c->layer_norm_eps};
     linear_team(la.out_sum, la.inter_gelu, p->o2w + (int64_t)l * H * I, Mp, I, H, &e3);
-    blas_restore(bt);
     for (int r = 0; r < M; r++)
         memcpy(la.output + (int64_t)rows[r] * H, yc + (int64_t)r * H, (size_t)H * sizeof(float));
     return 0;
+}
+
+/* ----------------------------------------------------------- the layer cache */
+
+struct zl_bert_prefix {
+    const zl_bert *m;
+    zl_bert_acts a;             /* inference activations */
+    zl_bert_inputs in;          /* the cached pass's inputs (borrowed) */
+    int valid;                  /* hidden[0..valid] hold the unmasked pass of in; -1: none */
+    float *next, *k, *v;        /* [maxB, maxS, H], allocated by the first rows-path zone */
+    int next_l, kv_l;           /* the layer whose unmasked output / keys and values they hold */
+    int *rows;                  /* [maxB * maxS] */
+    int width;                  /* width of the last logits */
+    double work;
+};
+
+zl_bert_prefix *zl_bert_prefix_new(const zl_bert *m, int maxB, int maxS)
+{
+    zl_bert_prefix *p = calloc(1, sizeof *p);
+    if (!p) {
+        zl_error_set("bert: out of memory for a layer cache");
+        return NULL;
+    }
+    if (zl_bert_acts_alloc(&p->a, &m->config, maxB, maxS, 0) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->m = m;
+    p->valid = p->next_l = p->kv_l = -1;
+    return p;
+}
+
+void zl_bert_prefix_free(zl_bert_prefix *p)
+{
+    if (!p) return;
+    zl_bert_acts_free(&p->a);
+    free(p->next);
+    free(p->k);
+    free(p->v);
+    free(p->rows);
+    free(p);
+}
+
+/* One pass on the cache's activations, counted as work. */
+static int prefix_pass(zl_bert_prefix *p, const zl_bert_inputs *in, const zl_bert_forward_opts *o)
+{
+    if (zl_bert_forward(p->m, &p->a, in, o) != 0) return -1;
+    int L = p->a.L;
+    p->work += (double)in->B * in->S * ((o->stop_layer ? o->stop_layer : L) - o->start_layer) / L;
+    if (!o->stop_layer) p->width = in->S;
+    return 0;
+}
+
+static void prefix_reset(zl_bert_prefix *p)
+{
+    p->valid = p->next_l = p->kv_l = -1;
+}
+
+int zl_bert_prefix_run(zl_bert_prefix *p, const zl_bert_inputs *in, int upto)
+{
+    int L = p->a.L;
+    prefix_reset(p);
+    if (upto < 1 || upto > L)
+        return zl_error_set("bert: a layer cache runs 1..%d layers (asked for %d)", L, upto);
+    zl_bert_forward_opts o;
+    zl_bert_forward_opts_init(&o);
+    o.stop_layer = upto < L ? upto : 0;
+    if (prefix_pass(p, in, &o) != 0) return -1;
+    p->in = *in;
+    p->valid = upto;
+    return 0;
+}
+
+int zl_bert_prefix_forward(zl_bert_prefix *p, const zl_bert_inputs *in, const zl_bert_forward_opts *o)
+{
+    prefix_reset(p);
+    if (o->start_layer || o->stop_layer)
+        return zl_error_set("bert: a layer cache's own forward runs every layer");
+    return prefix_pass(p, in, o);
+}
+
+int zl_bert_prefix_logits(const zl_bert_prefix *p, const float **start, const float **end)
+{
+    *start = p->a.start_logits;
+    *end = p->a.end_logits;
+    return p->width;
+}
+
+double zl_bert_prefix_work(const zl_bert_prefix *p) { return p->work; }
+
+/* Layer l's keys and values of the cached pass, computed once per layer. */
+static int prefix_kv(zl_bert_prefix *p, int l)
+{
+    if (p->kv_l == l) return 0;
+    const zl_bert_config *c = &p->m->config;
+    if (layer_kv(p->m, &p->a, l, p->k, p->v) != 0) return -1;
+    p->kv_l = l;
+    double H = c->hidden_size, I = c->intermediate_size;
+    p->work += 2 * H / (4 * H + 2 * I) * p->in.B * p->in.S / c->num_hidden_layers;
+    return 0;
+}
+
+/* Makes hidden[l+1] the unmasked output of layer l again (kept in p->next the first time;
+ * recomputed when a whole-layer zone overwrote it first). */
+static int prefix_unmasked_output(zl_bert_prefix *p, int l)
+{
+    size_t n = (size_t)p->in.B * p->in.S * p->a.H;
+    float *out = p->a.hidden + (size_t)(l + 1) * n;
+    if (p->next_l == l) {
+        memcpy(out, p->next, n * sizeof(float));
+        return 0;
+    }
+    if (p->valid < l + 1) {
+        zl_bert_forward_opts o;
+        zl_bert_forward_opts_init(&o);
+        o.start_layer = l;
+        o.stop_layer = l + 1;
+        if (prefix_pass(p, &p->in, &o) != 0) return -1;
+    }
+    memcpy(p->next, out, n * sizeof(float));
+    p->next_l = l;
+    return 0;
+}
+
+/* The rows [0, W) of each of the n sequences of width S. */
+static int kept_rows(int *rows, int n, int S, int W)
+{
+    int k = 0;
+    for (int r = 0; r < n; r++)
+        for (int t = 0; t < W; t++) rows[k++] = r * S + t;
+    return k;
+}
+
+/* Continues at width W from hidden[k] (the narrowing of zl_bert_prefix_zone): rows [0, W)
+ * of each sequence of hidden[k] move into a width-W layout that ends where the hidden
+ * block ends, so hidden[0..k-1] at width S stay intact; the pass from layer k on runs on
+ * narrow, then the width-S layout comes back. */
+static int prefix_narrowed(zl_bert_prefix *p, int k, const zl_bert_inputs *narrow,
+                           const zl_bert_forward_opts *o)
+{
+    zl_bert_acts *a = &p->a;
+    int64_t B = a->B, S = a->S, W = narrow->S, H = a->H, L = a->L;
+    float *home = a->hidden, *base = home + (L + 1) * B * (S - W) * H;
+    const float *src = home + k * B * S * H;
+    float *dst = base + k * B * W * H;
+    /* every row moves up (dst + b W H >= src + b S H), so the last sequence goes first and
+       no source row is overwritten before it has moved */
+    for (int64_t b = B - 1; b >= 0; b--)
+        memmove(dst + b * W * H, src + b * S * H, (size_t)(W * H) * sizeof(float));
+    a->hidden = base;
+    a->S = (int)W;
+    int rc = prefix_pass(p, narrow, o);
+    a->hidden = home;
+    a->S = (int)S;
+    return rc;
+}
+
+int zl_bert_prefix_zone(zl_bert_prefix *p, zl_zone z, int l, int rows, const zl_bert_inputs *narrow)
+{
+    const zl_bert_inputs *in = &p->in;
+    int L = p->a.L;
+    if (l < 0 || l >= L || p->valid < l)
+        return zl_error_set("bert: layer cache: the input of layer %d is not cached (run the "
+                            "prefix first, deeper layers before shallower ones)", l + 1);
+    if (z == ZL_ZONE_NONE || (unsigned)z > ZL_ZONE_ALL_STRICT)
+        return zl_error_set("bert: layer cache: a zone masks layer %d", l + 1);
+    if (narrow && (!rows || z != ZL_ZONE_ALL || narrow->B != in->B || narrow->S < 1 || narrow->S > in->S))
+        return zl_error_set("bert: layer cache: narrowing is for zone all on the rows path, at "
+                            "a width up to the cached one");
+    if (rows && (z == ZL_ZONE_ALL_STRICT || (z == ZL_ZONE_ALL && !narrow)))
+        return zl_error_set("bert: layer cache: zone %s changes every row (no rows path)", zl_zone_name(z));
+    zl_bert_forward_opts o;
+    zl_bert_forward_opts_init(&o);
+    o.zone = z;
+    o.mask_layer = l;
+    o.start_layer = l;
+    if (!rows) {
+        p->valid = l;
+        return prefix_pass(p, in, &o);
+    }
+    size_t n = (size_t)p->a.maxB * p->a.maxS;
+    if (!p->k) {
+        p->next = malloc(n * p->a.H * sizeof(float));
+        p->k = malloc(n * p->a.H * sizeof(float));
+        p->v = malloc(n * p->a.H * sizeof(float));
+        p->rows = malloc(n * sizeof(int));
+        if (!p->next || !p->k || !p->v || !p->rows) {
+            free(p->next);
+            free(p->k);
+            free(p->v);
+            free(p->rows);
+            p->next = p->k = p->v = NULL;
+            p->rows = NULL;
+            return zl_error_set("bert: out of memory for a layer cache's rows path");
+        }
+    }
+    if (prefix_kv(p, l) != 0) return -1;
+    /* a narrowing `all` recomputes every row it keeps: no unmasked output needed */
+    if (!narrow && prefix_unmasked_output(p, l) != 0) return -1;
+    int nr = narrow ? kept_rows(p->rows, in->B, in->S, narrow->S) : zl_zone_rows(z, in, p->rows);
+    if (nr < 0 || layer_rows(p->m, &p->a, in, z, l, p->k, p->v, p->rows, nr) != 0) return -1;
+    p->valid = l;
+    p->work += (double)nr / L;
+    o.start_layer = l + 1; /* L: the span head only */
+    return narrow ? prefix_narrowed(p, l + 1, narrow, &o) : prefix_pass(p, in, &o);
 }
 
 /* ---------------------------------------------------------------- the loss */

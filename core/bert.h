@@ -26,7 +26,8 @@
  *
  * Threads: the forward runs one OpenMP team (zl_set_threads) with BLAS single-threaded
  * inside it (rows of each product split over the team; attention by (batch, head) pair);
- * results agree within 1e-5 whatever the thread count.
+ * results agree within 1e-5 whatever the thread count. Two threads may run forwards at
+ * once on their own activations (and layer caches); a model is only read.
  *
  * Training (dropout > 0) follows BERT: hidden dropout on the embedding LN output, on
  * the attention-output dense result and the FFN output (before each residual), and
@@ -57,6 +58,7 @@ typedef struct zl_bert_config {
                                      "gelu_pytorch_tanh", "gelu_fast", "gelu_accurate" */
     int gelu;                     /* ZL_GELU_ERF or ZL_GELU_TANH: the form the forward computes */
     int gelu_origin;              /* ZL_GELU_FROM_*: what decided gelu */
+    int model_type_origin;        /* ZL_MODEL_TYPE_*: what decided model_type */
     float layer_norm_eps;         /* default 1e-12 */
     float initializer_range;      /* default 0.02 */
     float hidden_dropout_prob;    /* as read from the file (default 0.1); informational */
@@ -81,6 +83,13 @@ const char *zl_bert_gelu_name(int gelu); /* "erf" / "tanh" */
  * checkpoint, whose modeling.py computes the tanh form (--gelu erf overrides)"). */
 const char *zl_bert_gelu_note(const zl_bert_config *c);
 
+/* Who decided model_type: nothing (the default "bert"), the config (model_type or an
+ * Electra architecture), or zl_bert_load reading the tensor names ("electra." / "electra/"
+ * in a config without model_type, as real ELECTRA checkpoints come). */
+enum { ZL_MODEL_TYPE_DEFAULT = 0, ZL_MODEL_TYPE_FROM_CONFIG, ZL_MODEL_TYPE_FROM_NAMES };
+/* One line when the model type was read from the tensor names, else NULL. */
+const char *zl_bert_model_type_note(const zl_bert_config *c);
+
 /* Fills the defaults of BERT-base (uncased vocab); model_type "bert". */
 void zl_bert_config_default(zl_bert_config *c);
 /* Reads Google's bert_config.json or HF config.json (model_type "electra" or an
@@ -89,6 +98,9 @@ void zl_bert_config_default(zl_bert_config *c);
 int zl_bert_config_load(zl_bert_config *c, const char *path);
 /* Parses the JSON text (what = file name used in messages). */
 int zl_bert_config_parse(zl_bert_config *c, const char *what, const char *json);
+/* The same from a parsed JSON object (a binding builds the tree directly, nothing printed). */
+struct cJSON;
+int zl_bert_config_from_json(zl_bert_config *c, const char *what, const struct cJSON *root);
 /* Validates sizes (positive, H % NH, no overflow, total parameters at most 2^32 floats). */
 int zl_bert_config_validate(const zl_bert_config *c, const char *what);
 /* Writes the Google-format JSON (plus embedding_size/model_type when ELECTRA) as a
@@ -236,9 +248,6 @@ typedef struct zl_bert_acts {
     float attn_dropout_prob;    /* attention-probs dropout used */
     unsigned char *strict;      /* [L] 1 where the layer's context was forced to zero */
     float *head_mask;           /* [L, NH] multipliers used (all 1 without a head mask) */
-    float *hidden_home;         /* where hidden starts outside zl_bert_acts_narrow */
-    int narrow_S;               /* 0, or the width hidden[0..narrow_k-1] keep while narrowed */
-    int narrow_k;
     float *memory;
     int64_t count;
 } zl_bert_acts;
@@ -247,16 +256,6 @@ int zl_bert_acts_alloc(zl_bert_acts *a, const zl_bert_config *c, int maxB, int m
 /* Floats zl_bert_acts_alloc allocates for these sizes and flags (memory estimates). */
 int64_t zl_bert_acts_numel(const zl_bert_config *c, int maxB, int maxS, int flags);
 void zl_bert_acts_free(zl_bert_acts *a);
-
-/* Continuing at a smaller width (the sweep's `all` zone under dynamic padding: padding
- * rows matter only up to the masked layer). After a pass of width S, rows [0, W) of each
- * sequence of hidden[k] move into a width-W layout that ends where the hidden block ends,
- * so hidden[0..k-1] at width S stay intact; acts->S becomes W and a pass with
- * start_layer = k on the width-W inputs continues from there (logits [B, W]). W == S is a
- * plain no-op. zl_bert_acts_widen then returns to the width-S layout, where hidden[0..k-1]
- * are valid again (hidden[k..L] are not). A pass with start_layer 0 resets both. */
-int zl_bert_acts_narrow(zl_bert_acts *a, int k, int W);
-void zl_bert_acts_widen(zl_bert_acts *a);
 
 /* Layer l's slice of the per-layer activations (for the last forward's B, S). */
 typedef struct zl_bert_layer_acts {
@@ -337,24 +336,61 @@ void zl_bert_forward_opts_init(zl_bert_forward_opts *o);
 int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
                     const zl_bert_forward_opts *o);
 
-/* ---- one layer for the rows a zone changes (sweeps) ----
- * At its layer, zone q2 changes only the question rows' attention, p2 the passage rows',
- * p2q every non-question row's, q2p every non-passage row's (padding included); the other
- * rows' outputs equal the unmasked layer's bit for bit. So, with hidden[l] and the
- * UNMASKED hidden[l+1] of the last pass in the activations:
- *     n = zl_zone_rows(z, &in, rows);                   // rows [B*S]: flat indexes b*S+t
- *     zl_bert_layer_kv(m, &a, l, k, v);                 // K, V of every row [B, S, H] each
- *     zl_bert_layer_rows(m, &a, &in, z, l, k, v, rows, n); // hidden[l+1] of layer l masked
- * then a pass with start_layer = l + 1 finishes the masked forward. rows must be in
- * increasing order (as zl_zone_rows gives them); other rows are left as they are. k and
- * v are the caller's (not the activations' buffers, which serve as scratch: inference
- * only). Zone `all` changes every row (zl_zone_rows refuses it), but the caller may ask
- * for the rows it keeps: the sweep's narrowing `all` computes only rows [0, W) of each
- * sequence, attending to every key of the max-width layer. */
+/* ---- a layer cache: many one-layer masks of one batch (sweeps) ----
+ * An unmasked pass keeps the hidden state entering every layer; a zone masking layer l
+ * then runs only layers l..L-1 from that cached input. The cache owns its activations
+ * and buffers (their layout is bert.c's); the inputs are borrowed until the next run.
+ *
+ *     zl_bert_prefix *p = zl_bert_prefix_new(m, maxB, maxS);
+ *     zl_bert_prefix_run(p, &in, L);                      // unmasked pass: logits, cache
+ *     for (l = L - 1; l >= 0; l--)                         // deepest first (below)
+ *         zl_bert_prefix_zone(p, ZL_ZONE_Q2, l, 1, NULL);  // q2 at layer l: logits
+ *     zl_bert_prefix_logits(p, &start, &end);              // [B, width] of the last pass
+ *     zl_bert_prefix_free(p);
+ *
+ * A zone at layer l needs the cached input of layer l: a pass at layer l overwrites the
+ * cache of the layers after l, so visit layers in decreasing order (a shallower layer's
+ * input is then still there; asking for one that is gone is an error).
+ *
+ * The rows path (rows = 1): at its layer, zone q2 changes only the question rows'
+ * attention, p2 the passage rows', p2q every non-question row's, q2p every non-passage
+ * row's (padding included; zl_zone_rows lists them); the other rows keep the unmasked
+ * layer's output bit for bit. Layer l is then computed for the changed rows only, from the
+ * unmasked output of layer l and layer l's keys and values, both kept for every zone of
+ * that layer (so run a layer's rows-path zones before its other zones: they overwrite the
+ * unmasked output, which is then recomputed). The products run on a multiple of 8 rows, so
+ * the result equals a whole-layer pass to float noise (1e-5), not bit for bit: a caller that
+ * needs repeatable bits takes the same path for a zone every time.
+ *
+ * Narrowing (zone `all`, rows = 1, narrow = the same features at a smaller width W, as
+ * dynamic padding gives them): padding rows matter only as keys and values at the masked
+ * layer, so layer l computes the rows [0, W) of each sequence against every key of the
+ * cached width, and the later layers and the span head run at width W (logits [B, W]).
+ * The cache of layers <= l stays valid. */
+typedef struct zl_bert_prefix zl_bert_prefix;
+
+/* A cache for batches of at most maxB x maxS (inference activations); NULL with error. */
+zl_bert_prefix *zl_bert_prefix_new(const zl_bert *m, int maxB, int maxS);
+void zl_bert_prefix_free(zl_bert_prefix *p);
+/* The unmasked pass of in over layers [0, upto) (1 <= upto <= L; L: also the span head
+ * and logits), cached for zl_bert_prefix_zone. in is borrowed until the next run. */
+int zl_bert_prefix_run(zl_bert_prefix *p, const zl_bert_inputs *in, int upto);
+/* The forward of the cached inputs with zone z (not none) masking layer l only, from the
+ * cached input of layer l: the logits of zl_bert_forward with zone z and mask_layer l
+ * (rows = 0: the same bits; rows = 1: the rows path above). narrow: NULL, or (zone all,
+ * rows = 1) the cached features at width W <= the cached width. */
+int zl_bert_prefix_zone(zl_bert_prefix *p, zl_zone z, int l, int rows, const zl_bert_inputs *narrow);
+/* Any other forward (from layer 0, o->start_layer and o->stop_layer 0) on the cache's
+ * activations, which it empties: configurations that share nothing. */
+int zl_bert_prefix_forward(zl_bert_prefix *p, const zl_bert_inputs *in, const zl_bert_forward_opts *o);
+/* Logits of the last pass that computed them ([B, width]); returns the width. */
+int zl_bert_prefix_logits(const zl_bert_prefix *p, const float **start, const float **end);
+/* Work done so far, in whole passes of one row ((rows x layers) / L summed; a layer's keys
+ * and values count as their share of its products, attention is not counted). */
+double zl_bert_prefix_work(const zl_bert_prefix *p);
+/* The rows zone z changes at its layer (flat indexes b*S+t, increasing) into rows (may be
+ * NULL: count only); -1 for zones that change every row (all, all_strict, none). */
 int zl_zone_rows(zl_zone z, const zl_bert_inputs *in, int *rows);
-int zl_bert_layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v);
-int zl_bert_layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in, zl_zone z,
-                       int l, const float *k, const float *v, const int *rows, int n_rows);
 
 /* Span loss: mean over the batch of (CE(start) + CE(end)) / 2, softmax over all S
  * positions. When dstart/dend are not NULL they receive d loss / d logits [B, S]. */

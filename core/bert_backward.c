@@ -18,7 +18,7 @@ void zl_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
                            const float *inp, const float *weight, const float *mean,
                            const float *rstd, int N, int C)
 {
-#pragma omp parallel for schedule(static) if ((int64_t)N * C >= 32768)
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= 32768) num_threads(zl_get_threads())
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
         float *dx = dinp + (size_t)n * C;
@@ -38,7 +38,7 @@ void zl_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
         }
     }
     int nblk = (C + COLBLOCK - 1) / COLBLOCK;
-#pragma omp parallel for schedule(static) if ((int64_t)N * C >= 65536)
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= 65536) num_threads(zl_get_threads())
     for (int blk = 0; blk < nblk; blk++) {
         int c0 = blk * COLBLOCK, c1 = c0 + COLBLOCK < C ? c0 + COLBLOCK : C;
         double dw[COLBLOCK] = {0}, db[COLBLOCK] = {0};
@@ -64,7 +64,7 @@ void zl_linear_backward(float *dinp, float *dweight, float *dbias, const float *
     if (dweight) zl_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (!dbias) return;
     int nblk = (OC + COLBLOCK - 1) / COLBLOCK;
-#pragma omp parallel for schedule(static) if ((int64_t)N * OC >= 65536)
+#pragma omp parallel for schedule(static) if ((int64_t)N * OC >= 65536) num_threads(zl_get_threads())
     for (int blk = 0; blk < nblk; blk++) {
         int o0 = blk * COLBLOCK, o1 = o0 + COLBLOCK < OC ? o0 + COLBLOCK : OC;
         double db[COLBLOCK] = {0};
@@ -83,7 +83,7 @@ void zl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t 
     if (tanh_form) {
         /* d/dx 0.5 x (1 + tanh u), u = k (x + c x^3):
          * 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k (1 + 3 c x^2) */
-#pragma omp parallel for schedule(static) if (n >= 65536)
+#pragma omp parallel for schedule(static) if (n >= 65536) num_threads(zl_get_threads())
         for (int64_t i = 0; i < n; i++) {
             double x = inp[i], t = tanh(k * (x + c * x * x * x));
             double d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * c * x * x);
@@ -91,7 +91,7 @@ void zl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t 
         }
         return;
     }
-#pragma omp parallel for schedule(static) if (n >= 65536)
+#pragma omp parallel for schedule(static) if (n >= 65536) num_threads(zl_get_threads())
     for (int64_t i = 0; i < n; i++) {
         double x = inp[i];
         double cdf = 0.5 * (1.0 + erf(x * inv_sqrt2));
@@ -138,7 +138,7 @@ void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, cons
             zl_sgemm(0, 1, S, S, d, 1.0f, dC, H, Vh, H, 0.0f, dp, S);
             zl_sgemm(1, 0, S, d, S, 1.0f, Pm, S, dC, H, 1.0f, dV, H);
             /* softmax backward through the kept probabilities: the adder was constant */
-#pragma omp parallel for schedule(static) if (S >= 128)
+#pragma omp parallel for schedule(static) if (S >= 128) num_threads(zl_get_threads())
             for (int f = 0; f < S; f++) {
                 float *row = dp + (size_t)f * S;
                 const float *pr = P + (size_t)f * S;
@@ -164,7 +164,7 @@ void zl_embedding_backward(float *dword, float *dpos, float *dtype, const float 
     /* Each thread owns a block of columns of every table: a row id repeated in the
      * batch is summed in (b, s) order by one thread. */
     int nblk = (E + COLBLOCK - 1) / COLBLOCK;
-#pragma omp parallel for schedule(static) if ((int64_t)B * S * E >= 65536)
+#pragma omp parallel for schedule(static) if ((int64_t)B * S * E >= 65536) num_threads(zl_get_threads())
     for (int blk = 0; blk < nblk; blk++) {
         int c0 = blk * COLBLOCK, c1 = c0 + COLBLOCK < E ? c0 + COLBLOCK : E;
         for (int b = 0; b < B; b++) {

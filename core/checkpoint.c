@@ -293,6 +293,17 @@ int zl_checkpoint_fill(zl_bert *m, const zl_tensor_map *map, int tf, const char 
 
 /* -------------------------------------------------------------- loading */
 
+/* Whether some tensor is named "pre." (Hugging Face) or "pre/" (TF). */
+static int names_use_prefix(const zl_tensor_map *map, const char *pre)
+{
+    size_t n = strlen(pre);
+    for (int i = 0; i < map->count; i++) {
+        const char *name = map->items[i].name;
+        if (strncmp(name, pre, n) == 0 && (name[n] == '.' || name[n] == '/')) return 1;
+    }
+    return 0;
+}
+
 static zl_bert *load(const char *path, int mlm_head);
 
 zl_bert *zl_bert_load(const char *path) { return load(path, 0); }
@@ -359,10 +370,17 @@ static zl_bert *load(const char *path, int mlm_head)
     if (tf && c.gelu_origin == ZL_GELU_FROM_HF_DEFAULT)
         c.gelu = ZL_GELU_TANH, c.gelu_origin = ZL_GELU_FROM_TF_DEFAULT;
     c.mlm_head = mlm_head;
-    if (!(m = zl_bert_new(&c))) goto fail;
     const char *what = tf ? prefix : weights;
     map = tf ? zl_tfckpt_load(prefix, 1) : zl_safetensors_load(weights);
     if (!map) goto fail;
+    /* Google's and Hugging Face's ELECTRA checkpoints often come with a BERT-style config:
+     * the prefix of the tensor names says what the config does not */
+    if (c.model_type_origin == ZL_MODEL_TYPE_DEFAULT && names_use_prefix(map, "electra") &&
+        !names_use_prefix(map, "bert")) {
+        strcpy(c.model_type, "electra");
+        c.model_type_origin = ZL_MODEL_TYPE_FROM_NAMES;
+    }
+    if (!(m = zl_bert_new(&c))) goto fail;
     if (zl_checkpoint_fill(m, map, tf, what, ZL_CHECKPOINT_QA_SEED) != 0) goto fail;
     zl_tensor_map_free(map);
     free(dir); free(weights); free(cfg); free(prefix);

@@ -12,7 +12,9 @@
  * `bert/encoder/layer_3/attention/self/query/kernel` [in, out] (transposed on load);
  * LayerNorm weight/bias are gamma/beta; embeddings tables drop ".weight";
  * `qa_outputs.weight` [2, H] / `.bias` are run_squad.py's `cls/squad/output_weights`
- * [2, H] / `cls/squad/output_bias` (not transposed). ELECTRA uses `electra.` / `electra/`.
+ * [2, H] / `cls/squad/output_bias` (not transposed). ELECTRA uses `electra.` / `electra/`;
+ * a config without model_type whose tensors use that prefix (and none `bert`) loads as
+ * ELECTRA (config.model_type_origin ZL_MODEL_TYPE_FROM_NAMES, zl_bert_model_type_note).
  */
 #ifndef ZL_CHECKPOINT_H
 #define ZL_CHECKPOINT_H

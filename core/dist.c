@@ -10,7 +10,11 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1, g_started = 0;
+/* The world communicator: the one MPI session of the process (MPI_COMM_WORLD). */
+struct zl_dist {
+    int rank, size, started;
+};
+static zl_dist g_world = {0, 1, 0};
 
 int zl_dist_available(void)
 {
@@ -40,31 +44,34 @@ static void finalize(void)
 }
 #endif
 
-int zl_dist_init(void)
+const zl_dist *zl_dist_init(void)
 {
-    if (g_started || !zl_dist_launched()) return 0;
+    if (g_world.started || !zl_dist_launched()) return &g_world;
 #ifdef ZL_HAVE_MPI
     int inited = 0;
     MPI_Initialized(&inited);
-    if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS)
-        return zl_error_set("dist: MPI_Init failed");
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-    g_started = 1;
+    if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS) {
+        zl_error_set("dist: MPI_Init failed");
+        return NULL;
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_world.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_world.size);
+    g_world.started = 1;
     atexit(finalize);
-    return 0;
+    return &g_world;
 #else
-    return zl_error_set("dist: launched by mpirun, but this zonelab was built without MPI "
-                        "(apt-get install libopenmpi-dev openmpi-bin, then rebuild)");
+    zl_error_set("dist: launched by mpirun, but this zonelab was built without MPI "
+                 "(apt-get install libopenmpi-dev openmpi-bin, then rebuild)");
+    return NULL;
 #endif
 }
 
-int zl_dist_rank(void) { return g_rank; }
-int zl_dist_size(void) { return g_size; }
+int zl_dist_rank(const zl_dist *d) { return d ? d->rank : 0; }
+int zl_dist_size(const zl_dist *d) { return d ? d->size : 1; }
 
-int zl_dist_allreduce_sum(float *buf, int64_t n)
+int zl_dist_allreduce_sum(const zl_dist *d, float *buf, int64_t n)
 {
-    if (g_size < 2 || n <= 0) return 0;
+    if (zl_dist_size(d) < 2 || n <= 0) return 0;
 #ifdef ZL_HAVE_MPI
     /* MPI counts are int: large blocks go in INT_MAX-sized pieces */
     for (int64_t off = 0; off < n; off += INT_MAX) {
@@ -79,9 +86,9 @@ int zl_dist_allreduce_sum(float *buf, int64_t n)
 #endif
 }
 
-int zl_dist_allreduce_sum_f64(double *buf, int n)
+int zl_dist_allreduce_sum_f64(const zl_dist *d, double *buf, int n)
 {
-    if (g_size < 2 || n <= 0) return 0;
+    if (zl_dist_size(d) < 2 || n <= 0) return 0;
 #ifdef ZL_HAVE_MPI
     if (MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
         return zl_error_set("dist: MPI_Allreduce of %d doubles failed", n);
@@ -92,11 +99,13 @@ int zl_dist_allreduce_sum_f64(double *buf, int n)
 #endif
 }
 
-int zl_dist_barrier(void)
+int zl_dist_barrier(const zl_dist *d)
 {
 #ifdef ZL_HAVE_MPI
-    if (g_size > 1 && MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS)
+    if (zl_dist_size(d) > 1 && MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS)
         return zl_error_set("dist: MPI_Barrier failed");
+#else
+    (void)d;
 #endif
     return 0;
 }

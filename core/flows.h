@@ -129,6 +129,7 @@ typedef struct zl_flows_draw_opts {
     const char *name_a, *name_b;/* model names for the legend; NULL -> "model A"/"model B" */
     int sentence_layer;         /* layer whose influence the sentence view shows (0 = all) */
     int max_ring_tokens;        /* labelled tokens per ring; 0 = as many as fit */
+    int max_edges;              /* edges drawn at most, the strongest; 0 = 200 */
 } zl_flows_draw_opts;
 
 /* Colours of the comparison (the paper's): shared orange, A turquoise, B purple. */

@@ -1,7 +1,8 @@
 /* flows_draw.c — the Attention Flows page (flows.h): title, the sentence view (tokens in
  * reading order with up to 5 influence circles each), the radial view (the target at
- * the centre, one ring per layer, head glyphs per token, edges routed along arcs in the
- * gaps between rings) and a legend. Built on the zl_pdf drawing layer (pdf.h). */
+ * the centre, one ring per layer, head glyphs per token, edges as curved chords from a token
+ * of one ring to a token of the next, the strongest N when crowded) and a legend in words.
+ * Built on the zl_pdf drawing layer (pdf.h). */
 #include "flows.h"
 #include "error.h"
 
@@ -24,7 +25,7 @@ const double zl_flows_color_ring[3] = {0.55, 0.72, 0.98};
 #define SQ_STEP 2.5
 #define GAP_EDGES 22.0    /* radial gap between rings, where edges run */
 #define LABEL_CHARS 14
-#define MAX_EDGES_DRAWN 1500
+#define MAX_EDGES_DRAWN 200 /* default: more chords than this merge into a smear */
 #define MAX_RADIUS 620.0
 #define LEGEND_W 190.0
 
@@ -214,88 +215,106 @@ static double ring_outer(const ctx *c, int layer)
     return i == 0 ? c->r0 : c->r_out[i];
 }
 
-/* Arc of radius r from th0 to th1 as Bezier pieces of at most 45 degrees. */
-static int arc(zl_pdf *p, double cx, double cy, double r, double th0, double th1)
-{
-    int n = (int)ceil(fabs(th1 - th0) / (PI / 4));
-    if (n < 1) n = 1;
-    double d = (th1 - th0) / n, k = 4.0 / 3.0 * tan(d / 4);
-    for (int i = 0; i < n; i++) {
-        double a0 = th0 + i * d, a1 = a0 + d;
-        double x0 = cx + r * cos(a0), y0 = cy + r * sin(a0), x3 = cx + r * cos(a1), y3 = cy + r * sin(a1);
-        if (zl_pdf_curve(p, x0, y0, x0 - k * r * sin(a0), y0 + k * r * cos(a0), x3 + k * r * sin(a1),
-                         y3 - k * r * cos(a1), x3, y3) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int edge_in(const zl_flows_graph *g, int l, int a, int b)
+/* Index of edge (l, a, b) in g, or -1. */
+static int edge_find(const zl_flows_graph *g, int l, int a, int b)
 {
     int i0 = g->edge_start[(size_t)l * g->S + a], i1 = g->edge_start[(size_t)l * g->S + a + 1];
     while (i0 < i1) {
         int m = (i0 + i1) / 2;
-        if (g->edges[m].to == b) return 1;
+        if (g->edges[m].to == b) return m;
         if (g->edges[m].to < b) i0 = m + 1;
         else i1 = m;
     }
-    return 0;
+    return -1;
 }
 
-static int draw_edges_of(ctx *c, const zl_flows_graph *g, int which, int *drawn)
+static int popcount64(uint64_t x)
 {
-    int dense = c->a->n_edges + (c->b ? c->b->n_edges : 0) > 300;
-    for (int i = 0; i < g->n_edges; i++) {
-        const zl_flows_edge *e = &g->edges[i];
-        int lf = e->layer + 1, lt = e->layer;
-        double tf = lf == c->L ? NAN : c->ang[(size_t)lf * c->S + e->from];
-        double tt = c->ang[(size_t)lt * c->S + e->to];
-        if (isnan(tt) || (lf < c->L && isnan(tf))) continue; /* token not shown */
-        int code = which;
-        if (c->b) {
-            const zl_flows_graph *other = which == ZL_FLOWS_ONLY_A ? c->b : c->a;
-            if (edge_in(other, e->layer, e->from, e->to)) {
-                if (which == ZL_FLOWS_ONLY_B) continue; /* drawn with a */
-                code = ZL_FLOWS_SHARED;
-            }
+    int n = 0;
+    for (; x; x &= x - 1) n++;
+    return n;
+}
+
+/* One drawn edge of the union of both graphs. */
+typedef struct {
+    int layer, from, to, code, heads; /* heads: the most heads carrying it in one model */
+} dedge;
+
+/* Strongest first: carried by more heads, then nearer the target (a later layer), then
+ * reading order; the order is total, so the cut is reproducible. */
+static int cmp_dedge(const void *x, const void *y)
+{
+    const dedge *a = x, *b = y;
+    if (a->heads != b->heads) return b->heads - a->heads;
+    if (a->layer != b->layer) return b->layer - a->layer;
+    if (a->from != b->from) return a->from - b->from;
+    return a->to - b->to;
+}
+
+/* The union of the edges, one per (layer, from, to), coloured by the models carrying it;
+ * *n_all counts them all, *n the ones whose two tokens are on the page. */
+static int collect_edges(const ctx *c, dedge **out, int *n, int *n_all)
+{
+    int cap = c->a->n_edges + (c->b ? c->b->n_edges : 0), k = 0, all = 0;
+    dedge *d = malloc((size_t)(cap > 0 ? cap : 1) * sizeof *d);
+    if (!d) return zl_error_set("flows: out of memory drawing");
+    for (int w = 0; w < (c->b ? 2 : 1); w++) {
+        const zl_flows_graph *g = w ? c->b : c->a, *other = w ? c->a : c->b;
+        for (int i = 0; i < g->n_edges; i++) {
+            const zl_flows_edge *e = &g->edges[i];
+            int j = other ? edge_find(other, e->layer, e->from, e->to) : -1;
+            if (w == 1 && j >= 0) continue; /* shared: counted with a */
+            all++;
+            int lf = e->layer + 1;
+            if (isnan(c->ang[(size_t)e->layer * c->S + e->to]) ||
+                (lf < c->L && isnan(c->ang[(size_t)lf * c->S + e->from])))
+                continue; /* a token not shown */
+            int h = popcount64(e->heads);
+            if (j >= 0 && popcount64(other->edges[j].heads) > h) h = popcount64(other->edges[j].heads);
+            d[k++] = (dedge){e->layer, e->from, e->to,
+                             j >= 0 ? ZL_FLOWS_SHARED : w ? ZL_FLOWS_ONLY_B : ZL_FLOWS_ONLY_A, h};
         }
-        /* edges stay light: tokens and glyphs carry the comparison */
-        const double *col = c->b ? presence_color(code) : EDGE_GRAY;
-        double k = dense ? 0.45 : 0.8; /* few edges can be darker */
-        if (zl_pdf_stroke_color(c->p, k * col[0] + 1 - k, k * col[1] + 1 - k, k * col[2] + 1 - k)) return -1;
-        double r1 = ring_outer(c, lf), r2 = c->r_in[c->L - lt] - 6;
-        /* spread the arcs over the gap so parallel edges stay apart */
-        double rm = r1 + (r2 - r1) * (0.2 + 0.6 * (double)((e->from * 7 + e->to * 13) % 17) / 16.0);
-        if (isnan(tf)) {
-            /* from the centre disc: straight to the ring at the target's direction */
-            double x0 = c->cx + r1 * cos(tt), y0 = c->cy + r1 * sin(tt);
-            if (zl_pdf_line(c->p, x0, y0, c->cx + r2 * cos(tt), c->cy + r2 * sin(tt))) return -1;
-        } else {
-            while (tt - tf > PI) tt -= 2 * PI; /* the shorter way round */
-            while (tf - tt > PI) tt += 2 * PI;
-            if (zl_pdf_line(c->p, c->cx + r1 * cos(tf), c->cy + r1 * sin(tf), c->cx + rm * cos(tf),
-                            c->cy + rm * sin(tf)) ||
-                arc(c->p, c->cx, c->cy, rm, tf, tt) ||
-                zl_pdf_line(c->p, c->cx + rm * cos(tt), c->cy + rm * sin(tt), c->cx + r2 * cos(tt),
-                            c->cy + r2 * sin(tt)))
-                return -1;
-        }
-        (*drawn)++;
     }
+    qsort(d, (size_t)k, sizeof *d, cmp_dedge);
+    *out = d;
+    *n = k;
+    *n_all = all;
     return 0;
 }
 
-static int draw_radial(ctx *c, int *edges_drawn)
+/* A chord: it leaves the inner token radially, crosses the gap and reaches the outer token
+ * radially, so every flow can be followed from one ring to the next. Width = heads. */
+static int draw_chord(ctx *c, const dedge *e)
+{
+    int lf = e->layer + 1;
+    double tt = c->ang[(size_t)e->layer * c->S + e->to];
+    double tf = lf == c->L ? tt : c->ang[(size_t)lf * c->S + e->from];
+    double r1 = ring_outer(c, lf), r2 = c->r_in[c->L - e->layer] - 6, k = 0.45 * (r2 - r1);
+    const double *col = c->b ? presence_color(e->code) : EDGE_GRAY;
+    double f = 0.8;
+    if (zl_pdf_stroke_color(c->p, f * col[0] + 1 - f, f * col[1] + 1 - f, f * col[2] + 1 - f) ||
+        zl_pdf_line_width(c->p, fmin(0.35 + 0.55 * (e->heads - 1), 4.0)))
+        return -1;
+    return zl_pdf_curve(c->p, c->cx + r1 * cos(tf), c->cy + r1 * sin(tf), c->cx + (r1 + k) * cos(tf),
+                        c->cy + (r1 + k) * sin(tf), c->cx + (r2 - k) * cos(tt), c->cy + (r2 - k) * sin(tt),
+                        c->cx + r2 * cos(tt), c->cy + r2 * sin(tt));
+}
+
+static int draw_radial(ctx *c, int max_edges, int *edges_drawn, int *edges_all)
 {
     zl_pdf *p = c->p;
     int L = c->L, S = c->S;
-    int total_edges = c->a->n_edges + (c->b ? c->b->n_edges : 0);
-    *edges_drawn = 0;
-    if (zl_pdf_line_width(p, total_edges > 300 ? 0.35 : 0.6)) return -1;
-    if (total_edges <= MAX_EDGES_DRAWN) {
-        if (draw_edges_of(c, c->a, ZL_FLOWS_ONLY_A, edges_drawn)) return -1;
-        if (c->b && draw_edges_of(c, c->b, ZL_FLOWS_ONLY_B, edges_drawn)) return -1;
-    }
+    dedge *d = NULL;
+    int n = 0;
+    if (collect_edges(c, &d, &n, edges_all)) return -1;
+    *edges_drawn = n < max_edges ? n : max_edges;
+    /* the weakest first, so the strongest lie on top */
+    for (int i = *edges_drawn - 1; i >= 0; i--)
+        if (draw_chord(c, &d[i])) {
+            free(d);
+            return -1;
+        }
+    free(d);
     /* ring guides (a colour used nowhere else: tests count them) */
     if (zl_pdf_line_width(p, 1.3) || stroke(p, zl_flows_color_ring)) return -1;
     for (int i = 1; i <= L; i++)
@@ -459,7 +478,7 @@ static int swatch(zl_pdf *p, double x, double *y, const double col[3], const cha
 }
 
 static int draw_legend(ctx *c, double x, double y, const zl_flows_draw_opts *o, int edges_drawn,
-                       int outside)
+                       int edges_all, int outside)
 {
     zl_pdf *p = c->p;
     char buf[256];
@@ -477,9 +496,13 @@ static int draw_legend(ctx *c, double x, double y, const zl_flows_draw_opts *o, 
     }
     if (c->b) {
         if (swatch(p, x, &y, zl_flows_color_a, na) || swatch(p, x, &y, zl_flows_color_b, nb) ||
-            swatch(p, x, &y, zl_flows_color_shared, "both models (tokens, circles)"))
+            swatch(p, x, &y, zl_flows_color_shared, "both models"))
             return -1;
-        if (legend_line(p, x, &y, "split head glyph: head in both", 0)) return -1;
+        if (legend_line(p, x, &y, "(tokens, edges, circles and heads", 0) ||
+            legend_line(p, x, &y, "in that model only, or in both)", 0) ||
+            legend_line(p, x, &y, "half-and-half head square: the", 0) ||
+            legend_line(p, x, &y, "head carries edges in both models", 0))
+            return -1;
     } else {
         snprintf(buf, sizeof buf, "model: %s", na);
         if (legend_line(p, x, &y, buf, 0)) return -1;
@@ -488,20 +511,35 @@ static int draw_legend(ctx *c, double x, double y, const zl_flows_draw_opts *o, 
             swatch(p, x, &y, HEAD_FAN[3], "... 4 or more"))
             return -1;
     }
-    if (swatch(p, x, &y, HEAD_NONE, "head unused") ||
-        legend_line(p, x, &y, "glyph: heads 1,2,3 in the first column", 0) ||
-        legend_line(p, x, &y, "ring Lk: tokens entering layer k;", 0) ||
-        legend_line(p, x, &y, "centre: the target; (+n): not shown", 0) ||
-        legend_line(p, x, &y, "black tick: segments meet", 0) ||
-        legend_line(p, x, &y, "circles: ceil(influence), max 5", 0) ||
-        legend_line(p, x, &y, "red underline: target tokens", 0))
+    if (swatch(p, x, &y, HEAD_NONE, "head carries no edge") ||
+        legend_line(p, x, &y, "Head glyph: one small square per head", 0) ||
+        legend_line(p, x, &y, "beside each token, in columns of 3:", 0) ||
+        legend_line(p, x, &y, "heads 1, 2, 3 nearest the centre.", 0) ||
+        legend_line(p, x, &y, "Centre: the target the graph starts", 0) ||
+        legend_line(p, x, &y, "from. Ring Lk: the tokens entering", 0) ||
+        legend_line(p, x, &y, "layer k (L1 outermost); (+n): n", 0) ||
+        legend_line(p, x, &y, "tokens of the ring not shown.", 0) ||
+        legend_line(p, x, &y, "Curved line: an edge; the token on", 0) ||
+        legend_line(p, x, &y, "the inner ring attends to the one on", 0) ||
+        legend_line(p, x, &y, "the outer ring above tau. Thicker", 0) ||
+        legend_line(p, x, &y, "lines: more heads carry the edge.", 0) ||
+        legend_line(p, x, &y, "Black tick: where the question and", 0) ||
+        legend_line(p, x, &y, "the passage meet on a ring.", 0) ||
+        legend_line(p, x, &y, "Circles above a word: its influence", 0) ||
+        legend_line(p, x, &y, "rounded up (at most 5).", 0) ||
+        legend_line(p, x, &y, "Red underline: the target tokens.", 0))
         return -1;
     snprintf(buf, sizeof buf, "gray tokens: in no ring (%d of %d)", outside, c->S);
     if (legend_line(p, x, &y, buf, 0)) return -1;
-    int total = c->a->n_edges + (c->b ? c->b->n_edges : 0);
-    snprintf(buf, sizeof buf, edges_drawn < total && edges_drawn == 0 ? "edges: %d (too many to draw)"
-                                                                       : "edges: %d drawn", total);
-    if (legend_line(p, x, &y, buf, 0)) return -1;
+    if (edges_drawn == edges_all) {
+        snprintf(buf, sizeof buf, "%d edges, all drawn", edges_all);
+        if (legend_line(p, x, &y, buf, 0)) return -1;
+    } else {
+        snprintf(buf, sizeof buf, "%d edges: the %d strongest drawn,", edges_all, edges_drawn);
+        if (legend_line(p, x, &y, buf, 0)) return -1;
+        snprintf(buf, sizeof buf, "%d cut (fewest heads first)", edges_all - edges_drawn);
+        if (legend_line(p, x, &y, buf, 0)) return -1;
+    }
     return 0;
 }
 
@@ -563,7 +601,8 @@ int zl_flows_draw(zl_pdf *p, const zl_flows_graph *a, const zl_flows_graph *b, c
     int nrows;
     if (sentence_rows(&c, W - 2 * MARGIN, sx, srow, &nrows)) goto done;
     double title_h = 46, sent_h = nrows * ROW_H + 24;
-    double H = MARGIN + title_h + sent_h + 2 * R + 20 + MARGIN;
+    double legend_h = 32 * 11.0; /* the legend's lines at most, beside the radial view */
+    double H = MARGIN + title_h + sent_h + fmax(2 * R + 20, legend_h) + MARGIN;
     if (H < 400) H = 400;
     if (W > 14400 || H > 14400) {
         zl_error_set("flows: the page would be %.0f x %.0f points (too many tokens)", W, H);
@@ -589,15 +628,16 @@ int zl_flows_draw(zl_pdf *p, const zl_flows_graph *a, const zl_flows_graph *b, c
     y -= sent_h;
     c.cx = MARGIN + LEGEND_W + 20 + (W - 2 * MARGIN - LEGEND_W - 20) / 2;
     c.cy = y - R;
-    int drawn = 0;
-    if (draw_radial(&c, &drawn)) goto done;
+    int drawn = 0, all = 0;
+    int max_edges = o && o->max_edges > 0 ? o->max_edges : MAX_EDGES_DRAWN;
+    if (draw_radial(&c, max_edges, &drawn, &all)) goto done;
     int outside = 0;
     for (int t = 0; t < S; t++) {
         int any = 0;
         for (int l = 0; l <= L; l++) any |= presence_of(&c, l, t);
         outside += !any;
     }
-    if (draw_legend(&c, MARGIN, y - 4, o, drawn, outside)) goto done;
+    if (draw_legend(&c, MARGIN, y - 4, o, drawn, all, outside)) goto done;
     rc = 0;
 done:
     ctx_free(&c);

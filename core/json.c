@@ -161,7 +161,9 @@ static cJSON *parse(const char *what, const char *buf, size_t len, int keep_dupl
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {
-        const char *err = cJSON_GetErrorPtr();
+        /* cJSON's return_parse_end points at the error (not cJSON_GetErrorPtr: one global
+           for the process, which another thread's parse may change meanwhile) */
+        const char *err = end;
         size_t off = err && err >= buf && err <= buf + len ? (size_t)(err - buf) : 0;
         size_t rest = off;
         while (rest < len && (buf[rest] == ' ' || buf[rest] == '\t' || buf[rest] == '\n' ||

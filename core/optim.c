@@ -2,6 +2,7 @@
 #include "optim.h"
 #include "error.h"
 #include "io.h"
+#include "tensor.h" /* zl_get_threads */
 
 #include <math.h>
 #include <stdio.h>
@@ -202,7 +203,7 @@ int zl_optim_decays(const zl_optim *o, int i) { return o->decay[i]; }
 double zl_optim_grad_norm(const zl_optim *o, float *const *grads)
 {
     double *part = o->partial;
-#pragma omp parallel for schedule(static) if (o->n_chunks >= 4)
+#pragma omp parallel for schedule(static) if (o->n_chunks >= 4) num_threads(zl_get_threads())
     for (int k = 0; k < o->n_chunks; k++) {
         const opt_chunk *ch = &o->chunks[k];
         const float *g = grads[ch->param] + ch->start;
@@ -230,7 +231,7 @@ int zl_optim_step(zl_optim *o, float *const *params, float *const *grads, double
     double lr = zl_optim_lr(o, o->step);
     if (lr_out) *lr_out = lr;
     const double b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
-#pragma omp parallel for schedule(static) if (o->n_chunks >= 4)
+#pragma omp parallel for schedule(static) if (o->n_chunks >= 4) num_threads(zl_get_threads())
     for (int k = 0; k < o->n_chunks; k++) {
         const opt_chunk *ch = &o->chunks[k];
         int p = ch->param;
@@ -254,7 +255,7 @@ int zl_optim_step(zl_optim *o, float *const *params, float *const *grads, double
 
 void zl_optim_grads_add(const zl_optim *o, float *const *acc, float *const *grads)
 {
-#pragma omp parallel for schedule(static) if (o->n_chunks >= 4)
+#pragma omp parallel for schedule(static) if (o->n_chunks >= 4) num_threads(zl_get_threads())
     for (int k = 0; k < o->n_chunks; k++) {
         const opt_chunk *ch = &o->chunks[k];
         float *a = acc[ch->param] + ch->start;
@@ -265,7 +266,7 @@ void zl_optim_grads_add(const zl_optim *o, float *const *acc, float *const *grad
 
 void zl_optim_grads_scale(const zl_optim *o, float *const *grads, float scale)
 {
-#pragma omp parallel for schedule(static) if (o->n_chunks >= 4)
+#pragma omp parallel for schedule(static) if (o->n_chunks >= 4) num_threads(zl_get_threads())
     for (int k = 0; k < o->n_chunks; k++) {
         const opt_chunk *ch = &o->chunks[k];
         float *g = grads[ch->param] + ch->start;

@@ -712,6 +712,38 @@ fail:
     return NULL;
 }
 
+int zl_squad_features_batch(const zl_squad_features *f, const int32_t *idx, int first, int n,
+                            int width, const zl_squad_batch *b)
+{
+    if (n < 0 || width < 0) return zl_error_set("squad batch: %d rows of width %d", n, width);
+    for (int r = 0; r < n; r++) {
+        int k = idx ? idx[r] : first + r;
+        if (k < 0 || k >= f->count)
+            return zl_error_set("squad batch: feature index %d outside 0..%d", k, f->count - 1);
+        if (f->items[k].length > width)
+            return zl_error_set("squad batch: feature %d has %d tokens, more than %d", k,
+                                f->items[k].length, width);
+    }
+    int32_t *const rows[5] = {b->input_ids, b->token_type_ids, b->input_mask, b->qmask, b->pmask};
+    for (int a = 0; a < 5; a++)
+        if (rows[a]) memset(rows[a], 0, (size_t)n * (size_t)width * sizeof(int32_t));
+    for (int r = 0; r < n; r++) {
+        const zl_squad_feature *ft = &f->items[idx ? idx[r] : first + r];
+        size_t row = (size_t)r * (size_t)width;
+        int d0 = ft->query_len + 2;
+        for (int t = 0; t < ft->length; t++) {
+            if (b->input_ids) b->input_ids[row + t] = ft->input_ids[t];
+            if (b->token_type_ids) b->token_type_ids[row + t] = t >= d0;
+            if (b->input_mask) b->input_mask[row + t] = 1;
+            if (b->qmask) b->qmask[row + t] = t >= 1 && t <= ft->query_len;
+            if (b->pmask) b->pmask[row + t] = t >= d0 && t < d0 + ft->doc_len;
+        }
+        if (b->start_positions) b->start_positions[r] = ft->start_position;
+        if (b->end_positions) b->end_positions[r] = ft->end_position;
+    }
+    return 0;
+}
+
 /* ---- collecting logits ---- */
 struct zl_squad_collector {
     const zl_squad_features *f;
@@ -928,6 +960,101 @@ static char *span_text(const zl_squad *ds, const zl_squad_features *f, const pre
     return r;
 }
 
+/* Appends to pre[np..] the candidate spans of feature fi (the inner loops of
+ * write_predictions: the n-best starts and ends, both in the passage, the start where
+ * this window has max context, start <= end, at most max_answer_length tokens), in the
+ * reference's order. si, ei: scratch of n_best_size. -1 when out of memory. */
+static int add_candidates(const zl_squad_features *f, int fi, const float *sl, const float *el,
+                          int w, const zl_squad_decode_opts *o, int *si, int *ei, prelim **pre,
+                          size_t *np, size_t *pcap)
+{
+    const zl_squad_feature *ft = &f->items[fi];
+    int ns = best_indexes(sl, w, o->n_best_size, si);
+    int ne = best_indexes(el, w, o->n_best_size, ei);
+    int d0 = ft->query_len + 2, d1 = d0 + ft->doc_len;
+    for (int a = 0; a < ns; a++) {
+        for (int b = 0; b < ne; b++) {
+            int s = si[a], e = ei[b];
+            if (s >= ft->length || e >= ft->length) continue;
+            if (s < d0 || s >= d1 || e < d0 || e >= d1) continue;
+            if (!ft->max_ctx[s - d0]) continue;
+            if (e < s || e - s + 1 > o->max_answer_length) continue;
+            if (*np == *pcap) {
+                size_t cap = *pcap ? *pcap * 2 : 512;
+                prelim *q = realloc(*pre, cap * sizeof *q);
+                if (!q) return -1;
+                *pre = q;
+                *pcap = cap;
+            }
+            prelim *q = &(*pre)[*np];
+            q->feature = fi;
+            q->start = s;
+            q->end = e;
+            q->sl = sl[s];
+            q->el = el[e];
+            q->score = q->sl + q->el;
+            q->order = (int)(*np)++;
+        }
+    }
+    return 0;
+}
+
+int zl_squad_best_span(const zl_squad_features *f, int feature, const float *start_logits,
+                       const float *end_logits, int width, const zl_squad_decode_opts *opt,
+                       int *start, int *end, double *score)
+{
+    zl_squad_decode_opts o = opt ? *opt : zl_squad_decode_defaults();
+    if (o.n_best_size < 1 || o.max_answer_length < 1)
+        return zl_error_set("squad best span: n_best_size and max_answer_length must be >= 1");
+    if (feature < 0 || feature >= f->count)
+        return zl_error_set("squad best span: feature %d outside 0..%d", feature, f->count - 1);
+    if (width < 1) return zl_error_set("squad best span: no logits");
+    int *si = malloc((size_t)o.n_best_size * sizeof *si);
+    int *ei = malloc((size_t)o.n_best_size * sizeof *ei);
+    prelim *pre = NULL;
+    size_t np = 0, pcap = 0;
+    int rc = si && ei ? add_candidates(f, feature, start_logits, end_logits, width, &o, si, ei,
+                                       &pre, &np, &pcap)
+                      : -1;
+    if (rc != 0) {
+        rc = zl_error_set("squad best span: out of memory");
+    } else if (np > 0) {
+        /* the first of the highest score: what the decoder's stable sort puts first */
+        size_t best = 0;
+        for (size_t k = 1; k < np; k++)
+            if (pre[k].score > pre[best].score) best = k;
+        *start = pre[best].start;
+        *end = pre[best].end;
+        *score = pre[best].score;
+        rc = 1;
+    }
+    free(si);
+    free(ei);
+    free(pre);
+    return rc;
+}
+
+char *zl_squad_span_text(const zl_squad *ds, const zl_squad_features *f, int feature, int start,
+                         int end, int lower)
+{
+    if (feature < 0 || feature >= f->count || f->n_examples != ds->n_examples) {
+        zl_error_set("squad span text: feature %d outside 0..%d of this data set", feature,
+                     f->count - 1);
+        return NULL;
+    }
+    const zl_squad_feature *ft = &f->items[feature];
+    int d0 = ft->query_len + 2, d1 = d0 + ft->doc_len;
+    if (start < d0 || end >= d1 || end < start) {
+        zl_error_set("squad span text: span %d..%d is not inside the passage (%d..%d) of "
+                     "feature %d", start, end, d0, d1 - 1, feature);
+        return NULL;
+    }
+    prelim p = {feature, start, end, 0, 0, 0, 0};
+    char *r = span_text(ds, f, &p, lower);
+    if (!r) zl_error_set("squad span text: out of memory");
+    return r;
+}
+
 zl_squad_predictions *zl_squad_decode(const zl_squad *ds, const zl_squad_features *f,
                                       const zl_squad_collector *c, const zl_squad_decode_opts *opt)
 {
@@ -961,35 +1088,10 @@ zl_squad_predictions *zl_squad_decode(const zl_squad *ds, const zl_squad_feature
         if (!(pr->qid = dupn(ds->examples[ex].qid, strlen(ds->examples[ex].qid)))) goto oom;
         size_t np = 0;
         while (fi < f->count && f->items[fi].example_index == ex) {
-            const zl_squad_feature *ft = &f->items[fi];
             int w = c->width[fi];
-            const float *sl = c->rows[fi], *el = c->rows[fi] + w;
-            int ns = best_indexes(sl, w, o.n_best_size, si);
-            int ne = best_indexes(el, w, o.n_best_size, ei);
-            int d0 = ft->query_len + 2, d1 = d0 + ft->doc_len;
-            for (int a = 0; a < ns; a++) {
-                for (int b = 0; b < ne; b++) {
-                    int s = si[a], e = ei[b];
-                    if (s >= ft->length || e >= ft->length) continue;
-                    if (s < d0 || s >= d1 || e < d0 || e >= d1) continue;
-                    if (!ft->max_ctx[s - d0]) continue;
-                    if (e < s || e - s + 1 > o.max_answer_length) continue;
-                    if (np == pcap) {
-                        pcap = pcap ? pcap * 2 : 512;
-                        prelim *q = realloc(pre, pcap * sizeof *q);
-                        if (!q) goto oom;
-                        pre = q;
-                    }
-                    prelim *q = &pre[np];
-                    q->feature = fi;
-                    q->start = s;
-                    q->end = e;
-                    q->sl = sl[s];
-                    q->el = el[e];
-                    q->score = q->sl + q->el;
-                    q->order = (int)np++;
-                }
-            }
+            if (add_candidates(f, fi, c->rows[fi], c->rows[fi] + w, w, &o, si, ei, &pre, &np,
+                               &pcap) != 0)
+                goto oom;
             fi++;
         }
         if (np) qsort(pre, np, sizeof *pre, prelim_cmp);

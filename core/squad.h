@@ -8,11 +8,13 @@
  *     zl_squad *ds = zl_squad_load("dev-v1.1.json", 0);            // 0: not training
  *     zl_squad_feature_opts fo = zl_squad_feature_defaults();        // 384 / 128 / 64
  *     zl_squad_features *f = zl_squad_features_new(ds, tok, &fo);
+ *     zl_squad_features_batch(f, idx, 0, B, S, &batch);            // padded model inputs
  *     zl_squad_collector *c = zl_squad_collector_new(f);
  *     for each batch: zl_squad_collector_add(c, first, B, L, start_logits, end_logits);
  *     zl_squad_decode_opts dopt = zl_squad_decode_defaults();        // 20 / 30 / lower 1
  *     zl_squad_predictions *p = zl_squad_decode(ds, f, c, &dopt);
  *     zl_squad_write_predictions("predictions.json", p);
+ *     // one window alone (flows): zl_squad_best_span + zl_squad_span_text
  *     zl_squad_predictions_free(p); zl_squad_collector_free(c);
  *     zl_squad_features_free(f); zl_squad_free(ds);
  *
@@ -135,6 +137,21 @@ zl_squad_features *zl_squad_features_new(const zl_squad *ds, const zl_tokenizer 
                                          const zl_squad_feature_opts *opts);
 void zl_squad_features_free(zl_squad_features *f);
 
+/* The model inputs of a padded batch, each [n, width] (row-major), plus the training
+ * positions [n]; any pointer may be NULL (not filled). */
+typedef struct zl_squad_batch {
+    int32_t *input_ids, *token_type_ids, *input_mask, *qmask, *pmask;
+    int32_t *start_positions, *end_positions;
+} zl_squad_batch;
+
+/* Fills b with features idx[0..n-1] (0-based; idx NULL: first, first+1, ...), each row
+ * padded to width with zeros: ids, type 1 from the passage to the last [SEP] (as
+ * run_squad.py's segment_ids), mask 1 on real tokens, qmask on the question, pmask on
+ * the passage. The one batch builder of features:batch, the sweep and the trainer.
+ * -1 with the error set for an index out of range or a feature longer than width. */
+int zl_squad_features_batch(const zl_squad_features *f, const int32_t *idx, int first, int n,
+                            int width, const zl_squad_batch *b);
+
 /* ---- decoding ---- */
 /* Holds one row of start and end logits per feature (as many positions as given). */
 typedef struct zl_squad_collector zl_squad_collector;
@@ -173,6 +190,19 @@ zl_squad_decode_opts zl_squad_decode_defaults(void);
 zl_squad_predictions *zl_squad_decode(const zl_squad *ds, const zl_squad_features *f,
                                       const zl_squad_collector *c, const zl_squad_decode_opts *o);
 void zl_squad_predictions_free(zl_squad_predictions *p);
+
+/* The best span of one feature alone, by write_predictions' rules (the decoder's
+ * candidates: n-best starts and ends among `width` logits, both in the passage, the start
+ * with max context, start <= end, at most max_answer_length; the first highest score).
+ * 1 with *start, *end (positions) and *score (start + end logit); 0 when no span is valid;
+ * -1 with the error set. o NULL: the defaults. */
+int zl_squad_best_span(const zl_squad_features *f, int feature, const float *start_logits,
+                       const float *end_logits, int width, const zl_squad_decode_opts *o,
+                       int *start, int *end, double *score);
+/* The answer text of positions start..end of a feature, as the decoder makes it (the
+ * wordpieces joined, then get_final_text against the original words): a new string. */
+char *zl_squad_span_text(const zl_squad *ds, const zl_squad_features *f, int feature, int start,
+                         int end, int lower);
 
 /* get_final_text(pred_text, orig_text, do_lower_case): a new string (caller frees). */
 char *zl_squad_final_text(const char *pred_text, const char *orig_text, int lower);

@@ -32,12 +32,8 @@ struct zl_sweep {
     int *order;                  /* feature indexes sorted by length (stable) */
     int n_batches;
     int max_seq;
-    zl_bert_acts acts;
+    zl_bert_prefix *pre;         /* the layer cache: every pass runs on it */
     inbuf in[2];                 /* [0]: the group's width; [1]: narrowed `all` tails */
-    double work;                 /* tokens run so far (rows x width x layers / L) */
-    float *next, *kbuf, *vbuf;   /* [batch, max_seq, H]: the unmasked hidden[l+1] and layer
-                                    l's keys/values for the rows path (NULL when unused) */
-    int *rows;                   /* [batch * max_seq] rows a zone changes */
     float *srow, *erow;          /* one stored row: real positions + kept padding */
     int *pick;                   /* [keep_pad] scratch for the padding selection */
 };
@@ -187,19 +183,7 @@ zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sw
     }
     if (sort_by_length(s->order, f, S) != 0) goto oom;
     s->n_batches = (f->count + B - 1) / B;
-    int rows_path = 0;
-    for (int i = 0; i < n_cfg; i++)
-        rows_path |= s->cfg[i].layer >= 0 && ((cfg[i].zone >= ZL_ZONE_Q2 && cfg[i].zone <= ZL_ZONE_P2) ||
-                                           (cfg[i].zone == ZL_ZONE_ALL && so.padding == ZL_SWEEP_PAD_DYNAMIC));
-    if (rows_path) {
-        size_t nh = in * (size_t)m->config.hidden_size;
-        s->next = malloc(nh * sizeof(float));
-        s->kbuf = malloc(nh * sizeof(float));
-        s->vbuf = malloc(nh * sizeof(float));
-        s->rows = malloc(in * sizeof(int));
-        if (!s->next || !s->kbuf || !s->vbuf || !s->rows) goto oom;
-    }
-    if (zl_bert_acts_alloc(&s->acts, &m->config, B, S, 0) != 0) {
+    if (!(s->pre = zl_bert_prefix_new(m, B, S))) {
         zl_sweep_free(s);
         return NULL;
     }
@@ -235,11 +219,7 @@ void zl_sweep_free(zl_sweep *s)
     free(s->srow);
     free(s->erow);
     free(s->pick);
-    free(s->next);
-    free(s->kbuf);
-    free(s->vbuf);
-    free(s->rows);
-    zl_bert_acts_free(&s->acts);
+    zl_bert_prefix_free(s->pre);
     free(s);
 }
 
@@ -313,7 +293,7 @@ static int changed_rows(const zl_sweep *s, int i, const batch_ref *br, int W)
     }
 }
 
-/* The rows path (core/bert.h, zl_bert_layer_rows) for configuration i: the zones that
+/* The rows path (core/bert.h, zl_bert_prefix_zone) for configuration i: the zones that
  * change few rows on SQuAD-like features (mean 183 tokens: 12 question, 168 passage):
  * q2 and q2p at the batch's width, q2 and p2 at 512; and the narrowing `all`, which keeps
  * only the rows [0, W) of its max-width layer. Fixed per zone and padding, never per
@@ -335,15 +315,6 @@ static int rows_prefix(const zl_sweep *s, int i)
 {
     int l = s->cfg[i].layer;
     return narrows(s, i) ? (l > 0 ? l : 1) : l + 1;
-}
-
-/* The rows a narrowing `all` keeps: [0, W) of each of the n sequences of width S. */
-static int kept_rows(int *rows, int n, int S, int W)
-{
-    int k = 0;
-    for (int r = 0; r < n; r++)
-        for (int t = 0; t < W; t++) rows[k++] = r * S + t;
-    return k;
 }
 
 /* What one padding group g of a batch runs: run_group follows it, batch_cost counts it. */
@@ -412,29 +383,13 @@ double zl_sweep_batch_cost(const zl_sweep *s, int b)
     return (group_cost(s, 0, &br) + group_cost(s, 1, &br)) / s->m->config.num_hidden_layers;
 }
 
-double zl_sweep_work(const zl_sweep *s) { return s->work; }
-/* Fills input buffers ib for features feat[0..n-1] padded to width W (as features:batch
- * does: type 1 from the passage to the last [SEP], ids 0 beyond). */
-static void fill_inputs(const zl_sweep *s, inbuf *ib, const int *feat, int n, int W)
+double zl_sweep_work(const zl_sweep *s) { return zl_bert_prefix_work(s->pre); }
+/* Fills input buffers ib for features feat[0..n-1] padded to width W (squad.h's one
+ * batch builder). */
+static int fill_inputs(const zl_sweep *s, inbuf *ib, const int *feat, int n, int W)
 {
-    size_t total = (size_t)n * W;
-    memset(ib->ids, 0, total * sizeof(int32_t));
-    memset(ib->types, 0, total * sizeof(int32_t));
-    memset(ib->mask, 0, total * sizeof(int32_t));
-    memset(ib->qm, 0, total * sizeof(int32_t));
-    memset(ib->pm, 0, total * sizeof(int32_t));
-    for (int r = 0; r < n; r++) {
-        const zl_squad_feature *ft = &s->f->items[feat[r]];
-        size_t row = (size_t)r * W;
-        int d0 = ft->query_len + 2;
-        for (int t = 0; t < ft->length; t++) {
-            ib->ids[row + t] = ft->input_ids[t];
-            ib->types[row + t] = t >= d0;
-            ib->mask[row + t] = 1;
-            ib->qm[row + t] = t >= 1 && t <= ft->query_len;
-            ib->pm[row + t] = t >= d0 && t < d0 + ft->doc_len;
-        }
-    }
+    zl_squad_batch b = {ib->ids, ib->types, ib->mask, ib->qm, ib->pm, NULL, NULL};
+    return zl_squad_features_batch(s->f, feat, 0, n, W, &b);
 }
 
 /* The k largest of x[0..n-1] (ties: lower index first), returned in index order. */
@@ -490,13 +445,15 @@ static int store_row(zl_sweep *s, int i, int feature, int width)
     return 0;
 }
 
-/* Stores the logits of the last forward (width W) of every row for configuration i. */
-static int collect(zl_sweep *s, int i, const int *feat, int n, int W)
+/* Stores the logits of the last pass of every row for configuration i. */
+static int collect(zl_sweep *s, int i, const int *feat, int n)
 {
+    const float *st, *en;
+    int W = zl_bert_prefix_logits(s->pre, &st, &en);
     for (int r = 0; r < n; r++) {
         const zl_squad_feature *ft = &s->f->items[feat[r]];
-        const float *sl = s->acts.start_logits + (size_t)r * W;
-        const float *el = s->acts.end_logits + (size_t)r * W;
+        const float *sl = st + (size_t)r * W;
+        const float *el = en + (size_t)r * W;
         int len = ft->length, npad = W - len;
         memcpy(s->srow, sl, (size_t)len * sizeof(float));
         memcpy(s->erow, el, (size_t)len * sizeof(float));
@@ -512,66 +469,38 @@ static int collect(zl_sweep *s, int i, const int *feat, int n, int W)
     return 0;
 }
 
-/* Runs layers [start_layer, stop_layer) (stop 0: to the end, then the span head) for
- * configuration i (-1: unmasked) and stores the logits of a complete pass. */
-static int run_forward(zl_sweep *s, int i, const zl_bert_inputs *in, int start_layer,
-                       int stop_layer, const int *feat)
+/* Configuration i's logits of the last pass, unless released. */
+static int keep(zl_sweep *s, int i, const batch_ref *br)
+{
+    return s->released[i] ? 0 : collect(s, i, br->feat, br->n);
+}
+
+/* Configuration i as one pass of its own from layer 0. */
+static int run_full(zl_sweep *s, int i, const zl_bert_inputs *in, const batch_ref *br)
 {
     zl_bert_forward_opts fo;
     zl_bert_forward_opts_init(&fo);
-    if (i >= 0) {
-        fo.zone = s->cfg[i].zone;
-        fo.mask_layer = s->cfg[i].zone == ZL_ZONE_NONE ? -1 : s->glayer[i];
-        fo.masks = s->cfg[i].mask;
-        fo.n_masks = s->cfg[i].mask ? 1 : 0;
-        fo.head_mask = s->cfg[i].head_mask;
-    }
-    fo.start_layer = start_layer;
-    fo.stop_layer = stop_layer;
-    if (zl_bert_forward(s->m, &s->acts, in, &fo) != 0) return -1;
-    int L = s->m->config.num_hidden_layers;
-    s->work += (double)in->B * in->S * ((stop_layer ? stop_layer : L) - start_layer) / L;
-    if (stop_layer == 0 && i >= 0 && !s->released[i] && collect(s, i, feat, in->B, in->S) != 0)
-        return -1;
-    return 0;
+    fo.zone = s->cfg[i].zone;
+    fo.mask_layer = s->cfg[i].zone == ZL_ZONE_NONE ? -1 : s->glayer[i];
+    fo.masks = s->cfg[i].mask;
+    fo.n_masks = s->cfg[i].mask ? 1 : 0;
+    fo.head_mask = s->cfg[i].head_mask;
+    if (zl_bert_prefix_forward(s->pre, in, &fo) != 0) return -1;
+    return keep(s, i, br);
 }
 
-/* Keys and values of layer l for the rows path (from hidden[l] of the last pass). */
-static int layer_kv(zl_sweep *s, const zl_bert_inputs *in, int l)
-{
-    if (zl_bert_layer_kv(s->m, &s->acts, l, s->kbuf, s->vbuf) != 0) return -1;
-    s->work += kv_share(s) * in->B * in->S / s->m->config.num_hidden_layers;
-    return 0;
-}
-
-/* Configuration i, alone (a single decode: from layer 0) or from its layer on. A rows-path
- * zone recomputes only the rows it changes at its layer (unmasked hidden[l+1] and
- * keys/values from the shared pass in s->next, s->kbuf, s->vbuf, or computed here when
- * alone: the same arithmetic either way). A narrowing `all` is one of them: its layer
- * computes the rows [0, W) of each sequence against all max-width keys, then it keeps
- * those rows and goes on at the batch's width W. */
+/* A one-layer configuration from the cached input of its layer (the rows path, narrowed
+ * to the batch's width for `all`, when uses_rows), or alone (a single decode): after the
+ * unmasked prefix it needs, the same arithmetic either way. */
 static int run_config(zl_sweep *s, int i, const zl_bert_inputs *in, const zl_bert_inputs *tail,
                       int alone, const batch_ref *br)
 {
-    int l = s->cfg[i].layer, start = alone || l < 0 ? 0 : l, nar = narrows(s, i);
-    if (l < 0 || !uses_rows(s, i)) return run_forward(s, i, in, start, 0, br->feat);
-    if (alone) {
-        if (run_forward(s, -1, in, 0, rows_prefix(s, i), br->feat) != 0 || layer_kv(s, in, l) != 0)
-            return -1;
-    } else if (!nar) {
-        zl_bert_layer_acts la;
-        zl_bert_acts_layer(&s->acts, l, &la);
-        memcpy(la.output, s->next, (size_t)in->B * in->S * s->m->config.hidden_size * sizeof(float));
-    }
-    int nr = nar ? kept_rows(s->rows, in->B, in->S, tail->S) : zl_zone_rows(s->cfg[i].zone, in, s->rows);
-    if (nr < 0 || zl_bert_layer_rows(s->m, &s->acts, in, s->cfg[i].zone, l, s->kbuf, s->vbuf, s->rows, nr) != 0)
+    int l = s->cfg[i].layer, rows = uses_rows(s, i);
+    if (l < 0 || (alone && !rows)) return run_full(s, i, in, br);
+    if (alone && zl_bert_prefix_run(s->pre, in, rows_prefix(s, i)) != 0) return -1;
+    if (zl_bert_prefix_zone(s->pre, s->cfg[i].zone, l, rows, narrows(s, i) ? tail : NULL) != 0)
         return -1;
-    s->work += (double)nr / s->m->config.num_hidden_layers;
-    if (!nar) return run_forward(s, i, in, l + 1, 0, br->feat);
-    if (zl_bert_acts_narrow(&s->acts, l + 1, tail->S) != 0) return -1;
-    int rc = run_forward(s, i, tail, l + 1, 0, br->feat);
-    zl_bert_acts_widen(&s->acts); /* back to the max-width inputs of layers <= l */
-    return rc;
+    return keep(s, i, br);
 }
 
 /* One padding group of batch b: the configurations with needs_max == g. */
@@ -580,42 +509,31 @@ static int run_group(zl_sweep *s, const batch_ref *br, int g)
     group_plan p = plan_group(s, g);
     if (p.count == 0) return 0;
     int n = br->n, Wn = br->Wn, W = group_width(br, g), any_narrow = 0;
-    fill_inputs(s, &s->in[0], br->feat, n, W);
+    if (fill_inputs(s, &s->in[0], br->feat, n, W) != 0) return -1;
     for (int i = 0; i < s->n_cfg; i++) any_narrow |= live(s, i, g) && narrows(s, i);
-    if (any_narrow) fill_inputs(s, &s->in[1], br->feat, n, Wn);
+    if (any_narrow && fill_inputs(s, &s->in[1], br->feat, n, Wn) != 0) return -1;
     const inbuf *a = &s->in[0], *t = &s->in[1];
     zl_bert_inputs in = {n, W, a->ids, a->types, a->mask, a->qm, a->pm};
     zl_bert_inputs tail = {n, Wn, t->ids, t->types, t->mask, t->qm, t->pm};
-    /* every-layer masks: full passes, before the shared pass fills acts.hidden */
+    /* every-layer masks: full passes, before the shared pass fills the cache */
     for (int i = 0; i < s->n_cfg; i++)
-        if (live(s, i, g) && !is_base(s, i) && s->cfg[i].layer < 0 &&
-            run_forward(s, i, &in, 0, 0, br->feat) != 0)
+        if (live(s, i, g) && !is_base(s, i) && s->cfg[i].layer < 0 && run_full(s, i, &in, br) != 0)
             return -1;
     /* alone (a single decode): the same arithmetic as shared-prefix, one pass */
     if (p.alone >= 0) return run_config(s, p.alone, &in, &tail, 1, br);
     int L = s->m->config.num_hidden_layers;
-    if (p.prefix > 0 && run_forward(s, p.base, &in, 0, p.prefix < L ? p.prefix : 0, br->feat) != 0)
+    if (p.prefix > 0 && (zl_bert_prefix_run(s->pre, &in, p.prefix) != 0 ||
+                         (p.prefix == L && p.base >= 0 && keep(s, p.base, br) != 0)))
         return -1;
-    /* decreasing layers: a pass at layer l overwrites hidden[l+1..L] only, so hidden[l+1]
-       is still the unmasked one when layer l's turn comes: the rows path keeps a copy */
-    for (int l = L - 1; l >= 0; l--) {
-        int rows_here = 0, next_here = 0;
-        for (int i = 0; i < s->n_cfg; i++)
-            if (live(s, i, g) && s->cfg[i].zone != ZL_ZONE_NONE && s->cfg[i].layer == l && uses_rows(s, i)) {
-                rows_here = 1;
-                next_here |= !narrows(s, i); /* a narrowing `all` recomputes all it keeps */
-            }
-        if (next_here) {
-            zl_bert_layer_acts la;
-            zl_bert_acts_layer(&s->acts, l, &la);
-            memcpy(s->next, la.output, (size_t)n * W * s->m->config.hidden_size * sizeof(float));
-        }
-        if (rows_here && layer_kv(s, &in, l) != 0) return -1;
-        for (int i = 0; i < s->n_cfg; i++)
-            if (live(s, i, g) && s->cfg[i].zone != ZL_ZONE_NONE && s->cfg[i].layer == l &&
-                run_config(s, i, &in, &tail, 0, br) != 0)
-                return -1;
-    }
+    /* deepest layer first: a pass at layer l overwrites the cache after l only; at each
+       layer the rows path first: it reads the unmasked output that the others overwrite */
+    for (int l = L - 1; l >= 0; l--)
+        for (int rows_first = 1; rows_first >= 0; rows_first--)
+            for (int i = 0; i < s->n_cfg; i++)
+                if (live(s, i, g) && s->cfg[i].zone != ZL_ZONE_NONE && s->cfg[i].layer == l &&
+                    (uses_rows(s, i) && !narrows(s, i)) == rows_first &&
+                    run_config(s, i, &in, &tail, 0, br) != 0)
+                    return -1;
     return 0;
 }
 

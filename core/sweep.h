@@ -1,7 +1,7 @@
 /* sweep.h — the protocol's data collection (step 7) as one batch-major engine: the
  * baseline decode and any number of (zone, layer) masked decodes of one feature set,
  * sharing the work they have in common. Owns the batching plan (features sorted by
- * length), the input buffers, one set of inference activations and one logits
+ * length), the input buffers, one layer cache (zl_bert_prefix) and one logits
  * collector per configuration; decoding and writing use core/squad.h.
  *
  *     zl_sweep_config cfg[] = {{ZL_ZONE_NONE, -1}, {ZL_ZONE_Q2, 0}, {ZL_ZONE_P2, 3}};
@@ -12,29 +12,13 @@
  *     ...; zl_sweep_release(s, 1);                          // frees its logits
  *     zl_sweep_free(s);
  *
- * How the work is shared (issue 10): for each batch the unmasked pass keeps the hidden
- * states entering every layer (acts.hidden); a configuration masking layer l then runs
- * only layers l..L-1 from that cached input (zl_bert_forward's start_layer). Layers are
- * visited in decreasing order so a pass at layer l, which overwrites hidden[l+1..L],
- * never clobbers an input still needed. Without a baseline the shared pass stops at the
- * deepest layer input needed (stop_layer). Two refinements:
- *  - rows path: at its layer, q2 changes only the question rows' attention, p2 the
- *    passage rows', p2q / q2p every non-question / non-passage row's (padding included);
- *    the other rows keep the unmasked output bit for bit. For the zones that change few
- *    rows (q2 and q2p at the batch's width, q2 and p2 at max_seq_length: fixed, never
- *    decided per batch, so a row's bits do not depend on its batch), layer l is computed
- *    for those rows only (zl_bert_layer_rows) from the unmasked hidden[l+1] and layer l's
- *    keys and values, both computed once per layer and kept for that layer's configurations.
- *  - `all` under dynamic padding: padding rows matter only as keys/values at the masked
- *    layer, so an `all` configuration at layer l starts from the max-width cache of
- *    layers < l, computes layer l's keys and values for every max-width row but its
- *    output only for the rows [0, W) of each sequence (the rows path), keeps those rows
- *    (zl_bert_acts_narrow) and runs the later layers and the span head at the batch's
- *    width W. `all` at every layer stays at max_seq_length throughout.
- * Every configuration sees exactly the same batches and the same arithmetic as when it
- * is run alone (zl_sweep with one config is what `decode` runs: it does the same unmasked
- * prefix, keys/values, rows and narrowing), so a sweep's files equal separate decodes
- * byte for byte. zl_sweep_batch_cost counts this work (zl_sweep_work counts it as run).
+ * Work sharing: each batch runs one unmasked pass into a layer cache (core/bert.h,
+ * zl_bert_prefix) and every (zone, layer) configuration runs only from its layer on,
+ * deepest layer first; zones that change few rows take the cache's rows path, and `all`
+ * under dynamic padding narrows to the batch's width after its layer. The path is fixed
+ * per zone and padding, never per batch, and a sweep of one configuration (what `decode`
+ * runs) does the same work, so a sweep's files equal separate decodes byte for byte.
+ * zl_sweep_batch_cost counts this work (zl_sweep_work counts it as run).
  *
  * Padding. The reference pads every feature to max_seq_length, and that matters twice:
  * the `all` zone lets padding keys be attended at its layer, and write_predictions

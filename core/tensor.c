@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdatomic.h>
@@ -15,7 +16,9 @@
 #include <omp.h>
 #endif
 
-static int zl_threads = 0; /* 0: not set, OpenBLAS's own default */
+/* The team size of every parallel loop of the core (zl_set_threads; 0 until decided). An
+ * atomic: any thread may read it while another sets it. */
+static atomic_int zl_threads = 0;
 
 const char *zl_dtype_name(zl_dtype dt) { return dt == ZL_F32 ? "f32" : "i32"; }
 
@@ -512,7 +515,7 @@ static void iter_run(nditer *it, size_t esize, row_fn fn, void *ctx)
     int64_t items = rows * nchunk;
     int64_t s_in[IT_MAXOP];
     for (int k = 0; k < nop; k++) s_in[k] = it->st[k][nd - 1];
-#pragma omp parallel for schedule(static) if (rows * inner > 65536)
+#pragma omp parallel for schedule(static) if (rows * inner > 65536) num_threads(zl_get_threads())
     for (int64_t w = 0; w < items; w++) {
         int64_t r = w / nchunk, c = w % nchunk;
         char *p[IT_MAXOP];
@@ -668,14 +671,7 @@ static const zl_tensor *as_f32c(const zl_tensor *t, zl_tensor **owned)
     return *owned;
 }
 
-static int threads_max(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
+static int threads_max(void) { return zl_get_threads(); }
 
 /* ---- joining ---- */
 zl_tensor *zl_tensor_cat(int n, const zl_tensor *const *ts, int dim)
@@ -810,7 +806,7 @@ int zl_tensor_reduce_all(const zl_tensor *t, zl_reduce op, double *value, int64_
         free(vals); free(ids); zl_tensor_free(own);
         return zl_error_set("tensor: out of memory");
     }
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 65536) num_threads(zl_get_threads())
     for (int64_t k = 0; k < nch; k++) {
         int64_t first = k * IT_CHUNK, m = n - first < IT_CHUNK ? n - first : IT_CHUNK;
         reduce_row(op, p + first, m, 1, &vals[k], &ids[k]);
@@ -872,7 +868,7 @@ int zl_tensor_reduce_dim(const zl_tensor *t, zl_reduce op, int dim, zl_tensor **
     float *out = ZL_F32P(v);
     int32_t *oi = ix ? ZL_I32P(ix) : NULL;
     if (inner == 1) {
-#pragma omp parallel for schedule(static) if (outer * n > 65536)
+#pragma omp parallel for schedule(static) if (outer * n > 65536) num_threads(zl_get_threads())
         for (int64_t o = 0; o < outer; o++) {
             double val;
             int64_t bi;
@@ -884,7 +880,7 @@ int zl_tensor_reduce_dim(const zl_tensor *t, zl_reduce op, int dim, zl_tensor **
     } else {
         /* rows of the inner block accumulate side by side: reads stay sequential */
         int64_t nb = (inner + RED_BLOCK - 1) / RED_BLOCK;
-#pragma omp parallel for schedule(static) if (outer * n * inner > 65536)
+#pragma omp parallel for schedule(static) if (outer * n * inner > 65536) num_threads(zl_get_threads())
         for (int64_t w = 0; w < outer * nb; w++) {
             int64_t o = w / nb, i0 = (w % nb) * RED_BLOCK;
             int64_t m = inner - i0 < RED_BLOCK ? inner - i0 : RED_BLOCK;
@@ -956,7 +952,8 @@ int zl_tensor_topk(const zl_tensor *t, int64_t k, int dim, zl_tensor **values,
     zl_tensor *ix = tensor_empty(ZL_I32, t->ndim, shape);
     int64_t outer, n, inner;
     split3(c, dim, &outer, &n, &inner);
-    vi_pair *buf = v && ix ? malloc(sizeof(vi_pair) * (size_t)n * (size_t)threads_max()) : NULL;
+    int nth = threads_max(); /* one read: the buffers and the team agree */
+    vi_pair *buf = v && ix ? malloc(sizeof(vi_pair) * (size_t)n * (size_t)nth) : NULL;
     if (!buf) {
         zl_tensor_free(v); zl_tensor_free(ix); zl_tensor_free(own);
         return v && ix ? zl_error_set("tensor: out of memory") : -1;
@@ -964,7 +961,7 @@ int zl_tensor_topk(const zl_tensor *t, int64_t k, int dim, zl_tensor **values,
     const float *p = ZL_F32P(c);
     float *ov = ZL_F32P(v);
     int32_t *oi = ZL_I32P(ix);
-#pragma omp parallel for schedule(static) if (outer * inner * n > 65536)
+#pragma omp parallel for schedule(static) if (outer * inner * n > 65536) num_threads(nth)
     for (int64_t w = 0; w < outer * inner; w++) {
 #ifdef _OPENMP
         vi_pair *b = buf + (size_t)omp_get_thread_num() * (size_t)n;
@@ -1005,7 +1002,7 @@ zl_tensor *zl_tensor_softmax(const zl_tensor *t, int dim)
     split3(o, dim, &outer, &n, &inner);
     float *p = ZL_F32P(o);
     if (n == 0) return o;
-#pragma omp parallel for schedule(static) if (outer * inner * n > 65536)
+#pragma omp parallel for schedule(static) if (outer * inner * n > 65536) num_threads(zl_get_threads())
     for (int64_t w = 0; w < outer * inner; w++) {
         int64_t oo = w / inner, i = w % inner;
         float *x = p + oo * n * inner + i;
@@ -1200,6 +1197,12 @@ int zl_tensor_randn(zl_tensor *t, uint64_t seed, double std)
     return 0;
 }
 
+/* OpenBLAS runs single-threaded, decided once for the process: every parallel product
+ * runs on the core's OpenMP team (split here, or by the caller's own team), so no call
+ * changes OpenBLAS's global thread count while another thread may be inside BLAS. */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single(void) { openblas_set_num_threads(1); }
+
 void zl_sgemm(int transa, int transb, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc)
@@ -1211,9 +1214,29 @@ void zl_sgemm(int transa, int transb, int M, int N, int K, float alpha,
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
         return;
     }
-    cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
-                transb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
-                beta, C, ldc);
+    pthread_once(&blas_once, blas_single);
+    int nt = 1;
+#ifdef _OPENMP
+    /* outside any parallel region, a large product is split over the team by rows of C
+       (inside one, the caller has already split the work) */
+    if (omp_get_level() == 0 && M >= 64 && (double)M * N * K >= 1048576.0) nt = zl_get_threads();
+#endif
+    if (nt <= 1) {
+        cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
+                    transb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
+                    beta, C, ldc);
+        return;
+    }
+    int per = ((M + nt - 1) / nt + 15) / 16 * 16; /* whole 16-row blocks but the last */
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nt; t++) {
+        int r0 = t * per, r1 = r0 + per < M ? r0 + per : M;
+        if (r1 <= r0) continue;
+        cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
+                    transb ? CblasTrans : CblasNoTrans, r1 - r0, N, K, alpha,
+                    A + (transa ? (size_t)r0 : (size_t)r0 * lda), lda, B, ldb, beta,
+                    C + (size_t)r0 * ldc, ldc);
+    }
 }
 
 zl_tensor *zl_tensor_matmul(zl_tensor *out, const zl_tensor *a, const zl_tensor *b,
@@ -1254,12 +1277,30 @@ zl_tensor *zl_tensor_matmul(zl_tensor *out, const zl_tensor *a, const zl_tensor 
 int zl_set_threads(int n)
 {
     if (n < 1) return zl_error_set("threads: %d is not a thread count (at least 1)", n);
-    zl_threads = n;
-    openblas_set_num_threads(n);
+    pthread_once(&blas_once, blas_single);
+    atomic_store(&zl_threads, n);
 #ifdef _OPENMP
-    omp_set_num_threads(n);
+    omp_set_num_threads(n); /* the calling thread's own OpenMP default too */
 #endif
     return 0;
 }
 
-int zl_get_threads(void) { return zl_threads ? zl_threads : openblas_get_num_threads(); }
+/* Until zl_set_threads: OpenMP's default team (OMP_NUM_THREADS, else the cores), read once. */
+static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
+static void threads_default(void)
+{
+    int n = 1;
+#ifdef _OPENMP
+    n = omp_get_max_threads();
+#endif
+    int unset = 0;
+    atomic_compare_exchange_strong(&zl_threads, &unset, n < 1 ? 1 : n);
+}
+
+int zl_get_threads(void)
+{
+    int n = atomic_load_explicit(&zl_threads, memory_order_relaxed);
+    if (n > 0) return n;
+    pthread_once(&threads_once, threads_default);
+    return atomic_load(&zl_threads);
+}

@@ -176,9 +176,13 @@ void zl_sgemm(int transa, int transb, int M, int N, int K, float alpha,
 zl_tensor *zl_tensor_matmul(zl_tensor *out, const zl_tensor *a, const zl_tensor *b,
                             int transa, int transb);
 
-/* ---- threads ---- */
-/* Sets the thread count of the core's own loops and of OpenBLAS (n >= 1). */
-int zl_set_threads(int n);
+/* ---- threads ----
+ * One process-wide decision: every parallel loop of the core (products included: OpenBLAS
+ * itself stays single-threaded, and zl_sgemm splits a large product over the team when it
+ * is not already inside one) runs zl_get_threads() OpenMP threads, from whichever thread
+ * calls it. Safe to call from any thread; until set, OpenMP's default (OMP_NUM_THREADS or
+ * the cores), read once. */
+int zl_set_threads(int n);  /* n >= 1 */
 int zl_get_threads(void);
 
 #endif

@@ -2,7 +2,6 @@
 #define _POSIX_C_SOURCE 200809L /* lstat */
 #include "trainer.h"
 
-#include "dist.h"
 #include "error.h"
 #include "io.h"
 #include "mlm.h"
@@ -22,9 +21,7 @@ struct zl_trainer {
     zl_bert *m;                 /* borrowed */
     zl_trainer_config cfg;
     zl_optim *opt;
-    zl_bert_acts acts;          /* BACKWARD | DROPOUT, micro_batch x max_seq_length */
-    zl_bert_backward_ws ws;
-    zl_bert_params grads;
+    zl_trainer_ws *w;           /* micro_batch x max_seq_length, dropout masks if any */
     int n_params;
     float **pp, **gp;           /* per-tensor pointers into params / grads */
     int n_micro;                /* micro-batches accumulated since the last apply */
@@ -37,6 +34,68 @@ struct zl_trainer {
     int32_t *mbatch;            /* masked-LM models: positions, labels [micro_batch, P] */
     float *mweights;            /* [micro_batch, P] */
 };
+
+struct zl_trainer_ws {
+    zl_bert_acts acts;          /* ZL_BERT_ACTS_BACKWARD (| DROPOUT once needed) */
+    zl_bert_backward_ws ws;
+    zl_bert_params grads;
+};
+
+zl_trainer_ws *zl_trainer_ws_new(const zl_bert_config *c)
+{
+    zl_trainer_ws *w = calloc(1, sizeof *w);
+    if (!w) {
+        zl_error_set("training workspace: out of memory");
+        return NULL;
+    }
+    if (zl_bert_params_alloc(&w->grads, c) != 0) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void zl_trainer_ws_free(zl_trainer_ws *w)
+{
+    if (!w) return;
+    zl_bert_acts_free(&w->acts);
+    zl_bert_backward_ws_free(&w->ws);
+    zl_bert_params_free(&w->grads);
+    free(w);
+}
+
+const zl_bert_params *zl_trainer_ws_grads(const zl_trainer_ws *w) { return &w->grads; }
+
+int zl_trainer_ws_reserve(zl_trainer_ws *w, const zl_bert_config *c, int B, int S, int dropout)
+{
+    int flags = ZL_BERT_ACTS_BACKWARD | (dropout ? ZL_BERT_ACTS_DROPOUT : 0);
+    if (!w->acts.memory || w->acts.maxB < B || w->acts.maxS < S ||
+        (dropout && !(w->acts.flags & ZL_BERT_ACTS_DROPOUT))) {
+        int nb = w->acts.memory && w->acts.maxB > B ? w->acts.maxB : B;
+        int ns = w->acts.memory && w->acts.maxS > S ? w->acts.maxS : S;
+        if (w->acts.memory) flags |= w->acts.flags;
+        zl_bert_acts_free(&w->acts);
+        if (zl_bert_acts_alloc(&w->acts, c, nb, ns, flags) != 0) return -1;
+    }
+    if (!w->ws.memory || w->ws.maxB < B || w->ws.maxS < S) {
+        int nb = w->ws.memory && w->ws.maxB > B ? w->ws.maxB : B;
+        int ns = w->ws.memory && w->ws.maxS > S ? w->ws.maxS : S;
+        zl_bert_backward_ws_free(&w->ws);
+        if (zl_bert_backward_ws_alloc(&w->ws, c, nb, ns) != 0) return -1;
+    }
+    return 0;
+}
+
+int zl_trainer_ws_loss_and_grads(zl_trainer_ws *w, zl_bert *m, const zl_bert_inputs *in,
+                                 const zl_bert_forward_opts *o, const int32_t *start_pos,
+                                 const int32_t *end_pos, int accumulate, double *loss)
+{
+    int drop = o->dropout_prob > 0 || o->attn_dropout_prob > 0;
+    if (zl_trainer_ws_reserve(w, &m->config, in->B, in->S, drop) != 0) return -1;
+    if (!accumulate) memset(w->grads.memory, 0, (size_t)w->grads.count * sizeof(float));
+    return zl_bert_loss_and_grads(m, &w->acts, &w->ws, in, o, start_pos, end_pos, &w->grads,
+                                  loss);
+}
 
 void zl_trainer_config_default(zl_trainer_config *c)
 {
@@ -54,9 +113,7 @@ void zl_trainer_free(zl_trainer *t)
 {
     if (!t) return;
     zl_optim_free(t->opt);
-    zl_bert_acts_free(&t->acts);
-    zl_bert_backward_ws_free(&t->ws);
-    zl_bert_params_free(&t->grads);
+    zl_trainer_ws_free(t->w);
     free(t->pp);
     free(t->gp);
     free(t->batch);
@@ -111,11 +168,11 @@ zl_trainer *zl_trainer_new(zl_bert *m, const zl_trainer_config *c)
     t->batch = malloc((5 * MB * S + 2 * MB) * sizeof(int32_t));
     int ok = names && sizes && infos && t->pp && t->gp && t->batch;
     if (!ok) zl_error_set("trainer: out of memory");
-    if (ok) ok = zl_bert_params_alloc(&t->grads, &m->config) == 0;
+    if (ok) ok = (t->w = zl_trainer_ws_new(&m->config)) != NULL;
     for (int i = 0; ok && i < n; i++) {
         zl_bert_param_info gi;
         ok = zl_bert_param_info_at(&m->config, &m->params, i, &infos[i]) == 0 &&
-             zl_bert_param_info_at(&m->config, &t->grads, i, &gi) == 0;
+             zl_bert_param_info_at(&m->config, &t->w->grads, i, &gi) == 0;
         if (!ok) break;
         names[i] = infos[i].name;
         sizes[i] = infos[i].numel;
@@ -123,12 +180,8 @@ zl_trainer *zl_trainer_new(zl_bert *m, const zl_trainer_config *c)
         t->gp[i] = gi.data;
     }
     if (ok) ok = (t->opt = zl_optim_new(n, names, sizes, &c->optim)) != NULL;
-    int flags = ZL_BERT_ACTS_BACKWARD |
-                (c->dropout > 0 || c->attn_dropout > 0 ? ZL_BERT_ACTS_DROPOUT : 0);
-    if (ok) ok = zl_bert_acts_alloc(&t->acts, &m->config, c->micro_batch, c->max_seq_length,
-                                    flags) == 0;
-    if (ok) ok = zl_bert_backward_ws_alloc(&t->ws, &m->config, c->micro_batch,
-                                           c->max_seq_length) == 0;
+    if (ok) ok = zl_trainer_ws_reserve(t->w, &m->config, c->micro_batch, c->max_seq_length,
+                                       c->dropout > 0 || c->attn_dropout > 0) == 0;
     if (ok && m->config.mlm_head) {
         size_t MP = MB * (size_t)c->max_predictions;
         ok = zl_mlm_ws_alloc(&t->mlm, &m->config, (int)MP) == 0;
@@ -158,7 +211,7 @@ int64_t zl_trainer_bytes(const zl_trainer *t)
 {
     /* gradients + Adam m and v (one value per parameter each) + activations + scratch */
     int64_t MP = t->mbatch ? (int64_t)t->cfg.micro_batch * t->cfg.max_predictions : 0;
-    return (t->grads.count * 3 + t->acts.count + t->ws.count + t->mlm.count) *
+    return (t->w->grads.count * 3 + t->w->acts.count + t->w->ws.count + t->mlm.count) *
                (int64_t)sizeof(float) +
            (5 * (int64_t)t->cfg.micro_batch * t->cfg.max_seq_length + 2 * t->cfg.micro_batch) *
                (int64_t)sizeof(int32_t) + 3 * MP * 4;
@@ -233,8 +286,7 @@ int zl_trainer_micro_step(zl_trainer *t, const zl_bert_inputs *in, const int32_t
     zl_bert_forward_opts o;
     micro_opts(t, step, &o);
     double l = 0;
-    if (zl_bert_loss_and_grads(t->m, &t->acts, &t->ws, in, &o, start_pos, end_pos, &t->grads,
-                               &l) != 0) {
+    if (zl_trainer_ws_loss_and_grads(t->w, t->m, in, &o, start_pos, end_pos, 1, &l) != 0) {
         zl_trainer_discard(t);
         zl_error_prefix("trainer: step %lld: ", (long long)step);
         return -1;
@@ -258,7 +310,10 @@ int zl_trainer_micro_step_mlm(zl_trainer *t, const zl_bert_inputs *in, int P,
     micro_opts(t, step, &o);
     zl_mlm_batch mb = {P, positions, labels, weights};
     double l = 0;
-    if (zl_mlm_loss_and_grads(t->m, &t->acts, &t->ws, &t->mlm, in, &o, &mb, &t->grads, &l) != 0) {
+    if (zl_trainer_ws_reserve(t->w, &t->m->config, in->B, in->S,
+                              o.dropout_prob > 0 || o.attn_dropout_prob > 0) != 0 ||
+        zl_mlm_loss_and_grads(t->m, &t->w->acts, &t->w->ws, &t->mlm, in, &o, &mb, &t->w->grads,
+                              &l) != 0) {
         zl_trainer_discard(t);
         zl_error_prefix("trainer: step %lld: ", (long long)step);
         return -1;
@@ -314,11 +369,12 @@ int zl_trainer_apply(zl_trainer *t, zl_trainer_result *r)
  * the update is applied. */
 static int reduce_and_apply(zl_trainer *t, int failed, int64_t step, zl_trainer_result *r)
 {
-    int size = zl_dist_size();
+    const zl_dist *d = t->cfg.dist;
+    int size = zl_dist_size(d);
     if (size > 1) {
         double tot[4] = {t->loss_sum, (double)t->n_micro, (double)t->tokens, (double)failed};
-        if (zl_dist_allreduce_sum(t->grads.memory, t->grads.count) != 0 ||
-            zl_dist_allreduce_sum_f64(tot, 4) != 0) {
+        if (zl_dist_allreduce_sum(d, t->w->grads.memory, t->w->grads.count) != 0 ||
+            zl_dist_allreduce_sum_f64(d, tot, 4) != 0) {
             zl_trainer_discard(t);
             return -1;
         }
@@ -351,11 +407,12 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
                             t->cfg.max_seq_length);
     zl_trainer_discard(t);
     int MB = t->cfg.micro_batch;
-    /* Under mpirun every rank takes micro-batches j = rank, rank + size, ... of the global
-     * batch (with their own dropout seeds j), then the gradient block is summed over the
-     * ranks and every rank applies the same update: the model of one process, up to the
-     * order of the float sums. */
-    int rank = zl_dist_rank(), size = zl_dist_size();
+    /* With a communicator of several ranks (cfg.dist), every rank takes micro-batches
+     * j = rank, rank + size, ... of the global batch (with their own dropout seeds j), then
+     * the gradient block is summed over the ranks and every rank applies the same update:
+     * the model of one process, up to the order of the float sums. */
+    const zl_dist *d = t->cfg.dist;
+    int rank = zl_dist_rank(d), size = zl_dist_size(d);
     int failed = 0;
     for (int first = 0; first < n; first += MB) {
         int B = n - first < MB ? n - first : MB;
@@ -379,21 +436,15 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
         size_t BS = (size_t)B * (size_t)S;
         int32_t *ids = t->batch, *types = ids + BS, *mask = types + BS, *qm = mask + BS,
                 *pm = qm + BS, *sp = pm + BS, *ep = sp + B;
-        memset(ids, 0, 5 * BS * sizeof(int32_t));
-        for (int i = 0; i < B; i++) {
-            const zl_squad_feature *ft = &f->items[idx[first + i]];
-            size_t row = (size_t)i * (size_t)S;
-            int d0 = ft->query_len + 2;
-            /* as lsquad.c's batch: types 1 from the passage on (final [SEP] included) */
-            for (int s = 0; s < ft->length; s++) {
-                ids[row + s] = ft->input_ids[s];
-                types[row + s] = s >= d0;
-                mask[row + s] = 1;
-                qm[row + s] = s >= 1 && s <= ft->query_len;
-                pm[row + s] = s >= d0 && s < d0 + ft->doc_len;
+        zl_squad_batch bt = {ids, types, mask, qm, pm, sp, ep};
+        if (zl_squad_features_batch(f, idx + first, 0, B, S, &bt) != 0) {
+            zl_error_prefix("trainer: step %lld: ", (long long)step);
+            if (size < 2) {
+                zl_trainer_discard(t);
+                return -1;
             }
-            sp[i] = ft->start_position;
-            ep[i] = ft->end_position;
+            failed = 1;
+            continue;
         }
         zl_bert_inputs in = {B, S, ids, types, mask, qm, pm};
         t->micro_j = first / MB;
@@ -422,7 +473,7 @@ int zl_trainer_step_mlm(zl_trainer *t, const zl_mlm_data *d, const int32_t *idx,
                             t->cfg.max_seq_length);
     zl_trainer_discard(t);
     const int MB = t->cfg.micro_batch, P = t->cfg.max_predictions;
-    const int rank = zl_dist_rank(), size = zl_dist_size();
+    const int rank = zl_dist_rank(t->cfg.dist), size = zl_dist_size(t->cfg.dist);
     int failed = 0;
     for (int first = 0; first < n; first += MB) {
         int B = n - first < MB ? n - first : MB;

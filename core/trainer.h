@@ -1,9 +1,12 @@
 /* trainer.h — zonelab's fine-tuning step: thin glue that keeps the hot loop in C.
- * Owns, for one model it borrows: the activations kept for backward (with dropout
- * masks) sized for one micro-batch, the backward scratch, the gradient block and
- * BERT's optimizer (optim.h); gathering shuffled SQuAD features into padded
- * micro-batches (in the seeded order of zl_trainer_permutation); and saving / loading the whole training state (weights, Adam
- * moments, step and caller files) as one checkpoint folder, atomically.
+ * Owns the one training stack: the training workspace (zl_trainer_ws: the activations
+ * kept for backward, with dropout masks, the backward scratch and the gradient block;
+ * zl.optim.loss_and_grads uses it too) and, for one model it borrows, a workspace sized
+ * for one micro-batch plus BERT's optimizer (optim.h); padded micro-batches of shuffled
+ * SQuAD features (squad.h's batch builder, in the seeded order of zl_trainer_permutation),
+ * shared over the ranks of the configuration's communicator (dist.h); and saving / loading
+ * the whole training state (weights, Adam moments, step and caller files) as one
+ * checkpoint folder, atomically.
  *
  *     zl_trainer_config c;
  *     zl_trainer_config_default(&c);              // dropout 0.1/0.1, BERT's optimizer
@@ -28,6 +31,7 @@
 #include <stdint.h>
 
 #include "bert.h"
+#include "dist.h"
 #include "optim.h"
 #include "squad.h"
 
@@ -40,9 +44,10 @@ typedef struct zl_trainer_config {
     zl_optim_config optim;    /* optimizer and schedule (total_steps required) */
     int max_predictions;      /* masked-LM models (config.mlm_head): prediction slots per row
                                  (max_predictions_per_seq; default 20) */
+    const zl_dist *dist;      /* ranks sharing each global step (dist.h); NULL: this process alone */
 } zl_trainer_config;
 
-/* micro_batch 8, max_seq_length 384, dropout 0.1 / 0.1, seed 1, BERT's optimizer. */
+/* micro_batch 8, max_seq_length 384, dropout 0.1 / 0.1, seed 1, BERT's optimizer, one process. */
 void zl_trainer_config_default(zl_trainer_config *c);
 
 typedef struct zl_trainer_result {
@@ -52,6 +57,25 @@ typedef struct zl_trainer_result {
     int64_t step;       /* global step after the update */
     int64_t tokens;     /* positions processed (rows x padded length) in the step */
 } zl_trainer_result;
+
+/* ---- the training workspace: what one forward + backward of a model needs ----
+ * The activations kept for backward (with dropout masks once asked for), the backward
+ * scratch and one gradient block, grown on demand to the largest batch seen. The trainer
+ * holds one; zl.optim.loss_and_grads holds one per model (lua/loptim.c). The gradient
+ * block is allocated once: pointers into it stay valid until zl_trainer_ws_free. */
+typedef struct zl_trainer_ws zl_trainer_ws;
+
+zl_trainer_ws *zl_trainer_ws_new(const zl_bert_config *c);
+void zl_trainer_ws_free(zl_trainer_ws *w);
+/* Grows the workspace to at least B x S rows (and dropout masks when dropout != 0). */
+int zl_trainer_ws_reserve(zl_trainer_ws *w, const zl_bert_config *c, int B, int S, int dropout);
+/* Forward (with o's masks and dropout), span loss and backward of m on in: the gradients
+ * are written into the block, or added to it when accumulate. Grows the workspace first. */
+int zl_trainer_ws_loss_and_grads(zl_trainer_ws *w, zl_bert *m, const zl_bert_inputs *in,
+                                 const zl_bert_forward_opts *o, const int32_t *start_pos,
+                                 const int32_t *end_pos, int accumulate, double *loss);
+/* The gradient block (same layout as the model's parameters). */
+const zl_bert_params *zl_trainer_ws_grads(const zl_trainer_ws *w);
 
 typedef struct zl_trainer zl_trainer;
 

@@ -7,6 +7,7 @@
 
 #ifdef ZL_HAVE_MVEC
 #include <immintrin.h>
+#include <stdatomic.h>
 /* glibc's SSE variants (x86-64 vector ABI, 2 double lanes): callable on every x86-64 CPU;
    glibc picks its SSE4.1 or SSE2 code at load time. */
 extern __m128d _ZGVbN2v_exp(__m128d);
@@ -60,15 +61,19 @@ static __m128 sse_erf(__m128 v) { return double_lanes(_ZGVbN2v_erf, v); }
 
 static int use_avx2(void)
 {
-    static int avx2 = -1; /* every thread computes the same value: a benign first race */
-    if (avx2 < 0) {
+    /* decided by the first call of any thread (they all compute the same value); an atomic,
+       as OpenMP threads read and write it concurrently */
+    static atomic_int avx2 = -1;
+    int v = atomic_load_explicit(&avx2, memory_order_relaxed);
+    if (v < 0) {
         /* ZONELAB_VMATH=sse: the SSE variants on any CPU (their test; other machines' bits) */
         const char *e = getenv("ZONELAB_VMATH");
         __builtin_cpu_init();
-        avx2 = !(e && strcmp(e, "sse") == 0) && __builtin_cpu_supports("avx2") &&
-               __builtin_cpu_supports("fma");
+        v = !(e && strcmp(e, "sse") == 0) && __builtin_cpu_supports("avx2") &&
+            __builtin_cpu_supports("fma");
+        atomic_store_explicit(&avx2, v, memory_order_relaxed);
     }
-    return avx2;
+    return v;
 }
 
 /* Below -104 exp's float result is 0 (libm's too) and beyond 100 it overflows to inf

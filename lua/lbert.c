@@ -14,11 +14,20 @@
 
 #define BERT_MT ZL_BERT_MT
 
+/* An owner (lpin.c): the parameter views of m:params() borrow the model through a
+ * holder userdata (their parent), so even a direct getmetatable(m).__gc(m) while views
+ * live frees the parameters only when the last view is gone. */
 typedef struct {
+    zl_lua_owner own;
     zl_bert *m;
     zl_bert_acts acts;   /* inference activations, grown on demand */
     int closed;
 } bert_box;
+
+#define PARAMS_MT "zonelab.bert.params"
+typedef struct { int held; } params_holder;
+
+static void bert_free(void *m) { zl_bert_free(m); }
 
 static bert_box *newbox(lua_State *L)
 {
@@ -85,10 +94,11 @@ static cJSON *table_to_json(lua_State *L, int idx)
             case LUA_TSTRING: cJSON_AddStringToObject(o, k, lua_tostring(L, -1)); break;
             case LUA_TBOOLEAN: cJSON_AddBoolToObject(o, k, lua_toboolean(L, -1)); break;
             case LUA_TTABLE: {
+                /* raw reads: a metamethod raising here would leak the cJSON tree */
                 cJSON *arr = cJSON_AddArrayToObject(o, k);
-                lua_Integer n = luaL_len(L, -1);
+                lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
                 for (lua_Integer i = 1; i <= n; i++) {
-                    lua_geti(L, -1, i);
+                    lua_rawgeti(L, -1, i);
                     if (lua_type(L, -1) == LUA_TSTRING)
                         cJSON_AddItemToArray(arr, cJSON_CreateString(lua_tostring(L, -1)));
                     lua_pop(L, 1);
@@ -114,11 +124,9 @@ static int b_new(lua_State *L)
     } else {
         luaL_checktype(L, 1, LUA_TTABLE);
         cJSON *o = table_to_json(L, 1);
-        char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+        if (!o) return luaL_error(L, "bert.new: out of memory");
+        int rc = zl_bert_config_from_json(&c, "bert config table", o);
         cJSON_Delete(o);
-        if (!s) return luaL_error(L, "bert.new: out of memory");
-        int rc = zl_bert_config_parse(&c, "bert config table", s);
-        free(s);
         if (rc != 0) return zl_lua_fail(L);
     }
     lua_Integer seed = 1;
@@ -145,9 +153,19 @@ static int m_gc(lua_State *L)
 {
     bert_box *b = luaL_checkudata(L, 1, BERT_MT);
     zl_bert_acts_free(&b->acts);
-    zl_bert_free(b->m);
+    zl_lua_owner_close(L, &b->own, b->m, bert_free);
     b->m = NULL;
     b->closed = 1;
+    return 0;
+}
+
+static int holder_gc(lua_State *L)
+{
+    params_holder *h = luaL_checkudata(L, 1, PARAMS_MT);
+    if (h->held) {
+        h->held = 0;
+        zl_lua_unborrow(L, 1, 1);
+    }
     return 0;
 }
 
@@ -197,6 +215,7 @@ static int m_config(lua_State *L)
     static const char *const origins[] = {"hugging face default", "config", "tf checkpoint",
                                           "caller"};
     SETS("gelu_origin", origins[c->gelu_origin & 3]);
+    if (zl_bert_model_type_note(c)) SETS("model_type_note", zl_bert_model_type_note(c));
     /* %g round trip so 0.1f reads back as 0.1 */
     char buf[32];
 #define SETF(k, v) (snprintf(buf, sizeof buf, "%g", (double)(v)), SETN(k, strtod(buf, NULL)))
@@ -254,11 +273,23 @@ static int m_params(lua_State *L)
 {
     bert_box *b = checkbox(L, 1);
     int n = zl_bert_param_count(&b->m->config);
+    params_holder *h = lua_newuserdatauv(L, sizeof *h, 1); /* the views' parent */
+    h->held = 0;
+    if (luaL_newmetatable(L, PARAMS_MT)) {
+        lua_pushcfunction(L, holder_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    zl_lua_borrow(L, -1, 1);
+    h->held = 1;
+    int hidx = lua_gettop(L);
     lua_createtable(L, 0, n);
     for (int i = 0; i < n; i++) {
         zl_bert_param_info info;
         if (zl_bert_param_info_at(&b->m->config, &b->m->params, i, &info) != 0) return zl_lua_fail(L);
-        zl_lua_pushview(L, zl_tensor_wrap(ZL_F32, info.ndim, info.shape, info.data), 1);
+        zl_lua_pushview(L, zl_tensor_wrap(ZL_F32, info.ndim, info.shape, info.data), hidx);
         lua_setfield(L, -2, info.name);
     }
     return 1;
@@ -317,31 +348,49 @@ static void ensure_acts(lua_State *L, bert_box *b, int B, int S)
  *           mask=, heads=, layers=, head_mask=, attentions=, hidden_states=,
  *           start_positions=, end_positions=, start_layer=}: the masking options are
  * lopts.c's (shared with the sweep and loss_and_grads); layers and heads are 1-based. */
-static int m_forward(lua_State *L)
-{
-    static const char *const known[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
-                                        "pmask", ZL_LUA_MASK_KEYS, "attentions", "hidden_states",
-                                        "start_positions", "end_positions", "start_layer", NULL};
-    bert_box *b = checkbox(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    zl_lua_opts_check(L, 2, "forward", known);
-    luaL_checkstack(L, 40, "forward");
-    const zl_bert_config *c = &b->m->config;
-    int L_ = c->num_hidden_layers, NH = c->num_attention_heads, H = c->hidden_size;
+static const char *const FORWARD_KEYS[] = {
+    "input_ids", "token_type_ids", "input_mask", "qmask", "pmask", ZL_LUA_MASK_KEYS,
+    "attentions", "hidden_states", "start_positions", "end_positions", "start_layer", NULL};
 
+/* input_ids and the optional [B, S] inputs of the (snapshot) options table at 2. */
+static zl_bert_inputs forward_inputs(lua_State *L, const zl_bert_config *c)
+{
     lua_getfield(L, 2, "input_ids");
     zl_tensor *ids = zl_lua_totensor(L, -1);
     if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2)
-        return luaL_error(L, "bad argument #1 to 'forward' (input_ids must be an i32 tensor [batch, seq])");
-    lua_pop(L, 1);
+        luaL_error(L, "bad argument #1 to 'forward' (input_ids must be an i32 tensor [batch, seq])");
+    lua_pop(L, 1); /* the snapshot keeps it alive */
+    if (ids->shape[0] < 1 || ids->shape[1] < 1)
+        luaL_error(L, "bad argument #1 to 'forward' (input_ids is empty)");
+    if (ids->shape[1] > c->max_position_embeddings)
+        luaL_error(L, "bad argument #1 to 'forward' (sequence length %I exceeds "
+                      "max_position_embeddings %d)", (lua_Integer)ids->shape[1],
+                   c->max_position_embeddings);
+    if (ids->shape[0] > (1 << 20))
+        luaL_error(L, "bad argument #1 to 'forward' (batch of %I exceeds 2^20)",
+                   (lua_Integer)ids->shape[0]);
     int B = (int)ids->shape[0], S = (int)ids->shape[1];
-    if (B < 1 || S < 1) return luaL_error(L, "bad argument #1 to 'forward' (input_ids is empty)");
-    if (S > c->max_position_embeddings)
-        return luaL_error(L, "bad argument #1 to 'forward' (sequence length %d exceeds "
-                             "max_position_embeddings %d)", S, c->max_position_embeddings);
     zl_bert_inputs in = {B, S, ZL_I32P(ids), opt_ints(L, "token_type_ids", B, S, 0),
                          opt_ints(L, "input_mask", B, S, 0), opt_ints(L, "qmask", B, S, 0),
                          opt_ints(L, "pmask", B, S, 0)};
+    return in;
+}
+
+static int m_forward(lua_State *L)
+{
+    checkbox(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checkstack(L, 40, "forward");
+    /* metamethods of the options run now, before any pointer is taken; the mask function
+     * runs later, so every pointer is taken again after it (ownership, lpin.c) */
+    zl_lua_snapshot(L, 2, FORWARD_KEYS);
+    zl_lua_opts_check(L, 2, "forward", FORWARD_KEYS);
+    bert_box *b = checkbox(L, 1);
+    const zl_bert_config *c = &b->m->config;
+    int L_ = c->num_hidden_layers, NH = c->num_attention_heads, H = c->hidden_size;
+
+    zl_bert_inputs in = forward_inputs(L, c);
+    int B = in.B, S = in.S;
     zl_bert_forward_opts o;
     zl_bert_forward_opts_init(&o);
 
@@ -365,6 +414,7 @@ static int m_forward(lua_State *L)
         lua_pop(L, 2);
     }
 
+    b = checkbox(L, 1); /* the mask function or a list's metamethod may have closed it */
     ensure_acts(L, b, B, S);
     /* result table and output tensors first (userdata before the core call) */
     lua_createtable(L, 0, 5);
@@ -390,6 +440,13 @@ static int m_forward(lua_State *L)
         o.hidden_states = ZL_F32P(*t);
         lua_setfield(L, res, "hidden_states");
     }
+    /* the mask function, the lists' metamethods or a finalizer run by the allocations above
+     * may have closed the model or any input: every pointer is taken again, after the last
+     * allocation (a tensor's shape never changes, so B and S still hold) */
+    b = checkbox(L, 1);
+    in = forward_inputs(L, c); /* the mask and head mask are copies (zl_lua_mask_apply) */
+    sp = opt_ints(L, "start_positions", 0, 0, 0);
+    ep = opt_ints(L, "end_positions", 0, 0, 0);
     if (zl_bert_forward(b->m, &b->acts, &in, &o) != 0) return zl_lua_fail(L);
     memcpy((*st)->data, b->acts.start_logits, (size_t)B * S * sizeof(float));
     memcpy((*en)->data, b->acts.end_logits, (size_t)B * S * sizeof(float));
@@ -427,7 +484,8 @@ static int b_span_loss(lua_State *L)
 static int b_flops(lua_State *L)
 {
     bert_box *b = checkbox(L, 1);
-    int B = (int)luaL_checkinteger(L, 2), S = (int)luaL_checkinteger(L, 3);
+    int B = zl_lua_checkint(L, 2, 1, 1 << 20, "batch");
+    int S = zl_lua_checkint(L, 3, 1, 1 << 20, "sequence length");
     lua_pushnumber(L, zl_bert_forward_flops(&b->m->config, B, S));
     return 1;
 }
@@ -479,6 +537,7 @@ int zl_lua_open_bert(lua_State *L)
         {"flops", b_flops}, {"zone_mask", b_zone_mask}, {NULL, NULL}};
     if (luaL_newmetatable(L, BERT_MT)) {
         luaL_setfuncs(L, meta, 0);
+        zl_lua_owner_mark(L, -1);
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");
     }

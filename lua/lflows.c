@@ -16,7 +16,8 @@
  *   g:describe() -> text; g:show(result) -> text (a {[layer] = {tokens}} table); g:json({pretty =}) -> string; g:tokens(); g:info()
  *   zl.flows.compare(a, b) -> {shared, only_a, only_b = {[layer] = {...}}, heads_shared, ...}
  *   zl.flows.compare_json(a, b, {pretty =}); zl.flows.circles(x)
- *   zl.flows.draw(path, a, b_or_nil, {title, subtitle, name_a, name_b, layer, max_ring_tokens}) */
+ *   zl.flows.draw(path, a, b_or_nil, {title, subtitle, name_a, name_b, layer, max_ring_tokens,
+ *                     max_edges}) */
 #include "zl_lua.h"
 #include "error.h"
 #include "flows.h"
@@ -113,11 +114,15 @@ static int f_build(lua_State *L)
     zl_flows_opts_init(&o);
     o.tau = opt_number(L, 2, "tau", o.tau);
     o.alpha = opt_number(L, 2, "alpha", o.alpha);
-    int batch = (int)opt_number(L, 2, "batch", 1) - 1;
-    int length = (int)opt_number(L, 2, "length", 0);
+    /* numbers range-checked before the conversion (out of int's range it is undefined) */
+    int batch = zl_lua_number_to_int(L, opt_number(L, 2, "batch", 1), -ZL_LUA_INT_LIMIT,
+                                     ZL_LUA_INT_LIMIT, "flows option batch") - 1;
+    int length = zl_lua_number_to_int(L, opt_number(L, 2, "length", 0), -ZL_LUA_INT_LIMIT,
+                                      ZL_LUA_INT_LIMIT, "flows option length");
     if (length < 0 || length > S) return luaL_error(L, "flows option length must be 1..%d", S);
     int n = length ? length : S;
-    o.first_segment = (int)opt_number(L, 2, "first_segment", 0);
+    o.first_segment = zl_lua_number_to_int(L, opt_number(L, 2, "first_segment", 0), -ZL_LUA_INT_LIMIT,
+                                           ZL_LUA_INT_LIMIT, "flows option first_segment");
     int *heads = NULL, *hl = NULL, nh = 0, nhl = 0;
     lua_getfield(L, 2, "target");
     int tidx = lua_gettop(L);
@@ -147,14 +152,19 @@ static int f_build(lua_State *L)
         if (!lua_istable(L, tok_idx) || luaL_len(L, tok_idx) < n)
             return luaL_error(L, "flows option tokens must list at least %d wordpieces", n);
         const char **tokens = lua_newuserdatauv(L, (size_t)n * sizeof *tokens, 0);
+        lua_createtable(L, n, 0); /* keeps the strings alive (an __index may have made them) */
+        int keep = lua_gettop(L);
         for (int i = 0; i < n; i++) {
             lua_geti(L, tok_idx, i + 1);
-            tokens[i] = lua_tostring(L, -1); /* the tokens table keeps the strings alive */
-            lua_pop(L, 1);
-            if (!tokens[i]) return luaL_error(L, "flows option tokens: entry %d is not a string", i + 1);
+            if (lua_type(L, -1) != LUA_TSTRING)
+                return luaL_error(L, "flows option tokens: entry %d is not a string", i + 1);
+            tokens[i] = lua_tostring(L, -1);
+            lua_rawseti(L, keep, i + 1);
         }
         o.tokens = tokens;
     }
+    /* the options' metamethods may have closed the attentions: take them again */
+    att = zl_lua_checktensor(L, 1);
     graph_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->g = NULL;
     luaL_setmetatable(L, FLOWS_MT);
@@ -355,6 +365,7 @@ static int trace(lua_State *L, zl_flows_dir dir)
     unsigned char *out = lua_newuserdatauv(L, (size_t)(g->L + 1) * g->S, 0);
     int n;
     int *toks = int_list(L, 3, g->S, &n, "tokens", 0);
+    if (checkgraph(L, 1) != g) return luaL_error(L, "flows: the graph changed"); /* raises if closed */
     int rc = zl_flows_trace(g, layer, toks, n, dir, intersect, hm, out);
     if (rc < 0) return zl_lua_fail(L);
     if (dir == ZL_FLOWS_BACKWARD) push_layers(L, out, g, 0, layer - 1);
@@ -377,6 +388,7 @@ static int g_between(lua_State *L)
     int nx, ny;
     int *xs = int_list(L, 3, g->S, &nx, "tokens", 0);
     int *ys = int_list(L, 5, g->S, &ny, "tokens", 0);
+    if (checkgraph(L, 1) != g) return luaL_error(L, "flows: the graph changed"); /* raises if closed */
     int rc = zl_flows_between(g, lx, xs, nx, ly, ys, ny, intersect, out, heads);
     if (rc < 0) return zl_lua_fail(L);
     lua_createtable(L, 0, 3);
@@ -478,14 +490,18 @@ static int push_owned_string(lua_State *L, char *s)
 
 static int g_json(lua_State *L)
 {
-    zl_flows_graph *g = checkgraph(L, 1);
-    return push_owned_string(L, zl_flows_json(g, opt_pretty(L, 2)));
+    checkgraph(L, 1);
+    int pretty = opt_pretty(L, 2); /* its metamethods may close the graph: taken after */
+    return push_owned_string(L, zl_flows_json(checkgraph(L, 1), pretty));
 }
 
 static int f_compare_json(lua_State *L)
 {
+    checkgraph(L, 1);
+    checkgraph(L, 2);
+    int pretty = opt_pretty(L, 3); /* its metamethods may close the graphs: taken after */
     zl_flows_graph *a = checkgraph(L, 1), *b = checkgraph(L, 2);
-    return push_owned_string(L, zl_flows_compare_json(a, b, opt_pretty(L, 3)));
+    return push_owned_string(L, zl_flows_compare_json(a, b, pretty));
 }
 
 static int f_compare(lua_State *L)
@@ -535,7 +551,7 @@ static int f_draw(lua_State *L)
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
         static const char *const known[] = {"title", "subtitle", "name_a", "name_b", "layer",
-                                            "max_ring_tokens", NULL};
+                                            "max_ring_tokens", "max_edges", NULL};
         zl_lua_opts_check(L, 4, "flows.draw", known);
         static const char *const keys[4] = {"title", "subtitle", "name_a", "name_b"};
         const char **dst[4] = {&o.title, &o.subtitle, &o.name_a, &o.name_b};
@@ -548,8 +564,11 @@ static int f_draw(lua_State *L)
         }
         /* 1-based: layer k shows I_k (layer 1, the default, summarises every layer) */
         o.sentence_layer = zl_lua_opt_int(L, 4, "flows.draw", "layer", 1, 1, a->L) - 1;
-        o.max_ring_tokens = (int)opt_number(L, 4, "max_ring_tokens", 0);
+        o.max_ring_tokens = zl_lua_opt_int(L, 4, "flows.draw", "max_ring_tokens", 0, 0, 1000000);
+        o.max_edges = zl_lua_opt_int(L, 4, "flows.draw", "max_edges", 200, 1, 1000000);
     }
+    a = checkgraph(L, 2); /* the options' metamethods may have closed them */
+    b = lua_isnoneornil(L, 3) ? NULL : checkgraph(L, 3);
     zl_pdf *p = zl_pdf_new(); /* nothing below raises before it is freed */
     if (!p) return zl_lua_fail(L);
     int rc = zl_flows_draw(p, a, b, &o);

@@ -15,7 +15,10 @@
 
 #define DATASET_MT "zonelab.metrics.dataset"
 
-typedef struct { zl_metrics_dataset *ds; } dataset_box;
+/* an owner (lpin.c): a score pins it while the predictions' metamethods run */
+typedef struct { zl_lua_owner own; zl_metrics_dataset *ds; } dataset_box;
+
+static void dataset_free(void *p) { zl_metrics_dataset_free(p); }
 
 static zl_metrics_dataset *check_dataset(lua_State *L, int idx)
 {
@@ -27,7 +30,7 @@ static zl_metrics_dataset *check_dataset(lua_State *L, int idx)
 static dataset_box *new_dataset_box(lua_State *L)
 {
     dataset_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->ds = NULL;
+    *b = (dataset_box){{0, NULL, NULL}, NULL};
     luaL_setmetatable(L, DATASET_MT);
     return b;
 }
@@ -112,6 +115,9 @@ static int score(lua_State *L, zl_metrics_kind kind)
 {
     lua_settop(L, 3);
     zl_metrics_dataset *ds = arg_dataset(L, 1);
+    /* the predictions' metamethods may close the data set: it stays allocated until
+     * the call ends (lpin.c) */
+    zl_lua_pin(L, 1);
     int per_question = 1;
     if (lua_istable(L, 3)) {
         static const char *const known[] = {"per_question", NULL};
@@ -130,13 +136,16 @@ static int score(lua_State *L, zl_metrics_kind kind)
         luaL_checktype(L, 2, LUA_TTABLE);
         int n = zl_metrics_dataset_count(ds);
         const char **preds = lua_newuserdatauv(L, sizeof(char *) * ((size_t)n + 1), 0);
+        /* an answer given by __index lives only in this scratch table: it keeps it alive */
+        lua_createtable(L, n, 0);
+        int keep = lua_gettop(L);
         for (int i = 0; i < n; i++) {
             int t = lua_getfield(L, 2, zl_metrics_dataset_id(ds, i));
             if (t != LUA_TNIL && t != LUA_TSTRING)
                 return luaL_error(L, "predictions: the answer to question %s is a %s, not a string",
                                   zl_metrics_dataset_id(ds, i), lua_typename(L, t));
-            preds[i] = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL; /* alive in the table */
-            lua_pop(L, 1);
+            preds[i] = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+            lua_rawseti(L, keep, i + 1);
         }
         int extra = 0;
         lua_pushnil(L);
@@ -227,7 +236,7 @@ static int m_remove_punctuation(lua_State *L)
 static int d_gc(lua_State *L)
 {
     dataset_box *b = luaL_checkudata(L, 1, DATASET_MT);
-    zl_metrics_dataset_free(b->ds);
+    zl_lua_owner_close(L, &b->own, b->ds, dataset_free);
     b->ds = NULL;
     return 0;
 }
@@ -263,16 +272,16 @@ static int d_ids(lua_State *L)
 static int d_golds(lua_State *L)
 {
     zl_metrics_dataset *ds = check_dataset(L, 1);
-    int i = lua_type(L, 2) == LUA_TNUMBER ? (int)luaL_checkinteger(L, 2) - 1
-                                          : zl_metrics_dataset_find(ds, luaL_checkstring(L, 2));
-    if (i < 0 || i >= zl_metrics_dataset_count(ds)) {
+    lua_Integer i = lua_type(L, 2) == LUA_TNUMBER ? luaL_checkinteger(L, 2)
+                                                  : zl_metrics_dataset_find(ds, luaL_checkstring(L, 2)) + 1;
+    if (i < 1 || i > zl_metrics_dataset_count(ds)) {
         lua_pushnil(L);
         return 1;
     }
-    int n = zl_metrics_dataset_n_golds(ds, i);
+    int n = zl_metrics_dataset_n_golds(ds, (int)i - 1);
     lua_createtable(L, n, 0);
     for (int k = 0; k < n; k++) {
-        lua_pushstring(L, zl_metrics_dataset_gold(ds, i, k));
+        lua_pushstring(L, zl_metrics_dataset_gold(ds, (int)i - 1, k));
         lua_rawseti(L, -2, k + 1);
     }
     return 1;
@@ -286,6 +295,7 @@ int zl_lua_open_metrics(lua_State *L)
                                     {"__len", d_len}, {NULL, NULL}};
     if (luaL_newmetatable(L, DATASET_MT)) {
         luaL_setfuncs(L, meta, 0);
+        zl_lua_owner_mark(L, -1);
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");
     }

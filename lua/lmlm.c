@@ -39,10 +39,11 @@ struct zl_mlm_data *zl_lua_checkcorpus(lua_State *L, int idx, int ids[4])
 static int l_corpus(lua_State *L)
 {
     static const char *const known[] = {"max_seq_length", NULL};
-    zl_tokenizer *t = zl_lua_checktokenizer(L, 1);
+    /* the options first: their metamethods may close the tokenizer (lpin.c) */
     luaL_checktype(L, 2, LUA_TTABLE);
     zl_lua_opts_check(L, 2, "mlm.corpus", known);
     int seq = zl_lua_opt_int(L, 2, "mlm.corpus", "max_seq_length", 128, 3, 1 << 20);
+    zl_tokenizer *t = zl_lua_checktokenizer(L, 1);
     int mask = zl_tokenizer_id(t, "[MASK]", 6);
     if (mask < 0) return luaL_error(L, "mlm.corpus: the vocabulary has no [MASK] piece");
     int cls = zl_tokenizer_cls(t), sep = zl_tokenizer_sep(t);

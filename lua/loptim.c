@@ -7,15 +7,16 @@
  *     local info = opt:step(grads)        -- {lr =, grad_norm =, step =}
  *
  * Coupling with lbert.c: models are reached only through zl_lua_checkbert (zl_lua.h)
- * and the metatable name ZL_BERT_MT. Each model gets one training workspace
- * (activations kept for backward, backward scratch, one gradient block), cached in a
- * weak-keyed registry table: the grads table returned is a set of views of that
- * block, overwritten (or added to, with accumulate = true) by the next call. */
+ * and the metatable name ZL_BERT_MT. Each model gets one core training workspace
+ * (zl_trainer_ws: the trainer's, activations kept for backward, backward scratch, one
+ * gradient block), cached in a weak-keyed registry table: the grads table returned is a
+ * set of views of that block, overwritten (or added to, with accumulate = true) by the
+ * next call. The binding checks arguments, converts them and ties lifetimes. */
 #include "zl_lua.h"
 #include "bert.h"
 #include "error.h"
 #include "optim.h"
-#include "train.h"
+#include "trainer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -24,27 +25,25 @@
 #define OPTIM_MT "zonelab.optim"
 #define WS_MT "zonelab.optim.workspace"
 #define WS_CACHE "zonelab.optim.workspaces" /* registry: model userdata -> workspace (weak keys) */
+#define LG_ARG "bad argument #2 to 'loss_and_grads'"
+#define LG "loss_and_grads"
 
-/* ---- training workspace ---- */
+/* ---- the model's training workspace (core/trainer.h's zl_trainer_ws): the binding
+ * only ties its lifetime to the model's userdata ---- */
 typedef struct {
-    int ready;                  /* grads allocated */
-    zl_bert_acts acts;          /* with ZL_BERT_ACTS_BACKWARD (| DROPOUT once needed) */
-    zl_bert_backward_ws ws;
-    zl_bert_params grads;
-} train_ws;
+    zl_trainer_ws *w;
+} ws_box;
 
 static int ws_gc(lua_State *L)
 {
-    train_ws *w = luaL_checkudata(L, 1, WS_MT);
-    zl_bert_acts_free(&w->acts);
-    zl_bert_backward_ws_free(&w->ws);
-    zl_bert_params_free(&w->grads);
-    w->ready = 0;
+    ws_box *b = luaL_checkudata(L, 1, WS_MT);
+    zl_trainer_ws_free(b->w);
+    b->w = NULL;
     return 0;
 }
 
 /* Pushes the workspace of the model at index midx (created on first use). */
-static train_ws *get_ws(lua_State *L, int midx, const zl_bert *m)
+static zl_trainer_ws *get_ws(lua_State *L, int midx, const zl_bert *m)
 {
     midx = lua_absindex(L, midx);
     if (luaL_getsubtable(L, LUA_REGISTRYINDEX, WS_CACHE) == 0) {
@@ -56,11 +55,13 @@ static train_ws *get_ws(lua_State *L, int midx, const zl_bert *m)
     lua_pushvalue(L, midx);
     if (lua_rawget(L, -2) == LUA_TUSERDATA) {
         lua_remove(L, -2);
-        return lua_touserdata(L, -1);
+        ws_box *b = lua_touserdata(L, -1);
+        if (!b->w) luaL_error(L, LG ": the model's training workspace was closed");
+        return b->w;
     }
     lua_pop(L, 1);
-    train_ws *w = lua_newuserdatauv(L, sizeof *w, 0);
-    memset(w, 0, sizeof *w);
+    ws_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->w = NULL;
     if (luaL_newmetatable(L, WS_MT)) {
         lua_pushcfunction(L, ws_gc);
         lua_setfield(L, -2, "__gc");
@@ -68,36 +69,13 @@ static train_ws *get_ws(lua_State *L, int midx, const zl_bert *m)
         lua_setfield(L, -2, "__close");
     }
     lua_setmetatable(L, -2);
-    if (zl_bert_params_alloc(&w->grads, &m->config) != 0) zl_lua_fail(L);
-    w->ready = 1;
+    if (!(b->w = zl_trainer_ws_new(&m->config))) zl_lua_fail(L);
     lua_pushvalue(L, midx);
     lua_pushvalue(L, -2);
     lua_rawset(L, -4);
     lua_remove(L, -2);
-    return w;
+    return b->w;
 }
-
-/* Grows the workspace to B x S (and dropout masks when needed). */
-static void ws_ensure(lua_State *L, train_ws *w, const zl_bert_config *c, int B, int S, int drop)
-{
-    int flags = ZL_BERT_ACTS_BACKWARD | (drop ? ZL_BERT_ACTS_DROPOUT : 0);
-    if (!w->acts.memory || w->acts.maxB < B || w->acts.maxS < S ||
-        (drop && !(w->acts.flags & ZL_BERT_ACTS_DROPOUT))) {
-        int nb = w->acts.memory && w->acts.maxB > B ? w->acts.maxB : B;
-        int ns = w->acts.memory && w->acts.maxS > S ? w->acts.maxS : S;
-        if (w->acts.memory) flags |= w->acts.flags;
-        zl_bert_acts_free(&w->acts);
-        if (zl_bert_acts_alloc(&w->acts, c, nb, ns, flags) != 0) zl_lua_fail(L);
-    }
-    if (!w->ws.memory || w->ws.maxB < B || w->ws.maxS < S) {
-        int nb = w->ws.memory && w->ws.maxB > B ? w->ws.maxB : B;
-        int ns = w->ws.memory && w->ws.maxS > S ? w->ws.maxS : S;
-        zl_bert_backward_ws_free(&w->ws);
-        if (zl_bert_backward_ws_alloc(&w->ws, c, nb, ns) != 0) zl_lua_fail(L);
-    }
-}
-
-/* Field k of table t as an i32 tensor of numel n (NULL when absent and optional). */
 
 
 /* zonelab.optim.loss_and_grads(m, inputs) -> loss, {HF name = gradient tensor}
@@ -105,18 +83,19 @@ static void ws_ensure(lua_State *L, train_ws *w, const zl_bert_config *c, int B,
  * [B,S]), start_positions, end_positions [B]; optional masking options as m:forward's
  * (zone, layer 1-based or "all", mask, heads, layers, head_mask: lopts.c), dropout (hidden and attention; default 0), attention_dropout (default = dropout),
  * seed (dropout seed, default 0), accumulate (add into the previous gradients). */
-#define LG_ARG "bad argument #2 to 'loss_and_grads'"
-#define LG "loss_and_grads"
+
+static const char *const LG_KEYS[] = {
+    "input_ids", "token_type_ids", "input_mask", "qmask", "pmask", "start_positions",
+    "end_positions", ZL_LUA_MASK_KEYS, "dropout", "attention_dropout", "seed", "accumulate", NULL};
 
 int zl_lua_optim_loss_and_grads(lua_State *L)
 {
-    static const char *const known[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
-                                        "pmask", "start_positions", "end_positions",
-                                        ZL_LUA_MASK_KEYS, "dropout", "attention_dropout", "seed",
-                                        "accumulate", NULL};
-    zl_bert *m = zl_lua_checkbert(L, 1);
+    zl_lua_checkbert(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    zl_lua_opts_check(L, 2, LG, known);
+    /* the batch table's metamethods run now, once: reading the copy runs no Lua code */
+    zl_lua_snapshot(L, 2, LG_KEYS);
+    zl_lua_opts_check(L, 2, LG, LG_KEYS);
+    zl_bert *m = zl_lua_checkbert(L, 1);
     const zl_bert_config *c = &m->config;
     lua_getfield(L, 2, "input_ids");
     zl_tensor *ids = zl_lua_totensor(L, -1);
@@ -160,19 +139,31 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
     lua_pop(L, 1);
     int accumulate = zl_lua_opt_bool(L, 2, LG, "accumulate", 0);
 
-    train_ws *w = get_ws(L, 1, m); /* pushed: parent of the gradient views */
+    zl_trainer_ws *w = get_ws(L, 1, m); /* pushed: parent of the gradient views */
     int widx = lua_gettop(L);
-    ws_ensure(L, w, c, B, S, drop > 0 || adrop > 0);
-    if (!accumulate) memset(w->grads.memory, 0, (size_t)w->grads.count * sizeof(float));
+    /* a finalizer run by the allocations above (or the mask function) may have closed an input: take the
+     * pointers again after the last allocation (shapes never change) */
+    m = zl_lua_checkbert(L, 1);
+    lua_getfield(L, 2, "input_ids");
+    ids = zl_lua_totensor(L, -1);
+    if (!ids || !ids->data) return luaL_error(L, LG_ARG " (input_ids was closed)");
+    lua_pop(L, 1);
+    in.input_ids = ZL_I32P(ids);
+    in.token_type_ids = zl_lua_field_i32(L, 2, "token_type_ids", BS, 0, LG_ARG);
+    in.input_mask = zl_lua_field_i32(L, 2, "input_mask", BS, 0, LG_ARG);
+    in.qmask = zl_lua_field_i32(L, 2, "qmask", BS, 0, LG_ARG);
+    in.pmask = zl_lua_field_i32(L, 2, "pmask", BS, 0, LG_ARG);
+    sp = zl_lua_field_i32(L, 2, "start_positions", B, 1, LG_ARG);
+    ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, LG_ARG);
     double loss;
-    if (zl_bert_loss_and_grads(m, &w->acts, &w->ws, &in, &o, sp, ep, &w->grads, &loss) != 0)
+    if (zl_trainer_ws_loss_and_grads(w, m, &in, &o, sp, ep, accumulate, &loss) != 0)
         return zl_lua_fail(L);
     lua_pushnumber(L, loss);
     int n = zl_bert_param_count(c);
     lua_createtable(L, 0, n);
     for (int i = 0; i < n; i++) {
         zl_bert_param_info info;
-        if (zl_bert_param_info_at(c, &w->grads, i, &info) != 0) return zl_lua_fail(L);
+        if (zl_bert_param_info_at(c, zl_trainer_ws_grads(w), i, &info) != 0) return zl_lua_fail(L);
         zl_lua_pushview(L, zl_tensor_wrap(ZL_F32, info.ndim, info.shape, info.data), widx);
         lua_setfield(L, -2, info.name);
     }
@@ -194,8 +185,10 @@ static optim_box *checkopt(lua_State *L, int idx)
 static int opt_gc(lua_State *L)
 {
     optim_box *b = luaL_checkudata(L, 1, OPTIM_MT);
+    if (!b->o) return 0;
     zl_optim_free(b->o);
     b->o = NULL;
+    zl_lua_unborrow(L, 1, 1);
     return 0;
 }
 
@@ -270,6 +263,7 @@ static int o_new(lua_State *L)
     free(sizes);
     free(infos);
     if (!b->o) return zl_lua_fail(L);
+    zl_lua_borrow(L, -1, 1); /* the model is freed after the optimizer (lpin.c) */
     return 1;
 }
 
@@ -295,6 +289,21 @@ static int opt_step(lua_State *L)
     zl_bert *m = opt_model(L, 1);
     int n = zl_optim_count(b->o);
     if (n != zl_bert_param_count(&m->config))
+        return luaL_error(L, "optim: the model no longer has %d parameter tensors", n);
+    /* every gradient is read into a plain table first: the grads table's metamethods
+     * run there, before any pointer is taken (then the optimizer and model again) */
+    lua_createtable(L, 0, n);
+    int gcopy = lua_gettop(L);
+    for (int i = 0; i < n; i++) {
+        zl_bert_param_info info;
+        zl_bert_param_info_at(&m->config, &m->params, i, &info);
+        lua_getfield(L, 2, info.name);
+        lua_setfield(L, gcopy, info.name);
+    }
+    lua_replace(L, 2);
+    b = checkopt(L, 1);
+    m = opt_model(L, 1);
+    if (n != zl_bert_param_count(&m->config) || n != zl_optim_count(b->o))
         return luaL_error(L, "optim: the model no longer has %d parameter tensors", n);
     float **params = lua_newuserdatauv(L, 2 * (size_t)n * sizeof(float *), 0); /* GC'd scratch */
     float **grads = params + n;

@@ -88,17 +88,19 @@ static void check_rgb(lua_State *L, int idx, double rgb[3])
 
 static int p_fill_color(lua_State *L)
 {
-    zl_pdf *p = check_pdf(L);
+    check_pdf(L);
     double c[3];
     check_rgb(L, 2, c);
+    zl_pdf *p = check_pdf(L); /* after the table's metamethods, which may have closed it */
     return ok_or_fail(L, zl_pdf_fill_color(p, c[0], c[1], c[2]));
 }
 
 static int p_stroke_color(lua_State *L)
 {
-    zl_pdf *p = check_pdf(L);
+    check_pdf(L);
     double c[3];
     check_rgb(L, 2, c);
+    zl_pdf *p = check_pdf(L); /* after the table's metamethods, which may have closed it */
     return ok_or_fail(L, zl_pdf_stroke_color(p, c[0], c[1], c[2]));
 }
 
@@ -163,6 +165,7 @@ static int p_polygon(lua_State *L)
         lua_pop(L, 1);
         if (!isnum) luaL_argerror(L, 2, "coordinates must be numbers");
     }
+    p = check_pdf(L); /* after the table's metamethods, which may have closed it */
     return ok_or_fail(L, zl_pdf_polygon(p, xy, (int)(n / 2), mode));
 }
 
@@ -217,6 +220,7 @@ static int p_text(lua_State *L)
     const char *s = luaL_checkstring(L, 4);
     zl_pdf_text_style st;
     check_text_style(L, 5, &st);
+    p = check_pdf(L); /* after the style's metamethods, which may have closed it */
     return ok_or_fail(L, zl_pdf_text(p, x, y, s, &st));
 }
 
@@ -226,6 +230,7 @@ static int p_text_width(lua_State *L)
     const char *s = luaL_checkstring(L, 2);
     zl_pdf_text_style st;
     check_text_style(L, 3, &st);
+    p = check_pdf(L); /* after the style's metamethods, which may have closed it */
     double w;
     if (zl_pdf_text_width(p, s, &st, &w) != 0) return zl_lua_fail(L);
     lua_pushnumber(L, w);
@@ -420,6 +425,7 @@ static int heatmap(lua_State *L, int draw)
     const char *title, *note;
     check_page_opts(L, 3, &bar, &title, &note);
     int n = check_panels(L, 2, panels);
+    p = check_pdf(L); /* after the tables' metamethods, which may have closed it */
     double pw, ph;
     if (zl_pdf_heatmap_layout(p, panels, n, bar, title, note, &pw, &ph, g) != 0)
         return zl_lua_fail(L);

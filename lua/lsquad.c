@@ -22,14 +22,16 @@
  *       returning the next one, nil at the end) of {start_logits =, end_logits =}
  *       (tensors or tables), one per feature in order
  *   preds = {qid = text}; nbest = {qid = {{text, probability, start_logit, end_logit}...}}
+ *   feats:best_span(i, start_logits, end_logits, {n_best_size, max_answer_length})
+ *       -> start, end, score (0-based positions; nil when none): the decoder's rules
+ *   feats:span_text(i, start, end, {lower}) -> the decoder's answer text of that span
  *   zl.squad.write_predictions(path, preds)   -- atomic JSON, keys sorted
  *   zl.squad.final_text(pred_text, orig_text, lower) -- get_final_text */
 #include "zl_lua.h"
 #include "error.h"
-#include "io.h"
 #include "squad.h"
 
-#include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,9 +39,15 @@
 #define FEATS_MT "zonelab.squad.features"
 #define COLL_MT "zonelab.squad.collector"
 
-typedef struct { zl_squad *ds; } squad_box;
-typedef struct { zl_squad_features *f; } feats_box;
+/* Ownership (lpin.c): features borrow their tokenizer (uservalue 1) and data set
+ * (uservalue 2); a collector borrows its features (uservalue 1); a sweep borrows the
+ * data set and the features. An owner closed while borrowed is freed by its last borrower. */
+typedef struct { zl_lua_owner own; zl_squad *ds; } squad_box;
+typedef struct { zl_lua_owner own; zl_squad_features *f; } feats_box;
 typedef struct { zl_squad_collector *c; } coll_box;
+
+static void squad_free(void *p) { zl_squad_free(p); }
+static void feats_free(void *p) { zl_squad_features_free(p); }
 
 static zl_squad *check_squad(lua_State *L, int idx)
 {
@@ -96,7 +104,7 @@ static int l_load(lua_State *L)
     check_opts(L, 2, "squad.load", known);
     int training = opt_bool(L, 2, "training", 0);
     squad_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->ds = NULL;
+    *b = (squad_box){{0, NULL, NULL}, NULL};
     luaL_setmetatable(L, SQUAD_MT);
     if (!(b->ds = zl_squad_load(path, training))) return zl_lua_fail(L);
     return 1;
@@ -167,7 +175,7 @@ static int s_example(lua_State *L)
 static int s_gc(lua_State *L)
 {
     squad_box *b = luaL_checkudata(L, 1, SQUAD_MT);
-    zl_squad_free(b->ds);
+    zl_lua_owner_close(L, &b->own, b->ds, squad_free);
     b->ds = NULL;
     return 0;
 }
@@ -196,13 +204,15 @@ static int l_features(lua_State *L)
     o.training = opt_bool(L, 3, "training", 0);
     o.pad = opt_bool(L, 3, "pad", 0);
     feats_box *b = lua_newuserdatauv(L, sizeof *b, 2);
-    b->f = NULL;
+    *b = (feats_box){{0, NULL, NULL}, NULL};
     luaL_setmetatable(L, FEATS_MT);
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, -2, 1);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 2);
     if (!(b->f = zl_squad_features_new(ds, tok, &o))) return zl_lua_fail(L);
+    zl_lua_borrow(L, -1, 1);
+    zl_lua_borrow(L, -1, 2);
     return 1;
 }
 
@@ -316,8 +326,8 @@ static int f_batch(lua_State *L)
     lua_Integer count = luaL_checkinteger(L, 3);
     check_opts(L, 4, "batch", BATCH_KEYS);
     if (first < 1 || count < 1 || first > f->count || count > f->count - first + 1)
-        return luaL_error(L, "batch: features %d..%d out of range (%d features)", (int)first,
-                          (int)(first + count - 1), f->count);
+        return luaL_error(L, "batch: %I features from feature %I out of range (%d features)",
+                          count, first, f->count);
     int L0 = 0;
     for (lua_Integer i = 0; i < count; i++) {
         int n = f->items[first - 1 + i].length;
@@ -344,28 +354,87 @@ static int f_batch(lua_State *L)
     lua_setfield(L, -2, "start_positions");
     int32_t *ep = new_i32(L, 1, count, 0);
     lua_setfield(L, -2, "end_positions");
-    for (lua_Integer i = 0; i < count; i++) {
-        const zl_squad_feature *ft = &f->items[first - 1 + i];
-        size_t row = (size_t)i * (size_t)width;
-        int d0 = ft->query_len + 2;
-        for (int t = 0; t < ft->length; t++) {
-            arr[0][row + t] = ft->input_ids[t];
-            arr[1][row + t] = t >= d0;
-            arr[2][row + t] = 1;
-            arr[3][row + t] = t >= 1 && t <= ft->query_len;
-            arr[4][row + t] = t >= d0 && t < d0 + ft->doc_len;
-        }
-        sp[i] = ft->start_position;
-        ep[i] = ft->end_position;
+    zl_squad_batch bt = {arr[0], arr[1], arr[2], arr[3], arr[4], sp, ep};
+    if (zl_squad_features_batch(f, NULL, (int)first - 1, (int)count, width, &bt) != 0)
+        return zl_lua_fail(L);
+    return 1;
+}
+
+static const float *logits_table(lua_State *L, int idx, int *width);
+static const float *logits_tensor(lua_State *L, int idx, int *rows, int *width);
+
+/* Feature index argument (1-based in Lua) as a 0-based index. */
+static int feature_arg(lua_State *L, const zl_squad_features *f, int idx)
+{
+    lua_Integer i = luaL_checkinteger(L, idx);
+    if (i < 1 || i > f->count) luaL_argerror(L, idx, "feature index out of range");
+    return (int)i - 1;
+}
+
+/* feats:best_span(i, start_logits, end_logits [, {n_best_size, max_answer_length}])
+ * -> start, end (0-based positions), score; nil when no span is valid. Core's decoder
+ * rules for one feature (zl_squad_best_span). */
+static int f_best_span(lua_State *L)
+{
+    static const char *const known[] = {"n_best_size", "max_answer_length", NULL};
+    check_feats(L, 1);
+    lua_settop(L, 5);
+    check_opts(L, 5, "best_span", known);
+    zl_squad_decode_opts o = zl_squad_decode_defaults();
+    o.n_best_size = opt_int(L, 5, "n_best_size", o.n_best_size, 1);
+    o.max_answer_length = opt_int(L, 5, "max_answer_length", o.max_answer_length, 1);
+    int r1 = 1, w1 = 0, r2 = 1, w2 = 0;
+    const float *sl = logits_table(L, 3, &w1), *el = logits_table(L, 4, &w2);
+    if (!sl) sl = logits_tensor(L, 3, &r1, &w1);
+    if (!el) el = logits_tensor(L, 4, &r2, &w2);
+    /* the options' and tables' metamethods may have closed the features: take them now */
+    zl_squad_features *f = check_feats(L, 1);
+    int fi = feature_arg(L, f, 2);
+    if (!(r1 == 1 && r2 == 1 && w1 == w2))
+        return luaL_error(L, "best_span: start and end logits must be one row of equal length");
+    int s = 0, e = 0;
+    double score = 0;
+    int rc = zl_squad_best_span(f, fi, sl, el, w1, &o, &s, &e, &score);
+    if (rc < 0) return zl_lua_fail(L);
+    if (rc == 0) {
+        lua_pushnil(L);
+        return 1;
     }
+    lua_pushinteger(L, s);
+    lua_pushinteger(L, e);
+    lua_pushnumber(L, score);
+    return 3;
+}
+
+/* feats:span_text(i, start, end [, {lower = <tokenizer's>}]) -> the answer text of
+ * positions start..end (0-based) as the decoder makes it (zl_squad_span_text). */
+static int f_span_text(lua_State *L)
+{
+    static const char *const known[] = {"lower", NULL};
+    zl_squad_features *f = check_feats(L, 1);
+    int fi = feature_arg(L, f, 2);
+    lua_Integer s = luaL_checkinteger(L, 3), e = luaL_checkinteger(L, 4);
+    check_opts(L, 5, "span_text", known);
+    int lower = opt_bool(L, 5, "lower", zl_tokenizer_get_opts(f->tok).lower);
+    lua_getiuservalue(L, 1, 2);
+    zl_squad *ds = check_squad(L, -1);
+    if (s < 0 || e < 0 || s > 1000000000 || e > 1000000000)
+        return luaL_error(L, "span_text: positions %d..%d out of range", (int)s, (int)e);
+    char *t = zl_squad_span_text(ds, f, fi, (int)s, (int)e, lower);
+    if (!t) return zl_lua_fail(L);
+    lua_pushstring(L, t);
+    free(t);
     return 1;
 }
 
 static int f_gc(lua_State *L)
 {
     feats_box *b = luaL_checkudata(L, 1, FEATS_MT);
-    zl_squad_features_free(b->f);
+    if (!b->f) return 0;
+    zl_lua_owner_close(L, &b->own, b->f, feats_free);
     b->f = NULL;
+    zl_lua_unborrow(L, 1, 1); /* closed features never reach their tokenizer or data set */
+    zl_lua_unborrow(L, 1, 2);
     return 0;
 }
 
@@ -391,6 +460,7 @@ static int l_collector(lua_State *L)
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     if (!(b->c = zl_squad_collector_new(f))) return zl_lua_fail(L);
+    zl_lua_borrow(L, -1, 1);
     return 1;
 }
 
@@ -404,70 +474,67 @@ static zl_squad_collector *check_coll(lua_State *L, int idx)
     return b->c;
 }
 
-/* Raises unless idx holds an f32 tensor [B, L] / [L] or a table of numbers. */
-static void check_logits(lua_State *L, int idx)
+/* Logits at idx given as a table: copied into a scratch userdata pushed on the stack
+ * (reading the table may run metamethods, so this comes before any tensor pointer is
+ * taken). NULL (nothing pushed) for a tensor; raises for anything else. */
+static const float *logits_table(lua_State *L, int idx, int *width)
 {
-    zl_tensor *t = zl_lua_totensor(L, idx);
-    if (t) {
-        if (t->dtype != ZL_F32 || t->ndim < 1 || t->ndim > 2)
-            luaL_argerror(L, idx, "logits must be an f32 tensor [B, L] or [L]");
-        return;
-    }
+    if (zl_lua_totensor(L, idx)) return NULL;
     if (!lua_istable(L, idx)) luaL_argerror(L, idx, "logits must be a tensor or a table");
     lua_Integer n = luaL_len(L, idx);
+    if (n < 0 || n > (1 << 24)) luaL_argerror(L, idx, "logits table is longer than 2^24");
+    float *v = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *v, 0); /* GC-owned */
+    int vi = lua_gettop(L);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, idx, i);
-        if (!lua_isnumber(L, -1)) luaL_argerror(L, idx, "logits table must hold numbers");
-        lua_pop(L, 1);
+        int ok;
+        lua_Number x = lua_tonumberx(L, -1, &ok);
+        if (!ok) luaL_argerror(L, idx, "logits table must hold numbers");
+        v[i - 1] = (float)x;
+        lua_settop(L, vi);
     }
-}
-
-/* Logits at idx (checked by check_logits): a tensor is used in place, a table is
- * converted into a new array (*owned = 1). Raises only when out of memory. */
-static const float *logits_arg(lua_State *L, int idx, int *rows, int *width, int *owned)
-{
-    *owned = 0;
-    zl_tensor *t = zl_lua_totensor(L, idx);
-    if (t) {
-        *rows = t->ndim == 2 ? (int)t->shape[0] : 1;
-        *width = (int)t->shape[t->ndim - 1];
-        return ZL_F32P(t);
-    }
-    lua_Integer n = luaL_len(L, idx);
-    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    if (!v) luaL_error(L, "out of memory");
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_geti(L, idx, i);
-        v[i - 1] = (float)lua_tonumber(L, -1);
-        lua_pop(L, 1);
-    }
-    *rows = 1;
     *width = (int)n;
-    *owned = 1;
     return v;
 }
 
-static int add_logits(lua_State *L, zl_squad_collector *c, int first, int si, int ei)
+/* Logits at idx as a tensor (after every table was read: no Lua code runs from here to
+ * the core call). */
+static const float *logits_tensor(lua_State *L, int idx, int *rows, int *width)
 {
-    int r1, w1, r2, w2, o1, o2;
-    check_logits(L, si); /* before any allocation, so that nothing leaks on a bad argument */
-    check_logits(L, ei);
-    const float *s = logits_arg(L, si, &r1, &w1, &o1);
-    const float *e = logits_arg(L, ei, &r2, &w2, &o2);
-    int rc = (r1 != r2 || w1 != w2) ? 1 : zl_squad_collector_add(c, first, r1, w1, s, e) ? 2 : 0;
-    if (o1) free((void *)s);
-    if (o2) free((void *)e);
-    if (rc == 1) return luaL_error(L, "start and end logits differ in shape");
-    if (rc == 2) return zl_lua_fail(L);
+    zl_tensor *t = zl_lua_totensor(L, idx);
+    if (!t || !t->data) luaL_argerror(L, idx, "logits tensor has been closed");
+    if (t->dtype != ZL_F32 || t->ndim < 1 || t->ndim > 2 || t->shape[0] > INT_MAX ||
+        t->shape[t->ndim - 1] > INT_MAX)
+        luaL_argerror(L, idx, "logits must be an f32 tensor [B, L] or [L]");
+    *rows = t->ndim == 2 ? (int)t->shape[0] : 1;
+    *width = (int)t->shape[t->ndim - 1];
+    return ZL_F32P(t);
+}
+
+static zl_squad_collector *check_coll(lua_State *L, int idx);
+
+/* Adds the logits at si, ei to the collector at ci (checked open again after reading
+ * tables, whose metamethods may have closed it or its features). */
+static int add_logits(lua_State *L, int ci, int first, int si, int ei)
+{
+    int r1 = 1, w1 = 0, r2 = 1, w2 = 0;
+    const float *s = logits_table(L, si, &w1);
+    const float *e = logits_table(L, ei, &w2);
+    if (!s) s = logits_tensor(L, si, &r1, &w1);
+    if (!e) e = logits_tensor(L, ei, &r2, &w2);
+    zl_squad_collector *c = check_coll(L, ci);
+    if (r1 != r2 || w1 != w2) return luaL_error(L, "start and end logits differ in shape");
+    if (zl_squad_collector_add(c, first, r1, w1, s, e) != 0) return zl_lua_fail(L);
     return 0;
 }
 
 static int c_add(lua_State *L)
 {
-    zl_squad_collector *c = check_coll(L, 1);
+    check_coll(L, 1);
     lua_Integer first = luaL_checkinteger(L, 2);
     if (first < 1 || first > 1000000000) return luaL_argerror(L, 2, "feature index out of range");
-    add_logits(L, c, (int)first - 1, 3, 4);
+    lua_settop(L, 4);
+    add_logits(L, 1, (int)first - 1, 3, 4);
     return 0;
 }
 
@@ -506,16 +573,20 @@ static int push_predictions(lua_State *L, zl_squad_predictions *p)
 }
 
 /* Decodes with collector at cidx; features at fidx; data set at didx; opts at oidx. */
-static int run_decode(lua_State *L, zl_squad_collector *c, int fidx, int didx, int oidx)
+static int run_decode(lua_State *L, int cidx, int fidx, int didx, int oidx)
 {
-    zl_squad *ds = check_squad(L, didx);
-    zl_squad_features *f = check_feats(L, fidx);
+    check_squad(L, didx);
+    check_feats(L, fidx);
     check_opts(L, oidx, "decode", DECODE_KEYS);
     zl_squad_decode_opts o = zl_squad_decode_defaults();
-    o.lower = zl_tokenizer_get_opts(f->tok).lower;
+    o.lower = zl_tokenizer_get_opts(check_feats(L, fidx)->tok).lower;
     o.n_best_size = opt_int(L, oidx, "n_best_size", o.n_best_size, 1);
     o.max_answer_length = opt_int(L, oidx, "max_answer_length", o.max_answer_length, 1);
     o.lower = opt_bool(L, oidx, "lower", o.lower);
+    /* the options' metamethods may have closed anything: every pointer is taken now */
+    zl_squad_collector *c = check_coll(L, cidx);
+    zl_squad *ds = check_squad(L, didx);
+    zl_squad_features *f = check_feats(L, fidx);
     zl_squad_predictions *p = zl_squad_decode(ds, f, c, &o);
     if (!p) return zl_lua_fail(L);
     /* a Lua error while pushing would leak p: tables are small, memory errors only */
@@ -526,17 +597,19 @@ static int run_decode(lua_State *L, zl_squad_collector *c, int fidx, int didx, i
 
 static int c_decode(lua_State *L)
 {
-    zl_squad_collector *c = check_coll(L, 1);
+    check_coll(L, 1);
     lua_settop(L, 3);
     lua_getiuservalue(L, 1, 1); /* features */
-    return run_decode(L, c, 4, 2, 3);
+    return run_decode(L, 1, 4, 2, 3);
 }
 
 static int c_gc(lua_State *L)
 {
     coll_box *b = luaL_checkudata(L, 1, COLL_MT);
-    zl_squad_collector_free(b->c);
+    if (!b->c) return 0;
+    zl_squad_collector_free(b->c); /* reads its features: they are still held */
     b->c = NULL;
+    zl_lua_unborrow(L, 1, 1);
     return 0;
 }
 
@@ -551,6 +624,7 @@ static int c_tostring(lua_State *L)
 /* zl.squad.decode(ds, feats, results, opts) */
 static int l_decode(lua_State *L)
 {
+    lua_settop(L, 4);
     check_squad(L, 1);
     zl_squad_features *f = check_feats(L, 2);
     check_opts(L, 4, "squad.decode", DECODE_KEYS);
@@ -561,7 +635,7 @@ static int l_decode(lua_State *L)
     lua_pushvalue(L, 2);
     lua_call(L, 1, 1);
     int cidx = lua_gettop(L);
-    zl_squad_collector *c = check_coll(L, cidx);
+    check_coll(L, cidx);
     for (int i = 0; i < f->count; i++) {
         if (is_fn) {
             lua_pushvalue(L, 3);
@@ -577,18 +651,14 @@ static int l_decode(lua_State *L)
         lua_getfield(L, r, "end_logits");
         if (lua_isnil(L, -1) || lua_isnil(L, -2))
             return luaL_error(L, "decode: result %d needs start_logits and end_logits", i + 1);
-        add_logits(L, c, i, r + 1, r + 2);
+        add_logits(L, cidx, i, r + 1, r + 2);
         lua_settop(L, cidx);
     }
-    return run_decode(L, c, 2, 1, 4);
+    return run_decode(L, cidx, 2, 1, 4);
 }
 
-static int key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* zl.squad.write_predictions(path, {qid = text}) */
+/* zl.squad.write_predictions(path, {qid = text}): core's writer (zl_squad_write_predictions),
+ * the strings borrowed from the table for the call. */
 static int l_write_predictions(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -601,32 +671,20 @@ static int l_write_predictions(lua_State *L)
         n++;
         lua_pop(L, 1);
     }
-    const char **keys = lua_newuserdatauv(L, (n + 1) * sizeof *keys, 0); /* GC-owned */
+    if (n > (size_t)1 << 30) return luaL_argerror(L, 2, "too many predictions");
+    zl_squad_prediction *items = lua_newuserdatauv(L, (n + 1) * sizeof *items, 0); /* GC-owned */
+    memset(items, 0, (n + 1) * sizeof *items);
     size_t k = 0;
     lua_pushnil(L);
     while (lua_next(L, 2)) {
-        keys[k++] = lua_tostring(L, -2);
+        /* the table keeps both strings alive; the writer only reads them */
+        items[k].qid = (char *)lua_tostring(L, -2);
+        items[k].text = (char *)lua_tostring(L, -1);
+        k++;
         lua_pop(L, 1);
     }
-    qsort(keys, n, sizeof *keys, key_cmp);
-    cJSON *root = cJSON_CreateObject();
-    for (size_t i = 0; root && i < n; i++) {
-        lua_getfield(L, 2, keys[i]);
-        cJSON *s = cJSON_CreateString(lua_tostring(L, -1));
-        lua_pop(L, 1);
-        if (!s) {
-            cJSON_Delete(root);
-            root = NULL;
-            break;
-        }
-        cJSON_AddItemToObject(root, keys[i], s);
-    }
-    char *txt = root ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!txt) return luaL_error(L, "%s: out of memory writing predictions", path);
-    int rc = zl_io_write_atomic(path, txt, strlen(txt));
-    free(txt);
-    if (rc) return zl_lua_fail(L);
+    zl_squad_predictions p = {(int)n, items};
+    if (zl_squad_write_predictions(path, &p) != 0) return zl_lua_fail(L);
     return 0;
 }
 
@@ -643,9 +701,10 @@ static int l_final_text(lua_State *L)
 }
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction gc, lua_CFunction tostring, lua_CFunction len)
+                      lua_CFunction gc, lua_CFunction tostring, lua_CFunction len, int owner)
 {
     if (luaL_newmetatable(L, name)) {
+        if (owner) zl_lua_owner_mark(L, -1);
         lua_pushcfunction(L, gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, gc);
@@ -671,12 +730,13 @@ int zl_lua_open_squad(lua_State *L)
                                   {"skipped", s_skipped}, {"skipped_ids", s_skipped_ids},
                                   {NULL, NULL}};
     static const luaL_Reg fm[] = {{"count", f_count}, {"get", f_get}, {"batch", f_batch},
-                                  {"unk_share", f_unk_share}, {NULL, NULL}};
+                                  {"unk_share", f_unk_share}, {"best_span", f_best_span},
+                                  {"span_text", f_span_text}, {NULL, NULL}};
     static const luaL_Reg cm[] = {{"add", c_add}, {"filled", c_filled}, {"decode", c_decode},
                                   {NULL, NULL}};
-    new_class(L, SQUAD_MT, sm, s_gc, s_tostring, s_count);
-    new_class(L, FEATS_MT, fm, f_gc, f_tostring, f_count);
-    new_class(L, COLL_MT, cm, c_gc, c_tostring, NULL);
+    new_class(L, SQUAD_MT, sm, s_gc, s_tostring, s_count, 1);
+    new_class(L, FEATS_MT, fm, f_gc, f_tostring, f_count, 1);
+    new_class(L, COLL_MT, cm, c_gc, c_tostring, NULL, 0);
     static const luaL_Reg fns[] = {{"load", l_load},
                                    {"features", l_features},
                                    {"collector", l_collector},

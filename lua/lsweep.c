@@ -124,7 +124,16 @@ static int l_new(lua_State *L)
     }
     lua_pushvalue(L, keep);
     lua_setiuservalue(L, -2, UV_KEEP);
+    /* reading the options and configurations may have run metamethods that closed the
+     * model, data set or features: take the pointers again now */
+    m = zl_lua_checkbert(L, 1);
+    check_ds(L, 2);
+    f = check_feats(L, 3);
     if (!(b->s = zl_sweep_new(m, f, cfg, n, &o))) return zl_lua_fail(L);
+    /* the model and the features (read by the sweep's collectors) are freed after it (lpin.c) */
+    zl_lua_borrow(L, -1, UV_MODEL);
+    zl_lua_borrow(L, -1, UV_DS);
+    zl_lua_borrow(L, -1, UV_FEATS);
     return 1;
 }
 
@@ -167,17 +176,18 @@ static int s_write(lua_State *L)
     static const char *const known[] = {"n_best_size", "max_answer_length", "lower", NULL};
     zl_lua_opts_check(L, 5, "write", known);
     lua_settop(L, 5);
-    lua_getiuservalue(L, 1, UV_DS);
-    zl_squad *ds = check_ds(L, -1);
-    lua_getiuservalue(L, 1, UV_FEATS);
-    zl_squad_features *f = check_feats(L, -1);
-    lua_pop(L, 2);
+    lua_getiuservalue(L, 1, UV_DS);   /* 6 */
+    lua_getiuservalue(L, 1, UV_FEATS); /* 7 */
     zl_squad_decode_opts o = zl_squad_decode_defaults();
-    o.lower = zl_tokenizer_get_opts(f->tok).lower;
+    o.lower = zl_tokenizer_get_opts(check_feats(L, 7)->tok).lower;
     o.n_best_size = zl_lua_opt_int(L, 5, "write", "n_best_size", o.n_best_size, 1, 1000000000);
     o.max_answer_length =
         zl_lua_opt_int(L, 5, "write", "max_answer_length", o.max_answer_length, 1, 1000000000);
     o.lower = zl_lua_opt_bool(L, 5, "write", "lower", o.lower);
+    /* the options' metamethods may have closed anything: take the pointers now */
+    b = check_sweep(L, 1);
+    zl_squad *ds = check_ds(L, 6);
+    check_feats(L, 7);
     /* the result table first: nothing can raise between decode and free but pushes */
     lua_createtable(L, 0, ds->n_examples);
     zl_squad_predictions *p = zl_sweep_decode(b->s, (int)i - 1, ds, &o);
@@ -237,6 +247,7 @@ static int s_resume(lua_State *L)
         off[i] = (int64_t)v;
         lua_pop(L, 1);
     }
+    b = check_sweep(L, 1); /* the table's metamethods may have closed it */
     if (zl_sweep_verify(b->s, off) != 0) {
         lua_pushnil(L);
         lua_pushstring(L, zl_error_get());
@@ -250,8 +261,12 @@ static int s_resume(lua_State *L)
 static int s_gc(lua_State *L)
 {
     sweep_box *b = luaL_checkudata(L, 1, SWEEP_MT);
+    if (!b->s) return 0;
     zl_sweep_free(b->s);
     b->s = NULL;
+    zl_lua_unborrow(L, 1, UV_MODEL);
+    zl_lua_unborrow(L, 1, UV_DS);
+    zl_lua_unborrow(L, 1, UV_FEATS);
     return 0;
 }
 

@@ -17,7 +17,8 @@
 
 #define TOKENIZER_MT "zonelab.tokenizer"
 
-typedef struct { zl_tokenizer *t; } tok_box;
+/* an owner (lpin.c): features borrow it */
+typedef struct { zl_lua_owner own; zl_tokenizer *t; } tok_box;
 
 zl_tokenizer *zl_lua_checktokenizer(lua_State *L, int idx)
 {
@@ -39,7 +40,7 @@ static int l_load(lua_State *L)
     zl_lua_opts_check(L, 2, "tokenizer.load", known);
     zl_tokenizer_opts o = {opt_bool(L, 2, "lower", 0), opt_bool(L, 2, "cmrc", 0)};
     tok_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->t = NULL;
+    *b = (tok_box){{0, NULL, NULL}, NULL};
     luaL_setmetatable(L, TOKENIZER_MT);
     if (!(b->t = zl_tokenizer_load(path, &o))) return zl_lua_fail(L);
     return 1;
@@ -141,10 +142,12 @@ static int m_options(lua_State *L)
     return 1;
 }
 
+static void tok_free(void *t) { zl_tokenizer_free(t); }
+
 static int m_gc(lua_State *L)
 {
     tok_box *b = luaL_checkudata(L, 1, TOKENIZER_MT);
-    zl_tokenizer_free(b->t);
+    zl_lua_owner_close(L, &b->own, b->t, tok_free);
     b->t = NULL;
     return 0;
 }
@@ -173,6 +176,7 @@ int zl_lua_open_tokenizer(lua_State *L)
         {NULL, NULL}};
     if (luaL_newmetatable(L, TOKENIZER_MT)) {
         luaL_setfuncs(L, meta, 0);
+        zl_lua_owner_mark(L, -1);
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");
     }

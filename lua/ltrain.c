@@ -5,7 +5,8 @@
  *       dropout = 0.1, attention_dropout = 0.1,  -- defaults: the model config's
  *           hidden_dropout_prob / attention_probs_dropout_prob; dropout alone sets both
  *       lr = 3e-5, total_steps = N, warmup_proportion = 0.1 | warmup_steps = k,
- *       weight_decay = 0.01, clip = 1, beta1 = 0.9, beta2 = 0.999, eps = 1e-6})
+ *       weight_decay = 0.01, clip = 1, beta1 = 0.9, beta2 = 0.999, eps = 1e-6,
+ *       dist = <communicator of zl.dist.init(): the ranks sharing each step; default alone>})
  *   local order = zl.train.permutation(feats:count(), seed, epoch)  -- i32 tensor, 1-based
  *   local r = tr:step_features(feats, order, first, count, {pad_to = 384})
  *       -- one global step over order[first .. first+count-1] (1-based feature numbers)
@@ -67,7 +68,7 @@ static int l_new(lua_State *L)
 {
     static const char *const known[] = {"micro_batch", "max_seq_length", "dropout",
                                         "attention_dropout", "seed", "max_predictions",
-                                        ZL_LUA_OPTIM_KEYS, NULL};
+                                        "dist", ZL_LUA_OPTIM_KEYS, NULL};
     zl_bert *m = zl_lua_checkbert(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     zl_lua_opts_check(L, 2, "train.new", known);
@@ -88,6 +89,14 @@ static int l_new(lua_State *L)
                                        c.max_predictions < c.max_seq_length ? c.max_predictions
                                                                             : c.max_seq_length,
                                        1, 1000000000);
+    lua_getfield(L, 2, "dist");
+    if (!lua_isnil(L, -1)) {
+        if (!luaL_testudata(L, -1, "zonelab.dist"))
+            return luaL_error(L, "train.new: option 'dist' must be a communicator from "
+                                 "zl.dist.init() (got %s)", luaL_typename(L, -1));
+        c.dist = zl_lua_checkdist(L, -1);
+    }
+    lua_pop(L, 1);
     /* the optimizer's options are read as zl.optim.new reads them (loptim.c) */
     if (zl_lua_optim_fields(L, 2, "train.new", &c.optim) != 0)
         return luaL_error(L, "train.new: option 'total_steps' is required");
@@ -98,14 +107,17 @@ static int l_new(lua_State *L)
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     if (!(b->t = zl_trainer_new(m, &c))) return zl_lua_fail(L);
+    zl_lua_borrow(L, -1, 1); /* the model is freed after the trainer (lpin.c) */
     return 1;
 }
 
 static int t_gc(lua_State *L)
 {
     trainer_box *b = luaL_checkudata(L, 1, TRAINER_MT);
+    if (!b->t) return 0;
     zl_trainer_free(b->t);
     b->t = NULL;
+    zl_lua_unborrow(L, 1, 1);
     return 0;
 }
 
@@ -142,15 +154,7 @@ static void push_result(lua_State *L, const zl_trainer_result *r)
 /* tr:step_features(feats, order, first, count, {pad_to = N}) */
 static int t_step_features(lua_State *L)
 {
-    trainer_box *b = checkbox(L, 1);
-    zl_squad_features *f = zl_lua_checkfeatures(L, 2);
-    zl_tensor *order = zl_lua_checktensor(L, 3);
-    if (order->dtype != ZL_I32 || !order->data)
-        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based feature numbers");
-    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
-    if (first < 1 || count < 1 || count > order->numel - first + 1)
-        return luaL_error(L, "train: order entries %d..%d out of range (%d entries)", (int)first,
-                          (int)(first + count - 1), (int)order->numel);
+    /* the options first: their metamethods may close anything, so no pointer is taken before */
     int pad_to = 0;
     if (!lua_isnoneornil(L, 6)) {
         static const char *const known[] = {"pad_to", NULL};
@@ -158,9 +162,28 @@ static int t_step_features(lua_State *L)
         zl_lua_opts_check(L, 6, "step_features", known);
         pad_to = zl_lua_opt_int(L, 6, "step_features", "pad_to", 0, 0, 1000000000);
     }
+    trainer_box *b = checkbox(L, 1);
+    zl_squad_features *f = zl_lua_checkfeatures(L, 2);
+    zl_tensor *order = zl_lua_checktensor(L, 3);
+    if (order->dtype != ZL_I32 || !order->data)
+        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based feature numbers");
+    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
+    if (first < 1 || count < 1 || first > order->numel || count > order->numel - first + 1)
+        return luaL_error(L, "train: %I order entries from entry %I out of range (%I entries)",
+                          count, first, (lua_Integer)order->numel);
+    if (count > INT32_MAX) return luaL_argerror(L, 5, "count must be below 2^31");
     int32_t *idx = lua_newuserdatauv(L, (size_t)count * sizeof(int32_t), 0); /* GC'd scratch */
+    /* a finalizer run by that allocation may have closed an argument: take them again */
+    b = checkbox(L, 1);
+    f = zl_lua_checkfeatures(L, 2);
+    order = zl_lua_checktensor(L, 3);
+    if (order->dtype != ZL_I32 || !order->data || order->numel < first - 1 + count)
+        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based feature numbers");
     const int32_t *src = ZL_I32P(order) + (first - 1);
-    for (lua_Integer i = 0; i < count; i++) idx[i] = src[i] - 1;
+    for (lua_Integer i = 0; i < count; i++) {
+        if (src[i] < 1) return luaL_argerror(L, 3, "order entries are 1-based feature numbers");
+        idx[i] = src[i] - 1;
+    }
     zl_trainer_result r;
     if (zl_trainer_step_features(b->t, f, idx, (int)count, pad_to, &r) != 0) return zl_lua_fail(L);
     push_result(L, &r);
@@ -170,13 +193,16 @@ static int t_step_features(lua_State *L)
 
 /* tr:micro_step{input_ids=, token_type_ids=, input_mask=, qmask=, pmask=,
  *               start_positions=, end_positions=} -> loss */
+static const char *const MS_KEYS[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
+                                      "pmask", "start_positions", "end_positions", NULL};
+
 static int t_micro_step(lua_State *L)
 {
-    static const char *const known[] = {"input_ids", "token_type_ids", "input_mask", "qmask",
-                                        "pmask", "start_positions", "end_positions", NULL};
-    trainer_box *b = checkbox(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    zl_lua_opts_check(L, 2, "micro_step", known);
+    /* the inputs' metamethods run now, once: reading the copy runs no Lua code */
+    zl_lua_snapshot(L, 2, MS_KEYS);
+    zl_lua_opts_check(L, 2, "micro_step", MS_KEYS);
+    trainer_box *b = checkbox(L, 1);
     lua_getfield(L, 2, "input_ids");
     zl_tensor *ids = zl_lua_totensor(L, -1);
     if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2 || ids->numel < 1)
@@ -319,16 +345,7 @@ static int l_checkpoint_find(lua_State *L)
  * pretraining step over order[first .. first+count-1] (1-based instance numbers). */
 static int t_step_mlm(lua_State *L)
 {
-    trainer_box *b = checkbox(L, 1);
-    int ids[4];
-    const zl_mlm_data *d = zl_lua_checkcorpus(L, 2, ids);
-    zl_tensor *order = zl_lua_checktensor(L, 3);
-    if (order->dtype != ZL_I32 || !order->data)
-        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based instance numbers");
-    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
-    if (first < 1 || count < 1 || count > order->numel - first + 1)
-        return luaL_error(L, "train: order entries %d..%d out of range (%d entries)", (int)first,
-                          (int)(first + count - 1), (int)order->numel);
+    /* the options first: their metamethods may close anything, so no pointer is taken before */
     static const char *const known[] = {"pad_to", "whole_word", "prob", NULL};
     int pad_to = 0, whole = 0;
     double prob = 0.15;
@@ -339,15 +356,35 @@ static int t_step_mlm(lua_State *L)
         whole = zl_lua_opt_bool(L, 6, "step_mlm", "whole_word", 0);
         prob = zl_lua_opt_number(L, 6, "step_mlm", "prob", 0.15);
     }
+    trainer_box *b = checkbox(L, 1);
+    int ids[4];
+    const zl_mlm_data *d = zl_lua_checkcorpus(L, 2, ids);
+    zl_tensor *order = zl_lua_checktensor(L, 3);
+    if (order->dtype != ZL_I32 || !order->data)
+        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based instance numbers");
+    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
+    if (first < 1 || count < 1 || first > order->numel || count > order->numel - first + 1)
+        return luaL_error(L, "train: %I order entries from entry %I out of range (%I entries)",
+                          count, first, (lua_Integer)order->numel);
+    if (count > INT32_MAX) return luaL_argerror(L, 5, "count must be below 2^31");
+    int32_t *idx = lua_newuserdatauv(L, (size_t)count * sizeof(int32_t), 0); /* GC'd scratch */
+    /* a finalizer run by that allocation may have closed an argument: take them again */
+    b = checkbox(L, 1);
+    d = zl_lua_checkcorpus(L, 2, ids);
+    order = zl_lua_checktensor(L, 3);
+    if (order->dtype != ZL_I32 || !order->data || order->numel < first - 1 + count)
+        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based instance numbers");
     const zl_trainer_config *tc = zl_trainer_get_config(b->t);
     int vocab = b->m->config.vocab_size < ids[3] ? b->m->config.vocab_size : ids[3];
     if (ids[2] >= b->m->config.vocab_size)
         return luaL_error(L, "train: [MASK] (id %d) is outside the model's vocabulary (%d)",
                           ids[2], b->m->config.vocab_size);
     zl_mlm_mask_opts mo = {(float)prob, tc->max_predictions, whole, ids[2], vocab};
-    int32_t *idx = lua_newuserdatauv(L, (size_t)count * sizeof(int32_t), 0); /* GC'd scratch */
     const int32_t *src = ZL_I32P(order) + (first - 1);
-    for (lua_Integer i = 0; i < count; i++) idx[i] = src[i] - 1;
+    for (lua_Integer i = 0; i < count; i++) {
+        if (src[i] < 1) return luaL_argerror(L, 3, "order entries are 1-based instance numbers");
+        idx[i] = src[i] - 1;
+    }
     zl_trainer_result r;
     if (zl_trainer_step_mlm(b->t, d, idx, (int)count, pad_to, ids[0], ids[1], &mo, &r) != 0)
         return zl_lua_fail(L);

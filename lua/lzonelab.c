@@ -151,5 +151,6 @@ int luaopen_zonelab(lua_State *L)
         lua_call(L, 0, 1);
         lua_setfield(L, -2, zl_modules[i].name);
     }
+    zl_lua_note_functions(L, -1);
     return 1;
 }

@@ -99,6 +99,45 @@ void zl_lua_mask_read(lua_State *L, int idx, const char *fn, const struct zl_ber
 void zl_lua_mask_apply(lua_State *L, zl_lua_mask_spec *s, int B, int S, const char *fn,
                        struct zl_bert_mask *mk, struct zl_bert_forward_opts *o);
 
+/* ---- ownership (lpin.c; the rule is in docs/architecture.md) ----
+ * An owner is a userdata whose box starts with a zl_lua_owner and whose metatable was
+ * marked with zl_lua_owner_mark. Its close()/__gc hand the object to zl_lua_owner_close
+ * and set the box's pointer to NULL (closed at once: methods raise); the object itself is
+ * freed then, or by the last borrower or pin to let go, and never while a function of the
+ * binding is running below the close (a callback or finalizer closed it mid-call). */
+typedef struct zl_lua_owner {
+    int borrowers;          /* borrowers and pins holding the object */
+    void *deferred;         /* closed while held: freed when the last one lets go */
+    void (*free_fn)(void *);
+} zl_lua_owner;
+void zl_lua_owner_mark(lua_State *L, int mt);
+void zl_lua_owner_close(lua_State *L, zl_lua_owner *o, void *obj, void (*free_fn)(void *));
+/* Called once by luaopen_zonelab with the module table at idx: records the binding's C
+ * functions, so that a free asked for while one of them runs (from a callback, a
+ * metamethod or a finalizer) waits until none does (lpin.c). */
+void zl_lua_note_functions(lua_State *L, int module);
+/* The borrower at stack index `borrower` holds its owner in uservalue uv: borrow counts
+ * it once the borrower's C object exists; unborrow right after that object is freed. */
+void zl_lua_borrow(lua_State *L, int borrower, int uv);
+void zl_lua_unborrow(lua_State *L, int borrower, int uv);
+/* Pins the owner at idx until the running C function returns or raises (pushes a
+ * to-be-closed slot: push it after any lua_remove/lua_replace/lua_insert of the call). */
+void zl_lua_pin(lua_State *L, int idx);
+
+/* Replaces the table at idx by a plain copy of it: every raw pair, plus keys[i] (a
+ * NULL-terminated list, may be NULL) read with lua_getfield when absent, so __index
+ * still answers. Metamethods run here, once, before the caller takes any pointer;
+ * reading the copy afterwards runs no Lua code and the copy keeps its values alive.
+ * (Raw pairs: the table's __pairs is not consulted.) */
+void zl_lua_snapshot(lua_State *L, int idx, const char *const *keys);
+
+/* Integer argument idx in lo..hi (raises naming what), without overflow. */
+int zl_lua_checkint(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, const char *what);
+/* A number as an int in lo..hi: raises for NaN, fractions and values out of range
+ * (a float-to-int conversion outside int's range is undefined behaviour in C). */
+int zl_lua_number_to_int(lua_State *L, double v, int lo, int hi, const char *what);
+#define ZL_LUA_INT_LIMIT 1000000000 /* |n| bound for numbers the core range-checks itself */
+
 /* Module openers (one per binding file). */
 int zl_lua_open_tensor(lua_State *L);
 int zl_lua_open_tfckpt(lua_State *L);
@@ -124,6 +163,11 @@ int zl_lua_optim_loss_and_grads(lua_State *L);
 struct zl_optim_config;
 int zl_lua_optim_fields(lua_State *L, int idx, const char *fn, struct zl_optim_config *cfg);
 int zl_lua_optim_config(lua_State *L, int idx, const char *fn, struct zl_optim_config *cfg);
+
+/* The communicator inside a zonelab.dist userdata (ldist.c: zl.dist.init()'s second result,
+ * zl.dist.world()); raises when idx holds anything else. It lives until exit. */
+struct zl_dist;
+const struct zl_dist *zl_lua_checkdist(lua_State *L, int idx);
 
 /* The tokenizer inside a zonelab.tokenizer userdata (ltokenizer.c); raises when idx is
  * not an open tokenizer. */

@@ -42,6 +42,7 @@ if args.merge then
 end
 if not args.results then cli.fail("missing argument 'results' (the results CSV to write)") end
 if not args.dataset then cli.fail("option '--dataset' must be used 1 time") end
+if cli.exists(args.dataset) then require("zonelab.qa").warn_cmrc_file(args.dataset, args.cmrc) end
 
 aggregate.run(args.prediction_dir, args.results, {
   dataset = args.dataset, use_f1 = args.use_f1, cmrc = args.cmrc, allow_missing = args.allow_missing,

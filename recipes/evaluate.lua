@@ -22,6 +22,7 @@ p:option("--per-question", "Also write every question's EM and F1 to this JSON f
 local args = cli.parse(p)
 
 local ds = zl.metrics.load(args.dataset)
+require("zonelab.qa").warn_cmrc_file(args.dataset, args.cmrc)
 local r = scoring.score(ds, args.predictions, { cmrc = args.cmrc, per_question = args.per_question ~= nil })
 print(scoring.line(r))
 if args.per_question then

@@ -4,45 +4,17 @@
 -- flows_<qid>.pdf (sentence view, radial view, legend). See docs/flows.md.
 --
 -- Also usable from another recipe: `require("flows").run{model =, predict =, qid =, out =,
--- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer", mask = {...}, ...}`:
+-- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer", mask = {...}, cmrc =, ...}`:
 -- layers and heads 1-based; `mask` holds m:forward's masking options (zone, layer, mask,
--- heads, layers, head_mask), applied to both models' forward passes unchanged.
+-- heads, layers, head_mask): with `compare`, applied to both models' forward passes
+-- unchanged; without it, the model is compared with itself under the mask (A unmasked, B
+-- masked). `html = true` also writes flows_<qid>.html, the interactive viewer, holding the
+-- attention weights above `html_floor` (default min(tau, 0.05)).
 local cli = require "zonelab.cli"
 local qa = require "zonelab.qa"
 local zl = require "zonelab"
 
 local M = {}
-
--- The run_squad.py choice of the best span within one feature: the n-best starts and
--- ends, start <= end, both in the passage, the start where its window has max context,
--- at most max_answer_length tokens.
-local function best_span(f, start_logits, end_logits, n_best, max_len)
-  local in_passage, max_ctx = {}, {}
-  for _, pair in ipairs(f.token_to_orig_map) do in_passage[pair[1]] = true end
-  for _, p in ipairs(f.token_is_max_context) do max_ctx[p] = true end
-  local function top(logits)
-    local idx = {}
-    for i = 0, f.length - 1 do idx[#idx + 1] = i end
-    table.sort(idx, function(a, b)
-      local x, y = logits:get(1, a + 1), logits:get(1, b + 1)
-      if x ~= y then return x > y end
-      return a < b
-    end)
-    local out = {}
-    for i = 1, math.min(n_best, #idx) do out[i] = idx[i] end
-    return out
-  end
-  local best, bs, be
-  for _, s in ipairs(top(start_logits)) do
-    for _, e in ipairs(top(end_logits)) do
-      if in_passage[s] and in_passage[e] and max_ctx[s] and e >= s and e - s + 1 <= max_len then
-        local score = start_logits:get(1, s + 1) + end_logits:get(1, e + 1)
-        if not best or score > best then best, bs, be = score, s, e end
-      end
-    end
-  end
-  return bs, be, best
-end
 
 local function forward(model, feats, i, masking)
   local b = feats:batch(i, 1)
@@ -58,27 +30,78 @@ local function pieces(tok, f)
   return t
 end
 
-local function answer_text(toks, s, e)
-  if not s then return nil end
-  local words = {}
-  for i = s + 1, e + 1 do
-    local p = toks[i]
-    if p:sub(1, 2) == "##" and #words > 0 then words[#words] = words[#words] .. p:sub(3)
-    else words[#words + 1] = p end
+-- A file beside the stdlib's modules (zonelab/flows_view.html, .js), found on package.path.
+local function stdlib_file(name, ext)
+  local path = package.searchpath(name, (package.path:gsub("%.lua", "." .. ext)))
+  if not path then cli.fail("zonelab.%s.%s: not found on the stdlib path (an incomplete install)", name, ext) end
+  return zl.io.read(path)
+end
+
+--- Writes the interactive viewer: the template with its data and script inlined. `v.graphs`
+--- holds per model the graph built at the floor and the attentions it came from; every
+--- edge of that graph carries the weights of its heads, so the page can rebuild the graph
+--- at any tau >= floor (docs/flows.md, "The viewer").
+function M.write_html(path, v)
+  local parts = {}
+  local function graph_json(m)
+    local g, att = m.graph, m.attentions
+    local info = g:info()
+    local out = { string.format('{"target": %s, "edges": [', zl.json.encode(info.target)) }
+    for i, e in ipairs(g:edges()) do
+      local hs, ws = {}, {}
+      for k, h in ipairs(e[4]) do
+        hs[k] = tostring(h - 1)
+        ws[k] = string.format("%.9g", att:get(e[1], 1, h, e[2] + 1, e[3] + 1))
+      end
+      out[#out + 1] = string.format('%s[%d,%d,%d,[%s],[%s]]', i > 1 and "," or "", e[1] - 1, e[2], e[3],
+        table.concat(hs, ","), table.concat(ws, ","))
+    end
+    out[#out + 1] = "]}"
+    return table.concat(out), info
   end
-  return table.concat(words, " ")
+  local ga, info = graph_json(v.graphs.a)
+  parts[#parts + 1] = '"a": ' .. ga
+  if v.graphs.b then parts[#parts + 1] = '"b": ' .. graph_json(v.graphs.b) end
+  local head = zl.json.encode({ tokens = v.tokens, num_layers = info.num_layers, num_heads = info.num_heads,
+    first_segment = info.first_segment, tau = v.tau, floor = v.floor, alpha = v.alpha, qid = v.qid,
+    question = v.question, target_kind = v.target_kind, names = v.names, answers = v.answers })
+  local data = head:sub(1, -2) .. ', "graphs": {' .. table.concat(parts, ", ") .. "}}"
+  -- inside <script>, "</" would end the element: JSON allows the escape "<\/" in strings
+  data = data:gsub("</", "<\\/")
+  local page = stdlib_file("zonelab.flows_view", "html")
+  local function put(key, text)
+    local i, j = page:find(key, 1, true)
+    page = page:sub(1, i - 1) .. text .. page:sub(j + 1)
+  end
+  local title = v.qid:gsub("&", "&amp;"):gsub("<", "&lt;"):gsub(">", "&gt;")
+  -- the script's placeholder comes last in the page and the title's first: this order never
+  -- finds a placeholder inside text already put in
+  put("{{SCRIPT}}", stdlib_file("zonelab.flows_view", "js"))
+  put("{{DATA}}", data)
+  put("{{TITLE}}", title)
+  zl.io.write_atomic(path, page)
 end
 
 --- Runs the whole recipe from an options table (the parsed command line).
 function M.run(o)
   local tau, alpha = o.tau or 0.3, o.alpha or 0.5
   local target = o.target or "cls"
-  local model = qa.load_model(o.model, { lower = o.lower, gelu = o.gelu })
-  local other = o.compare and qa.load_model(o.compare, { lower = model.lower, gelu = o.gelu }) or nil
+  local model = qa.load_model(o.model, { lower = o.lower, gelu = o.gelu, cmrc = o.cmrc })
+  local other = o.compare and qa.load_model(o.compare, { lower = model.lower, gelu = o.gelu, cmrc = o.cmrc })
+    or nil
+  -- a mask without a second model: the model against itself under the mask (A = unmasked,
+  -- B = masked), how attention reroutes when the zone is removed
+  local self_mask = o.mask ~= nil and not o.compare
+  local mask_a = (not self_mask) and o.mask or nil
+  if self_mask then other = model end
+  local floor = o.html_floor or math.min(tau, 0.05)
+  if o.html and (floor <= 0 or floor > tau) then
+    cli.fail("--html-floor must be in (0, tau = %g], got %g", tau, floor)
+  end
   if o.say_gelu then
     local qa_cli = require "zonelab.qa_cli"
     qa_cli.say_gelu(model.bert, o.model)
-    if other then qa_cli.say_gelu(other.bert, o.compare) end
+    if o.compare then qa_cli.say_gelu(other.bert, o.compare) end
   end
   local cfg = model.config
   if other then
@@ -128,14 +151,14 @@ function M.run(o)
     local ex = data.ds:example(i)
     if ex.qid == o.qid then example = ex; break end
   end
-  local n_best, max_len = o.n_best_size or 20, o.max_answer_length or 30
+  local span_opts = { n_best_size = o.n_best_size or 20, max_answer_length = o.max_answer_length or 30 }
 
   -- The feature drawn: the one holding model A's best answer (one window for most questions).
   local chosen, out_a, span_a
   for _, i in ipairs(idx) do
-    local f = feats:get(i)
-    local out = forward(model, feats, i, o.mask)
-    local s, e, score = best_span(f, out.start_logits, out.end_logits, n_best, max_len)
+    local out = forward(model, feats, i, mask_a)
+    -- the decoder's choice of the best span within this window (core/squad.c)
+    local s, e, score = feats:best_span(i, out.start_logits, out.end_logits, span_opts)
     if not chosen or (score and (not span_a.score or score > span_a.score)) then
       chosen, out_a, span_a = i, out, { s, e, score = score }
     end
@@ -153,10 +176,10 @@ function M.run(o)
       target = tgt, length = f.length, first_segment = f.query_length + 2 })
   end
   local ga = graph(out_a, span_a)
-  local gb, span_b
+  local gb, span_b, out_b
   if other then
-    local out_b = forward(other, feats, chosen, o.mask)
-    local s, e, score = best_span(f, out_b.start_logits, out_b.end_logits, n_best, max_len)
+    out_b = forward(other, feats, chosen, o.mask)
+    local s, e, score = feats:best_span(chosen, out_b.start_logits, out_b.end_logits, span_opts)
     span_b = { s, e, score = score }
     gb = graph(out_b, span_b)
   end
@@ -165,16 +188,27 @@ function M.run(o)
   local safe = o.qid:gsub("[^%w%-_.]", "_")
   local json_path = string.format("%s/flows_%s.json", o.out, safe)
   local pdf_path = string.format("%s/flows_%s.pdf", o.out, safe)
+  -- the decoder's answer text (wordpieces joined, mapped back onto the passage's words)
+  local function answer_text(span)
+    return span[1] and feats:span_text(chosen, span[1], span[2], { lower = model.lower }) or nil
+  end
   local function answer(span)
     return { start = span[1] or zl.json.null, ["end"] = span[2] or zl.json.null,
-      text = answer_text(toks, span[1], span[2]) or zl.json.null }
+      text = answer_text(span) or zl.json.null }
   end
   -- The core's JSON (possibly millions of edges) with the question's fields spliced in,
   -- rather than decoded and re-encoded in Lua.
   local extra = { qid = o.qid, question = example.question, doc_span_index = f.doc_span_index,
     target_kind = target }
+  if o.mask then -- what was masked: B alone (the model against itself) or both models
+    extra.mask = {}
+    for k, v in pairs(o.mask) do -- a tensor option (mask, head_mask) is named, not copied
+      extra.mask[k] = type(v) == "userdata" and "tensor" or v
+    end
+    extra.mask_applies_to = self_mask and "b" or "both"
+  end
   if gb then
-    extra.models = { a = o.model, b = o.compare }
+    extra.models = { a = o.model, b = o.compare or o.model }
     extra.answers = { a = answer(span_a), b = answer(span_b) }
   else
     extra.model, extra.answer = o.model, answer(span_a)
@@ -185,19 +219,41 @@ function M.run(o)
   local name_a = o.name_a or o.model:gsub("/+$", ""):match("[^/]+$") or o.model
   local name_b = o.compare and (o.name_b or o.compare:gsub("/+$", ""):match("[^/]+$") or o.compare)
   if name_b == name_a then name_a, name_b = o.model, o.compare end
+  if self_mask then
+    local what = o.mask.zone and string.format("%s masked at layer %s", o.mask.zone, tostring(o.mask.layer))
+      or "masked"
+    name_b = o.name_b or (name_a .. ", " .. what)
+    name_a = o.name_a or (name_a .. ", unmasked")
+  end
   local sub = "Q: " .. example.question
   if #sub > 160 then sub = sub:sub(1, 157) .. "..." end
-  local ans = answer_text(toks, span_a[1], span_a[2])
+  local ans = answer_text(span_a)
   sub = sub .. "   |   " .. name_a .. ": " .. (ans or "(no span)")
-  if gb then sub = sub .. "   |   " .. name_b .. ": " .. (answer_text(toks, span_b[1], span_b[2]) or "(no span)") end
+  if gb then sub = sub .. "   |   " .. name_b .. ": " .. (answer_text(span_b) or "(no span)") end
   local heads = o.heads and #o.heads > 0 and (", heads " .. table.concat(o.heads, ",")) or ""
   zl.flows.draw(pdf_path, ga, gb, {
     title = string.format("Attention Flows: %s (target %s, tau %g, alpha %g%s)", o.qid,
       target == "cls" and "[CLS]" or "answer", tau, alpha, heads),
     subtitle = sub, name_a = name_a, name_b = name_b, layer = o.layer or 1,
-    max_ring_tokens = o.max_ring_tokens or 0,
+    max_ring_tokens = o.max_ring_tokens or 0, max_edges = o.max_edges,
   })
-  return { json = json_path, pdf = pdf_path, graph_a = ga, graph_b = gb, feature = f }
+  local html_path
+  if o.html then
+    html_path = string.format("%s/flows_%s.html", o.out, safe)
+    local function floor_graph(out, g)
+      local gf = zl.flows.build(out.attentions, { tau = floor, alpha = alpha, heads = o.heads, tokens = toks,
+        target = g:info().target, length = f.length, first_segment = f.query_length + 2 })
+      return gf
+    end
+    M.write_html(html_path, {
+      tokens = toks, floor = floor, tau = tau, alpha = alpha, qid = o.qid, question = example.question,
+      target_kind = target, names = { a = name_a, b = gb and name_b or nil },
+      answers = { a = answer_text(span_a), b = gb and answer_text(span_b) or nil },
+      graphs = { a = { graph = floor_graph(out_a, ga), attentions = out_a.attentions },
+        b = gb and { graph = floor_graph(out_b, gb), attentions = out_b.attentions } or nil },
+    })
+  end
+  return { json = json_path, pdf = pdf_path, html = html_path, graph_a = ga, graph_b = gb, feature = f }
 end
 
 -- Required as a module ("flows"): hand out M; run as a script: parse the command line.
@@ -224,9 +280,13 @@ p:option("--layer", "Layer whose influence I_k the sentence view shows (1-based;
   "default, summarises every layer).", "1")
 p:option("--max-ring-tokens", "Tokens labelled per ring at most (0 = as many as fit; the rest " ..
   "are counted next to the ring's label).", "0")
+p:option("--max-edges", "Edges drawn in the PDF at most: the strongest (carried by the most " ..
+  "heads, then nearest the target); the legend says how many were cut.", "200")
 p:option("--max-seq-length", "Tokens per window (default 384, or the model's " ..
   "max_position_embeddings when it has fewer positions).")
-p:option("--mask-zone", "Decode with this zone masked (as decode.lua): " .. qa.zone_list() .. ".")
+p:option("--mask-zone", "Decode with this zone masked (as decode.lua): " .. qa.zone_list() .. ". " ..
+  "Without --compare, model A is the model unmasked and model B the same model masked; with " ..
+  "--compare, both models are masked.")
 p:option("--mask-layer", "Layer of --mask-zone, 1-based, or 'all' (as decode.lua).")
 p:option("--doc-stride", "Stride between the passage windows.", "128")
 p:option("--max-query-length", "Question tokens kept.", "64")
@@ -234,6 +294,10 @@ p:option("--max-answer-length", "Longest answer in tokens (--target answer).", "
 require("zonelab.qa_cli").add_gelu(p)
 p:flag("--lower", "Lower-case text (default: guessed from vocab.txt).")
 p:flag("--cased", "Keep case (default: guessed from vocab.txt).")
+p:flag("--cmrc", "CMRC 2018 (Chinese): run_cmrc2018.py's tokenizer variant.")
+p:flag("--html", "Also write flows_<qid>.html, the interactive viewer (one self-contained file).")
+p:option("--html-floor", "Attention weights kept in the viewer for its tau slider: those above " ..
+  "this floor (default: the smaller of tau and 0.05).")
 p:option("--out", "Output folder."):count(1)
 cli.add_threads(p)
 local args = cli.parse(p)
@@ -260,13 +324,18 @@ local opts = {
   tau = number(args.tau, "--tau", 0, 1, true), alpha = number(args.alpha, "--alpha", 1e-9, 1),
   heads = heads, target = args.target, layer = cli.integer(args.layer, "--layer", 1),
   max_ring_tokens = cli.integer(args.max_ring_tokens, "--max-ring-tokens", 0),
+  max_edges = cli.integer(args.max_edges, "--max-edges", 1, 1000000),
   max_seq_length = args.max_seq_length and cli.integer(args.max_seq_length, "--max-seq-length", 8, 100000),
   doc_stride = cli.integer(args.doc_stride, "--doc-stride", 1, 100000),
   max_query_length = cli.integer(args.max_query_length, "--max-query-length", 1, 100000),
   max_answer_length = cli.integer(args.max_answer_length, "--max-answer-length", 1, 100000),
   lower = args.lower and true or (args.cased and false or nil), out = args.out,
-  gelu = args.gelu, say_gelu = true,
+  gelu = args.gelu, say_gelu = true, cmrc = args.cmrc, html = args.html,
 }
+if args.html_floor then
+  if not args.html then cli.fail("--html-floor needs --html") end
+  opts.html_floor = number(args.html_floor, "--html-floor", 0, opts.tau)
+end
 if args.mask_zone then
   local qa_cli = require "zonelab.qa_cli"
   qa_cli.zone(args.mask_zone)
@@ -279,7 +348,10 @@ elseif args.mask_layer then
 end
 if not cli.exists(opts.predict) then cli.fail("%s: no such file (--predict)", opts.predict) end
 local r = M.run(opts)
-for name, g in pairs({ [opts.model] = r.graph_a, [opts.compare or ""] = r.graph_b }) do
+local graphs = { { opts.model, r.graph_a } }
+if r.graph_b then graphs[2] = { opts.compare or (opts.model .. " (masked)"), r.graph_b } end
+for _, ng in ipairs(graphs) do
+  local name, g = ng[1], ng[2]
   if g:info().num_edges == 0 then
     io.stderr:write(string.format("warning: %s: no head attends above tau %g from the target; an " ..
       "untrained or small model attends diffusely, try a lower --tau (docs/flows.md)\n", name, opts.tau))
@@ -290,3 +362,4 @@ print(string.format("question %s: %d tokens, %d edges%s", opts.qid, info.length,
   r.graph_b and string.format(" (model B: %d)", r.graph_b:info().num_edges) or ""))
 cli.wrote(r.json, "attention graph")
 cli.wrote(r.pdf, "drawing")
+if r.html then cli.wrote(r.html, "viewer") end

@@ -64,20 +64,7 @@ end
 
 local NAMES = { em = "EM", f1 = "F1" }
 
--- A table's metric from its name: results_f1.csv, f1_mean.csv, a folder named f1 (the
--- stats recipe's F1 output) or em; nil when the name does not say.
-local function metric_of_name(path)
-  local base = path:match("([^/]*)$"):lower():gsub("%.csv$", "")
-  for m in pairs(NAMES) do
-    for tok in base:gmatch("[^_%-%.]+") do
-      if tok == m then return m end
-    end
-  end
-  local dir = path:match("([^/]*)/[^/]*$")
-  if dir and NAMES[dir:lower()] then return dir:lower() end
-  if base:find("exact", 1, true) then return "em" end
-  return nil
-end
+local metric_of_name = csv.metric_of_name
 
 local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
 

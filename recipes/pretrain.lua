@@ -64,7 +64,7 @@ p:flag("--pad-per-batch", "Pad each micro-batch to its longest instance instead 
   "--max-seq-length (faster; the same loss: padding is never predicted).")
 local args = cli.parse(p)
 
-local ranks = zl.dist.init()
+local ranks, world = zl.dist.init()
 local rank0 = zl.dist.rank() == 0
 local note = rank0 and function(...) io.stderr:write(string.format(...)) end or function() end
 
@@ -174,7 +174,8 @@ local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch"
 if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
 
 local tr = zl.train.new(m, { micro_batch = micro, max_seq_length = seq, seed = seed,
-  lr = lr, total_steps = steps, warmup_steps = warmup, max_predictions = max_pred })
+  lr = lr, total_steps = steps, warmup_steps = warmup, max_predictions = max_pred,
+  dist = world })
 
 local run = { train = args.train, format = format, model = args.model, init = args.init,
   seed = seed, epochs = epochs, lr = lr, batch = batch, micro_batch = micro,

@@ -46,12 +46,16 @@ p:option("--flows-tau", "Attention threshold of the flows drawings (default: 0.1
 p:option("--jobs", "Seeds trained and swept at the same time, each with its share of the cores " ..
   "(its output then goes to SEED_DIR/log.txt). Default: 1; the embedded default: the number of " ..
   "cores (its small model runs best on one core each).")
-p:option("--preset", "Embedded default only: demo (the make demo setting) or tiny (a corpus " ..
-  "and model small enough for a smoke test in seconds; it does not learn).", "demo")
-  :choices({ "demo", "tiny" })
+p:option("--preset", "Embedded default only: demo (the make demo setting), demo-zh (the same " ..
+  "in Chinese, CMRC 2018-style, scored with the CMRC metric: make demo-zh), or tiny / tiny-zh " ..
+  "(a corpus and model small enough for a smoke test in seconds; they do not learn).", "demo")
+  :choices({ "demo", "demo-zh", "tiny", "tiny-zh" })
 require("zonelab.qa_cli").add_gelu(p)
 p:flag("--lower", "Lower-case text (uncased models).")
 p:flag("--cased", "Keep case (cased models).")
+p:flag("--cmrc", "CMRC 2018 (Chinese data and model): every step uses run_cmrc2018.py's tokenizer " ..
+  "variant and the CMRC 2018 metric (training's dev scores, results.csv, baseline.json, " ..
+  "report.md). The embedded demo-zh and tiny-zh presets set it themselves.")
 cli.add_threads(p)
 local args = cli.parse(p)
 local cores = zl.cpu_count() -- the cores this process may run on (not OPENBLAS_NUM_THREADS)
@@ -162,6 +166,11 @@ else
 end
 
 local flows_tau = tostring(args.flows_tau or settings.flows_tau or 0.1)
+local cmrc = args.cmrc or settings.cmrc or false
+if not embedded and not cmrc then
+  -- said once here, before the steps (which would each say it)
+  require("zonelab.qa").warn_cmrc_file(args.dev, false)
+end
 local function setting(opt, key)
   if opt ~= nil then return opt end
   return settings.train[key]
@@ -190,6 +199,7 @@ add(common, "--doc-stride", args.doc_stride)
 add(common, "--max-query-length", args.max_query_length)
 if args.lower then common[#common + 1] = "--lower" end
 if args.cased then common[#common + 1] = "--cased" end
+if cmrc then common[#common + 1] = "--cmrc" end
 if args.threads then add(common, "--threads", args.threads) end
 
 -- ---- the embedded default pretrains first (masked LM on its training passages,
@@ -345,8 +355,10 @@ for seed = 1, seeds do
   job_step(seed, string.format("sweep seed %d", seed), "sweep.lua", s)
   -- per-question scores for the single-run significance of seed 1
   if seed == 1 then
-    job_step(seed, "per-question scores seed 1", "aggregate.lua", { run.sweep, dir .. "/results_check.csv",
-      "--dataset", dev_file, "--per-question", dir .. "/per_question" })
+    local a = { run.sweep, dir .. "/results_check.csv", "--dataset", dev_file,
+      "--per-question", dir .. "/per_question" }
+    if cmrc then a[#a + 1] = "--cmrc" end
+    job_step(seed, "per-question scores seed 1", "aggregate.lua", a)
   end
 end
 if jobs > 1 then
@@ -364,9 +376,14 @@ end
 local stats_dir = out .. "/stats"
 local st = { "--out", stats_dir, "--per-question", runs[1].dir .. "/per_question", "--runs" }
 for _, r in ipairs(runs) do st[#st + 1] = r.sweep .. "/results.csv" end
+-- each run's own baseline: std_diff.csv, the spread of the effects (report.md)
+st[#st + 1] = "--baselines"
+for _, r in ipairs(runs) do st[#st + 1] = r.sweep .. "/baseline.json" end
 step("stats EM", "stats.lua", st)
 local st_f1 = { "--out", stats_dir .. "/f1", "--runs" }
 for _, r in ipairs(runs) do st_f1[#st_f1 + 1] = r.sweep .. "/results_f1.csv" end
+st_f1[#st_f1 + 1] = "--baselines"
+for _, r in ipairs(runs) do st_f1[#st_f1 + 1] = r.sweep .. "/baseline.json" end
 step("stats F1", "stats.lua", st_f1)
 
 local function mean(key)
@@ -379,6 +396,9 @@ zl.json.write(stats_dir .. "/baseline_mean.json", mean_baseline, { pretty = true
 
 -- ---- figures ----
 local fig = out .. "/figures"
+-- the panels name the metric's script when it is not SQuAD's
+local em_title, f1_title = "EM", "F1"
+if cmrc then em_title, f1_title = "EM (CMRC 2018)", "F1 (CMRC 2018)" end
 cli.ensure_dir(fig)
 local r1 = runs[1]
 -- each table's metric comes from its name (results_f1.csv, the stats' f1 folder), and
@@ -386,11 +406,11 @@ local r1 = runs[1]
 step("heatmap single run", "heatmap.lua", { r1.sweep .. "/results.csv", r1.sweep .. "/baseline.json",
   fig .. "/heatmap_seed1.pdf", "--title", "Seed 1",
   "--panel", r1.sweep .. "/results_f1.csv", r1.sweep .. "/baseline.json",
-  "--panel-title", "EM", "--panel-title", "F1" })
+  "--panel-title", em_title, "--panel-title", f1_title })
 step("heatmap mean", "heatmap.lua", { stats_dir .. "/mean.csv", stats_dir .. "/baseline_mean.json",
   fig .. "/heatmap_mean.pdf", "--title", string.format("Mean of %d runs", #runs),
   "--panel", stats_dir .. "/f1/mean.csv", stats_dir .. "/baseline_mean.json",
-  "--panel-title", "EM", "--panel-title", "F1" })
+  "--panel-title", em_title, "--panel-title", f1_title })
 
 -- ---- attention flows: the model seed 1 started from (the pretrained one, or its initial
 -- weights) against the fine-tuned one ----
@@ -423,7 +443,7 @@ if n_flows > 0 then
   end
   for _, qid in ipairs(ids) do
     local a = { "--model", r1.model, "--compare", compare, "--predict", dev_file, "--qid", qid,
-      "--out", fig .. "/flows", "--target", "answer", "--tau", flows_tau }
+      "--out", fig .. "/flows", "--target", "answer", "--tau", flows_tau, "--html" }
     add(a, "--gelu", args.gelu)
     for _, v in ipairs(common) do a[#a + 1] = v end
     step("flows " .. qid, "flows.lua", a)
@@ -453,6 +473,9 @@ w()
 w(embedded and "Embedded default: synthetic corpus (zonelab.synth), small BERT trained from scratch."
   or string.format("Model `%s`, training file `%s`, dev file `%s`.", args.model, args.train, args.dev))
 w()
+w(cmrc and "Scores: the CMRC 2018 metric (cmrc2018_evaluate.py: mixed segmentation, character-level F1)."
+  or "Scores: the SQuAD v1.1 metric (evaluate-v1.1.py).")
+w()
 if embedded then
   w(string.format("Preset `%s` (zonelab.synth.PRESETS): `%s`", args.preset,
     zl.json.encode(settings)))
@@ -467,30 +490,70 @@ for _, r in ipairs(runs) do
 end
 w(string.format("| mean | %.3f | %.3f |", mean_baseline.exact_match, mean_baseline.f1))
 w()
+-- The spread over seeds twice: of the scores (std.csv), which carries the seeds' different
+-- baselines, and of each score's difference from its own seed's baseline (std_diff.csv),
+-- the effect of the mask, which the heatmaps draw.
+local function spreads(dir, metric)
+  if #runs < 2 then return end
+  w(string.format("Sample standard deviation over seeds of the %s scores (`%s`); it includes " ..
+    "the spread of the seeds' baselines:", metric, rel(dir .. "/std.csv")))
+  w()
+  w(table_md(dir .. "/std.csv"))
+  w()
+  w(string.format("Sample standard deviation over seeds of the difference from each seed's own " ..
+    "baseline (%s masked - baseline, the effect of the mask, as the heatmaps draw it; `%s`):",
+    metric, rel(dir .. "/std_diff.csv")))
+  w()
+  w(table_md(dir .. "/std_diff.csv"))
+  w()
+end
 w("## Exact match with each zone masked in each layer (mean over seeds)")
 w()
 w(table_md(stats_dir .. "/mean.csv"))
 w()
-if #runs > 1 then
-  w("Sample standard deviation over seeds:")
-  w()
-  w(table_md(stats_dir .. "/std.csv"))
-  w()
-end
-w("F1 with each zone masked in each layer (mean over seeds):")
+spreads(stats_dir, "EM")
+w("## F1 with each zone masked in each layer (mean over seeds)")
 w()
 w(table_md(stats_dir .. "/f1/mean.csv"))
 w()
+spreads(stats_dir .. "/f1", "F1")
+-- the paired bootstrap of seed 1: one line per cell whose interval excludes 0
+do
+  local sig = stats_dir .. "/significance.csv"
+  local header, rows = csv.read(sig)
+  local col = {}
+  for i, h in ipairs(header) do col[h] = i end
+  local nq = #require("zonelab.scoring").read_per_question(r1.dir .. "/per_question/per_question.json").ids
+  local lines = {}
+  for _, row in ipairs(rows) do
+    if row[col.significant] == "1" then
+      lines[#lines + 1] = string.format("- layer %s, %s: %+.2f EM points (95%% interval %+.2f to %+.2f)",
+        row[col.layer], row[col.zone], csv.number(row[col.diff], sig, row.line, col.diff),
+        csv.number(row[col.ci_low], sig, row.line, col.ci_low),
+        csv.number(row[col.ci_high], sig, row.line, col.ci_high))
+    end
+  end
+  w("## Cells that differ from the baseline (seed 1)")
+  w()
+  w(string.format("Paired bootstrap over the %d dev questions of seed 1 (masked - baseline EM per " ..
+    "question, 95%% interval; `%s`): %s", nq, rel(sig), #lines == 0
+      and string.format("none of the %d cells differs from the baseline.", #rows)
+      or string.format("%d of the %d cells differ%s from the baseline:", #lines, #rows,
+        #lines == 1 and "s" or "")))
+  if #lines > 0 then
+    w()
+    for _, l in ipairs(lines) do w(l) end
+  end
+  w()
+end
 w("## Figures")
 w()
 w("- [Seed 1, EM and F1](" .. rel(fig .. "/heatmap_seed1.pdf") .. ")")
 w("- [Mean over seeds, EM and F1](" .. rel(fig .. "/heatmap_mean.pdf") .. ")")
 for _, qid in ipairs(flows) do
-  w("- [Attention flows of " .. qid .. "](" .. rel(fig .. "/flows/flows_" .. qid .. ".pdf") .. ")")
+  w("- [Attention flows of " .. qid .. "](" .. rel(fig .. "/flows/flows_" .. qid .. ".pdf") .. ") ([viewer](" ..
+    rel(fig .. "/flows/flows_" .. qid .. ".html") .. "))")
 end
-w()
-w("Single-run significance (paired bootstrap over questions, seed 1): `" ..
-  rel(stats_dir .. "/significance.csv") .. "`.")
 w()
 w("## Timings")
 w()
@@ -509,4 +572,4 @@ print(string.format("baseline EM %.3f, F1 %.3f (mean of %d seeds)", mean_baselin
 cli.wrote(out .. "/report.md", "report")
 cli.wrote(fig .. "/heatmap_seed1.pdf", "Figure 1, seed 1")
 cli.wrote(fig .. "/heatmap_mean.pdf", "Figure 1, mean over seeds")
-cli.wrote(stats_dir, "mean.csv, std.csv, significance.csv")
+cli.wrote(stats_dir, "mean.csv, std.csv, std_diff.csv, significance.csv")

@@ -12,7 +12,10 @@ local zl = require "zonelab"
 local p = cli.parser("recipes/stats.lua",
   "Statistics over runs of the zone x layer experiment. --runs: mean and sample standard " ..
   "deviation (n-1) of every cell across the runs' results CSVs -> OUT/mean.csv, OUT/std.csv " ..
-  "(same header, 3 decimals; std cells are empty with a single run). --reference: the sample " ..
+  "(same header, 3 decimals; std cells are empty with a single run). --baselines: each run's " ..
+  "baseline.json (same order as --runs) -> also OUT/std_diff.csv, the sample std over the runs " ..
+  "of (cell - that run's own baseline): the spread of the effects, without the seed-to-seed " ..
+  "spread of the baselines that std.csv carries. --reference: the sample " ..
   "standard deviation over layers of (mean of the runs - reference), per zone, printed as one " ..
   'JSON line {"std_of_difference": {...}} (the last row of the paper\'s Table 2). ' ..
   "--per-question DIR: a paired bootstrap over questions of (masked - baseline) for every cell " ..
@@ -27,6 +30,9 @@ local p = cli.parser("recipes/stats.lua",
   "The bootstrap resamples questions with replacement (seeded xorshift64*, the same seed for\n" ..
   "every cell) and takes the 2.5% and 97.5% percentiles of the resampled mean differences.")
 p:option("--runs", "Results CSVs of the runs (one or more)."):args("+")
+p:option("--baselines", "Each run's baseline.json (as the sweep writes it), in the order of " ..
+  "--runs: also writes OUT/std_diff.csv. Its exact_match or f1 is used, as the runs' file names " ..
+  "say (results_f1.csv, a folder f1: F1; otherwise EM)."):args("+")
 p:option("--reference", "A reference results CSV (e.g. the published five-run mean).")
 p:option("--out", "Output folder.", "stats")
 p:option("--per-question", "Folder of per-question score files for the bootstrap.")
@@ -39,6 +45,11 @@ if not args.runs and not args.per_question then
   cli.fail("nothing to do: give --runs and/or --per-question (see --help)")
 end
 if args.reference and not args.runs then cli.fail("--reference needs --runs") end
+if args.baselines and not args.runs then cli.fail("--baselines needs --runs") end
+if args.baselines and #args.baselines ~= #args.runs then
+  cli.fail("--baselines: %d files for %d runs (one baseline.json per run, in the same order)",
+    #args.baselines, #args.runs)
+end
 local B = cli.integer(args.bootstrap, "--bootstrap", 10, 1000000)
 local seed = cli.integer(args.seed, "--seed")
 
@@ -93,13 +104,40 @@ if args.runs then
     end
     runs[i] = t
   end
-  local mean_rows, std_rows = {}, {}
+  -- each run's own baseline, of the tables' metric (their names say it)
+  local bases
+  if args.baselines then
+    local metric = csv.metric_of_name(args.runs[1]) or "em"
+    for _, path in ipairs(args.runs) do
+      if (csv.metric_of_name(path) or "em") ~= metric then
+        cli.fail("%s is an %s table but %s an %s one: one metric per call", path,
+          (csv.metric_of_name(path) or "em"):upper(), args.runs[1], metric:upper())
+      end
+    end
+    local key = metric == "f1" and "f1" or "exact_match"
+    bases = {}
+    for i, path in ipairs(args.baselines) do
+      local ok, b = pcall(zl.json.read, path)
+      if not ok then cli.fail("%s", tostring(b)) end
+      local v = type(b) == "table" and b[key]
+      if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
+        cli.fail("%s: field '%s' (the %s baseline of %s) is missing or not a finite number", path,
+          key, metric:upper(), args.runs[i])
+      end
+      bases[i] = v
+    end
+  end
+  local mean_rows, std_rows, diff_rows = {}, {}, {}
   for l = 1, nlayers do
-    mean_rows[l], std_rows[l] = { layer = l }, { layer = l }
+    mean_rows[l], std_rows[l], diff_rows[l] = { layer = l }, { layer = l }, { layer = l }
     for _, z in ipairs(zones) do
-      local xs = {}
-      for i, t in ipairs(runs) do xs[i] = t.rows[l][z] end
+      local xs, ds = {}, {}
+      for i, t in ipairs(runs) do
+        xs[i] = t.rows[l][z]
+        if bases then ds[i] = xs[i] - bases[i] end
+      end
       mean_rows[l][z], std_rows[l][z] = stats.mean(xs), stats.std(xs)
+      diff_rows[l][z] = stats.std(ds)
     end
   end
   mean_tbl = { zones = zones, rows = mean_rows }
@@ -109,6 +147,11 @@ if args.runs then
   cli.wrote(out .. "/mean.csv", string.format("mean of %d run%s", #runs, #runs > 1 and "s" or ""))
   csv.write_results(out .. "/std.csv", { zones = zones, rows = std_rows })
   cli.wrote(out .. "/std.csv", #runs > 1 and "sample std" or "empty cells: one run has no std")
+  if bases then
+    csv.write_results(out .. "/std_diff.csv", { zones = zones, rows = diff_rows })
+    cli.wrote(out .. "/std_diff.csv", #runs > 1 and "sample std of (cell - the run's baseline)"
+      or "empty cells: one run has no std")
+  end
 end
 
 -- ---- standard deviation of the differences to a reference ----

@@ -18,7 +18,8 @@ local p = cli.parser("recipes/train.lua",
   "and thread count give bit-identical weights.",
   "Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors), train_log.csv\n" ..
   "(step,epoch,loss,lr,grad_norm,tokens_per_s; step = updates done), checkpoint/ (with\n" ..
-  "--save-every) and, with --dev, predictions.json and metrics.json ({exact_match, f1}).\n" ..
+  "--save-every) and, with --dev, predictions.json and metrics.json ({exact_match, f1}; the\n" ..
+  "CMRC 2018 metric with --cmrc).\n" ..
   "Examples:\n" ..
   "  zonelab recipes/train.lua --model models/bert-base-uncased --train train-v1.1.json \\\n" ..
   "      --dev dev-v1.1.json --out runs/seed1 --seed 1 --micro-batch 4 --max-seq-length 384 \\\n" ..
@@ -50,6 +51,8 @@ p:flag("--lower", "Lower-case the text (uncased vocabularies). Default: what voc
   "(a vocabulary with capitalised pieces is cased), as the decode recipe does; a flag that " ..
   "contradicts it is an error.")
 p:flag("--cased", "Keep case (cased vocabularies, e.g. the paper's cased BERT-base).")
+p:flag("--cmrc", "CMRC 2018 (Chinese): run_cmrc2018.py's tokenizer variant for training and " ..
+  "--dev, and the CMRC metric for the dev scores.")
 p:option("--save-every", "Write a checkpoint (weights, optimizer state, step, data position) " ..
   "into OUT/checkpoint every this many steps.")
 p:flag("--resume", "Continue from OUT/checkpoint to the same final weights as an " ..
@@ -67,7 +70,7 @@ p:option("--dev-batch", "Features per forward pass when decoding --dev.", "32")
 local args = cli.parse(p)
 
 -- under `mpirun -np N`: data-parallel (docs/scale.md); rank 0 alone writes and talks
-local ranks = zl.dist.init()
+local ranks, world = zl.dist.init()
 local rank0 = zl.dist.rank() == 0
 local note = rank0 and function(...) io.stderr:write(string.format(...)) end or function() end
 
@@ -100,7 +103,7 @@ local requested = nil
 if args.cased then requested = false elseif args.lower then requested = true end
 -- the vocabulary's casing, checked against the flags and the folder's do_lower_case
 local lower = require("zonelab.qa").resolve_lower(vocab, requested, args.model)
-local tok = zl.tokenizer.load(vocab, { lower = lower })
+local tok = zl.tokenizer.load(vocab, { lower = lower, cmrc = args.cmrc })
 local m
 if args.init == "random" then
   local cfg = args.model .. "/bert_config.json"
@@ -132,6 +135,7 @@ end
 
 -- training data
 local ds = zl.squad.load(args.train, { training = true })
+require("zonelab.qa").warn_cmrc(ds, args.train, args.cmrc)
 if ds:skipped() > 0 then
   note("warning: %s: %d training questions skipped (answer not found " ..
     "at its position), as run_squad.py\n", args.train, ds:skipped())
@@ -156,7 +160,7 @@ local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch"
 if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
 
 local tr = zl.train.new(m, { micro_batch = micro, max_seq_length = seq, seed = seed,
-  lr = lr, total_steps = steps, warmup_steps = warmup })
+  lr = lr, total_steps = steps, warmup_steps = warmup, dist = world })
 
 -- what a checkpoint must agree on to be resumed
 local run = { train = args.train, model = args.model, init = args.init, seed = seed,
@@ -164,6 +168,8 @@ local run = { train = args.train, model = args.model, init = args.init, seed = s
   doc_stride = stride, max_query_length = qlen, warmup_proportion = warm, lower = lower,
   pad_per_batch = args.pad_per_batch and true or false, steps = steps, warmup_steps = warmup,
   examples = n_examples, features = n_features }
+-- recorded only when set, so checkpoints made before the option existed still resume
+if args.cmrc then run.cmrc = true end
 
 local order, epoch_of = T.data_order(n_features, steps, batch, seed)
 local pad_to = args.pad_per_batch and 0 or seq
@@ -193,7 +199,7 @@ if args.dev then
   -- --max-seq-length, n-best 20, max answer length 30; predictions.json, nbest_predictions.json
   -- and metrics.json in --out
   local qa = require "zonelab.qa"
-  local model = qa.wrap_model(m, tok, { dir = model_dir })
+  local model = qa.wrap_model(m, tok, { dir = model_dir, cmrc = args.cmrc })
   local data = qa.load_data(args.dev, model, { max_seq_length = seq, doc_stride = stride,
     max_query_length = qlen })
   local res = qa.run(model, data, { {} }, { out = args.out, batch = dev_batch, force = true,

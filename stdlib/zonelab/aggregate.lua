@@ -143,6 +143,7 @@ function M.run(pred_dir, results, opts)
     zl.json.write(bpath, {
       exact_match = baseline.exact_match, f1 = baseline.f1, total = baseline.total,
       missing = baseline.missing, metric = args.use_f1 and "f1" or "exact_match",
+      scoring = args.cmrc and "cmrc" or "squad", -- which official script's scores these are
       predictions = dir .. "/predictions.json",
       dataset = type(args.dataset) == "string" and args.dataset or opts.dataset_path,
       every_layer = next(every) and every or nil,
@@ -215,6 +216,7 @@ function M.merge(out, opts)
       local r = scoring.score(gold, out .. "/" .. c.files[1], scoring_opts)
       zl.json.write(out .. "/" .. c.files[3], {
         exact_match = r.exact_match, f1 = r.f1, total = r.total, missing = r.missing, predictions = c.files[1],
+        scoring = m.options.cmrc and "cmrc" or "squad",
       }, { pretty = true })
     end
   end

@@ -17,6 +17,22 @@ M.ZONES = { "all", "q2", "q2p", "p2q", "p2" }
 local KNOWN = {}
 for _, z in ipairs(M.ZONES) do KNOWN[z] = true end
 
+--- A results table's metric from its file name: "f1" for results_f1.csv, f1_mean.csv or a
+--- file in a folder named f1 (the stats recipe's F1 output), "em" likewise (or a name with
+--- "exact"); nil when the name does not say (the sweep's results.csv is EM by convention).
+function M.metric_of_name(path)
+  local base = path:match("([^/]*)$"):lower():gsub("%.csv$", "")
+  for _, m in ipairs({ "em", "f1" }) do
+    for tok in base:gmatch("[^_%-%.]+") do
+      if tok == m then return m end
+    end
+  end
+  local dir = path:match("([^/]*)/[^/]*$")
+  if dir and (dir:lower() == "em" or dir:lower() == "f1") then return dir:lower() end
+  if base:find("exact", 1, true) then return "em" end
+  return nil
+end
+
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end

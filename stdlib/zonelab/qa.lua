@@ -126,6 +126,61 @@ function M.warn_unk(feats, path)
   return share
 end
 
+-- BERT's _is_chinese_char: the CJK Unified Ideographs blocks (what the tokenizer splits
+-- into one token each).
+local function is_cjk(c)
+  return (c >= 0x4E00 and c <= 0x9FFF) or (c >= 0x3400 and c <= 0x4DBF)
+    or (c >= 0x20000 and c <= 0x2A6DF) or (c >= 0x2A700 and c <= 0x2B73F)
+    or (c >= 0x2B740 and c <= 0x2B81F) or (c >= 0x2B820 and c <= 0x2CEAF)
+    or (c >= 0xF900 and c <= 0xFAFF) or (c >= 0x2F800 and c <= 0x2FA1F)
+end
+
+--- The share of CJK characters among the non-space characters of a data set's contexts
+--- (its first `limit` examples, 200 by default: enough to tell the language); 0 when empty.
+function M.cjk_share(ds, limit)
+  local cjk, all, last = 0, 0, nil
+  for i = 1, math.min(#ds, limit or 200) do
+    local ctx = ds:example(i).context
+    if ctx ~= last then -- the questions of one passage share it
+      last = ctx
+      -- a passage that is not valid UTF-8 counts for nothing (the reader decides about it)
+      local n, k = 0, 0
+      if pcall(function()
+        for _, c in utf8.codes(ctx, true) do
+          if c > 32 and c ~= 0x3000 then
+            n = n + 1
+            if is_cjk(c) then k = k + 1 end
+          end
+        end
+      end) then all, cjk = all + n, cjk + k end
+    end
+  end
+  return all > 0 and cjk / all or 0
+end
+
+--- Warns in one line (stderr) when a data set looks like CMRC 2018 (more than half of its
+--- context characters are Chinese) but runs without the CMRC option. Returns the share.
+function M.warn_cmrc(ds, path, cmrc)
+  if cmrc then return nil end
+  local share = M.cjk_share(ds)
+  if share > 0.5 then
+    io.stderr:write(string.format("warning: %s: %.0f%% of its context characters are Chinese: " ..
+      "CMRC 2018-style data needs --cmrc (the CMRC tokenizer variant and metric)\n", path, 100 * share))
+  end
+  return share
+end
+
+--- The same for a file not otherwise read as a data set (evaluate, aggregate): reads its
+--- contexts; a file the reader refuses is left to the caller's own reading to report.
+function M.warn_cmrc_file(path, cmrc)
+  if cmrc then return nil end
+  local ok, ds = pcall(zl.squad.load, path)
+  if not ok then return nil end
+  local share = M.warn_cmrc(ds, path, false)
+  ds:close()
+  return share
+end
+
 --- Wraps a loaded zl.bert model and its tokenizer (what train.lua holds in memory).
 function M.wrap_model(bert, tok, opts)
   opts = opts or {}
@@ -207,6 +262,7 @@ function M.load_data(path, model, opts)
     fail("--max-seq-length %d exceeds the model's max_position_embeddings %d", fo.max_seq_length, maxpos)
   end
   local ds = zl.squad.load(path)
+  M.warn_cmrc(ds, path, model.cmrc)
   local feats = zl.squad.features(ds, model.tok, fo)
   M.warn_unk(feats, path)
   local has_answers = false
@@ -446,6 +502,7 @@ function M.run(model, data, configs, opts)
       zl.json.write(r.metrics, {
         exact_match = r.score.exact_match, f1 = r.score.f1, total = r.score.total,
         missing = r.score.missing, predictions = M.predictions_name(r.config),
+        scoring = model.cmrc and "cmrc" or "squad",
       }, { pretty = true })
     end
   end

@@ -13,9 +13,13 @@ function M.add_gelu(p)
 end
 
 --- Says in one line (stderr) which GELU a loaded model computes and why, unless the
---- model's own config names it (zonelab writes "gelu": "erf"|"tanh" into every model it saves).
+--- model's own config names it (zonelab writes "gelu": "erf"|"tanh" into every model it saves);
+--- and, in another, that it loads as ELECTRA when only its tensor names said so.
 function M.say_gelu(bert, what)
   local c = bert:config()
+  if c.model_type_note then
+    io.stderr:write(string.format("%s: %s\n", what or "model", c.model_type_note))
+  end
   if c.gelu_origin ~= "config" then
     io.stderr:write(string.format("%s: %s\n", what or "model", c.gelu_note))
   end

@@ -63,6 +63,26 @@ local function make_name(r, used)
   error("synth: ran out of names", 0)
 end
 
+-- The gold answers of a question whose fact is span sp = {text, start (byte offset),
+-- variants = {{text, offset}}}: the span, and on dev up to two variants (as SQuAD's dev has
+-- several answers), each checked against the context. answer_start counts characters (code
+-- points), as SQuAD and CMRC files do.
+local function gold_answers(r, sp, dev, context)
+  local answers = { { text = sp.text, start = sp.start } }
+  if dev then
+    for _, v in ipairs(sp.variants) do
+      if #answers < 3 and r.int(0, 1) == 1 then
+        answers[#answers + 1] = { text = v[1], start = sp.start + v[2] }
+      end
+    end
+  end
+  for k, an in ipairs(answers) do
+    assert(context:sub(an.start + 1, an.start + #an.text) == an.text)
+    answers[k] = { text = an.text, answer_start = utf8.len(context:sub(1, an.start)) }
+  end
+  return answers
+end
+
 -- The questions of a paragraph: nq (person, kind) pairs drawn without repetition, each
 -- answered by its fact's span; dev questions get 1-3 gold variants, each a real span.
 local function questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
@@ -72,18 +92,7 @@ local function questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
   local qas = {}
   for n = 1, math.min(nq, #choices) do
     local i, kind = choices[n][1], kinds[choices[n][2]]
-    local sp = spans[i][kind.key]
-    local answers = { { text = sp.text, answer_start = sp.start } }
-    if dev then
-      for _, v in ipairs(sp.variants) do
-        if #answers < 3 and r.int(0, 1) == 1 then
-          answers[#answers + 1] = { text = v[1], answer_start = sp.start + v[2] }
-        end
-      end
-    end
-    for _, a in ipairs(answers) do
-      assert(context:sub(a.answer_start + 1, a.answer_start + #a.text) == a.text)
-    end
+    local answers = gold_answers(r, spans[i][kind.key], dev, context)
     qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kind.q(people[i]),
       answers = answers }
   end
@@ -240,6 +249,18 @@ end
 -- "short" style's person matching needs an order of magnitude more training.
 local KEY_ONSETS = { "ek", "ul", "ix", "oz", "ev", "yl", "ub", "ep", "ax", "uk", "ez", "ir" }
 
+-- The questions of a facts-style paragraph: kinds ({span name, question}) shuffled, the
+-- first nq asked, each answered by gold_answers.
+local function facts_qas(r, kinds, spans, nq, dev, context, qid_prefix)
+  r.shuffle(kinds)
+  local qas = {}
+  for n = 1, math.min(nq, #kinds) do
+    local answers = gold_answers(r, spans[kinds[n][1]], dev, context)
+    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kinds[n][2], answers = answers }
+  end
+  return qas
+end
+
 local function facts_paragraph(r, qid_prefix, nq, dev)
   local used = {}
   local keys = r.shuffle({ table.unpack(KEY_ONSETS) })
@@ -317,25 +338,134 @@ local function facts_paragraph(r, qid_prefix, nq, dev)
     { "founder", "Who founded " .. org .. "?" },
     { "founded", "When was " .. org .. " founded?" },
   }
-  r.shuffle(kinds)
-  local qas = {}
-  for n = 1, math.min(nq, #kinds) do
-    local sp = spans[kinds[n][1]]
-    local answers = { { text = sp.text, answer_start = sp.start } }
-    if dev then
-      for _, v in ipairs(sp.variants) do
-        if #answers < 3 and r.int(0, 1) == 1 then
-          answers[#answers + 1] = { text = v[1], answer_start = sp.start + v[2] }
-        end
-      end
-    end
-    for _, an in ipairs(answers) do
-      assert(context:sub(an.answer_start + 1, an.answer_start + #an.text) == an.text)
-    end
-    qas[#qas + 1] = { id = string.format("%s_%d", qid_prefix, n), question = kinds[n][2], answers = answers }
+  return { context = context, qas = facts_qas(r, kinds, spans, nq, dev, context, qid_prefix) }
+end
+
+-- The "facts_zh" style (the Chinese embedded default's, demo-zh): the facts style written
+-- in Chinese characters, as CMRC 2018 passages are (no spaces; BERT's tokenizer makes every
+-- CJK character a token, a year stays one piece):
+--   王明华1918年出生于江城镇。王明华1950年迁居海州市。王明华在青石银行担任教师，该银行由李德山于1890年创办。
+-- Same-kind distractors in every passage (two places, three years, two people), so the
+-- relation words (出生 born, 迁居 moved, 创办 founded) pick the answer. Names are drawn from
+-- the character lists below (a surname and one or two given-name characters).
+local ZH = {
+  surnames = { "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱",
+    "胡", "郭", "何", "高", "林", "罗" },
+  given = { "明", "华", "伟", "芳", "军", "丽", "强", "静", "磊", "敏", "勇", "艳", "杰", "娟",
+    "涛", "秀", "斌", "霞", "刚", "玲", "德", "山", "文", "春" },
+  place_chars = { "江", "城", "海", "州", "青", "石", "安", "平", "东", "西", "南", "北", "河",
+    "阳", "云", "泉", "湖", "宁", "远", "新" },
+  place_kinds = { "市", "镇", "村", "港" },
+  org_chars = { "星", "光", "金", "川", "长", "丰", "兴", "盛", "和", "宏", "瑞", "嘉", "永", "信" },
+  org_kinds = { "公司", "研究所", "博物馆", "图书馆", "乐团", "银行" },
+  roles = { "工程师", "教师", "画家", "医生", "飞行员", "农民", "作家", "歌手", "律师", "面包师",
+    "化学家", "水手" },
+  -- the template's own characters and punctuation (questions and sentences)
+  words = { "年", "出生于", "迁居", "在", "担任", "该", "由", "创办", "。", "，", "？", "哪一",
+    "里", "什么", "的", "职业", "是", "谁", "了", "到", "工作" },
+}
+
+local function zh_name(r, chars, n, used)
+  for _ = 1, 1000 do
+    local parts = {}
+    for i = 1, n do parts[i] = r.pick(chars) end
+    local s = table.concat(parts)
+    if not used[s] then used[s] = true; return s end
   end
+  error("synth: ran out of names", 0)
+end
+
+local function facts_zh_paragraph(r, qid_prefix, nq, dev)
+  local used = {}
+  local function person() return r.pick(ZH.surnames) .. zh_name(r, ZH.given, r.int(1, 2), used) end
+  local name = person()
+  local founder = person()
+  while founder == name do founder = person() end
+  local p = {
+    name = name, founder = founder,
+    place = zh_name(r, ZH.place_chars, 2, used), place_kind = r.pick(ZH.place_kinds),
+    moved = zh_name(r, ZH.place_chars, 2, used), moved_kind = r.pick(ZH.place_kinds),
+    org = zh_name(r, ZH.org_chars, 2, used), org_kind = r.pick(ZH.org_kinds),
+    role = r.pick(ZH.roles), year = r.int(1820, 1990),
+  }
+  p.moved_year = p.year + r.int(15, 40)
+  p.founded = p.year - r.int(5, 90)
+  local text, spans = {}, {}
+  local len = 0 -- bytes, as SQuAD's answer_start counts characters: converted below
+  local function add(s) text[#text + 1] = s; len = len + #s end
+  local function fact(key, s, variants)
+    spans[key] = { text = s, start = len, variants = variants or {} }
+    add(s)
+  end
+  -- variants: {text, byte offset from the answer's start}
+  local function place_fact(key, name_, kind)
+    fact(key, name_ .. kind, { { name_, 0 } })
+  end
+  local function year_fact(key, y) fact(key, tostring(y), { { tostring(y) .. "年", 0 } }) end
+  local org = p.org .. p.org_kind
+  local sentences = {
+    function()
+      add(p.name)
+      year_fact("year", p.year)
+      add("年出生于")
+      place_fact("place", p.place, p.place_kind)
+      add("。")
+    end,
+    function()
+      add(p.name)
+      year_fact("moved_year", p.moved_year)
+      add("年迁居")
+      place_fact("moved", p.moved, p.moved_kind)
+      add("。")
+    end,
+    function()
+      add(p.name .. "在")
+      fact("org", org, { { p.org, 0 } })
+      add("担任")
+      fact("role", p.role, {})
+      add("，该" .. p.org_kind .. "由")
+      fact("founder", p.founder, {})
+      add("于")
+      year_fact("founded", p.founded)
+      add("年创办。")
+    end,
+  }
+  local order = r.int(1, 2) == 1 and { 1, 2, 3 } or { 1, 3, 2 }
+  for _, i in ipairs(order) do sentences[i]() end
+  local context = table.concat(text)
+  local kinds = {
+    { "place", p.name .. "出生于哪里？" },
+    { "year", p.name .. "哪一年出生？" },
+    { "moved", p.name .. "迁居到了哪里？" },
+    { "moved_year", p.name .. "哪一年迁居？" },
+    { "role", p.name .. "的职业是什么？" },
+    { "org", p.name .. "在哪里工作？" },
+    { "founder", "谁创办了" .. org .. "？" },
+    { "founded", org .. "是哪一年创办的？" },
+  }
+  local qas = facts_qas(r, kinds, spans, nq, dev, context, qid_prefix)
   return { context = context, qas = qas }
 end
+
+-- The facts_zh style's vocabulary: special tokens, every character its lists and templates
+-- use (each once, in the order met), and the years as whole words.
+local function vocabulary_zh()
+  local v = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]" }
+  local seen = {}
+  for _, t in ipairs(v) do seen[t] = true end
+  for _, key in ipairs { "words", "surnames", "given", "place_chars", "place_kinds", "org_chars",
+    "org_kinds", "roles" } do
+    for _, s in ipairs(ZH[key]) do
+      for _, c in utf8.codes(s) do
+        local ch = utf8.char(c)
+        if not seen[ch] then seen[ch] = true; v[#v + 1] = ch end
+      end
+    end
+  end
+  for y = 1700, 2040 do v[#v + 1] = tostring(y) end
+  return v
+end
+M.vocabulary_zh = vocabulary_zh
 
 local function dataset(r, used, prefix, n_paragraphs, per_article, nq, dev, style)
   local data = {}
@@ -348,6 +478,7 @@ local function dataset(r, used, prefix, n_paragraphs, per_article, nq, dev, styl
     local qp = string.format("%s%04d", prefix, p)
     local para
     if not style then para = paragraph(r, used, qp, nq, dev)
+    elseif style.zh then para = facts_zh_paragraph(r, qp, nq, dev)
     elseif style.facts then para = facts_paragraph(r, qp, nq, dev)
     else para = short_paragraph(r, qp, nq, dev, style.people_min, style.people_max) end
     art.paragraphs[#art.paragraphs + 1] = para
@@ -381,7 +512,9 @@ M.vocabulary = vocabulary
 --- people, names unique across the corpus; "short": 2-3 people of one sentence each with
 --- distinct first syllables, people_min (2) / people_max (3); "facts": one main person per
 --- passage with same-kind distractors, see facts_paragraph; the short and facts styles
---- append "and" to the vocabulary, facts then its own words and name syllables).
+--- append "and" to the vocabulary, facts then its own words and name syllables; "facts_zh":
+--- the facts style in Chinese characters, CMRC 2018-style, with a character vocabulary of its
+--- own, see facts_zh_paragraph).
 function M.generate(opts)
   zl.check_options(opts, { "seed", "train_paragraphs", "dev_paragraphs", "questions_per_paragraph",
     "hidden", "layers", "heads", "intermediate", "max_position", "initializer_range", "dropout",
@@ -392,16 +525,16 @@ function M.generate(opts)
   local used = {}
   local nq = opts.questions_per_paragraph or 5
   local style
-  if opts.style == "short" or opts.style == "facts" then
+  if opts.style == "short" or opts.style == "facts" or opts.style == "facts_zh" then
     style = { people_min = opts.people_min or 2, people_max = opts.people_max or 3,
-      facts = opts.style == "facts" }
+      facts = opts.style == "facts", zh = opts.style == "facts_zh" }
   elseif opts.style ~= nil and opts.style ~= "long" then
-    error("synth: style must be 'long', 'short' or 'facts', got '" .. tostring(opts.style) .. "'", 2)
+    error("synth: style must be 'long', 'short', 'facts' or 'facts_zh', got '" .. tostring(opts.style) .. "'", 2)
   end
   local train = dataset(r, used, "train", opts.train_paragraphs or 300, 10, nq, false, style)
   local dev = dataset(r, used, "dev", opts.dev_paragraphs or 60, 10, nq, true, style)
-  local vocab = vocabulary()
-  if style then vocab[#vocab + 1] = "and" end -- appended: the long style's ids stay as they were
+  local vocab = (style and style.zh) and vocabulary_zh() or vocabulary()
+  if style and not style.zh then vocab[#vocab + 1] = "and" end -- appended: the long style's ids stay as they were
   if style and style.facts then
     for _, w in ipairs({ "moved", "to", "move", "did" }) do vocab[#vocab + 1] = w end
     for _, k in ipairs(KEY_ONSETS) do vocab[#vocab + 1] = k end
@@ -420,8 +553,10 @@ end
 
 --- Settings of recipes/protocol.lua's embedded default (--preset NAME): corpus = options of
 --- M.generate, train = train.lua options, decode = sweep.lua options, save_every = steps
---- between training checkpoints, flows_tau = the flows drawings' threshold (default 0.1). demo is `make demo` (measured: see docs/protocol.md, "Demo");
---- tiny is a smoke test (seconds; it does not learn).
+--- between training checkpoints, flows_tau = the flows drawings' threshold (default 0.1), cmrc =
+--- true for Chinese data (every step runs with --cmrc). demo is `make demo` (measured: see
+--- docs/protocol.md, "Demo"), demo-zh `make demo-zh` (the same in Chinese, CMRC 2018-style);
+--- tiny and tiny-zh are smoke tests (seconds; they do not learn).
 M.PRESETS = {
   -- initializer_range 0.1 (not BERT-base's 0.02, tuned for 768 wide): at 32 wide, 0.02
   -- leaves the attention scores near zero and training sits on a plateau for hundreds of
@@ -439,6 +574,28 @@ M.PRESETS = {
     decode = { padding = "dynamic" },
     save_every = 200,
     flows_tau = 0.05,
+  },
+  -- demo in Chinese (make demo-zh): the facts_zh corpus, scored and tokenized as CMRC 2018
+  -- (cmrc = true: every step gets --cmrc)
+  ["demo-zh"] = {
+    corpus = { seed = 1, style = "facts_zh", train_paragraphs = 1600, dev_paragraphs = 40,
+      hidden = 32, layers = 4, heads = 4, max_position = 128, initializer_range = 0.1,
+      dropout = 0 },
+    train = { epochs = 2, lr = 2e-3, batch = 16, micro_batch = 16, max_seq_length = 96,
+      pad_per_batch = true },
+    decode = { padding = "dynamic" },
+    save_every = 200,
+    flows_tau = 0.05,
+    cmrc = true,
+  },
+  ["tiny-zh"] = {
+    corpus = { seed = 1, style = "facts_zh", train_paragraphs = 4, dev_paragraphs = 2,
+      hidden = 32, layers = 2, heads = 2, max_position = 128 },
+    train = { epochs = 1, lr = 1e-3, batch = 4, micro_batch = 4, max_seq_length = 96,
+      pad_per_batch = true },
+    decode = { padding = "dynamic" },
+    save_every = 5,
+    cmrc = true,
   },
   tiny = {
     corpus = { seed = 1, style = "short", train_paragraphs = 4, dev_paragraphs = 2,

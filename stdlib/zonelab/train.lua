@@ -116,6 +116,10 @@ function M.run(o)
       note("note: no checkpoint in %s: starting from step 0\n", ckpt_dir)
     else
       local state = zl.json.read(found .. "/trainer.json")
+      -- a key recorded only when set (cmrc): a checkpoint that has it needs it
+      if state.run and state.run.cmrc and not o.run.cmrc then
+        cli.fail("%s/trainer.json: the checkpoint was made with --cmrc, this run has none", found)
+      end
       for k, v in pairs(o.run) do
         if state.run == nil or state.run[k] ~= v then
           cli.fail("%s/trainer.json: the checkpoint was made with %s = %s, this run has %s", found,

@@ -25,4 +25,11 @@ q2last=$(awk -F, 'NR == 5 { print $3 }' "$O/seed1/sweep/results.csv")
 check_status "q2 at layer 4 keeps the baseline (got $q2last)" \
   "$(awk -v b="$base" -v x="$q2last" 'BEGIN { d = b - x; print (d < 1 && d > -1) ? 0 : 1 }')" "q2 layer 4: $q2last"
 
+# report.md's bootstrap lines, recomputed from seed 1's per-question scores: the cells that
+# matter (p2q at layer 1 among them) are listed, one line each, with their numbers
+expect=$("$ZL" "$(dirname "$0")/report_expect.lua" "$O" 2>&1)
+check_eq "report recomputed: 2 checks" "2" "$(printf '%s\n' "$expect" | grep -c $'\tok$')"
+while IFS=$'\t' read -r name res; do check_eq "$name" ok "$res"; done <<< "$expect"
+check "report lists p2q at layer 1" "- layer 1, p2q: -" "$(cat "$O/report.md")"
+
 finish

@@ -105,6 +105,32 @@ check_eq "stats mean = single run" "$(cat $pub/single_run.csv)" "$(cat "$tmp/st/
 "$ZL" recipes/stats.lua --runs $pub/single_run.csv $pub/five_run_mean.csv --out "$tmp/st2" >/dev/null 2>&1
 check_eq "stats mean of two" "1,78.370,80.732,80.474,80.416,66.629" "$(sed -n 2p "$tmp/st2/mean.csv")"
 check_eq "stats std of two" "1,0.037,0.272,0.011,0.600,0.500" "$(sed -n 2p "$tmp/st2/std.csv")"
+# --baselines: the std over runs of (cell - the run's own baseline); the key follows the
+# tables' names (results_f1.csv: f1)
+printf '{"exact_match": 80.567, "f1": 88.117}' > "$tmp/b1.json"
+printf '{"exact_match": 81.0, "f1": 88.0}' > "$tmp/b2.json"
+out=$("$ZL" recipes/stats.lua --runs $pub/single_run.csv $pub/five_run_mean.csv \
+  --baselines "$tmp/b1.json" "$tmp/b2.json" --out "$tmp/sd" 2>&1); rc=$?
+check_eq "std_diff exit" 0 "$rc"
+check "std_diff wrote" "wrote $tmp/sd/std_diff.csv" "$out"
+check_eq "std_diff EM" "1,0.269,0.034,0.317,0.294,0.806" "$(sed -n 2p "$tmp/sd/std_diff.csv")"
+check_eq "std_diff keeps std" "1,0.037,0.272,0.011,0.600,0.500" "$(sed -n 2p "$tmp/sd/std.csv")"
+mkdir -p "$tmp/sdf/a" "$tmp/sdf/b"
+cp $pub/single_run.csv "$tmp/sdf/a/results_f1.csv"; cp $pub/five_run_mean.csv "$tmp/sdf/b/results_f1.csv"
+"$ZL" recipes/stats.lua --runs "$tmp/sdf/a/results_f1.csv" "$tmp/sdf/b/results_f1.csv" \
+  --baselines "$tmp/b1.json" "$tmp/b2.json" --out "$tmp/sdf/st" >/dev/null 2>&1
+check_eq "std_diff F1" "1,0.120,0.355,0.071,0.683,0.417" "$(sed -n 2p "$tmp/sdf/st/std_diff.csv")"
+out=$("$ZL" recipes/stats.lua --runs $pub/single_run.csv "$tmp/sdf/b/results_f1.csv" \
+  --baselines "$tmp/b1.json" "$tmp/b2.json" --out "$tmp/sd2" 2>&1); rc=$?
+check_eq "std_diff mixed metrics" "1 zonelab: error: $tmp/sdf/b/results_f1.csv is an F1 table but $pub/single_run.csv an EM one: one metric per call" "$rc $out"
+out=$("$ZL" recipes/stats.lua --runs $pub/single_run.csv $pub/five_run_mean.csv \
+  --baselines "$tmp/b1.json" --out "$tmp/sd2" 2>&1); rc=$?
+check_eq "std_diff count" "1 zonelab: error: --baselines: 1 files for 2 runs (one baseline.json per run, in the same order)" "$rc $out"
+printf '{"f1": 88.0}' > "$tmp/b3.json"
+out=$("$ZL" recipes/stats.lua --runs $pub/single_run.csv $pub/five_run_mean.csv \
+  --baselines "$tmp/b1.json" "$tmp/b3.json" --out "$tmp/sd2" 2>&1); rc=$?
+check_eq "std_diff no key" "1 zonelab: error: $tmp/b3.json: field 'exact_match' (the EM baseline of $pub/five_run_mean.csv) is missing or not a finite number" "$rc $out"
+check_eq "std_diff errors write nothing" "no" "$([ -e "$tmp/sd2" ] && echo yes || echo no)"
 # a 0-based copy gives the same numbers
 sed '2,$s/^\([0-9]*\),/\1,/' $pub/single_run.csv | awk -F, 'NR==1{print;next}{$1=$1-1; print}' OFS=, > "$tmp/zero.csv"
 out0=$("$ZL" recipes/stats.lua --runs "$tmp/zero.csv" --reference $pub/five_run_mean.csv --out "$tmp/st0" 2>&1 | grep '^{')

@@ -98,12 +98,41 @@ expect_error "--mask-layer 4 is out of range: the model has 3 layers (1..3, 1-ba
   "${COMMON[@]}" --qid "$QID" --mask-zone p2q --mask-layer 4
 expect_error "--mask-zone needs --mask-layer" "${COMMON[@]}" --qid "$QID" --mask-zone p2q
 
-# the flows recipe decodes with m:forward's masking options: a p2q mask at every layer
-# changes the graph (question tokens lose the passage rows' attention)
+# zone-masked flows: --mask-zone without --compare compares the model with itself, A
+# unmasked (the single-model run's graph, edge for edge) and B under the mask, which
+# changes the graph (the passage rows lose their attention to the question)
 "$ZL" recipes/flows.lua --model "$TMP/m1" --predict "$TMP/data/dev.json" --qid "$QID" \
-  --tau 0.002 --max-seq-length 256 --mask-zone p2q --mask-layer all --out "$TMP/masked" > /dev/null \
+  --tau 0.002 --max-seq-length 256 --mask-zone p2q --mask-layer all --out "$TMP/masked" > "$TMP/mlog" \
   && ok || bad "masked run failed"
-cmp -s "$TMP/out/flows_$QID.json" "$TMP/masked/flows_$QID.json" && bad "the mask changed nothing" || ok
+grep -q "(model B: " "$TMP/mlog" && ok || bad "the masked run is no comparison: $(cat "$TMP/mlog")"
+"$ZL" -e "
+local zl = require 'zonelab'
+local one = zl.json.read('$TMP/out/flows_$QID.json')
+local j = zl.json.read('$TMP/masked/flows_$QID.json')
+assert(j.a and j.b, 'comparison layout')
+assert(j.models.a == '$TMP/m1' and j.models.b == '$TMP/m1', 'one model twice')
+assert(j.mask.zone == 'p2q' and j.mask.layer == 'all' and j.mask_applies_to == 'b', 'mask fields')
+assert(zl.json.encode(j.a.edges) == zl.json.encode(one.edges), 'A is the unmasked graph')
+assert(zl.json.encode(j.b.edges) ~= zl.json.encode(one.edges), 'the mask changed nothing in B')
+-- under p2q no passage token (first_segment on) attends to a question token (1..first_segment-2)
+local fs = 0
+for _, t in ipairs(j.a.tokens) do fs = fs + 1; if t == '[SEP]' then break end end
+for _, e in ipairs(j.b.edges) do
+  assert(not (e[2] >= fs and e[3] >= 1 and e[3] <= fs - 2), 'B has a p2q edge ' .. zl.json.encode(e))
+end
+local n = 0
+for _, e in ipairs(j.a.edges) do if e[2] >= fs and e[3] >= 1 and e[3] <= fs - 2 then n = n + 1 end end
+assert(n > 0, 'A has no passage-to-question edge to lose')
+" && ok || bad "the self-comparison under the mask is wrong"
+# with --compare the mask applies to both models (said in the JSON)
+"$ZL" recipes/flows.lua --model "$TMP/m1" --compare "$TMP/m2" --predict "$TMP/data/dev.json" --qid "$QID" \
+  --tau 0.002 --max-seq-length 256 --mask-zone p2q --mask-layer 2 --out "$TMP/masked2" > /dev/null \
+  && ok || bad "masked comparison failed"
+"$ZL" -e "
+local zl = require 'zonelab'
+local j = zl.json.read('$TMP/masked2/flows_$QID.json')
+assert(j.mask_applies_to == 'both' and j.mask.layer == 2 and j.models.b == '$TMP/m2', 'both masked')
+" && ok || bad "the masked comparison's JSON does not say what was masked"
 expect_error "qid" --model "$TMP/m1" --predict "$TMP/data/dev.json" --out "$TMP/e"
 "$ZL" recipes/flows.lua --help | grep -q -- "--compare" && ok || bad "--help does not list --compare"
 finish

@@ -9,6 +9,12 @@ export ZONELAB_PROGRESS=0
 
 # outside mpirun: one process, MPI untouched
 check_eq "plain run: one rank" "1 0 false" "$("$ZL" -e 'local d = require("zonelab").dist; print(string.format("%d %d %s", d.init(), d.rank(), tostring(d.launched())))')"
+# the communicator is explicit: init returns it, train.new takes it (and refuses anything else)
+check_eq "plain run: communicator" "dist: rank 0 of 1 true" "$("$ZL" -e 'local d = require("zonelab").dist; local _, w = d.init(); print(tostring(w) .. " " .. tostring(rawequal(w, d.world())))')"
+check "train.new refuses a non-communicator" "option 'dist' must be a communicator" "$("$ZL" -e '
+local zl = require "zonelab"
+local m = zl.bert.new({ vocab_size = 10, hidden_size = 8, num_hidden_layers = 1, num_attention_heads = 2, intermediate_size = 8, max_position_embeddings = 16 })
+zl.train.new(m, { micro_batch = 1, max_seq_length = 8, total_steps = 1, dist = 2 })' 2>&1)"
 
 if ! command -v mpirun > /dev/null 2>&1; then
   [ "$fail" -eq 0 ] || finish
@@ -35,6 +41,9 @@ local worst, n = 0, 0
 for k, v in pairs(a) do n = n + 1; worst = math.max(worst, v:max_abs_diff(b[k])) end
 print(n .. ' ' .. (worst <= 1e-5 and 'within-1e-5' or tostring(worst)))"
 }
+
+check_eq "mpirun: each rank's communicator" "dist: rank 0 of 2
+dist: rank 1 of 2" "$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "${MPIRUN[@]}" "$ZL" -e 'local _, w = require("zonelab").dist.init(); print(tostring(w))' 2>&1 | sort)"
 
 for split in "4 1" "6 2"; do # batch, micro-batch: 4 micro-batches over 2 ranks; 3 (uneven)
   set -- $split

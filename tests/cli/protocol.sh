@@ -25,8 +25,10 @@ for f in data/train.json data/dev.json data/vocab.txt data/bert_config.json \
          seed2/sweep/results.csv seed2/sweep/results_f1.csv seed2/sweep/baseline.json \
          seed1/per_question/per_question.json \
          stats/mean.csv stats/std.csv stats/significance.csv stats/f1/mean.csv stats/f1/std.csv \
+         stats/std_diff.csv stats/f1/std_diff.csv \
          stats/baseline_mean.json figures/heatmap_seed1.pdf figures/heatmap_mean.pdf \
-         figures/flows/flows_dev0001_1.pdf figures/flows/flows_dev0001_1.json report.md; do
+         figures/flows/flows_dev0001_1.pdf figures/flows/flows_dev0001_1.json \
+         figures/flows/flows_dev0001_1.html report.md; do
   check_file "$O/$f"
 done
 check "pdf magic" "%PDF" "$(head -c 4 "$O/figures/heatmap_mean.pdf")"
@@ -47,6 +49,7 @@ mean=$("$ZL" -e "local zl = require 'zonelab'; local b = zl.json.read('$O/stats/
 check "report mean" "$mean" "$report"
 check "report mean of 2" '"runs": 2' "$(cat "$O/stats/baseline_mean.json")"
 check "report figure link" "(figures/heatmap_mean.pdf)" "$report"
+check "report viewer link" "([viewer](figures/flows/flows_dev0001_1.html))" "$report"
 check "report flows link" "(figures/flows/flows_dev0001_1.pdf)" "$report"
 check "report timings" "| train seed 2 |" "$report"
 check "report wall clock" "| total (wall clock, 2 seeds at a time) |" "$report"
@@ -55,6 +58,15 @@ check "jobs started" "== seed 2: started (log: $O/seed2/log.txt)" "$log"
 check "jobs done" "== seed 1: done" "$log"
 check "job log" "wrote $O/seed2/sweep/results.csv" "$(cat "$O/seed2/log.txt")"
 check "report preset" 'Preset `tiny`' "$report"
+# the spread over seeds (std.csv, and std_diff.csv: of the differences from each seed's own
+# baseline) and the bootstrap's lines, recomputed from the seeds' files. The tiny model's
+# masks change little, so F1's std is mostly the spread of the seeds' baselines, and the
+# two tables differ.
+if ! cmp -s "$O/stats/f1/std.csv" "$O/stats/f1/std_diff.csv"; then ok; else
+  bad "stats/f1/std.csv and std_diff.csv are the same: $(cat "$O/stats/f1/std.csv")"; fi
+expect=$("$ZL" "$(dirname "$0")/report_expect.lua" "$O" 2>&1)
+check_eq "report recomputed: 6 checks" "6" "$(printf '%s\n' "$expect" | grep -c $'\tok$')"
+while IFS=$'\t' read -r name res; do check_eq "$name" ok "$res"; done <<< "$expect"
 check "prints report path" "$O/report.md" "$log"
 
 # a rerun finds the trained models and skips training

@@ -140,7 +140,7 @@ if wait_for '^pcall-started$'; then
 else
   bad "the pcall loop did not start"; screen | tail -5
 fi
-line 'a = zl.tensor.randn({128, 128}, 1); print("mm-" .. "started"); while true do b = a:matmul(a) end'
+line 'a = zl.tensor.randn({128, 128}, 1); b = a:matmul(a); print("mm-" .. "started"); while true do b = a:matmul(a) end'
 if wait_for '^mm-started$'; then
   keys C-c
   for ((i = 0; i < 200; i++)); do

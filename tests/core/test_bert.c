@@ -471,6 +471,10 @@ static void test_files(const zl_bert *m)
     CHECK(zl_bert_save(m, p) == 0);
     zl_bert *m2 = zl_bert_load(p);
     CHECK(m2 && same_params(m, m2) && !m2->fresh_qa_head);
+    /* bert.-named tensors, no model_type: BERT, nothing to say */
+    CHECK(m2 && strcmp(m2->config.model_type, "bert") == 0 &&
+          m2->config.model_type_origin == ZL_MODEL_TYPE_DEFAULT &&
+          zl_bert_model_type_note(&m2->config) == NULL);
     zl_bert_free(m2);
     /* random init is reproducible by seed */
     zl_bert *r1 = zl_bert_new(&m->config), *r2 = zl_bert_new(&m->config);
@@ -606,14 +610,57 @@ static void test_training_acts(const zl_bert *m)
     zl_bert_acts_free(&bw);
 }
 
-/* ELECTRA: electra. prefix, embeddings_project [H, E], TF names, save/load. */
+/* The small ELECTRA of test_electra, with `model_type` in front (or no model_type). */
+#define ELECTRA_KEYS "\"vocab_size\": 99, \"hidden_size\": 32, \"embedding_size\": 16, " \
+    "\"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"intermediate_size\": 64, " \
+    "\"max_position_embeddings\": 64, \"type_vocab_size\": 2}"
+
+/* Writes dir/bert_config.json. */
+static int write_config(const char *dir, const char *json)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/bert_config.json", dir);
+    return zl_io_write_atomic(p, json, strlen(json));
+}
+
+/* A config without model_type over electra.-named (or electra/-named) tensors loads as
+ * ELECTRA, with a note; an explicit "bert" is kept (and then the tensors are missing). */
+static void check_electra_from_names(const char *dir, const zl_bert *m, const char *kind)
+{
+    CHECK(write_config(dir, "{" ELECTRA_KEYS) == 0);
+    zl_bert *r = zl_bert_load(dir);
+    CHECK(r != NULL);
+    if (!r) {
+        fprintf(stderr, "  %s: %s\n", kind, zl_error_get());
+        return;
+    }
+    CHECK(strcmp(r->config.model_type, "electra") == 0);
+    CHECK(r->config.model_type_origin == ZL_MODEL_TYPE_FROM_NAMES);
+    const char *note = zl_bert_model_type_note(&r->config);
+    CHECK(note && strstr(note, "no model_type") && strstr(note, "electra"));
+    CHECK(r->params.count == m->params.count &&
+          memcmp(r->params.memory, m->params.memory, (size_t)m->params.count * 4) == 0);
+    zl_bert_free(r);
+    CHECK(write_config(dir, "{\"model_type\": \"bert\", " ELECTRA_KEYS) == 0);
+    r = zl_bert_load(dir);
+    CHECK(r == NULL && strstr(zl_error_get(), "bert") && strstr(zl_error_get(), "is missing"));
+    zl_bert_free(r);
+    /* the config zl_bert_save wrote (model_type, and the GELU form) */
+    char *json = zl_bert_config_to_json(&m->config);
+    CHECK(json && write_config(dir, json) == 0);
+    free(json);
+    r = zl_bert_load(dir);
+    CHECK(r && r->config.model_type_origin == ZL_MODEL_TYPE_FROM_CONFIG &&
+          zl_bert_model_type_note(&r->config) == NULL);
+    zl_bert_free(r);
+}
+
+/* ELECTRA: electra. prefix, embeddings_project [H, E], TF names, save/load, and the
+ * prefix read from the names when the config has no model_type. */
 static void test_electra(void)
 {
     zl_bert_config c;
-    CHECK(zl_bert_config_parse(&c, "electra.json", "{\"model_type\": \"electra\", \"vocab_size\": 99, "
-                               "\"hidden_size\": 32, \"embedding_size\": 16, \"num_hidden_layers\": 1, "
-                               "\"num_attention_heads\": 4, \"intermediate_size\": 64, "
-                               "\"max_position_embeddings\": 64, \"type_vocab_size\": 2}") == 0);
+    CHECK(zl_bert_config_parse(&c, "electra.json", "{\"model_type\": \"electra\", " ELECTRA_KEYS) == 0);
     CHECK(zl_bert_config_has_projection(&c));
     zl_bert *m = zl_bert_new(&c);
     CHECK(m != NULL);
@@ -658,6 +705,7 @@ static void test_electra(void)
     CHECK(r && r->params.count == m->params.count &&
           memcmp(r->params.memory, m->params.memory, (size_t)m->params.count * 4) == 0);
     zl_bert_free(r);
+    check_electra_from_names(dir, m, "safetensors");
     zl_tensor_map *tf = zl_checkpoint_to_map(m, 1);
     CHECK(tf && zl_tensor_map_find(tf, "electra/embeddings_project/kernel") != NULL);
     CHECK(tf && zl_tensor_map_find(tf, "electra/encoder/layer_0/output/LayerNorm/gamma") != NULL);
@@ -674,6 +722,7 @@ static void test_electra(void)
         CHECK(max_abs_diff(logits, a.start_logits, B * S) == 0.0);
     }
     zl_bert_free(r);
+    check_electra_from_names(dir, m, "TF checkpoint");
     snprintf(p, sizeof p, "rm -rf %s", dir);
     CHECK(system(p) == 0);
     zl_bert_acts_free(&a);

@@ -128,6 +128,27 @@ static void test_spans(void)
         CHECK(f->items[4].start_position == 6 && f->items[5].start_position == 5);
     }
 
+    /* the one batch builder: rows in idx order, zero padding, types from the passage on */
+    if (f && f->count == 6) {
+        int32_t ids[2 * 10], ty[2 * 10], mk[2 * 10], qm[2 * 10], pm[2 * 10], sp[2], ep[2];
+        zl_squad_batch b = {ids, ty, mk, qm, pm, sp, ep};
+        const int32_t idx[2] = {4, 0};
+        CHECK(zl_squad_features_batch(f, idx, 0, 2, 10, &b) == 0);
+        for (int t = 0; t < 10; t++) {
+            const zl_squad_feature *ft = &f->items[0];
+            int real = t < ft->length;
+            CHECK(ids[10 + t] == (real ? ft->input_ids[t] : 0));
+            CHECK(mk[10 + t] == real && ty[10 + t] == (real && t >= 3));
+            CHECK(qm[10 + t] == (t == 1) && pm[10 + t] == (t >= 3 && t < 7));
+        }
+        CHECK(sp[0] == 6 && sp[1] == 6 && ep[1] == 6);
+        /* idx NULL: a contiguous range from first; a feature wider than the row is refused */
+        CHECK(zl_squad_features_batch(f, NULL, 4, 2, 8, &b) == 0 && sp[0] == 6 && sp[1] == 5);
+        CHECK(zl_squad_features_batch(f, NULL, 0, 1, 7, &b) == -1);
+        CHECK(strstr(zl_error_get(), "has 8 tokens, more than 7") != NULL);
+        CHECK(zl_squad_features_batch(f, NULL, 5, 2, 8, &b) == -1);
+    }
+
     /* decoding across spans: a start that is not at its max context is skipped */
     zl_squad_collector *c = f ? zl_squad_collector_new(f) : NULL;
     CHECK(c != NULL);
@@ -144,6 +165,21 @@ static void test_spans(void)
         CHECK(p && p->count == 2);
         if (p) CHECK(strcmp(p->items[0].text, "a") == 0);
         zl_squad_predictions_free(p);
+        /* one window alone, by the same rules: span 1's start is not at max context */
+        int st = -1, en = -1;
+        double sc = 0;
+        CHECK(zl_squad_best_span(f, 1, s[1], e[1], 8, &o, &st, &en, &sc) == 1);
+        CHECK(st == 5 && en == 5 && sc == 0); /* position 4 (9 + 9) is not max context */
+        zl_squad_decode_opts one = o;
+        one.n_best_size = 1;
+        CHECK(zl_squad_best_span(f, 1, s[1], e[1], 8, &one, &st, &en, &sc) == 0);
+        float s2[8] = {0, 0, 0, 0, 0, 0, 4, 0}, e2[8] = {0, 0, 0, 0, 0, 0, 2, 0};
+        CHECK(zl_squad_best_span(f, 2, s2, e2, 8, &o, &st, &en, &sc) == 1);
+        CHECK(st == 6 && en == 6 && sc == 6);
+        char *txt = zl_squad_span_text(ds, f, 2, st, en, 1);
+        CHECK(txt && strcmp(txt, "b") == 0);
+        free(txt);
+        CHECK(zl_squad_span_text(ds, f, 2, 0, 4, 1) == NULL); /* [CLS] is not in the passage */
         /* logits narrower than a feature are refused */
         CHECK(zl_squad_collector_add(c, 0, 1, 7, &s[0][0], &e[0][0]) == -1);
         CHECK(zl_squad_collector_add(c, 5, 2, 8, &s[0][0], &e[0][0]) == -1);

@@ -4,7 +4,7 @@
  * single-configuration sweep
  * (byte for byte) and, at the real positions, those of a plain max-width forward with its
  * mask (1e-4); the work counter equals the counted cost, and `all` under dynamic padding
- * really runs its later layers at the batch's width. Also the narrowing of core/bert.h. */
+ * really runs its later layers at the batch's width. Also the layer cache of core/bert.h. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include "bert.h"
 #include "error.h"
@@ -269,69 +269,24 @@ static void test_all_width(const zl_bert *m, const zl_squad_features *f, const c
     }
 }
 
-/* zl_bert_acts_narrow: continue at width W from layer k; widen restores layers < k. */
-static void test_narrow(const zl_bert *m, const zl_squad_features *f)
+/* Largest difference between two logit rows of n values. */
+static double max_diff(const float *x, const float *y, int n)
 {
-    enum { B = 3, W = 30 }; /* features 0..2: lengths 12, 30, 17 */
-    int32_t ids[B * S] = {0}, mask[B * S] = {0}, idw[B * W] = {0}, maskw[B * W] = {0};
-    for (int r = 0; r < B; r++)
-        for (int t = 0; t < f->items[r].length; t++) {
-            ids[r * S + t] = idw[r * W + t] = f->items[r].input_ids[t];
-            mask[r * S + t] = maskw[r * W + t] = 1;
-        }
-    zl_bert_acts a, ref;
-    CHECK(zl_bert_acts_alloc(&a, &m->config, B, S, 0) == 0);
-    CHECK(zl_bert_acts_alloc(&ref, &m->config, B, S, 0) == 0);
-    zl_bert_inputs in = {B, S, ids, NULL, mask, NULL, NULL}, inw = {B, W, idw, NULL, maskw, NULL, NULL};
-    zl_bert_forward_opts o;
-    zl_bert_forward_opts_init(&o);
-    CHECK(zl_bert_forward(m, &ref, &inw, &o) == 0); /* plain pass at width W */
-    o.stop_layer = 2;
-    CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
-    size_t keep = (size_t)2 * B * S * H;
-    float *copy = malloc(keep * sizeof(float));
-    memcpy(copy, a.hidden, keep * sizeof(float));
-    CHECK(zl_bert_acts_narrow(&a, 2, W) == 0);
-    CHECK(a.S == W);
-    CHECK(zl_bert_acts_narrow(&a, 2, W) != 0); /* already narrowed */
-    o.start_layer = 2;
-    o.stop_layer = 0;
-    zl_bert_inputs bad = in;
-    CHECK(zl_bert_forward(m, &a, &bad, &o) != 0); /* width S no longer matches */
-    CHECK(zl_bert_forward(m, &a, &inw, &o) == 0);
-    double diff = 0;
-    for (int r = 0; r < B; r++)
-        for (int t = 0; t < f->items[r].length; t++) {
-            double d = fabs(a.start_logits[r * W + t] - ref.start_logits[r * W + t]);
-            if (d > diff) diff = d;
-        }
-    CHECK(diff < 1e-4);
-    zl_bert_acts_widen(&a);
-    CHECK(a.S == S && a.hidden == a.hidden_home);
-    CHECK(memcmp(copy, a.hidden, keep * sizeof(float)) == 0); /* layers < 2 untouched */
-    /* stop_layer: range checked; a stopped pass computes no logits */
-    o.start_layer = 1;
-    o.stop_layer = 1;
-    CHECK(zl_bert_forward(m, &a, &in, &o) != 0);
-    CHECK(strstr(zl_error_get(), "stop layer") != NULL);
-    o.stop_layer = L + 1;
-    CHECK(zl_bert_forward(m, &a, &in, &o) != 0);
-    o.start_layer = 0;
-    o.stop_layer = 0;
-    CHECK(zl_bert_acts_narrow(&ref, 0, W) != 0); /* hidden[0]: use a full pass instead */
-    CHECK(zl_bert_acts_narrow(&ref, 1, S) != 0); /* wider than the last pass */
-    free(copy);
-    zl_bert_acts_free(&a);
-    zl_bert_acts_free(&ref);
+    double d = 0;
+    for (int i = 0; i < n; i++)
+        if (fabs(x[i] - y[i]) > d) d = fabs(x[i] - y[i]);
+    return d;
 }
 
-/* zl_bert_layer_rows: only the rows a zone changes, for each one-layer zone at each layer:
- * the same logits as a full masked pass (1e-5); unchanged rows of hidden[l+1] keep the
- * unmasked bits, which are also the full masked pass's. */
-static void test_layer_rows(const zl_bert *m, const zl_squad_features *f)
+/* The layer cache (core/bert.h, zl_bert_prefix): a zone at layer l from the cached input
+ * equals a full masked pass, bit for bit on the whole-layer path and to float noise on
+ * the rows path, whatever the order of the zones of one layer; narrowing `all` gives the
+ * real positions of a max-width pass masking all at l; the misuses are refused. */
+static void test_prefix(const zl_bert *m, const zl_squad_features *f)
 {
-    enum { B = 3, W = 30 };
+    enum { B = 3, W = 40, Wk = 30 }; /* features 0..2: lengths 12, 30, 17 */
     int32_t ids[B * W] = {0}, mask[B * W] = {0}, qm[B * W] = {0}, pm[B * W] = {0};
+    int32_t idk[B * Wk] = {0}, maskk[B * Wk] = {0};
     for (int r = 0; r < B; r++) {
         const zl_squad_feature *ft = &f->items[r];
         for (int t = 0; t < ft->length; t++) {
@@ -339,14 +294,20 @@ static void test_layer_rows(const zl_bert *m, const zl_squad_features *f)
             mask[r * W + t] = 1;
             qm[r * W + t] = t >= 1 && t <= ft->query_len;
             pm[r * W + t] = t >= ft->query_len + 2 && t < ft->query_len + 2 + ft->doc_len;
+            if (t < Wk) {
+                idk[r * Wk + t] = ft->input_ids[t];
+                maskk[r * Wk + t] = 1;
+            }
         }
     }
-    zl_bert_inputs in = {B, W, ids, NULL, mask, qm, pm};
-    zl_bert_acts a, ref;
-    CHECK(zl_bert_acts_alloc(&a, &m->config, B, W, 0) == 0);
+    zl_bert_inputs in = {B, W, ids, NULL, mask, qm, pm}, ink = {B, Wk, idk, NULL, maskk, NULL, NULL};
+    zl_bert_acts ref;
     CHECK(zl_bert_acts_alloc(&ref, &m->config, B, W, 0) == 0);
-    float *k = malloc(sizeof(float) * B * W * H), *v = malloc(sizeof(float) * B * W * H);
-    int rows[B * W];
+    zl_bert_prefix *p = zl_bert_prefix_new(m, B, W);
+    CHECK(p != NULL);
+    if (!p) return;
+    const float *st, *en;
+    CHECK(zl_bert_prefix_zone(p, ZL_ZONE_Q2, 0, 0, NULL) != 0); /* nothing cached yet */
     for (int z = ZL_ZONE_Q2; z <= ZL_ZONE_P2; z++)
         for (int l = 0; l < L; l++) {
             zl_bert_forward_opts o;
@@ -354,83 +315,62 @@ static void test_layer_rows(const zl_bert *m, const zl_squad_features *f)
             o.zone = (zl_zone)z;
             o.mask_layer = l;
             CHECK(zl_bert_forward(m, &ref, &in, &o) == 0);
-            o.zone = ZL_ZONE_NONE;
-            o.mask_layer = -1;
-            o.stop_layer = l + 1;
-            CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
-            int n = zl_zone_rows((zl_zone)z, &in, rows);
-            CHECK(n > 0 && n < B * W);
-            CHECK(zl_bert_layer_kv(m, &a, l, k, v) == 0);
-            CHECK(zl_bert_layer_rows(m, &a, &in, (zl_zone)z, l, k, v, rows, n) == 0);
-            /* unchanged rows: bit for bit; changed rows: to float noise */
-            const float *h = a.hidden + (size_t)(l + 1) * B * W * H, *hr = ref.hidden + (size_t)(l + 1) * B * W * H;
-            int same = 1, j = 0;
-            double diff = 0;
-            for (int r = 0; r < B * W; r++) {
-                int changed = j < n && rows[j] == r;
-                j += changed;
-                for (int c = 0; c < H; c++) {
-                    float x = h[(size_t)r * H + c], y = hr[(size_t)r * H + c];
-                    if (!changed && memcmp(&x, &y, sizeof x) != 0) same = 0;
-                    if (fabs(x - y) > diff) diff = fabs(x - y);
-                }
+            /* the whole layer from the cache: the same bits */
+            CHECK(zl_bert_prefix_run(p, &in, L) == 0);
+            CHECK(zl_bert_prefix_zone(p, (zl_zone)z, l, 0, NULL) == 0);
+            CHECK(zl_bert_prefix_logits(p, &st, &en) == W);
+            CHECK(memcmp(st, ref.start_logits, sizeof(float) * B * W) == 0);
+            CHECK(memcmp(en, ref.end_logits, sizeof(float) * B * W) == 0);
+            /* the rows path, twice (the second from the kept unmasked output), then after a
+               whole-layer zone overwrote that output (recomputed): float noise, same bits */
+            CHECK(zl_bert_prefix_run(p, &in, l + 1) == 0);
+            float first[B * W];
+            for (int pass = 0; pass < 3; pass++) {
+                if (pass == 2) CHECK(zl_bert_prefix_zone(p, ZL_ZONE_P2Q, l, 0, NULL) == 0);
+                CHECK(zl_bert_prefix_zone(p, (zl_zone)z, l, 1, NULL) == 0);
+                zl_bert_prefix_logits(p, &st, &en);
+                CHECK(max_diff(st, ref.start_logits, B * W) < 1e-5);
+                CHECK(max_diff(en, ref.end_logits, B * W) < 1e-5);
+                if (pass == 0) memcpy(first, st, sizeof first);
+                else CHECK(memcmp(first, st, sizeof first) == 0);
             }
-            CHECK(same);
-            CHECK(diff < 1e-4);
-            o.start_layer = l + 1;
-            o.stop_layer = 0;
-            o.zone = (zl_zone)z;
-            o.mask_layer = l;
-            CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
-            diff = 0;
-            for (int i = 0; i < B * W; i++) {
-                if (fabs(a.start_logits[i] - ref.start_logits[i]) > diff) diff = fabs(a.start_logits[i] - ref.start_logits[i]);
-                if (fabs(a.end_logits[i] - ref.end_logits[i]) > diff) diff = fabs(a.end_logits[i] - ref.end_logits[i]);
+            /* a shallower layer's input is still cached; a deeper one's is gone */
+            if (l > 0) CHECK(zl_bert_prefix_zone(p, (zl_zone)z, l - 1, 1, NULL) == 0);
+            if (l < L - 1) {
+                CHECK(zl_bert_prefix_zone(p, (zl_zone)z, l + 1, 0, NULL) != 0);
+                CHECK(strstr(zl_error_get(), "not cached") != NULL);
             }
-            CHECK(diff < 1e-5);
         }
-    CHECK(zl_zone_rows(ZL_ZONE_ALL, &in, rows) < 0);
-    CHECK(zl_bert_layer_rows(m, &a, &in, ZL_ZONE_ALL_STRICT, 0, k, v, rows, 1) != 0);
-    /* `all` changes every row; the caller picks the rows it keeps (the first Wk of each
-       sequence here): they match a full pass masking all at layer l, padding keys included */
-    enum { Wk = 21 };
+    CHECK(zl_zone_rows(ZL_ZONE_ALL, &in, NULL) < 0);
+    CHECK(zl_bert_prefix_run(p, &in, L) == 0);
+    CHECK(zl_bert_prefix_zone(p, ZL_ZONE_ALL_STRICT, 0, 1, NULL) != 0);
+    CHECK(zl_bert_prefix_zone(p, ZL_ZONE_ALL, 0, 1, NULL) != 0); /* every row: narrow only */
+    CHECK(zl_bert_prefix_zone(p, ZL_ZONE_Q2, 0, 1, &ink) != 0);  /* narrowing is for `all` */
+    CHECK(zl_bert_prefix_zone(p, ZL_ZONE_NONE, 0, 0, NULL) != 0);
+    CHECK(zl_bert_prefix_run(p, &in, 0) != 0);
+    /* narrowing `all` at l: rows [0, Wk) against every key of width W, then width Wk */
     for (int l = 0; l < L; l++) {
         zl_bert_forward_opts o;
         zl_bert_forward_opts_init(&o);
         o.zone = ZL_ZONE_ALL;
         o.mask_layer = l;
-        o.stop_layer = l + 1;
         CHECK(zl_bert_forward(m, &ref, &in, &o) == 0);
-        o.zone = ZL_ZONE_NONE;
-        o.mask_layer = -1;
-        o.stop_layer = l > 0 ? l : 1;
-        CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
-        int n = 0;
-        for (int r = 0; r < B; r++)
-            for (int t = 0; t < Wk; t++) rows[n++] = r * W + t;
-        CHECK(zl_bert_layer_kv(m, &a, l, k, v) == 0);
-        CHECK(zl_bert_layer_rows(m, &a, &in, ZL_ZONE_ALL, l, k, v, rows, n) == 0);
-        const float *h = a.hidden + (size_t)(l + 1) * B * W * H, *hr = ref.hidden + (size_t)(l + 1) * B * W * H;
-        double diff = 0, unmasked = 0;
-        for (int j = 0; j < n; j++)
-            for (int c = 0; c < H; c++) {
-                size_t at = (size_t)rows[j] * H + c;
-                if (fabs(h[at] - hr[at]) > diff) diff = fabs(h[at] - hr[at]);
-            }
-        /* and the mask matters: the unmasked layer differs from it */
-        o.stop_layer = l + 1;
-        CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
-        for (int j = 0; j < n; j++)
-            for (int c = 0; c < H; c++) {
-                size_t at = (size_t)rows[j] * H + c;
-                if (fabs(h[at] - hr[at]) > unmasked) unmasked = fabs(h[at] - hr[at]);
-            }
+        CHECK(zl_bert_prefix_run(p, &in, l > 0 ? l : 1) == 0);
+        CHECK(zl_bert_prefix_zone(p, ZL_ZONE_ALL, l, 1, &ink) == 0);
+        CHECK(zl_bert_prefix_logits(p, &st, &en) == Wk);
+        double diff = 0;
+        for (int r = 0; r < B; r++) {
+            int len = f->items[r].length < Wk ? f->items[r].length : Wk;
+            double d = max_diff(st + r * Wk, ref.start_logits + r * W, len);
+            if (d > diff) diff = d;
+        }
         CHECK(diff < 1e-4);
-        CHECK(unmasked > 1e-2);
+        /* and the mask matters: an unmasked pass differs */
+        zl_bert_forward_opts_init(&o);
+        CHECK(zl_bert_forward(m, &ref, &in, &o) == 0);
+        CHECK(max_diff(st, ref.start_logits, Wk) > 1e-3);
     }
-    free(k);
-    free(v);
-    zl_bert_acts_free(&a);
+    zl_bert_prefix_free(p);
     zl_bert_acts_free(&ref);
 }
 
@@ -446,8 +386,7 @@ int main(void)
     make_features(&f, items, pool);
     char root[] = "/tmp/zl_test_sweep_XXXXXX";
     CHECK(mkdtemp(root) != NULL);
-    test_narrow(m, &f);
-    test_layer_rows(m, &f);
+    test_prefix(m, &f);
     test_all_width(m, &f, root);
     test_configs(m, &f, root);
     char cmd[600];

@@ -212,6 +212,50 @@ describe("zonelab.bert", function()
     os.remove(dir .. "/model.safetensors")
     os.remove(dir .. "/bert_config.json")
     os.remove(dir)
+    -- the table is read as the config (no JSON text in between): a NaN or an infinity is
+    -- refused by name instead of printed as null and silently replaced by the default
+    local function bad(k, v)
+      local t = {}
+      for key, val in pairs(cfg) do t[key] = val end
+      t[k] = v
+      local ok, err = pcall(zl.bert.new, t)
+      assert.is_false(ok)
+      assert.truthy(err:find(k, 1, true), err)
+    end
+    bad("hidden_dropout_prob", 0 / 0)
+    bad("layer_norm_eps", math.huge)
+    bad("hidden_size", 0 / 0)
+    assert.are.equal(0.25, zl.bert.new(
+      (function() local t = { hidden_dropout_prob = 0.25 }; for k, v in pairs(cfg) do t[k] = v end; return t end)()
+    ):config().hidden_dropout_prob)
+  end)
+
+  it("loads electra.-named tensors as ELECTRA when the config has no model_type, and says so", function()
+    local cfg = { model_type = "electra", vocab_size = 50, hidden_size = 16, embedding_size = 8,
+                  num_hidden_layers = 1, num_attention_heads = 2, intermediate_size = 32,
+                  max_position_embeddings = 40 }
+    local a = zl.bert.new(cfg, { seed = 3 })
+    assert.is_nil(a:config().model_type_note)
+    local dir = tmpdir()
+    a:save(dir)
+    cfg.model_type = nil
+    zl.json.write(dir .. "/bert_config.json", cfg)
+    local r = zl.bert.load(dir)
+    local c = r:config()
+    assert.are.equal("electra", c.model_type)
+    assert.are.equal('ELECTRA: the config has no model_type, and the tensor names start with ' ..
+      '"electra" (electra. or electra/)', c.model_type_note)
+    for name, t in pairs(a:params()) do assert.are.equal(0, t:max_abs_diff(r:params()[name])) end
+    -- the recipes' one line (qa_cli.say_gelu writes the model's notes to stderr)
+    local lines, real = {}, io.stderr
+    io.stderr = { write = function(_, s) lines[#lines + 1] = s end }
+    local ok, err = pcall(require("zonelab.qa_cli").say_gelu, r, "m")
+    io.stderr = real
+    assert(ok, err)
+    assert.are.equal("m: " .. c.model_type_note .. "\n", lines[1])
+    os.remove(dir .. "/model.safetensors")
+    os.remove(dir .. "/bert_config.json")
+    os.remove(dir)
   end)
 
   it("names the tensor of a wrong-shape checkpoint and refuses bad input", function()

@@ -8,27 +8,8 @@ local ZONELAB = arg and arg[-1] -- the host running busted (tests/lua/busted.lua
 local SINGLE = "tests/fixtures/published/single_run.csv"
 local MEAN = "tests/fixtures/published/five_run_mean.csv"
 
-local made = {}
-local function tmpdir()
-  local p = io.popen("mktemp -d")
-  local d = p:read("l")
-  p:close()
-  made[#made + 1] = d
-  return d
-end
-local function sh(cmd) -- stdout+stderr, exit code
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local function size_of(path)
-  local f = assert(io.open(path, "rb"))
-  local n = f:seek("end")
-  f:close()
-  return n
-end
+local u = require "spec_util"
+local tmpdir, sh, q, size_of = u.tmpdir, u.sh, u.q, u.size
 
 -- pdffonts' table: a list of {name=, type=, emb=} rows.
 local function fonts_of(pdf)
@@ -97,9 +78,7 @@ local function widest_inner_gap(img, x0, y0, x1, y1)
 end
 
 describe("PDF fonts", function()
-  teardown(function()
-    for _, d in ipairs(made) do os.execute("rm -rf " .. q(d)) end
-  end)
+  teardown(u.cleanup)
 
   it("embeds every font of a heatmap and reads its labels back exactly", function()
     local dir = tmpdir()

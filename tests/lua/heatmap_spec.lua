@@ -10,26 +10,8 @@ local SINGLE = "tests/fixtures/published/single_run.csv"
 local MEAN = "tests/fixtures/published/five_run_mean.csv"
 local LABELS = { "ALL", "Q^{2}", "Q2P", "P2Q", "P^{2}" }
 
-local made = {}
-local function tmpdir()
-  local p = io.popen("mktemp -d")
-  local d = p:read("l")
-  p:close()
-  made[#made + 1] = d
-  return d
-end
-local function sh(cmd) -- output, exit code
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return out, code
-end
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local u = require "spec_util"
+local tmpdir, sh, q, exists = u.tmpdir, u.sh, u.q, u.exists
 
 -- Table rows bottom-up (layer 1 first), value - baseline.
 local function diffs(path, baseline)
@@ -325,6 +307,4 @@ describe("recipes/heatmap.lua", function()
   end)
 end)
 
-teardown(function()
-  for _, d in ipairs(made) do os.execute("rm -rf " .. q(d)) end
-end)
+teardown(u.cleanup)

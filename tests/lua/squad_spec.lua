@@ -168,6 +168,28 @@ describe("zonelab.squad", function()
     assert.has_error(function() acc:add(4, s, e) end)
   end)
 
+  it("chooses one window's best span and its text as the decoder does", function()
+    local ds = zl.squad.load(DATA)
+    local feats = zl.squad.features(ds, tok)
+    local sl = logits(20, { [1] = 10, [14] = 5, [11] = 4 })
+    local el = logits(20, { [0] = 9, [14] = 5, [16] = 4 })
+    local s, e, score = feats:best_span(1, sl, el)
+    assert.are.same({ 14, 14, 10 }, { s, e, score })
+    -- the wordpieces mapped back onto the passage's words, as write_predictions
+    assert.are.equal("1895", feats:span_text(1, s, e))
+    assert.are.equal("1895-1943", feats:span_text(1, 14, 16))
+    assert.are.equal("John Smith (1895", feats:span_text(1, 11, 14))
+    -- the tensor form [1, L] and the decoder's options
+    local s2, e2 = feats:best_span(1, zl.tensor.from({ sl }), zl.tensor.from({ el }),
+      { n_best_size = 3, max_answer_length = 1 })
+    assert.are.same({ 14, 14 }, { s2, e2 })
+    assert.is_nil(feats:best_span(1, sl, el, { n_best_size = 1 })) -- the best end is [CLS]
+    assert.is_nil(feats:best_span(2, logits(11, {}), logits(11, { [0] = 5 }), { n_best_size = 1 }))
+    assert.has_error(function() feats:span_text(1, 0, 3) end) -- not in the passage
+    assert.has_error(function() feats:best_span(1, sl, el, { n_bets_size = 1 }) end)
+    assert.has_error(function() feats:best_span(9, sl, el) end)
+  end)
+
   it("writes predictions atomically with sorted keys", function()
     local path = os.tmpname()
     zl.squad.write_predictions(path, { q2 = "b", q1 = "a \"x\"" })

@@ -201,3 +201,60 @@ describe("zonelab.synth facts style (the embedded default's)", function()
     os.execute("rm -rf " .. dir)
   end)
 end)
+
+describe("zonelab.synth facts_zh style (demo-zh: CMRC 2018-style Chinese)", function()
+  local c = synth.generate { seed = 2, style = "facts_zh", train_paragraphs = 30, dev_paragraphs = 20 }
+
+  it("is deterministic, in Chinese characters, with character offsets as SQuAD counts them", function()
+    local again = synth.generate { seed = 2, style = "facts_zh", train_paragraphs = 30, dev_paragraphs = 20 }
+    assert.are.equal(zl.json.encode(c.dev), zl.json.encode(again.dev))
+    local dev = questions(c.dev)
+    assert.are.equal(20 * 5, #dev)
+    local multi = 0
+    for _, q in ipairs(dev) do
+      assert.is_nil(q.context:find(" ")) -- CMRC passages have no spaces
+      if #q.qa.answers > 1 then multi = multi + 1 end
+      for _, a in ipairs(q.qa.answers) do
+        -- answer_start counts code points: the answer is there, character for character
+        local from = utf8.offset(q.context, a.answer_start + 1)
+        assert.are.equal(a.text, q.context:sub(from, from + #a.text - 1))
+      end
+    end
+    assert.is_true(multi > 20)
+    -- the share of Chinese characters the recipes use to warn when --cmrc is missing
+    local path = os.tmpname()
+    zl.json.write(path, c.dev)
+    assert.is_true(require("zonelab.qa").cjk_share(zl.squad.load(path)) > 0.5)
+    os.remove(path)
+  end)
+
+  it("holds distractors of each kind: two places, three years, two people per passage", function()
+    for _, art in ipairs(c.train.data) do
+      for _, p in ipairs(art.paragraphs) do
+        local years = 0
+        for _ in p.context:gmatch("%d%d%d%d年") do years = years + 1 end
+        assert.are.equal(3, years)
+        assert.truthy(p.context:find("出生于", 1, true))
+        assert.truthy(p.context:find("迁居", 1, true))
+        assert.truthy(p.context:find("创办", 1, true))
+      end
+    end
+  end)
+
+  it("has its own character vocabulary: every character of the corpus is a piece", function()
+    local dir = os.tmpname(); os.remove(dir)
+    require("zonelab.cli").ensure_dir(dir)
+    local paths = synth.write(dir, c)
+    local tok = zl.tokenizer.load(paths.vocab, { lower = true, cmrc = true })
+    for _, q in ipairs(questions(c.train)) do
+      for _, text in ipairs { q.context, q.qa.question } do
+        for _, piece in ipairs(tok:tokenize(text)) do assert.are_not.equal("[UNK]", piece) end
+      end
+    end
+    assert.are.equal(#c.vocab, c.config.vocab_size)
+    local seen = {}
+    for _, t in ipairs(c.vocab) do assert.is_nil(seen[t]); seen[t] = true end
+    assert.truthy(seen["王"] and seen["。"] and seen["1918"])
+    os.execute("rm -rf " .. dir)
+  end)
+end)

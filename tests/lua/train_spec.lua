@@ -106,6 +106,26 @@ describe("zonelab.train", function()
     check_fixture(1)
   end)
 
+  it("computes the same gradients as zl.optim.loss_and_grads (one training stack)", function()
+    -- the trainer and the binding share core's workspace: identical loss, norm and update
+    local cfg = { lr = 1e-3, total_steps = 10, warmup_steps = 0 }
+    local a, b = zl.bert.load(DIR), zl.bert.load(DIR)
+    local tr = zl.train.new(a, { micro_batch = 3, max_seq_length = 24, dropout = 0, lr = cfg.lr,
+      total_steps = cfg.total_steps, warmup_steps = cfg.warmup_steps })
+    local l1 = tr:micro_step(inputs)
+    local r = tr:apply()
+    local l2, grads = zl.optim.loss_and_grads(b, inputs)
+    local opt = zl.optim.new(b, cfg)
+    local info = opt:step(grads)
+    assert.are.equal(l1, l2)
+    assert.are.equal(r.grad_norm, info.grad_norm)
+    assert.are.equal(r.lr, info.lr)
+    assert.are.equal(0, same_params(a, b))
+    tr:close()
+    a:close()
+    b:close()
+  end)
+
   it("draws a seeded permutation per epoch", function()
     local a, b = zl.train.permutation(50, 7, 0), zl.train.permutation(50, 7, 0)
     assert.are.equal(0, a:max_abs_diff(b))
