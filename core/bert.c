@@ -126,6 +126,9 @@ int zl_bert_config_validate(const zl_bert_config *c, const char *what)
     if (!(c->attention_probs_dropout_prob >= 0.0f && c->attention_probs_dropout_prob < 1.0f))
         return zl_error_set("%s: field attention_probs_dropout_prob = %g must be in [0, 1)",
                             what, (double)c->attention_probs_dropout_prob);
+    if (c->mlm_head && zl_bert_config_has_projection(c))
+        return zl_error_set("%s: the masked-LM head needs embedding_size == hidden_size (got "
+                            "%d and %d)", what, c->embedding_size, c->hidden_size);
     if (zl_bert_params_numel(c) < 0) return zl_error_prefix("%s: ", what);
     return 0;
 }
@@ -290,6 +293,12 @@ char *zl_bert_config_to_json(const zl_bert_config *c)
 
 /* Per-tensor geometry, in the fixed enumeration order. */
 enum { K_WORD, K_POS, K_TYPE, K_ELN_W, K_ELN_B, K_PROJ_W, K_PROJ_B, K_NGLOBAL };
+/* the masked-LM head's tensors (config.mlm_head), after the layers */
+enum { K_NMLM = 5 };
+static const char *const mlm_name[K_NMLM] = {
+    "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+    "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias",
+    "cls.predictions.bias"};
 enum { K_QW, K_QB, K_KW, K_KB, K_VW, K_VB, K_OW, K_OB, K_ALN_W, K_ALN_B, K_IW, K_IB,
        K_O2W, K_O2B, K_OLN_W, K_OLN_B, K_NLAYER };
 
@@ -326,7 +335,8 @@ static int64_t layer_numel(const zl_bert_config *c, int k)
 
 int zl_bert_param_count(const zl_bert_config *c)
 {
-    return 5 + (zl_bert_config_has_projection(c) ? 2 : 0) + K_NLAYER * c->num_hidden_layers + 2;
+    return 5 + (zl_bert_config_has_projection(c) ? 2 : 0) + K_NLAYER * c->num_hidden_layers +
+           (c->mlm_head ? K_NMLM : 2);
 }
 
 int64_t zl_bert_params_numel(const zl_bert_config *c)
@@ -337,6 +347,7 @@ int64_t zl_bert_params_numel(const zl_bert_config *c)
     if (zl_bert_config_has_projection(c)) n += H * E + H;
     int64_t per = 4 * (H * H + H) + 2 * H + (I * H + I) + (H * I + H) + 2 * H;
     n += per * c->num_hidden_layers + 2 * H + 2;
+    if (c->mlm_head) n += H * H + 3 * H + c->vocab_size;
     if (n <= 0 || n > MAX_PARAM_FLOATS) {
         zl_error_set("bert config: %lld parameters is more than this build accepts (%lld)",
                      (long long)n, (long long)MAX_PARAM_FLOATS);
@@ -375,6 +386,11 @@ int zl_bert_params_alloc(zl_bert_params *p, const zl_bert_config *c)
     CARVE(o2w, L * H * I); CARVE(o2b, L * H);
     CARVE(out_ln_w, L * H); CARVE(out_ln_b, L * H);
     CARVE(qa_w, 2 * H); CARVE(qa_b, 2);
+    if (c->mlm_head) {
+        CARVE(mlm_w, H * H); CARVE(mlm_b, H);
+        CARVE(mlm_ln_w, H); CARVE(mlm_ln_b, H);
+        CARVE(mlm_bias, c->vocab_size);
+    }
 #undef CARVE
     p->memory = mem;
     p->count = n;
@@ -427,6 +443,15 @@ int zl_bert_param_info_at(const zl_bert_config *c, const zl_bert_params *p, int 
             info->ndim = 1; info->shape[0] = H;
         }
         info->no_decay = (i == 3 || i == 4 || i == 6);
+    } else if (c->mlm_head && i >= n - K_NMLM) {
+        int k = i - (n - K_NMLM);
+        snprintf(info->name, sizeof info->name, "%s", mlm_name[k]);
+        float *ptr[K_NMLM] = {p->mlm_w, p->mlm_b, p->mlm_ln_w, p->mlm_ln_b, p->mlm_bias};
+        info->data = ptr[k];
+        info->ndim = k == 0 ? 2 : 1;
+        info->shape[0] = k == 4 ? c->vocab_size : H;
+        info->shape[1] = k == 0 ? H : 0;
+        info->no_decay = k != 0;
     } else if (i < n - 2) {
         int l = (i - nglob) / K_NLAYER, k = (i - nglob) % K_NLAYER;
         snprintf(info->name, sizeof info->name, "%s.encoder.layer.%d.%s", pre, l, layer_suffix[k]);
@@ -738,6 +763,25 @@ static void bias_gelu_rows(float *pre, float *out, const float *bias, int r0, in
                 zl_vmath_erf(t, t, m);
                 for (int j = 0; j < m; j++) o[i0 + j] = 0.5f * p[i0 + j] * (1.0f + t[j]);
             }
+        }
+    }
+}
+
+void zl_gelu_forward(float *out, const float *inp, int64_t n, int tanh_form)
+{
+    float t[256];
+    for (int64_t i0 = 0; i0 < n; i0 += 256) {
+        int m = n - i0 < 256 ? (int)(n - i0) : 256;
+        const float *p = inp + i0;
+        for (int j = 0; j < m; j++)
+            t[j] = tanh_form ? 2.0f * 0.79788456080286535588f * (p[j] + 0.044715f * p[j] * p[j] * p[j])
+                             : p[j] * 0.70710678118654752f;
+        if (tanh_form) {
+            zl_vmath_exp(t, t, m);
+            for (int j = 0; j < m; j++) out[i0 + j] = 0.5f * p[j] * (2.0f - 2.0f / (t[j] + 1.0f));
+        } else {
+            zl_vmath_erf(t, t, m);
+            for (int j = 0; j < m; j++) out[i0 + j] = 0.5f * p[j] * (1.0f + t[j]);
         }
     }
 }

@@ -63,6 +63,10 @@ typedef struct zl_bert_config {
     float initializer_range;      /* default 0.02 */
     float hidden_dropout_prob;    /* as read from the file (default 0.1); informational */
     float attention_probs_dropout_prob;
+    int mlm_head;                 /* 1: the parameters end with BERT's masked-LM head
+                                     (cls.predictions.*, mlm.h) instead of the QA head
+                                     (pretraining). Never read from or written to the config
+                                     file: zl_bert_load_mlm sets it. Needs E == H. */
 } zl_bert_config;
 
 /* The two GELUs: erf, 0.5 x (1 + erf(x / sqrt 2)); tanh (Google's modeling.py, Hugging
@@ -127,6 +131,10 @@ typedef struct zl_bert_params {
     float *out_ln_w, *out_ln_b; /* [L, H] output.LayerNorm */
     float *qa_w;            /* [2, H] qa_outputs.weight */
     float *qa_b;            /* [2] */
+    /* masked-LM head (config.mlm_head; NULL otherwise); the decoder is word_emb (tied) */
+    float *mlm_w, *mlm_b;       /* [H, H], [H] cls.predictions.transform.dense */
+    float *mlm_ln_w, *mlm_ln_b; /* [H] cls.predictions.transform.LayerNorm */
+    float *mlm_bias;            /* [V] cls.predictions.bias (Google: output_bias) */
     float *memory;          /* the one allocation (zeroed by alloc) */
     int64_t count;          /* floats in memory */
 } zl_bert_params;
@@ -153,7 +161,10 @@ int zl_bert_param_count(const zl_bert_config *c);
  * embeddings (word, position, token_type, LayerNorm weight, bias), embeddings_project
  * (weight, bias) when present, then per layer: query w,b; key w,b; value w,b;
  * attention.output.dense w,b; attention.output.LayerNorm w,b; intermediate.dense w,b;
- * output.dense w,b; output.LayerNorm w,b; then qa_outputs weight, bias. */
+ * output.dense w,b; output.LayerNorm w,b; then qa_outputs weight, bias, or, for a model
+ * with config.mlm_head, the masked-LM head instead: cls.predictions.transform.dense weight,
+ * bias, cls.predictions.transform.LayerNorm weight, bias, cls.predictions.bias (the QA head
+ * is then kept in memory, zero, but is no parameter: never trained nor saved). */
 int zl_bert_param_info_at(const zl_bert_config *c, const zl_bert_params *p, int i,
                           zl_bert_param_info *info);
 /* Index of a parameter by HF name, -1 when absent (no error set). */
@@ -165,6 +176,8 @@ typedef struct zl_bert {
     zl_bert_params params;
     int fresh_qa_head;      /* 1 when the checkpoint had no QA head: initialised randomly */
     uint64_t qa_seed;       /* seed used for that fresh head */
+    int fresh_mlm_head;     /* config.mlm_head and the checkpoint had no cls.predictions.*:
+                               initialised as Google's run_pretraining.py */
 } zl_bert;
 
 /* A model with zeroed parameters (config validated). */
@@ -179,6 +192,11 @@ int zl_bert_init_random(zl_bert *m, uint64_t seed);
  * tensor (a non-finite one is refused, naming the tensor and the count); ignores
  * unused ones; a missing QA head gets a fresh one (fresh_qa_head = 1). In checkpoint.c. */
 zl_bert *zl_bert_load(const char *path);
+/* zl_bert_load for pretraining: the model gets the masked-LM head (config.mlm_head), read
+ * from cls.predictions.* (HF) or cls/predictions/... (Google TF) when the checkpoint has it
+ * (all five tensors or none), else fresh (fresh_mlm_head = 1: dense truncated normal std
+ * initializer_range, LayerNorm 1 and 0, biases 0). A QA head in the file is ignored. */
+zl_bert *zl_bert_load_mlm(const char *path);
 /* Writes model.safetensors (F32, HF names) + bert_config.json atomically into dir,
  * or, when path ends in ".safetensors", that file + bert_config.json beside it. */
 int zl_bert_save(const zl_bert *m, const char *path);
@@ -391,6 +409,8 @@ void zl_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
 /* out[N, OC] = inp[N, C] W^T + bias, W [OC, C]; bias may be NULL. */
 void zl_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC);
+/* out[i] = gelu(inp[i]) as the encoder computes it (erf, or tanh_form); out may be inp. */
+void zl_gelu_forward(float *out, const float *inp, int64_t n, int tanh_form);
 /* Dropout multipliers (0 or 1/(1-p)) for stream `stream` of seed; thread-independent. */
 void zl_dropout_mask(float *mask, int64_t n, float p, uint64_t seed, uint64_t stream);
 

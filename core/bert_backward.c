@@ -279,6 +279,9 @@ static int check_backward(const zl_bert *m, const zl_bert_params *g, const zl_be
     return 0;
 }
 
+static void encoder_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backward_ws *ws,
+                             const zl_bert_acts *a, const zl_bert_inputs *in);
+
 int zl_bert_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backward_ws *ws_in,
                      const zl_bert_acts *a, const zl_bert_inputs *in, const float *dstart,
                      const float *dend)
@@ -289,22 +292,49 @@ int zl_bert_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backward_ws *w
         if (zl_bert_backward_ws_alloc(&own, &m->config, in->B, in->S)) return -1;
         ws = &own;
     }
-    const zl_bert_config *c = &m->config;
-    const zl_bert_params *P = &m->params;
-    const int B = in->B, S = in->S, N = B * S, H = c->hidden_size, I = c->intermediate_size,
-              E = c->embedding_size, NH = c->num_attention_heads, L = c->num_hidden_layers;
-    const size_t HH = (size_t)H * H, IH = (size_t)I * H;
+    const int N = in->B * in->S, H = m->config.hidden_size, L = m->config.num_hidden_layers;
 
     /* QA head: logits [N, 2] = x_L Wqa^T + bqa */
     for (int n = 0; n < N; n++) {
         ws->dlogits[2 * n] = dstart[n];
         ws->dlogits[2 * n + 1] = dend[n];
     }
-    float *dx = ws->dx, *dx2 = ws->dx2;
-    zero(dx, (int64_t)N * H);
-    zl_linear_backward(dx, g->qa_w, g->qa_b, ws->dlogits, a->hidden + (size_t)L * N * H, P->qa_w,
+    zero(ws->dx, (int64_t)N * H);
+    zl_linear_backward(ws->dx, g->qa_w, g->qa_b, ws->dlogits, a->hidden + (size_t)L * N * H, m->params.qa_w,
                        N, H, 2);
 
+    encoder_backward(m, g, ws, a, in);
+    if (ws == &own) zl_bert_backward_ws_free(&own);
+    return 0;
+}
+
+int zl_bert_backward_hidden(const zl_bert *m, zl_bert_params *g, zl_bert_backward_ws *ws_in,
+                            const zl_bert_acts *a, const zl_bert_inputs *in, const float *dhidden)
+{
+    if (check_backward(m, g, ws_in, a, in)) return -1;
+    zl_bert_backward_ws own, *ws = ws_in;
+    if (!ws) {
+        if (zl_bert_backward_ws_alloc(&own, &m->config, in->B, in->S)) return -1;
+        ws = &own;
+    }
+    size_t n = (size_t)in->B * in->S * m->config.hidden_size;
+    if (dhidden != ws->dx) memmove(ws->dx, dhidden, n * sizeof(float));
+    encoder_backward(m, g, ws, a, in);
+    if (ws == &own) zl_bert_backward_ws_free(&own);
+    return 0;
+}
+
+/* The encoder's backward from ws->dx = d loss / d hidden[L] (overwritten: ws's buffers are
+ * the scratch). */
+static void encoder_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backward_ws *ws,
+                             const zl_bert_acts *a, const zl_bert_inputs *in)
+{
+    const zl_bert_config *c = &m->config;
+    const zl_bert_params *P = &m->params;
+    const int B = in->B, S = in->S, N = B * S, H = c->hidden_size, I = c->intermediate_size,
+              E = c->embedding_size, NH = c->num_attention_heads, L = c->num_hidden_layers;
+    const size_t HH = (size_t)H * H, IH = (size_t)I * H;
+    float *dx = ws->dx, *dx2 = ws->dx2;
     for (int l = L - 1; l >= 0; l--) {
         zl_bert_layer_acts la;
         zl_bert_acts_layer(a, l, &la);
@@ -391,8 +421,6 @@ int zl_bert_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backward_ws *w
                           a->emb_mean, a->emb_rstd, N, E);
     zl_embedding_backward(g->word_emb, g->pos_emb, g->type_emb, spare, in->input_ids,
                           in->token_type_ids, B, S, E);
-    if (ws == &own) zl_bert_backward_ws_free(&own);
-    return 0;
 }
 
 int zl_bert_loss_and_grads(const zl_bert *m, zl_bert_acts *a, zl_bert_backward_ws *ws_in,

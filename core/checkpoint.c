@@ -80,7 +80,12 @@ int zl_checkpoint_tf_name(const char *hf, char *buf, size_t len, int *transpose)
         snprintf(buf, len, "cls/squad/output_bias");
         return 0;
     }
-    if (!starts_with(hf, "bert.") && !starts_with(hf, "electra."))
+    if (strcmp(hf, "cls.predictions.bias") == 0) {
+        snprintf(buf, len, "cls/predictions/output_bias");
+        return 0;
+    }
+    if (!starts_with(hf, "bert.") && !starts_with(hf, "electra.") &&
+        !starts_with(hf, "cls.predictions.transform."))
         return zl_error_set("checkpoint: no TensorFlow name for parameter %s", hf);
     /* dots become slashes, "layer.N" becomes "layer_N" */
     char tmp[256];
@@ -144,6 +149,10 @@ static const zl_named_tensor *find_hf(const zl_tensor_map *map, const char *name
         else if (strcmp(last, ".bias") == 0) strcpy(last, ".beta");
         e = zl_tensor_map_find(map, alt);
     }
+    /* older pytorch_model.bin conversions keep the output bias under the decoder's name
+     * (the same Parameter in BertLMPredictionHead) */
+    if (!e && strcmp(name, "cls.predictions.bias") == 0)
+        e = zl_tensor_map_find(map, "cls.predictions.decoder.bias");
     return e;
 }
 
@@ -165,7 +174,7 @@ int zl_checkpoint_verify(const zl_bert_config *c, const zl_tensor_map *map, int 
 {
     zl_bert_params none;
     memset(&none, 0, sizeof none);
-    int n = zl_bert_param_count(c), qa_missing = 0;
+    int n = zl_bert_param_count(c), qa_missing = 0, mlm_missing = 0;
     for (int i = 0; i < n; i++) {
         zl_bert_param_info info;
         if (zl_bert_param_info_at(c, &none, i, &info) != 0) return -1;
@@ -177,6 +186,10 @@ int zl_checkpoint_verify(const zl_bert_config *c, const zl_tensor_map *map, int 
         if (!e) {
             if (starts_with(info.name, "qa_outputs.")) {
                 qa_missing++;
+                continue;
+            }
+            if (starts_with(info.name, "cls.predictions.")) {
+                mlm_missing++;
                 continue;
             }
             return zl_error_set("%s: tensor %s is missing", what, shown);
@@ -198,7 +211,11 @@ int zl_checkpoint_verify(const zl_bert_config *c, const zl_tensor_map *map, int 
     if (qa_missing == 1)
         return zl_error_set("%s: the QA head is incomplete (%s present without its pair)", what,
                             tf ? "cls/squad/output_weights or output_bias" : "qa_outputs.weight or .bias");
-    if (has_qa) *has_qa = qa_missing == 0;
+    if (mlm_missing > 0 && mlm_missing < 5)
+        return zl_error_set("%s: the masked-LM head is incomplete (%d of the 5 %s tensors "
+                            "missing)", what, mlm_missing,
+                            tf ? "cls/predictions/*" : "cls.predictions.*");
+    if (has_qa) *has_qa = qa_missing == 0 && mlm_missing == 0;
     return 0;
 }
 
@@ -216,7 +233,7 @@ int zl_checkpoint_fill(zl_bert *m, const zl_tensor_map *map, int tf, const char 
         char shown[256];
         int transpose;
         const zl_named_tensor *e = lookup(map, &info, tf, shown, sizeof shown, &transpose);
-        if (!e) continue; /* only the QA head can be absent after verify */
+        if (!e) continue; /* only the QA or masked-LM head can be absent after verify */
         if (!e->tensor || e->tensor->dtype != ZL_F32)
             return zl_error_set("%s: tensor %s has dtype %s, expected a float type", what, shown,
                                 e->dtype);
@@ -236,15 +253,36 @@ int zl_checkpoint_fill(zl_bert *m, const zl_tensor_map *map, int tf, const char 
                                 "%lld: refusing these weights", what, shown, (long long)bad,
                                 bad == 1 ? "" : "s", (long long)info.numel);
     }
-    if (!has_qa) {
-        /* fresh head as run_squad.py: truncated normal std initializer_range, bias 0 */
+    m->fresh_mlm_head = 0;
+    if (!has_qa && c->mlm_head) {
+        /* fresh masked-LM head as run_pretraining.py's get_masked_lm_output: the dense
+         * layer's kernel truncated normal std initializer_range (create_initializer),
+         * LayerNorm gamma 1 beta 0, dense bias and output_bias 0 */
+        zl_rng r;
+        zl_rng_seed(&r, qa_seed ^ 0x6D6C6Dull);
+        int64_t H = c->hidden_size;
+        for (int64_t i = 0; i < H * H; i++) {
+            double z;
+            do z = zl_rng_normal(&r); while (z < -2.0 || z > 2.0);
+            m->params.mlm_w[i] = (float)(z * c->initializer_range);
+        }
+        for (int64_t i = 0; i < H; i++) {
+            m->params.mlm_b[i] = 0.0f;
+            m->params.mlm_ln_w[i] = 1.0f;
+            m->params.mlm_ln_b[i] = 0.0f;
+        }
+        memset(m->params.mlm_bias, 0, (size_t)c->vocab_size * sizeof(float));
+        m->fresh_mlm_head = 1;
+    } else if (!has_qa) {
+        /* fresh head as run_squad.py's create_model: output_weights truncated normal with
+         * stddev 0.02 written out (not initializer_range), output_bias 0 */
         zl_rng r;
         zl_rng_seed(&r, qa_seed);
         int64_t H = c->hidden_size;
         for (int64_t i = 0; i < 2 * H; i++) {
             double z;
             do z = zl_rng_normal(&r); while (z < -2.0 || z > 2.0);
-            m->params.qa_w[i] = (float)(z * c->initializer_range);
+            m->params.qa_w[i] = (float)(z * 0.02);
         }
         m->params.qa_b[0] = m->params.qa_b[1] = 0.0f;
         m->fresh_qa_head = 1;
@@ -266,7 +304,12 @@ static int names_use_prefix(const zl_tensor_map *map, const char *pre)
     return 0;
 }
 
-zl_bert *zl_bert_load(const char *path)
+static zl_bert *load(const char *path, int mlm_head);
+
+zl_bert *zl_bert_load(const char *path) { return load(path, 0); }
+zl_bert *zl_bert_load_mlm(const char *path) { return load(path, 1); }
+
+static zl_bert *load(const char *path, int mlm_head)
 {
     char *dir = NULL, *weights = NULL, *cfg = NULL, *prefix = NULL;
     zl_tensor_map *map = NULL;
@@ -326,6 +369,7 @@ zl_bert *zl_bert_load(const char *path)
     /* Google's modeling.py computes the tanh GELU although its configs say "gelu" */
     if (tf && c.gelu_origin == ZL_GELU_FROM_HF_DEFAULT)
         c.gelu = ZL_GELU_TANH, c.gelu_origin = ZL_GELU_FROM_TF_DEFAULT;
+    c.mlm_head = mlm_head;
     const char *what = tf ? prefix : weights;
     map = tf ? zl_tfckpt_load(prefix, 1) : zl_safetensors_load(weights);
     if (!map) goto fail;

@@ -35,8 +35,8 @@ int zl_checkpoint_verify(const zl_bert_config *c, const zl_tensor_map *map, int 
 /* Copies every parameter of m from map (HF names when tf = 0, TF names when tf = 1),
  * checking presence, shape and that every value is finite (NaN or infinity is refused,
  * naming the tensor and the count); `what` names the file in messages. A missing QA head
- * (both tensors absent) is initialised (truncated normal, std initializer_range,
- * seed qa_seed, bias 0) and m->fresh_qa_head set. Unused tensors are ignored. */
+ * (both tensors absent) is initialised as run_squad.py's (truncated normal, std 0.02
+ * whatever initializer_range, seed qa_seed, bias 0) and m->fresh_qa_head set. Unused tensors are ignored. */
 int zl_checkpoint_fill(zl_bert *m, const zl_tensor_map *map, int tf, const char *what,
                        uint64_t qa_seed);
 

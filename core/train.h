@@ -96,6 +96,12 @@ int zl_bert_backward(const zl_bert *m, zl_bert_params *grads, zl_bert_backward_w
                      const zl_bert_acts *a, const zl_bert_inputs *in, const float *dstart,
                      const float *dend);
 
+/* The same backward from dhidden = d loss / d hidden[L] [B, S, H] (the last layer's
+ * output: a head other than the QA head, e.g. the masked-LM head of mlm.h). dhidden may
+ * be ws->dx. */
+int zl_bert_backward_hidden(const zl_bert *m, zl_bert_params *grads, zl_bert_backward_ws *ws,
+                            const zl_bert_acts *a, const zl_bert_inputs *in, const float *dhidden);
+
 /* Forward (with opts o, may be NULL = eval, no zone) + span loss + backward:
  * loss receives the loss (mean over the batch of (CE(start) + CE(end)) / 2) and the
  * gradients are ADDED into grads. start_pos, end_pos [B] in 0..S-1. */

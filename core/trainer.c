@@ -4,6 +4,7 @@
 
 #include "error.h"
 #include "io.h"
+#include "mlm.h"
 #include "train.h"
 
 #include <dirent.h>
@@ -29,6 +30,9 @@ struct zl_trainer {
     double loss_sum;
     int64_t tokens;
     int32_t *batch;             /* gather buffers: 5 x [micro_batch, max_seq_length] + 2 x [micro_batch] */
+    zl_mlm_ws mlm;              /* masked-LM models: the head's scratch */
+    int32_t *mbatch;            /* masked-LM models: positions, labels [micro_batch, P] */
+    float *mweights;            /* [micro_batch, P] */
 };
 
 struct zl_trainer_ws {
@@ -101,6 +105,7 @@ void zl_trainer_config_default(zl_trainer_config *c)
     c->dropout = 0.1f;
     c->attn_dropout = 0.1f;
     c->seed = 1;
+    c->max_predictions = 20;
     zl_optim_config_default(&c->optim);
 }
 
@@ -112,6 +117,9 @@ void zl_trainer_free(zl_trainer *t)
     free(t->pp);
     free(t->gp);
     free(t->batch);
+    zl_mlm_ws_free(&t->mlm);
+    free(t->mbatch);
+    free(t->mweights);
     free(t);
 }
 
@@ -134,6 +142,11 @@ zl_trainer *zl_trainer_new(zl_bert *m, const zl_trainer_config *c)
     if (!(c->dropout >= 0 && c->dropout < 1) || !(c->attn_dropout >= 0 && c->attn_dropout < 1)) {
         zl_error_set("trainer: dropout must be in [0, 1) (got %g and %g)", c->dropout,
                      c->attn_dropout);
+        return NULL;
+    }
+    if (m->config.mlm_head && (c->max_predictions < 1 || c->max_predictions > c->max_seq_length)) {
+        zl_error_set("trainer: max_predictions must be in 1..%d (max_seq_length) (got %d)",
+                     c->max_seq_length, c->max_predictions);
         return NULL;
     }
     zl_trainer *t = calloc(1, sizeof *t);
@@ -169,6 +182,16 @@ zl_trainer *zl_trainer_new(zl_bert *m, const zl_trainer_config *c)
     if (ok) ok = (t->opt = zl_optim_new(n, names, sizes, &c->optim)) != NULL;
     if (ok) ok = zl_trainer_ws_reserve(t->w, &m->config, c->micro_batch, c->max_seq_length,
                                        c->dropout > 0 || c->attn_dropout > 0) == 0;
+    if (ok && m->config.mlm_head) {
+        size_t MP = MB * (size_t)c->max_predictions;
+        ok = zl_mlm_ws_alloc(&t->mlm, &m->config, (int)MP) == 0;
+        if (ok) {
+            t->mbatch = malloc(2 * MP * sizeof(int32_t));
+            t->mweights = malloc(MP * sizeof(float));
+            ok = t->mbatch && t->mweights;
+            if (!ok) zl_error_set("trainer: out of memory");
+        }
+    }
     free(names);
     free(sizes);
     free(infos);
@@ -187,9 +210,11 @@ int64_t zl_trainer_get_step(const zl_trainer *t) { return zl_optim_get_step(t->o
 int64_t zl_trainer_bytes(const zl_trainer *t)
 {
     /* gradients + Adam m and v (one value per parameter each) + activations + scratch */
-    return (t->w->grads.count * 3 + t->w->acts.count + t->w->ws.count) * (int64_t)sizeof(float) +
+    int64_t MP = t->mbatch ? (int64_t)t->cfg.micro_batch * t->cfg.max_predictions : 0;
+    return (t->w->grads.count * 3 + t->w->acts.count + t->w->ws.count + t->mlm.count) *
+               (int64_t)sizeof(float) +
            (5 * (int64_t)t->cfg.micro_batch * t->cfg.max_seq_length + 2 * t->cfg.micro_batch) *
-               (int64_t)sizeof(int32_t);
+               (int64_t)sizeof(int32_t) + 3 * MP * 4;
 }
 
 int64_t zl_trainer_estimate_bytes(const zl_bert_config *c, int Bi, int Si)
@@ -207,6 +232,11 @@ int64_t zl_trainer_estimate_bytes(const zl_bert_config *c, int Bi, int Si)
                    L * NH + L;
     int64_t ws = 4 * BS + 9 * BS * H + 2 * BS * I + 2 * BS * E + 2 * S * S;
     int64_t gather = 5 * BS + 2 * B;
+    if (c->mlm_head) { /* the head's scratch and slots at the default max_predictions 20 */
+        int64_t MP = B * 20;
+        ws += zl_mlm_ws_numel(c, (int)MP);
+        gather += 3 * MP;
+    }
     return (4 * P + acts + ws + gather) * 4;
 }
 
@@ -227,6 +257,20 @@ void zl_trainer_discard(zl_trainer *t)
     t->tokens = 0;
 }
 
+/* Dropout of micro-batch j of global step s: seed mix(seed, s, j) (trainer.h). */
+static void micro_opts(zl_trainer *t, int64_t step, zl_bert_forward_opts *o)
+{
+    zl_bert_forward_opts_init(o);
+    o->dropout_prob = t->cfg.dropout;
+    o->attn_dropout_prob = t->cfg.attn_dropout;
+    int j = t->micro_j >= 0 ? t->micro_j : t->n_micro;
+    t->micro_j = -1;
+    o->seed = mix64(mix64(t->cfg.seed ^ mix64((uint64_t)step)) + (uint64_t)j);
+}
+
+static int micro_done(zl_trainer *t, const zl_bert_inputs *in, int64_t step, double l,
+                      double *loss);
+
 int zl_trainer_micro_step(zl_trainer *t, const zl_bert_inputs *in, const int32_t *start_pos,
                           const int32_t *end_pos, double *loss)
 {
@@ -240,18 +284,47 @@ int zl_trainer_micro_step(zl_trainer *t, const zl_bert_inputs *in, const int32_t
             return zl_error_set("trainer: step %lld: row %d has answer positions %d..%d outside "
                                 "0..%d", (long long)step, b, start_pos[b], end_pos[b], in->S - 1);
     zl_bert_forward_opts o;
-    zl_bert_forward_opts_init(&o);
-    o.dropout_prob = t->cfg.dropout;
-    o.attn_dropout_prob = t->cfg.attn_dropout;
-    int j = t->micro_j >= 0 ? t->micro_j : t->n_micro;
-    t->micro_j = -1;
-    o.seed = mix64(mix64(t->cfg.seed ^ mix64((uint64_t)step)) + (uint64_t)j);
+    micro_opts(t, step, &o);
     double l = 0;
     if (zl_trainer_ws_loss_and_grads(t->w, t->m, in, &o, start_pos, end_pos, 1, &l) != 0) {
         zl_trainer_discard(t);
         zl_error_prefix("trainer: step %lld: ", (long long)step);
         return -1;
     }
+    return micro_done(t, in, step, l, loss);
+}
+
+int zl_trainer_micro_step_mlm(zl_trainer *t, const zl_bert_inputs *in, int P,
+                              const int32_t *positions, const int32_t *labels,
+                              const float *weights, double *loss)
+{
+    int64_t step = zl_optim_get_step(t->opt);
+    if (!t->m->config.mlm_head)
+        return zl_error_set("trainer: the model has no masked-LM head (load it for pretraining)");
+    if (in->B < 1 || in->B > t->cfg.micro_batch || in->S < 1 || in->S > t->cfg.max_seq_length ||
+        P < 1 || P > t->cfg.max_predictions)
+        return zl_error_set("trainer: step %lld: micro-batch %d x %d with %d predictions exceeds "
+                            "the trainer's %d x %d with %d", (long long)step, in->B, in->S, P,
+                            t->cfg.micro_batch, t->cfg.max_seq_length, t->cfg.max_predictions);
+    zl_bert_forward_opts o;
+    micro_opts(t, step, &o);
+    zl_mlm_batch mb = {P, positions, labels, weights};
+    double l = 0;
+    if (zl_trainer_ws_reserve(t->w, &t->m->config, in->B, in->S,
+                              o.dropout_prob > 0 || o.attn_dropout_prob > 0) != 0 ||
+        zl_mlm_loss_and_grads(t->m, &t->w->acts, &t->w->ws, &t->mlm, in, &o, &mb, &t->w->grads,
+                              &l) != 0) {
+        zl_trainer_discard(t);
+        zl_error_prefix("trainer: step %lld: ", (long long)step);
+        return -1;
+    }
+    return micro_done(t, in, step, l, loss);
+}
+
+/* After a micro-batch's loss and gradients: a non-finite loss drops the step. */
+static int micro_done(zl_trainer *t, const zl_bert_inputs *in, int64_t step, double l,
+                      double *loss)
+{
     if (!isfinite(l)) {
         zl_trainer_discard(t);
         return zl_error_set("trainer: step %lld: the loss is not finite (%s); the weights are "
@@ -290,6 +363,37 @@ int zl_trainer_apply(zl_trainer *t, zl_trainer_result *r)
     }
     return 0;
 }
+
+/* The end of a global step: under mpirun the gradient block and the step's sums are
+ * added over the ranks (a rank that failed keeps its error, the others report it), then
+ * the update is applied. */
+static int reduce_and_apply(zl_trainer *t, int failed, int64_t step, zl_trainer_result *r)
+{
+    const zl_dist *d = t->cfg.dist;
+    int size = zl_dist_size(d);
+    if (size > 1) {
+        double tot[4] = {t->loss_sum, (double)t->n_micro, (double)t->tokens, (double)failed};
+        if (zl_dist_allreduce_sum(d, t->w->grads.memory, t->w->grads.count) != 0 ||
+            zl_dist_allreduce_sum_f64(d, tot, 4) != 0) {
+            zl_trainer_discard(t);
+            return -1;
+        }
+        if (failed) {
+            zl_trainer_discard(t);
+            return -1;
+        }
+        if (tot[3] > 0) {
+            zl_trainer_discard(t);
+            return zl_error_set("trainer: step %lld: another rank failed (see its message)",
+                                (long long)step);
+        }
+        t->loss_sum = tot[0];
+        t->n_micro = (int)tot[1];
+        t->tokens = (int64_t)tot[2];
+    }
+    return zl_trainer_apply(t, r);
+}
+
 
 int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const int32_t *idx,
                              int n, int pad_to, zl_trainer_result *r)
@@ -349,27 +453,76 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
             failed = 1; /* keep the error; the other ranks still wait in the reduction */
         }
     }
-    if (size > 1) {
-        double tot[4] = {t->loss_sum, (double)t->n_micro, (double)t->tokens, (double)failed};
-        if (zl_dist_allreduce_sum(d, t->w->grads.memory, t->w->grads.count) != 0 ||
-            zl_dist_allreduce_sum_f64(d, tot, 4) != 0) {
-            zl_trainer_discard(t);
-            return -1;
+    return reduce_and_apply(t, failed, step, r);
+}
+
+int zl_trainer_step_mlm(zl_trainer *t, const zl_mlm_data *d, const int32_t *idx, int n,
+                        int pad_to, int cls_id, int sep_id, const zl_mlm_mask_opts *mo,
+                        zl_trainer_result *r)
+{
+    int64_t step = zl_optim_get_step(t->opt);
+    if (!t->m->config.mlm_head)
+        return zl_error_set("trainer: the model has no masked-LM head (load it for pretraining)");
+    if (!d || !idx || n < 1 || !mo)
+        return zl_error_set("trainer: step %lld: no instances", (long long)step);
+    if (mo->max_predictions != t->cfg.max_predictions)
+        return zl_error_set("trainer: masking with %d predictions per row, the trainer holds %d",
+                            mo->max_predictions, t->cfg.max_predictions);
+    if (pad_to < 0 || pad_to > t->cfg.max_seq_length)
+        return zl_error_set("trainer: pad_to %d exceeds max_seq_length %d", pad_to,
+                            t->cfg.max_seq_length);
+    zl_trainer_discard(t);
+    const int MB = t->cfg.micro_batch, P = t->cfg.max_predictions;
+    const int rank = zl_dist_rank(t->cfg.dist), size = zl_dist_size(t->cfg.dist);
+    int failed = 0;
+    for (int first = 0; first < n; first += MB) {
+        int B = n - first < MB ? n - first : MB;
+        int S = pad_to;
+        for (int i = 0; i < B; i++) {
+            int k = idx[first + i];
+            if (k < 0 || k >= d->count) {
+                zl_trainer_discard(t);
+                return zl_error_set("trainer: step %lld: instance index %d outside 0..%d",
+                                    (long long)step, k, d->count - 1);
+            }
+            int len = (int)(d->offset[k + 1] - d->offset[k]) + 2;
+            if (pad_to == 0 && len > S) S = len;
+            if (len > t->cfg.max_seq_length || (pad_to > 0 && len > pad_to)) {
+                zl_trainer_discard(t);
+                return zl_error_set("trainer: instance %d has %d tokens, more than %d", k, len,
+                                    pad_to > 0 ? pad_to : t->cfg.max_seq_length);
+            }
         }
-        if (failed) {
-            zl_trainer_discard(t);
-            return -1;
+        if ((first / MB) % size != rank || failed) continue;
+        size_t BS = (size_t)B * (size_t)S;
+        int32_t *ids = t->batch, *types = ids + BS, *mask = types + BS;
+        int32_t *pos = t->mbatch, *lab = pos + (size_t)B * P;
+        memset(ids, 0, 3 * BS * sizeof(int32_t));
+        for (int i = 0; i < B; i++) {
+            int k = idx[first + i];
+            int64_t o0 = d->offset[k];
+            int len = (int)(d->offset[k + 1] - o0) + 2;
+            int32_t *row = ids + (size_t)i * S;
+            row[0] = cls_id;
+            memcpy(row + 1, d->tokens + o0, (size_t)(len - 2) * sizeof(int32_t));
+            row[len - 1] = sep_id;
+            for (int s2 = 0; s2 < len; s2++) mask[(size_t)i * S + s2] = 1;
+            uint64_t seed = mix64(mix64(t->cfg.seed ^ mix64((uint64_t)step) ^ 0x6D61736Bull) +
+                                  (uint64_t)(first + i));
+            if (zl_mlm_mask(row, len, d->word_start + o0, mo, seed, pos + (size_t)i * P,
+                            lab + (size_t)i * P, t->mweights + (size_t)i * P) < 0) {
+                zl_trainer_discard(t);
+                return -1;
+            }
         }
-        if (tot[3] > 0) {
-            zl_trainer_discard(t);
-            return zl_error_set("trainer: step %lld: another rank failed (see its message)",
-                                (long long)step);
+        zl_bert_inputs in = {B, S, ids, types, mask, NULL, NULL};
+        t->micro_j = first / MB;
+        if (zl_trainer_micro_step_mlm(t, &in, P, pos, lab, t->mweights, NULL) != 0) {
+            if (size < 2) return -1;
+            failed = 1;
         }
-        t->loss_sum = tot[0];
-        t->n_micro = (int)tot[1];
-        t->tokens = (int64_t)tot[2];
     }
-    return zl_trainer_apply(t, r);
+    return reduce_and_apply(t, failed, step, r);
 }
 
 /* ---- checkpoint folders ---- */
@@ -561,14 +714,16 @@ int zl_trainer_checkpoint_find(const char *dir, char *out, size_t out_len)
 
 int zl_trainer_load(zl_trainer *t, const char *dir)
 {
-    zl_bert *saved = zl_bert_load(dir);
+    int mlm = t->m->config.mlm_head;
+    zl_bert *saved = mlm ? zl_bert_load_mlm(dir) : zl_bert_load(dir);
     if (!saved) return -1;
     int rc = -1;
     char *path = NULL;
     const zl_bert_config *a = &t->m->config, *b = &saved->config;
     if (saved->params.count != t->m->params.count || a->hidden_size != b->hidden_size ||
         a->num_hidden_layers != b->num_hidden_layers || a->vocab_size != b->vocab_size ||
-        a->intermediate_size != b->intermediate_size || saved->fresh_qa_head) {
+        a->intermediate_size != b->intermediate_size || saved->fresh_qa_head ||
+        saved->fresh_mlm_head) {
         zl_error_set("%s: the checkpoint's model does not match the model being trained", dir);
         goto done;
     }

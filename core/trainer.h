@@ -42,6 +42,8 @@ typedef struct zl_trainer_config {
     float attn_dropout;       /* attention-probabilities dropout (BERT: 0.1) */
     uint64_t seed;            /* dropout seed */
     zl_optim_config optim;    /* optimizer and schedule (total_steps required) */
+    int max_predictions;      /* masked-LM models (config.mlm_head): prediction slots per row
+                                 (max_predictions_per_seq; default 20) */
     const zl_dist *dist;      /* ranks sharing each global step (dist.h); NULL: this process alone */
 } zl_trainer_config;
 
@@ -113,6 +115,24 @@ void zl_trainer_discard(zl_trainer *t);
  * the micro-batch), then apply. f must hold training positions. */
 int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const int32_t *idx,
                              int n, int pad_to, zl_trainer_result *r);
+
+/* ---- pretraining (the model has config.mlm_head: mlm.h) ---- */
+struct zl_mlm_data;
+struct zl_mlm_mask_opts;
+/* One micro-batch of masked-LM pretraining: forward with dropout, head, Google's loss,
+ * backward ADDING into the gradient block. positions/labels/weights [B, P]. */
+int zl_trainer_micro_step_mlm(zl_trainer *t, const zl_bert_inputs *in, int P,
+                              const int32_t *positions, const int32_t *labels,
+                              const float *weights, double *loss);
+/* One global step of pretraining over instances idx[0..n-1] (0-based) of d: each row
+ * [CLS] instance [SEP] (token types 0), masked by zl_mlm_mask (max_predictions slots,
+ * seeded by (seed, step, row of the global batch): a resumed run masks as an
+ * uninterrupted one), padded to pad_to (0 = the longest of the micro-batch), then apply.
+ * mo->max_predictions must equal the trainer's. Data-parallel under mpirun as
+ * zl_trainer_step_features. */
+int zl_trainer_step_mlm(zl_trainer *t, const struct zl_mlm_data *d, const int32_t *idx, int n,
+                        int pad_to, int cls_id, int sep_id, const struct zl_mlm_mask_opts *mo,
+                        zl_trainer_result *r);
 
 /* Writes the training state into folder dir: model.safetensors + bert_config.json
  * (the model), optim.safetensors (Adam moments and step) and the extra files given

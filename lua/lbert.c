@@ -66,15 +66,16 @@ static int opt_gelu(lua_State *L, int idx)
     return g;
 }
 
-/* zonelab.bert.load(path, [{gelu = "erf"|"tanh"}]) */
+/* zonelab.bert.load(path, [{gelu = "erf"|"tanh", mlm = true}]) */
 static int b_load(lua_State *L)
 {
-    static const char *const known[] = {"gelu", NULL};
+    static const char *const known[] = {"gelu", "mlm", NULL};
     const char *path = luaL_checkstring(L, 1);
     zl_lua_opts_check(L, 2, "bert.load", known);
     int gelu = opt_gelu(L, 2);
+    int mlm = lua_isnoneornil(L, 2) ? 0 : zl_lua_opt_bool(L, 2, "bert.load", "mlm", 0);
     bert_box *b = newbox(L);
-    if (!(b->m = zl_bert_load(path))) return zl_lua_fail(L);
+    if (!(b->m = mlm ? zl_bert_load_mlm(path) : zl_bert_load(path))) return zl_lua_fail(L);
     if (gelu >= 0) b->m->config.gelu = gelu, b->m->config.gelu_origin = ZL_GELU_FROM_CALLER;
     return 1;
 }
@@ -115,7 +116,7 @@ static cJSON *table_to_json(lua_State *L, int idx)
 /* zonelab.bert.new(config_table_or_path, {seed = 1}) -> randomly initialised model */
 static int b_new(lua_State *L)
 {
-    static const char *const known[] = {"seed", "gelu", NULL};
+    static const char *const known[] = {"seed", "gelu", "mlm", NULL};
     zl_lua_opts_check(L, 2, "bert.new", known);
     zl_bert_config c;
     if (lua_type(L, 1) == LUA_TSTRING) {
@@ -131,6 +132,7 @@ static int b_new(lua_State *L)
     lua_Integer seed = 1;
     int gelu = opt_gelu(L, 2);
     if (gelu >= 0) c.gelu = gelu, c.gelu_origin = ZL_GELU_FROM_CALLER;
+    if (!lua_isnoneornil(L, 2)) c.mlm_head = zl_lua_opt_bool(L, 2, "bert.new", "mlm", 0);
     if (!lua_isnoneornil(L, 2)) {
         lua_getfield(L, 2, "seed");
         if (!lua_isnil(L, -1)) {
@@ -231,6 +233,15 @@ static int m_config(lua_State *L)
 static int m_fresh_qa_head(lua_State *L)
 {
     lua_pushboolean(L, checkbox(L, 1)->m->fresh_qa_head);
+    return 1;
+}
+
+static int m_fresh_mlm_head(lua_State *L)
+{
+    zl_bert *m = checkbox(L, 1)->m;
+    if (!m->config.mlm_head) return luaL_error(L, "fresh_mlm_head: the model was loaded without "
+                                                  "its masked-LM head ({mlm = true})");
+    lua_pushboolean(L, m->fresh_mlm_head);
     return 1;
 }
 
@@ -516,6 +527,7 @@ int zl_lua_open_bert(lua_State *L)
         {"config", m_config}, {"forward", m_forward}, {"params", m_params},
         {"loss_and_grads", zl_lua_optim_loss_and_grads},
         {"param_names", m_param_names}, {"save", m_save}, {"fresh_qa_head", m_fresh_qa_head},
+        {"fresh_mlm_head", m_fresh_mlm_head},
         {"num_params", m_num_params}, {"init_random", m_init_random}, {"close", m_close},
         {NULL, NULL}};
     static const luaL_Reg meta[] = {

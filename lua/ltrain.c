@@ -21,6 +21,7 @@
 #include "zl_lua.h"
 #include "bert.h"
 #include "error.h"
+#include "mlm.h"
 #include "squad.h"
 #include "trainer.h"
 
@@ -66,8 +67,8 @@ static lua_Integer field_int64(lua_State *L, int t, const char *k, lua_Integer d
 static int l_new(lua_State *L)
 {
     static const char *const known[] = {"micro_batch", "max_seq_length", "dropout",
-                                        "attention_dropout", "seed", "dist", ZL_LUA_OPTIM_KEYS,
-                                        NULL};
+                                        "attention_dropout", "seed", "max_predictions",
+                                        "dist", ZL_LUA_OPTIM_KEYS, NULL};
     zl_bert *m = zl_lua_checkbert(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     zl_lua_opts_check(L, 2, "train.new", known);
@@ -84,6 +85,10 @@ static int l_new(lua_State *L)
     c.attn_dropout = (float)zl_lua_opt_number(
         L, 2, "train.new", "attention_dropout", given ? c.dropout : m->config.attention_probs_dropout_prob);
     c.seed = (uint64_t)field_int64(L, 2, "seed", (lua_Integer)c.seed);
+    c.max_predictions = zl_lua_opt_int(L, 2, "train.new", "max_predictions",
+                                       c.max_predictions < c.max_seq_length ? c.max_predictions
+                                                                            : c.max_seq_length,
+                                       1, 1000000000);
     lua_getfield(L, 2, "dist");
     if (!lua_isnil(L, -1)) {
         if (!luaL_testudata(L, -1, "zonelab.dist"))
@@ -336,6 +341,57 @@ static int l_checkpoint_find(lua_State *L)
     return 1;
 }
 
+/* tr:step_mlm(corpus, order, first, count, {pad_to =, whole_word =, prob =}): one global
+ * pretraining step over order[first .. first+count-1] (1-based instance numbers). */
+static int t_step_mlm(lua_State *L)
+{
+    /* the options first: their metamethods may close anything, so no pointer is taken before */
+    static const char *const known[] = {"pad_to", "whole_word", "prob", NULL};
+    int pad_to = 0, whole = 0;
+    double prob = 0.15;
+    if (!lua_isnoneornil(L, 6)) {
+        luaL_checktype(L, 6, LUA_TTABLE);
+        zl_lua_opts_check(L, 6, "step_mlm", known);
+        pad_to = zl_lua_opt_int(L, 6, "step_mlm", "pad_to", 0, 0, 1000000000);
+        whole = zl_lua_opt_bool(L, 6, "step_mlm", "whole_word", 0);
+        prob = zl_lua_opt_number(L, 6, "step_mlm", "prob", 0.15);
+    }
+    trainer_box *b = checkbox(L, 1);
+    int ids[4];
+    const zl_mlm_data *d = zl_lua_checkcorpus(L, 2, ids);
+    zl_tensor *order = zl_lua_checktensor(L, 3);
+    if (order->dtype != ZL_I32 || !order->data)
+        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based instance numbers");
+    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
+    if (first < 1 || count < 1 || first > order->numel || count > order->numel - first + 1)
+        return luaL_error(L, "train: %I order entries from entry %I out of range (%I entries)",
+                          count, first, (lua_Integer)order->numel);
+    if (count > INT32_MAX) return luaL_argerror(L, 5, "count must be below 2^31");
+    int32_t *idx = lua_newuserdatauv(L, (size_t)count * sizeof(int32_t), 0); /* GC'd scratch */
+    /* a finalizer run by that allocation may have closed an argument: take them again */
+    b = checkbox(L, 1);
+    d = zl_lua_checkcorpus(L, 2, ids);
+    order = zl_lua_checktensor(L, 3);
+    if (order->dtype != ZL_I32 || !order->data || order->numel < first - 1 + count)
+        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based instance numbers");
+    const zl_trainer_config *tc = zl_trainer_get_config(b->t);
+    int vocab = b->m->config.vocab_size < ids[3] ? b->m->config.vocab_size : ids[3];
+    if (ids[2] >= b->m->config.vocab_size)
+        return luaL_error(L, "train: [MASK] (id %d) is outside the model's vocabulary (%d)",
+                          ids[2], b->m->config.vocab_size);
+    zl_mlm_mask_opts mo = {(float)prob, tc->max_predictions, whole, ids[2], vocab};
+    const int32_t *src = ZL_I32P(order) + (first - 1);
+    for (lua_Integer i = 0; i < count; i++) {
+        if (src[i] < 1) return luaL_argerror(L, 3, "order entries are 1-based instance numbers");
+        idx[i] = src[i] - 1;
+    }
+    zl_trainer_result r;
+    if (zl_trainer_step_mlm(b->t, d, idx, (int)count, pad_to, ids[0], ids[1], &mo, &r) != 0)
+        return zl_lua_fail(L);
+    push_result(L, &r);
+    return 1;
+}
+
 /* zonelab.train.estimate_bytes(m or path of bert_config.json, B, S) */
 static int l_estimate(lua_State *L)
 {
@@ -370,7 +426,8 @@ static int l_permutation(lua_State *L)
 int zl_lua_open_train(lua_State *L)
 {
     static const luaL_Reg methods[] = {
-        {"step_features", t_step_features}, {"micro_step", t_micro_step}, {"apply", t_apply},
+        {"step_features", t_step_features}, {"step_mlm", t_step_mlm},
+        {"micro_step", t_micro_step}, {"apply", t_apply},
         {"discard", t_discard}, {"step", t_step}, {"lr", t_lr}, {"bytes", t_bytes},
         {"config", t_config}, {"save", t_save}, {"load", t_load}, {"close", t_gc}, {NULL, NULL}};
     static const luaL_Reg meta[] = {

@@ -126,6 +126,7 @@ static const struct { const char *name; lua_CFunction open; } zl_modules[] = {
     {"metrics", zl_lua_open_metrics},
     {"optim", zl_lua_open_optim},
     {"train", zl_lua_open_train},
+    {"mlm", zl_lua_open_mlm},
     {"dist", zl_lua_open_dist},
     {"proc", zl_lua_open_proc},
 };

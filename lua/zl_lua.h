@@ -185,6 +185,11 @@ int zl_lua_open_squad(lua_State *L);
 int zl_lua_open_flows(lua_State *L);
 int zl_lua_open_sweep(lua_State *L);
 int zl_lua_open_train(lua_State *L);
+/* The pretraining corpus inside a zonelab.mlm.corpus userdata (lmlm.c); raises when
+ * closed. ids receives [CLS], [SEP], [MASK] and the tokenizer's vocabulary size. */
+struct zl_mlm_data;
+struct zl_mlm_data *zl_lua_checkcorpus(lua_State *L, int idx, int ids[4]);
+int zl_lua_open_mlm(lua_State *L);
 int zl_lua_open_dist(lua_State *L);
 int zl_lua_open_proc(lua_State *L);
 

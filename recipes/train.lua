@@ -2,8 +2,8 @@
 -- run_squad.py does (AdamWeightDecay, warm-up then linear decay, the config's dropout), with
 -- micro-batches, checkpoints and exact resume. See docs/training.md.
 local cli = require "zonelab.cli"
-local progress = require "zonelab.progress"
 local T = require "zonelab.train"
+local lfs = require "lfs"
 local zl = require "zonelab"
 
 local p = cli.parser("recipes/train.lua",
@@ -58,8 +58,11 @@ p:option("--save-every", "Write a checkpoint (weights, optimizer state, step, da
 p:flag("--resume", "Continue from OUT/checkpoint to the same final weights as an " ..
   "uninterrupted run (same options and thread count); starts from step 0 when there is none.")
 p:option("--init", "checkpoint: start from the weights in --model; random: BERT's " ..
-  "initialisation (truncated normal, initializer_range) from --seed.", "checkpoint")
-  :choices({ "checkpoint", "random" })
+  "initialisation (truncated normal, initializer_range) from --seed; or a checkpoint folder " ..
+  "(e.g. pretrain.lua's OUT/model) whose weights to start from, the vocabulary staying " ..
+  "--model's. A checkpoint without a QA head (a pretrained model) gets a fresh one as " ..
+  "run_squad.py's (truncated normal, std 0.02; bias 0); a masked-LM head is ignored.",
+  "checkpoint")
 p:flag("--pad-per-batch", "Deviation from the reference, for speed: pad each micro-batch to " ..
   "its longest feature instead of --max-seq-length (the loss then runs over fewer padding " ..
   "positions).")
@@ -107,9 +110,13 @@ if args.init == "random" then
   if not cli.exists(cfg) then cli.fail("%s: --init random needs bert_config.json", cfg) end
   m = zl.bert.new(cfg, { seed = seed, gelu = args.gelu })
 else
-  m = zl.bert.load(args.model, { gelu = args.gelu })
+  local from = args.init == "checkpoint" and args.model or args.init
+  if from ~= args.model and lfs.attributes(from, "mode") ~= "directory" then
+    cli.fail("--init %s: not checkpoint, random or a checkpoint folder", from)
+  end
+  m = zl.bert.load(from, { gelu = args.gelu })
   if m:fresh_qa_head() then
-    note("note: %s has no QA head: a fresh one was initialised\n", args.model)
+    note("note: %s has no QA head: a fresh one was initialised\n", from)
   end
 end
 require("zonelab.qa").check_vocab(m, tok, vocab, args.model) -- before the first forward
@@ -164,98 +171,28 @@ local run = { train = args.train, model = args.model, init = args.init, seed = s
 -- recorded only when set, so checkpoints made before the option existed still resume
 if args.cmrc then run.cmrc = true end
 
-if rank0 then cli.lock(args.out) end -- one process per run folder
-if rank0 then require("zonelab.qa_cli").say_gelu(m, args.model) end
-local ckpt_dir = args.out .. "/checkpoint"
-local log_path = args.out .. "/train_log.csv"
-local log_rows = { T.LOG_HEADER } -- kept for the checkpoints' copy of the log
-local start = 0
-if args.resume then
-  local found = zl.train.checkpoint_find(ckpt_dir)
-  if not found then
-    note("note: no checkpoint in %s: starting from step 0\n", ckpt_dir)
-  else
-    local state = zl.json.read(found .. "/trainer.json")
-    if state.run and state.run.cmrc and not run.cmrc then
-      cli.fail("%s/trainer.json: the checkpoint was made with --cmrc, this run has none", found)
-    end
-    for k, v in pairs(run) do
-      if state.run == nil or state.run[k] ~= v then
-        cli.fail("%s/trainer.json: the checkpoint was made with %s = %s, this run has %s", found,
-          k, tostring(state.run and state.run[k]), tostring(v))
-      end
-    end
-    if state.threads ~= zl.get_threads() then
-      note("warning: the checkpoint was made with %d threads, this run " ..
-        "uses %d: the weights will not be bit-identical to an uninterrupted run\n",
-        state.threads, zl.get_threads())
-    end
-    tr:load(found)
-    start = tr:step()
-    log_rows = T.log_truncate(zl.io.read(found .. "/train_log.csv"), start)
-    note("resuming from %s at step %d of %d\n", found, start, steps)
-  end
-end
-
 local order, epoch_of = T.data_order(n_features, steps, batch, seed)
-local vocab_text = zl.io.read(vocab)
-local pause_file = os.getenv("ZONELAB_TEST_PAUSE_AFTER_CHECKPOINT") -- test hook (tests/cli/train.sh)
-
-note("training: %d questions, %d features, %d steps of %d (micro-batch " ..
-  "%d, %.0f MB), warm-up %d, lr %g, %d thread(s)%s\n", n_examples, n_features, steps, batch, micro,
-  tr:bytes() / 1e6 + m:num_params() * 4 / 1e6, warmup, lr, zl.get_threads(),
-  ranks > 1 and string.format(" x %d MPI ranks", ranks) or "")
-if ranks > 1 and (batch // micro) % ranks ~= 0 then
-  note("note: %d micro-batches per step do not split evenly over %d ranks\n", batch // micro, ranks)
-end
-
--- ranks other than 0 write nothing: their log goes nowhere and their bar stays quiet
-local log = rank0 and cli.open_output(log_path, "w")
-  or { write = function() end, flush = function() end, close = function() end }
-log:write(table.concat(log_rows, "\n"), "\n")
-log:flush()
-local bar = progress.new { total = steps - start, label = "train", unit = "steps" }
-if not rank0 then bar.mode = "quiet" end
 local pad_to = args.pad_per_batch and 0 or seq
-local t0 = zl.clock()
-for s = start, steps - 1 do
-  local ts = zl.clock()
-  local ok, r = pcall(tr.step_features, tr, feats, order:batch(s), 1, batch, { pad_to = pad_to })
-  if not ok then
-    log:close()
-    cli.fail("%s (after %d good steps; %s)", tostring(r), s,
-      save_every and ("the last checkpoint in " .. ckpt_dir .. " is intact") or "no checkpoint")
-  end
-  local dt = zl.clock() - ts
-  local tps = dt > 0 and r.tokens / dt or 0
-  local row = T.log_row(r.step, epoch_of(s), r, tps)
-  log_rows[#log_rows + 1] = row
-  log:write(row, "\n")
-  log:flush()
-  bar:step(1, string.format("loss %.4f lr %.2e %.0f tok/s", r.loss, r.lr, tps))
-  if rank0 and save_every and r.step % save_every == 0 and r.step < steps then
-    tr:save(ckpt_dir, {
-      ["trainer.json"] = zl.json.encode({ step = r.step, epoch = epoch_of(s), seed = seed,
-        threads = zl.get_threads(), data_position = r.step * batch, run = run }, { pretty = true }) .. "\n",
-      ["train_log.csv"] = table.concat(log_rows, "\n") .. "\n",
-      ["vocab.txt"] = vocab_text,
-    })
-    if pause_file then
-      while cli.exists(pause_file) do zl.proc.sleep(0.05) end
+local model_dir = T.run { tr = tr, m = m, out = args.out, run = run, steps = steps,
+  batch = batch, seed = seed, save_every = save_every, resume = args.resume,
+  vocab_text = zl.io.read(vocab), epoch_of = epoch_of, rank0 = rank0, note = note,
+  before = function()
+    if rank0 then require("zonelab.qa_cli").say_gelu(m, args.model) end
+  end,
+  announce = function()
+    note("training: %d questions, %d features, %d steps of %d (micro-batch " ..
+      "%d, %.0f MB), warm-up %d, lr %g, %d thread(s)%s\n", n_examples, n_features, steps, batch,
+      micro, tr:bytes() / 1e6 + m:num_params() * 4 / 1e6, warmup, lr, zl.get_threads(),
+      ranks > 1 and string.format(" x %d MPI ranks", ranks) or "")
+    if ranks > 1 and (batch // micro) % ranks ~= 0 then
+      note("note: %d micro-batches per step do not split evenly over %d ranks\n", batch // micro,
+        ranks)
     end
-  end
-end
-bar:done()
-log:close()
-local elapsed = zl.clock() - t0
-
-if not rank0 then return end -- the weights are the same on every rank
-local model_dir = args.out .. "/model"
-cli.ensure_dir(model_dir)
-m:save(model_dir)
-zl.io.write_atomic(model_dir .. "/vocab.txt", vocab_text)
-cli.wrote(model_dir, string.format("%d steps in %.1f s", steps - start, elapsed))
-cli.wrote(log_path)
+  end,
+  step = function(s)
+    return tr:step_features(feats, order:batch(s), 1, batch, { pad_to = pad_to })
+  end }
+if not rank0 then return end
 
 if args.dev then
   -- the shared decode of the decode/sweep recipes (stdlib/zonelab/qa.lua): features padded to

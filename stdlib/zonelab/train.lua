@@ -91,4 +91,101 @@ function M.log_truncate(text, last_step)
   return lines
 end
 
+--- What train.lua and pretrain.lua share after their data and trainer are ready: the run
+--- folder's lock, --resume (the checkpoint's trainer.json must agree with `run`), the
+--- train_log.csv, the progress bar, checkpoints every save_every steps and the final
+--- model/ folder. o = {tr, m, out, run, steps, batch, seed, save_every, resume, vocab_text,
+--- step = function(s) -> result of tr:step_* for 0-based global step s, epoch_of,
+--- rank0, note, label, before = function() (after the lock, before the first step)}.
+--- Returns the model folder written (rank 0) and the seconds spent.
+function M.run(o)
+  local cli = require "zonelab.cli"
+  local progress = require "zonelab.progress"
+  local note = o.note
+  local rank0 = o.rank0
+  if rank0 then cli.lock(o.out) end -- one process per run folder
+  if o.before then o.before() end
+  local tr, steps, batch = o.tr, o.steps, o.batch
+  local ckpt_dir = o.out .. "/checkpoint"
+  local log_path = o.out .. "/train_log.csv"
+  local log_rows = { M.LOG_HEADER } -- kept for the checkpoints' copy of the log
+  local start = 0
+  if o.resume then
+    local found = zl.train.checkpoint_find(ckpt_dir)
+    if not found then
+      note("note: no checkpoint in %s: starting from step 0\n", ckpt_dir)
+    else
+      local state = zl.json.read(found .. "/trainer.json")
+      -- a key recorded only when set (cmrc): a checkpoint that has it needs it
+      if state.run and state.run.cmrc and not o.run.cmrc then
+        cli.fail("%s/trainer.json: the checkpoint was made with --cmrc, this run has none", found)
+      end
+      for k, v in pairs(o.run) do
+        if state.run == nil or state.run[k] ~= v then
+          cli.fail("%s/trainer.json: the checkpoint was made with %s = %s, this run has %s", found,
+            k, tostring(state.run and state.run[k]), tostring(v))
+        end
+      end
+      if state.threads ~= zl.get_threads() then
+        note("warning: the checkpoint was made with %d threads, this run " ..
+          "uses %d: the weights will not be bit-identical to an uninterrupted run\n",
+          state.threads, zl.get_threads())
+      end
+      tr:load(found)
+      start = tr:step()
+      log_rows = M.log_truncate(zl.io.read(found .. "/train_log.csv"), start)
+      note("resuming from %s at step %d of %d\n", found, start, steps)
+    end
+  end
+  if o.announce then o.announce() end
+  local pause_file = os.getenv("ZONELAB_TEST_PAUSE_AFTER_CHECKPOINT") -- test hook (tests/cli/train.sh)
+  -- ranks other than 0 write nothing: their log goes nowhere and their bar stays quiet
+  local log = rank0 and cli.open_output(log_path, "w")
+    or { write = function() end, flush = function() end, close = function() end }
+  log:write(table.concat(log_rows, "\n"), "\n")
+  log:flush()
+  local bar = progress.new { total = steps - start, label = o.label or "train", unit = "steps" }
+  if not rank0 then bar.mode = "quiet" end
+  local t0 = zl.clock()
+  for s = start, steps - 1 do
+    local ts = zl.clock()
+    local ok, r = pcall(o.step, s)
+    if not ok then
+      log:close()
+      cli.fail("%s (after %d good steps; %s)", tostring(r), s,
+        o.save_every and ("the last checkpoint in " .. ckpt_dir .. " is intact") or "no checkpoint")
+    end
+    local dt = zl.clock() - ts
+    local tps = dt > 0 and r.tokens / dt or 0
+    local row = M.log_row(r.step, o.epoch_of(s), r, tps)
+    log_rows[#log_rows + 1] = row
+    log:write(row, "\n")
+    log:flush()
+    bar:step(1, string.format("loss %.4f lr %.2e %.0f tok/s", r.loss, r.lr, tps))
+    if rank0 and o.save_every and r.step % o.save_every == 0 and r.step < steps then
+      tr:save(ckpt_dir, {
+        ["trainer.json"] = zl.json.encode({ step = r.step, epoch = o.epoch_of(s), seed = o.seed,
+          threads = zl.get_threads(), data_position = r.step * batch, run = o.run },
+          { pretty = true }) .. "\n",
+        ["train_log.csv"] = table.concat(log_rows, "\n") .. "\n",
+        ["vocab.txt"] = o.vocab_text,
+      })
+      if pause_file then
+        while cli.exists(pause_file) do zl.proc.sleep(0.05) end
+      end
+    end
+  end
+  bar:done()
+  log:close()
+  local elapsed = zl.clock() - t0
+  if not rank0 then return nil, elapsed end -- the weights are the same on every rank
+  local model_dir = o.out .. "/model"
+  cli.ensure_dir(model_dir)
+  o.m:save(model_dir)
+  zl.io.write_atomic(model_dir .. "/vocab.txt", o.vocab_text)
+  cli.wrote(model_dir, string.format("%d steps in %.1f s", steps - start, elapsed))
+  cli.wrote(log_path)
+  return model_dir, elapsed
+end
+
 return M
