@@ -6,7 +6,8 @@
 -- what the separate commands write.
 --
 -- With no options it runs the embedded default: a synthetic corpus (zonelab.synth),
--- a small BERT trained from scratch for 3 seeds, the full sweep, stats and figures.
+-- a small BERT pretrained on its passages (masked LM; the demo preset) or trained from
+-- scratch (the others), fine-tuned for 3 seeds, the full sweep, stats and figures.
 local zl = require "zonelab"
 local cli = require "zonelab.cli"
 local lfs = require "lfs"
@@ -22,7 +23,7 @@ local p = cli.parser("recipes/protocol.lua",
   "  zonelab recipes/protocol.lua --model cased_L-12_H-768_A-12 --train train-v1.1.json \\\n" ..
   "      --dev dev-v1.1.json --seeds 5 --out runs/paper --cased --max-seq-length 512 --batch 64")
 p:option("--model", "Pre-trained checkpoint folder (bert_config.json, vocab.txt, weights). " ..
-  "Default: the embedded synthetic setting, trained from scratch.")
+  "Default: the embedded synthetic setting (the demo preset pretrains its own small BERT first).")
 p:option("--train", "Training file (SQuAD v1.1 JSON).")
 p:option("--dev", "Dev file (SQuAD v1.1 JSON) to decode, sweep and score.")
 p:option("--seeds", "Number of fine-tuning runs (seeds 1..N).", "3")
@@ -470,7 +471,9 @@ local md = {}
 local function w(s) md[#md + 1] = s or "" end
 w("# Attention-zone protocol run")
 w()
-w(embedded and "Embedded default: synthetic corpus (zonelab.synth), small BERT trained from scratch."
+w(embedded and ("Embedded default: synthetic corpus (zonelab.synth), small BERT " ..
+    (pretrained and "pretrained on its passages (masked LM, `pretrain/model`), then fine-tuned per seed."
+      or "trained from scratch per seed."))
   or string.format("Model `%s`, training file `%s`, dev file `%s`.", args.model, args.train, args.dev))
 w()
 w(cmrc and "Scores: the CMRC 2018 metric (cmrc2018_evaluate.py: mixed segmentation, character-level F1)."
