@@ -5,30 +5,9 @@
 -- that another one borrows (a tokenizer inside features, a model inside an optimizer,
 -- trainer or sweep) never lets the borrower touch freed memory.
 local zl = require "zonelab"
-local lfs = require "lfs"
-
-local tmpdir = os.tmpname()
-os.remove(tmpdir)
-assert(lfs.mkdir(tmpdir))
-local function write(name, text)
-  local p = tmpdir .. "/" .. name
-  local f = assert(io.open(p, "wb"))
-  f:write(text)
-  f:close()
-  return p
-end
-
-local VOCAB = write("vocab.txt", table.concat({ "[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat",
-  "sat", "on", "mat", "what", "where", ".", "?" }, "\n") .. "\n")
-local SQUAD = write("dev.json", [[{"version": "1.1", "data": [{"title": "T", "paragraphs": [
-  {"context": "The cat sat on the mat.", "qas": [
-   {"id": "q1", "question": "What sat on the mat?", "answers": [{"answer_start": 4, "text": "cat"}]},
-   {"id": "q2", "question": "Where?", "answers": [{"answer_start": 15, "text": "the mat"}]}]}]}]}]])
-local CFG = { vocab_size = 13, hidden_size = 8, num_hidden_layers = 2, num_attention_heads = 2,
-  intermediate_size = 16, max_position_embeddings = 32, type_vocab_size = 2 }
-local FOPTS = { max_seq_length = 24, doc_stride = 8, max_query_length = 8 }
-
-local function tok() return zl.tokenizer.load(VOCAB, { lower = true }) end
+local W = require "tiny_world"
+local tmpdir, write, VOCAB, SQUAD, CFG, FOPTS = W.tmpdir, W.write, W.VOCAB, W.SQUAD, W.CFG, W.FOPTS
+local tok = W.tok
 local function ds() return zl.squad.load(SQUAD) end
 local function feats() return zl.squad.features(ds(), tok(), FOPTS) end
 
@@ -270,4 +249,4 @@ describe("memory", function()
   end)
 end)
 
-teardown(function() os.execute("rm -rf '" .. tmpdir .. "'") end)
+teardown(W.cleanup)

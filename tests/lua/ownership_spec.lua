@@ -5,30 +5,9 @@
 -- heap use-after-free or undefined behaviour under the sanitizer build (make test
 -- SANITIZE=1 runs this spec in build-sanitize/zonelab, where any of them aborts the run).
 local zl = require "zonelab"
-local lfs = require "lfs"
-
-local tmpdir = os.tmpname()
-os.remove(tmpdir)
-assert(lfs.mkdir(tmpdir))
-local function write(name, text)
-  local p = tmpdir .. "/" .. name
-  local f = assert(io.open(p, "wb"))
-  f:write(text)
-  f:close()
-  return p
-end
-
-local VOCAB = write("vocab.txt", table.concat({ "[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat",
-  "sat", "on", "mat", "what", "where", ".", "?" }, "\n") .. "\n")
-local SQUAD = write("dev.json", [[{"version": "1.1", "data": [{"title": "T", "paragraphs": [
-  {"context": "The cat sat on the mat.", "qas": [
-   {"id": "q1", "question": "What sat on the mat?", "answers": [{"answer_start": 4, "text": "cat"}]},
-   {"id": "q2", "question": "Where?", "answers": [{"answer_start": 15, "text": "the mat"}]}]}]}]}]])
-local CFG = { vocab_size = 13, hidden_size = 8, num_hidden_layers = 2, num_attention_heads = 2,
-  intermediate_size = 16, max_position_embeddings = 32, type_vocab_size = 2 }
-local FOPTS = { max_seq_length = 24, doc_stride = 8, max_query_length = 8 }
-
-local function tok() return zl.tokenizer.load(VOCAB, { lower = true }) end
+local W = require "tiny_world"
+local tmpdir, write, VOCAB, SQUAD, CFG, FOPTS = W.tmpdir, W.write, W.VOCAB, W.SQUAD, W.CFG, W.FOPTS
+local tok = W.tok
 local function feats(ds) return zl.squad.features(ds or zl.squad.load(SQUAD), tok(), FOPTS) end
 
 local function raises(pattern, f, ...)
@@ -309,4 +288,4 @@ describe("integers from Lua are checked without overflow", function()
   end)
 end)
 
-teardown(function() os.execute("rm -rf '" .. tmpdir .. "'") end)
+teardown(W.cleanup)
