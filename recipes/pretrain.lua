@@ -64,21 +64,9 @@ p:flag("--pad-per-batch", "Pad each micro-batch to its longest instance instead 
   "--max-seq-length (faster; the same loss: padding is never predicted).")
 local args = cli.parse(p)
 
-local ranks, world = zl.dist.init()
-local rank0 = zl.dist.rank() == 0
-local note = rank0 and function(...) io.stderr:write(string.format(...)) end or function() end
-
-if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
-cli.apply_threads(args)
-local epochs = tonumber(args.epochs)
-if not epochs or epochs <= 0 then cli.fail("--epochs must be a positive number, got '%s'", args.epochs) end
+local ranks, world, rank0, note = T.dist()
+local epochs, lr, warm = T.check_common(args)
 local steps_opt = args.steps and cli.integer(args.steps, "--steps", 1, 1 << 40)
-local lr = tonumber(args.lr)
-if not lr or lr < 0 or lr ~= lr then cli.fail("--lr must be a number >= 0, got '%s'", args.lr) end
-local warm = tonumber(args.warmup_proportion)
-if not warm or warm < 0 or warm > 1 then
-  cli.fail("--warmup-proportion must be in [0, 1], got '%s'", args.warmup_proportion)
-end
 local prob = tonumber(args.masked_lm_prob)
 if not prob or not (prob > 0 and prob <= 1) then
   cli.fail("--masked-lm-prob must be in (0, 1], got '%s'", args.masked_lm_prob)

@@ -70,20 +70,8 @@ p:option("--dev-batch", "Features per forward pass when decoding --dev.", "32")
 local args = cli.parse(p)
 
 -- under `mpirun -np N`: data-parallel (docs/scale.md); rank 0 alone writes and talks
-local ranks, world = zl.dist.init()
-local rank0 = zl.dist.rank() == 0
-local note = rank0 and function(...) io.stderr:write(string.format(...)) end or function() end
-
-if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
-cli.apply_threads(args)
-local epochs = tonumber(args.epochs)
-if not epochs or epochs <= 0 then cli.fail("--epochs must be a positive number, got '%s'", args.epochs) end
-local lr = tonumber(args.lr)
-if not lr or lr < 0 or lr ~= lr then cli.fail("--lr must be a number >= 0, got '%s'", args.lr) end
-local warm = tonumber(args.warmup_proportion)
-if not warm or warm < 0 or warm > 1 then
-  cli.fail("--warmup-proportion must be in [0, 1], got '%s'", args.warmup_proportion)
-end
+local ranks, world, rank0, note = T.dist()
+local epochs, lr, warm = T.check_common(args)
 local batch = cli.integer(args.batch, "--batch", 1, 1 << 20)
 local seq = args.max_seq_length and cli.integer(args.max_seq_length, "--max-seq-length", 8, 1 << 16)
 -- the input files first: a missing file is the error to report, whatever the model

@@ -91,6 +91,33 @@ function M.log_truncate(text, last_step)
   return lines
 end
 
+--- What train.lua and pretrain.lua check alike: --lower/--cased, the thread count and the
+--- schedule (--epochs, --lr, --warmup-proportion). Returns epochs, lr, warmup proportion.
+function M.check_common(args)
+  local cli = require "zonelab.cli"
+  if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
+  cli.apply_threads(args)
+  local epochs = tonumber(args.epochs)
+  if not epochs or epochs <= 0 then cli.fail("--epochs must be a positive number, got '%s'", args.epochs) end
+  local lr = tonumber(args.lr)
+  if not lr or lr < 0 or lr ~= lr then cli.fail("--lr must be a number >= 0, got '%s'", args.lr) end
+  local warm = tonumber(args.warmup_proportion)
+  if not warm or warm < 0 or warm > 1 then
+    cli.fail("--warmup-proportion must be in [0, 1], got '%s'", args.warmup_proportion)
+  end
+  return epochs, lr, warm
+end
+
+--- Under `mpirun -np N` the run is data-parallel (docs/scale.md): returns the rank count,
+--- the communicator, whether this is rank 0 (which alone writes) and a note(fmt, ...) that
+--- prints on rank 0 only.
+function M.dist()
+  local ranks, world = zl.dist.init()
+  local rank0 = zl.dist.rank() == 0
+  local note = rank0 and function(...) io.stderr:write(string.format(...)) end or function() end
+  return ranks, world, rank0, note
+end
+
 --- What train.lua and pretrain.lua share after their data and trainer are ready: the run
 --- folder's lock, --resume (the checkpoint's trainer.json must agree with `run`), the
 --- train_log.csv, the progress bar, checkpoints every save_every steps and the final
