@@ -151,6 +151,36 @@ static void push_result(lua_State *L, const zl_trainer_result *r)
     lua_setfield(L, -2, "tokens");
 }
 
+/* Arguments 3-5 (order: an i32 tensor of 1-based numbers of `what`, first, count) as the
+ * 0-based indexes order[first..first+count-1] - 1, in a GC'd scratch array. It allocates,
+ * so a finalizer may run: callers take their other pointers after it. */
+static int32_t *order_arg(lua_State *L, const char *what, int *n)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "order must be an i32 tensor of 1-based %s numbers", what);
+    zl_tensor *order = zl_lua_checktensor(L, 3);
+    if (order->dtype != ZL_I32 || !order->data) luaL_argerror(L, 3, msg);
+    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
+    if (first < 1 || count < 1 || first > order->numel || count > order->numel - first + 1)
+        luaL_error(L, "train: %I order entries from entry %I out of range (%I entries)", count,
+                   first, (lua_Integer)order->numel);
+    if (count > INT32_MAX) luaL_argerror(L, 5, "count must be below 2^31");
+    int32_t *idx = lua_newuserdatauv(L, (size_t)count * sizeof(int32_t), 0);
+    order = zl_lua_checktensor(L, 3); /* the allocation's finalizers may have closed it */
+    if (order->dtype != ZL_I32 || !order->data || order->numel < first - 1 + count)
+        luaL_argerror(L, 3, msg);
+    const int32_t *src = ZL_I32P(order) + (first - 1);
+    for (lua_Integer i = 0; i < count; i++) {
+        if (src[i] < 1) {
+            snprintf(msg, sizeof msg, "order entries are 1-based %s numbers", what);
+            luaL_argerror(L, 3, msg);
+        }
+        idx[i] = src[i] - 1;
+    }
+    *n = (int)count;
+    return idx;
+}
+
 /* tr:step_features(feats, order, first, count, {pad_to = N}) */
 static int t_step_features(lua_State *L)
 {
@@ -162,30 +192,15 @@ static int t_step_features(lua_State *L)
         zl_lua_opts_check(L, 6, "step_features", known);
         pad_to = zl_lua_opt_int(L, 6, "step_features", "pad_to", 0, 0, 1000000000);
     }
+    checkbox(L, 1);
+    zl_lua_checkfeatures(L, 2);
+    int count;
+    int32_t *idx = order_arg(L, "feature", &count);
+    /* a finalizer run by its allocation may have closed an argument: take them now */
     trainer_box *b = checkbox(L, 1);
     zl_squad_features *f = zl_lua_checkfeatures(L, 2);
-    zl_tensor *order = zl_lua_checktensor(L, 3);
-    if (order->dtype != ZL_I32 || !order->data)
-        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based feature numbers");
-    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
-    if (first < 1 || count < 1 || first > order->numel || count > order->numel - first + 1)
-        return luaL_error(L, "train: %I order entries from entry %I out of range (%I entries)",
-                          count, first, (lua_Integer)order->numel);
-    if (count > INT32_MAX) return luaL_argerror(L, 5, "count must be below 2^31");
-    int32_t *idx = lua_newuserdatauv(L, (size_t)count * sizeof(int32_t), 0); /* GC'd scratch */
-    /* a finalizer run by that allocation may have closed an argument: take them again */
-    b = checkbox(L, 1);
-    f = zl_lua_checkfeatures(L, 2);
-    order = zl_lua_checktensor(L, 3);
-    if (order->dtype != ZL_I32 || !order->data || order->numel < first - 1 + count)
-        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based feature numbers");
-    const int32_t *src = ZL_I32P(order) + (first - 1);
-    for (lua_Integer i = 0; i < count; i++) {
-        if (src[i] < 1) return luaL_argerror(L, 3, "order entries are 1-based feature numbers");
-        idx[i] = src[i] - 1;
-    }
     zl_trainer_result r;
-    if (zl_trainer_step_features(b->t, f, idx, (int)count, pad_to, &r) != 0) return zl_lua_fail(L);
+    if (zl_trainer_step_features(b->t, f, idx, count, pad_to, &r) != 0) return zl_lua_fail(L);
     push_result(L, &r);
     return 1;
 }
@@ -356,37 +371,22 @@ static int t_step_mlm(lua_State *L)
         whole = zl_lua_opt_bool(L, 6, "step_mlm", "whole_word", 0);
         prob = zl_lua_opt_number(L, 6, "step_mlm", "prob", 0.15);
     }
-    trainer_box *b = checkbox(L, 1);
+    checkbox(L, 1);
     int ids[4];
+    zl_lua_checkcorpus(L, 2, ids);
+    int count;
+    int32_t *idx = order_arg(L, "instance", &count);
+    /* a finalizer run by its allocation may have closed an argument: take them now */
+    trainer_box *b = checkbox(L, 1);
     const zl_mlm_data *d = zl_lua_checkcorpus(L, 2, ids);
-    zl_tensor *order = zl_lua_checktensor(L, 3);
-    if (order->dtype != ZL_I32 || !order->data)
-        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based instance numbers");
-    lua_Integer first = luaL_checkinteger(L, 4), count = luaL_checkinteger(L, 5);
-    if (first < 1 || count < 1 || first > order->numel || count > order->numel - first + 1)
-        return luaL_error(L, "train: %I order entries from entry %I out of range (%I entries)",
-                          count, first, (lua_Integer)order->numel);
-    if (count > INT32_MAX) return luaL_argerror(L, 5, "count must be below 2^31");
-    int32_t *idx = lua_newuserdatauv(L, (size_t)count * sizeof(int32_t), 0); /* GC'd scratch */
-    /* a finalizer run by that allocation may have closed an argument: take them again */
-    b = checkbox(L, 1);
-    d = zl_lua_checkcorpus(L, 2, ids);
-    order = zl_lua_checktensor(L, 3);
-    if (order->dtype != ZL_I32 || !order->data || order->numel < first - 1 + count)
-        return luaL_argerror(L, 3, "order must be an i32 tensor of 1-based instance numbers");
     const zl_trainer_config *tc = zl_trainer_get_config(b->t);
     int vocab = b->m->config.vocab_size < ids[3] ? b->m->config.vocab_size : ids[3];
     if (ids[2] >= b->m->config.vocab_size)
         return luaL_error(L, "train: [MASK] (id %d) is outside the model's vocabulary (%d)",
                           ids[2], b->m->config.vocab_size);
     zl_mlm_mask_opts mo = {(float)prob, tc->max_predictions, whole, ids[2], vocab};
-    const int32_t *src = ZL_I32P(order) + (first - 1);
-    for (lua_Integer i = 0; i < count; i++) {
-        if (src[i] < 1) return luaL_argerror(L, 3, "order entries are 1-based instance numbers");
-        idx[i] = src[i] - 1;
-    }
     zl_trainer_result r;
-    if (zl_trainer_step_mlm(b->t, d, idx, (int)count, pad_to, ids[0], ids[1], &mo, &r) != 0)
+    if (zl_trainer_step_mlm(b->t, d, idx, count, pad_to, ids[0], ids[1], &mo, &r) != 0)
         return zl_lua_fail(L);
     push_result(L, &r);
     return 1;
