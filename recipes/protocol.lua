@@ -45,8 +45,9 @@ p:option("--flows", "Number of dev questions to draw attention flows for (0: non
 p:option("--flows-tau", "Attention threshold of the flows drawings (default: 0.1; the embedded " ..
   "default: its preset's, 0.05 for demo, whose small trained model attends diffusely in its last layer).")
 p:option("--jobs", "Seeds trained and swept at the same time, each with its share of the cores " ..
-  "(its output then goes to SEED_DIR/log.txt). Default: 1; the embedded default: the number of " ..
-  "cores (its small model runs best on one core each).")
+  "(its output then goes to SEED_DIR/log.txt; the demo preset's trainings from scratch are " ..
+  "chains of their own, in SEED_DIR/scratch/log.txt). Default: 1; the embedded default: the " ..
+  "number of cores (its small model runs best on one core each).")
 p:option("--preset", "Embedded default only: demo (the make demo setting), demo-zh (the same " ..
   "in Chinese, CMRC 2018-style, scored with the CMRC metric: make demo-zh), or tiny / tiny-zh " ..
   "(a corpus and model small enough for a smoke test in seconds; they do not learn).", "demo")
@@ -67,9 +68,8 @@ if not embedded and not (args.model and args.train and args.dev) then
   cli.fail("--model, --train and --dev go together (or give none of them for the embedded default)")
 end
 local seeds = cli.integer(args.seeds, "--seeds", 1, 1000)
-local jobs = args.jobs and cli.integer(args.jobs, "--jobs", 1, 1000)
-  or (embedded and math.max(1, math.min(seeds, cores)) or 1)
-jobs = math.min(jobs, seeds)
+local jobs_asked = args.jobs and cli.integer(args.jobs, "--jobs", 1, 1000)
+local jobs = math.min(jobs_asked or (embedded and math.max(1, math.min(seeds, cores)) or 1), seeds)
 local n_flows = cli.integer(args.flows, "--flows", 0, 100)
 if not embedded then
   -- Check the inputs before any step runs (and before the run folder is made), so a
@@ -229,6 +229,8 @@ if embedded and settings.pretrain then
     step("pretrain", "pretrain.lua", a)
   end
   init = pretrained
+  -- each seed also trains from scratch (a chain of its own): up to twice as many chains
+  jobs = math.min(jobs_asked or math.max(1, math.min(2 * seeds, cores)), 2 * seeds)
 end
 
 -- Several seeds at once (--jobs): each seed's steps run in sequence as one chain of child
@@ -252,7 +254,8 @@ local function run_chains()
   local cr = tty and "\r\027[K" or ""
   local env = tty and { ZONELAB_PROGRESS_EVERY = "5" } or nil
   local width = math.max(30, 110 // jobs)
-  io.stderr:write(string.format("== %d seeds, %d at a time\n", #chains, jobs))
+  io.stderr:write(string.format("== %d seeds%s, %d at a time\n", seeds,
+    pretrained and " (and each from scratch)" or "", jobs))
   local active, failed, next_chain, shown_at = {}, {}, 1, 0
   local function start(c, k)
     c.k, c.t0 = k, zl.clock()
@@ -616,7 +619,7 @@ w("| --- | --- |")
 for _, t in ipairs(timings) do
   w(string.format("| %s | %.1f |", t.name, t.seconds))
 end
-w(string.format("| total (wall clock%s) | %.1f |", jobs > 1 and string.format(", %d seeds at a time", jobs) or "",
+w(string.format("| total (wall clock%s) | %.1f |", jobs > 1 and string.format(", %d chains at a time", jobs) or "",
   zl.clock() - t_start))
 w()
 zl.io.write_atomic(out .. "/report.md", table.concat(md, "\n"))
