@@ -619,7 +619,8 @@ w("| --- | --- |")
 for _, t in ipairs(timings) do
   w(string.format("| %s | %.1f |", t.name, t.seconds))
 end
-w(string.format("| total (wall clock%s) | %.1f |", jobs > 1 and string.format(", %d chains at a time", jobs) or "",
+w(string.format("| total (wall clock%s) | %.1f |", jobs > 1 and string.format(", %d %s at a time", jobs,
+  pretrained and "trainings" or "seeds") or "",
   zl.clock() - t_start))
 w()
 zl.io.write_atomic(out .. "/report.md", table.concat(md, "\n"))
