@@ -4,7 +4,7 @@
 -- flows_<qid>.pdf (sentence view, radial view, legend). See docs/flows.md.
 --
 -- Also usable from another recipe: `require("flows").run{model =, predict =, qid =, out =,
--- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer", mask = {...}, cmrc =, ...}`:
+-- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer"|"answer-b", mask = {...}, cmrc =, ...}`:
 -- layers and heads 1-based; `mask` holds m:forward's masking options (zone, layer, mask,
 -- heads, layers, head_mask): with `compare`, applied to both models' forward passes
 -- unchanged; without it, the model is compared with itself under the mask (A unmasked, B
@@ -153,15 +153,30 @@ function M.run(o)
   end
   local span_opts = { n_best_size = o.n_best_size or 20, max_answer_length = o.max_answer_length or 30 }
 
-  -- The feature drawn: the one holding model A's best answer (one window for most questions).
-  local chosen, out_a, span_a
+  -- The feature drawn: the one holding model A's best answer (one window for most
+  -- questions), or model B's with --target answer-b (a pretrained model A has a freshly
+  -- initialised QA head whose answer means nothing; the fine-tuned B's answer does).
+  if target == "answer-b" and not o.compare then
+    cli.fail("--target answer-b starts from model B's answer: it needs --compare")
+  end
+  local chooser, chooser_mask = model, mask_a
+  if target == "answer-b" then chooser, chooser_mask = other, o.mask end
+  local chosen, out_c, span_c
   for _, i in ipairs(idx) do
-    local out = forward(model, feats, i, mask_a)
+    local out = forward(chooser, feats, i, chooser_mask)
     -- the decoder's choice of the best span within this window (core/squad.c)
     local s, e, score = feats:best_span(i, out.start_logits, out.end_logits, span_opts)
-    if not chosen or (score and (not span_a.score or score > span_a.score)) then
-      chosen, out_a, span_a = i, out, { s, e, score = score }
+    if not chosen or (score and (not span_c.score or score > span_c.score)) then
+      chosen, out_c, span_c = i, out, { s, e, score = score }
     end
+  end
+  local out_a, span_a
+  if target == "answer-b" then
+    out_a = forward(model, feats, chosen, mask_a)
+    local s, e, score = feats:best_span(chosen, out_a.start_logits, out_a.end_logits, span_opts)
+    span_a = { s, e, score = score }
+  else
+    out_a, span_a = out_c, span_c
   end
   local f = feats:get(chosen)
   local toks = pieces(model.tok, f)
@@ -171,6 +186,11 @@ function M.run(o)
     if target == "answer" then
       if not span[1] then cli.fail("question %s: no valid answer span in its window to start from", o.qid) end
       tgt = { span[1], span[2] }
+    elseif target == "answer-b" then -- both graphs start from B's answer tokens
+      if not span_c[1] then
+        cli.fail("question %s: model B has no valid answer span in its window to start from", o.qid)
+      end
+      tgt = { span_c[1], span_c[2] }
     end
     return zl.flows.build(out.attentions, { tau = tau, alpha = alpha, heads = o.heads, tokens = toks,
       target = tgt, length = f.length, first_segment = f.query_length + 2 })
@@ -178,9 +198,13 @@ function M.run(o)
   local ga = graph(out_a, span_a)
   local gb, span_b, out_b
   if other then
-    out_b = forward(other, feats, chosen, o.mask)
-    local s, e, score = feats:best_span(chosen, out_b.start_logits, out_b.end_logits, span_opts)
-    span_b = { s, e, score = score }
+    if target == "answer-b" then
+      out_b, span_b = out_c, span_c
+    else
+      out_b = forward(other, feats, chosen, o.mask)
+      local s, e, score = feats:best_span(chosen, out_b.start_logits, out_b.end_logits, span_opts)
+      span_b = { s, e, score = score }
+    end
     gb = graph(out_b, span_b)
   end
 
@@ -233,7 +257,8 @@ function M.run(o)
   local heads = o.heads and #o.heads > 0 and (", heads " .. table.concat(o.heads, ",")) or ""
   zl.flows.draw(pdf_path, ga, gb, {
     title = string.format("Attention Flows: %s (target %s, tau %g, alpha %g%s)", o.qid,
-      target == "cls" and "[CLS]" or "answer", tau, alpha, heads),
+      target == "cls" and "[CLS]" or target == "answer-b" and ("answer of " .. name_b) or "answer",
+      tau, alpha, heads),
     subtitle = sub, name_a = name_a, name_b = name_b, layer = o.layer or 1,
     max_ring_tokens = o.max_ring_tokens or 0, max_edges = o.max_edges,
   })
@@ -274,8 +299,10 @@ p:option("--qid", "The question's id."):count(1)
 p:option("--tau", "Edge threshold: a head's attention must be strictly greater.", "0.3")
 p:option("--alpha", "Decay of earlier layers in the influence (paper eq. 4).", "0.5")
 p:option("--heads", "Only these heads (1-based, comma-separated, e.g. 1,4,8) carry edges.")
-p:option("--target", "Where the graph starts: cls ([CLS], as the paper) or answer (the " ..
-  "predicted start and end tokens).", "cls"):choices { "cls", "answer" }
+p:option("--target", "Where the graph starts: cls ([CLS], as the paper), answer (each model's " ..
+  "predicted start and end tokens) or answer-b (model B's predicted start and end tokens, for " ..
+  "both graphs and the window; needs --compare: a pretrained model A has no trained QA head).",
+  "cls"):choices { "cls", "answer", "answer-b" }
 p:option("--layer", "Layer whose influence I_k the sentence view shows (1-based; 1, the " ..
   "default, summarises every layer).", "1")
 p:option("--max-ring-tokens", "Tokens labelled per ring at most (0 = as many as fit; the rest " ..

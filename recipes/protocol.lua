@@ -45,8 +45,9 @@ p:option("--flows", "Number of dev questions to draw attention flows for (0: non
 p:option("--flows-tau", "Attention threshold of the flows drawings (default: 0.1; the embedded " ..
   "default: its preset's, 0.05 for demo, whose small trained model attends diffusely in its last layer).")
 p:option("--jobs", "Seeds trained and swept at the same time, each with its share of the cores " ..
-  "(its output then goes to SEED_DIR/log.txt). Default: 1; the embedded default: the number of " ..
-  "cores (its small model runs best on one core each).")
+  "(its output then goes to SEED_DIR/log.txt; the demo preset's trainings from scratch are " ..
+  "chains of their own, in SEED_DIR/scratch/log.txt). Default: 1; the embedded default: the " ..
+  "number of cores (its small model runs best on one core each).")
 p:option("--preset", "Embedded default only: demo (the make demo setting), demo-zh (the same " ..
   "in Chinese, CMRC 2018-style, scored with the CMRC metric: make demo-zh), or tiny / tiny-zh " ..
   "(a corpus and model small enough for a smoke test in seconds; they do not learn).", "demo")
@@ -67,9 +68,8 @@ if not embedded and not (args.model and args.train and args.dev) then
   cli.fail("--model, --train and --dev go together (or give none of them for the embedded default)")
 end
 local seeds = cli.integer(args.seeds, "--seeds", 1, 1000)
-local jobs = args.jobs and cli.integer(args.jobs, "--jobs", 1, 1000)
-  or (embedded and math.max(1, math.min(seeds, cores)) or 1)
-jobs = math.min(jobs, seeds)
+local jobs_asked = args.jobs and cli.integer(args.jobs, "--jobs", 1, 1000)
+local jobs = math.min(jobs_asked or (embedded and math.max(1, math.min(seeds, cores)) or 1), seeds)
 local n_flows = cli.integer(args.flows, "--flows", 0, 100)
 if not embedded then
   -- Check the inputs before any step runs (and before the run folder is made), so a
@@ -229,6 +229,8 @@ if embedded and settings.pretrain then
     step("pretrain", "pretrain.lua", a)
   end
   init = pretrained
+  -- each seed also trains from scratch (a chain of its own): up to twice as many chains
+  jobs = math.min(jobs_asked or math.max(1, math.min(2 * seeds, cores)), 2 * seeds)
 end
 
 -- Several seeds at once (--jobs): each seed's steps run in sequence as one chain of child
@@ -252,7 +254,8 @@ local function run_chains()
   local cr = tty and "\r\027[K" or ""
   local env = tty and { ZONELAB_PROGRESS_EVERY = "5" } or nil
   local width = math.max(30, 110 // jobs)
-  io.stderr:write(string.format("== %d seeds, %d at a time\n", #chains, jobs))
+  io.stderr:write(string.format("== %d seeds%s, %d at a time\n", seeds,
+    pretrained and " (and each from scratch)" or "", jobs))
   local active, failed, next_chain, shown_at = {}, {}, 1, 0
   local function start(c, k)
     c.k, c.t0 = k, zl.clock()
@@ -315,15 +318,18 @@ local function run_chains()
       "Rerun the same command to resume.", table.concat(failed, ", "))
   end
 end
-local function job_step(seed, name, recipe, argv)
+-- `scratch`: the seed's training from random initial weights (its own chain, its own log
+-- in seedN/scratch/), run beside the other chains
+local function job_step(seed, name, recipe, argv, scratch)
   if jobs == 1 then return step(name, recipe, argv) end
   if not args.threads and (recipe == "train.lua" or recipe == "sweep.lua") then
     argv[#argv + 1] = "--threads"
     argv[#argv + 1] = tostring(math.max(1, cores // jobs))
   end
-  chains[seed] = chains[seed] or { name = "seed " .. seed, seed = seed,
-    log = string.format("%s/seed%d/log.txt", out, seed), steps = {} }
-  table.insert(chains[seed].steps, { name = name, argv = command(recipe, argv) })
+  local key = scratch and ("scratch" .. seed) or seed
+  chains[key] = chains[key] or { name = (scratch and "scratch seed " or "seed ") .. seed, seed = seed,
+    log = string.format("%s/seed%d/%slog.txt", out, seed, scratch and "scratch/" or ""), steps = {} }
+  table.insert(chains[key].steps, { name = name, argv = command(recipe, argv) })
 end
 
 -- ---- per seed: train, sweep ----
@@ -348,6 +354,26 @@ for seed = 1, seeds do
     for _, v in ipairs(common) do a[#a + 1] = v end
     job_step(seed, string.format("train seed %d", seed), "train.lua", a)
   end
+  -- the baseline of pretraining: the same fine-tuning (seed, settings) from random initial
+  -- weights, into seedN/scratch (report.md compares the two)
+  if pretrained then
+    run.scratch = dir .. "/scratch"
+    if cli.exists(run.scratch .. "/model/model.safetensors") and cli.exists(run.scratch .. "/metrics.json") then
+      io.stderr:write(string.format("== seed %d: scratch model found in %s, skipping\n", seed, run.scratch))
+    else
+      if jobs > 1 then cli.ensure_dir(run.scratch) end
+      local a = { "--model", model_dir, "--train", train_file, "--dev", dev_file, "--out", run.scratch,
+        "--seed", seed, "--init", "random", "--resume", "--save-every", settings.save_every or 500 }
+      add(a, "--epochs", setting(args.epochs, "epochs"))
+      add(a, "--lr", setting(args.lr, "lr"))
+      add(a, "--batch", setting(args.batch, "batch"))
+      add(a, "--micro-batch", setting(args.micro_batch, "micro_batch"))
+      if settings.train.pad_per_batch then a[#a + 1] = "--pad-per-batch" end
+      add(a, "--gelu", args.gelu)
+      for _, v in ipairs(common) do a[#a + 1] = v end
+      job_step(seed, string.format("train seed %d from scratch", seed), "train.lua", a, true)
+    end
+  end
   local s = { "--model", run.model, "--predict", dev_file, "--out", run.sweep, "--zones", args.zones,
     "--batch", args.predict_batch }
   add(s, "--layers", args.layers)
@@ -365,12 +391,14 @@ end
 if jobs > 1 then
   local list = {}
   for seed = 1, seeds do list[#list + 1] = chains[seed] end
+  for seed = 1, seeds do list[#list + 1] = chains["scratch" .. seed] end
   chains = list
   run_chains()
 end
 for _, run in ipairs(runs) do
   run.baseline = zl.json.read(run.sweep .. "/baseline.json")
   run.metrics = zl.json.read(run.dir .. "/metrics.json")
+  if run.scratch then run.scratch_metrics = zl.json.read(run.scratch .. "/metrics.json") end
 end
 
 -- ---- statistics over seeds ----
@@ -417,7 +445,7 @@ step("heatmap mean", "heatmap.lua", { stats_dir .. "/mean.csv", stats_dir .. "/b
 -- weights) against the fine-tuned one ----
 local flows = {}
 if n_flows > 0 then
-  local compare = r1.model
+  local compare = r1.model -- model A (the protocol's B is always seed 1's fine-tuned model)
   if pretrained then
     compare = pretrained
   elseif embedded then
@@ -443,8 +471,10 @@ if n_flows > 0 then
     end
   end
   for _, qid in ipairs(ids) do
-    local a = { "--model", r1.model, "--compare", compare, "--predict", dev_file, "--qid", qid,
-      "--out", fig .. "/flows", "--target", "answer", "--tau", flows_tau, "--html" }
+    -- as the paper's Figure 1: A is the model before fine-tuning, B the fine-tuned one;
+    -- both graphs start from B's answer (A's QA head is untrained: its answer means nothing)
+    local a = { "--model", compare, "--compare", r1.model, "--predict", dev_file, "--qid", qid,
+      "--out", fig .. "/flows", "--target", "answer-b", "--tau", flows_tau, "--html" }
     add(a, "--gelu", args.gelu)
     for _, v in ipairs(common) do a[#a + 1] = v end
     step("flows " .. qid, "flows.lua", a)
@@ -493,6 +523,30 @@ for _, r in ipairs(runs) do
 end
 w(string.format("| mean | %.3f | %.3f |", mean_baseline.exact_match, mean_baseline.f1))
 w()
+if pretrained then
+  -- what pretraining brings: each seed's fine-tuning from pretrain/model against the same
+  -- fine-tuning (seed, settings) from random initial weights, both as train.lua scored them
+  w("## Pretrained vs from scratch (dev set, no mask)")
+  w()
+  w("Each seed fine-tuned from the pretrained model (`seedN/metrics.json`) and, with the same " ..
+    "seed and settings, from random initial weights (`seedN/scratch/metrics.json`, " ..
+    "train.lua --init random); difference = pretrained - scratch.")
+  w()
+  w("| seed | pretrained EM | pretrained F1 | scratch EM | scratch F1 | difference EM | difference F1 |")
+  w("| --- | --- | --- | --- | --- | --- | --- |")
+  local sum = { 0, 0, 0, 0 }
+  for _, r in ipairs(runs) do
+    local p, s = r.metrics, r.scratch_metrics
+    w(string.format("| %d | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f |", r.seed, p.exact_match, p.f1,
+      s.exact_match, s.f1, p.exact_match - s.exact_match, p.f1 - s.f1))
+    sum[1], sum[2] = sum[1] + p.exact_match, sum[2] + p.f1
+    sum[3], sum[4] = sum[3] + s.exact_match, sum[4] + s.f1
+  end
+  local n = #runs
+  w(string.format("| mean | %.3f | %.3f | %.3f | %.3f | %+.3f | %+.3f |", sum[1] / n, sum[2] / n,
+    sum[3] / n, sum[4] / n, (sum[1] - sum[3]) / n, (sum[2] - sum[4]) / n))
+  w()
+end
 -- The spread over seeds twice: of the scores (std.csv), which carries the seeds' different
 -- baselines, and of each score's difference from its own seed's baseline (std_diff.csv),
 -- the effect of the mask, which the heatmaps draw.
@@ -565,7 +619,8 @@ w("| --- | --- |")
 for _, t in ipairs(timings) do
   w(string.format("| %s | %.1f |", t.name, t.seconds))
 end
-w(string.format("| total (wall clock%s) | %.1f |", jobs > 1 and string.format(", %d seeds at a time", jobs) or "",
+w(string.format("| total (wall clock%s) | %.1f |", jobs > 1 and string.format(", %d %s at a time", jobs,
+  pretrained and "trainings" or "seeds") or "",
   zl.clock() - t_start))
 w()
 zl.io.write_atomic(out .. "/report.md", table.concat(md, "\n"))

@@ -81,6 +81,22 @@ end
 " && ok || bad "comparison JSON does not follow the contract"
 pdftoppm -r 30 -f 1 -l 1 -png "$TMP/cmp/flows_$QID.pdf" "$TMP/page" && ok || bad "pdftoppm could not render the PDF"
 
+# --target answer-b: the window and both graphs start from model B's answer (the protocol's
+# pretrained A, whose QA head is untrained, against the fine-tuned B)
+"$ZL" recipes/flows.lua --model "$TMP/m1" --compare "$TMP/m2" --predict "$TMP/data/dev.json" \
+  --qid "$QID" --tau 0.002 --target answer-b --max-seq-length 256 --out "$TMP/cmpb" \
+  > "$TMP/log3" && ok || bad "answer-b comparison run failed"
+"$ZL" -e "
+local zl = require 'zonelab'
+local j = zl.json.read('$TMP/cmpb/flows_$QID.json')
+local jb = zl.json.read('$TMP/cmp/flows_$QID.json') -- --target answer: each from its own answer
+assert(j.target_kind == 'answer-b', 'target_kind')
+assert(j.b.target[1] == j.answers.b.start and j.b.target[#j.b.target] == j.answers.b['end'], 'B from its answer')
+assert(zl.json.encode(j.a.target) == zl.json.encode(j.b.target), 'A from B answer')
+assert(j.answers.b.start == jb.answers.b.start and j.answers.b['end'] == jb.answers.b['end'], 'same B answer')
+assert(#j.a.edges > 0 and #j.b.edges > 0, 'edges')
+" && ok || bad "answer-b JSON: both graphs must start from model B's answer"
+
 expect_error() { # pattern, args...
   local pat="$1"; shift
   if "$ZL" recipes/flows.lua "$@" > "$TMP/out.txt" 2> "$TMP/err.txt"; then bad "accepted: $*"; fi
@@ -93,6 +109,8 @@ expect_error "head 9 is outside 1..4" "${COMMON[@]}" --qid "$QID" --heads 1,9
 expect_error "--heads entry must be a whole number between 1 and 64, got .0." "${COMMON[@]}" --qid "$QID" --heads 0,2
 expect_error "tau must be a number" "${COMMON[@]}" --qid "$QID" --tau 1.5
 expect_error "target" "${COMMON[@]}" --qid "$QID" --target middle
+expect_error "--target answer-b starts from model B's answer: it needs --compare" "${COMMON[@]}" \
+  --qid "$QID" --target answer-b
 expect_error "--layer 7 is outside 1..3" "${COMMON[@]}" --qid "$QID" --layer 7
 expect_error "--mask-layer 4 is out of range: the model has 3 layers (1..3, 1-based)" \
   "${COMMON[@]}" --qid "$QID" --mask-zone p2q --mask-layer 4

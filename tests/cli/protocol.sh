@@ -53,6 +53,12 @@ check "report viewer link" "([viewer](figures/flows/flows_dev0001_1.html))" "$re
 check "report flows link" "(figures/flows/flows_dev0001_1.pdf)" "$report"
 check "report timings" "| train seed 2 |" "$report"
 check "report wall clock" "| total (wall clock, 2 seeds at a time) |" "$report"
+# the flows as the paper's Figure 1: A = where seed 1 started (its initial weights: tiny does
+# not pretrain), B = seed 1 fine-tuned, both traced from B's answer
+roles=$("$ZL" -e "local zl = require 'zonelab'
+local j = zl.json.read('$O/figures/flows/flows_dev0001_1.json')
+io.write(j.models.a, ' ', j.models.b, ' ', j.target_kind)")
+check_eq "flows A/B roles" "$O/seed1/initial_model $O/seed1/model answer-b" "$roles"
 # --jobs 2: both seeds ran as jobs, each with its log
 check "jobs started" "== seed 2: started (log: $O/seed2/log.txt)" "$log"
 check "jobs done" "== seed 1: done" "$log"
