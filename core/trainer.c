@@ -395,6 +395,44 @@ static int reduce_and_apply(zl_trainer *t, int failed, int64_t step, zl_trainer_
 }
 
 
+/* The width of a micro-batch of rows idx[0..B-1] (features or instances, `what`, count of
+ * them, len(src, k) tokens each): pad_to, or the longest row when pad_to is 0. An index
+ * outside 0..count-1 or a row longer than the width allowed discards the step (error set). */
+static int row_width(zl_trainer *t, int64_t step, const int32_t *idx, int B, int count,
+                     int (*len_of)(const void *, int), const void *src, const char *what,
+                     int pad_to, int *width)
+{
+    int S = pad_to, limit = pad_to > 0 ? pad_to : t->cfg.max_seq_length;
+    for (int i = 0; i < B; i++) {
+        int k = idx[i];
+        if (k < 0 || k >= count) {
+            zl_trainer_discard(t);
+            return zl_error_set("trainer: step %lld: %s index %d outside 0..%d", (long long)step,
+                                what, k, count - 1);
+        }
+        int len = len_of(src, k);
+        if (pad_to == 0 && len > S) S = len;
+        if (len > limit) {
+            zl_trainer_discard(t);
+            return zl_error_set("trainer: %s %d has %d tokens, more than %d", what, k, len, limit);
+        }
+    }
+    *width = S;
+    return 0;
+}
+
+static int feature_len(const void *f, int k)
+{
+    return ((const zl_squad_features *)f)->items[k].length;
+}
+
+/* an instance is its wordpieces between [CLS] and [SEP] */
+static int instance_len(const void *d, int k)
+{
+    const zl_mlm_data *m = d;
+    return (int)(m->offset[k + 1] - m->offset[k]) + 2;
+}
+
 int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const int32_t *idx,
                              int n, int pad_to, zl_trainer_result *r)
 {
@@ -415,23 +453,9 @@ int zl_trainer_step_features(zl_trainer *t, const zl_squad_features *f, const in
     int rank = zl_dist_rank(d), size = zl_dist_size(d);
     int failed = 0;
     for (int first = 0; first < n; first += MB) {
-        int B = n - first < MB ? n - first : MB;
-        int S = pad_to;
-        for (int i = 0; i < B; i++) {
-            int k = idx[first + i];
-            if (k < 0 || k >= f->count) {
-                zl_trainer_discard(t);
-                return zl_error_set("trainer: step %lld: feature index %d outside 0..%d",
-                                    (long long)step, k, f->count - 1);
-            }
-            int len = f->items[k].length;
-            if (pad_to == 0 && len > S) S = len;
-            if (len > t->cfg.max_seq_length || (pad_to > 0 && len > pad_to)) {
-                zl_trainer_discard(t);
-                return zl_error_set("trainer: feature %d has %d tokens, more than %d", k, len,
-                                    pad_to > 0 ? pad_to : t->cfg.max_seq_length);
-            }
-        }
+        int B = n - first < MB ? n - first : MB, S = pad_to;
+        if (row_width(t, step, idx + first, B, f->count, feature_len, f, "feature", pad_to, &S))
+            return -1;
         if ((first / MB) % size != rank || failed) continue;
         size_t BS = (size_t)B * (size_t)S;
         int32_t *ids = t->batch, *types = ids + BS, *mask = types + BS, *qm = mask + BS,
@@ -476,23 +500,9 @@ int zl_trainer_step_mlm(zl_trainer *t, const zl_mlm_data *d, const int32_t *idx,
     const int rank = zl_dist_rank(t->cfg.dist), size = zl_dist_size(t->cfg.dist);
     int failed = 0;
     for (int first = 0; first < n; first += MB) {
-        int B = n - first < MB ? n - first : MB;
-        int S = pad_to;
-        for (int i = 0; i < B; i++) {
-            int k = idx[first + i];
-            if (k < 0 || k >= d->count) {
-                zl_trainer_discard(t);
-                return zl_error_set("trainer: step %lld: instance index %d outside 0..%d",
-                                    (long long)step, k, d->count - 1);
-            }
-            int len = (int)(d->offset[k + 1] - d->offset[k]) + 2;
-            if (pad_to == 0 && len > S) S = len;
-            if (len > t->cfg.max_seq_length || (pad_to > 0 && len > pad_to)) {
-                zl_trainer_discard(t);
-                return zl_error_set("trainer: instance %d has %d tokens, more than %d", k, len,
-                                    pad_to > 0 ? pad_to : t->cfg.max_seq_length);
-            }
-        }
+        int B = n - first < MB ? n - first : MB, S = pad_to;
+        if (row_width(t, step, idx + first, B, d->count, instance_len, d, "instance", pad_to, &S))
+            return -1;
         if ((first / MB) % size != rank || failed) continue;
         size_t BS = (size_t)B * (size_t)S;
         int32_t *ids = t->batch, *types = ids + BS, *mask = types + BS;
