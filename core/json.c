@@ -4,8 +4,11 @@
 #include "text.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <string.h>
 #include <stdlib.h>
+
+static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int line_of(const char *buf, size_t off)
 {
@@ -159,7 +162,12 @@ static cJSON *parse(const char *what, const char *buf, size_t len, int keep_dupl
         i++;
     }
     const char *end = NULL;
+    /* cJSON's parser writes one process-wide error record on every call, failed or not:
+       parses from two threads would race on it, so they take turns (parsing is not on any
+       hot path) */
+    pthread_mutex_lock(&parse_lock);
     cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    pthread_mutex_unlock(&parse_lock);
     if (!root) {
         /* cJSON's return_parse_end points at the error (not cJSON_GetErrorPtr: one global
            for the process, which another thread's parse may change meanwhile) */
