@@ -4,19 +4,19 @@
 local cli = require "zonelab.cli"
 local aggregate = require "zonelab.aggregate"
 
-local p = cli.parser("recipes/aggregate.lua",
-  "Score a folder of predictions against the dev set and write RESULTS.csv with header " ..
-  "layer,all,q2,q2p,p2q,p2: one row per layer numbered from 1, EM (or F1 with --use-f1) " ..
-  "rounded to 3 decimals. The folder holds predictions.json (the baseline) and " ..
-  "predictions_layer{L}_{zone}.json with L 0-based, as the reference code names them; " ..
-  "predictions_layer_{zone}.json (the zone masked in every layer) are scored into " ..
-  "baseline.json. A missing file is an error naming it, unless --allow-missing leaves its " ..
-  "cell empty. baseline.json (next to RESULTS.csv) gets the baseline's exact_match and f1.",
-  "Examples:\n" ..
-  "  zonelab recipes/aggregate.lua run/predictions run/results.csv --dataset dev-v1.1.json\n" ..
-  "  zonelab recipes/aggregate.lua run/predictions run/results_f1.csv --dataset dev-v1.1.json --use-f1\n" ..
-  "  zonelab recipes/aggregate.lua preds results.csv --dataset dev.json --per-question run/pq\n" ..
-  "  zonelab recipes/aggregate.lua --merge run/predictions   # after sweep.lua --shard I/N runs")
+local p = cli.parser("recipes/aggregate.lua", [[
+  Score a folder of predictions against the dev set and write RESULTS.csv with header
+  layer,all,q2,q2p,p2q,p2: one row per layer numbered from 1, EM (or F1 with --use-f1) rounded to
+  3 decimals. The folder holds predictions.json (the baseline) and
+  predictions_layer{L}_{zone}.json with L 0-based, as the reference code names them;
+  predictions_layer_{zone}.json (the zone masked in every layer) are scored into baseline.json. A
+  missing file is an error naming it, unless --allow-missing leaves its cell empty. baseline.json
+  (next to RESULTS.csv) gets the baseline's exact_match and f1.]], [[
+Examples:
+  zonelab recipes/aggregate.lua run/predictions run/results.csv --dataset dev-v1.1.json
+  zonelab recipes/aggregate.lua run/predictions run/results_f1.csv --dataset dev-v1.1.json --use-f1
+  zonelab recipes/aggregate.lua preds results.csv --dataset dev.json --per-question run/pq
+  zonelab recipes/aggregate.lua --merge run/predictions   # after sweep.lua --shard I/N runs]])
 p:argument("prediction_dir", "Folder with predictions.json and predictions_layer{L}_{zone}.json " ..
   "(with --merge: the --out of the sharded sweep, holding shard-I-of-N folders).")
 p:argument("results", "The results CSV to write (not with --merge).", nil):args("?")

@@ -6,26 +6,26 @@ local cli = require "zonelab.cli"
 local T = require "zonelab.train"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/pretrain.lua",
-  "Pretrain a BERT model with the masked-language-model objective of google-research/bert " ..
-  "(create_pretraining_data.py's masking, run_pretraining.py's head and loss): each instance is " ..
-  "[CLS] up to --max-seq-length - 2 consecutive wordpieces of one document [SEP]; " ..
-  "--masked-lm-prob of its wordpieces (at least 1, at most --max-predictions) are chosen, of " ..
-  "those 80% become [MASK], 10% a random token, 10% stay unchanged; the loss is the " ..
-  "cross-entropy of the original tokens at the chosen positions, through the masked-LM head " ..
-  "(dense + GELU + LayerNorm, decoder tied to the word embeddings, output bias). No " ..
-  "next-sentence prediction (documents are not paired). The masks are drawn anew at each " ..
-  "step from the seed (dynamic masking), so a resumed run masks as an uninterrupted one. " ..
-  "Optimizer and schedule as train.lua: AdamWeightDecay, warm-up then linear decay.",
-  "Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors with the\n" ..
-  "cls.predictions.* head), train_log.csv (step,epoch,loss,lr,grad_norm,tokens_per_s) and\n" ..
-  "checkpoint/ (with --save-every). Fine-tune the result with\n" ..
-  "train.lua --model OUT/model (the head is ignored, a fresh QA head is initialised).\n" ..
-  "Examples:\n" ..
-  "  zonelab recipes/pretrain.lua --model data/synth --init random --train data/synth/train.json \\\n" ..
-  "      --out runs/pretrain --max-seq-length 64 --batch 16 --lr 1e-3 --epochs 20\n" ..
-  "  zonelab recipes/pretrain.lua --model models/bert-base-uncased --train corpus.txt \\\n" ..
-  "      --out runs/adapt --lr 2e-5 --steps 10000 --whole-word --save-every 1000")
+local p = cli.parser("recipes/pretrain.lua", [[
+  Pretrain a BERT model with the masked-language-model objective of google-research/bert
+  (create_pretraining_data.py's masking, run_pretraining.py's head and loss): each instance is
+  [CLS] up to --max-seq-length - 2 consecutive wordpieces of one document [SEP]; --masked-lm-prob
+  of its wordpieces (at least 1, at most --max-predictions) are chosen, of those 80% become
+  [MASK], 10% a random token, 10% stay unchanged; the loss is the cross-entropy of the original
+  tokens at the chosen positions, through the masked-LM head (dense + GELU + LayerNorm, decoder
+  tied to the word embeddings, output bias). No next-sentence prediction (documents are not
+  paired). The masks are drawn anew at each step from the seed (dynamic masking), so a resumed run
+  masks as an uninterrupted one. Optimizer and schedule as train.lua: AdamWeightDecay, warm-up
+  then linear decay.]], [[
+Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors with the
+cls.predictions.* head), train_log.csv (step,epoch,loss,lr,grad_norm,tokens_per_s) and
+checkpoint/ (with --save-every). Fine-tune the result with
+train.lua --model OUT/model (the head is ignored, a fresh QA head is initialised).
+Examples:
+  zonelab recipes/pretrain.lua --model data/synth --init random --train data/synth/train.json \
+      --out runs/pretrain --max-seq-length 64 --batch 16 --lr 1e-3 --epochs 20
+  zonelab recipes/pretrain.lua --model models/bert-base-uncased --train corpus.txt \
+      --out runs/adapt --lr 2e-5 --steps 10000 --whole-word --save-every 1000]])
 p:option("--model", "Folder with bert_config.json and vocab.txt (the vocabulary must have " ..
   "[MASK]); with --init checkpoint also the weights (Google TF checkpoint or " ..
   "model.safetensors; its masked-LM head cls/predictions/* or cls.predictions.* is continued, " ..

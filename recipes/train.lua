@@ -6,26 +6,25 @@ local T = require "zonelab.train"
 local lfs = require "lfs"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/train.lua",
-  "Fine-tune a BERT model for span-extraction question answering on a SQuAD v1.1-style " ..
-  "training file, as google-research/bert run_squad.py: training features from " ..
-  "read_squad_examples + convert_examples_to_features; num_train_steps = int(examples / batch " ..
-  "* epochs); warm-up over int(steps * warmup_proportion) steps then linear decay to 0; " ..
-  "AdamWeightDecay (weight decay 0.01, no bias correction), global-norm clipping at 1.0; " ..
-  "dropout on hidden states and attention probabilities as bert_config.json gives them (0.1 in " ..
-  "Google's models). Features are padded to " ..
-  "--max-seq-length and the loss runs over every position, as the reference. The same seed " ..
-  "and thread count give bit-identical weights.",
-  "Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors), train_log.csv\n" ..
-  "(step,epoch,loss,lr,grad_norm,tokens_per_s; step = updates done), checkpoint/ (with\n" ..
-  "--save-every) and, with --dev, predictions.json and metrics.json ({exact_match, f1}; the\n" ..
-  "CMRC 2018 metric with --cmrc).\n" ..
-  "Examples:\n" ..
-  "  zonelab recipes/train.lua --model models/bert-base-uncased --train train-v1.1.json \\\n" ..
-  "      --dev dev-v1.1.json --out runs/seed1 --seed 1 --micro-batch 4 --max-seq-length 384 \\\n" ..
-  "      --save-every 500\n" ..
-  "  zonelab recipes/train.lua --model data/synth --init random --train data/synth/train.json \\\n" ..
-  "      --dev data/synth/dev.json --out runs/synth --max-seq-length 128 --batch 32 --lr 1e-3")
+local p = cli.parser("recipes/train.lua", [[
+  Fine-tune a BERT model for span-extraction question answering on a SQuAD v1.1-style training
+  file, as google-research/bert run_squad.py: training features from read_squad_examples +
+  convert_examples_to_features; num_train_steps = int(examples / batch * epochs); warm-up over
+  int(steps * warmup_proportion) steps then linear decay to 0; AdamWeightDecay (weight decay 0.01,
+  no bias correction), global-norm clipping at 1.0; dropout on hidden states and attention
+  probabilities as bert_config.json gives them (0.1 in Google's models). Features are padded to
+  --max-seq-length and the loss runs over every position, as the reference. The same seed and
+  thread count give bit-identical weights.]], [[
+Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors), train_log.csv
+(step,epoch,loss,lr,grad_norm,tokens_per_s; step = updates done), checkpoint/ (with
+--save-every) and, with --dev, predictions.json and metrics.json ({exact_match, f1}; the
+CMRC 2018 metric with --cmrc).
+Examples:
+  zonelab recipes/train.lua --model models/bert-base-uncased --train train-v1.1.json \
+      --dev dev-v1.1.json --out runs/seed1 --seed 1 --micro-batch 4 --max-seq-length 384 \
+      --save-every 500
+  zonelab recipes/train.lua --model data/synth --init random --train data/synth/train.json \
+      --dev data/synth/dev.json --out runs/synth --max-seq-length 128 --batch 32 --lr 1e-3]])
 p:option("--model", "Checkpoint folder (Google TF checkpoint or model.safetensors, with " ..
   "bert_config.json and vocab.txt); with --init random, a folder holding just " ..
   "bert_config.json and vocab.txt."):count(1)

@@ -6,10 +6,12 @@ local zl = require "zonelab"
 
 local M = {}
 
---- A lua-argparse parser named after the recipe ("recipes/decode.lua").
+--- A lua-argparse parser named after the recipe ("recipes/decode.lua"). The description is
+--- prose, written as a long string as it reads: its line breaks (with the white space around
+--- them) become single spaces. The epilog (examples) is printed as written.
 function M.parser(name, description, epilog)
-  local p = argparse("zonelab " .. name, description, epilog)
-  return p
+  description = description and description:gsub("^%s+", ""):gsub("%s+$", ""):gsub("%s*\n%s*", " ")
+  return argparse("zonelab " .. name, description, epilog)
 end
 
 --- Raises an error without position information: the host prints
