@@ -79,26 +79,7 @@ local save_every = args.save_every and cli.integer(args.save_every, "--save-ever
 if not cli.exists(args.train) then cli.fail("%s: no such file (--train)", args.train) end
 
 -- model and vocabulary
-local vocab = args.model .. "/vocab.txt"
-if not cli.exists(vocab) then cli.fail("%s: no vocab.txt in the model folder", vocab) end
-local requested = nil
-if args.cased then requested = false elseif args.lower then requested = true end
-local qa = require "zonelab.qa"
-local lower = qa.resolve_lower(vocab, requested, args.model)
-local tok = zl.tokenizer.load(vocab, { lower = lower })
-local m
-if args.init == "random" then
-  local cfg = args.model .. "/bert_config.json"
-  if not cli.exists(cfg) then cli.fail("%s: --init random needs bert_config.json", cfg) end
-  m = zl.bert.new(cfg, { seed = seed, gelu = args.gelu, mlm = true })
-else
-  m = zl.bert.load(args.model, { gelu = args.gelu, mlm = true })
-  if m:fresh_mlm_head() then
-    note("note: %s has no masked-LM head (cls.predictions): a fresh one was initialised\n",
-      args.model)
-  end
-end
-qa.check_vocab(m, tok, vocab, args.model)
+local m, tok, vocab, lower = T.load_model(args, seed, note, true)
 local mcfg = m:config()
 if seq > mcfg.max_position_embeddings then
   cli.fail("--max-seq-length %d exceeds the model's max_position_embeddings %d", seq,
@@ -148,18 +129,8 @@ if n_inst == 0 then cli.fail("%s: no text to pretrain on", args.train) end
 if corpus:unk() > 0 then
   note("note: %d of %d wordpieces are [UNK]\n", corpus:unk(), corpus:tokens())
 end
-local steps = steps_opt or T.num_train_steps(n_inst, batch, epochs)
-if math.type(steps) ~= "integer" or steps * batch >= 1 << 62 then
-  cli.fail("--epochs %s: %d instances / batch %d gives too many steps", args.epochs, n_inst, batch)
-end
-if steps < 1 then
-  cli.fail("%s: %d instances / batch %d x %g epochs gives no training step (try --steps)",
-    args.train, n_inst, batch, epochs)
-end
-local warmup = T.num_warmup_steps(steps, warm)
-local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch", 1, batch)
-  or T.default_micro_batch(m, batch, seq)
-if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
+local steps, warmup, micro = T.schedule(args, n_inst, "instances", { steps = steps_opt,
+  batch = batch, epochs = epochs, warm = warm, model = m, seq = seq, hint = " (try --steps)" })
 
 local tr = zl.train.new(m, { micro_batch = micro, max_seq_length = seq, seed = seed,
   lr = lr, total_steps = steps, warmup_steps = warmup, max_predictions = max_pred,

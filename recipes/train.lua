@@ -3,7 +3,6 @@
 -- micro-batches, checkpoints and exact resume. See docs/training.md.
 local cli = require "zonelab.cli"
 local T = require "zonelab.train"
-local lfs = require "lfs"
 local zl = require "zonelab"
 
 local p = cli.parser("recipes/train.lua", [[
@@ -84,29 +83,7 @@ local dev_batch = cli.integer(args.dev_batch, "--dev-batch", 1)
 local save_every = args.save_every and cli.integer(args.save_every, "--save-every", 1)
 
 -- model and vocabulary
-local vocab = args.model .. "/vocab.txt"
-if not cli.exists(vocab) then cli.fail("%s: no vocab.txt in the model folder", vocab) end
-local requested = nil
-if args.cased then requested = false elseif args.lower then requested = true end
--- the vocabulary's casing, checked against the flags and the folder's do_lower_case
-local lower = require("zonelab.qa").resolve_lower(vocab, requested, args.model)
-local tok = zl.tokenizer.load(vocab, { lower = lower, cmrc = args.cmrc })
-local m
-if args.init == "random" then
-  local cfg = args.model .. "/bert_config.json"
-  if not cli.exists(cfg) then cli.fail("%s: --init random needs bert_config.json", cfg) end
-  m = zl.bert.new(cfg, { seed = seed, gelu = args.gelu })
-else
-  local from = args.init == "checkpoint" and args.model or args.init
-  if from ~= args.model and lfs.attributes(from, "mode") ~= "directory" then
-    cli.fail("--init %s: not checkpoint, random or a checkpoint folder", from)
-  end
-  m = zl.bert.load(from, { gelu = args.gelu })
-  if m:fresh_qa_head() then
-    note("note: %s has no QA head: a fresh one was initialised\n", from)
-  end
-end
-require("zonelab.qa").check_vocab(m, tok, vocab, args.model) -- before the first forward
+local m, tok, vocab, lower = T.load_model(args, seed, note)
 local mcfg = m:config()
 if not seq then
   seq = math.min(512, mcfg.max_position_embeddings)
@@ -132,19 +109,8 @@ local feats = zl.squad.features(ds, tok, { max_seq_length = seq, doc_stride = st
 require("zonelab.qa").warn_unk(feats, args.train)
 local n_examples, n_features = ds:count(), feats:count()
 if n_examples == 0 then cli.fail("%s: no training questions", args.train) end
-local steps = T.num_train_steps(n_examples, batch, epochs)
-if math.type(steps) ~= "integer" or steps * batch >= 1 << 62 then
-  cli.fail("--epochs %s: %d questions / batch %d gives too many steps", args.epochs, n_examples, batch)
-end
-if steps < 1 then
-  cli.fail("%s: %d questions / batch %d x %g epochs gives no training step", args.train,
-    n_examples, batch, epochs)
-end
-local warmup = T.num_warmup_steps(steps, warm)
-
-local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch", 1, batch)
-  or T.default_micro_batch(m, batch, seq)
-if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
+local steps, warmup, micro = T.schedule(args, n_examples, "questions",
+  { batch = batch, epochs = epochs, warm = warm, model = m, seq = seq })
 
 local tr = zl.train.new(m, { micro_batch = micro, max_seq_length = seq, seed = seed,
   lr = lr, total_steps = steps, warmup_steps = warmup, dist = world })
