@@ -17,22 +17,22 @@ Examples:
   zonelab recipes/aggregate.lua run/predictions run/results_f1.csv --dataset dev-v1.1.json --use-f1
   zonelab recipes/aggregate.lua preds results.csv --dataset dev.json --per-question run/pq
   zonelab recipes/aggregate.lua --merge run/predictions   # after sweep.lua --shard I/N runs]])
-p:argument("prediction_dir", "Folder with predictions.json and predictions_layer{L}_{zone}.json " ..
-  "(with --merge: the --out of the sharded sweep, holding shard-I-of-N folders).")
+p:argument("prediction_dir", [[Folder with predictions.json and predictions_layer{L}_{zone}.json
+  (with --merge: the --out of the sharded sweep, holding shard-I-of-N folders).]])
 p:argument("results", "The results CSV to write (not with --merge).", nil):args("?")
-p:option("--dataset", "The gold dataset (SQuAD v1.1 JSON, or CMRC 2018 with --cmrc). With " ..
-  "--merge: only when the dataset moved since the shards ran (its sha256 is checked).")
-p:flag("--merge", "Merge the shards of `sweep.lua --shard I/N` in PREDICTION_DIR: refuse when one is " ..
-  "missing or unfinished, when two disagree on the model, data or options (checksums in their " ..
-  "manifest.json) or when a file changed since; then write into PREDICTION_DIR every file the " ..
-  "unsharded sweep writes (predictions, nbest, metrics, results.csv, results_f1.csv, baseline.json).")
+p:option("--dataset", [[The gold dataset (SQuAD v1.1 JSON, or CMRC 2018 with --cmrc). With
+  --merge: only when the dataset moved since the shards ran (its sha256 is checked).]])
+p:flag("--merge", [[Merge the shards of `sweep.lua --shard I/N` in PREDICTION_DIR: refuse when one is
+  missing or unfinished, when two disagree on the model, data or options (checksums in their
+  manifest.json) or when a file changed since; then write into PREDICTION_DIR every file the
+  unsharded sweep writes (predictions, nbest, metrics, results.csv, results_f1.csv, baseline.json).]])
 p:flag("--use-f1", "Fill the table with F1 instead of exact match.")
 p:flag("--cmrc", "Use the CMRC 2018 metric.")
 p:flag("--allow-missing", "Leave the cells of missing prediction files empty instead of failing.")
-p:option("--layers", "Number of layers (default: the highest L found, plus 1). A file of a " ..
-  "layer past it (past 255 without it) is refused.")
-p:option("--per-question", "Also write per-question scores into this folder " ..
-  "(per_question.json, per_question_layer{L}_{zone}.json) for `stats --per-question`.")
+p:option("--layers", [[Number of layers (default: the highest L found, plus 1). A file of a
+  layer past it (past 255 without it) is refused.]])
+p:option("--per-question", [[Also write per-question scores into this folder
+  (per_question.json, per_question_layer{L}_{zone}.json) for `stats --per-question`.]])
 local args = cli.parse(p)
 
 if args.merge then

@@ -323,8 +323,8 @@ p:flag("--lower", "Lower-case text (default: guessed from vocab.txt).")
 p:flag("--cased", "Keep case (default: guessed from vocab.txt).")
 p:flag("--cmrc", "CMRC 2018 (Chinese): run_cmrc2018.py's tokenizer variant.")
 p:flag("--html", "Also write flows_<qid>.html, the interactive viewer (one self-contained file).")
-p:option("--html-floor", "Attention weights kept in the viewer for its tau slider: those above " ..
-  "this floor (default: the smaller of tau and 0.05).")
+p:option("--html-floor", [[Attention weights kept in the viewer for its tau slider: those above
+  this floor (default: the smaller of tau and 0.05).]])
 p:option("--out", "Output folder."):count(1)
 cli.add_threads(p)
 local args = cli.parse(p)

@@ -26,42 +26,39 @@ Examples:
       --out runs/pretrain --max-seq-length 64 --batch 16 --lr 1e-3 --epochs 20
   zonelab recipes/pretrain.lua --model models/bert-base-uncased --train corpus.txt \
       --out runs/adapt --lr 2e-5 --steps 10000 --whole-word --save-every 1000]])
-p:option("--model", "Folder with bert_config.json and vocab.txt (the vocabulary must have " ..
-  "[MASK]); with --init checkpoint also the weights (Google TF checkpoint or " ..
-  "model.safetensors; its masked-LM head cls/predictions/* or cls.predictions.* is continued, " ..
-  "or initialised fresh when absent)."):count(1)
-p:option("--train", "Corpus: a plain-text file (documents separated by blank lines) or a " ..
-  "SQuAD-format JSON file (its paragraphs' contexts are the documents)."):count(1)
+p:option("--model", [[Folder with bert_config.json and vocab.txt (the vocabulary must have
+  [MASK]); with --init checkpoint also the weights (Google TF checkpoint or
+  model.safetensors; its masked-LM head cls/predictions/* or cls.predictions.* is continued,
+  or initialised fresh when absent).]]):count(1)
+p:option("--train", [[Corpus: a plain-text file (documents separated by blank lines) or a
+  SQuAD-format JSON file (its paragraphs' contexts are the documents).]]):count(1)
 p:option("--format", "Corpus format; auto: SQuAD when the file is a JSON object, else text.",
   "auto"):choices({ "auto", "text", "squad" })
 p:option("--out", "Output folder."):count(1)
-p:option("--init", "checkpoint: start from the weights in --model; random: BERT's " ..
-  "initialisation from --seed (encoder and head).", "checkpoint"):choices({ "checkpoint", "random" })
+p:option("--init", [[checkpoint: start from the weights in --model; random: BERT's
+  initialisation from --seed (encoder and head).]], "checkpoint"):choices({ "checkpoint", "random" })
 p:option("--epochs", "Passes over the instances; steps = int(instances / batch * epochs).", "3")
 p:option("--steps", "Number of optimizer steps (num_train_steps); overrides --epochs.")
-p:option("--lr", "Peak learning rate (run_pretraining.py's default 1e-4; 2e-5 suits " ..
-  "continuing a pretrained model).", "1e-4")
+p:option("--lr", [[Peak learning rate (run_pretraining.py's default 1e-4; 2e-5 suits
+  continuing a pretrained model).]], "1e-4")
 p:option("--batch", "Global batch size (instances per optimizer step).", "32")
-p:option("--micro-batch", "Instances per forward/backward pass; must divide --batch. Default: " ..
-  "the largest divisor of --batch whose training memory fits 4 GiB.")
+p:option("--micro-batch", [[Instances per forward/backward pass; must divide --batch. Default:
+  the largest divisor of --batch whose training memory fits 4 GiB.]])
 p:option("--max-seq-length", "Tokens per instance, [CLS] and [SEP] included.", "128")
 p:option("--max-predictions", "max_predictions_per_seq: most masked positions per instance.", "20")
 p:option("--masked-lm-prob", "Share of the wordpieces chosen for prediction.", "0.15")
-p:flag("--whole-word", "Whole-word masking: the wordpieces of a chosen word (a piece and the " ..
-  "'##' pieces after it) are chosen together.")
+p:flag("--whole-word", [[Whole-word masking: the wordpieces of a chosen word (a piece and the
+  '##' pieces after it) are chosen together.]])
 p:option("--warmup-proportion", "Fraction of the steps with a linear warm-up.", "0.1")
-p:option("--seed", "Seed of the data order, the masks, the dropout masks and (with --init " ..
-  "random) the initial weights.", "1")
+p:option("--seed", [[Seed of the data order, the masks, the dropout masks and (with --init
+  random) the initial weights.]], "1")
 require("zonelab.qa_cli").add_gelu(p)
 cli.add_threads(p)
 p:flag("--lower", "Lower-case the text (uncased vocabularies). Default: what vocab.txt implies.")
 p:flag("--cased", "Keep case (cased vocabularies).")
-p:option("--save-every", "Write a checkpoint (weights, optimizer state, step) into " ..
-  "OUT/checkpoint every this many steps.")
-p:flag("--resume", "Continue from OUT/checkpoint to the same final weights as an " ..
-  "uninterrupted run (same options and thread count); starts from step 0 when there is none.")
-p:flag("--pad-per-batch", "Pad each micro-batch to its longest instance instead of " ..
-  "--max-seq-length (faster; the same loss: padding is never predicted).")
+T.add_checkpoint_options(p, "weights, optimizer state, step")
+p:flag("--pad-per-batch", [[Pad each micro-batch to its longest instance instead of
+  --max-seq-length (faster; the same loss: padding is never predicted).]])
 local args = cli.parse(p)
 
 local ranks, world, rank0, note = T.dist()

@@ -5,7 +5,6 @@
 local cli = require "zonelab.cli"
 local csv = require "zonelab.csv"
 local lfs = require "lfs"
-local scoring = require "zonelab.scoring"
 local stats = require "zonelab.stats"
 local zl = require "zonelab"
 
@@ -167,6 +166,7 @@ end
 
 -- ---- paired bootstrap over questions ----
 if args.per_question then
+  local scoring = require "zonelab.scoring"
   local dir = args.per_question:gsub("/+$", "")
   if lfs.attributes(dir, "mode") ~= "directory" then cli.fail("%s: not a folder", dir) end
   local key = args.use_f1 and "f1" or "em"

@@ -24,46 +24,43 @@ Examples:
       --save-every 500
   zonelab recipes/train.lua --model data/synth --init random --train data/synth/train.json \
       --dev data/synth/dev.json --out runs/synth --max-seq-length 128 --batch 32 --lr 1e-3]])
-p:option("--model", "Checkpoint folder (Google TF checkpoint or model.safetensors, with " ..
-  "bert_config.json and vocab.txt); with --init random, a folder holding just " ..
-  "bert_config.json and vocab.txt."):count(1)
+p:option("--model", [[Checkpoint folder (Google TF checkpoint or model.safetensors, with
+  bert_config.json and vocab.txt); with --init random, a folder holding just
+  bert_config.json and vocab.txt.]]):count(1)
 p:option("--train", "Training file (SQuAD v1.1 JSON)."):count(1)
 p:option("--out", "Output folder."):count(1)
 p:option("--dev", "Dev file (SQuAD v1.1 JSON) to decode and score after training.")
 p:option("--epochs", "num_train_epochs (may be fractional).", "3")
 p:option("--lr", "Peak learning rate.", "3e-5")
 p:option("--batch", "Global batch size (features per optimizer step).", "64")
-p:option("--micro-batch", "Features per forward/backward pass; gradients of batch / " ..
-  "micro-batch passes are summed then averaged. Must divide --batch. Default: the largest " ..
-  "divisor of --batch whose training memory fits 4 GiB.")
-p:option("--max-seq-length", "Tokens per feature ([CLS] question [SEP] passage [SEP]) (default " ..
-  "512, or the model's max_position_embeddings when it has fewer positions).")
+p:option("--micro-batch", [[Features per forward/backward pass; gradients of batch /
+  micro-batch passes are summed then averaged. Must divide --batch. Default: the largest
+  divisor of --batch whose training memory fits 4 GiB.]])
+p:option("--max-seq-length", [[Tokens per feature ([CLS] question [SEP] passage [SEP]) (default
+  512, or the model's max_position_embeddings when it has fewer positions).]])
 p:option("--doc-stride", "Stride between passage windows.", "128")
 p:option("--max-query-length", "Question tokens kept.", "64")
 p:option("--warmup-proportion", "Fraction of the steps with a linear warm-up.", "0.1")
-p:option("--seed", "Seed of the data order, the dropout masks and (with --init random) the " ..
-  "initial weights.", "1")
+p:option("--seed", [[Seed of the data order, the dropout masks and (with --init random) the
+  initial weights.]], "1")
 require("zonelab.qa_cli").add_gelu(p)
 cli.add_threads(p)
-p:flag("--lower", "Lower-case the text (uncased vocabularies). Default: what vocab.txt implies " ..
-  "(a vocabulary with capitalised pieces is cased), as the decode recipe does; a flag that " ..
-  "contradicts it is an error.")
+p:flag("--lower", [[Lower-case the text (uncased vocabularies). Default: what vocab.txt implies
+  (a vocabulary with capitalised pieces is cased), as the decode recipe does; a flag that
+  contradicts it is an error.]])
 p:flag("--cased", "Keep case (cased vocabularies, e.g. the paper's cased BERT-base).")
-p:flag("--cmrc", "CMRC 2018 (Chinese): run_cmrc2018.py's tokenizer variant for training and " ..
-  "--dev, and the CMRC metric for the dev scores.")
-p:option("--save-every", "Write a checkpoint (weights, optimizer state, step, data position) " ..
-  "into OUT/checkpoint every this many steps.")
-p:flag("--resume", "Continue from OUT/checkpoint to the same final weights as an " ..
-  "uninterrupted run (same options and thread count); starts from step 0 when there is none.")
-p:option("--init", "checkpoint: start from the weights in --model; random: BERT's " ..
-  "initialisation (truncated normal, initializer_range) from --seed; or a checkpoint folder " ..
-  "(e.g. pretrain.lua's OUT/model) whose weights to start from, the vocabulary staying " ..
-  "--model's. A checkpoint without a QA head (a pretrained model) gets a fresh one as " ..
-  "run_squad.py's (truncated normal, std 0.02; bias 0); a masked-LM head is ignored.",
+p:flag("--cmrc", [[CMRC 2018 (Chinese): run_cmrc2018.py's tokenizer variant for training and
+  --dev, and the CMRC metric for the dev scores.]])
+T.add_checkpoint_options(p, "weights, optimizer state, step, data position")
+p:option("--init", [[checkpoint: start from the weights in --model; random: BERT's
+  initialisation (truncated normal, initializer_range) from --seed; or a checkpoint folder
+  (e.g. pretrain.lua's OUT/model) whose weights to start from, the vocabulary staying
+  --model's. A checkpoint without a QA head (a pretrained model) gets a fresh one as
+  run_squad.py's (truncated normal, std 0.02; bias 0); a masked-LM head is ignored.]],
   "checkpoint")
-p:flag("--pad-per-batch", "Deviation from the reference, for speed: pad each micro-batch to " ..
-  "its longest feature instead of --max-seq-length (the loss then runs over fewer padding " ..
-  "positions).")
+p:flag("--pad-per-batch", [[Deviation from the reference, for speed: pad each micro-batch to
+  its longest feature instead of --max-seq-length (the loss then runs over fewer padding
+  positions).]])
 p:option("--dev-batch", "Features per forward pass when decoding --dev.", "32")
 local args = cli.parse(p)
 

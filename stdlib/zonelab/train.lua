@@ -91,6 +91,14 @@ function M.log_truncate(text, last_step)
   return lines
 end
 
+--- Adds --save-every and --resume (the checkpoints of M.run); holds: what a checkpoint holds.
+function M.add_checkpoint_options(p, holds)
+  p:option("--save-every", "Write a checkpoint (" .. holds .. ") into OUT/checkpoint every this " ..
+    "many steps.")
+  p:flag("--resume", "Continue from OUT/checkpoint to the same final weights as an " ..
+    "uninterrupted run (same options and thread count); starts from step 0 when there is none.")
+end
+
 --- What train.lua and pretrain.lua check alike: --lower/--cased, the thread count and the
 --- schedule (--epochs, --lr, --warmup-proportion). Returns epochs, lr, warmup proportion.
 function M.check_common(args)
