@@ -9,15 +9,11 @@ local zl = require "zonelab"
 local cli = require "zonelab.cli"
 local small = dofile(arg[0]:match("^(.*)/[^/]*$") .. "/small_model.lua")
 
-local p = cli.parser("examples/attention_mass.lua", "Mean attention mass between question and passage, per layer.")
-p:option("--model", "Model folder (default: a small random model).")
-p:option("--data", "SQuAD-format file (default: synthetic questions).")
+local p = small.parser("attention_mass", "Mean attention mass between question and passage, per layer.")
 p:option("--questions", "Number of questions (the file's first N).", "1000")
 p:option("--max-seq-length", "Sequence length (default: the model's, at most 384).")
 p:option("--batch", "Features per forward pass.", "8")
-cli.add_threads(p)
-local args = cli.parse(p)
-cli.apply_threads(args)
+local args = small.parse(p)
 local model, data, cleanup = small.open(args, "attention_mass")
 local n_q = cli.integer(args.questions, "--questions", 1, math.maxinteger)
 local size = cli.integer(args.batch, "--batch", 1, 4096)

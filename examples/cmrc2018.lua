@@ -15,14 +15,12 @@ local lfs = require "lfs"
 local qa = require "zonelab.qa"
 local small = dofile(arg[0]:match("^(.*)/[^/]*$") .. "/small_model.lua")
 
-local p = cli.parser("examples/cmrc2018.lua", "CMRC 2018 with a Chinese BERT: lower-casing, the CMRC tokenizer and metric.")
-p:option("--model", "Chinese BERT folder (default: a small random model).")
-p:option("--data", "CMRC 2018 file, SQuAD style (default: CMRC dev from $ZONELAB_SHARED, else an inline example).")
+local p = small.parser("cmrc2018", "CMRC 2018 with a Chinese BERT: lower-casing, the CMRC tokenizer and metric.",
+  "Chinese BERT folder (default: a small random model).",
+  "CMRC 2018 file, SQuAD style (default: CMRC dev from $ZONELAB_SHARED, else an inline example).")
 p:option("--questions", "How many questions to decode.", "5")
 p:option("--max-seq-length", "Sequence length.", "256")
-cli.add_threads(p)
-local args = cli.parse(p)
-cli.apply_threads(args)
+local args = small.parse(p)
 local nq = cli.integer(args.questions, "--questions", 1, 100000)
 
 local function file(path) return path and lfs.attributes(path, "mode") == "file" and path or nil end

@@ -9,14 +9,10 @@ local zl = require "zonelab"
 local cli = require "zonelab.cli"
 local small = dofile(arg[0]:match("^(.*)/[^/]*$") .. "/small_model.lua")
 
-local p = cli.parser("examples/custom_zone.lua", "A custom zone: attention to [SEP] removed.")
-p:option("--model", "Model folder (default: a small random model).")
-p:option("--data", "SQuAD-format file (default: synthetic questions).")
+local p = small.parser("custom_zone", "A custom zone: attention to [SEP] removed.")
 p:option("--layer", "Only this layer, 1-based (default: every layer).")
 p:option("--max-seq-length", "Sequence length.", "128")
-cli.add_threads(p)
-local args = cli.parse(p)
-cli.apply_threads(args)
+local args = small.parse(p)
 local model, data, cleanup = small.open(args, "custom_zone")
 local m, tok = model.bert, model.tok
 local SEP = tok:id("[SEP]")

@@ -11,15 +11,12 @@ local cli = require "zonelab.cli"
 local qa = require "zonelab.qa"
 local small = dofile(arg[0]:match("^(.*)/[^/]*$") .. "/small_model.lua")
 
-local p = cli.parser("examples/electra.lua", "ELECTRA: embedding_size != hidden_size; build, save, load, forward with a zone.")
-p:option("--model", "ELECTRA model folder (default: a small random one built here).")
-p:option("--data", "SQuAD-format file (default: synthetic questions).")
+local p = small.parser("electra", "ELECTRA: embedding_size != hidden_size; build, save, load, forward with a zone.",
+  "ELECTRA model folder (default: a small random one built here).")
 p:option("--zone", "Zone to apply.", "p2q")
 p:option("--layer", "Layer of the zone (1-based), or all.", "1")
 p:option("--max-seq-length", "Sequence length.", "128")
-cli.add_threads(p)
-local args = cli.parse(p)
-cli.apply_threads(args)
+local args = small.parse(p)
 if not qa.is_zone(args.zone) then cli.fail("--zone must be one of %s, got %s", qa.zone_list(), args.zone) end
 
 local tmp = small.tempdir("electra")

@@ -10,15 +10,11 @@ local zl = require "zonelab"
 local cli = require "zonelab.cli"
 local small = dofile(arg[0]:match("^(.*)/[^/]*$") .. "/small_model.lua")
 
-local p = cli.parser("examples/single_head.lua", "Single-head masking: head_mask and zones restricted to heads.")
-p:option("--model", "Model folder (default: a small random model).")
-p:option("--data", "SQuAD-format file (default: synthetic questions).")
+local p = small.parser("single_head", "Single-head masking: head_mask and zones restricted to heads.")
 p:option("--layer", "Layer of the head to look at (1-based).", "1")
 p:option("--head", "Head (1-based).", "2")
 p:option("--max-seq-length", "Sequence length.", "128")
-cli.add_threads(p)
-local args = cli.parse(p)
-cli.apply_threads(args)
+local args = small.parse(p)
 local model, data, cleanup = small.open(args, "single_head")
 local m = model.bert
 local L, NH = model.layers, model.config.num_attention_heads

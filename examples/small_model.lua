@@ -8,9 +8,13 @@
 --   local small = dofile("examples/small_model.lua")   -- from another script
 --   small.write(dir, {seed = 1, model_type = "electra", embedding_size = 16})
 --   small.write_dev(path, {paragraphs = 2, seed = 1}); small.tempdir("name"); small.remove(dir)
+--   local p = small.parser("name", "What it shows.")   -- cli parser with --model, --data
+--   p:option(...)                                       -- the example's own options
+--   local args = small.parse(p)                         -- with --threads
 --   local model, data, cleanup = small.open(args, "name")  -- --model/--data or the small ones
 --   local preds = small.predict(model, ds, feats, {mask = ..., zone = ...})
 local zl = require "zonelab"
+local cli = require "zonelab.cli"
 local synth = require "zonelab.synth"
 local lfs = require "lfs"
 
@@ -70,6 +74,24 @@ function M.remove(dir)
     end
   end
   lfs.rmdir(dir)
+end
+
+--- An example's command line: a zonelab.cli parser for examples/NAME.lua with --model and
+--- --data (model_help / data_help replace the small model's defaults in their help); the
+--- example then declares its own options and calls M.parse.
+function M.parser(name, description, model_help, data_help)
+  local p = cli.parser("examples/" .. name .. ".lua", description)
+  p:option("--model", model_help or "Model folder (default: a small random model).")
+  p:option("--data", data_help or "SQuAD-format file (default: synthetic questions).")
+  return p
+end
+
+--- Adds --threads, parses the command line and applies --threads; returns args.
+function M.parse(p)
+  cli.add_threads(p)
+  local args = cli.parse(p)
+  cli.apply_threads(args)
+  return args
 end
 
 --- What every example starts with: the model (zonelab.qa's {bert, tok, lower, ...}) from

@@ -6,19 +6,19 @@ local qa = require "zonelab.qa"
 local qa_cli = require "zonelab.qa_cli"
 local scoring = require "zonelab.scoring"
 
-local p = cli.parser("recipes/decode.lua",
-  "Decode --predict with --model as run_squad.py --do_predict does and write, into --out, " ..
-  "predictions.json (no mask) or predictions_layer{L}_{Z}.json (zone Z masked at layer " ..
-  "--mask-layer, 1-based; the file name keeps the reference's 0-based L = layer - 1 for " ..
-  "drop-in compatibility; predictions_layer_{Z}.json with --mask-layer all), the matching " ..
-  "nbest_predictions*.json, and metrics*.json ({exact_match, f1, total, missing}, x100) " ..
-  "when the file has answers. Zones: " .. qa.zone_list() .. "; all_strict sets the " ..
-  "layer's attention context exactly to zero instead of the reference's constant-score " ..
-  "`all`. Files are written atomically; an existing file is replaced.",
-  "Examples:\n" ..
-  "  zonelab recipes/decode.lua --model run/model --predict dev-v1.1.json --out run/predictions\n" ..
-  "  zonelab recipes/decode.lua --model run/model --predict dev-v1.1.json --out run/predictions \\\n" ..
-  "      --mask-zone p2q --mask-layer 12 --max-seq-length 512   # predictions_layer11_p2q.json")
+local p = cli.parser("recipes/decode.lua", [[
+  Decode --predict with --model as run_squad.py --do_predict does and write, into --out,
+  predictions.json (no mask) or predictions_layer{L}_{Z}.json (zone Z masked at layer --mask-layer,
+  1-based; the file name keeps the reference's 0-based L = layer - 1 for drop-in compatibility;
+  predictions_layer_{Z}.json with --mask-layer all), the matching nbest_predictions*.json, and
+  metrics*.json ({exact_match, f1, total, missing}, x100) when the file has answers. Zones: ]] ..
+  qa.zone_list() .. [[; all_strict sets the layer's attention context exactly to zero instead of
+  the reference's constant-score `all`. Files are written atomically; an existing file is
+  replaced.]], [[
+Examples:
+  zonelab recipes/decode.lua --model run/model --predict dev-v1.1.json --out run/predictions
+  zonelab recipes/decode.lua --model run/model --predict dev-v1.1.json --out run/predictions \
+      --mask-zone p2q --mask-layer 12 --max-seq-length 512   # predictions_layer11_p2q.json]])
 qa_cli.add_options(p)
 p:option("--mask-zone", "Zone to mask: " .. qa.zone_list() .. ".")
 p:option("--mask-layer", "Layer to mask, 1-based as sweep's --layers and the paper's tables " ..

@@ -4,17 +4,17 @@ local cli = require "zonelab.cli"
 local scoring = require "zonelab.scoring"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/evaluate.lua",
-  "Score predictions ({question_id: answer}) against a SQuAD-style dataset and print " ..
-  '{"exact_match": <float>, "f1": <float>} on one line, with full precision, as the ' ..
-  "official evaluate-v1.1.py prints it (scores x100). Questions without a prediction score 0 " ..
-  "and are listed on stderr; prediction ids not in the dataset are ignored.",
-  "Examples:\n" ..
-  "  zonelab recipes/evaluate.lua dev-v1.1.json predictions.json\n" ..
-  "  zonelab recipes/evaluate.lua cmrc2018_dev.json predictions.json --cmrc\n" ..
-  "  zonelab recipes/evaluate.lua dev-v1.1.json predictions.json --per-question pq.json\n" ..
-  "The per-question file is JSON: {\"metric\", \"exact_match\", \"f1\", \"total\", \"missing\",\n" ..
-  "\"questions\": {id: [em, f1]}} with em 0 or 100 and f1 in 0..100 (see docs/recipes.md).")
+local p = cli.parser("recipes/evaluate.lua", [[
+  Score predictions ({question_id: answer}) against a SQuAD-style dataset and print
+  {"exact_match": <float>, "f1": <float>} on one line, with full precision, as the official
+  evaluate-v1.1.py prints it (scores x100). Questions without a prediction score 0 and are listed
+  on stderr; prediction ids not in the dataset are ignored.]], [[
+Examples:
+  zonelab recipes/evaluate.lua dev-v1.1.json predictions.json
+  zonelab recipes/evaluate.lua cmrc2018_dev.json predictions.json --cmrc
+  zonelab recipes/evaluate.lua dev-v1.1.json predictions.json --per-question pq.json
+The per-question file is JSON: {"metric", "exact_match", "f1", "total", "missing",
+"questions": {id: [em, f1]}} with em 0 or 100 and f1 in 0..100 (see docs/recipes.md).]])
 p:argument("dataset", "The gold dataset (SQuAD v1.1 JSON, or CMRC 2018 in SQuAD style).")
 p:argument("predictions", "predictions.json: {question_id: answer_text}.")
 p:flag("--cmrc", "Use the CMRC 2018 metric (mixed segmentation, longest common substring F1).")

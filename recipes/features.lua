@@ -5,9 +5,9 @@
 local cli = require "zonelab.cli"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/features.lua",
-  "Builds the features of google-research/bert run_squad.py (v1.1) from a SQuAD-format " ..
-  "file and writes them as JSON lines (atomically).")
+local p = cli.parser("recipes/features.lua", [[
+  Builds the features of google-research/bert run_squad.py (v1.1) from a SQuAD-format file and
+  writes them as JSON lines (atomically).]])
 p:option("--vocab", "vocab.txt of the model."):args(1):count(1)
 p:flag("--lower", "Lower-case and strip accents (uncased models; default: what --vocab implies: " ..
   "no capitalised pieces = uncased; a flag contradicting it is an error).")

@@ -284,14 +284,14 @@ end
 -- Required as a module ("flows"): hand out M; run as a script: parse the command line.
 if ... == "flows" then return M end
 
-local p = cli.parser("recipes/flows.lua",
-  "Attention Flows (DeRose et al.) for one question: the attention graph from [CLS] or the " ..
-  "predicted answer backwards through the layers (edges where a head's attention > tau), each " ..
-  "token's influence, and with --compare the tokens and heads shared by or specific to each " ..
-  "model. Writes flows_<qid>.json and flows_<qid>.pdf into --out.",
-  "Example:\n  zonelab recipes/flows.lua --model runs/init --compare runs/model --predict dev.json " ..
-  "--qid dev-3-1 --out flows/\nLayers and heads count from 1; token positions (and everything " ..
-  "in the JSON file) from 0 (docs/flows.md).")
+local p = cli.parser("recipes/flows.lua", [[
+  Attention Flows (DeRose et al.) for one question: the attention graph from [CLS] or the
+  predicted answer backwards through the layers (edges where a head's attention > tau), each
+  token's influence, and with --compare the tokens and heads shared by or specific to each model.
+  Writes flows_<qid>.json and flows_<qid>.pdf into --out.]], [[
+Example:
+  zonelab recipes/flows.lua --model runs/init --compare runs/model --predict dev.json --qid dev-3-1 --out flows/
+Layers and heads count from 1; token positions (and everything in the JSON file) from 0 (docs/flows.md).]])
 p:option("--model", "Model folder (bert_config.json, weights, vocab.txt): model A (turquoise)."):count(1)
 p:option("--compare", "Second model folder to compare with: model B (purple).")
 p:option("--predict", "SQuAD-format JSON file holding the question."):count(1)
@@ -323,8 +323,8 @@ p:flag("--lower", "Lower-case text (default: guessed from vocab.txt).")
 p:flag("--cased", "Keep case (default: guessed from vocab.txt).")
 p:flag("--cmrc", "CMRC 2018 (Chinese): run_cmrc2018.py's tokenizer variant.")
 p:flag("--html", "Also write flows_<qid>.html, the interactive viewer (one self-contained file).")
-p:option("--html-floor", "Attention weights kept in the viewer for its tau slider: those above " ..
-  "this floor (default: the smaller of tau and 0.05).")
+p:option("--html-floor", [[Attention weights kept in the viewer for its tau slider: those above
+  this floor (default: the smaller of tau and 0.05).]])
 p:option("--out", "Output folder."):count(1)
 cli.add_threads(p)
 local args = cli.parse(p)

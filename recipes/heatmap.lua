@@ -6,24 +6,22 @@ local cli = require "zonelab.cli"
 local csv = require "zonelab.csv"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/heatmap.lua",
-  "Draw RESULTS.csv (header layer,all,q2,q2p,p2q,p2; layers from 1, or 0-based) as the " ..
-  "paper's Figure 1: each cell is the score with that zone masked in that layer minus " ..
-  "BASELINE, coloured with seaborn's heatmap(cmap='seismic', vmin, vmax, center): blue " ..
-  "where masking hurts, white where it changes nothing, red where it helps. Each table's " ..
-  "metric comes from its name (results_f1.csv, a folder named f1 or em) or --metric, else " ..
-  "EM. BASELINE is a number (80.567, or EM=80.567 / F1=88.117 to say which), or a JSON file " ..
-  "with exact_match and f1 (aggregate's baseline.json, the protocol's baseline_mean.json): " ..
-  "the table's metric picks the key, and a baseline of the other metric is refused. The " ..
-  "colour bar is labelled with the metric, its triangles show the colours of values beyond " ..
-  "--vmin/--vmax, each panel says its baseline, and a note explains the ALL zone " ..
-  "(--no-notes hides it). --panel adds panels to the same page (e.g. F1 beside EM, or the " ..
-  "mean of runs beside a single run).",
-  "Examples:\n" ..
-  "  zonelab recipes/heatmap.lua results.csv 80.567 squad.pdf\n" ..
-  "  zonelab recipes/heatmap.lua run/results.csv run/baseline.json fig.pdf --annotate\n" ..
-  "  zonelab recipes/heatmap.lua em.csv 80.567 fig.pdf --panel f1.csv 88.117 " ..
-  "--panel-title EM --panel-title F1 --colorbar each")
+local p = cli.parser("recipes/heatmap.lua", [[
+  Draw RESULTS.csv (header layer,all,q2,q2p,p2q,p2; layers from 1, or 0-based) as the paper's
+  Figure 1: each cell is the score with that zone masked in that layer minus BASELINE, coloured
+  with seaborn's heatmap(cmap='seismic', vmin, vmax, center): blue where masking hurts, white
+  where it changes nothing, red where it helps. Each table's metric comes from its name
+  (results_f1.csv, a folder named f1 or em) or --metric, else EM. BASELINE is a number (80.567, or
+  EM=80.567 / F1=88.117 to say which), or a JSON file with exact_match and f1 (aggregate's
+  baseline.json, the protocol's baseline_mean.json): the table's metric picks the key, and a
+  baseline of the other metric is refused. The colour bar is labelled with the metric, its
+  triangles show the colours of values beyond --vmin/--vmax, each panel says its baseline, and a
+  note explains the ALL zone (--no-notes hides it). --panel adds panels to the same page (e.g. F1
+  beside EM, or the mean of runs beside a single run).]], [[
+Examples:
+  zonelab recipes/heatmap.lua results.csv 80.567 squad.pdf
+  zonelab recipes/heatmap.lua run/results.csv run/baseline.json fig.pdf --annotate
+  zonelab recipes/heatmap.lua em.csv 80.567 fig.pdf --panel f1.csv 88.117 --panel-title EM --panel-title F1 --colorbar each]])
 p:argument("results", "The results CSV (the first panel).")
 p:argument("baseline", "Baseline score (a number) or a JSON file with exact_match / f1.")
 p:argument("output", "The PDF to write.")

@@ -5,15 +5,15 @@ local cli = require "zonelab.cli"
 local lfs = require "lfs"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/inspect.lua",
-  "List the tensors of a checkpoint: one line per tensor, name<TAB>dtype<TAB>[d0,d1,...], " ..
-  "sorted by name (byte order). dtype is the stored type (F32, F16, BF16, I32, I64, ...); " ..
-  "a scalar's shape is [].",
-  "Examples:\n" ..
-  "  zonelab recipes/inspect.lua model.safetensors\n" ..
-  "  zonelab recipes/inspect.lua chinese_L-12_H-768_A-12/bert_model.ckpt\n" ..
-  "  zonelab recipes/inspect.lua chinese_L-12_H-768_A-12/bert_model.ckpt.index\n" ..
-  "  zonelab recipes/inspect.lua chinese_L-12_H-768_A-12/   (model.safetensors or the TF checkpoint inside)")
+local p = cli.parser("recipes/inspect.lua", [[
+  List the tensors of a checkpoint: one line per tensor, name<TAB>dtype<TAB>[d0,d1,...], sorted by
+  name (byte order). dtype is the stored type (F32, F16, BF16, I32, I64, ...); a scalar's shape is
+  [].]], [[
+Examples:
+  zonelab recipes/inspect.lua model.safetensors
+  zonelab recipes/inspect.lua chinese_L-12_H-768_A-12/bert_model.ckpt
+  zonelab recipes/inspect.lua chinese_L-12_H-768_A-12/bert_model.ckpt.index
+  zonelab recipes/inspect.lua chinese_L-12_H-768_A-12/   (model.safetensors or the TF checkpoint inside)]])
 p:argument("checkpoint",
   "A .safetensors file, a TensorFlow checkpoint prefix (.../bert_model.ckpt) or its .index " ..
   "file, or a model folder.")

@@ -6,62 +6,59 @@ local cli = require "zonelab.cli"
 local T = require "zonelab.train"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/pretrain.lua",
-  "Pretrain a BERT model with the masked-language-model objective of google-research/bert " ..
-  "(create_pretraining_data.py's masking, run_pretraining.py's head and loss): each instance is " ..
-  "[CLS] up to --max-seq-length - 2 consecutive wordpieces of one document [SEP]; " ..
-  "--masked-lm-prob of its wordpieces (at least 1, at most --max-predictions) are chosen, of " ..
-  "those 80% become [MASK], 10% a random token, 10% stay unchanged; the loss is the " ..
-  "cross-entropy of the original tokens at the chosen positions, through the masked-LM head " ..
-  "(dense + GELU + LayerNorm, decoder tied to the word embeddings, output bias). No " ..
-  "next-sentence prediction (documents are not paired). The masks are drawn anew at each " ..
-  "step from the seed (dynamic masking), so a resumed run masks as an uninterrupted one. " ..
-  "Optimizer and schedule as train.lua: AdamWeightDecay, warm-up then linear decay.",
-  "Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors with the\n" ..
-  "cls.predictions.* head), train_log.csv (step,epoch,loss,lr,grad_norm,tokens_per_s) and\n" ..
-  "checkpoint/ (with --save-every). Fine-tune the result with\n" ..
-  "train.lua --model OUT/model (the head is ignored, a fresh QA head is initialised).\n" ..
-  "Examples:\n" ..
-  "  zonelab recipes/pretrain.lua --model data/synth --init random --train data/synth/train.json \\\n" ..
-  "      --out runs/pretrain --max-seq-length 64 --batch 16 --lr 1e-3 --epochs 20\n" ..
-  "  zonelab recipes/pretrain.lua --model models/bert-base-uncased --train corpus.txt \\\n" ..
-  "      --out runs/adapt --lr 2e-5 --steps 10000 --whole-word --save-every 1000")
-p:option("--model", "Folder with bert_config.json and vocab.txt (the vocabulary must have " ..
-  "[MASK]); with --init checkpoint also the weights (Google TF checkpoint or " ..
-  "model.safetensors; its masked-LM head cls/predictions/* or cls.predictions.* is continued, " ..
-  "or initialised fresh when absent)."):count(1)
-p:option("--train", "Corpus: a plain-text file (documents separated by blank lines) or a " ..
-  "SQuAD-format JSON file (its paragraphs' contexts are the documents)."):count(1)
+local p = cli.parser("recipes/pretrain.lua", [[
+  Pretrain a BERT model with the masked-language-model objective of google-research/bert
+  (create_pretraining_data.py's masking, run_pretraining.py's head and loss): each instance is
+  [CLS] up to --max-seq-length - 2 consecutive wordpieces of one document [SEP]; --masked-lm-prob
+  of its wordpieces (at least 1, at most --max-predictions) are chosen, of those 80% become
+  [MASK], 10% a random token, 10% stay unchanged; the loss is the cross-entropy of the original
+  tokens at the chosen positions, through the masked-LM head (dense + GELU + LayerNorm, decoder
+  tied to the word embeddings, output bias). No next-sentence prediction (documents are not
+  paired). The masks are drawn anew at each step from the seed (dynamic masking), so a resumed run
+  masks as an uninterrupted one. Optimizer and schedule as train.lua: AdamWeightDecay, warm-up
+  then linear decay.]], [[
+Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors with the
+cls.predictions.* head), train_log.csv (step,epoch,loss,lr,grad_norm,tokens_per_s) and
+checkpoint/ (with --save-every). Fine-tune the result with
+train.lua --model OUT/model (the head is ignored, a fresh QA head is initialised).
+Examples:
+  zonelab recipes/pretrain.lua --model data/synth --init random --train data/synth/train.json \
+      --out runs/pretrain --max-seq-length 64 --batch 16 --lr 1e-3 --epochs 20
+  zonelab recipes/pretrain.lua --model models/bert-base-uncased --train corpus.txt \
+      --out runs/adapt --lr 2e-5 --steps 10000 --whole-word --save-every 1000]])
+p:option("--model", [[Folder with bert_config.json and vocab.txt (the vocabulary must have
+  [MASK]); with --init checkpoint also the weights (Google TF checkpoint or
+  model.safetensors; its masked-LM head cls/predictions/* or cls.predictions.* is continued,
+  or initialised fresh when absent).]]):count(1)
+p:option("--train", [[Corpus: a plain-text file (documents separated by blank lines) or a
+  SQuAD-format JSON file (its paragraphs' contexts are the documents).]]):count(1)
 p:option("--format", "Corpus format; auto: SQuAD when the file is a JSON object, else text.",
   "auto"):choices({ "auto", "text", "squad" })
 p:option("--out", "Output folder."):count(1)
-p:option("--init", "checkpoint: start from the weights in --model; random: BERT's " ..
-  "initialisation from --seed (encoder and head).", "checkpoint"):choices({ "checkpoint", "random" })
+p:option("--init", [[checkpoint: start from the weights in --model; random: BERT's
+  initialisation from --seed (encoder and head).]], "checkpoint"):choices({ "checkpoint", "random" })
 p:option("--epochs", "Passes over the instances; steps = int(instances / batch * epochs).", "3")
 p:option("--steps", "Number of optimizer steps (num_train_steps); overrides --epochs.")
-p:option("--lr", "Peak learning rate (run_pretraining.py's default 1e-4; 2e-5 suits " ..
-  "continuing a pretrained model).", "1e-4")
+p:option("--lr", [[Peak learning rate (run_pretraining.py's default 1e-4; 2e-5 suits
+  continuing a pretrained model).]], "1e-4")
 p:option("--batch", "Global batch size (instances per optimizer step).", "32")
-p:option("--micro-batch", "Instances per forward/backward pass; must divide --batch. Default: " ..
-  "the largest divisor of --batch whose training memory fits 4 GiB.")
+p:option("--micro-batch", [[Instances per forward/backward pass; must divide --batch. Default:
+  the largest divisor of --batch whose training memory fits 4 GiB.]])
 p:option("--max-seq-length", "Tokens per instance, [CLS] and [SEP] included.", "128")
 p:option("--max-predictions", "max_predictions_per_seq: most masked positions per instance.", "20")
 p:option("--masked-lm-prob", "Share of the wordpieces chosen for prediction.", "0.15")
-p:flag("--whole-word", "Whole-word masking: the wordpieces of a chosen word (a piece and the " ..
-  "'##' pieces after it) are chosen together.")
+p:flag("--whole-word", [[Whole-word masking: the wordpieces of a chosen word (a piece and the
+  '##' pieces after it) are chosen together.]])
 p:option("--warmup-proportion", "Fraction of the steps with a linear warm-up.", "0.1")
-p:option("--seed", "Seed of the data order, the masks, the dropout masks and (with --init " ..
-  "random) the initial weights.", "1")
+p:option("--seed", [[Seed of the data order, the masks, the dropout masks and (with --init
+  random) the initial weights.]], "1")
 require("zonelab.qa_cli").add_gelu(p)
 cli.add_threads(p)
 p:flag("--lower", "Lower-case the text (uncased vocabularies). Default: what vocab.txt implies.")
 p:flag("--cased", "Keep case (cased vocabularies).")
-p:option("--save-every", "Write a checkpoint (weights, optimizer state, step) into " ..
-  "OUT/checkpoint every this many steps.")
-p:flag("--resume", "Continue from OUT/checkpoint to the same final weights as an " ..
-  "uninterrupted run (same options and thread count); starts from step 0 when there is none.")
-p:flag("--pad-per-batch", "Pad each micro-batch to its longest instance instead of " ..
-  "--max-seq-length (faster; the same loss: padding is never predicted).")
+T.add_checkpoint_options(p, "weights, optimizer state, step")
+p:flag("--pad-per-batch", [[Pad each micro-batch to its longest instance instead of
+  --max-seq-length (faster; the same loss: padding is never predicted).]])
 local args = cli.parse(p)
 
 local ranks, world, rank0, note = T.dist()
@@ -79,26 +76,7 @@ local save_every = args.save_every and cli.integer(args.save_every, "--save-ever
 if not cli.exists(args.train) then cli.fail("%s: no such file (--train)", args.train) end
 
 -- model and vocabulary
-local vocab = args.model .. "/vocab.txt"
-if not cli.exists(vocab) then cli.fail("%s: no vocab.txt in the model folder", vocab) end
-local requested = nil
-if args.cased then requested = false elseif args.lower then requested = true end
-local qa = require "zonelab.qa"
-local lower = qa.resolve_lower(vocab, requested, args.model)
-local tok = zl.tokenizer.load(vocab, { lower = lower })
-local m
-if args.init == "random" then
-  local cfg = args.model .. "/bert_config.json"
-  if not cli.exists(cfg) then cli.fail("%s: --init random needs bert_config.json", cfg) end
-  m = zl.bert.new(cfg, { seed = seed, gelu = args.gelu, mlm = true })
-else
-  m = zl.bert.load(args.model, { gelu = args.gelu, mlm = true })
-  if m:fresh_mlm_head() then
-    note("note: %s has no masked-LM head (cls.predictions): a fresh one was initialised\n",
-      args.model)
-  end
-end
-qa.check_vocab(m, tok, vocab, args.model)
+local m, tok, vocab, lower = T.load_model(args, seed, note, true)
 local mcfg = m:config()
 if seq > mcfg.max_position_embeddings then
   cli.fail("--max-seq-length %d exceeds the model's max_position_embeddings %d", seq,
@@ -148,18 +126,8 @@ if n_inst == 0 then cli.fail("%s: no text to pretrain on", args.train) end
 if corpus:unk() > 0 then
   note("note: %d of %d wordpieces are [UNK]\n", corpus:unk(), corpus:tokens())
 end
-local steps = steps_opt or T.num_train_steps(n_inst, batch, epochs)
-if math.type(steps) ~= "integer" or steps * batch >= 1 << 62 then
-  cli.fail("--epochs %s: %d instances / batch %d gives too many steps", args.epochs, n_inst, batch)
-end
-if steps < 1 then
-  cli.fail("%s: %d instances / batch %d x %g epochs gives no training step (try --steps)",
-    args.train, n_inst, batch, epochs)
-end
-local warmup = T.num_warmup_steps(steps, warm)
-local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch", 1, batch)
-  or T.default_micro_batch(m, batch, seq)
-if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
+local steps, warmup, micro = T.schedule(args, n_inst, "instances", { steps = steps_opt,
+  batch = batch, epochs = epochs, warm = warm, model = m, seq = seq, hint = " (try --steps)" })
 
 local tr = zl.train.new(m, { micro_batch = micro, max_seq_length = seq, seed = seed,
   lr = lr, total_steps = steps, warmup_steps = warmup, max_predictions = max_pred,

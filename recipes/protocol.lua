@@ -12,16 +12,16 @@ local zl = require "zonelab"
 local cli = require "zonelab.cli"
 local lfs = require "lfs"
 
-local p = cli.parser("recipes/protocol.lua",
-  "Run the attention-zone protocol end to end: for each seed, fine-tune (train.lua), decode the dev " ..
-  "set with every zone masked at every layer (sweep.lua, which also aggregates results.csv), then " ..
-  "statistics over the seeds (stats.lua), the heatmaps of the paper's Figure 1 (heatmap.lua), " ..
-  "attention flows for a few dev questions (flows.lua) and OUT/report.md. Without --model/--train/--dev " ..
-  "it runs the embedded default: a synthetic reading-comprehension corpus and a small BERT trained from " ..
-  "scratch.",
-  "Example (the paper's setting):\n" ..
-  "  zonelab recipes/protocol.lua --model cased_L-12_H-768_A-12 --train train-v1.1.json \\\n" ..
-  "      --dev dev-v1.1.json --seeds 5 --out runs/paper --cased --max-seq-length 512 --batch 64")
+local p = cli.parser("recipes/protocol.lua", [[
+  Run the attention-zone protocol end to end: for each seed, fine-tune (train.lua), decode the dev
+  set with every zone masked at every layer (sweep.lua, which also aggregates results.csv), then
+  statistics over the seeds (stats.lua), the heatmaps of the paper's Figure 1 (heatmap.lua),
+  attention flows for a few dev questions (flows.lua) and OUT/report.md. Without
+  --model/--train/--dev it runs the embedded default: a synthetic reading-comprehension corpus and
+  a small BERT trained from scratch.]], [[
+Example (the paper's setting):
+  zonelab recipes/protocol.lua --model cased_L-12_H-768_A-12 --train train-v1.1.json \
+      --dev dev-v1.1.json --seeds 5 --out runs/paper --cased --max-seq-length 512 --batch 64]])
 p:option("--model", "Pre-trained checkpoint folder (bert_config.json, vocab.txt, weights). " ..
   "Default: the embedded synthetic setting (the demo preset pretrains its own small BERT first).")
 p:option("--train", "Training file (SQuAD v1.1 JSON).")

@@ -5,30 +5,28 @@
 local cli = require "zonelab.cli"
 local csv = require "zonelab.csv"
 local lfs = require "lfs"
-local scoring = require "zonelab.scoring"
 local stats = require "zonelab.stats"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/stats.lua",
-  "Statistics over runs of the zone x layer experiment. --runs: mean and sample standard " ..
-  "deviation (n-1) of every cell across the runs' results CSVs -> OUT/mean.csv, OUT/std.csv " ..
-  "(same header, 3 decimals; std cells are empty with a single run). --baselines: each run's " ..
-  "baseline.json (same order as --runs) -> also OUT/std_diff.csv, the sample std over the runs " ..
-  "of (cell - that run's own baseline): the spread of the effects, without the seed-to-seed " ..
-  "spread of the baselines that std.csv carries. --reference: the sample " ..
-  "standard deviation over layers of (mean of the runs - reference), per zone, printed as one " ..
-  'JSON line {"std_of_difference": {...}} (the last row of the paper\'s Table 2). ' ..
-  "--per-question DIR: a paired bootstrap over questions of (masked - baseline) for every cell " ..
-  "-> OUT/significance.csv with the 95% interval and whether it excludes 0. Results CSVs may " ..
-  "number layers from 0 or 1.",
-  "Examples:\n" ..
-  "  zonelab recipes/stats.lua --runs seed1/results.csv seed2/results.csv seed3/results.csv --out stats\n" ..
-  "  zonelab recipes/stats.lua --runs single_run.csv --reference five_run_mean.csv\n" ..
-  "  zonelab recipes/stats.lua --per-question run/pq --bootstrap 2000 --seed 7 --out run/stats\n" ..
-  "Per-question folder: per_question.json (baseline) and per_question_layer{L}_{zone}.json\n" ..
-  "(L 0-based), as written by `aggregate --per-question` or `evaluate --per-question`.\n" ..
-  "The bootstrap resamples questions with replacement (seeded xorshift64*, the same seed for\n" ..
-  "every cell) and takes the 2.5% and 97.5% percentiles of the resampled mean differences.")
+local p = cli.parser("recipes/stats.lua", [[
+  Statistics over runs of the zone x layer experiment. --runs: mean and sample standard deviation
+  (n-1) of every cell across the runs' results CSVs -> OUT/mean.csv, OUT/std.csv (same header, 3
+  decimals; std cells are empty with a single run). --baselines: each run's baseline.json (same
+  order as --runs) -> also OUT/std_diff.csv, the sample std over the runs of (cell - that run's
+  own baseline): the spread of the effects, without the seed-to-seed spread of the baselines that
+  std.csv carries. --reference: the sample standard deviation over layers of (mean of the runs -
+  reference), per zone, printed as one JSON line {"std_of_difference": {...}} (the last row of the
+  paper's Table 2). --per-question DIR: a paired bootstrap over questions of (masked - baseline)
+  for every cell -> OUT/significance.csv with the 95% interval and whether it excludes 0. Results
+  CSVs may number layers from 0 or 1.]], [[
+Examples:
+  zonelab recipes/stats.lua --runs seed1/results.csv seed2/results.csv seed3/results.csv --out stats
+  zonelab recipes/stats.lua --runs single_run.csv --reference five_run_mean.csv
+  zonelab recipes/stats.lua --per-question run/pq --bootstrap 2000 --seed 7 --out run/stats
+Per-question folder: per_question.json (baseline) and per_question_layer{L}_{zone}.json
+(L 0-based), as written by `aggregate --per-question` or `evaluate --per-question`.
+The bootstrap resamples questions with replacement (seeded xorshift64*, the same seed for
+every cell) and takes the 2.5% and 97.5% percentiles of the resampled mean differences.]])
 p:option("--runs", "Results CSVs of the runs (one or more)."):args("+")
 p:option("--baselines", "Each run's baseline.json (as the sweep writes it), in the order of " ..
   "--runs: also writes OUT/std_diff.csv. Its exact_match or f1 is used, as the runs' file names " ..
@@ -168,6 +166,7 @@ end
 
 -- ---- paired bootstrap over questions ----
 if args.per_question then
+  local scoring = require "zonelab.scoring"
   local dir = args.per_question:gsub("/+$", "")
   if lfs.attributes(dir, "mode") ~= "directory" then cli.fail("%s: not a folder", dir) end
   local key = args.use_f1 and "f1" or "em"

@@ -7,21 +7,21 @@ local qa = require "zonelab.qa"
 local qa_cli = require "zonelab.qa_cli"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/sweep.lua",
-  "Decode --predict without a mask and with each zone of --zones masked at each layer of " ..
-  "--layers, writing into --out the files decode.lua writes (predictions.json, " ..
-  "predictions_layer{L}_{Z}.json with L = layer - 1, 0-based as the reference names them, nbest and " ..
-  "metrics files), then results.csv (EM) and results_f1.csv (layers numbered from 1, 3 " ..
-  "decimals) plus baseline.json, as recipes/aggregate.lua writes them, when the file has " ..
-  "answers. Each configuration's predictions file is a checkpoint: a rerun skips finished " ..
-  "configurations (unless --force) and ends with identical files; an interrupted run also " ..
-  "continues from its last batch checkpoint (--out/.sweep-partial, written at most once a " ..
-  "minute) when rerun with the same options. The files equal those of separate decode.lua " ..
-  "runs with the same options, byte for byte. See docs/recipes.md.",
-  "Examples:\n" ..
-  "  zonelab recipes/sweep.lua --model run/model --predict dev-v1.1.json --out run/predictions\n" ..
-  "  zonelab recipes/sweep.lua --model run/model --predict dev-v1.1.json --out run/predictions \\\n" ..
-  "      --zones q2,p2 --layers 1-6 --max-seq-length 512 --batch 64 --threads 2")
+local p = cli.parser("recipes/sweep.lua", [[
+  Decode --predict without a mask and with each zone of --zones masked at each layer of --layers,
+  writing into --out the files decode.lua writes (predictions.json, predictions_layer{L}_{Z}.json
+  with L = layer - 1, 0-based as the reference names them, nbest and metrics files), then
+  results.csv (EM) and results_f1.csv (layers numbered from 1, 3 decimals) plus baseline.json, as
+  recipes/aggregate.lua writes them, when the file has answers. Each configuration's predictions
+  file is a checkpoint: a rerun skips finished configurations (unless --force) and ends with
+  identical files; an interrupted run also continues from its last batch checkpoint
+  (--out/.sweep-partial, written at most once a minute) when rerun with the same options. The
+  files equal those of separate decode.lua runs with the same options, byte for byte. See
+  docs/recipes.md.]], [[
+Examples:
+  zonelab recipes/sweep.lua --model run/model --predict dev-v1.1.json --out run/predictions
+  zonelab recipes/sweep.lua --model run/model --predict dev-v1.1.json --out run/predictions \
+      --zones q2,p2 --layers 1-6 --max-seq-length 512 --batch 64 --threads 2]])
 qa_cli.add_options(p)
 p:option("--zones", "Comma-separated zones (" .. qa.zone_list() .. ").", "all,q2,q2p,p2q,p2")
 p:option("--layers", "Layers to mask, 1-based as in the paper's tables: ranges and lists " ..

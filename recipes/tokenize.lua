@@ -4,9 +4,9 @@
 local cli = require "zonelab.cli"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/tokenize.lua",
-  "Reads text lines from stdin and prints, per line, the WordPiece pieces (or ids) of " ..
-  "Google's BERT tokenizer separated by single spaces. Invalid UTF-8 bytes are dropped.")
+local p = cli.parser("recipes/tokenize.lua", [[
+  Reads text lines from stdin and prints, per line, the WordPiece pieces (or ids) of Google's BERT
+  tokenizer separated by single spaces. Invalid UTF-8 bytes are dropped.]])
 p:option("--vocab", "vocab.txt of the model (one piece a line)."):args(1):count(1)
 p:flag("--lower", "Lower-case and strip accents (uncased models).")
 p:flag("--cmrc", "run_cmrc2018.py's tokenizer variant (controls become [UNK], accents kept).")

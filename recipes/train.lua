@@ -3,69 +3,64 @@
 -- micro-batches, checkpoints and exact resume. See docs/training.md.
 local cli = require "zonelab.cli"
 local T = require "zonelab.train"
-local lfs = require "lfs"
 local zl = require "zonelab"
 
-local p = cli.parser("recipes/train.lua",
-  "Fine-tune a BERT model for span-extraction question answering on a SQuAD v1.1-style " ..
-  "training file, as google-research/bert run_squad.py: training features from " ..
-  "read_squad_examples + convert_examples_to_features; num_train_steps = int(examples / batch " ..
-  "* epochs); warm-up over int(steps * warmup_proportion) steps then linear decay to 0; " ..
-  "AdamWeightDecay (weight decay 0.01, no bias correction), global-norm clipping at 1.0; " ..
-  "dropout on hidden states and attention probabilities as bert_config.json gives them (0.1 in " ..
-  "Google's models). Features are padded to " ..
-  "--max-seq-length and the loss runs over every position, as the reference. The same seed " ..
-  "and thread count give bit-identical weights.",
-  "Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors), train_log.csv\n" ..
-  "(step,epoch,loss,lr,grad_norm,tokens_per_s; step = updates done), checkpoint/ (with\n" ..
-  "--save-every) and, with --dev, predictions.json and metrics.json ({exact_match, f1}; the\n" ..
-  "CMRC 2018 metric with --cmrc).\n" ..
-  "Examples:\n" ..
-  "  zonelab recipes/train.lua --model models/bert-base-uncased --train train-v1.1.json \\\n" ..
-  "      --dev dev-v1.1.json --out runs/seed1 --seed 1 --micro-batch 4 --max-seq-length 384 \\\n" ..
-  "      --save-every 500\n" ..
-  "  zonelab recipes/train.lua --model data/synth --init random --train data/synth/train.json \\\n" ..
-  "      --dev data/synth/dev.json --out runs/synth --max-seq-length 128 --batch 32 --lr 1e-3")
-p:option("--model", "Checkpoint folder (Google TF checkpoint or model.safetensors, with " ..
-  "bert_config.json and vocab.txt); with --init random, a folder holding just " ..
-  "bert_config.json and vocab.txt."):count(1)
+local p = cli.parser("recipes/train.lua", [[
+  Fine-tune a BERT model for span-extraction question answering on a SQuAD v1.1-style training
+  file, as google-research/bert run_squad.py: training features from read_squad_examples +
+  convert_examples_to_features; num_train_steps = int(examples / batch * epochs); warm-up over
+  int(steps * warmup_proportion) steps then linear decay to 0; AdamWeightDecay (weight decay 0.01,
+  no bias correction), global-norm clipping at 1.0; dropout on hidden states and attention
+  probabilities as bert_config.json gives them (0.1 in Google's models). Features are padded to
+  --max-seq-length and the loss runs over every position, as the reference. The same seed and
+  thread count give bit-identical weights.]], [[
+Outputs in --out: model/ (bert_config.json, vocab.txt, model.safetensors), train_log.csv
+(step,epoch,loss,lr,grad_norm,tokens_per_s; step = updates done), checkpoint/ (with
+--save-every) and, with --dev, predictions.json and metrics.json ({exact_match, f1}; the
+CMRC 2018 metric with --cmrc).
+Examples:
+  zonelab recipes/train.lua --model models/bert-base-uncased --train train-v1.1.json \
+      --dev dev-v1.1.json --out runs/seed1 --seed 1 --micro-batch 4 --max-seq-length 384 \
+      --save-every 500
+  zonelab recipes/train.lua --model data/synth --init random --train data/synth/train.json \
+      --dev data/synth/dev.json --out runs/synth --max-seq-length 128 --batch 32 --lr 1e-3]])
+p:option("--model", [[Checkpoint folder (Google TF checkpoint or model.safetensors, with
+  bert_config.json and vocab.txt); with --init random, a folder holding just
+  bert_config.json and vocab.txt.]]):count(1)
 p:option("--train", "Training file (SQuAD v1.1 JSON)."):count(1)
 p:option("--out", "Output folder."):count(1)
 p:option("--dev", "Dev file (SQuAD v1.1 JSON) to decode and score after training.")
 p:option("--epochs", "num_train_epochs (may be fractional).", "3")
 p:option("--lr", "Peak learning rate.", "3e-5")
 p:option("--batch", "Global batch size (features per optimizer step).", "64")
-p:option("--micro-batch", "Features per forward/backward pass; gradients of batch / " ..
-  "micro-batch passes are summed then averaged. Must divide --batch. Default: the largest " ..
-  "divisor of --batch whose training memory fits 4 GiB.")
-p:option("--max-seq-length", "Tokens per feature ([CLS] question [SEP] passage [SEP]) (default " ..
-  "512, or the model's max_position_embeddings when it has fewer positions).")
+p:option("--micro-batch", [[Features per forward/backward pass; gradients of batch /
+  micro-batch passes are summed then averaged. Must divide --batch. Default: the largest
+  divisor of --batch whose training memory fits 4 GiB.]])
+p:option("--max-seq-length", [[Tokens per feature ([CLS] question [SEP] passage [SEP]) (default
+  512, or the model's max_position_embeddings when it has fewer positions).]])
 p:option("--doc-stride", "Stride between passage windows.", "128")
 p:option("--max-query-length", "Question tokens kept.", "64")
 p:option("--warmup-proportion", "Fraction of the steps with a linear warm-up.", "0.1")
-p:option("--seed", "Seed of the data order, the dropout masks and (with --init random) the " ..
-  "initial weights.", "1")
+p:option("--seed", [[Seed of the data order, the dropout masks and (with --init random) the
+  initial weights.]], "1")
 require("zonelab.qa_cli").add_gelu(p)
 cli.add_threads(p)
-p:flag("--lower", "Lower-case the text (uncased vocabularies). Default: what vocab.txt implies " ..
-  "(a vocabulary with capitalised pieces is cased), as the decode recipe does; a flag that " ..
-  "contradicts it is an error.")
+p:flag("--lower", [[Lower-case the text (uncased vocabularies). Default: what vocab.txt implies
+  (a vocabulary with capitalised pieces is cased), as the decode recipe does; a flag that
+  contradicts it is an error.]])
 p:flag("--cased", "Keep case (cased vocabularies, e.g. the paper's cased BERT-base).")
-p:flag("--cmrc", "CMRC 2018 (Chinese): run_cmrc2018.py's tokenizer variant for training and " ..
-  "--dev, and the CMRC metric for the dev scores.")
-p:option("--save-every", "Write a checkpoint (weights, optimizer state, step, data position) " ..
-  "into OUT/checkpoint every this many steps.")
-p:flag("--resume", "Continue from OUT/checkpoint to the same final weights as an " ..
-  "uninterrupted run (same options and thread count); starts from step 0 when there is none.")
-p:option("--init", "checkpoint: start from the weights in --model; random: BERT's " ..
-  "initialisation (truncated normal, initializer_range) from --seed; or a checkpoint folder " ..
-  "(e.g. pretrain.lua's OUT/model) whose weights to start from, the vocabulary staying " ..
-  "--model's. A checkpoint without a QA head (a pretrained model) gets a fresh one as " ..
-  "run_squad.py's (truncated normal, std 0.02; bias 0); a masked-LM head is ignored.",
+p:flag("--cmrc", [[CMRC 2018 (Chinese): run_cmrc2018.py's tokenizer variant for training and
+  --dev, and the CMRC metric for the dev scores.]])
+T.add_checkpoint_options(p, "weights, optimizer state, step, data position")
+p:option("--init", [[checkpoint: start from the weights in --model; random: BERT's
+  initialisation (truncated normal, initializer_range) from --seed; or a checkpoint folder
+  (e.g. pretrain.lua's OUT/model) whose weights to start from, the vocabulary staying
+  --model's. A checkpoint without a QA head (a pretrained model) gets a fresh one as
+  run_squad.py's (truncated normal, std 0.02; bias 0); a masked-LM head is ignored.]],
   "checkpoint")
-p:flag("--pad-per-batch", "Deviation from the reference, for speed: pad each micro-batch to " ..
-  "its longest feature instead of --max-seq-length (the loss then runs over fewer padding " ..
-  "positions).")
+p:flag("--pad-per-batch", [[Deviation from the reference, for speed: pad each micro-batch to
+  its longest feature instead of --max-seq-length (the loss then runs over fewer padding
+  positions).]])
 p:option("--dev-batch", "Features per forward pass when decoding --dev.", "32")
 local args = cli.parse(p)
 
@@ -85,29 +80,7 @@ local dev_batch = cli.integer(args.dev_batch, "--dev-batch", 1)
 local save_every = args.save_every and cli.integer(args.save_every, "--save-every", 1)
 
 -- model and vocabulary
-local vocab = args.model .. "/vocab.txt"
-if not cli.exists(vocab) then cli.fail("%s: no vocab.txt in the model folder", vocab) end
-local requested = nil
-if args.cased then requested = false elseif args.lower then requested = true end
--- the vocabulary's casing, checked against the flags and the folder's do_lower_case
-local lower = require("zonelab.qa").resolve_lower(vocab, requested, args.model)
-local tok = zl.tokenizer.load(vocab, { lower = lower, cmrc = args.cmrc })
-local m
-if args.init == "random" then
-  local cfg = args.model .. "/bert_config.json"
-  if not cli.exists(cfg) then cli.fail("%s: --init random needs bert_config.json", cfg) end
-  m = zl.bert.new(cfg, { seed = seed, gelu = args.gelu })
-else
-  local from = args.init == "checkpoint" and args.model or args.init
-  if from ~= args.model and lfs.attributes(from, "mode") ~= "directory" then
-    cli.fail("--init %s: not checkpoint, random or a checkpoint folder", from)
-  end
-  m = zl.bert.load(from, { gelu = args.gelu })
-  if m:fresh_qa_head() then
-    note("note: %s has no QA head: a fresh one was initialised\n", from)
-  end
-end
-require("zonelab.qa").check_vocab(m, tok, vocab, args.model) -- before the first forward
+local m, tok, vocab, lower = T.load_model(args, seed, note)
 local mcfg = m:config()
 if not seq then
   seq = math.min(512, mcfg.max_position_embeddings)
@@ -133,19 +106,8 @@ local feats = zl.squad.features(ds, tok, { max_seq_length = seq, doc_stride = st
 require("zonelab.qa").warn_unk(feats, args.train)
 local n_examples, n_features = ds:count(), feats:count()
 if n_examples == 0 then cli.fail("%s: no training questions", args.train) end
-local steps = T.num_train_steps(n_examples, batch, epochs)
-if math.type(steps) ~= "integer" or steps * batch >= 1 << 62 then
-  cli.fail("--epochs %s: %d questions / batch %d gives too many steps", args.epochs, n_examples, batch)
-end
-if steps < 1 then
-  cli.fail("%s: %d questions / batch %d x %g epochs gives no training step", args.train,
-    n_examples, batch, epochs)
-end
-local warmup = T.num_warmup_steps(steps, warm)
-
-local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch", 1, batch)
-  or T.default_micro_batch(m, batch, seq)
-if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
+local steps, warmup, micro = T.schedule(args, n_examples, "questions",
+  { batch = batch, epochs = epochs, warm = warm, model = m, seq = seq })
 
 local tr = zl.train.new(m, { micro_batch = micro, max_seq_length = seq, seed = seed,
   lr = lr, total_steps = steps, warmup_steps = warmup, dist = world })

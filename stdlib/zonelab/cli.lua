@@ -6,9 +6,23 @@ local zl = require "zonelab"
 
 local M = {}
 
---- A lua-argparse parser named after the recipe ("recipes/decode.lua").
+-- Help prose as written in a long string: trimmed, each line break (with the white space
+-- around it) one space.
+local function prose(text)
+  if type(text) ~= "string" then return text end
+  return (text:gsub("^%s+", ""):gsub("%s+$", ""):gsub("%s*\n%s*", " "))
+end
+
+--- A lua-argparse parser named after the recipe ("recipes/decode.lua"). Help text (the
+--- description, and that of every argument, option and flag) is prose, written as a long
+--- string as it reads: its line breaks become single spaces. The epilog (examples) is
+--- printed as written.
 function M.parser(name, description, epilog)
-  local p = argparse("zonelab " .. name, description, epilog)
+  local p = argparse("zonelab " .. name, prose(description), epilog)
+  for _, kind in ipairs { "argument", "option", "flag" } do
+    local declare = p[kind]
+    p[kind] = function(self, element, help, ...) return declare(self, element, prose(help), ...) end
+  end
   return p
 end
 

@@ -253,6 +253,19 @@ local function first_line(s)
   return line ~= s and (line .. " ...") or line
 end
 
+-- The sorted "zonelab.*" keys of t whose values are tables (the registry's metatables, the
+-- loaded stdlib modules).
+local function zonelab_names(t)
+  local names = {}
+  for name, v in next, t do
+    if type(name) == "string" and name:match("^zonelab%.") and type(v) == "table" then
+      names[#names + 1] = name
+    end
+  end
+  table.sort(names)
+  return names
+end
+
 -- What the value is to the docs: {kind = "module"|"function"|"method"|"object"|
 -- "stdlib"|"stdlib_function"|"lua", name, key (section), methods}.
 local function identify(v)
@@ -276,13 +289,7 @@ local function identify(v)
     end
   end
   local reg = debug.getregistry()
-  local names = {}
-  for name, mt in next, reg do
-    if type(name) == "string" and name:match("^zonelab%.") and type(mt) == "table" then
-      names[#names + 1] = name
-    end
-  end
-  table.sort(names)
+  local names = zonelab_names(reg)
   local mt_of = debug.getmetatable(v)
   for _, name in ipairs(names) do
     local mt = reg[name]
@@ -305,13 +312,7 @@ local function identify(v)
     end
   end
   local loaded = package.loaded
-  local stdlib = {}
-  for name, mod in next, loaded do
-    if type(name) == "string" and name:match("^zonelab%.") and type(mod) == "table" then
-      stdlib[#stdlib + 1] = name
-    end
-  end
-  table.sort(stdlib)
+  local stdlib = zonelab_names(loaded)
   for _, name in ipairs(stdlib) do
     local mod = loaded[name]
     if mod == v then return { kind = "stdlib", name = name } end

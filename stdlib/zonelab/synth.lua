@@ -47,20 +47,41 @@ local ROLES = { "engineer", "teacher", "painter", "doctor", "pilot", "farmer", "
 local ORG_KINDS = { "company", "institute", "museum", "library", "orchestra", "bank" }
 local PLACE_KINDS = { "city", "town", "village", "port" }
 
--- A capitalised name of 2-3 syllables: first syllable an onset, then codas.
-local function make_name(r, used)
+-- A name not in `used` yet (then recorded there): draw() retried until one is new.
+local function fresh_name(used, draw)
   for _ = 1, 1000 do
-    local n = r.int(2, 3)
-    local parts = { r.pick(ONSETS) }
-    for i = 2, n do parts[i] = r.pick(CODAS) end
-    local s = table.concat(parts)
-    s = s:sub(1, 1):upper() .. s:sub(2)
+    local s = draw()
     if not used[s] then
       used[s] = true
       return s
     end
   end
   error("synth: ran out of names", 0)
+end
+
+local function capitalised(parts)
+  local s = table.concat(parts)
+  return s:sub(1, 1):upper() .. s:sub(2)
+end
+
+-- A capitalised name of 2-3 syllables: first syllable an onset, then codas.
+local function make_name(r, used)
+  return fresh_name(used, function()
+    local n = r.int(2, 3)
+    local parts = { r.pick(ONSETS) }
+    for i = 2, n do parts[i] = r.pick(CODAS) end
+    return capitalised(parts)
+  end)
+end
+
+-- The same drawn in the other order, starting with `first` when given (the short and facts
+-- styles: a passage's people start with distinct syllables).
+local function short_name(r, used, first)
+  return fresh_name(used, function()
+    local parts = { first or r.pick(ONSETS) }
+    for i = 2, r.int(2, 3) do parts[i] = r.pick(CODAS) end
+    return capitalised(parts)
+  end)
 end
 
 -- The gold answers of a question whose fact is span sp = {text, start (byte offset),
@@ -83,6 +104,38 @@ local function gold_answers(r, sp, dev, context)
   return answers
 end
 
+-- A fact of a sentence template: its text is an answer, recorded under key with the
+-- variants a dev question also accepts ({text, byte offset from the answer's start}).
+local function fact(key, text, variants)
+  return { key = key, text = text, variants = variants or {} }
+end
+
+-- A passage being written: its pieces, its length in bytes so far, and the span of every
+-- fact written ({text, start byte, variants}) under its key.
+local function passage()
+  local w = { text = {}, spans = {}, len = 0 }
+  function w.add(s)
+    w.text[#w.text + 1] = s
+    w.len = w.len + #s
+  end
+  --- Writes a template: strings, facts (their spans go into `spans`, default w.spans)
+  --- and nested templates, in order.
+  function w.write(items, spans)
+    for _, it in ipairs(items) do
+      if type(it) == "string" then
+        w.add(it)
+      elseif it.key then
+        (spans or w.spans)[it.key] = { text = it.text, start = w.len, variants = it.variants }
+        w.add(it.text)
+      else
+        w.write(it, spans)
+      end
+    end
+  end
+  function w.context() return table.concat(w.text) end
+  return w
+end
+
 -- The questions of a paragraph: nq (person, kind) pairs drawn without repetition, each
 -- answered by its fact's span; dev questions get 1-3 gold variants, each a real span.
 local function questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
@@ -99,142 +152,91 @@ local function questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
   return { context = context, qas = qas }
 end
 
--- Builds one paragraph: entities, context text, and questions with answer spans.
-local function paragraph(r, used, qid_prefix, nq, dev)
-  local n_people = r.int(3, 4)
+-- The paragraph of the long and short styles: n people (full names from name(onsets[i]),
+-- other names from name()), each written as opening(p, facts, drawn coin) then rest(i, p,
+-- facts), asked about place, year, role, org and the style's own last kind.
+local function people_paragraph(r, n, name, onsets, style, qid_prefix, nq, dev)
   local people = {}
-  for i = 1, n_people do
+  for i = 1, n do
     people[i] = {
-      name = make_name(r, used) .. " " .. make_name(r, used),
-      place = make_name(r, used), place_kind = r.pick(PLACE_KINDS),
+      name = name(onsets and onsets[i]) .. " " .. name(),
+      place = name(), place_kind = r.pick(PLACE_KINDS),
       year = tostring(r.int(1820, 2015)),
-      org = make_name(r, used), org_kind = r.pick(ORG_KINDS),
+      org = name(), org_kind = r.pick(ORG_KINDS),
       role = r.pick(ROLES),
     }
   end
-  -- Sentences with recorded character offsets of every fact.
-  local text, spans = {}, {}
-  local len = 0
-  local function add(s) text[#text + 1] = s; len = len + #s end
-  local function fact(p, key, s, variants)
-    local start = len
-    add(s)
-    spans[p] = spans[p] or {}
-    spans[p][key] = { text = s, start = start, variants = variants }
-  end
+  local w = passage()
   for i, p in ipairs(people) do
-    if i > 1 then add(" ") end
-    local order = r.int(1, 2)
-    if order == 1 then
-      add(p.name .. " was born in the " .. p.place_kind .. " of ")
-      fact(i, "place", p.place, { { "the " .. p.place_kind .. " of " .. p.place, -(#("the " .. p.place_kind .. " of "))} })
-      add(" in ")
-      fact(i, "year", p.year, { { "in " .. p.year, -3 } })
-      add(".")
-    else
-      add("In ")
-      fact(i, "year", p.year, {})
-      add(", " .. p.name .. " was born in the " .. p.place_kind .. " of ")
-      fact(i, "place", p.place, { { "the " .. p.place_kind .. " of " .. p.place, -(#("the " .. p.place_kind .. " of ")) } })
-      add(".")
-    end
-    add(" " .. p.name:match("^%S+") .. " works as a ")
-    fact(i, "role", p.role, { { "a " .. p.role, -2 } })
-    add(" at the " .. p.org_kind .. " ")
-    fact(i, "org", p.org, { { "the " .. p.org_kind .. " " .. p.org, -(#("the " .. p.org_kind .. " ")) } })
-    add(", which was founded by ")
-    local founder = people[(i % n_people) + 1].name
-    fact(i, "founder", founder, {})
-    add(".")
+    if i > 1 then w.add(" ") end
+    local pre_place, pre_org = "the " .. p.place_kind .. " of ", "the " .. p.org_kind .. " "
+    local f = {
+      pre_place = pre_place, pre_org = pre_org,
+      place = fact("place", p.place, { { pre_place .. p.place, -#pre_place } }),
+      year_in = fact("year", p.year, { { "in " .. p.year, -3 } }),
+      year_first = fact("year", p.year),
+      role = fact("role", p.role, { { "a " .. p.role, -2 } }),
+      org = fact("org", p.org, { { pre_org .. p.org, -#pre_org } }),
+    }
+    w.spans[i] = {}
+    w.write(style.opening(p, f, r.int(1, 2) == 1), w.spans[i])
+    w.write(style.rest(people, i, f), w.spans[i])
   end
-  local context = table.concat(text)
   local kinds = {
     { key = "place", q = function(p) return "Where was " .. p.name .. " born?" end },
     { key = "year", q = function(p) return "When was " .. p.name .. " born?" end },
     { key = "role", q = function(p) return "What does " .. p.name .. " work as?" end },
     { key = "org", q = function(p) return "Where does " .. p.name .. " work?" end },
-    { key = "founder", q = function(p) return "Who founded the " .. p.org_kind .. " " .. p.org .. "?" end },
+    style.last_kind,
   }
-  return questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
+  return questions(r, people, w.spans, kinds, w.context(), qid_prefix, nq, dev)
+end
+
+-- The "long" style: 3-4 people, two sentences each, names unique across the corpus.
+local LONG = {
+  opening = function(p, f, year_last)
+    if year_last then
+      return { p.name .. " was born in " .. f.pre_place, f.place, " in ", f.year_in, "." }
+    end
+    return { "In ", f.year_first, ", " .. p.name .. " was born in " .. f.pre_place, f.place, "." }
+  end,
+  rest = function(people, i, f)
+    local p = people[i]
+    return { " " .. p.name:match("^%S+") .. " works as a ", f.role, " at " .. f.pre_org, f.org,
+      ", which was founded by ", fact("founder", people[(i % #people) + 1].name), "." }
+  end,
+  last_kind = { key = "founder",
+    q = function(p) return "Who founded the " .. p.org_kind .. " " .. p.org .. "?" end },
+}
+
+local function paragraph(r, used, qid_prefix, nq, dev)
+  return people_paragraph(r, r.int(3, 4), function() return make_name(r, used) end, nil, LONG,
+    qid_prefix, nq, dev)
 end
 
 -- The "short" style (the embedded default's): 2-3 people, one sentence each, so a
 -- feature fits in 96 tokens; within a passage every person's first name starts with a
 -- different syllable, so one question piece matched to one passage piece finds the person.
-local SHORT_ONSETS = { "ka", "ro", "li", "ma", "te", "so", "vel", "dar", "ni", "bo", "zu",
-  "fen", "gri", "ha", "jo", "lu", "mer", "pa", "qui", "ras", "ti", "vo", "wen", "yo" }
-
-local function short_name(r, used, first)
-  for _ = 1, 1000 do
-    local parts = { first or r.pick(SHORT_ONSETS) }
-    for i = 2, r.int(2, 3) do parts[i] = r.pick(CODAS) end
-    local s = table.concat(parts)
-    s = s:sub(1, 1):upper() .. s:sub(2)
-    if not used[s] then
-      used[s] = true
-      return s
+local SHORT = {
+  opening = function(p, f, year_last)
+    local name = fact("name", p.name, { { p.name:match("^%S+"), 0 } })
+    if year_last then
+      return { name, " was born in " .. f.pre_place, f.place, " in ", f.year_in, " and works as a " }
     end
-  end
-  error("synth: ran out of names", 0)
-end
+    return { "In ", f.year_first, ", ", name, " was born in " .. f.pre_place, f.place, " and works as a " }
+  end,
+  rest = function(_, _, f) return { f.role, " at " .. f.pre_org, f.org, "." } end,
+  last_kind = { key = "name",
+    q = function(p) return "Who works at the " .. p.org_kind .. " " .. p.org .. "?" end },
+}
 
 local function short_paragraph(r, qid_prefix, nq, dev, n_min, n_max)
   -- names are distinct within a passage (not across the corpus: that would exhaust them)
   local used = {}
   local n_people = r.int(n_min, n_max)
-  local onsets = r.shuffle({ table.unpack(SHORT_ONSETS) })
-  local people = {}
-  for i = 1, n_people do
-    people[i] = {
-      name = short_name(r, used, onsets[i]) .. " " .. short_name(r, used),
-      place = short_name(r, used), place_kind = r.pick(PLACE_KINDS),
-      year = tostring(r.int(1820, 2015)),
-      org = short_name(r, used), org_kind = r.pick(ORG_KINDS),
-      role = r.pick(ROLES),
-    }
-  end
-  local text, spans = {}, {}
-  local len = 0
-  local function add(s) text[#text + 1] = s; len = len + #s end
-  local function fact(i, key, s, variants)
-    spans[i] = spans[i] or {}
-    spans[i][key] = { text = s, start = len, variants = variants }
-    add(s)
-  end
-  for i, p in ipairs(people) do
-    if i > 1 then add(" ") end
-    local pre_place = "the " .. p.place_kind .. " of "
-    local pre_org = "the " .. p.org_kind .. " "
-    if r.int(1, 2) == 1 then
-      fact(i, "name", p.name, { { p.name:match("^%S+"), 0 } })
-      add(" was born in " .. pre_place)
-      fact(i, "place", p.place, { { pre_place .. p.place, -#pre_place } })
-      add(" in ")
-      fact(i, "year", p.year, { { "in " .. p.year, -3 } })
-      add(" and works as a ")
-    else
-      add("In ")
-      fact(i, "year", p.year, {})
-      add(", ")
-      fact(i, "name", p.name, { { p.name:match("^%S+"), 0 } })
-      add(" was born in " .. pre_place)
-      fact(i, "place", p.place, { { pre_place .. p.place, -#pre_place } })
-      add(" and works as a ")
-    end
-    fact(i, "role", p.role, { { "a " .. p.role, -2 } })
-    add(" at " .. pre_org)
-    fact(i, "org", p.org, { { pre_org .. p.org, -#pre_org } })
-    add(".")
-  end
-  local context = table.concat(text)
-  local kinds = {
-    { key = "place", q = function(p) return "Where was " .. p.name .. " born?" end },
-    { key = "year", q = function(p) return "When was " .. p.name .. " born?" end },
-    { key = "role", q = function(p) return "What does " .. p.name .. " work as?" end },
-    { key = "org", q = function(p) return "Where does " .. p.name .. " work?" end },
-    { key = "name", q = function(p) return "Who works at the " .. p.org_kind .. " " .. p.org .. "?" end },
-  }
-  return questions(r, people, spans, kinds, context, qid_prefix, nq, dev)
+  local onsets = r.shuffle({ table.unpack(ONSETS) })
+  return people_paragraph(r, n_people, function(first) return short_name(r, used, first) end,
+    onsets, SHORT, qid_prefix, nq, dev)
 end
 
 -- The "facts" style (the embedded default's): one passage per main person, a few short
@@ -247,6 +249,8 @@ end
 -- used nowhere else); the other names of a passage start with distinct ordinary onsets.
 -- A small BERT learns this from scratch in a couple of minutes on one core, where the
 -- "short" style's person matching needs an order of magnitude more training.
+-- A language of the style (FACTS_EN, FACTS_ZH) gives its entities(r), sentences(p) (the
+-- birth sentence first: it introduces the full name), questions(p) and sentence separator.
 local KEY_ONSETS = { "ek", "ul", "ix", "oz", "ev", "yl", "ub", "ep", "ax", "uk", "ez", "ir" }
 
 -- The questions of a facts-style paragraph: kinds ({span name, question}) shuffled, the
@@ -261,85 +265,74 @@ local function facts_qas(r, kinds, spans, nq, dev, context, qid_prefix)
   return qas
 end
 
-local function facts_paragraph(r, qid_prefix, nq, dev)
-  local used = {}
-  local keys = r.shuffle({ table.unpack(KEY_ONSETS) })
-  local onsets = r.shuffle({ table.unpack(SHORT_ONSETS) })
-  local next_onset = 0
-  local function other() next_onset = next_onset + 1; return short_name(r, used, onsets[next_onset]) end
-  local first = short_name(r, used, keys[1])
-  local p = {
-    name = first .. " " .. other(), first = first,
-    place = other(), place_kind = r.pick(PLACE_KINDS), year = r.int(1820, 1990),
-    moved = other(), moved_kind = r.pick(PLACE_KINDS),
-    role = r.pick(ROLES), org = other(), org_kind = r.pick(ORG_KINDS),
-    founder = short_name(r, used, keys[2]) .. " " .. other(),
-  }
+local function facts_paragraph(r, lang, qid_prefix, nq, dev)
+  local p = lang.entities(r)
   p.moved_year = p.year + r.int(15, 40)
   p.founded = p.year - r.int(5, 90)
-  local text, spans = {}, {}
-  local len = 0
-  local function add(s) text[#text + 1] = s; len = len + #s end
-  local function fact(key, s, variants)
-    spans[key] = { text = s, start = len, variants = variants or {} }
-    add(s)
-  end
-  local function place_fact(key, kind, name)
-    local pre = "the " .. kind .. " of "
-    add(pre)
-    fact(key, name, { { pre .. name, -#pre } })
-  end
-  -- every answer right after its relation's words ("born in", "moved in", "to the city of",
-  -- "founded in"): the question's relation picks it among same-kind distractors
-  local sentences = {
-    function()
-      fact("name", p.name, { { p.first, 0 } })
-      add(" was born in ")
-      fact("year", tostring(p.year), { { "in " .. p.year, -3 } })
-      add(" in ")
-      place_fact("place", p.place_kind, p.place)
-      add(".")
-    end,
-    function()
-      add(p.first .. " moved in ")
-      fact("moved_year", tostring(p.moved_year), { { "in " .. p.moved_year, -3 } })
-      add(" to ")
-      place_fact("moved", p.moved_kind, p.moved)
-      add(".")
-    end,
-    function()
-      add(p.first .. " works as a ")
-      fact("role", p.role, { { "a " .. p.role, -2 } })
-      local pre = "the " .. p.org_kind .. " "
-      add(" at " .. pre)
-      fact("org", p.org, { { pre .. p.org, -#pre } })
-      add(", which ")
-      fact("founder", p.founder, { { p.founder:match("^%S+"), 0 } })
-      add(" founded in ")
-      fact("founded", tostring(p.founded), { { "in " .. p.founded, -3 } })
-      add(".")
-    end,
-  }
-  -- the birth sentence first (it introduces the full name), the other two in either order
+  local sentences = lang.sentences(p)
+  -- the birth sentence first, the other two in either order
   local order = r.int(1, 2) == 1 and { 1, 2, 3 } or { 1, 3, 2 }
+  local w = passage()
   for k, i in ipairs(order) do
-    if k > 1 then add(" ") end
-    sentences[i]()
+    if k > 1 then w.add(lang.separator) end
+    w.write(sentences[i])
   end
-  local context = table.concat(text)
-  local org = "the " .. p.org_kind .. " " .. p.org
-  local kinds = {
-    { "place", "Where was " .. p.name .. " born?" },
-    { "year", "When was " .. p.name .. " born?" },
-    { "moved", "Where did " .. p.name .. " move to?" },
-    { "moved_year", "When did " .. p.name .. " move?" },
-    { "role", "What does " .. p.name .. " work as?" },
-    { "org", "Where does " .. p.name .. " work?" },
-    { "founder", "Who founded " .. org .. "?" },
-    { "founded", "When was " .. org .. " founded?" },
-  }
-  return { context = context, qas = facts_qas(r, kinds, spans, nq, dev, context, qid_prefix) }
+  local context = w.context()
+  return { context = context, qas = facts_qas(r, lang.questions(p), w.spans, nq, dev, context, qid_prefix) }
 end
+
+-- every answer right after its relation's words ("born in", "moved in", "to the city of",
+-- "founded in"): the question's relation picks it among same-kind distractors
+local function en_year(key, y) return fact(key, tostring(y), { { "in " .. y, -3 } }) end
+local function en_place(key, kind, name)
+  local pre = "the " .. kind .. " of "
+  return { pre, fact(key, name, { { pre .. name, -#pre } }) }
+end
+
+local FACTS_EN = {
+  separator = " ",
+  entities = function(r)
+    local used = {}
+    local keys = r.shuffle({ table.unpack(KEY_ONSETS) })
+    local onsets = r.shuffle({ table.unpack(ONSETS) })
+    local next_onset = 0
+    local function other() next_onset = next_onset + 1; return short_name(r, used, onsets[next_onset]) end
+    local first = short_name(r, used, keys[1])
+    return {
+      name = first .. " " .. other(), first = first,
+      place = other(), place_kind = r.pick(PLACE_KINDS), year = r.int(1820, 1990),
+      moved = other(), moved_kind = r.pick(PLACE_KINDS),
+      role = r.pick(ROLES), org = other(), org_kind = r.pick(ORG_KINDS),
+      founder = short_name(r, used, keys[2]) .. " " .. other(),
+    }
+  end,
+  sentences = function(p)
+    local pre_org = "the " .. p.org_kind .. " "
+    return {
+      { fact("name", p.name, { { p.first, 0 } }), " was born in ", en_year("year", p.year), " in ",
+        en_place("place", p.place_kind, p.place), "." },
+      { p.first .. " moved in ", en_year("moved_year", p.moved_year), " to ",
+        en_place("moved", p.moved_kind, p.moved), "." },
+      { p.first .. " works as a ", fact("role", p.role, { { "a " .. p.role, -2 } }), " at " .. pre_org,
+        fact("org", p.org, { { pre_org .. p.org, -#pre_org } }), ", which ",
+        fact("founder", p.founder, { { p.founder:match("^%S+"), 0 } }), " founded in ",
+        en_year("founded", p.founded), "." },
+    }
+  end,
+  questions = function(p)
+    local org = "the " .. p.org_kind .. " " .. p.org
+    return {
+      { "place", "Where was " .. p.name .. " born?" },
+      { "year", "When was " .. p.name .. " born?" },
+      { "moved", "Where did " .. p.name .. " move to?" },
+      { "moved_year", "When did " .. p.name .. " move?" },
+      { "role", "What does " .. p.name .. " work as?" },
+      { "org", "Where does " .. p.name .. " work?" },
+      { "founder", "Who founded " .. org .. "?" },
+      { "founded", "When was " .. org .. " founded?" },
+    }
+  end,
+}
 
 -- The "facts_zh" style (the Chinese embedded default's, demo-zh): the facts style written
 -- in Chinese characters, as CMRC 2018 passages are (no spaces; BERT's tokenizer makes every
@@ -366,86 +359,58 @@ local ZH = {
 }
 
 local function zh_name(r, chars, n, used)
-  for _ = 1, 1000 do
+  return fresh_name(used, function()
     local parts = {}
     for i = 1, n do parts[i] = r.pick(chars) end
-    local s = table.concat(parts)
-    if not used[s] then used[s] = true; return s end
-  end
-  error("synth: ran out of names", 0)
+    return table.concat(parts)
+  end)
 end
 
-local function facts_zh_paragraph(r, qid_prefix, nq, dev)
-  local used = {}
-  local function person() return r.pick(ZH.surnames) .. zh_name(r, ZH.given, r.int(1, 2), used) end
-  local name = person()
-  local founder = person()
-  while founder == name do founder = person() end
-  local p = {
-    name = name, founder = founder,
-    place = zh_name(r, ZH.place_chars, 2, used), place_kind = r.pick(ZH.place_kinds),
-    moved = zh_name(r, ZH.place_chars, 2, used), moved_kind = r.pick(ZH.place_kinds),
-    org = zh_name(r, ZH.org_chars, 2, used), org_kind = r.pick(ZH.org_kinds),
-    role = r.pick(ZH.roles), year = r.int(1820, 1990),
-  }
-  p.moved_year = p.year + r.int(15, 40)
-  p.founded = p.year - r.int(5, 90)
-  local text, spans = {}, {}
-  local len = 0 -- bytes, as SQuAD's answer_start counts characters: converted below
-  local function add(s) text[#text + 1] = s; len = len + #s end
-  local function fact(key, s, variants)
-    spans[key] = { text = s, start = len, variants = variants or {} }
-    add(s)
-  end
-  -- variants: {text, byte offset from the answer's start}
-  local function place_fact(key, name_, kind)
-    fact(key, name_ .. kind, { { name_, 0 } })
-  end
-  local function year_fact(key, y) fact(key, tostring(y), { { tostring(y) .. "年", 0 } }) end
-  local org = p.org .. p.org_kind
-  local sentences = {
-    function()
-      add(p.name)
-      year_fact("year", p.year)
-      add("年出生于")
-      place_fact("place", p.place, p.place_kind)
-      add("。")
-    end,
-    function()
-      add(p.name)
-      year_fact("moved_year", p.moved_year)
-      add("年迁居")
-      place_fact("moved", p.moved, p.moved_kind)
-      add("。")
-    end,
-    function()
-      add(p.name .. "在")
-      fact("org", org, { { p.org, 0 } })
-      add("担任")
-      fact("role", p.role, {})
-      add("，该" .. p.org_kind .. "由")
-      fact("founder", p.founder, {})
-      add("于")
-      year_fact("founded", p.founded)
-      add("年创办。")
-    end,
-  }
-  local order = r.int(1, 2) == 1 and { 1, 2, 3 } or { 1, 3, 2 }
-  for _, i in ipairs(order) do sentences[i]() end
-  local context = table.concat(text)
-  local kinds = {
-    { "place", p.name .. "出生于哪里？" },
-    { "year", p.name .. "哪一年出生？" },
-    { "moved", p.name .. "迁居到了哪里？" },
-    { "moved_year", p.name .. "哪一年迁居？" },
-    { "role", p.name .. "的职业是什么？" },
-    { "org", p.name .. "在哪里工作？" },
-    { "founder", "谁创办了" .. org .. "？" },
-    { "founded", org .. "是哪一年创办的？" },
-  }
-  local qas = facts_qas(r, kinds, spans, nq, dev, context, qid_prefix)
-  return { context = context, qas = qas }
-end
+-- variants: {text, byte offset from the answer's start}; answer_start is converted to
+-- characters by gold_answers
+local function zh_year(key, y) return fact(key, tostring(y), { { tostring(y) .. "年", 0 } }) end
+local function zh_place(key, name, kind) return fact(key, name .. kind, { { name, 0 } }) end
+
+local FACTS_ZH = {
+  separator = "",
+  entities = function(r)
+    local used = {}
+    local function person() return r.pick(ZH.surnames) .. zh_name(r, ZH.given, r.int(1, 2), used) end
+    local name = person()
+    local founder = person()
+    while founder == name do founder = person() end
+    return {
+      name = name, founder = founder,
+      place = zh_name(r, ZH.place_chars, 2, used), place_kind = r.pick(ZH.place_kinds),
+      moved = zh_name(r, ZH.place_chars, 2, used), moved_kind = r.pick(ZH.place_kinds),
+      org = zh_name(r, ZH.org_chars, 2, used), org_kind = r.pick(ZH.org_kinds),
+      role = r.pick(ZH.roles), year = r.int(1820, 1990),
+    }
+  end,
+  sentences = function(p)
+    local org = p.org .. p.org_kind
+    return {
+      { p.name, zh_year("year", p.year), "年出生于", zh_place("place", p.place, p.place_kind), "。" },
+      { p.name, zh_year("moved_year", p.moved_year), "年迁居", zh_place("moved", p.moved, p.moved_kind), "。" },
+      { p.name .. "在", fact("org", org, { { p.org, 0 } }), "担任", fact("role", p.role),
+        "，该" .. p.org_kind .. "由", fact("founder", p.founder), "于", zh_year("founded", p.founded),
+        "年创办。" },
+    }
+  end,
+  questions = function(p)
+    local org = p.org .. p.org_kind
+    return {
+      { "place", p.name .. "出生于哪里？" },
+      { "year", p.name .. "哪一年出生？" },
+      { "moved", p.name .. "迁居到了哪里？" },
+      { "moved_year", p.name .. "哪一年迁居？" },
+      { "role", p.name .. "的职业是什么？" },
+      { "org", p.name .. "在哪里工作？" },
+      { "founder", "谁创办了" .. org .. "？" },
+      { "founded", org .. "是哪一年创办的？" },
+    }
+  end,
+}
 
 -- The facts_zh style's vocabulary: special tokens, every character its lists and templates
 -- use (each once, in the order met), and the years as whole words.
@@ -478,8 +443,8 @@ local function dataset(r, used, prefix, n_paragraphs, per_article, nq, dev, styl
     local qp = string.format("%s%04d", prefix, p)
     local para
     if not style then para = paragraph(r, used, qp, nq, dev)
-    elseif style.zh then para = facts_zh_paragraph(r, qp, nq, dev)
-    elseif style.facts then para = facts_paragraph(r, qp, nq, dev)
+    elseif style.zh then para = facts_paragraph(r, FACTS_ZH, qp, nq, dev)
+    elseif style.facts then para = facts_paragraph(r, FACTS_EN, qp, nq, dev)
     else para = short_paragraph(r, qp, nq, dev, style.people_min, style.people_max) end
     art.paragraphs[#art.paragraphs + 1] = para
   end
@@ -514,7 +479,7 @@ M.vocabulary = vocabulary
 --- passage with same-kind distractors, see facts_paragraph; the short and facts styles
 --- append "and" to the vocabulary, facts then its own words and name syllables; "facts_zh":
 --- the facts style in Chinese characters, CMRC 2018-style, with a character vocabulary of its
---- own, see facts_zh_paragraph).
+--- own, see FACTS_ZH).
 function M.generate(opts)
   zl.check_options(opts, { "seed", "train_paragraphs", "dev_paragraphs", "questions_per_paragraph",
     "hidden", "layers", "heads", "intermediate", "max_position", "initializer_range", "dropout",
@@ -575,28 +540,6 @@ M.PRESETS = {
     save_every = 200,
     flows_tau = 0.05,
   },
-  -- demo in Chinese (make demo-zh): the facts_zh corpus, scored and tokenized as CMRC 2018
-  -- (cmrc = true: every step gets --cmrc)
-  ["demo-zh"] = {
-    corpus = { seed = 1, style = "facts_zh", train_paragraphs = 1600, dev_paragraphs = 40,
-      hidden = 32, layers = 4, heads = 4, max_position = 128, initializer_range = 0.1,
-      dropout = 0 },
-    train = { epochs = 2, lr = 2e-3, batch = 16, micro_batch = 16, max_seq_length = 96,
-      pad_per_batch = true },
-    decode = { padding = "dynamic" },
-    save_every = 200,
-    flows_tau = 0.05,
-    cmrc = true,
-  },
-  ["tiny-zh"] = {
-    corpus = { seed = 1, style = "facts_zh", train_paragraphs = 4, dev_paragraphs = 2,
-      hidden = 32, layers = 2, heads = 2, max_position = 128 },
-    train = { epochs = 1, lr = 1e-3, batch = 4, micro_batch = 4, max_seq_length = 96,
-      pad_per_batch = true },
-    decode = { padding = "dynamic" },
-    save_every = 5,
-    cmrc = true,
-  },
   tiny = {
     corpus = { seed = 1, style = "short", train_paragraphs = 4, dev_paragraphs = 2,
       hidden = 32, layers = 2, heads = 2, max_position = 128 },
@@ -606,6 +549,21 @@ M.PRESETS = {
     save_every = 5,
   },
 }
+
+-- A preset's Chinese twin: the facts_zh corpus, scored and tokenized as CMRC 2018 (cmrc =
+-- true: every step gets --cmrc); no masked-LM pretraining (pretrain.lua has no --cmrc).
+local function chinese(preset)
+  local function copy(t)
+    local c = {}
+    for k, v in pairs(t) do c[k] = type(v) == "table" and copy(v) or v end
+    return c
+  end
+  local zh = copy(preset)
+  zh.corpus.style, zh.pretrain, zh.cmrc = "facts_zh", nil, true
+  return zh
+end
+M.PRESETS["demo-zh"] = chinese(M.PRESETS.demo) -- make demo-zh
+M.PRESETS["tiny-zh"] = chinese(M.PRESETS.tiny)
 M.DEMO = M.PRESETS.demo
 
 --- Writes train.json, dev.json, vocab.txt and bert_config.json into dir (atomically);

@@ -91,6 +91,14 @@ function M.log_truncate(text, last_step)
   return lines
 end
 
+--- Adds --save-every and --resume (the checkpoints of M.run); holds: what a checkpoint holds.
+function M.add_checkpoint_options(p, holds)
+  p:option("--save-every", "Write a checkpoint (" .. holds .. ") into OUT/checkpoint every this " ..
+    "many steps.")
+  p:flag("--resume", "Continue from OUT/checkpoint to the same final weights as an " ..
+    "uninterrupted run (same options and thread count); starts from step 0 when there is none.")
+end
+
 --- What train.lua and pretrain.lua check alike: --lower/--cased, the thread count and the
 --- schedule (--epochs, --lr, --warmup-proportion). Returns epochs, lr, warmup proportion.
 function M.check_common(args)
@@ -106,6 +114,66 @@ function M.check_common(args)
     cli.fail("--warmup-proportion must be in [0, 1], got '%s'", args.warmup_proportion)
   end
   return epochs, lr, warm
+end
+
+--- The model and tokenizer of a training run, as train.lua and pretrain.lua load them from
+--- args (--model, --init, --lower/--cased, --cmrc, --gelu): the vocabulary's casing checked
+--- against the flags and the folder, --init random (BERT's initialisation from seed), checkpoint
+--- (--model's weights) or another checkpoint folder; a missing head (the QA head, or with
+--- mlm the masked-LM head) is initialised fresh, said through note. Returns the model, the
+--- tokenizer, the vocabulary's path and its casing (lower).
+function M.load_model(args, seed, note, mlm)
+  local cli = require "zonelab.cli"
+  local qa = require "zonelab.qa"
+  local vocab = args.model .. "/vocab.txt"
+  if not cli.exists(vocab) then cli.fail("%s: no vocab.txt in the model folder", vocab) end
+  local requested = nil
+  if args.cased then requested = false elseif args.lower then requested = true end
+  -- the vocabulary's casing, checked against the flags and the folder's do_lower_case
+  local lower = qa.resolve_lower(vocab, requested, args.model)
+  local tok = zl.tokenizer.load(vocab, { lower = lower, cmrc = args.cmrc })
+  local m
+  if args.init == "random" then
+    local cfg = args.model .. "/bert_config.json"
+    if not cli.exists(cfg) then cli.fail("%s: --init random needs bert_config.json", cfg) end
+    m = zl.bert.new(cfg, { seed = seed, gelu = args.gelu, mlm = mlm })
+  else
+    local from = args.init == "checkpoint" and args.model or args.init
+    if from ~= args.model and require("lfs").attributes(from, "mode") ~= "directory" then
+      cli.fail("--init %s: not checkpoint, random or a checkpoint folder", from)
+    end
+    m = zl.bert.load(from, { gelu = args.gelu, mlm = mlm })
+    if mlm and m:fresh_mlm_head() then
+      note("note: %s has no masked-LM head (cls.predictions): a fresh one was initialised\n", from)
+    elseif not mlm and m:fresh_qa_head() then
+      note("note: %s has no QA head: a fresh one was initialised\n", from)
+    end
+  end
+  qa.check_vocab(m, tok, vocab, args.model) -- before the first forward
+  return m, tok, vocab, lower
+end
+
+--- The schedule of a run of n training units (what: "questions", "instances") in global
+--- batches of s.batch: s.steps (--steps) or int(n / batch * epochs) steps, checked (hint
+--- follows the message when there is none), warm-up steps from s.warm, and the micro-batch
+--- (--micro-batch, or the largest divisor of the batch fitting the memory budget for model
+--- s.model at s.seq tokens). Returns steps, warm-up steps, micro-batch.
+function M.schedule(args, n, what, s)
+  local cli = require "zonelab.cli"
+  local batch = s.batch
+  local steps = s.steps or M.num_train_steps(n, batch, s.epochs)
+  if math.type(steps) ~= "integer" or steps * batch >= 1 << 62 then
+    cli.fail("--epochs %s: %d %s / batch %d gives too many steps", args.epochs, n, what, batch)
+  end
+  if steps < 1 then
+    cli.fail("%s: %d %s / batch %d x %g epochs gives no training step%s", args.train,
+      n, what, batch, s.epochs, s.hint or "")
+  end
+  local warmup = M.num_warmup_steps(steps, s.warm)
+  local micro = args.micro_batch and cli.integer(args.micro_batch, "--micro-batch", 1, batch)
+    or M.default_micro_batch(s.model, batch, s.seq)
+  if batch % micro ~= 0 then cli.fail("--micro-batch %d does not divide --batch %d", micro, batch) end
+  return steps, warmup, micro
 end
 
 --- Under `mpirun -np N` the run is data-parallel (docs/scale.md): returns the rank count,
