@@ -823,11 +823,16 @@ static int check_panel(const zl_pdf_heatmap *h, int i)
         !(h->cell_h == 0 || (h->cell_h >= 1 && h->cell_h <= 500)))
         return zl_error_set("heatmap panel %d: cell size %g x %g outside 1..500 points", i + 1,
                             h->cell_w, h->cell_h);
+    int filled = 0;
     for (int r = 0; r < h->rows; r++)
-        for (int c = 0; c < h->cols; c++)
-            if (!isfinite(h->values[(size_t)r * h->cols + c]))
+        for (int c = 0; c < h->cols; c++) {
+            double v = h->values[(size_t)r * h->cols + c];
+            if (isinf(v))
                 return zl_error_set("heatmap panel %d: value at row %d, column %d is not finite",
                                     i + 1, r + 1, c + 1);
+            filled += !isnan(v);
+        }
+    if (!filled) return zl_error_set("heatmap panel %d: every cell is empty", i + 1);
     return 0;
 }
 
@@ -887,7 +892,10 @@ static int panel_extent(zl_pdf *p, const zl_pdf_heatmap *h, int with_bar, extent
         e->above = fmax(e->above, ext);
         if (h->bar_label) {
             if (text_w(p, h->bar_label, FS_LABEL, &w) != 0) return -1;
-            if (w > gh) e->below = fmax(e->below, (w - gh) / 2);
+            if (w > gh) { /* centred on the bar: it reaches past the grid both ways */
+                e->below = fmax(e->below, (w - gh) / 2);
+                e->above = fmax(e->above, (w - gh) / 2);
+            }
         }
     }
     return 0;
@@ -1002,6 +1010,8 @@ static int draw_bar(zl_pdf *p, const zl_pdf_heatmap *h, const zl_pdf_heatmap_geo
         zl_pdf_line_width(p, 0.6) != 0)
         return -1;
     double step = nice_step(h->vmax - h->vmin), maxw = 0, tw;
+    /* a short bar (a grid of a few layers) takes fewer ticks than its labels would overlap */
+    while ((h->vmax - h->vmin) / step * FS_TICK * 1.15 > g->bar_h) step *= 2;
     zl_pdf_text_style st = {.size = FS_TICK, .valign = ZL_PDF_MIDDLE};
     char buf[64];
     double xr = g->bar_x + g->bar_w;
@@ -1030,6 +1040,12 @@ static int draw_panel(zl_pdf *p, const zl_pdf_heatmap *h, const zl_pdf_heatmap_g
     for (int r = 0; r < h->rows; r++)
         for (int c = 0; c < h->cols; c++) {
             double v = h->values[(size_t)r * h->cols + c];
+            if (isnan(v)) { /* an empty cell (not measured): light grey, no number */
+                if (zl_pdf_fill_color(p, 0.85, 0.85, 0.85) != 0 ||
+                    zl_pdf_rect(p, g->x + c * cw, g->y + r * chh, cw, chh, ZL_PDF_FILL) != 0)
+                    return -1;
+                continue;
+            }
             if (zl_pdf_heat_color(v, h->vmin, h->vmax, h->has_center, h->center, rgb) != 0 ||
                 zl_pdf_fill_color(p, rgb[0], rgb[1], rgb[2]) != 0 ||
                 zl_pdf_rect(p, g->x + c * cw, g->y + r * chh, cw, chh, ZL_PDF_FILL) != 0)

@@ -94,7 +94,8 @@ int zl_pdf_heat_color(double v, double vmin, double vmax, int has_center, double
 
 typedef struct zl_pdf_heatmap {
     int rows, cols;
-    const double *values;            /* rows x cols, row-major; row 0 is drawn at the BOTTOM */
+    const double *values;            /* rows x cols, row-major; row 0 is drawn at the BOTTOM;
+                                        NaN: an empty cell (not measured), drawn light grey */
     const char *const *col_labels;   /* cols labels (markup allowed), or NULL -> 1..cols */
     const char *const *row_labels;   /* rows labels, or NULL -> 1..rows */
     double vmin, vmax;

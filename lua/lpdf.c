@@ -13,6 +13,7 @@
 #include "pdf.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 
 #define PDF_MT "zonelab.pdf"
@@ -331,9 +332,16 @@ static int check_panels(lua_State *L, int idx, zl_pdf_heatmap *panels)
                 luaL_error(L, "heatmap panel %d: row %d must hold %d numbers", i + 1, r + 1, cols);
             for (int c = 0; c < cols; c++) {
                 lua_rawgeti(L, -1, c + 1);
-                if (lua_type(L, -1) != LUA_TNUMBER)
-                    luaL_error(L, "heatmap panel %d: row %d, column %d is not a number", i + 1,
-                               r + 1, c + 1);
+                /* false: an empty cell (a configuration not measured); NaN is refused, as
+                   a number that cannot be a result */
+                if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+                    v[(size_t)r * cols + c] = NAN;
+                    lua_pop(L, 1);
+                    continue;
+                }
+                if (lua_type(L, -1) != LUA_TNUMBER || isnan(lua_tonumber(L, -1)))
+                    luaL_error(L, "heatmap panel %d: row %d, column %d is not a number (false "
+                               "for an empty cell)", i + 1, r + 1, c + 1);
                 v[(size_t)r * cols + c] = lua_tonumber(L, -1);
                 lua_pop(L, 1);
             }

@@ -209,7 +209,7 @@ function M.run(o)
   end
 
   cli.ensure_dir(o.out)
-  local safe = o.qid:gsub("[^%w%-_.]", "_")
+  local safe = cli.file_part(o.qid)
   local json_path = string.format("%s/flows_%s.json", o.out, safe)
   local pdf_path = string.format("%s/flows_%s.pdf", o.out, safe)
   -- the decoder's answer text (wordpieces joined, mapped back onto the passage's words)

@@ -98,6 +98,7 @@ end
 local forced = args.metric and args.metric:lower()
 
 -- One panel: rows bottom-up (layer 1 first), values minus the baseline.
+local any_empty = false
 local function panel(path, baseline_arg)
   local named = metric_of_name(path)
   if named and forced and named ~= forced then
@@ -109,14 +110,17 @@ local function panel(path, baseline_arg)
   local values, labels = {}, {}
   for c, z in ipairs(t.zones) do labels[c] = LABELS[z] end
   if #t.zones == 0 then cli.fail("%s:1: no zone columns", path) end
+  local filled = 0
   for i, r in ipairs(t.rows) do
     local row = {}
     for c, z in ipairs(t.zones) do
-      if r[z] == nil then cli.fail("%s: layer %d, zone %s is empty (nothing to draw)", path, i, z) end
-      row[c] = r[z] - baseline
+      -- an empty cell (a sweep of some zones or layers) is drawn grey
+      if r[z] == nil then row[c] = false; any_empty = true else row[c] = r[z] - baseline end
+      if r[z] ~= nil then filled = filled + 1 end
     end
     values[i] = row
   end
+  if filled == 0 then cli.fail("%s: every cell is empty (nothing to draw)", path) end
   return {
     values = values, col_labels = labels, vmin = vmin, vmax = vmax, center = center,
     annotate = args.annotate, xlabel = args.xlabel, ylabel = args.ylabel,
@@ -156,6 +160,9 @@ if any_all and not args.no_notes then
     "removed', and its effect depends on max_seq_length. Colours clip at " ..
     string.format("%g and %g", vmin, vmax) .. " (the bar's triangles)" ..
     (args.annotate and "; the numbers are the true differences." or ".")
+end
+if any_empty and not args.no_notes then
+  note = (note and note .. " " or "") .. "Grey cells: configurations not swept (empty in the table)."
 end
 
 local doc <close> = zl.pdf.new()

@@ -36,7 +36,8 @@ p:option("--max-seq-length", "Tokens per feature (default: 512 as the paper, or 
   "max_position_embeddings when it has fewer positions; embedded: its own).")
 p:option("--doc-stride", "Stride between passage windows.", "128")
 p:option("--max-query-length", "Question tokens kept.", "64")
-p:option("--zones", "Zones to sweep.", "all,q2,q2p,p2q,p2")
+local p_zones_default = "all,q2,q2p,p2q,p2"
+p:option("--zones", "Zones to sweep.", p_zones_default)
 p:option("--layers", "Layers to sweep, 1-based (default: every layer).")
 p:option("--predict-batch", "Features per forward pass when decoding.", "32")
 p:option("--padding", "Decode padding: max (exact, as the reference) or dynamic (faster).")
@@ -385,6 +386,8 @@ for seed = 1, seeds do
     local a = { run.sweep, dir .. "/results_check.csv", "--dataset", dev_file,
       "--per-question", dir .. "/per_question" }
     if cmrc then a[#a + 1] = "--cmrc" end
+    -- a sweep of some zones or layers leaves the others' cells empty, as its own tables do
+    if args.layers or args.zones ~= p_zones_default then a[#a + 1] = "--allow-missing" end
     job_step(seed, "per-question scores seed 1", "aggregate.lua", a)
   end
 end
@@ -608,8 +611,9 @@ w()
 w("- [Seed 1, EM and F1](" .. rel(fig .. "/heatmap_seed1.pdf") .. ")")
 w("- [Mean over seeds, EM and F1](" .. rel(fig .. "/heatmap_mean.pdf") .. ")")
 for _, qid in ipairs(flows) do
-  w("- [Attention flows of " .. qid .. "](" .. rel(fig .. "/flows/flows_" .. qid .. ".pdf") .. ") ([viewer](" ..
-    rel(fig .. "/flows/flows_" .. qid .. ".html") .. "))")
+  local base = fig .. "/flows/flows_" .. cli.file_part(qid)
+  w("- [Attention flows of " .. qid .. "](" .. rel(base .. ".pdf") .. ") ([viewer](" ..
+    rel(base .. ".html") .. "))")
 end
 w()
 w("## Timings")

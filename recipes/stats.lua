@@ -93,10 +93,13 @@ if args.runs then
           args.runs[1], table.concat(zones, ","))
       end
     end
+    -- a sweep of some zones or layers leaves the other cells empty: a cell is empty in
+    -- every run (and stays empty here) or in none
     for l, row in ipairs(t.rows) do
       for _, z in ipairs(zones) do
-        if row[z] == nil then
-          cli.fail("%s: layer %d, zone %s is empty (every cell is needed)", path, l, z)
+        if i > 1 and (row[z] == nil) ~= (runs[1].rows[l][z] == nil) then
+          cli.fail("%s: layer %d, zone %s is %s, but %s's is %s", path, l, z,
+            row[z] == nil and "empty" or "filled", args.runs[1], row[z] == nil and "filled" or "empty")
         end
       end
     end
@@ -132,10 +135,12 @@ if args.runs then
       local xs, ds = {}, {}
       for i, t in ipairs(runs) do
         xs[i] = t.rows[l][z]
-        if bases then ds[i] = xs[i] - bases[i] end
+        if bases and xs[i] then ds[i] = xs[i] - bases[i] end
       end
-      mean_rows[l][z], std_rows[l][z] = stats.mean(xs), stats.std(xs)
-      diff_rows[l][z] = stats.std(ds)
+      if #xs > 0 then
+        mean_rows[l][z], std_rows[l][z] = stats.mean(xs), stats.std(xs)
+        diff_rows[l][z] = stats.std(ds)
+      end
     end
   end
   mean_tbl = { zones = zones, rows = mean_rows }
@@ -157,7 +162,9 @@ if ref then
   local parts = {}
   for _, z in ipairs(zones) do
     local diffs = {}
-    for l = 1, nlayers do diffs[l] = mean_tbl.rows[l][z] - ref.rows[l][z] end
+    for l = 1, nlayers do
+      if mean_tbl.rows[l][z] then diffs[#diffs + 1] = mean_tbl.rows[l][z] - ref.rows[l][z] end
+    end
     local s = stats.std(diffs)
     parts[#parts + 1] = string.format('"%s": %s', z, s and zl.json.float(s) or "null")
   end
@@ -185,16 +192,19 @@ if args.per_question then
   for l = 0, n - 1 do
     for _, z in ipairs(zones or csv.ZONES) do
       local path = string.format("%s/per_question_layer%d_%s.json", dir, l, z)
-      if not lfs.attributes(path, "mode") then cli.fail("%s: missing", path) end
-      local m = protect(scoring.read_per_question, path)
-      local a = {}
-      for i, id in ipairs(base.ids) do
-        a[i] = m[key][id]
-        if a[i] == nil then cli.fail("%s: no score for question %s (of the baseline)", path, id) end
+      local swept = not mean_tbl or mean_tbl.rows[l + 1][z] ~= nil
+      if swept and not lfs.attributes(path, "mode") then cli.fail("%s: missing", path) end
+      if swept then
+        local m = protect(scoring.read_per_question, path)
+        local a = {}
+        for i, id in ipairs(base.ids) do
+          a[i] = m[key][id]
+          if a[i] == nil then cli.fail("%s: no score for question %s (of the baseline)", path, id) end
+        end
+        local ci = stats.paired_bootstrap(a, b, { resamples = B, seed = seed })
+        if ci.significant then nsig = nsig + 1 end
+        rows[#rows + 1] = { tostring(l + 1), z, ci.diff, ci.lo, ci.hi, ci.significant and "1" or "0" }
       end
-      local ci = stats.paired_bootstrap(a, b, { resamples = B, seed = seed })
-      if ci.significant then nsig = nsig + 1 end
-      rows[#rows + 1] = { tostring(l + 1), z, ci.diff, ci.lo, ci.hi, ci.significant and "1" or "0" }
     end
   end
   local out = need_dir() .. "/significance.csv"

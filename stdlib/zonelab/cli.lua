@@ -122,6 +122,12 @@ function M.open_output(path, mode)
   return f
 end
 
+--- A name from the data (a question id) as it may stand inside a file name: every byte
+--- but letters, digits, "-", "_" and "." becomes "_", so it names no folder and no option.
+function M.file_part(name)
+  return (tostring(name):gsub("[^%w%-_.]", "_"))
+end
+
 --- True when a file (or folder) exists.
 function M.exists(path)
   return lfs.attributes(path, "mode") ~= nil

@@ -105,6 +105,24 @@ y"; else O="$tmp/a b;\`touch $tmp/INJECTED2\`'"; fi
 done
 check_eq "no command ran" "" "$(ls "$tmp" | grep INJECTED)"
 
+# ---- protocol: a question id that is not a file name names its flows files and report links
+# the same way (flows.lua's rule, cli.file_part): "../a b/1" -> flows_.._a_b_1.* in figures/flows
+"$ZL" -e "
+local zl = require 'zonelab'
+local d = zl.json.read('$tmp/dev.json')
+d.data[1].paragraphs[1].qas[1].id = '../a b/1'
+zl.json.write('$tmp/dev_odd.json', d)" || echo "FAIL odd-id dev"
+O="$tmp/odd"
+out=$("$ZL" recipes/protocol.lua --model "$tmp/model" --train "$tmp/train.json" --dev "$tmp/dev_odd.json" \
+  --out "$O" --seeds 1 --epochs 1 --batch 4 --flows 1 --zones q2 --layers 1 --max-seq-length 96 \
+  --threads 1 2>&1); rc=$?
+check_eq "protocol odd question id exit" 0 "$rc"
+[[ $rc -eq 0 ]] || echo "$out" | tail -5
+check_eq "odd id: flows files inside the run" "flows_.._a_b_1.html flows_.._a_b_1.json flows_.._a_b_1.pdf" \
+  "$(cd "$O/figures/flows" 2>/dev/null && ls | tr '\n' ' ' | sed 's/ $//')"
+check "odd id: report links the flows PDF" "(figures/flows/flows_.._a_b_1.pdf)" "$(cat "$O/report.md" 2>/dev/null)"
+check "odd id: report links the viewer" "([viewer](figures/flows/flows_.._a_b_1.html))" "$(cat "$O/report.md" 2>/dev/null)"
+
 # ---- one process per run folder ----
 "$ZL" recipes/sweep.lua "${COMMON[@]}" --out "$tmp/ref" > /dev/null 2>&1 || echo "FAIL reference sweep"
 "$ZL" recipes/sweep.lua "${COMMON[@]}" --out "$tmp/s" > "$tmp/s1.log" 2>&1 &

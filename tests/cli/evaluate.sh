@@ -152,6 +152,15 @@ printf 'layer,all,q2,q2p,p2q,p2
 ' > "$tmp/short.csv"
 out=$("$ZL" recipes/stats.lua --runs $pub/single_run.csv --reference "$tmp/short.csv" --out "$tmp/st5" 2>&1); rc=$?
 check_eq "stats reference layers" "1 zonelab: error: $tmp/short.csv: 1 layers, but the runs have 12" "$rc $out"
+# a sweep of some zones: its empty cells stay empty, in every run or in none
+printf 'layer,all,q2\n1,,70\n2,,80\n' > "$tmp/sub1.csv"
+printf 'layer,all,q2\n1,,72\n2,,\n' > "$tmp/sub2.csv"
+printf 'layer,all,q2\n1,,72\n2,,84\n' > "$tmp/sub3.csv"
+out=$("$ZL" recipes/stats.lua --runs "$tmp/sub1.csv" "$tmp/sub3.csv" --out "$tmp/st6" 2>&1); rc=$?
+check_eq "stats subset exit" 0 "$rc"
+check_eq "stats subset mean" "$(printf 'layer,all,q2\n1,,71.000\n2,,82.000')" "$(cat "$tmp/st6/mean.csv")"
+out=$("$ZL" recipes/stats.lua --runs "$tmp/sub1.csv" "$tmp/sub2.csv" --out "$tmp/st7" 2>&1); rc=$?
+check_eq "stats cell empty in one run" "1 zonelab: error: $tmp/sub2.csv: layer 2, zone q2 is empty, but $tmp/sub1.csv's is filled" "$rc $out"
 out=$("$ZL" recipes/stats.lua 2>&1); rc=$?
 check_eq "stats nothing" "1 zonelab: error: nothing to do: give --runs and/or --per-question (see --help)" "$rc $out"
 

@@ -73,7 +73,7 @@ bad_csv nan "$tmp/bad.csv:2:" "layer,all,q2\n1,80,nan\n"
 bad_csv inf "$tmp/bad.csv:2:" "layer,all,q2\n1,80,-inf\n"
 bad_csv zone "$tmp/bad.csv:1: unknown zone column 'p3'" "layer,all,p3\n1,80,80\n"
 bad_csv layers "$tmp/bad.csv:2:" "layer,all,q2\n3,80,80\n"
-bad_csv empty "$tmp/bad.csv: layer 1, zone q2 is empty" "layer,all,q2\n1,80,\n"
+bad_csv empty "$tmp/bad.csv: every cell is empty (nothing to draw)" "layer,all,q2\n1,,\n"
 bad_csv vmin "--vmin (5) must be below --vmax (2)" "layer,all\n1,80\n" --vmin 5
 bad_csv titles "3 --panel-title for 1 panels" "layer,all\n1,80\n" --panel-title a --panel-title b --panel-title c
 
