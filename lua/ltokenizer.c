@@ -61,33 +61,24 @@ static void encode(lua_State *L, zl_tokenizer *t, zl_ids *ids)
     }
 }
 
-static int m_tokenize(lua_State *L)
+/* tok:tokenize(text) -> {pieces}; tok:encode(text) -> {ids} */
+static int push_encoded(lua_State *L, int pieces)
 {
     zl_tokenizer *t = zl_lua_checktokenizer(L, 1);
     zl_ids ids = {0};
     encode(L, t, &ids);
     lua_createtable(L, ids.n, 0);
     for (int i = 0; i < ids.n; i++) {
-        lua_pushstring(L, zl_tokenizer_piece(t, ids.v[i]));
+        if (pieces) lua_pushstring(L, zl_tokenizer_piece(t, ids.v[i]));
+        else lua_pushinteger(L, ids.v[i]);
         lua_rawseti(L, -2, i + 1);
     }
     zl_ids_free(&ids);
     return 1;
 }
 
-static int m_encode(lua_State *L)
-{
-    zl_tokenizer *t = zl_lua_checktokenizer(L, 1);
-    zl_ids ids = {0};
-    encode(L, t, &ids);
-    lua_createtable(L, ids.n, 0);
-    for (int i = 0; i < ids.n; i++) {
-        lua_pushinteger(L, ids.v[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    zl_ids_free(&ids);
-    return 1;
-}
+static int m_tokenize(lua_State *L) { return push_encoded(L, 1); }
+static int m_encode(lua_State *L) { return push_encoded(L, 0); }
 
 static int m_basic(lua_State *L)
 {
