@@ -88,6 +88,27 @@ static const char *const LG_KEYS[] = {
     "input_ids", "token_type_ids", "input_mask", "qmask", "pmask", "start_positions",
     "end_positions", ZL_LUA_MASK_KEYS, "dropout", "attention_dropout", "seed", "accumulate", NULL};
 
+void zl_lua_train_batch(lua_State *L, int t, const char *arg, int max_seq, zl_bert_inputs *in,
+                        const int32_t **sp, const int32_t **ep)
+{
+    lua_getfield(L, t, "input_ids");
+    zl_tensor *ids = zl_lua_totensor(L, -1);
+    if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2 || ids->numel < 1)
+        luaL_error(L, "%s (input_ids must be an i32 tensor [batch, seq])", arg);
+    lua_pop(L, 1); /* the (snapshot) table keeps it alive */
+    if (max_seq > 0 && (ids->shape[0] > (1 << 20) || ids->shape[1] > max_seq))
+        luaL_error(L, "%s (input_ids is [%d,%d]: the sequence exceeds max_position_embeddings %d)",
+                   arg, (int)ids->shape[0], (int)ids->shape[1], max_seq);
+    int B = (int)ids->shape[0], S = (int)ids->shape[1];
+    int64_t BS = (int64_t)B * S;
+    *in = (zl_bert_inputs){B, S, ZL_I32P(ids), zl_lua_field_i32(L, t, "token_type_ids", BS, 0, arg),
+                           zl_lua_field_i32(L, t, "input_mask", BS, 0, arg),
+                           zl_lua_field_i32(L, t, "qmask", BS, 0, arg),
+                           zl_lua_field_i32(L, t, "pmask", BS, 0, arg)};
+    *sp = zl_lua_field_i32(L, t, "start_positions", B, 1, arg);
+    *ep = zl_lua_field_i32(L, t, "end_positions", B, 1, arg);
+}
+
 int zl_lua_optim_loss_and_grads(lua_State *L)
 {
     zl_lua_checkbert(L, 1);
@@ -97,25 +118,10 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
     zl_lua_opts_check(L, 2, LG, LG_KEYS);
     zl_bert *m = zl_lua_checkbert(L, 1);
     const zl_bert_config *c = &m->config;
-    lua_getfield(L, 2, "input_ids");
-    zl_tensor *ids = zl_lua_totensor(L, -1);
-    if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2 || ids->numel < 1)
-        return luaL_error(L, "bad argument #2 to 'loss_and_grads' (input_ids must be an i32 "
-                             "tensor [batch, seq])");
-    lua_pop(L, 1);
-    if (ids->shape[0] > (1 << 20) || ids->shape[1] > c->max_position_embeddings)
-        return luaL_error(L, "bad argument #2 to 'loss_and_grads' (input_ids is [%d,%d]: the "
-                             "sequence exceeds max_position_embeddings %d)",
-                          (int)ids->shape[0], (int)ids->shape[1], c->max_position_embeddings);
-    int B = (int)ids->shape[0], S = (int)ids->shape[1];
-    int64_t BS = (int64_t)B * S;
-    zl_bert_inputs in = {B, S, ZL_I32P(ids),
-                         zl_lua_field_i32(L, 2, "token_type_ids", BS, 0, LG_ARG),
-                         zl_lua_field_i32(L, 2, "input_mask", BS, 0, LG_ARG),
-                         zl_lua_field_i32(L, 2, "qmask", BS, 0, LG_ARG),
-                         zl_lua_field_i32(L, 2, "pmask", BS, 0, LG_ARG)};
-    const int32_t *sp = zl_lua_field_i32(L, 2, "start_positions", B, 1, LG_ARG);
-    const int32_t *ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, LG_ARG);
+    zl_bert_inputs in;
+    const int32_t *sp, *ep;
+    zl_lua_train_batch(L, 2, LG_ARG, c->max_position_embeddings, &in, &sp, &ep);
+    int B = in.B, S = in.S;
     zl_bert_forward_opts o;
     zl_bert_forward_opts_init(&o);
     zl_lua_mask_spec spec;
@@ -128,15 +134,7 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
         return luaL_error(L, LG ": options 'dropout' and 'attention_dropout' must be in [0, 1)");
     o.dropout_prob = (float)drop;
     o.attn_dropout_prob = (float)adrop;
-    lua_getfield(L, 2, "seed");
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        lua_Integer s = lua_tointegerx(L, -1, &ok);
-        if (!ok) return luaL_error(L, LG ": option 'seed' must be an integer (got %s)",
-                                   luaL_typename(L, -1));
-        o.seed = (uint64_t)s;
-    }
-    lua_pop(L, 1);
+    o.seed = (uint64_t)zl_lua_opt_int64(L, 2, LG, "seed", (lua_Integer)o.seed);
     int accumulate = zl_lua_opt_bool(L, 2, LG, "accumulate", 0);
 
     zl_trainer_ws *w = get_ws(L, 1, m); /* pushed: parent of the gradient views */
@@ -144,17 +142,7 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
     /* a finalizer run by the allocations above (or the mask function) may have closed an input: take the
      * pointers again after the last allocation (shapes never change) */
     m = zl_lua_checkbert(L, 1);
-    lua_getfield(L, 2, "input_ids");
-    ids = zl_lua_totensor(L, -1);
-    if (!ids || !ids->data) return luaL_error(L, LG_ARG " (input_ids was closed)");
-    lua_pop(L, 1);
-    in.input_ids = ZL_I32P(ids);
-    in.token_type_ids = zl_lua_field_i32(L, 2, "token_type_ids", BS, 0, LG_ARG);
-    in.input_mask = zl_lua_field_i32(L, 2, "input_mask", BS, 0, LG_ARG);
-    in.qmask = zl_lua_field_i32(L, 2, "qmask", BS, 0, LG_ARG);
-    in.pmask = zl_lua_field_i32(L, 2, "pmask", BS, 0, LG_ARG);
-    sp = zl_lua_field_i32(L, 2, "start_positions", B, 1, LG_ARG);
-    ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, LG_ARG);
+    zl_lua_train_batch(L, 2, LG_ARG, c->max_position_embeddings, &in, &sp, &ep);
     double loss;
     if (zl_trainer_ws_loss_and_grads(w, m, &in, &o, sp, ep, accumulate, &loss) != 0)
         return zl_lua_fail(L);

@@ -66,20 +66,6 @@ static trainer_box *checkbox(lua_State *L, int idx)
 static zl_trainer *checktrainer(lua_State *L, int idx) { return checkbox(L, idx)->box.obj; }
 
 
-/* A 64-bit integer option (the seed; lopts.c's getters read int-sized ones). */
-static lua_Integer field_int64(lua_State *L, int t, const char *k, lua_Integer def)
-{
-    lua_getfield(L, t, k);
-    lua_Integer v = def;
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        v = lua_tointegerx(L, -1, &ok);
-        if (!ok) luaL_error(L, "train.new: option '%s' must be an integer (got %s)", k, luaL_typename(L, -1));
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 /* zonelab.train.new(m, opts) */
 static int l_new(lua_State *L)
 {
@@ -101,7 +87,7 @@ static int l_new(lua_State *L)
     c.dropout = (float)zl_lua_opt_number(L, 2, "train.new", "dropout", m->config.hidden_dropout_prob);
     c.attn_dropout = (float)zl_lua_opt_number(
         L, 2, "train.new", "attention_dropout", given ? c.dropout : m->config.attention_probs_dropout_prob);
-    c.seed = (uint64_t)field_int64(L, 2, "seed", (lua_Integer)c.seed);
+    c.seed = (uint64_t)zl_lua_opt_int64(L, 2, "train.new", "seed", (lua_Integer)c.seed);
     c.max_predictions = zl_lua_opt_int(L, 2, "train.new", "max_predictions",
                                        c.max_predictions < c.max_seq_length ? c.max_predictions
                                                                             : c.max_seq_length,
@@ -204,21 +190,9 @@ static int t_micro_step(lua_State *L)
     zl_lua_snapshot(L, 2, MS_KEYS);
     zl_lua_opts_check(L, 2, "micro_step", MS_KEYS);
     zl_trainer *t = checktrainer(L, 1);
-    lua_getfield(L, 2, "input_ids");
-    zl_tensor *ids = zl_lua_totensor(L, -1);
-    if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2 || ids->numel < 1)
-        return luaL_error(L, "bad argument #1 to 'micro_step' (input_ids must be an i32 tensor "
-                             "[batch, seq])");
-    lua_pop(L, 1);
-    int B = (int)ids->shape[0], S = (int)ids->shape[1];
-    int64_t BS = (int64_t)B * S;
-    zl_bert_inputs in = {B, S, ZL_I32P(ids),
-                         zl_lua_field_i32(L, 2, "token_type_ids", BS, 0, MS_ARG),
-                         zl_lua_field_i32(L, 2, "input_mask", BS, 0, MS_ARG),
-                         zl_lua_field_i32(L, 2, "qmask", BS, 0, MS_ARG),
-                         zl_lua_field_i32(L, 2, "pmask", BS, 0, MS_ARG)};
-    const int32_t *sp = zl_lua_field_i32(L, 2, "start_positions", B, 1, MS_ARG);
-    const int32_t *ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, MS_ARG);
+    zl_bert_inputs in;
+    const int32_t *sp, *ep;
+    zl_lua_train_batch(L, 2, MS_ARG, 0, &in, &sp, &ep);
     double loss;
     if (zl_trainer_micro_step(t, &in, sp, ep, &loss) != 0) return zl_lua_fail(L);
     lua_pushnumber(L, loss);

@@ -64,6 +64,8 @@ void zl_lua_opts_check(lua_State *L, int idx, const char *fn, const char *const 
 /* Pushes the message about the first unknown key and returns 1; 0 when all are known. */
 int zl_lua_opts_unknown(lua_State *L, int idx, const char *const *known);
 int zl_lua_opt_int(lua_State *L, int idx, const char *fn, const char *k, int def, int lo, int hi);
+/* Any Lua integer (a seed): no range. */
+lua_Integer zl_lua_opt_int64(lua_State *L, int idx, const char *fn, const char *k, lua_Integer def);
 double zl_lua_opt_number(lua_State *L, int idx, const char *fn, const char *k, double def);
 int zl_lua_opt_bool(lua_State *L, int idx, const char *fn, const char *k, int def);
 /* The string stays valid while the options table holds it. */
@@ -191,6 +193,14 @@ int zl_lua_optim_loss_and_grads(lua_State *L);
 /* The optimizer's options (zl.optim.new, zl.train.new) read into cfg (loptim.c): fields
  * reads them (the caller checks the keys), config checks the keys too. Return -1 when
  * total_steps is absent (the caller raises), 0 otherwise. */
+/* The training batch of the (snapshot) table at t, as loss_and_grads and tr:micro_step take
+ * it (loptim.c): input_ids (an i32 tensor [batch, seq]; max_seq > 0: its batch at most 2^20
+ * and its sequence at most max_seq), the optional [B, S] token_type_ids, input_mask, qmask
+ * and pmask, and start_positions and end_positions [B] (sp, ep). Errors read
+ * "<arg> (input_ids must be an i32 tensor [batch, seq])". */
+struct zl_bert_inputs;
+void zl_lua_train_batch(lua_State *L, int t, const char *arg, int max_seq,
+                        struct zl_bert_inputs *in, const int32_t **sp, const int32_t **ep);
 #define ZL_LUA_OPTIM_KEYS "lr", "total_steps", "warmup_steps", "warmup_proportion", \
     "weight_decay", "clip", "beta1", "beta2", "eps"
 struct zl_optim_config;
