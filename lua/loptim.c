@@ -320,11 +320,8 @@ static int opt_set_step(lua_State *L)
     return 0;
 }
 
-/* opt:config() -> the resolved settings (warmup_steps filled in) */
-static int opt_config(lua_State *L)
+void zl_lua_optim_push_config(lua_State *L, const zl_optim_config *c)
 {
-    const zl_optim_config *c = zl_optim_get_config(checkopt(L, 1));
-    lua_createtable(L, 0, 9);
     lua_pushnumber(L, c->lr);
     lua_setfield(L, -2, "lr");
     lua_pushinteger(L, (lua_Integer)c->total_steps);
@@ -341,6 +338,13 @@ static int opt_config(lua_State *L)
     lua_setfield(L, -2, "beta2");
     lua_pushnumber(L, c->eps);
     lua_setfield(L, -2, "eps");
+}
+
+/* opt:config() -> the resolved settings (warmup_steps filled in) */
+static int opt_config(lua_State *L)
+{
+    lua_createtable(L, 0, 8);
+    zl_lua_optim_push_config(L, zl_optim_get_config(checkopt(L, 1)));
     return 1;
 }
 

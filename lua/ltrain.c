@@ -238,8 +238,7 @@ static int t_config(lua_State *L)
 {
     zl_trainer *t = checktrainer(L, 1);
     const zl_trainer_config *c = zl_trainer_get_config(t);
-    const zl_optim_config *o = zl_optim_get_config(zl_trainer_optim(t));
-    lua_createtable(L, 0, 14);
+    lua_createtable(L, 0, 13);
     lua_pushinteger(L, c->micro_batch);
     lua_setfield(L, -2, "micro_batch");
     lua_pushinteger(L, c->max_seq_length);
@@ -250,16 +249,7 @@ static int t_config(lua_State *L)
     lua_setfield(L, -2, "attention_dropout");
     lua_pushinteger(L, (lua_Integer)c->seed);
     lua_setfield(L, -2, "seed");
-    lua_pushnumber(L, o->lr);
-    lua_setfield(L, -2, "lr");
-    lua_pushinteger(L, (lua_Integer)o->total_steps);
-    lua_setfield(L, -2, "total_steps");
-    lua_pushinteger(L, (lua_Integer)o->warmup_steps);
-    lua_setfield(L, -2, "warmup_steps");
-    lua_pushnumber(L, o->weight_decay);
-    lua_setfield(L, -2, "weight_decay");
-    lua_pushnumber(L, o->clip);
-    lua_setfield(L, -2, "clip");
+    zl_lua_optim_push_config(L, zl_optim_get_config(zl_trainer_optim(t))); /* as opt:config() */
     return 1;
 }
 

@@ -206,6 +206,9 @@ void zl_lua_train_batch(lua_State *L, int t, const char *arg, int max_seq,
 struct zl_optim_config;
 int zl_lua_optim_fields(lua_State *L, int idx, const char *fn, struct zl_optim_config *cfg);
 int zl_lua_optim_config(lua_State *L, int idx, const char *fn, struct zl_optim_config *cfg);
+/* Sets the optimizer's settings (lr, total_steps, warmup_steps, weight_decay, clip, beta1,
+ * beta2, eps) as fields of the table on top: opt:config(), tr:config(). */
+void zl_lua_optim_push_config(lua_State *L, const struct zl_optim_config *c);
 
 /* The communicator inside a zonelab.dist userdata (ldist.c: zl.dist.init()'s second result,
  * zl.dist.world()); raises when idx holds anything else. It lives until exit. */
