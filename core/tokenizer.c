@@ -398,14 +398,14 @@ fail:
     return NULL;
 }
 
+static void *parse_vocab(const char *path, const char *data, size_t len, const void *opts)
+{
+    return zl_tokenizer_from_buffer(path, data, len, opts);
+}
+
 zl_tokenizer *zl_tokenizer_load(const char *vocab_path, const zl_tokenizer_opts *opts)
 {
-    char *data;
-    size_t len;
-    if (zl_io_read_file(vocab_path, VOCAB_MAX_BYTES, &data, &len)) return NULL;
-    zl_tokenizer *t = zl_tokenizer_from_buffer(vocab_path, data, len, opts);
-    free(data);
-    return t;
+    return zl_io_load(vocab_path, VOCAB_MAX_BYTES, parse_vocab, opts);
 }
 
 void zl_tokenizer_free(zl_tokenizer *t)
