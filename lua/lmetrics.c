@@ -120,9 +120,7 @@ static int score(lua_State *L, zl_metrics_kind kind)
     if (lua_istable(L, 3)) {
         static const char *const known[] = {"per_question", NULL};
         zl_lua_opts_check(L, 3, "metrics", known);
-        lua_getfield(L, 3, "per_question");
-        if (!lua_isnil(L, -1)) per_question = lua_toboolean(L, -1);
-        lua_pop(L, 1);
+        per_question = zl_lua_opt_bool(L, 3, "metrics", "per_question", 1);
     } else if (!lua_isnil(L, 3)) {
         return luaL_typeerror(L, 3, "table or nil");
     }
