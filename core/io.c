@@ -163,6 +163,18 @@ int zl_io_read_file(const char *path, size_t max_bytes, char **data, size_t *len
     return 0;
 }
 
+void *zl_io_load(const char *path, size_t max_bytes,
+                 void *(*parse)(const char *path, const char *data, size_t len, const void *arg),
+                 const void *arg)
+{
+    char *data;
+    size_t len;
+    if (zl_io_read_file(path, max_bytes, &data, &len) != 0) return NULL;
+    void *r = parse(path, data, len, arg);
+    free(data);
+    return r;
+}
+
 /* ---- atomic writing ---- */
 struct zl_atomic_file {
     char *path;

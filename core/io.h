@@ -41,6 +41,11 @@ int zl_io_lock_dir(const char *dir, const char *name, int shared);
 /* Reads a whole file into a NUL-terminated buffer (caller frees). Fails, naming the
  * path, when the file is missing, unreadable or larger than max_bytes. */
 int zl_io_read_file(const char *path, size_t max_bytes, char **data, size_t *len);
+/* A loader: reads path whole (as zl_io_read_file) and returns parse(path, data, len, arg),
+ * the file's bytes freed after; NULL when the read or the parse fails. */
+void *zl_io_load(const char *path, size_t max_bytes,
+                 void *(*parse)(const char *path, const char *data, size_t len, const void *arg),
+                 const void *arg);
 
 /* Writes data to path atomically. */
 int zl_io_write_atomic(const char *path, const void *data, size_t len);

@@ -1103,14 +1103,15 @@ zl_metrics_dataset *zl_metrics_dataset_parse(const char *what, const char *json,
     return ds;
 }
 
+static void *parse_dataset(const char *path, const char *data, size_t len, const void *arg)
+{
+    (void)arg;
+    return zl_metrics_dataset_parse(path, data, len);
+}
+
 zl_metrics_dataset *zl_metrics_dataset_load(const char *path)
 {
-    char *buf;
-    size_t len;
-    if (zl_io_read_file(path, (size_t)1 << 30, &buf, &len)) return NULL;
-    zl_metrics_dataset *ds = zl_metrics_dataset_parse(path, buf, len);
-    free(buf);
-    return ds;
+    return zl_io_load(path, (size_t)1 << 30, parse_dataset, NULL);
 }
 
 /* ---- whole prediction sets ---- */

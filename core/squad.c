@@ -484,14 +484,14 @@ zl_squad *zl_squad_parse(const char *what, const char *json, size_t len, int tra
     return ds;
 }
 
+static void *parse_squad(const char *path, const char *data, size_t len, const void *training)
+{
+    return zl_squad_parse(path, data, len, *(const int *)training);
+}
+
 zl_squad *zl_squad_load(const char *path, int training)
 {
-    char *data;
-    size_t len;
-    if (zl_io_read_file(path, SQUAD_MAX_BYTES, &data, &len)) return NULL;
-    zl_squad *ds = zl_squad_parse(path, data, len, training);
-    free(data);
-    return ds;
+    return zl_io_load(path, SQUAD_MAX_BYTES, parse_squad, &training);
 }
 
 /* ---- features ---- */

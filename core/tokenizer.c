@@ -223,25 +223,34 @@ static int split_py(const int32_t *s, size_t n, int lower, cpvec *tmp, cpvec *tm
     return 0;
 }
 
-/* BasicTokenizer.tokenize on code points. */
-static int basic_bert(const int32_t *s, size_t n, int lower, wordlist *wl, cpvec *tmp,
-                      cpvec *tmp2, cpvec *clean)
+/* The pass before the split, one code point at a time into clean: BasicTokenizer's
+ * (_clean_text drops NUL, U+FFFD and control characters and makes whitespace a space;
+ * _tokenize_chinese_chars puts spaces around CJK) or, cmrc, run_cmrc2018.py
+ * customize_tokenizer's (" c " around CJK, punctuation, whitespace and control characters). */
+static int clean_text(const int32_t *s, size_t n, int cmrc, cpvec *clean)
 {
     clean->n = 0;
     if (cp_reserve(clean, n * 3)) return -1;
     for (size_t i = 0; i < n; i++) {
         int32_t c = s[i];
-        if (c == 0 || c == 0xFFFD || is_control(c)) continue;
-        if (is_bert_whitespace(c)) {
-            clean->v[clean->n++] = ' ';
-        } else if (is_cjk(c)) {
+        if (is_cjk(c) || (cmrc && (is_punct(c) || is_bert_whitespace(c) || is_control(c)))) {
             clean->v[clean->n++] = ' ';
             clean->v[clean->n++] = c;
             clean->v[clean->n++] = ' ';
-        } else {
+        } else if (cmrc) {
             clean->v[clean->n++] = c;
+        } else if (!(c == 0 || c == 0xFFFD || is_control(c))) {
+            clean->v[clean->n++] = is_bert_whitespace(c) ? ' ' : c;
         }
     }
+    return 0;
+}
+
+/* BasicTokenizer.tokenize on code points. */
+static int basic_bert(const int32_t *s, size_t n, int lower, wordlist *wl, cpvec *tmp,
+                      cpvec *tmp2, cpvec *clean)
+{
+    if (clean_text(s, n, 0, clean)) return -1;
     return split_py(clean->v, clean->n, lower, tmp, tmp2, wl, emit_bert);
 }
 
@@ -261,18 +270,7 @@ static int emit_plain(const int32_t *w, size_t n, int lower, cpvec *tmp, cpvec *
 static int basic_cmrc(const int32_t *s, size_t n, int lower, wordlist *wl, cpvec *tmp,
                       cpvec *tmp2, cpvec *clean)
 {
-    clean->n = 0;
-    if (cp_reserve(clean, n * 3)) return -1;
-    for (size_t i = 0; i < n; i++) {
-        int32_t c = s[i];
-        if (is_cjk(c) || is_punct(c) || is_bert_whitespace(c) || is_control(c)) {
-            clean->v[clean->n++] = ' ';
-            clean->v[clean->n++] = c;
-            clean->v[clean->n++] = ' ';
-        } else {
-            clean->v[clean->n++] = c;
-        }
-    }
+    if (clean_text(s, n, 1, clean)) return -1;
     const int32_t *p = clean->v;
     size_t m = clean->n;
     if (lower) {
@@ -400,14 +398,14 @@ fail:
     return NULL;
 }
 
+static void *parse_vocab(const char *path, const char *data, size_t len, const void *opts)
+{
+    return zl_tokenizer_from_buffer(path, data, len, opts);
+}
+
 zl_tokenizer *zl_tokenizer_load(const char *vocab_path, const zl_tokenizer_opts *opts)
 {
-    char *data;
-    size_t len;
-    if (zl_io_read_file(vocab_path, VOCAB_MAX_BYTES, &data, &len)) return NULL;
-    zl_tokenizer *t = zl_tokenizer_from_buffer(vocab_path, data, len, opts);
-    free(data);
-    return t;
+    return zl_io_load(vocab_path, VOCAB_MAX_BYTES, parse_vocab, opts);
 }
 
 void zl_tokenizer_free(zl_tokenizer *t)

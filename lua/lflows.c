@@ -28,31 +28,21 @@
 
 #define FLOWS_MT "zonelab.flows.graph"
 
-typedef struct { zl_flows_graph *g; } graph_box;
+static void graph_free(void *g) { zl_flows_free(g); }
+
+static void graph_describe(lua_State *L, zl_lua_box *b)
+{
+    const zl_flows_graph *g = b->obj;
+    lua_pushfstring(L, "flows graph: %d layers, %d heads, %d tokens, %d edges, tau %f", g->L, g->NH,
+                    g->S, g->n_edges, g->tau);
+}
+
+static const zl_lua_class GRAPH = {FLOWS_MT, "flows graph has been closed", "flows graph (closed)",
+                                   graph_free, 0, 0, graph_describe};
 
 static zl_flows_graph *checkgraph(lua_State *L, int idx)
 {
-    graph_box *b = luaL_checkudata(L, idx, FLOWS_MT);
-    if (!b->g) luaL_argerror(L, idx, "flows graph has been closed");
-    return b->g;
-}
-
-static int g_gc(lua_State *L)
-{
-    graph_box *b = luaL_checkudata(L, 1, FLOWS_MT);
-    zl_flows_free(b->g);
-    b->g = NULL;
-    return 0;
-}
-
-static int g_tostring(lua_State *L)
-{
-    graph_box *b = luaL_checkudata(L, 1, FLOWS_MT);
-    if (!b->g) lua_pushliteral(L, "flows graph (closed)");
-    else
-        lua_pushfstring(L, "flows graph: %d layers, %d heads, %d tokens, %d edges, tau %f", b->g->L,
-                        b->g->NH, b->g->S, b->g->n_edges, b->g->tau);
-    return 1;
+    return zl_lua_class_check(L, idx, &GRAPH)->obj;
 }
 
 /* A list of integers in [0, limit) at idx (a number or a sequence), copied into a
@@ -163,14 +153,11 @@ static int f_build(lua_State *L)
         }
         o.tokens = tokens;
     }
-    /* the options' metamethods may have closed the attentions: take them again */
+    zl_lua_class_new(L, &GRAPH, sizeof(zl_lua_box), 0, NULL);
+    /* the options' metamethods (or the allocation's finalizers) may have closed the
+     * attentions: take them again */
     att = zl_lua_checktensor(L, 1);
-    graph_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->g = NULL;
-    luaL_setmetatable(L, FLOWS_MT);
-    b->g = zl_flows_build(att, batch, length, &o);
-    if (!b->g) return zl_lua_fail(L);
-    return 1;
+    return zl_lua_class_set(L, &GRAPH, zl_flows_build(att, batch, length, &o));
 }
 
 /* A 1-based layer 1..max+1, returned 0-based. */
@@ -584,16 +571,10 @@ int zl_lua_open_flows(lua_State *L)
         {"count", g_count}, {"influence", g_influence}, {"circles", g_circles}, {"nodes", g_nodes},
         {"tokens", g_tokens}, {"info", g_info}, {"edges", g_edges}, {"token_heads", g_token_heads},
         {"depends_on", g_depends_on}, {"dependents", g_dependents}, {"between", g_between},
-        {"describe", g_describe}, {"show", g_show}, {"json", g_json}, {"close", g_gc}, {NULL, NULL}};
-    static const luaL_Reg meta[] = {{"__gc", g_gc}, {"__close", g_gc}, {"__tostring", g_tostring}, {NULL, NULL}};
+        {"describe", g_describe}, {"show", g_show}, {"json", g_json}, {NULL, NULL}};
     static const luaL_Reg fns[] = {{"build", f_build}, {"compare", f_compare}, {"compare_json", f_compare_json},
                                    {"circles", f_circles}, {"draw", f_draw}, {NULL, NULL}};
-    if (luaL_newmetatable(L, FLOWS_MT)) {
-        luaL_setfuncs(L, meta, 0);
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
+    zl_lua_class_open(L, &GRAPH, methods, NULL);
     luaL_newlib(L, fns);
     return 1;
 }

@@ -538,18 +538,13 @@ static int lock_tostring(lua_State *L)
  * by process PID" when another process holds it. */
 static int io_lock(lua_State *L)
 {
+    static const char *const known[] = {"name", "shared", NULL};
     size_t n;
     const char *dir = luaL_checklstring(L, 1, &n);
-    const char *name = NULL;
-    int shared = 0;
-    if (!lua_isnoneornil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TTABLE);
-        lua_getfield(L, 2, "name");
-        name = luaL_optstring(L, -1, NULL); /* stays on the stack (pinned) */
-        lua_getfield(L, 2, "shared");
-        shared = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
+    if (!lua_isnoneornil(L, 2)) zl_lua_snapshot(L, 2, known); /* the copy holds the name */
+    zl_lua_opts_check(L, 2, "io.lock", known);
+    const char *name = zl_lua_opt_string(L, 2, "io.lock", "name", NULL);
+    int shared = zl_lua_opt_bool(L, 2, "io.lock", "shared", 0);
     zl_dir_lock *k = (zl_dir_lock *)lua_newuserdatauv(L, sizeof *k + n + 1, 0);
     k->fd = -1;
     memcpy(k->dir, dir, n + 1);

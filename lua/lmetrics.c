@@ -15,60 +15,58 @@
 
 #define DATASET_MT "zonelab.metrics.dataset"
 
-/* an owner (lpin.c): a score pins it while the predictions' metamethods run */
-typedef struct { zl_lua_owner own; zl_metrics_dataset *ds; } dataset_box;
-
 static void dataset_free(void *p) { zl_metrics_dataset_free(p); }
+
+static void dataset_describe(lua_State *L, zl_lua_box *b)
+{
+    lua_pushfstring(L, "metrics dataset: %d questions", zl_metrics_dataset_count(b->obj));
+}
+
+/* an owner (lpin.c): a score pins it while the predictions' metamethods run */
+static const zl_lua_class DATASET = {DATASET_MT, "dataset has been closed",
+                                     "metrics dataset (closed)", dataset_free, 1, 0,
+                                     dataset_describe};
 
 static zl_metrics_dataset *check_dataset(lua_State *L, int idx)
 {
-    dataset_box *b = luaL_checkudata(L, idx, DATASET_MT);
-    if (!b->ds) luaL_argerror(L, idx, "dataset has been closed");
-    return b->ds;
+    return zl_lua_class_check(L, idx, &DATASET)->obj;
 }
 
-static dataset_box *new_dataset_box(lua_State *L)
+/* Pushes a dataset read from the path or the table at idx (a decoded SQuAD-style table
+ * {data = {{paragraphs = {{qas = ...}}}}}: the core's SQuAD reader judges it as it judges
+ * a file). */
+static zl_metrics_dataset *new_dataset(lua_State *L, int idx)
 {
-    dataset_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    *b = (dataset_box){{0, NULL, NULL}, NULL};
-    luaL_setmetatable(L, DATASET_MT);
-    return b;
+    idx = lua_absindex(L, idx);
+    zl_lua_class_new(L, &DATASET, sizeof(zl_lua_box), 0, NULL);
+    zl_metrics_dataset *ds;
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        ds = zl_metrics_dataset_load(lua_tostring(L, idx));
+    } else {
+        const struct cJSON *root = zl_lua_tojson(L, idx, "dataset table");
+        ds = zl_metrics_dataset_from_json("dataset table", root);
+        lua_pop(L, 1); /* the tree, freed by the collector */
+    }
+    zl_lua_class_set(L, &DATASET, ds);
+    return ds;
 }
 
 /* zonelab.metrics.load(path) -> dataset */
 static int m_load(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
-    dataset_box *b = new_dataset_box(L);
-    if (!(b->ds = zl_metrics_dataset_load(path))) return zl_lua_fail(L);
+    luaL_checkstring(L, 1);
+    new_dataset(L, 1);
     return 1;
-}
-
-/* A dataset from a decoded SQuAD-style table {data = {{paragraphs = {{qas = ...}}}}}: the
- * core's SQuAD reader judges it as it judges a file. */
-static void dataset_from_table(lua_State *L, int idx, dataset_box *b)
-{
-    const struct cJSON *root = zl_lua_tojson(L, idx, "dataset table");
-    if (!(b->ds = zl_metrics_dataset_from_json("dataset table", root))) zl_lua_fail(L);
-    lua_pop(L, 1); /* the tree, freed by the collector */
 }
 
 /* The dataset argument: a dataset, a path or a table. Leaves a dataset userdata at idx. */
 static zl_metrics_dataset *arg_dataset(lua_State *L, int idx)
 {
-    if (lua_type(L, idx) == LUA_TSTRING) {
-        dataset_box *b = new_dataset_box(L);
-        if (!(b->ds = zl_metrics_dataset_load(lua_tostring(L, idx)))) zl_lua_fail(L);
-        lua_replace(L, idx);
-        return b->ds;
-    }
-    if (lua_type(L, idx) == LUA_TTABLE) {
-        dataset_box *b = new_dataset_box(L);
-        dataset_from_table(L, idx, b);
-        lua_replace(L, idx);
-        return b->ds;
-    }
-    return check_dataset(L, idx);
+    if (lua_type(L, idx) != LUA_TSTRING && lua_type(L, idx) != LUA_TTABLE)
+        return check_dataset(L, idx);
+    zl_metrics_dataset *ds = new_dataset(L, idx);
+    lua_replace(L, idx);
+    return ds;
 }
 
 static void push_result(lua_State *L, const zl_metrics_dataset *ds, const zl_metrics_result *r,
@@ -122,9 +120,7 @@ static int score(lua_State *L, zl_metrics_kind kind)
     if (lua_istable(L, 3)) {
         static const char *const known[] = {"per_question", NULL};
         zl_lua_opts_check(L, 3, "metrics", known);
-        lua_getfield(L, 3, "per_question");
-        if (!lua_isnil(L, -1)) per_question = lua_toboolean(L, -1);
-        lua_pop(L, 1);
+        per_question = zl_lua_opt_bool(L, 3, "metrics", "per_question", 1);
     } else if (!lua_isnil(L, 3)) {
         return luaL_typeerror(L, 3, "table or nil");
     }
@@ -233,22 +229,6 @@ static int m_remove_punctuation(lua_State *L)
 }
 
 /* ---- dataset methods ---- */
-static int d_gc(lua_State *L)
-{
-    dataset_box *b = luaL_checkudata(L, 1, DATASET_MT);
-    zl_lua_owner_close(L, &b->own, b->ds, dataset_free);
-    b->ds = NULL;
-    return 0;
-}
-
-static int d_tostring(lua_State *L)
-{
-    dataset_box *b = luaL_checkudata(L, 1, DATASET_MT);
-    if (!b->ds) lua_pushliteral(L, "metrics dataset (closed)");
-    else lua_pushfstring(L, "metrics dataset: %d questions", zl_metrics_dataset_count(b->ds));
-    return 1;
-}
-
 static int d_len(lua_State *L)
 {
     lua_pushinteger(L, zl_metrics_dataset_count(check_dataset(L, 1)));
@@ -289,17 +269,8 @@ static int d_golds(lua_State *L)
 
 int zl_lua_open_metrics(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"ids", d_ids}, {"golds", d_golds}, {"close", d_gc},
-                                       {NULL, NULL}};
-    static const luaL_Reg meta[] = {{"__gc", d_gc}, {"__close", d_gc}, {"__tostring", d_tostring},
-                                    {"__len", d_len}, {NULL, NULL}};
-    if (luaL_newmetatable(L, DATASET_MT)) {
-        luaL_setfuncs(L, meta, 0);
-        zl_lua_owner_mark(L, -1);
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg methods[] = {{"ids", d_ids}, {"golds", d_golds}, {NULL, NULL}};
+    zl_lua_class_open(L, &DATASET, methods, d_len);
     static const luaL_Reg fns[] = {{"load", m_load}, {"squad", m_squad}, {"cmrc", m_cmrc},
                                    {"normalize", m_normalize}, {"em", m_em}, {"f1", m_f1},
                                    {"segment", m_segment},

@@ -16,16 +16,26 @@
 #define CORPUS_MT "zonelab.mlm.corpus"
 
 typedef struct {
+    zl_lua_box box;             /* its object is d, in the box itself */
     zl_mlm_data d;
-    int open;
     int ids[4];                 /* [CLS], [SEP], [MASK], vocabulary size of the tokenizer */
 } corpus_box;
 
+static void corpus_free(void *d) { zl_mlm_data_free(d); }
+
+static void corpus_describe(lua_State *L, zl_lua_box *b)
+{
+    const zl_mlm_data *d = b->obj;
+    lua_pushfstring(L, "mlm corpus: %d instances, %I wordpieces", d->count, (lua_Integer)d->n_tokens);
+}
+
+/* uservalue 1: the tokenizer (kept, not borrowed: checked open on every add) */
+static const zl_lua_class CORPUS = {CORPUS_MT, "corpus has been closed", "mlm corpus (closed)",
+                                    corpus_free, 0, 0, corpus_describe};
+
 static corpus_box *checkbox(lua_State *L, int idx)
 {
-    corpus_box *b = luaL_checkudata(L, idx, CORPUS_MT);
-    if (!b->open) luaL_argerror(L, idx, "corpus has been closed");
-    return b;
+    return (corpus_box *)zl_lua_class_check(L, idx, &CORPUS);
 }
 
 struct zl_mlm_data *zl_lua_checkcorpus(lua_State *L, int idx, int ids[4])
@@ -48,18 +58,13 @@ static int l_corpus(lua_State *L)
     if (mask < 0) return luaL_error(L, "mlm.corpus: the vocabulary has no [MASK] piece");
     int cls = zl_tokenizer_cls(t), sep = zl_tokenizer_sep(t);
     if (cls < 0 || sep < 0) return luaL_error(L, "mlm.corpus: the vocabulary has no [CLS] or [SEP]");
-    corpus_box *b = lua_newuserdatauv(L, sizeof *b, 1);
-    memset(b, 0, sizeof *b);
-    luaL_setmetatable(L, CORPUS_MT);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 1);
-    if (zl_mlm_data_init(&b->d, seq) != 0) return zl_lua_fail(L);
-    b->open = 1;
+    int size = zl_tokenizer_size(t);
+    corpus_box *b = zl_lua_class_new(L, &CORPUS, sizeof *b, 1, (const int[]){1});
     b->ids[0] = cls;
     b->ids[1] = sep;
     b->ids[2] = mask;
-    b->ids[3] = zl_tokenizer_size(t);
-    return 1;
+    b->ids[3] = size;
+    return zl_lua_class_set(L, &CORPUS, zl_mlm_data_init(&b->d, seq) == 0 ? &b->d : NULL);
 }
 
 static int c_add(lua_State *L)
@@ -92,35 +97,12 @@ static int c_unk(lua_State *L)
     return 1;
 }
 
-static int c_gc(lua_State *L)
-{
-    corpus_box *b = luaL_checkudata(L, 1, CORPUS_MT);
-    if (b->open) zl_mlm_data_free(&b->d);
-    b->open = 0;
-    return 0;
-}
-
-static int c_tostring(lua_State *L)
-{
-    corpus_box *b = luaL_checkudata(L, 1, CORPUS_MT);
-    if (!b->open) lua_pushliteral(L, "mlm corpus (closed)");
-    else lua_pushfstring(L, "mlm corpus: %d instances, %I wordpieces", b->d.count,
-                         (lua_Integer)b->d.n_tokens);
-    return 1;
-}
-
 int zl_lua_open_mlm(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"add", c_add}, {"count", c_count}, {"tokens", c_tokens},
-                                       {"unk", c_unk}, {"close", c_gc}, {NULL, NULL}};
-    static const luaL_Reg meta[] = {
-        {"__gc", c_gc}, {"__close", c_gc}, {"__tostring", c_tostring}, {NULL, NULL}};
+                                       {"unk", c_unk}, {NULL, NULL}};
     static const luaL_Reg fns[] = {{"corpus", l_corpus}, {NULL, NULL}};
-    luaL_newmetatable(L, CORPUS_MT);
-    luaL_setfuncs(L, meta, 0);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    zl_lua_class_open(L, &CORPUS, methods, NULL);
     luaL_newlib(L, fns);
     return 1;
 }

@@ -88,6 +88,27 @@ static const char *const LG_KEYS[] = {
     "input_ids", "token_type_ids", "input_mask", "qmask", "pmask", "start_positions",
     "end_positions", ZL_LUA_MASK_KEYS, "dropout", "attention_dropout", "seed", "accumulate", NULL};
 
+void zl_lua_train_batch(lua_State *L, int t, const char *arg, int max_seq, zl_bert_inputs *in,
+                        const int32_t **sp, const int32_t **ep)
+{
+    lua_getfield(L, t, "input_ids");
+    zl_tensor *ids = zl_lua_totensor(L, -1);
+    if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2 || ids->numel < 1)
+        luaL_error(L, "%s (input_ids must be an i32 tensor [batch, seq])", arg);
+    lua_pop(L, 1); /* the (snapshot) table keeps it alive */
+    if (max_seq > 0 && (ids->shape[0] > (1 << 20) || ids->shape[1] > max_seq))
+        luaL_error(L, "%s (input_ids is [%d,%d]: the sequence exceeds max_position_embeddings %d)",
+                   arg, (int)ids->shape[0], (int)ids->shape[1], max_seq);
+    int B = (int)ids->shape[0], S = (int)ids->shape[1];
+    int64_t BS = (int64_t)B * S;
+    *in = (zl_bert_inputs){B, S, ZL_I32P(ids), zl_lua_field_i32(L, t, "token_type_ids", BS, 0, arg),
+                           zl_lua_field_i32(L, t, "input_mask", BS, 0, arg),
+                           zl_lua_field_i32(L, t, "qmask", BS, 0, arg),
+                           zl_lua_field_i32(L, t, "pmask", BS, 0, arg)};
+    *sp = zl_lua_field_i32(L, t, "start_positions", B, 1, arg);
+    *ep = zl_lua_field_i32(L, t, "end_positions", B, 1, arg);
+}
+
 int zl_lua_optim_loss_and_grads(lua_State *L)
 {
     zl_lua_checkbert(L, 1);
@@ -97,25 +118,10 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
     zl_lua_opts_check(L, 2, LG, LG_KEYS);
     zl_bert *m = zl_lua_checkbert(L, 1);
     const zl_bert_config *c = &m->config;
-    lua_getfield(L, 2, "input_ids");
-    zl_tensor *ids = zl_lua_totensor(L, -1);
-    if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2 || ids->numel < 1)
-        return luaL_error(L, "bad argument #2 to 'loss_and_grads' (input_ids must be an i32 "
-                             "tensor [batch, seq])");
-    lua_pop(L, 1);
-    if (ids->shape[0] > (1 << 20) || ids->shape[1] > c->max_position_embeddings)
-        return luaL_error(L, "bad argument #2 to 'loss_and_grads' (input_ids is [%d,%d]: the "
-                             "sequence exceeds max_position_embeddings %d)",
-                          (int)ids->shape[0], (int)ids->shape[1], c->max_position_embeddings);
-    int B = (int)ids->shape[0], S = (int)ids->shape[1];
-    int64_t BS = (int64_t)B * S;
-    zl_bert_inputs in = {B, S, ZL_I32P(ids),
-                         zl_lua_field_i32(L, 2, "token_type_ids", BS, 0, LG_ARG),
-                         zl_lua_field_i32(L, 2, "input_mask", BS, 0, LG_ARG),
-                         zl_lua_field_i32(L, 2, "qmask", BS, 0, LG_ARG),
-                         zl_lua_field_i32(L, 2, "pmask", BS, 0, LG_ARG)};
-    const int32_t *sp = zl_lua_field_i32(L, 2, "start_positions", B, 1, LG_ARG);
-    const int32_t *ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, LG_ARG);
+    zl_bert_inputs in;
+    const int32_t *sp, *ep;
+    zl_lua_train_batch(L, 2, LG_ARG, c->max_position_embeddings, &in, &sp, &ep);
+    int B = in.B, S = in.S;
     zl_bert_forward_opts o;
     zl_bert_forward_opts_init(&o);
     zl_lua_mask_spec spec;
@@ -128,15 +134,7 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
         return luaL_error(L, LG ": options 'dropout' and 'attention_dropout' must be in [0, 1)");
     o.dropout_prob = (float)drop;
     o.attn_dropout_prob = (float)adrop;
-    lua_getfield(L, 2, "seed");
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        lua_Integer s = lua_tointegerx(L, -1, &ok);
-        if (!ok) return luaL_error(L, LG ": option 'seed' must be an integer (got %s)",
-                                   luaL_typename(L, -1));
-        o.seed = (uint64_t)s;
-    }
-    lua_pop(L, 1);
+    o.seed = (uint64_t)zl_lua_opt_int64(L, 2, LG, "seed", (lua_Integer)o.seed);
     int accumulate = zl_lua_opt_bool(L, 2, LG, "accumulate", 0);
 
     zl_trainer_ws *w = get_ws(L, 1, m); /* pushed: parent of the gradient views */
@@ -144,17 +142,7 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
     /* a finalizer run by the allocations above (or the mask function) may have closed an input: take the
      * pointers again after the last allocation (shapes never change) */
     m = zl_lua_checkbert(L, 1);
-    lua_getfield(L, 2, "input_ids");
-    ids = zl_lua_totensor(L, -1);
-    if (!ids || !ids->data) return luaL_error(L, LG_ARG " (input_ids was closed)");
-    lua_pop(L, 1);
-    in.input_ids = ZL_I32P(ids);
-    in.token_type_ids = zl_lua_field_i32(L, 2, "token_type_ids", BS, 0, LG_ARG);
-    in.input_mask = zl_lua_field_i32(L, 2, "input_mask", BS, 0, LG_ARG);
-    in.qmask = zl_lua_field_i32(L, 2, "qmask", BS, 0, LG_ARG);
-    in.pmask = zl_lua_field_i32(L, 2, "pmask", BS, 0, LG_ARG);
-    sp = zl_lua_field_i32(L, 2, "start_positions", B, 1, LG_ARG);
-    ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, LG_ARG);
+    zl_lua_train_batch(L, 2, LG_ARG, c->max_position_embeddings, &in, &sp, &ep);
     double loss;
     if (zl_trainer_ws_loss_and_grads(w, m, &in, &o, sp, ep, accumulate, &loss) != 0)
         return zl_lua_fail(L);
@@ -170,41 +158,21 @@ int zl_lua_optim_loss_and_grads(lua_State *L)
     return 2;
 }
 
-/* ---- the optimizer userdata (uservalue 1: the model) ---- */
-typedef struct {
-    zl_optim *o;
-} optim_box;
+/* ---- the optimizer userdata (uservalue 1: the model, borrowed) ---- */
+static void optim_free(void *o) { zl_optim_free(o); }
 
-static optim_box *checkopt(lua_State *L, int idx)
+static void optim_describe(lua_State *L, zl_lua_box *b)
 {
-    optim_box *b = luaL_checkudata(L, idx, OPTIM_MT);
-    if (!b->o) luaL_argerror(L, idx, "optimizer has been closed");
-    return b;
-}
-
-static int opt_gc(lua_State *L)
-{
-    optim_box *b = luaL_checkudata(L, 1, OPTIM_MT);
-    if (!b->o) return 0;
-    zl_optim_free(b->o);
-    b->o = NULL;
-    zl_lua_unborrow(L, 1, 1);
-    return 0;
-}
-
-static int opt_tostring(lua_State *L)
-{
-    optim_box *b = luaL_checkudata(L, 1, OPTIM_MT);
-    if (!b->o) {
-        lua_pushliteral(L, "optim: closed");
-        return 1;
-    }
-    const zl_optim_config *c = zl_optim_get_config(b->o);
+    const zl_optim_config *c = zl_optim_get_config(b->obj);
     lua_pushfstring(L, "optim: AdamWeightDecay, %d tensors, step %d of %d, lr %f, warm-up %d",
-                    zl_optim_count(b->o), (int)zl_optim_get_step(b->o), (int)c->total_steps,
+                    zl_optim_count(b->obj), (int)zl_optim_get_step(b->obj), (int)c->total_steps,
                     c->lr, (int)c->warmup_steps);
-    return 1;
 }
+
+static const zl_lua_class OPTIM = {OPTIM_MT, "optimizer has been closed", "optim: closed",
+                                   optim_free, 0, 1, optim_describe};
+
+static zl_optim *checkopt(lua_State *L, int idx) { return zl_lua_class_check(L, idx, &OPTIM)->obj; }
 
 int zl_lua_optim_config(lua_State *L, int idx, const char *fn, zl_optim_config *cfg)
 {
@@ -240,11 +208,8 @@ static int o_new(lua_State *L)
     if (zl_lua_optim_config(L, 2, "optim.new", &cfg) != 0)
         return luaL_error(L, "optim.new: option 'total_steps' is required");
 
-    optim_box *b = lua_newuserdatauv(L, sizeof *b, 1);
-    b->o = NULL;
-    luaL_setmetatable(L, OPTIM_MT);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 1);
+    zl_lua_class_new(L, &OPTIM, sizeof(zl_lua_box), 1, (const int[]){1});
+    zl_optim *o = NULL;
     int n = zl_bert_param_count(&m->config);
     const char **names = malloc((size_t)n * sizeof *names);
     int64_t *sizes = malloc((size_t)n * sizeof *sizes);
@@ -255,16 +220,14 @@ static int o_new(lua_State *L)
             names[i] = infos[i].name;
             sizes[i] = infos[i].numel;
         }
-        b->o = zl_optim_new(n, names, sizes, &cfg);
+        o = zl_optim_new(n, names, sizes, &cfg);
     } else {
         zl_error_set("optim: out of memory");
     }
     free(names);
     free(sizes);
     free(infos);
-    if (!b->o) return zl_lua_fail(L);
-    zl_lua_borrow(L, -1, 1); /* the model is freed after the optimizer (lpin.c) */
-    return 1;
+    return zl_lua_class_set(L, &OPTIM, o); /* the model is freed after the optimizer (lpin.c) */
 }
 
 /* The model of the optimizer (raises if it was closed). */
@@ -282,12 +245,12 @@ static zl_bert *opt_model(lua_State *L, int idx)
  * place. Updates the model's parameters; step is the global step after the update. */
 static int opt_step(lua_State *L)
 {
-    optim_box *b = checkopt(L, 1);
+    zl_optim *o = checkopt(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     double scale = luaL_optnumber(L, 3, 1.0);
     if (!isfinite(scale)) return luaL_argerror(L, 3, "scale must be a finite number");
     zl_bert *m = opt_model(L, 1);
-    int n = zl_optim_count(b->o);
+    int n = zl_optim_count(o);
     if (n != zl_bert_param_count(&m->config))
         return luaL_error(L, "optim: the model no longer has %d parameter tensors", n);
     /* every gradient is read into a plain table first: the grads table's metamethods
@@ -301,9 +264,9 @@ static int opt_step(lua_State *L)
         lua_setfield(L, gcopy, info.name);
     }
     lua_replace(L, 2);
-    b = checkopt(L, 1);
+    o = checkopt(L, 1);
     m = opt_model(L, 1);
-    if (n != zl_bert_param_count(&m->config) || n != zl_optim_count(b->o))
+    if (n != zl_bert_param_count(&m->config) || n != zl_optim_count(o))
         return luaL_error(L, "optim: the model no longer has %d parameter tensors", n);
     float **params = lua_newuserdatauv(L, 2 * (size_t)n * sizeof(float *), 0); /* GC'd scratch */
     float **grads = params + n;
@@ -321,15 +284,15 @@ static int opt_step(lua_State *L)
         grads[i] = ZL_F32P(g);
         lua_pop(L, 1); /* the grads table keeps it alive */
     }
-    if (scale != 1.0) zl_optim_grads_scale(b->o, grads, (float)scale);
+    if (scale != 1.0) zl_optim_grads_scale(o, grads, (float)scale);
     double norm, lr;
-    if (zl_optim_step(b->o, params, grads, &norm, &lr) != 0) return zl_lua_fail(L);
+    if (zl_optim_step(o, params, grads, &norm, &lr) != 0) return zl_lua_fail(L);
     lua_createtable(L, 0, 3);
     lua_pushnumber(L, lr);
     lua_setfield(L, -2, "lr");
     lua_pushnumber(L, norm);
     lua_setfield(L, -2, "grad_norm");
-    lua_pushinteger(L, (lua_Integer)zl_optim_get_step(b->o));
+    lua_pushinteger(L, (lua_Integer)zl_optim_get_step(o));
     lua_setfield(L, -2, "step");
     return 1;
 }
@@ -337,31 +300,28 @@ static int opt_step(lua_State *L)
 /* opt:lr([step]) -> the learning rate of a global step (default: the next update's) */
 static int opt_lr(lua_State *L)
 {
-    optim_box *b = checkopt(L, 1);
-    lua_Integer s = luaL_optinteger(L, 2, (lua_Integer)zl_optim_get_step(b->o));
-    lua_pushnumber(L, zl_optim_lr(b->o, s));
+    zl_optim *o = checkopt(L, 1);
+    lua_Integer s = luaL_optinteger(L, 2, (lua_Integer)zl_optim_get_step(o));
+    lua_pushnumber(L, zl_optim_lr(o, s));
     return 1;
 }
 
 /* opt:get_step() / opt:set_step(n): the global step (updates done so far) */
 static int opt_get_step(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)zl_optim_get_step(checkopt(L, 1)->o));
+    lua_pushinteger(L, (lua_Integer)zl_optim_get_step(checkopt(L, 1)));
     return 1;
 }
 
 static int opt_set_step(lua_State *L)
 {
-    optim_box *b = checkopt(L, 1);
-    if (zl_optim_set_step(b->o, luaL_checkinteger(L, 2)) != 0) return zl_lua_fail(L);
+    zl_optim *o = checkopt(L, 1);
+    if (zl_optim_set_step(o, luaL_checkinteger(L, 2)) != 0) return zl_lua_fail(L);
     return 0;
 }
 
-/* opt:config() -> the resolved settings (warmup_steps filled in) */
-static int opt_config(lua_State *L)
+void zl_lua_optim_push_config(lua_State *L, const zl_optim_config *c)
 {
-    const zl_optim_config *c = zl_optim_get_config(checkopt(L, 1)->o);
-    lua_createtable(L, 0, 9);
     lua_pushnumber(L, c->lr);
     lua_setfield(L, -2, "lr");
     lua_pushinteger(L, (lua_Integer)c->total_steps);
@@ -378,21 +338,28 @@ static int opt_config(lua_State *L)
     lua_setfield(L, -2, "beta2");
     lua_pushnumber(L, c->eps);
     lua_setfield(L, -2, "eps");
+}
+
+/* opt:config() -> the resolved settings (warmup_steps filled in) */
+static int opt_config(lua_State *L)
+{
+    lua_createtable(L, 0, 8);
+    zl_lua_optim_push_config(L, zl_optim_get_config(checkopt(L, 1)));
     return 1;
 }
 
 /* opt:save(path) / opt:load(path): m, v and the step as safetensors (for resume) */
 static int opt_save(lua_State *L)
 {
-    optim_box *b = checkopt(L, 1);
-    if (zl_optim_save(b->o, luaL_checkstring(L, 2)) != 0) return zl_lua_fail(L);
+    zl_optim *o = checkopt(L, 1);
+    if (zl_optim_save(o, luaL_checkstring(L, 2)) != 0) return zl_lua_fail(L);
     return 0;
 }
 
 static int opt_load(lua_State *L)
 {
-    optim_box *b = checkopt(L, 1);
-    if (zl_optim_load(b->o, luaL_checkstring(L, 2)) != 0) return zl_lua_fail(L);
+    zl_optim *o = checkopt(L, 1);
+    if (zl_optim_load(o, luaL_checkstring(L, 2)) != 0) return zl_lua_fail(L);
     return 0;
 }
 
@@ -408,18 +375,11 @@ int zl_lua_open_optim(lua_State *L)
     static const luaL_Reg methods[] = {
         {"step", opt_step}, {"lr", opt_lr}, {"get_step", opt_get_step},
         {"set_step", opt_set_step}, {"config", opt_config}, {"save", opt_save},
-        {"load", opt_load}, {"close", opt_gc}, {NULL, NULL}};
-    static const luaL_Reg meta[] = {
-        {"__gc", opt_gc}, {"__close", opt_gc}, {"__tostring", opt_tostring}, {NULL, NULL}};
+        {"load", opt_load}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"new", o_new}, {"loss_and_grads", zl_lua_optim_loss_and_grads}, {"decays", o_decays},
         {NULL, NULL}};
-    if (luaL_newmetatable(L, OPTIM_MT)) {
-        luaL_setfuncs(L, meta, 0);
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
+    zl_lua_class_open(L, &OPTIM, methods, NULL);
     luaL_newlib(L, fns);
     return 1;
 }

@@ -108,6 +108,19 @@ int zl_lua_opt_int(lua_State *L, int idx, const char *fn, const char *k, int def
     return v;
 }
 
+lua_Integer zl_lua_opt_int64(lua_State *L, int idx, const char *fn, const char *k, lua_Integer def)
+{
+    idx = lua_absindex(L, idx);
+    lua_Integer v = def;
+    if (getopt(L, idx, k) != LUA_TNIL) {
+        int ok;
+        v = lua_tointegerx(L, -1, &ok);
+        if (!ok) luaL_error(L, "%s: option '%s' must be an integer (got %s)", fn, k, luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
 double zl_lua_opt_number(lua_State *L, int idx, const char *fn, const char *k, double def)
 {
     idx = lua_absindex(L, idx);

@@ -18,14 +18,17 @@
 
 #define PDF_MT "zonelab.pdf"
 
-typedef struct { zl_pdf *p; } pdf_box;
+static void pdf_free(void *p) { zl_pdf_free(p); }
 
-static zl_pdf *check_pdf(lua_State *L)
+static void pdf_describe(lua_State *L, zl_lua_box *b)
 {
-    pdf_box *b = luaL_checkudata(L, 1, PDF_MT);
-    if (!b->p) luaL_argerror(L, 1, "pdf document has been closed");
-    return b->p;
+    lua_pushfstring(L, "pdf: %d page(s)", zl_pdf_page_count(b->obj));
 }
+
+static const zl_lua_class PDF = {PDF_MT, "pdf document has been closed", "pdf (closed)", pdf_free,
+                                 0, 0, pdf_describe};
+
+static zl_pdf *check_pdf(lua_State *L) { return zl_lua_class_check(L, 1, &PDF)->obj; }
 
 static int ok_or_fail(lua_State *L, int rc)
 {
@@ -36,27 +39,8 @@ static int ok_or_fail(lua_State *L, int rc)
 /* zonelab.pdf.new() -> doc */
 static int p_new(lua_State *L)
 {
-    pdf_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->p = NULL;
-    luaL_setmetatable(L, PDF_MT);
-    if (!(b->p = zl_pdf_new())) return zl_lua_fail(L);
-    return 1;
-}
-
-static int p_close(lua_State *L)
-{
-    pdf_box *b = luaL_checkudata(L, 1, PDF_MT);
-    zl_pdf_free(b->p);
-    b->p = NULL;
-    return 0;
-}
-
-static int p_tostring(lua_State *L)
-{
-    pdf_box *b = luaL_checkudata(L, 1, PDF_MT);
-    if (!b->p) lua_pushliteral(L, "pdf (closed)");
-    else lua_pushfstring(L, "pdf: %d page(s)", zl_pdf_page_count(b->p));
-    return 1;
+    zl_lua_class_new(L, &PDF, sizeof(zl_lua_box), 0, NULL);
+    return zl_lua_class_set(L, &PDF, zl_pdf_new());
 }
 
 static int p_page(lua_State *L)
@@ -87,23 +71,18 @@ static void check_rgb(lua_State *L, int idx, double rgb[3])
     for (int c = 0; c < 3; c++) rgb[c] = luaL_checknumber(L, idx + c);
 }
 
-static int p_fill_color(lua_State *L)
+/* doc:fill_color / doc:stroke_color (r, g, b or {r, g, b}) through set */
+static int set_color(lua_State *L, int (*set)(zl_pdf *, double, double, double))
 {
     check_pdf(L);
     double c[3];
     check_rgb(L, 2, c);
     zl_pdf *p = check_pdf(L); /* after the table's metamethods, which may have closed it */
-    return ok_or_fail(L, zl_pdf_fill_color(p, c[0], c[1], c[2]));
+    return ok_or_fail(L, set(p, c[0], c[1], c[2]));
 }
 
-static int p_stroke_color(lua_State *L)
-{
-    check_pdf(L);
-    double c[3];
-    check_rgb(L, 2, c);
-    zl_pdf *p = check_pdf(L); /* after the table's metamethods, which may have closed it */
-    return ok_or_fail(L, zl_pdf_stroke_color(p, c[0], c[1], c[2]));
-}
+static int p_fill_color(lua_State *L) { return set_color(L, zl_pdf_fill_color); }
+static int p_stroke_color(lua_State *L) { return set_color(L, zl_pdf_stroke_color); }
 
 static int p_line_width(lua_State *L)
 {
@@ -485,24 +464,13 @@ int zl_lua_open_pdf(lua_State *L)
         {"heatmap_layout", p_heatmap_layout},
         {"heatmap_page", p_heatmap_page},
         {"save", p_save},
-        {"close", p_close},
-        {NULL, NULL}};
-    static const luaL_Reg meta[] = {
-        {"__gc", p_close},
-        {"__close", p_close},
-        {"__tostring", p_tostring},
         {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"new", p_new},
         {"seismic", p_seismic},
         {"heat_color", p_heat_color},
         {NULL, NULL}};
-    if (luaL_newmetatable(L, PDF_MT)) {
-        luaL_setfuncs(L, meta, 0);
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
+    zl_lua_class_open(L, &PDF, methods, NULL);
     luaL_newlib(L, fns);
     return 1;
 }

@@ -32,8 +32,10 @@ static const char *anchor_string(lua_State *L, int anchor)
 static int p_spawn(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
+    static const char *const known[] = {"env", "log", "append", NULL};
     int has_opts = !lua_isnoneornil(L, 2);
     if (has_opts) luaL_checktype(L, 2, LUA_TTABLE);
+    zl_lua_opts_check(L, 2, "proc.spawn", known);
     lua_settop(L, 2);
     lua_newtable(L); /* 3: anchor of every string handed to the child */
     lua_Integer n = luaL_len(L, 1);

@@ -42,29 +42,51 @@
 /* Ownership (lpin.c): features borrow their tokenizer (uservalue 1) and data set
  * (uservalue 2); a collector borrows its features (uservalue 1); a sweep borrows the
  * data set and the features. An owner closed while borrowed is freed by its last borrower. */
-typedef struct { zl_lua_owner own; zl_squad *ds; } squad_box;
-typedef struct { zl_lua_owner own; zl_squad_features *f; } feats_box;
-typedef struct { zl_squad_collector *c; } coll_box;
-
 static void squad_free(void *p) { zl_squad_free(p); }
 static void feats_free(void *p) { zl_squad_features_free(p); }
+/* reads its features: they are still held when it is freed */
+static void coll_free(void *p) { zl_squad_collector_free(p); }
+
+static void squad_describe(lua_State *L, zl_lua_box *b)
+{
+    const zl_squad *ds = b->obj;
+    lua_pushfstring(L, "squad data %s: %d questions, %d paragraphs%s", ds->path, ds->n_examples,
+                    ds->n_paragraphs, ds->training ? " (training)" : "");
+}
+
+static void feats_describe(lua_State *L, zl_lua_box *b)
+{
+    const zl_squad_features *f = b->obj;
+    lua_pushfstring(L, "squad features: %d features of %d examples (max_seq_length %d, "
+                    "doc_stride %d, max_query_length %d)", f->count, f->n_examples,
+                    f->opts.max_seq_length, f->opts.doc_stride, f->opts.max_query_length);
+}
+
+static void coll_describe(lua_State *L, zl_lua_box *b)
+{
+    lua_pushfstring(L, "squad collector: %d features filled", zl_squad_collector_filled(b->obj));
+}
+
+static const zl_lua_class SQUAD = {SQUAD_MT, "data set has been closed", "squad data (closed)",
+                                   squad_free, 1, 0, squad_describe};
+static const zl_lua_class FEATS = {FEATS_MT, "features have been closed",
+                                   "squad features (closed)", feats_free, 1, 2, feats_describe};
+static const zl_lua_class COLL = {COLL_MT, "collector has been closed", "squad collector (closed)",
+                                  coll_free, 0, 1, coll_describe};
 
 static zl_squad *check_squad(lua_State *L, int idx)
 {
-    squad_box *b = luaL_checkudata(L, idx, SQUAD_MT);
-    if (!b->ds) luaL_argerror(L, idx, "data set has been closed");
-    return b->ds;
+    return zl_lua_class_check(L, idx, &SQUAD)->obj;
 }
 
 /* Features, checking that the tokenizer they borrow (uservalue 1) is still open. */
 static zl_squad_features *check_feats(lua_State *L, int idx)
 {
-    feats_box *b = luaL_checkudata(L, idx, FEATS_MT);
-    if (!b->f) luaL_argerror(L, idx, "features have been closed");
+    zl_squad_features *f = zl_lua_class_check(L, idx, &FEATS)->obj;
     lua_getiuservalue(L, idx, 1);
     zl_lua_checktokenizer(L, -1);
     lua_pop(L, 1);
-    return b->f;
+    return f;
 }
 
 struct zl_squad *zl_lua_checksquad(lua_State *L, int idx) { return check_squad(L, idx); }
@@ -103,11 +125,8 @@ static int l_load(lua_State *L)
     static const char *const known[] = {"training", NULL};
     check_opts(L, 2, "squad.load", known);
     int training = opt_bool(L, 2, "training", 0);
-    squad_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    *b = (squad_box){{0, NULL, NULL}, NULL};
-    luaL_setmetatable(L, SQUAD_MT);
-    if (!(b->ds = zl_squad_load(path, training))) return zl_lua_fail(L);
-    return 1;
+    zl_lua_class_new(L, &SQUAD, sizeof(zl_lua_box), 0, NULL);
+    return zl_lua_class_set(L, &SQUAD, zl_squad_load(path, training));
 }
 
 static int s_count(lua_State *L)
@@ -172,25 +191,6 @@ static int s_example(lua_State *L)
     return 1;
 }
 
-static int s_gc(lua_State *L)
-{
-    squad_box *b = luaL_checkudata(L, 1, SQUAD_MT);
-    zl_lua_owner_close(L, &b->own, b->ds, squad_free);
-    b->ds = NULL;
-    return 0;
-}
-
-static int s_tostring(lua_State *L)
-{
-    squad_box *b = luaL_checkudata(L, 1, SQUAD_MT);
-    if (!b->ds) lua_pushstring(L, "squad data (closed)");
-    else
-        lua_pushfstring(L, "squad data %s: %d questions, %d paragraphs%s", b->ds->path,
-                        b->ds->n_examples, b->ds->n_paragraphs,
-                        b->ds->training ? " (training)" : "");
-    return 1;
-}
-
 /* ---- features ---- */
 static int l_features(lua_State *L)
 {
@@ -203,17 +203,11 @@ static int l_features(lua_State *L)
     o.max_query_length = opt_int(L, 3, "max_query_length", o.max_query_length, 0);
     o.training = opt_bool(L, 3, "training", 0);
     o.pad = opt_bool(L, 3, "pad", 0);
-    feats_box *b = lua_newuserdatauv(L, sizeof *b, 2);
-    *b = (feats_box){{0, NULL, NULL}, NULL};
-    luaL_setmetatable(L, FEATS_MT);
-    lua_pushvalue(L, 2);
-    lua_setiuservalue(L, -2, 1);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 2);
-    if (!(b->f = zl_squad_features_new(ds, tok, &o))) return zl_lua_fail(L);
-    zl_lua_borrow(L, -1, 1);
-    zl_lua_borrow(L, -1, 2);
-    return 1;
+    zl_lua_class_new(L, &FEATS, sizeof(zl_lua_box), 2, (const int[]){2, 1});
+    /* the options' metamethods (or the allocation's finalizers) may have closed them */
+    ds = check_squad(L, 1);
+    tok = zl_lua_checktokenizer(L, 2);
+    return zl_lua_class_set(L, &FEATS, zl_squad_features_new(ds, tok, &o));
 }
 
 static int f_count(lua_State *L)
@@ -261,10 +255,11 @@ static int f_get(lua_State *L)
                                                                      : ft->length;
     lua_createtable(L, 0, 12);
     lua_getiuservalue(L, 1, 2);
-    squad_box *sb = luaL_testudata(L, -1, SQUAD_MT);
+    zl_lua_box *sb = luaL_testudata(L, -1, SQUAD_MT);
     lua_pop(L, 1);
-    if (sb && sb->ds && ft->example_index < sb->ds->n_examples) {
-        lua_pushstring(L, sb->ds->examples[ft->example_index].qid);
+    const zl_squad *ds = sb ? sb->obj : NULL;
+    if (ds && ft->example_index < ds->n_examples) {
+        lua_pushstring(L, ds->examples[ft->example_index].qid);
         lua_setfield(L, -2, "qid");
     }
     lua_pushinteger(L, ft->example_index + 1);
@@ -427,51 +422,22 @@ static int f_span_text(lua_State *L)
     return 1;
 }
 
-static int f_gc(lua_State *L)
-{
-    feats_box *b = luaL_checkudata(L, 1, FEATS_MT);
-    if (!b->f) return 0;
-    zl_lua_owner_close(L, &b->own, b->f, feats_free);
-    b->f = NULL;
-    zl_lua_unborrow(L, 1, 1); /* closed features never reach their tokenizer or data set */
-    zl_lua_unborrow(L, 1, 2);
-    return 0;
-}
-
-static int f_tostring(lua_State *L)
-{
-    feats_box *b = luaL_checkudata(L, 1, FEATS_MT);
-    if (!b->f) lua_pushstring(L, "squad features (closed)");
-    else
-        lua_pushfstring(L, "squad features: %d features of %d examples (max_seq_length %d, "
-                        "doc_stride %d, max_query_length %d)", b->f->count, b->f->n_examples,
-                        b->f->opts.max_seq_length, b->f->opts.doc_stride,
-                        b->f->opts.max_query_length);
-    return 1;
-}
-
 /* ---- collector and decoding ---- */
 static int l_collector(lua_State *L)
 {
     zl_squad_features *f = check_feats(L, 1);
-    coll_box *b = lua_newuserdatauv(L, sizeof *b, 1);
-    b->c = NULL;
-    luaL_setmetatable(L, COLL_MT);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 1);
-    if (!(b->c = zl_squad_collector_new(f))) return zl_lua_fail(L);
-    zl_lua_borrow(L, -1, 1);
-    return 1;
+    zl_lua_class_new(L, &COLL, sizeof(zl_lua_box), 1, (const int[]){1});
+    f = check_feats(L, 1); /* the allocation's finalizers may have closed them */
+    return zl_lua_class_set(L, &COLL, zl_squad_collector_new(f));
 }
 
 static zl_squad_collector *check_coll(lua_State *L, int idx)
 {
-    coll_box *b = luaL_checkudata(L, idx, COLL_MT);
-    if (!b->c) luaL_argerror(L, idx, "collector has been closed");
+    zl_squad_collector *c = zl_lua_class_check(L, idx, &COLL)->obj;
     lua_getiuservalue(L, idx, 1);
     check_feats(L, -1);
     lua_pop(L, 1);
-    return b->c;
+    return c;
 }
 
 /* Logits at idx given as a table: copied into a scratch userdata pushed on the stack
@@ -603,24 +569,6 @@ static int c_decode(lua_State *L)
     return run_decode(L, 1, 4, 2, 3);
 }
 
-static int c_gc(lua_State *L)
-{
-    coll_box *b = luaL_checkudata(L, 1, COLL_MT);
-    if (!b->c) return 0;
-    zl_squad_collector_free(b->c); /* reads its features: they are still held */
-    b->c = NULL;
-    zl_lua_unborrow(L, 1, 1);
-    return 0;
-}
-
-static int c_tostring(lua_State *L)
-{
-    coll_box *b = luaL_checkudata(L, 1, COLL_MT);
-    if (!b->c) lua_pushstring(L, "squad collector (closed)");
-    else lua_pushfstring(L, "squad collector: %d features filled", zl_squad_collector_filled(b->c));
-    return 1;
-}
-
 /* zl.squad.decode(ds, feats, results, opts) */
 static int l_decode(lua_State *L)
 {
@@ -700,30 +648,6 @@ static int l_final_text(lua_State *L)
     return 1;
 }
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction gc, lua_CFunction tostring, lua_CFunction len, int owner)
-{
-    if (luaL_newmetatable(L, name)) {
-        if (owner) zl_lua_owner_mark(L, -1);
-        lua_pushcfunction(L, gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, gc);
-        lua_setfield(L, -2, "__close");
-        lua_pushcfunction(L, tostring);
-        lua_setfield(L, -2, "__tostring");
-        if (len) {
-            lua_pushcfunction(L, len);
-            lua_setfield(L, -2, "__len");
-        }
-        lua_newtable(L);
-        luaL_setfuncs(L, methods, 0);
-        lua_pushcfunction(L, gc);
-        lua_setfield(L, -2, "close");
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
-}
-
 int zl_lua_open_squad(lua_State *L)
 {
     static const luaL_Reg sm[] = {{"count", s_count}, {"example", s_example},
@@ -734,9 +658,9 @@ int zl_lua_open_squad(lua_State *L)
                                   {"span_text", f_span_text}, {NULL, NULL}};
     static const luaL_Reg cm[] = {{"add", c_add}, {"filled", c_filled}, {"decode", c_decode},
                                   {NULL, NULL}};
-    new_class(L, SQUAD_MT, sm, s_gc, s_tostring, s_count, 1);
-    new_class(L, FEATS_MT, fm, f_gc, f_tostring, f_count, 1);
-    new_class(L, COLL_MT, cm, c_gc, c_tostring, NULL, 0);
+    zl_lua_class_open(L, &SQUAD, sm, s_count);
+    zl_lua_class_open(L, &FEATS, fm, f_count);
+    zl_lua_class_open(L, &COLL, cm, NULL);
     static const luaL_Reg fns[] = {{"load", l_load},
                                    {"features", l_features},
                                    {"collector", l_collector},

@@ -25,9 +25,21 @@
 #include <string.h>
 
 #define SWEEP_MT "zonelab.sweep"
-typedef struct { zl_sweep *s; int n_cfg; } sweep_box;
+typedef struct { zl_lua_box box; int n_cfg; } sweep_box; /* box.obj: the zl_sweep */
 
 enum { UV_MODEL = 1, UV_DS, UV_FEATS, UV_KEEP, UV_COUNT = UV_KEEP };
+
+static void sweep_free(void *s) { zl_sweep_free(s); }
+
+static void sweep_describe(lua_State *L, zl_lua_box *b)
+{
+    lua_pushfstring(L, "sweep: %d configurations, %d batches", ((sweep_box *)b)->n_cfg,
+                    zl_sweep_batches(b->obj));
+}
+
+/* borrows the model, the data set and the features (uservalues 1-3) */
+static const zl_lua_class SWEEP = {SWEEP_MT, "sweep has been closed", "sweep (closed)", sweep_free,
+                                   0, UV_FEATS, sweep_describe};
 
 /* lsquad.c's checks: the data set, and features whose tokenizer is still open. */
 #define check_ds zl_lua_checksquad
@@ -35,8 +47,7 @@ enum { UV_MODEL = 1, UV_DS, UV_FEATS, UV_KEEP, UV_COUNT = UV_KEEP };
 
 static sweep_box *check_sweep(lua_State *L, int idx)
 {
-    sweep_box *b = luaL_checkudata(L, idx, SWEEP_MT);
-    if (!b->s) luaL_argerror(L, idx, "sweep has been closed");
+    sweep_box *b = (sweep_box *)zl_lua_class_check(L, idx, &SWEEP);
     /* what it borrows must still be open (closing them early is a usage error) */
     lua_getiuservalue(L, idx, UV_MODEL);
     zl_lua_checkbert(L, -1);
@@ -114,54 +125,42 @@ static int l_new(lua_State *L)
     int keep = lua_gettop(L);
     for (int k = 1; k <= n; k++)
         cfg[k - 1] = read_config(L, 4, k, &m->config, f->opts.max_seq_length, keep);
-    sweep_box *b = lua_newuserdatauv(L, sizeof *b, UV_COUNT);
-    b->s = NULL;
+    sweep_box *b = zl_lua_class_new(L, &SWEEP, sizeof *b, UV_COUNT, (const int[]){1, 2, 3, keep});
     b->n_cfg = n;
-    luaL_setmetatable(L, SWEEP_MT);
-    for (int k = 1; k < UV_KEEP; k++) {
-        lua_pushvalue(L, k);
-        lua_setiuservalue(L, -2, k);
-    }
-    lua_pushvalue(L, keep);
-    lua_setiuservalue(L, -2, UV_KEEP);
     /* reading the options and configurations may have run metamethods that closed the
      * model, data set or features: take the pointers again now */
     m = zl_lua_checkbert(L, 1);
     check_ds(L, 2);
     f = check_feats(L, 3);
-    if (!(b->s = zl_sweep_new(m, f, cfg, n, &o))) return zl_lua_fail(L);
     /* the model and the features (read by the sweep's collectors) are freed after it (lpin.c) */
-    zl_lua_borrow(L, -1, UV_MODEL);
-    zl_lua_borrow(L, -1, UV_DS);
-    zl_lua_borrow(L, -1, UV_FEATS);
-    return 1;
+    return zl_lua_class_set(L, &SWEEP, zl_sweep_new(m, f, cfg, n, &o));
 }
 
 static int check_batch(lua_State *L, sweep_box *b, int idx)
 {
     lua_Integer k = luaL_checkinteger(L, idx);
-    int n = zl_sweep_batches(b->s);
+    int n = zl_sweep_batches(b->box.obj);
     if (k < 1 || k > n) luaL_argerror(L, idx, "batch index out of range");
     return (int)k - 1;
 }
 
 static int s_batches(lua_State *L)
 {
-    lua_pushinteger(L, zl_sweep_batches(check_sweep(L, 1)->s));
+    lua_pushinteger(L, zl_sweep_batches(check_sweep(L, 1)->box.obj));
     return 1;
 }
 
 static int s_batch_cost(lua_State *L)
 {
     sweep_box *b = check_sweep(L, 1);
-    lua_pushnumber(L, zl_sweep_batch_cost(b->s, check_batch(L, b, 2)));
+    lua_pushnumber(L, zl_sweep_batch_cost(b->box.obj, check_batch(L, b, 2)));
     return 1;
 }
 
 static int s_step(lua_State *L)
 {
     sweep_box *b = check_sweep(L, 1);
-    if (zl_sweep_step(b->s, check_batch(L, b, 2)) != 0) return zl_lua_fail(L);
+    if (zl_sweep_step(b->box.obj, check_batch(L, b, 2)) != 0) return zl_lua_fail(L);
     return 0;
 }
 
@@ -190,13 +189,13 @@ static int s_write(lua_State *L)
     check_feats(L, 7);
     /* the result table first: nothing can raise between decode and free but pushes */
     lua_createtable(L, 0, ds->n_examples);
-    zl_squad_predictions *p = zl_sweep_decode(b->s, (int)i - 1, ds, &o);
+    zl_squad_predictions *p = zl_sweep_decode(b->box.obj, (int)i - 1, ds, &o);
     if (!p) return zl_lua_fail(L);
     int rc = 0;
     if (nbest_path) rc = zl_squad_write_nbest(nbest_path, p);
     if (rc == 0 && pred_path) rc = zl_squad_write_predictions(pred_path, p);
     if (rc == 0) {
-        zl_sweep_release(b->s, (int)i - 1);
+        zl_sweep_release(b->box.obj, (int)i - 1);
         for (int k = 0; k < p->count; k++) {
             lua_pushstring(L, p->items[k].text);
             lua_setfield(L, -2, p->items[k].qid);
@@ -213,7 +212,7 @@ static int s_release(lua_State *L)
     sweep_box *b = check_sweep(L, 1);
     lua_Integer i = luaL_checkinteger(L, 2);
     if (i < 1 || i > b->n_cfg) return luaL_argerror(L, 2, "configuration index out of range");
-    zl_sweep_release(b->s, (int)i - 1);
+    zl_sweep_release(b->box.obj, (int)i - 1);
     return 0;
 }
 
@@ -222,7 +221,7 @@ static int s_sync(lua_State *L)
 {
     sweep_box *b = check_sweep(L, 1);
     int64_t *off = lua_newuserdatauv(L, (size_t)b->n_cfg * sizeof *off, 0);
-    if (zl_sweep_sync(b->s, off) != 0) return zl_lua_fail(L);
+    if (zl_sweep_sync(b->box.obj, off) != 0) return zl_lua_fail(L);
     lua_createtable(L, b->n_cfg, 0);
     for (int i = 0; i < b->n_cfg; i++) {
         lua_pushinteger(L, (lua_Integer)off[i]);
@@ -248,33 +247,13 @@ static int s_resume(lua_State *L)
         lua_pop(L, 1);
     }
     b = check_sweep(L, 1); /* the table's metamethods may have closed it */
-    if (zl_sweep_verify(b->s, off) != 0) {
+    if (zl_sweep_verify(b->box.obj, off) != 0) {
         lua_pushnil(L);
         lua_pushstring(L, zl_error_get());
         return 2;
     }
-    if (zl_sweep_resume(b->s, off) != 0) return zl_lua_fail(L);
+    if (zl_sweep_resume(b->box.obj, off) != 0) return zl_lua_fail(L);
     lua_pushboolean(L, 1);
-    return 1;
-}
-
-static int s_gc(lua_State *L)
-{
-    sweep_box *b = luaL_checkudata(L, 1, SWEEP_MT);
-    if (!b->s) return 0;
-    zl_sweep_free(b->s);
-    b->s = NULL;
-    zl_lua_unborrow(L, 1, UV_MODEL);
-    zl_lua_unborrow(L, 1, UV_DS);
-    zl_lua_unborrow(L, 1, UV_FEATS);
-    return 0;
-}
-
-static int s_tostring(lua_State *L)
-{
-    sweep_box *b = luaL_checkudata(L, 1, SWEEP_MT);
-    if (!b->s) lua_pushstring(L, "sweep (closed)");
-    else lua_pushfstring(L, "sweep: %d configurations, %d batches", b->n_cfg, zl_sweep_batches(b->s));
     return 1;
 }
 
@@ -283,16 +262,8 @@ int zl_lua_open_sweep(lua_State *L)
     static const luaL_Reg methods[] = {{"batches", s_batches}, {"batch_cost", s_batch_cost},
                                        {"step", s_step}, {"write", s_write}, {"sync", s_sync},
                                        {"resume", s_resume}, {"release", s_release},
-                                       {"close", s_gc},
                                        {NULL, NULL}};
-    if (luaL_newmetatable(L, SWEEP_MT)) {
-        static const luaL_Reg meta[] = {{"__gc", s_gc}, {"__close", s_gc},
-                                        {"__tostring", s_tostring}, {NULL, NULL}};
-        luaL_setfuncs(L, meta, 0);
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
+    zl_lua_class_open(L, &SWEEP, methods, NULL);
     static const luaL_Reg fns[] = {{"new", l_new}, {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;

@@ -17,14 +17,22 @@
 
 #define TOKENIZER_MT "zonelab.tokenizer"
 
+static void tok_free(void *t) { zl_tokenizer_free(t); }
+
+static void tok_describe(lua_State *L, zl_lua_box *b)
+{
+    zl_tokenizer_opts o = zl_tokenizer_get_opts(b->obj);
+    lua_pushfstring(L, "tokenizer: %d pieces, %s%s", zl_tokenizer_size(b->obj),
+                    o.lower ? "lower-cased" : "cased", o.cmrc ? ", CMRC variant" : "");
+}
+
 /* an owner (lpin.c): features borrow it */
-typedef struct { zl_lua_owner own; zl_tokenizer *t; } tok_box;
+static const zl_lua_class TOKENIZER = {TOKENIZER_MT, "tokenizer has been closed",
+                                       "tokenizer (closed)", tok_free, 1, 0, tok_describe};
 
 zl_tokenizer *zl_lua_checktokenizer(lua_State *L, int idx)
 {
-    tok_box *b = luaL_checkudata(L, idx, TOKENIZER_MT);
-    if (!b->t) luaL_argerror(L, idx, "tokenizer has been closed");
-    return b->t;
+    return zl_lua_class_check(L, idx, &TOKENIZER)->obj;
 }
 
 static int opt_bool(lua_State *L, int idx, const char *key, int def)
@@ -39,11 +47,8 @@ static int l_load(lua_State *L)
     static const char *const known[] = {"lower", "cmrc", NULL};
     zl_lua_opts_check(L, 2, "tokenizer.load", known);
     zl_tokenizer_opts o = {opt_bool(L, 2, "lower", 0), opt_bool(L, 2, "cmrc", 0)};
-    tok_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-    *b = (tok_box){{0, NULL, NULL}, NULL};
-    luaL_setmetatable(L, TOKENIZER_MT);
-    if (!(b->t = zl_tokenizer_load(path, &o))) return zl_lua_fail(L);
-    return 1;
+    zl_lua_class_new(L, &TOKENIZER, sizeof(zl_lua_box), 0, NULL);
+    return zl_lua_class_set(L, &TOKENIZER, zl_tokenizer_load(path, &o));
 }
 
 static void encode(lua_State *L, zl_tokenizer *t, zl_ids *ids)
@@ -56,33 +61,24 @@ static void encode(lua_State *L, zl_tokenizer *t, zl_ids *ids)
     }
 }
 
-static int m_tokenize(lua_State *L)
+/* tok:tokenize(text) -> {pieces}; tok:encode(text) -> {ids} */
+static int push_encoded(lua_State *L, int pieces)
 {
     zl_tokenizer *t = zl_lua_checktokenizer(L, 1);
     zl_ids ids = {0};
     encode(L, t, &ids);
     lua_createtable(L, ids.n, 0);
     for (int i = 0; i < ids.n; i++) {
-        lua_pushstring(L, zl_tokenizer_piece(t, ids.v[i]));
+        if (pieces) lua_pushstring(L, zl_tokenizer_piece(t, ids.v[i]));
+        else lua_pushinteger(L, ids.v[i]);
         lua_rawseti(L, -2, i + 1);
     }
     zl_ids_free(&ids);
     return 1;
 }
 
-static int m_encode(lua_State *L)
-{
-    zl_tokenizer *t = zl_lua_checktokenizer(L, 1);
-    zl_ids ids = {0};
-    encode(L, t, &ids);
-    lua_createtable(L, ids.n, 0);
-    for (int i = 0; i < ids.n; i++) {
-        lua_pushinteger(L, ids.v[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    zl_ids_free(&ids);
-    return 1;
-}
+static int m_tokenize(lua_State *L) { return push_encoded(L, 1); }
+static int m_encode(lua_State *L) { return push_encoded(L, 0); }
 
 static int m_basic(lua_State *L)
 {
@@ -142,45 +138,12 @@ static int m_options(lua_State *L)
     return 1;
 }
 
-static void tok_free(void *t) { zl_tokenizer_free(t); }
-
-static int m_gc(lua_State *L)
-{
-    tok_box *b = luaL_checkudata(L, 1, TOKENIZER_MT);
-    zl_lua_owner_close(L, &b->own, b->t, tok_free);
-    b->t = NULL;
-    return 0;
-}
-
-static int m_tostring(lua_State *L)
-{
-    tok_box *b = luaL_checkudata(L, 1, TOKENIZER_MT);
-    if (!b->t) {
-        lua_pushstring(L, "tokenizer (closed)");
-        return 1;
-    }
-    zl_tokenizer_opts o = zl_tokenizer_get_opts(b->t);
-    lua_pushfstring(L, "tokenizer: %d pieces, %s%s", zl_tokenizer_size(b->t),
-                    o.lower ? "lower-cased" : "cased", o.cmrc ? ", CMRC variant" : "");
-    return 1;
-}
-
 int zl_lua_open_tokenizer(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"tokenize", m_tokenize}, {"encode", m_encode}, {"basic", m_basic},
-        {"id", m_id}, {"piece", m_piece}, {"options", m_options}, {"close", m_gc},
-        {NULL, NULL}};
-    static const luaL_Reg meta[] = {
-        {"__gc", m_gc}, {"__close", m_gc}, {"__len", m_len}, {"__tostring", m_tostring},
-        {NULL, NULL}};
-    if (luaL_newmetatable(L, TOKENIZER_MT)) {
-        luaL_setfuncs(L, meta, 0);
-        zl_lua_owner_mark(L, -1);
-        luaL_newlib(L, methods);
-        lua_setfield(L, -2, "__index");
-    }
-    lua_pop(L, 1);
+        {"id", m_id}, {"piece", m_piece}, {"options", m_options}, {NULL, NULL}};
+    zl_lua_class_open(L, &TOKENIZER, methods, m_len);
     static const luaL_Reg fns[] = {{"load", l_load}, {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;

@@ -32,36 +32,39 @@
 #define TRAINER_MT "zonelab.train"
 
 typedef struct {
-    zl_trainer *t;
+    zl_lua_box box; /* the zl_trainer */
     zl_bert *m;     /* the model it was made for (checked still open on every call) */
 } trainer_box;
 
 #define MS_ARG "bad argument #1 to 'micro_step'"
 
+static void trainer_free(void *t) { zl_trainer_free(t); }
+
+static void trainer_describe(lua_State *L, zl_lua_box *b)
+{
+    zl_trainer *t = b->obj;
+    const zl_trainer_config *c = zl_trainer_get_config(t);
+    lua_pushfstring(L, "trainer: micro-batch %d x %d, step %d of %d, %f MB", c->micro_batch,
+                    c->max_seq_length, (int)zl_trainer_get_step(t),
+                    (int)zl_optim_get_config(zl_trainer_optim(t))->total_steps,
+                    (lua_Number)zl_trainer_bytes(t) / 1e6);
+}
+
+/* uservalue 1: the model, borrowed */
+static const zl_lua_class TRAINER = {TRAINER_MT, "trainer has been closed", "trainer (closed)",
+                                     trainer_free, 0, 1, trainer_describe};
+
 static trainer_box *checkbox(lua_State *L, int idx)
 {
-    trainer_box *b = luaL_checkudata(L, idx, TRAINER_MT);
-    if (!b->t) luaL_argerror(L, idx, "trainer has been closed");
+    trainer_box *b = (trainer_box *)zl_lua_class_check(L, idx, &TRAINER);
     lua_getiuservalue(L, idx, 1);
     if (zl_lua_checkbert(L, -1) != b->m) luaL_error(L, "train: the trainer's model was replaced");
     lua_pop(L, 1);
     return b;
 }
 
+static zl_trainer *checktrainer(lua_State *L, int idx) { return checkbox(L, idx)->box.obj; }
 
-/* A 64-bit integer option (the seed; lopts.c's getters read int-sized ones). */
-static lua_Integer field_int64(lua_State *L, int t, const char *k, lua_Integer def)
-{
-    lua_getfield(L, t, k);
-    lua_Integer v = def;
-    if (!lua_isnil(L, -1)) {
-        int ok;
-        v = lua_tointegerx(L, -1, &ok);
-        if (!ok) luaL_error(L, "train.new: option '%s' must be an integer (got %s)", k, luaL_typename(L, -1));
-    }
-    lua_pop(L, 1);
-    return v;
-}
 
 /* zonelab.train.new(m, opts) */
 static int l_new(lua_State *L)
@@ -84,7 +87,7 @@ static int l_new(lua_State *L)
     c.dropout = (float)zl_lua_opt_number(L, 2, "train.new", "dropout", m->config.hidden_dropout_prob);
     c.attn_dropout = (float)zl_lua_opt_number(
         L, 2, "train.new", "attention_dropout", given ? c.dropout : m->config.attention_probs_dropout_prob);
-    c.seed = (uint64_t)field_int64(L, 2, "seed", (lua_Integer)c.seed);
+    c.seed = (uint64_t)zl_lua_opt_int64(L, 2, "train.new", "seed", (lua_Integer)c.seed);
     c.max_predictions = zl_lua_opt_int(L, 2, "train.new", "max_predictions",
                                        c.max_predictions < c.max_seq_length ? c.max_predictions
                                                                             : c.max_seq_length,
@@ -100,40 +103,9 @@ static int l_new(lua_State *L)
     /* the optimizer's options are read as zl.optim.new reads them (loptim.c) */
     if (zl_lua_optim_fields(L, 2, "train.new", &c.optim) != 0)
         return luaL_error(L, "train.new: option 'total_steps' is required");
-    trainer_box *b = lua_newuserdatauv(L, sizeof *b, 1);
-    b->t = NULL;
+    trainer_box *b = zl_lua_class_new(L, &TRAINER, sizeof *b, 1, (const int[]){1});
     b->m = m;
-    luaL_setmetatable(L, TRAINER_MT);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 1);
-    if (!(b->t = zl_trainer_new(m, &c))) return zl_lua_fail(L);
-    zl_lua_borrow(L, -1, 1); /* the model is freed after the trainer (lpin.c) */
-    return 1;
-}
-
-static int t_gc(lua_State *L)
-{
-    trainer_box *b = luaL_checkudata(L, 1, TRAINER_MT);
-    if (!b->t) return 0;
-    zl_trainer_free(b->t);
-    b->t = NULL;
-    zl_lua_unborrow(L, 1, 1);
-    return 0;
-}
-
-static int t_tostring(lua_State *L)
-{
-    trainer_box *b = luaL_checkudata(L, 1, TRAINER_MT);
-    if (!b->t) {
-        lua_pushliteral(L, "trainer (closed)");
-        return 1;
-    }
-    const zl_trainer_config *c = zl_trainer_get_config(b->t);
-    lua_pushfstring(L, "trainer: micro-batch %d x %d, step %d of %d, %f MB", c->micro_batch,
-                    c->max_seq_length, (int)zl_trainer_get_step(b->t),
-                    (int)zl_optim_get_config(zl_trainer_optim(b->t))->total_steps,
-                    (lua_Number)zl_trainer_bytes(b->t) / 1e6);
-    return 1;
+    return zl_lua_class_set(L, &TRAINER, zl_trainer_new(m, &c)); /* the model is freed after the trainer (lpin.c) */
 }
 
 static void push_result(lua_State *L, const zl_trainer_result *r)
@@ -197,10 +169,10 @@ static int t_step_features(lua_State *L)
     int count;
     int32_t *idx = order_arg(L, "feature", &count);
     /* a finalizer run by its allocation may have closed an argument: take them now */
-    trainer_box *b = checkbox(L, 1);
+    zl_trainer *t = checktrainer(L, 1);
     zl_squad_features *f = zl_lua_checkfeatures(L, 2);
     zl_trainer_result r;
-    if (zl_trainer_step_features(b->t, f, idx, count, pad_to, &r) != 0) return zl_lua_fail(L);
+    if (zl_trainer_step_features(t, f, idx, count, pad_to, &r) != 0) return zl_lua_fail(L);
     push_result(L, &r);
     return 1;
 }
@@ -217,52 +189,40 @@ static int t_micro_step(lua_State *L)
     /* the inputs' metamethods run now, once: reading the copy runs no Lua code */
     zl_lua_snapshot(L, 2, MS_KEYS);
     zl_lua_opts_check(L, 2, "micro_step", MS_KEYS);
-    trainer_box *b = checkbox(L, 1);
-    lua_getfield(L, 2, "input_ids");
-    zl_tensor *ids = zl_lua_totensor(L, -1);
-    if (!ids || !ids->data || ids->dtype != ZL_I32 || ids->ndim != 2 || ids->numel < 1)
-        return luaL_error(L, "bad argument #1 to 'micro_step' (input_ids must be an i32 tensor "
-                             "[batch, seq])");
-    lua_pop(L, 1);
-    int B = (int)ids->shape[0], S = (int)ids->shape[1];
-    int64_t BS = (int64_t)B * S;
-    zl_bert_inputs in = {B, S, ZL_I32P(ids),
-                         zl_lua_field_i32(L, 2, "token_type_ids", BS, 0, MS_ARG),
-                         zl_lua_field_i32(L, 2, "input_mask", BS, 0, MS_ARG),
-                         zl_lua_field_i32(L, 2, "qmask", BS, 0, MS_ARG),
-                         zl_lua_field_i32(L, 2, "pmask", BS, 0, MS_ARG)};
-    const int32_t *sp = zl_lua_field_i32(L, 2, "start_positions", B, 1, MS_ARG);
-    const int32_t *ep = zl_lua_field_i32(L, 2, "end_positions", B, 1, MS_ARG);
+    zl_trainer *t = checktrainer(L, 1);
+    zl_bert_inputs in;
+    const int32_t *sp, *ep;
+    zl_lua_train_batch(L, 2, MS_ARG, 0, &in, &sp, &ep);
     double loss;
-    if (zl_trainer_micro_step(b->t, &in, sp, ep, &loss) != 0) return zl_lua_fail(L);
+    if (zl_trainer_micro_step(t, &in, sp, ep, &loss) != 0) return zl_lua_fail(L);
     lua_pushnumber(L, loss);
     return 1;
 }
 
 static int t_apply(lua_State *L)
 {
-    trainer_box *b = checkbox(L, 1);
+    zl_trainer *t = checktrainer(L, 1);
     zl_trainer_result r;
-    if (zl_trainer_apply(b->t, &r) != 0) return zl_lua_fail(L);
+    if (zl_trainer_apply(t, &r) != 0) return zl_lua_fail(L);
     push_result(L, &r);
     return 1;
 }
 
 static int t_discard(lua_State *L)
 {
-    zl_trainer_discard(checkbox(L, 1)->t);
+    zl_trainer_discard(checktrainer(L, 1));
     return 0;
 }
 
 static int t_step(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)zl_trainer_get_step(checkbox(L, 1)->t));
+    lua_pushinteger(L, (lua_Integer)zl_trainer_get_step(checktrainer(L, 1)));
     return 1;
 }
 
 static int t_lr(lua_State *L)
 {
-    zl_trainer *t = checkbox(L, 1)->t;
+    zl_trainer *t = checktrainer(L, 1);
     lua_Integer s = luaL_optinteger(L, 2, (lua_Integer)zl_trainer_get_step(t));
     lua_pushnumber(L, zl_optim_lr(zl_trainer_optim(t), (int64_t)s));
     return 1;
@@ -270,16 +230,15 @@ static int t_lr(lua_State *L)
 
 static int t_bytes(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)zl_trainer_bytes(checkbox(L, 1)->t));
+    lua_pushinteger(L, (lua_Integer)zl_trainer_bytes(checktrainer(L, 1)));
     return 1;
 }
 
 static int t_config(lua_State *L)
 {
-    zl_trainer *t = checkbox(L, 1)->t;
+    zl_trainer *t = checktrainer(L, 1);
     const zl_trainer_config *c = zl_trainer_get_config(t);
-    const zl_optim_config *o = zl_optim_get_config(zl_trainer_optim(t));
-    lua_createtable(L, 0, 14);
+    lua_createtable(L, 0, 13);
     lua_pushinteger(L, c->micro_batch);
     lua_setfield(L, -2, "micro_batch");
     lua_pushinteger(L, c->max_seq_length);
@@ -290,23 +249,14 @@ static int t_config(lua_State *L)
     lua_setfield(L, -2, "attention_dropout");
     lua_pushinteger(L, (lua_Integer)c->seed);
     lua_setfield(L, -2, "seed");
-    lua_pushnumber(L, o->lr);
-    lua_setfield(L, -2, "lr");
-    lua_pushinteger(L, (lua_Integer)o->total_steps);
-    lua_setfield(L, -2, "total_steps");
-    lua_pushinteger(L, (lua_Integer)o->warmup_steps);
-    lua_setfield(L, -2, "warmup_steps");
-    lua_pushnumber(L, o->weight_decay);
-    lua_setfield(L, -2, "weight_decay");
-    lua_pushnumber(L, o->clip);
-    lua_setfield(L, -2, "clip");
+    zl_lua_optim_push_config(L, zl_optim_get_config(zl_trainer_optim(t))); /* as opt:config() */
     return 1;
 }
 
 /* tr:save(dir, {name = content, ...}) */
 static int t_save(lua_State *L)
 {
-    trainer_box *b = checkbox(L, 1);
+    zl_trainer *t = checktrainer(L, 1);
     const char *dir = luaL_checkstring(L, 2);
     int n = 0;
     if (!lua_isnoneornil(L, 3)) {
@@ -330,14 +280,14 @@ static int t_save(lua_State *L)
         }
     }
     extra[k] = extra[k + 1] = NULL;
-    if (zl_trainer_save(b->t, dir, extra) != 0) return zl_lua_fail(L);
+    if (zl_trainer_save(t, dir, extra) != 0) return zl_lua_fail(L);
     return 0;
 }
 
 static int t_load(lua_State *L)
 {
-    trainer_box *b = checkbox(L, 1);
-    if (zl_trainer_load(b->t, luaL_checkstring(L, 2)) != 0) return zl_lua_fail(L);
+    zl_trainer *t = checktrainer(L, 1);
+    if (zl_trainer_load(t, luaL_checkstring(L, 2)) != 0) return zl_lua_fail(L);
     return 0;
 }
 
@@ -379,14 +329,14 @@ static int t_step_mlm(lua_State *L)
     /* a finalizer run by its allocation may have closed an argument: take them now */
     trainer_box *b = checkbox(L, 1);
     const zl_mlm_data *d = zl_lua_checkcorpus(L, 2, ids);
-    const zl_trainer_config *tc = zl_trainer_get_config(b->t);
+    const zl_trainer_config *tc = zl_trainer_get_config(b->box.obj);
     int vocab = b->m->config.vocab_size < ids[3] ? b->m->config.vocab_size : ids[3];
     if (ids[2] >= b->m->config.vocab_size)
         return luaL_error(L, "train: [MASK] (id %d) is outside the model's vocabulary (%d)",
                           ids[2], b->m->config.vocab_size);
     zl_mlm_mask_opts mo = {(float)prob, tc->max_predictions, whole, ids[2], vocab};
     zl_trainer_result r;
-    if (zl_trainer_step_mlm(b->t, d, idx, count, pad_to, ids[0], ids[1], &mo, &r) != 0)
+    if (zl_trainer_step_mlm(b->box.obj, d, idx, count, pad_to, ids[0], ids[1], &mo, &r) != 0)
         return zl_lua_fail(L);
     push_result(L, &r);
     return 1;
@@ -429,17 +379,11 @@ int zl_lua_open_train(lua_State *L)
         {"step_features", t_step_features}, {"step_mlm", t_step_mlm},
         {"micro_step", t_micro_step}, {"apply", t_apply},
         {"discard", t_discard}, {"step", t_step}, {"lr", t_lr}, {"bytes", t_bytes},
-        {"config", t_config}, {"save", t_save}, {"load", t_load}, {"close", t_gc}, {NULL, NULL}};
-    static const luaL_Reg meta[] = {
-        {"__gc", t_gc}, {"__close", t_gc}, {"__tostring", t_tostring}, {NULL, NULL}};
+        {"config", t_config}, {"save", t_save}, {"load", t_load}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"new", l_new}, {"checkpoint_find", l_checkpoint_find}, {"estimate_bytes", l_estimate},
         {"permutation", l_permutation}, {NULL, NULL}};
-    luaL_newmetatable(L, TRAINER_MT);
-    luaL_setfuncs(L, meta, 0);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    zl_lua_class_open(L, &TRAINER, methods, NULL);
     luaL_newlib(L, fns);
     return 1;
 }

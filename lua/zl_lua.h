@@ -1,5 +1,5 @@
 /* zl_lua.h — what the Lua binding files share: the tensor userdata, raising core
- * errors, and the list of per-module openers that luaopen_zonelab calls.
+ * errors, options tables (lopts.c), ownership (lpin.c), object classes (lclass.c), and the list of per-module openers that luaopen_zonelab calls.
  *
  * Each lua/l<module>.c defines `int zl_lua_open_<module>(lua_State *L)` that pushes
  * the module's table; lzonelab.c stores it as zonelab.<module>.
@@ -64,6 +64,8 @@ void zl_lua_opts_check(lua_State *L, int idx, const char *fn, const char *const 
 /* Pushes the message about the first unknown key and returns 1; 0 when all are known. */
 int zl_lua_opts_unknown(lua_State *L, int idx, const char *const *known);
 int zl_lua_opt_int(lua_State *L, int idx, const char *fn, const char *k, int def, int lo, int hi);
+/* Any Lua integer (a seed): no range. */
+lua_Integer zl_lua_opt_int64(lua_State *L, int idx, const char *fn, const char *k, lua_Integer def);
 double zl_lua_opt_number(lua_State *L, int idx, const char *fn, const char *k, double def);
 int zl_lua_opt_bool(lua_State *L, int idx, const char *fn, const char *k, int def);
 /* The string stays valid while the options table holds it. */
@@ -124,6 +126,39 @@ void zl_lua_unborrow(lua_State *L, int borrower, int uv);
  * to-be-closed slot: push it after any lua_remove/lua_replace/lua_insert of the call). */
 void zl_lua_pin(lua_State *L, int idx);
 
+/* ---- classes (lclass.c): the binding's objects ----
+ * An object is a full userdata whose box starts with a zl_lua_box: the core object (NULL
+ * once closed). One function is close(), __gc and __close: it frees the object once (an
+ * owner's free waits for its borrowers: zl_lua_owner_close) and then lets go of the owners
+ * it borrows, held in uservalues 1..borrows; __tostring gives closed_text, or what describe
+ * pushes while open; __index holds the methods. */
+typedef struct zl_lua_box {
+    zl_lua_owner own;       /* counts its borrowers when the class is an owner */
+    void *obj;              /* the core object; NULL once closed */
+} zl_lua_box;
+typedef struct zl_lua_class {
+    const char *name;                   /* the metatable's name, "zonelab.<module>..." */
+    const char *closed_error;           /* argument error of a method on a closed object */
+    const char *closed_text;            /* __tostring of a closed object */
+    void (*free_fn)(void *);            /* frees obj */
+    int owner;                          /* 1: others may borrow it (zl_lua_owner_mark) */
+    int borrows;                        /* it borrows the owners in uservalues 1..borrows */
+    void (*describe)(lua_State *L, zl_lua_box *b); /* pushes the __tostring of an open object */
+} zl_lua_class;
+/* Makes c's metatable once (len: __len, may be NULL); pushes nothing. */
+void zl_lua_class_open(lua_State *L, const zl_lua_class *c, const luaL_Reg *methods,
+                       lua_CFunction len);
+/* Pushes a new, empty object of class c: a zeroed box of size bytes (a zl_lua_box first)
+ * whose uservalue k = 1..nuv (nuv >= c->borrows) is the value at stack index uv[k - 1]
+ * (as it was before the call). Make the core object right after and hand it to
+ * zl_lua_class_set (userdata first, so a failing core call leaves nothing behind). */
+void *zl_lua_class_new(lua_State *L, const zl_lua_class *c, size_t size, int nuv, const int *uv);
+/* Stores obj in the new object on top of the stack and counts its borrows; raises the
+ * core's error when obj is NULL. Returns 1 (the object is the result). */
+int zl_lua_class_set(lua_State *L, const zl_lua_class *c, void *obj);
+/* The box of the open object of class c at idx; raises closed_error when it is closed. */
+zl_lua_box *zl_lua_class_check(lua_State *L, int idx, const zl_lua_class *c);
+
 /* Replaces the table at idx by a plain copy of it: every raw pair, plus keys[i] (a
  * NULL-terminated list, may be NULL) read with lua_getfield when absent, so __index
  * still answers. Metamethods run here, once, before the caller takes any pointer;
@@ -158,11 +193,22 @@ int zl_lua_optim_loss_and_grads(lua_State *L);
 /* The optimizer's options (zl.optim.new, zl.train.new) read into cfg (loptim.c): fields
  * reads them (the caller checks the keys), config checks the keys too. Return -1 when
  * total_steps is absent (the caller raises), 0 otherwise. */
+/* The training batch of the (snapshot) table at t, as loss_and_grads and tr:micro_step take
+ * it (loptim.c): input_ids (an i32 tensor [batch, seq]; max_seq > 0: its batch at most 2^20
+ * and its sequence at most max_seq), the optional [B, S] token_type_ids, input_mask, qmask
+ * and pmask, and start_positions and end_positions [B] (sp, ep). Errors read
+ * "<arg> (input_ids must be an i32 tensor [batch, seq])". */
+struct zl_bert_inputs;
+void zl_lua_train_batch(lua_State *L, int t, const char *arg, int max_seq,
+                        struct zl_bert_inputs *in, const int32_t **sp, const int32_t **ep);
 #define ZL_LUA_OPTIM_KEYS "lr", "total_steps", "warmup_steps", "warmup_proportion", \
     "weight_decay", "clip", "beta1", "beta2", "eps"
 struct zl_optim_config;
 int zl_lua_optim_fields(lua_State *L, int idx, const char *fn, struct zl_optim_config *cfg);
 int zl_lua_optim_config(lua_State *L, int idx, const char *fn, struct zl_optim_config *cfg);
+/* Sets the optimizer's settings (lr, total_steps, warmup_steps, weight_decay, clip, beta1,
+ * beta2, eps) as fields of the table on top: opt:config(), tr:config(). */
+void zl_lua_optim_push_config(lua_State *L, const struct zl_optim_config *c);
 
 /* The communicator inside a zonelab.dist userdata (ldist.c: zl.dist.init()'s second result,
  * zl.dist.world()); raises when idx holds anything else. It lives until exit. */

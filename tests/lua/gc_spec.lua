@@ -10,6 +10,7 @@ local tmpdir, write, VOCAB, SQUAD, CFG, FOPTS = W.tmpdir, W.write, W.VOCAB, W.SQ
 local tok = W.tok
 local function ds() return zl.squad.load(SQUAD) end
 local function feats() return zl.squad.features(ds(), tok(), FOPTS) end
+local MLM_VOCAB = write("vocab_mlm.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ncat\nsat\n")
 
 -- Every user-visible type: how to make one, and a method that needs it open.
 local TYPES = {
@@ -34,6 +35,11 @@ local TYPES = {
       local out = m:forward { input_ids = zl.tensor.from({ { 2, 4, 5, 3, 6, 3 } }, "i32"), attentions = true }
       return zl.flows.build(out.attentions, { tau = 0.1 })
     end, function(o) return o:info() end },
+  { "mlm corpus", function()
+      local c = zl.mlm.corpus(zl.tokenizer.load(MLM_VOCAB), { max_seq_length = 8 })
+      c:add("the cat sat the cat sat the cat")
+      return c
+    end, function(o) return o:count() end },
   { "sweep", function()
       local d, f = ds(), nil
       f = zl.squad.features(d, tok(), FOPTS)

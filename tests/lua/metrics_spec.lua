@@ -64,6 +64,9 @@ describe("zonelab.metrics", function()
       assert.are.equal(1, rr.extra)
     end
     assert.is_nil(m.squad(ds, preds, { per_question = false }).per_question)
+    local ok, e = pcall(m.squad, ds, preds, { per_question = 0 })
+    assert.is_false(ok)
+    assert.truthy(tostring(e):find("metrics: option 'per_question' must be a boolean (got number)", 1, true), e)
     ds:close()
     ds:close() -- idempotent
     assert.has_error(function() ds:ids() end)

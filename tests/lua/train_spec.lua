@@ -221,6 +221,24 @@ describe("zonelab.train", function()
     tr:close()
   end)
 
+  it("reports its optimizer's settings as opt:config() does", function()
+    local m = zl.bert.new(zl.json.read(SYN .. "/bert_config.json"), { seed = 1 })
+    local tr = zl.train.new(m, { micro_batch = 4, max_seq_length = 64, seed = 3, lr = 2e-3,
+      total_steps = 10, warmup_steps = 2, beta1 = 0.8, eps = 1e-5 })
+    local opt = zl.optim.new(m, { lr = 2e-3, total_steps = 10, warmup_steps = 2, beta1 = 0.8,
+      eps = 1e-5 })
+    local c, oc = tr:config(), opt:config()
+    for _, k in ipairs({ "lr", "total_steps", "warmup_steps", "weight_decay", "clip", "beta1",
+                         "beta2", "eps" }) do
+      assert.are.equal(oc[k], c[k], k)
+    end
+    assert.are.equal(0.8, c.beta1)
+    assert.are.equal(2, c.warmup_steps)
+    assert.are.equal(4, c.micro_batch)
+    assert.are.equal(3, c.seed)
+    tr:close(); opt:close(); m:close()
+  end)
+
   it("accumulates micro-batches to the global batch", function()
     local order = zl.train.permutation(FEATS:count(), 1, 0)
     local m1, m2 = syn_model(1), syn_model(1)
