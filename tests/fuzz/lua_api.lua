@@ -72,6 +72,8 @@ local CFG = { vocab_size = 13, hidden_size = 8, num_hidden_layers = 2, num_atten
   intermediate_size = 16, max_position_embeddings = 32, type_vocab_size = 2 }
 local PATHS = {
   vocab = write("vocab.txt", table.concat(VOCAB_WORDS, "\n") .. "\n"),
+  -- the same size with [MASK] (a pretraining corpus needs it)
+  mlm_vocab = write("mlm_vocab.txt", table.concat(VOCAB_WORDS, "\n", 1, #VOCAB_WORDS - 1) .. "\n[MASK]\n"),
   squad = write("dev.json", [[{"version": "1.1", "data": [{"title": "T", "paragraphs": [
   {"context": "The cat sat on the mat.", "qas": [
    {"id": "q1", "question": "What sat on the mat?", "answers": [{"answer_start": 4, "text": "cat"}]},
@@ -110,7 +112,8 @@ do
     tensor = zl.tensor.new({ 1 }), metrics = zl.metrics.load(PATHS.squad), pdf = zl.pdf.new(),
     optim = zl.optim.new(m, { lr = 1e-3, total_steps = 1 }),
     train = zl.train.new(m, { micro_batch = 1, max_seq_length = 8, total_steps = 1 }),
-    sweep = zl.sweep.new(m, ds, f, { { zone = "none" } }) }
+    sweep = zl.sweep.new(m, ds, f, { { zone = "none" } }),
+    mlm = zl.mlm.corpus(zl.tokenizer.load(PATHS.mlm_vocab), { max_seq_length = 16 }) }
   for name, o in pairs(objs) do TYPE_OF[getmetatable(o)] = name end
   for _, o in pairs(objs) do o:close() end
 end
@@ -464,7 +467,13 @@ end
 local CTORS = {
   function(s) return { "new", s, "bert.new", { maybe(cfg_spec()) } } end,
   function(s) return { "new", s, "bert.load", { maybe({ "path", pick({ "model", "tiny_model", "missing", "overlap" }) }) } } end,
-  function(s) return { "new", s, "tokenizer.load", { maybe({ "path", "vocab" }), maybe({ "tbl", { "lower", { "v", true } } }) } } end,
+  function(s) return { "new", s, "tokenizer.load", { maybe({ "path", pick({ "vocab", "mlm_vocab" }) }), maybe({ "tbl", { "lower", { "v", true } } }) } } end,
+  function(s) return { "new", s, "mlm.corpus", { { "p", slot_of({ "tokenizer" }) },
+    maybe({ "tbl", { "max_seq_length", { "v", pick({ 4, 16, 24 }) } } }) } } end,
+  function(s) return { "call", slot_of({ "mlm" }), "add", { maybe({ "v", pick({ "the cat sat on the mat .", "where ? the",
+    string.rep("cat ", 40) }) }) }, s } end,
+  function(s) return { "call", slot_of({ "train" }), "step_mlm", { { "p", slot_of({ "mlm" }) },
+    { "list", rng(3), { "v", rng(3) } }, maybe({ "v", 1 }), maybe({ "v", rng(3) }) }, s } end,
   function(s) return { "new", s, "squad.load", { maybe({ "path", pick({ "squad", "squad", "bad_json", "dup_json" }) }),
     maybe({ "tbl", { "training", { "v", rng(2) == 1 } } }) } } end,
   function(s) return { "new", s, "squad.features", { { "p", slot_of({ "squad" }) },
