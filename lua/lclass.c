@@ -14,8 +14,9 @@ static int class_close(lua_State *L)
     void *obj = b->obj;
     if (!obj) return 0;
     b->obj = NULL; /* closed at once: every method raises from here on */
-    if (c->owner) zl_lua_owner_close(L, &b->own, obj, c->free_fn); /* waits for its borrowers */
-    else c->free_fn(obj);
+    /* an owner waits for its borrowers; any object closed by a finalizer or a callback
+       while a binding function runs waits for that call to end (lpin.c) */
+    zl_lua_owner_close(L, &b->own, obj, c->free_fn);
     /* after the free: freeing may still read what it borrows */
     for (int uv = 1; uv <= c->borrows; uv++) zl_lua_unborrow(L, 1, uv);
     return 0;

@@ -33,10 +33,11 @@ typedef struct {
 
 static void flush(pending_frees *p)
 {
-    while (p->n > 0) {
-        p->n--;
-        p->items[p->n].free_fn(p->items[p->n].obj);
-    }
+    /* in the order they were asked for: a borrower's free (which may read its owner)
+       was asked for before the owner's, which its release let go */
+    size_t n = p->n;
+    p->n = 0;
+    for (size_t i = 0; i < n; i++) p->items[i].free_fn(p->items[i].obj);
 }
 
 static int pending_gc(lua_State *L)
@@ -100,6 +101,11 @@ static void free_or_defer(lua_State *L, void *obj, void (*free_fn)(void *))
     }
     if (p) flush(p);
     free_fn(obj);
+}
+
+void zl_lua_free(lua_State *L, void *obj, void (*free_fn)(void *))
+{
+    if (obj) free_or_defer(L, obj, free_fn);
 }
 
 /* Adds the C functions of the table at idx (and of its table fields, depth levels). */

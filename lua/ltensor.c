@@ -769,11 +769,14 @@ static int m_save(lua_State *L)
 }
 
 /* close() and __gc: drop this userdata's reference (views keep the storage alive) */
+static void tensor_free(void *t) { zl_tensor_free(t); }
+
 static int m_gc(lua_State *L)
 {
     tensor_box *b = luaL_checkudata(L, 1, ZL_TENSOR_MT);
-    zl_tensor_free(b->t);
+    zl_tensor *t = b->t;
     b->t = NULL;
+    zl_lua_free(L, t, tensor_free); /* a method of this tensor may be running (a finalizer) */
     return 0;
 }
 

@@ -114,6 +114,11 @@ typedef struct zl_lua_owner {
 } zl_lua_owner;
 void zl_lua_owner_mark(lua_State *L, int mt);
 void zl_lua_owner_close(lua_State *L, zl_lua_owner *o, void *obj, void (*free_fn)(void *));
+/* Frees obj with free_fn now, or, when a binding function is running below (a finalizer or
+ * a callback closed an object in the middle of that function's call), once it has ended:
+ * the interrupted C code may still read obj. Every close()/__gc of an object goes through
+ * it (zl_lua_owner_close does for owners). */
+void zl_lua_free(lua_State *L, void *obj, void (*free_fn)(void *));
 /* Called once by luaopen_zonelab with the module table at idx: records the binding's C
  * functions, so that a free asked for while one of them runs (from a callback, a
  * metamethod or a finalizer) waits until none does (lpin.c). */

@@ -256,6 +256,46 @@ describe("a finalizer that closes an object in the middle of one of its calls", 
     collectgarbage()
     assert.is_true(ok_calls > 0)
   end)
+
+  it("and so for objects that own nothing: flows graph, PDF document, optimizer, collector, tensor", function()
+    local m = zl.bert.new(CFG)
+    local att = m:forward { input_ids = zl.tensor.from({ { 2, 4, 5, 3 } }, "i32"), attentions = true }.attentions
+    collectgarbage("generational", 0, 100) -- a minor collection (and its finalizers) at almost every allocation
+    local ok_calls, interrupted, in_call = 0, 0, false
+    local wide = string.rep("wide ", 50)
+    local function try(o, method, ...)
+      -- several: a register of this frame still holds the last one (and keeps it alive)
+      for _ = 1, 4 do
+        setmetatable({}, { __gc = function()
+          if in_call then interrupted = interrupted + 1 end
+          o:close()
+        end })
+      end
+      in_call = true
+      local ok, err = pcall(o[method], o, ...)
+      in_call = false
+      if ok then ok_calls = ok_calls + 1 elseif not tostring(err):find("closed") then error(err) end
+    end
+    for round = 1, 60 do
+      try(zl.flows.build(att, { tau = 0.01 }), "nodes", 1)
+      try(zl.flows.build(att, { tau = 0.01 }), "edges")
+      try(zl.flows.build(att, { tau = 0.01 }), "json")
+      try(zl.optim.new(m, { lr = 1e-3, total_steps = 1 }), "config")
+      local d = zl.pdf.new()
+      d:page(100, 100)
+      try(d, "text_width", wide)
+      try(zl.squad.collector(feats()), "filled")
+      try(zl.pdf.new(), "heatmap_layout", { { values = { { 1, 2 }, { 3, 4 } } } })
+      -- a call that allocates enough for a collection in a large heap (busted's)
+      try(zl.tensor.new({ 300, 300 }), "totable")
+      try(zl.tensor.from({ { 1, 2, 3 }, { 4, 5, 6 } }), "softmax", 2)
+    end
+    assert.is_true(interrupted > 0, "no call was interrupted by the finalizer")
+    collectgarbage("incremental")
+    collectgarbage("incremental", 200, 100)
+    collectgarbage()
+    assert.is_true(ok_calls > 0)
+  end)
 end)
 
 describe("integers from Lua are checked without overflow", function()
