@@ -313,7 +313,11 @@ local function run_step(st)
     local o = P[st[2]]
     if o ~= nil then P[st[4]] = safe_index(o, st[3]) end
   elseif k == "close" then close_value(P[st[2]])
-  elseif k == "gc" then collectgarbage(st[2] and "step" or "collect")
+  elseif k == "gc" then
+    -- "gen": a minor collection, and its finalizers, at almost every allocation from here on
+    -- (inside binding calls too); the end of the sequence goes back to incremental
+    if st[2] == "gen" then collectgarbage("generational", 0, 100)
+    else collectgarbage(st[2] and "step" or "collect") end
   elseif k == "drop" then P[st[2]] = nil
   elseif k == "meta" then
     local o = P[st[2]]
@@ -354,6 +358,7 @@ end
 -- The end of a sequence: the pool is dropped (finalizers still running see an empty one).
 local function finish_sequence()
   P = {}
+  collectgarbage("incremental")
   collectgarbage()
   collectgarbage()
 end
@@ -601,7 +606,7 @@ local function gen_step()
     return pick(CTORS)(s)
   elseif r <= 72 then return { "fcall", pick(FUNCS), gen_args(0, 4), rng(3) == 1 and any_slot() or nil }
   elseif r <= 80 then return { "close", any_slot() }
-  elseif r <= 85 then return { "gc", rng(2) == 1 }
+  elseif r <= 85 then return { "gc", pick({ true, false, "gen" }) }
   elseif r <= 90 then return { "drop", any_slot() }
   else return { "meta", any_slot(), pick({ "__tostring", "__len", "__gc", "__close", "__close" }) }
   end
