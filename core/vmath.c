@@ -144,13 +144,23 @@ __attribute__((target("avx512f"))) static void avx512_run(float *y, const float 
 }
 #endif
 
+#ifdef ZL_HAVE_MVEC
+/* exp (is_exp) or erf of x[0..n) through the CPU's widest variant, each with its own loop */
+static void mvec_run(float *y, const float *x, int64_t n, int is_exp)
+{
+    int v = lanes();
+    if (v == LANES_AVX512) avx512_run(y, x, n, is_exp);
+    else if (v == LANES_AVX2 && is_exp) exp_run(y, x, n, avx2_exp);
+    else if (v == LANES_AVX2) erf_run(y, x, n, avx2_erf);
+    else if (is_exp) exp_run(y, x, n, sse_exp);
+    else erf_run(y, x, n, sse_erf);
+}
+#endif
+
 void zl_vmath_exp(float *y, const float *x, int64_t n)
 {
 #ifdef ZL_HAVE_MVEC
-    int v = lanes();
-    if (v == LANES_AVX512) avx512_run(y, x, n, 1);
-    else if (v == LANES_AVX2) exp_run(y, x, n, avx2_exp);
-    else exp_run(y, x, n, sse_exp);
+    mvec_run(y, x, n, 1);
 #else
     for (int64_t i = 0; i < n; i++) y[i] = x[i] < -104.0f ? 0.0f : expf(x[i]);
 #endif
@@ -159,10 +169,7 @@ void zl_vmath_exp(float *y, const float *x, int64_t n)
 void zl_vmath_erf(float *y, const float *x, int64_t n)
 {
 #ifdef ZL_HAVE_MVEC
-    int v = lanes();
-    if (v == LANES_AVX512) avx512_run(y, x, n, 0);
-    else if (v == LANES_AVX2) erf_run(y, x, n, avx2_erf);
-    else erf_run(y, x, n, sse_erf);
+    mvec_run(y, x, n, 0);
 #else
     for (int64_t i = 0; i < n; i++) y[i] = erff(x[i]);
 #endif
