@@ -862,32 +862,14 @@ static int attention_team(const zl_bert_acts *a)
     return a->prob_slots && nt > a->prob_slots ? a->prob_slots : nt;
 }
 
-/* How linear_team splits M rows over nt threads, a function of M and nt only (a row's
- * bits then depend on the batch and the thread count, never on timing): guided chunks,
- * each 1/(2 nt) of the rows not yet assigned, in whole 8-row blocks and at least `lo`
- * rows (96, less for small products so that every thread gets a chunk). Big chunks
- * first: each chunk packs the whole weight matrix again, which costs 1-3% below 400 rows
- * and 5-8% at 96 (OpenBLAS's Haswell kernel, one thread). Small chunks last: a thread
- * delayed in the last chunk (preempted on a shared machine) keeps the other one waiting
- * for a 96-row product instead of a 384-row one. Writes up to ZL_MAX_CHUNKS + 1 row
- * starts (the last is M) and returns the number of chunks. */
-#define ZL_MAX_CHUNKS 64
-static int chunk_layout(int M, int nt, int *start)
+/* Row range of chunk t of nt over M rows (multiples of 8 where possible). */
+static void chunk_rows(int M, int t, int nt, int *r0, int *r1)
 {
-    int lo = (M + nt - 1) / nt;
-    lo = (lo + 7) / 8 * 8;
-    if (lo > 96) lo = 96;
-    int n = 0, r = 0;
-    while (r < M && n < ZL_MAX_CHUNKS) {
-        int rest = M - r, c = rest / (2 * nt);
-        c = (c + 7) / 8 * 8;
-        if (c < lo) c = lo;
-        if (rest - c < lo || n == ZL_MAX_CHUNKS - 1) c = rest; /* no sliver at the end */
-        start[n++] = r;
-        r += c;
-    }
-    start[n] = M;
-    return n;
+    int64_t per = ((int64_t)M + nt - 1) / nt;
+    per = (per + 7) / 8 * 8;
+    int64_t a = per * t, b = a + per;
+    *r0 = (int)(a < M ? a : M);
+    *r1 = (int)(b < M ? b : M);
 }
 
 enum { EPI_BIAS, EPI_GELU, EPI_GELU_TANH, EPI_RES_LN };
@@ -901,16 +883,19 @@ typedef struct {
     float eps;
 } epilogue;
 
-/* out[M, N] = inp[M, K] W^T (W [N, K]) then the epilogue, rows split over the team in
- * chunk_layout's chunks, taken in order by whichever thread is free. */
+/* out[M, N] = inp[M, K] W^T (W [N, K]) then the epilogue, rows split over the team in a
+ * few chunks per thread (a preempted thread on a shared machine then delays less). */
 static void linear_team(float *out, const float *inp, const float *W, int M, int K, int N,
                         const epilogue *e)
 {
-    int nt = team_size(), start[ZL_MAX_CHUNKS + 1];
-    int nc = nt == 1 ? (start[0] = 0, start[1] = M, 1) : chunk_layout(M, nt, start);
+    int nt = team_size();
+    int nc = nt == 1 ? 1 : 4 * nt;
+    if (nc > (M + 31) / 32) nc = (M + 31) / 32;
+    if (nc < 1) nc = 1;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(zl_get_threads())
     for (int t = 0; t < nc; t++) {
-        int r0 = start[t], r1 = start[t + 1];
+        int r0, r1;
+        chunk_rows(M, t, nc, &r0, &r1);
         if (r1 <= r0) continue;
         float beta = 0.0f;
         if (e->kind == EPI_BIAS) {
