@@ -890,7 +890,11 @@ static void linear_team(float *out, const float *inp, const float *W, int M, int
 {
     int nt = team_size();
     int nc = nt == 1 ? 1 : 4 * nt;
-    if (nc > (M + 31) / 32) nc = (M + 31) / 32;
+    /* chunks of at least 128 rows while every thread still gets one (each chunk packs the
+       whole weight matrix again: 96-row products run 5-8% slower than 384-row ones, 128-row
+       ones 2-4%), else of at least 32 */
+    if (nc > M / 128) nc = M / 128;
+    if (nc < nt) nc = nt < (M + 31) / 32 ? nt : (M + 31) / 32;
     if (nc < 1) nc = 1;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(zl_get_threads())
     for (int t = 0; t < nc; t++) {
