@@ -62,9 +62,12 @@ for k, sh in ipairs(shapes) do
   sh.w = zl.tensor.randn({ sh.N, sh.K }, 10 + k, 0.02)
   sh.out = zl.tensor.new({ M, sh.N })
   sh.best = math.huge
+  -- each timing spans about 10 GFLOP (50-100 ms here): a single product of 2 x 384 rows
+  -- (5 ms) would catch the short quiet moments of a shared machine that a forward cannot
+  sh.reps = math.max(1, math.ceil(1e10 / (2 * M * sh.N * sh.K)))
 end
-local function time_shape(sh, reps)
-  local x = inputs[sh.K]
+local function time_shape(sh)
+  local x, reps = inputs[sh.K], sh.reps
   local t0 = zl.clock()
   for _ = 1, reps do x:matmul(sh.w, false, true, sh.out) end
   local t = (zl.clock() - t0) / reps
@@ -78,8 +81,8 @@ end
 -- apart (a forward timed in a quiet moment against shapes timed under load), not the
 -- ratio of one round. tokens_per_s, gflops and sgemm_gflops are each side's best.
 m:forward(batch) -- warm-up (allocates activations)
-for _, sh in ipairs(shapes) do time_shape(sh, 1) end
-local rounds = quick and 3 or 5
+for _, sh in ipairs(shapes) do time_shape(sh) end
+local rounds = 5
 local best_fwd, ratios = math.huge, {}
 local function round_peak()
   local peak = 0
@@ -88,12 +91,12 @@ local function round_peak()
 end
 local flops = zl.bert.flops(m, B, S)
 for r = 1, rounds do
-  for _, sh in ipairs(shapes) do sh.round = math.huge; time_shape(sh, 1) end
+  for _, sh in ipairs(shapes) do sh.round = math.huge; time_shape(sh) end
   local t0 = zl.clock()
   m:forward(batch)
   local t = zl.clock() - t0
   best_fwd = math.min(best_fwd, t)
-  for _, sh in ipairs(shapes) do time_shape(sh, 1) end
+  for _, sh in ipairs(shapes) do time_shape(sh) end
   ratios[r] = flops / t / 1e9 / round_peak()
 end
 local sorted = { table.unpack(ratios) }
