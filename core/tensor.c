@@ -1239,6 +1239,13 @@ void zl_sgemm(int transa, int transb, int M, int N, int K, float alpha,
     }
 }
 
+/* Do the element ranges of two contiguous f32 tensors share memory? */
+static int overlaps(const zl_tensor *x, const zl_tensor *y)
+{
+    const float *x0 = ZL_F32P(x), *y0 = ZL_F32P(y);
+    return x0 < y0 + y->numel && y0 < x0 + x->numel;
+}
+
 zl_tensor *zl_tensor_matmul(zl_tensor *out, const zl_tensor *a, const zl_tensor *b,
                             int transa, int transb)
 {
@@ -1260,6 +1267,12 @@ zl_tensor *zl_tensor_matmul(zl_tensor *out, const zl_tensor *a, const zl_tensor 
         return NULL;
     }
     int64_t shape[2] = {M, N};
+    if (out && out->dtype == ZL_F32 && out->ndim == 2 && out->shape[0] == M && out->shape[1] == N &&
+        (overlaps(out, a) || overlaps(out, b))) {
+        /* BLAS reads a and b while it writes out: a shared element would be garbage */
+        zl_error_set("matmul: the output shares memory with an operand");
+        return NULL;
+    }
     zl_tensor *res = out;
     if (!res) {
         res = zl_tensor_new(ZL_F32, 2, shape);

@@ -576,12 +576,18 @@ static int m_fill(lua_State *L)
     return 1;
 }
 
-/* a:matmul(b, [transa], [transb]) */
+/* a:matmul(b, [transa], [transb], [out]): out (contiguous f32 [M, N]) receives the product
+ * and is returned, no allocation (the forward benchmark times products with it) */
 static int m_matmul(lua_State *L)
 {
     zl_tensor *a = zl_lua_checktensor(L, 1);
     zl_tensor *b = zl_lua_checktensor(L, 2);
     int ta = lua_toboolean(L, 3), tb = lua_toboolean(L, 4);
+    if (!lua_isnoneornil(L, 5)) {
+        if (!zl_tensor_matmul(zl_lua_checktensor(L, 5), a, b, ta, tb)) return zl_lua_fail(L);
+        lua_settop(L, 5);
+        return 1;
+    }
     zl_tensor **slot = zl_lua_newtensor(L);
     if (!(*slot = zl_tensor_matmul(NULL, a, b, ta, tb))) return zl_lua_fail(L);
     return 1;
