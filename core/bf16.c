@@ -164,6 +164,8 @@ enum { CACHE_SIZE = 96 };
 typedef struct {
     int M, K, N, bias;
     dnnl_primitive_t prim;
+    dnnl_memory_desc_t pad;     /* its scratchpad (ours: the library's is shared by threads) */
+    size_t pad_bytes;
     int refs;
     uint64_t used;
 } cache_entry;
@@ -183,16 +185,24 @@ static dnnl_status_t descs(dnnl_memory_desc_t *a, dnnl_memory_desc_t *b, dnnl_me
     return dnnl_memory_desc_init_by_tag(c, 2, dc, dnnl_f32, dnnl_ab);
 }
 
-static dnnl_status_t create_primitive(dnnl_primitive_t *prim, int M, int K, int N, int bias)
+static dnnl_status_t create_primitive(cache_entry *e, int M, int K, int N, int bias)
 {
     dnnl_memory_desc_t a, b, bi, c;
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd;
+    dnnl_primitive_attr_t attr;
     dnnl_status_t s = descs(&a, &b, &bi, &c, M, K, N);
     if (s == dnnl_success) s = dnnl_matmul_desc_init(&md, &a, &b, bias ? &bi : NULL, &c);
-    if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &md, NULL, engine, NULL);
+    if (s != dnnl_success || (s = dnnl_primitive_attr_create(&attr)) != dnnl_success) return s;
+    /* a scratchpad per call (the caller's thread's), not the library's: threads running
+       products at once would share that one */
+    s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
     if (s != dnnl_success) return s;
-    s = dnnl_primitive_create(prim, pd);
+    e->pad = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    e->pad_bytes = dnnl_memory_desc_get_size(&e->pad);
+    s = dnnl_primitive_create(&e->prim, pd);
     dnnl_primitive_desc_destroy(pd);
     return s;
 }
@@ -221,7 +231,7 @@ static cache_entry *acquire(int M, int K, int N, int bias)
     /* created under the lock: two threads asking for one shape make it once */
     if (victim->prim) dnnl_primitive_destroy(victim->prim);
     victim->prim = NULL;
-    dnnl_status_t s = create_primitive(&victim->prim, M, K, N, bias);
+    dnnl_status_t s = create_primitive(victim, M, K, N, bias);
     if (s != dnnl_success) {
         victim->prim = NULL;
         pthread_mutex_unlock(&cache_lock);
@@ -243,13 +253,13 @@ static void release(cache_entry *e)
     pthread_mutex_unlock(&cache_lock);
 }
 
-/* This thread's buffer for the activations' bf16 copy, grown on demand (freed with the
- * thread). */
-static uint16_t *scratch(size_t n)
+/* This thread's buffer (the activations' bf16 copy, the product's scratchpad), n bytes
+ * from a 64-byte boundary, grown on demand, freed with the thread. */
+static void *scratch(size_t n)
 {
     size_t *p = pthread_getspecific(scratch_key);
     if (!p || p[0] < n) {
-        size_t *q = malloc(sizeof(size_t) * 2 + n * sizeof(uint16_t));
+        size_t *q = malloc(64 + n);
         if (!q) return NULL;
         q[0] = n;
         free(p);
@@ -259,30 +269,36 @@ static uint16_t *scratch(size_t n)
         }
         p = q;
     }
-    return (uint16_t *)(p + 2);
+    return (char *)p + 64;
 }
 
 static int run(float *out, const float *inp, const uint16_t *w, const float *bias, int M, int K,
                int N)
 {
-    uint16_t *a16 = scratch((size_t)M * K);
-    if (!a16) return zl_error_set("bf16: out of memory for a %d x %d product's input", M, K);
-    round_rows(a16, inp, (int64_t)M * K);
     cache_entry *e = acquire(M, K, N, bias != NULL);
     if (!e) return -1;
+    size_t in_bytes = ((size_t)M * K * sizeof(uint16_t) + 63) / 64 * 64;
+    char *buf = scratch(in_bytes + e->pad_bytes);
+    if (!buf) {
+        release(e);
+        return zl_error_set("bf16: out of memory for a %d x %d product's input", M, K);
+    }
+    uint16_t *a16 = (uint16_t *)buf;
+    round_rows(a16, inp, (int64_t)M * K);
     dnnl_memory_desc_t a, b, bi, c;
-    dnnl_memory_t ma = NULL, mb = NULL, mbi = NULL, mc = NULL;
+    dnnl_memory_t ma = NULL, mb = NULL, mbi = NULL, mc = NULL, mpad = NULL;
     dnnl_stream_t st = NULL;
     dnnl_status_t s = descs(&a, &b, &bi, &c, M, K, N);
+    if (s == dnnl_success) s = dnnl_memory_create(&mpad, &e->pad, engine, buf + in_bytes);
     if (s == dnnl_success) s = dnnl_memory_create(&ma, &a, engine, a16);
     if (s == dnnl_success) s = dnnl_memory_create(&mb, &b, engine, (void *)w);
     if (s == dnnl_success && bias) s = dnnl_memory_create(&mbi, &bi, engine, (void *)bias);
     if (s == dnnl_success) s = dnnl_memory_create(&mc, &c, engine, out);
     if (s == dnnl_success) s = dnnl_stream_create(&st, engine, dnnl_stream_default_flags);
     if (s == dnnl_success) {
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc},
-                                   {DNNL_ARG_BIAS, mbi}};
-        s = dnnl_primitive_execute(e->prim, st, bias ? 4 : 3, args);
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc},
+                                   {DNNL_ARG_SCRATCHPAD, mpad}, {DNNL_ARG_BIAS, mbi}};
+        s = dnnl_primitive_execute(e->prim, st, bias ? 5 : 4, args);
         if (s == dnnl_success) s = dnnl_stream_wait(st);
     }
     release(e);
@@ -291,6 +307,7 @@ static int run(float *out, const float *inp, const uint16_t *w, const float *bia
     if (mb) dnnl_memory_destroy(mb);
     if (mbi) dnnl_memory_destroy(mbi);
     if (mc) dnnl_memory_destroy(mc);
+    if (mpad) dnnl_memory_destroy(mpad);
     if (s != dnnl_success)
         return zl_error_set("bf16: oneDNN failed on a %d x %d x %d product (status %d)", M, K, N, (int)s);
     return 0;

@@ -4,6 +4,7 @@
  * See docs/model.md. */
 #include "zl_lua.h"
 #include "bert.h"
+#include "bf16.h"
 #include "error.h"
 
 #include <cjson/cJSON.h>
@@ -485,6 +486,16 @@ static int b_span_loss(lua_State *L)
     return 1;
 }
 
+/* zonelab.bert.check_precision(name) -> name; raises for an unknown precision or a bf16
+ * that cannot run here (no oneDNN in this build, no native bf16 in this CPU) */
+static int b_check_precision(lua_State *L)
+{
+    int p = zl_precision_parse(luaL_checkstring(L, 1));
+    if (p < 0 || (p == ZL_PRECISION_BF16 && zl_bf16_check() != 0)) return zl_lua_fail(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* zonelab.bert.flops(model, batch, seq): 2 x multiply-adds of one forward */
 static int b_flops(lua_State *L)
 {
@@ -539,7 +550,7 @@ int zl_lua_open_bert(lua_State *L)
         {"__gc", m_gc}, {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"load", b_load}, {"new", b_new}, {"span_loss", b_span_loss},
-        {"flops", b_flops}, {"zone_mask", b_zone_mask}, {NULL, NULL}};
+        {"flops", b_flops}, {"check_precision", b_check_precision}, {"zone_mask", b_zone_mask}, {NULL, NULL}};
     if (luaL_newmetatable(L, BERT_MT)) {
         luaL_setfuncs(L, meta, 0);
         zl_lua_owner_mark(L, -1);

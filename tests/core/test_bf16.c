@@ -7,6 +7,7 @@
 #include "bert.h"
 #include "bf16.h"
 #include "error.h"
+#include "tensor.h"
 #include "zl_test.h"
 
 #include <stdint.h>
@@ -125,6 +126,12 @@ static void check_forward(int native)
         memcpy(first, a.start_logits, sizeof first);
         CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
         CHECK(memcmp(first, a.start_logits, sizeof first) == 0);
+        /* two threads run products at once (two row chunks): the same bits as one thread
+           (each call has its own scratchpad; oneDNN's library one is shared by threads) */
+        zl_set_threads(2);
+        CHECK(zl_bert_forward(m, &a, &in, &o) == 0);
+        CHECK(memcmp(first, a.start_logits, sizeof first) == 0);
+        zl_set_threads(1);
         /* the cache follows the parameters when told: init_random drops it */
         CHECK(zl_bert_init_random(m, 4) == 0 && m->bf16 == NULL);
         /* an uncached model converts per call: the same bits as a cached conversion */
@@ -149,6 +156,7 @@ static void check_forward(int native)
 
 int main(void)
 {
+    zl_set_threads(1);
     check_names_and_rounding();
     const char *isa = getenv("DNNL_MAX_CPU_ISA");
     int native = zl_bf16_check() == 0;
