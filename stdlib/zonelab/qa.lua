@@ -354,7 +354,7 @@ local function check_folder_precision(out, precision, names)
   local recorded = lfs.attributes(marker, "mode") == "file" and zl.json.read(marker).precision or "fp32"
   if recorded == precision then return end
   local any = nil
-  for _, n in ipairs(names) do if lfs.attributes(out .. "/" .. n, "mode") == "file" then any = n end end
+  for _, n in ipairs(names) do if not any and lfs.attributes(out .. "/" .. n, "mode") == "file" then any = n end end
   for entry in lfs.dir(out) do
     if entry:match("^predictions.*%.json$") then any = any or entry end
   end

@@ -74,6 +74,16 @@ out=$("$ZL" recipes/aggregate.lua --merge "$tmp/sh" 2>&1); rc=$?
 check_eq "mixed shards exit" 1 "$rc"
 check "mixed shards message" "disagree on the options (precision)" "$out"
 
+# protocol.lua passes it to its sweeps and flows (training stays fp32); a rerun in fp32 is
+# refused by the sweeps
+out=$("$ZL" recipes/protocol.lua --preset tiny --out "$tmp/p" --precision bf16 --flows 1 --seeds 1 2>&1); rc=$?
+check_eq "protocol bf16 exit" 0 "$rc"
+check "protocol bf16 sweep marked" '"precision": "bf16"' "$(cat "$tmp/p/seed1/sweep/precision.json")"
+check "protocol passes it to flows" "flows.lua --model" "$(grep -- "--precision bf16" <<< "$out")"
+out=$("$ZL" recipes/protocol.lua --preset tiny --out "$tmp/p" --flows 1 --seeds 1 2>&1); rc=$?
+check_eq "protocol fp32 rerun exit" 1 "$rc"
+check "protocol fp32 rerun refused" "sweep holds bf16 decodes (predictions.json, precision.json); this run asks for fp32" "$out"
+
 # Lua: the option is checked by name and value
 out=$("$ZL" -e "
 local zl = require 'zonelab'
