@@ -44,18 +44,6 @@ float zl_bf16_to_float(uint16_t h)
     return x;
 }
 
-static void round_rows(uint16_t *dst, const float *src, int64_t n)
-{
-    /* the same rounding as zl_bf16_round, branch-free for the compiler to vectorise; a NaN
-       cannot reach a product (inputs are finite or the forward reports them) */
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, src + i, sizeof u);
-        u += 0x7fffu + ((u >> 16) & 1u);
-        dst[i] = (uint16_t)(u >> 16);
-    }
-}
-
 struct zl_bf16_weights {
     int n;
     const float *src[16];
@@ -123,6 +111,18 @@ int zl_bf16_linear(float *out, const float *inp, const uint16_t *w, const float 
 }
 
 #else
+
+static void round_rows(uint16_t *dst, const float *src, int64_t n)
+{
+    /* the same rounding as zl_bf16_round, branch-free for the compiler to vectorise; a NaN
+       cannot reach a product (inputs are finite or the forward reports them) */
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, src + i, sizeof u);
+        u += 0x7fffu + ((u >> 16) & 1u);
+        dst[i] = (uint16_t)(u >> 16);
+    }
+}
 
 /* One CPU engine for the process, made once. */
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
