@@ -12,7 +12,10 @@
 -- Prints one JSON line: agreement (the share of (configuration, question) pairs whose
 -- predicted answer is the same text in both precisions), min_config_agreement and its
 -- config, max_abs_em_delta and max_abs_f1_delta (the worst configuration's |bf16 - fp32|, in
--- points), mean_abs_em_delta, mean_abs_f1_delta, baseline_em (fp32 and bf16), configs,
+-- points), mean_abs_em_delta, mean_abs_f1_delta, max_abs_prob_delta and max_abs_logit_delta
+-- (the largest change of a question's best candidate's n-best probability and start logit
+-- where both precisions chose the same answer: how far bf16 moved the numbers under answers
+-- it did not change), baseline_em (fp32 and bf16), configs,
 -- questions, and fp32_s, bf16_s (the two sweeps' times: a speed ratio on a 32-wide model,
 -- not BERT-base's: tests/bench/sweep.lua --precision bf16 measures that).
 local zl = require "zonelab"
@@ -76,6 +79,7 @@ local r16, t16 = sweep("bf16")
 
 local same, total, max_em, max_f1, sum_em, sum_f1 = 0, 0, 0, 0, 0, 0
 local min_agree, min_label = math.huge, nil
+local max_prob, max_logit = 0, 0
 for k, c in ipairs(configs) do
   local a, b = zl.json.read(r32[k].predictions), zl.json.read(r16[k].predictions)
   local s, n = 0, 0
@@ -84,6 +88,14 @@ for k, c in ipairs(configs) do
     if b[id] == text then s = s + 1 end
   end
   same, total = same + s, total + n
+  local na, nb = zl.json.read(r32[k].nbest), zl.json.read(r16[k].nbest)
+  for id, list in pairs(na) do
+    local x, y = list[1], nb[id] and nb[id][1]
+    if x and y and x.text == y.text then
+      max_prob = math.max(max_prob, math.abs(x.probability - y.probability))
+      max_logit = math.max(max_logit, math.abs(x.start_logit - y.start_logit))
+    end
+  end
   if s / n < min_agree then min_agree, min_label = s / n, qa.label(c) end
   local dem = math.abs(r16[k].score.exact_match - r32[k].score.exact_match)
   local df1 = math.abs(r16[k].score.f1 - r32[k].score.f1)
@@ -104,6 +116,7 @@ print(zl.json.encode {
   threads = zl.get_threads(), agreement = same / total, min_config_agreement = min_agree,
   min_config = min_label, max_abs_em_delta = max_em, max_abs_f1_delta = max_f1,
   mean_abs_em_delta = sum_em / #configs, mean_abs_f1_delta = sum_f1 / #configs,
+  max_abs_prob_delta = max_prob, max_abs_logit_delta = max_logit,
   baseline_em_fp32 = r32[1].score.exact_match, baseline_em_bf16 = r16[1].score.exact_match,
   baseline_f1_fp32 = r32[1].score.f1, baseline_f1_bf16 = r16[1].score.f1,
   fp32_s = t32, bf16_s = t16,
