@@ -23,16 +23,18 @@ local qa = require "zonelab.qa"
 local lfs = require "lfs"
 
 local quick, threads, out = false, nil, nil
-local i = 1
-while arg[i] do
-  if arg[i] == "--quick" then quick = true
-  elseif arg[i] == "--threads" and tonumber(arg[i + 1]) then i = i + 1; threads = tonumber(arg[i])
-  elseif arg[i] == "--out" and arg[i + 1] then i = i + 1; out = arg[i]
-  else
-    io.stderr:write("usage: zonelab tests/bench/precision.lua [--quick] [--threads N] [--out DIR]\n")
-    os.exit(2)
-  end
-  i = i + 1
+local k = 1
+local function usage()
+  io.stderr:write("usage: zonelab tests/bench/precision.lua [--quick] [--threads N] [--out DIR]\n")
+  os.exit(2)
+end
+while arg[k] do
+  local a, v = arg[k], arg[k + 1]
+  k = k + (a == "--quick" and 1 or 2)
+  if a == "--quick" then quick = true
+  elseif a == "--threads" then threads = tonumber(v) or usage()
+  elseif a == "--out" then out = v or usage()
+  else usage() end
 end
 if threads then zl.set_threads(threads) end
 zl.bert.check_precision("bf16") -- one line when bf16 cannot run here

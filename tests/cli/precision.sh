@@ -4,9 +4,6 @@
 # run folder, unknown values and a CPU without native bf16 (DNNL_MAX_CPU_ISA=AVX2) are
 # refused in one line, and the Lua options check their values.
 source "$(dirname "$0")/lib.sh" "$@"
-same() { # name, file a, file b
-  if cmp -s "$2" "$3"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: $2 and $3 differ"; fi
-}
 export ZONELAB_PROGRESS=0
 
 synth_model "$tmp" 4 2 2 0.3

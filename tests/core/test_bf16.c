@@ -88,13 +88,9 @@ static void check_linear(void)
 static void check_forward(int native)
 {
     zl_bert_config c;
-    zl_bert_config_default(&c);
-    c.vocab_size = 50;
-    c.hidden_size = 64;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.intermediate_size = 128;
-    c.max_position_embeddings = 32;
+    CHECK(zl_bert_config_parse(&c, "test", "{\"vocab_size\": 50, \"hidden_size\": 64, "
+                               "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+                               "\"intermediate_size\": 128, \"max_position_embeddings\": 32}") == 0);
     zl_bert *m = zl_bert_new(&c);
     CHECK(m && zl_bert_init_random(m, 3) == 0);
     if (!m) return;
