@@ -1,4 +1,5 @@
 /* bf16.c — bf16 products on oneDNN (see bf16.h). */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign */
 #include "bf16.h"
 #include "error.h"
 #include "tensor.h"
@@ -129,8 +130,7 @@ static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 static dnnl_engine_t engine;
 static dnnl_status_t engine_status;
 static pthread_key_t scratch_key;
-
-static void scratch_free(void *p) { free(p); }
+static void scratch_free(void *p);
 
 static void engine_init(void)
 {
@@ -253,23 +253,38 @@ static void release(cache_entry *e)
     pthread_mutex_unlock(&cache_lock);
 }
 
-/* This thread's buffer (the activations' bf16 copy, the product's scratchpad), n bytes
- * from a 64-byte boundary, grown on demand, freed with the thread. */
+/* This thread's buffer (the activations' bf16 copy, the product's scratchpad), n bytes on
+ * a 64-byte boundary (oneDNN's blocks), grown on demand, freed with the thread. */
+typedef struct {
+    size_t n;
+    void *buf;
+} thread_scratch;
+
+static void scratch_free(void *p)
+{
+    thread_scratch *t = p;
+    free(t->buf);
+    free(t);
+}
+
 static void *scratch(size_t n)
 {
-    size_t *p = pthread_getspecific(scratch_key);
-    if (!p || p[0] < n) {
-        size_t *q = malloc(64 + n);
-        if (!q) return NULL;
-        q[0] = n;
-        free(p);
-        if (pthread_setspecific(scratch_key, q) != 0) {
-            free(q);
+    thread_scratch *t = pthread_getspecific(scratch_key);
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t))) return NULL;
+        if (pthread_setspecific(scratch_key, t) != 0) {
+            free(t);
             return NULL;
         }
-        p = q;
     }
-    return (char *)p + 64;
+    if (t->n < n) {
+        void *b = NULL;
+        if (posix_memalign(&b, 64, n) != 0) return NULL;
+        free(t->buf);
+        t->buf = b;
+        t->n = n;
+    }
+    return t->buf;
 }
 
 static int run(float *out, const float *inp, const uint16_t *w, const float *bias, int M, int K,
