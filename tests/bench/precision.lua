@@ -37,7 +37,12 @@ while arg[k] do
   else usage() end
 end
 if threads then zl.set_threads(threads) end
-zl.bert.check_precision("bf16") -- one line when bf16 cannot run here
+-- where bf16 cannot run, one JSON line says why (make bench runs every benchmark)
+local can, why = pcall(zl.bert.check_precision, "bf16")
+if not can then
+  print(zl.json.encode { bench = "precision", skipped = why })
+  return
+end
 
 local preset = quick and "tiny" or "demo"
 local settings = require("zonelab.synth").PRESETS[preset]
