@@ -515,6 +515,11 @@ w()
 w(cmrc and "Scores: the CMRC 2018 metric (cmrc2018_evaluate.py: mixed segmentation, character-level F1)."
   or "Scores: the SQuAD v1.1 metric (evaluate-v1.1.py).")
 w()
+if bf16 then
+  w("Decoded with `--precision bf16` (sweeps and flows; training in fp32): see docs/protocol.md, " ..
+    "\"Precision\", for when that is good enough.")
+  w()
+end
 if embedded then
   w(string.format("Preset `%s` (zonelab.synth.PRESETS): `%s`", args.preset,
     zl.json.encode(settings)))

@@ -77,6 +77,7 @@ out=$("$ZL" recipes/protocol.lua --preset tiny --out "$tmp/p" --precision bf16 -
 check_eq "protocol bf16 exit" 0 "$rc"
 check "protocol bf16 sweep marked" '"precision": "bf16"' "$(cat "$tmp/p/seed1/sweep/precision.json")"
 check "protocol passes it to flows" "flows.lua --model" "$(grep -- "--precision bf16" <<< "$out")"
+check "protocol report says it" "Decoded with \`--precision bf16\`" "$(cat "$tmp/p/report.md")"
 out=$("$ZL" recipes/protocol.lua --preset tiny --out "$tmp/p" --flows 1 --seeds 1 2>&1); rc=$?
 check_eq "protocol fp32 rerun exit" 1 "$rc"
 check "protocol fp32 rerun refused" "sweep holds bf16 decodes (predictions.json, precision.json); this run asks for fp32" "$out"
