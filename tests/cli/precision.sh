@@ -91,8 +91,19 @@ local a = m:forward{input_ids = ids}
 local b = m:forward{input_ids = ids, precision = 'bf16'}
 print(a.start_logits:get(1, 2) ~= b.start_logits:get(1, 2), math.abs(a.start_logits:get(1, 2) - b.start_logits:get(1, 2)) < 0.05)
 print(pcall(m.forward, m, {input_ids = ids, precision = 'half'}))
-print(pcall(m.forward, m, {input_ids = ids, precison = 'bf16'}))" 2>&1)
+print(pcall(m.forward, m, {input_ids = ids, precison = 'bf16'}))
+local qa = require 'zonelab.qa'
+local model = qa.load_model('$tmp/model')
+local data = qa.load_data('$tmp/dev.json', model, { max_seq_length = 96, doc_stride = 32, max_query_length = 24 })
+print(pcall(zl.sweep.new, model.bert, data.ds, data.feats, {{zone = 'none'}}, {precision = 'fp8'}))
+local p16 = qa.decode(model, data, {zone = 'q2', layer = 2}, {batch = 4, padding = 'dynamic', precision = 'bf16', progress = false, quiet = true})
+local f16 = zl.json.read('$tmp/s/predictions_layer1_q2.json')
+local same = true
+for id, text in pairs(f16) do same = same and p16[id] == text end
+print('qa.decode bf16 = sweep file', same)" 2>&1)
 check "Lua bf16 forward" "true	true" "$out"
 check "Lua precision value" "forward: option 'precision' must be \"fp32\" or \"bf16\" (got half)" "$out"
 check "Lua precision name" "unknown option 'precison' (did you mean 'precision'?)" "$out"
+check "sweep.new precision value" "sweep.new: option 'precision' must be \"fp32\" or \"bf16\" (got fp8)" "$out"
+check "qa.decode precision" "qa.decode bf16 = sweep file	true" "$out"
 finish
