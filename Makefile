@@ -11,7 +11,7 @@ endif
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = liblua5.4-dev lua5.4 libopenblas-dev libcjson-dev libhpdf-dev libutf8proc-dev \
   libreadline-dev lua-argparse lua-filesystem lua-busted cmake pkg-config poppler-utils gcc make \
-  libopenmpi-dev openmpi-bin fonts-dejavu-core fonts-wqy-microhei tmux
+  libopenmpi-dev openmpi-bin libdnnl-dev fonts-dejavu-core fonts-wqy-microhei tmux
 # Optional: a real one-node Slurm for tests/cli/slurm.sh, and chromium (with node and npm
 # when there is no npm yet) for tests/cli/flows_html.sh (reported as skipped without them);
 # installed when root, a failed install is a note, not an error.

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bf16.h"
 #include "error.h"
 #include "json.h"
 #include "io.h"
@@ -504,7 +505,38 @@ void zl_bert_free(zl_bert *m)
 {
     if (!m) return;
     zl_bert_params_free(&m->params);
+    zl_bf16_weights_free(m->bf16);
     free(m);
+}
+
+void zl_bert_bf16_reset(zl_bert *m)
+{
+    zl_bf16_weights_free(m->bf16);
+    m->bf16 = NULL;
+}
+
+/* The bf16 weights of a bf16 forward: the model's copy, made by the first one (two threads
+ * racing both convert, one copy stays), or, for a model whose parameters may change
+ * (bf16_uncached), a copy of this call's (*own, the caller frees it). */
+static const zl_bf16_weights *bf16_weights(const zl_bert *m, zl_bf16_weights **own)
+{
+    *own = NULL;
+    if (zl_bf16_check() != 0) return NULL;
+    zl_bf16_weights **slot = &((zl_bert *)m)->bf16; /* a cache: the parameters stay unchanged */
+    zl_bf16_weights *w = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (w && !m->bf16_uncached) return w;
+    const zl_bert_config *c = &m->config;
+    const zl_bert_params *p = &m->params;
+    int64_t L = c->num_hidden_layers, H = c->hidden_size, I = c->intermediate_size;
+    const float *src[6] = {p->qw, p->kw, p->vw, p->ow, p->iw, p->o2w};
+    int64_t n[6] = {L * H * H, L * H * H, L * H * H, L * H * H, L * I * H, L * H * I};
+    zl_bf16_weights *made = zl_bf16_weights_new(6, src, n);
+    if (!made || m->bf16_uncached) return *own = made;
+    zl_bf16_weights *none = NULL;
+    if (__atomic_compare_exchange_n(slot, &none, made, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return made;
+    zl_bf16_weights_free(made);
+    return none;
 }
 
 /* BERT's truncated normal: redraw beyond 2 standard deviations. The polar method's
@@ -526,6 +558,7 @@ static void trunc_normal(float *x, int64_t n, zl_rng *r, double std)
 
 int zl_bert_init_random(zl_bert *m, uint64_t seed)
 {
+    zl_bert_bf16_reset(m);
     const zl_bert_config *c = &m->config;
     int n = zl_bert_param_count(c);
     zl_rng r;
@@ -884,10 +917,13 @@ typedef struct {
 } epilogue;
 
 /* out[M, N] = inp[M, K] W^T (W [N, K]) then the epilogue, rows split over the team in a
- * few chunks per thread (a preempted thread on a shared machine then delays less). */
-static void linear_team(float *out, const float *inp, const float *W, int M, int K, int N,
-                        const epilogue *e)
+ * few chunks per thread (a preempted thread on a shared machine then delays less). w16:
+ * NULL (fp32), or the bf16 weights holding W's copy (a row's bits do not depend on its
+ * chunk: bf16.h). */
+static int linear_team(float *out, const float *inp, const float *W, int M, int K, int N,
+                       const epilogue *e, const zl_bf16_weights *w16)
 {
+    char failed[256] = "";
     int nt = team_size();
     int nc = nt == 1 ? 1 : 4 * nt;
     /* chunks of at least 128 rows while every thread still gets one (each chunk packs the
@@ -901,19 +937,31 @@ static void linear_team(float *out, const float *inp, const float *W, int M, int
         int r0, r1;
         chunk_rows(M, t, nc, &r0, &r1);
         if (r1 <= r0) continue;
-        float beta = 0.0f;
-        if (e->kind == EPI_BIAS) {
-            for (int n = r0; n < r1; n++) memcpy(out + (int64_t)n * N, e->bias, (size_t)N * sizeof(float));
-            beta = 1.0f;
+        if (w16) {
+            if (zl_bf16_linear(out + (int64_t)r0 * N, inp + (int64_t)r0 * K,
+                               zl_bf16_weights_find(w16, W), e->kind == EPI_BIAS ? e->bias : NULL,
+                               r1 - r0, K, N) != 0) {
+#pragma omp critical(zl_bert_bf16_error)
+                snprintf(failed, sizeof failed, "%s", zl_error_get());
+                continue;
+            }
+        } else {
+            float beta = 0.0f;
+            if (e->kind == EPI_BIAS) {
+                for (int n = r0; n < r1; n++) memcpy(out + (int64_t)n * N, e->bias, (size_t)N * sizeof(float));
+                beta = 1.0f;
+            }
+            zl_sgemm(0, 1, r1 - r0, N, K, 1.0f, inp + (int64_t)r0 * K, K, W, K, beta,
+                     out + (int64_t)r0 * N, N);
         }
-        zl_sgemm(0, 1, r1 - r0, N, K, 1.0f, inp + (int64_t)r0 * K, K, W, K, beta,
-                 out + (int64_t)r0 * N, N);
         if (e->kind == EPI_GELU || e->kind == EPI_GELU_TANH)
             bias_gelu_rows(out, e->out2, e->bias, r0, r1, N, e->kind == EPI_GELU_TANH);
         else if (e->kind == EPI_RES_LN)
             bias_residual_layernorm_rows(out, e->out2, e->mean, e->rstd, e->bias, e->mask, e->res,
                                          e->w, e->b, r0, r1, N, e->eps);
     }
+    /* a worker's message is its thread's: set it again on the caller's */
+    return failed[0] ? zl_error_set("%s", failed) : 0;
 }
 
 static uint64_t splitmix64(uint64_t x)
@@ -979,6 +1027,12 @@ static int check_inputs(const zl_bert *m, const zl_bert_acts *a, const zl_bert_i
 {
     const zl_bert_config *c = &m->config;
     if (a->memory == NULL) return zl_error_set("bert forward: activations not allocated");
+    if (o->precision != ZL_PRECISION_FP32 && o->precision != ZL_PRECISION_BF16)
+        return zl_error_set("bert forward: unknown precision %d", o->precision);
+    if (o->precision == ZL_PRECISION_BF16 &&
+        ((a->flags & ZL_BERT_ACTS_BACKWARD) || o->dropout_prob > 0.0f || o->attn_dropout_prob > 0.0f))
+        return zl_error_set("bert forward: precision bf16 is for inference only (training and "
+                            "gradients run in fp32)");
     if (a->L != c->num_hidden_layers || a->H != c->hidden_size || a->I != c->intermediate_size ||
         a->NH != c->num_attention_heads || a->E != c->embedding_size)
         return zl_error_set("bert forward: activations were allocated for another configuration");
@@ -1168,9 +1222,10 @@ static void softmax_row(float *x, const zl_bert_inputs *in, const zl_bert_forwar
     for (t = 0; t < S; t++) x[t] *= inv;
 }
 
-static void layer_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
-                          const zl_bert_forward_opts *o, int l)
+static int layer_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
+                         const zl_bert_forward_opts *o, int l, const zl_bf16_weights *w16)
 {
+    int rc = 0;
     const zl_bert_config *c = &m->config;
     const zl_bert_params *p = &m->params;
     int B = in->B, S = in->S, H = c->hidden_size, NH = c->num_attention_heads,
@@ -1195,11 +1250,11 @@ static void layer_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_input
     } else {
         epilogue e = {EPI_BIAS, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f};
         e.bias = p->qb + (int64_t)l * H;
-        linear_team(la.q, x, p->qw + l * HH, N, H, H, &e);
+        rc |= linear_team(la.q, x, p->qw + l * HH, N, H, H, &e, w16);
         e.bias = p->kb + (int64_t)l * H;
-        linear_team(la.k, x, p->kw + l * HH, N, H, H, &e);
+        rc |= linear_team(la.k, x, p->kw + l * HH, N, H, H, &e, w16);
         e.bias = p->vb + (int64_t)l * H;
-        linear_team(la.v, x, p->vw + l * HH, N, H, H, &e);
+        rc |= linear_team(la.v, x, p->vw + l * HH, N, H, H, &e, w16);
         int drop = o->attn_dropout_prob > 0.0f;
         if (drop)
             zl_dropout_mask(la.probs_drop, np, o->attn_dropout_prob, o->seed, stream + 1);
@@ -1247,12 +1302,12 @@ static void layer_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_input
     epilogue e1 = {EPI_RES_LN, p->ob + (int64_t)l * H, la.att_ln, la.att_mean, la.att_rstd,
                    o->dropout_prob > 0.0f ? la.att_drop : NULL, x, p->att_ln_w + (int64_t)l * H,
                    p->att_ln_b + (int64_t)l * H, c->layer_norm_eps};
-    linear_team(la.att_sum, la.ctx, p->ow + l * HH, N, H, H, &e1);
+    rc |= linear_team(la.att_sum, la.ctx, p->ow + l * HH, N, H, H, &e1, w16);
     /* feed-forward: x' = LN(dropout(gelu(a Wi^T + bi) Wo2^T + bo2) + a) */
     int gk = m->config.gelu == ZL_GELU_TANH ? EPI_GELU_TANH : EPI_GELU;
     epilogue e2 = {gk, p->ib + (int64_t)l * I, la.inter_gelu, NULL, NULL, NULL, NULL, NULL,
                    NULL, 0.0f};
-    linear_team(la.inter_pre, la.att_ln, p->iw + (int64_t)l * I * H, N, H, I, &e2);
+    rc |= linear_team(la.inter_pre, la.att_ln, p->iw + (int64_t)l * I * H, N, H, I, &e2, w16);
     if (la.out_drop) {
         if (o->dropout_prob > 0.0f)
             zl_dropout_mask(la.out_drop, (int64_t)N * H, o->dropout_prob, o->seed, stream + 3);
@@ -1262,7 +1317,8 @@ static void layer_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_input
     epilogue e3 = {EPI_RES_LN, p->o2b + (int64_t)l * H, la.output, la.out_mean, la.out_rstd,
                    o->dropout_prob > 0.0f ? la.out_drop : NULL, la.att_ln,
                    p->out_ln_w + (int64_t)l * H, p->out_ln_b + (int64_t)l * H, c->layer_norm_eps};
-    linear_team(la.out_sum, la.inter_gelu, p->o2w + (int64_t)l * H * I, N, I, H, &e3);
+    rc |= linear_team(la.out_sum, la.inter_gelu, p->o2w + (int64_t)l * H * I, N, I, H, &e3, w16);
+    return rc ? -1 : 0;
 }
 
 static int64_t count_nonfinite(const float *x, int64_t n)
@@ -1292,10 +1348,24 @@ static int nonfinite_error(const zl_bert_acts *a, int N, int H, int L, int start
                         "produced them from finite hidden states");
 }
 
+static int forward_pass(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
+                        const zl_bert_forward_opts *o, const zl_bf16_weights *w16);
+
 int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
                     const zl_bert_forward_opts *o)
 {
     if (check_inputs(m, a, in, o) != 0) return -1;
+    zl_bf16_weights *own = NULL;
+    const zl_bf16_weights *w16 = NULL;
+    if (o->precision == ZL_PRECISION_BF16 && !(w16 = bf16_weights(m, &own))) return -1;
+    int rc = forward_pass(m, a, in, o, w16);
+    zl_bf16_weights_free(own);
+    return rc;
+}
+
+static int forward_pass(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
+                        const zl_bert_forward_opts *o, const zl_bf16_weights *w16)
+{
     const zl_bert_config *c = &m->config;
     int B = in->B, S = in->S, H = c->hidden_size, NH = c->num_attention_heads,
         L = c->num_hidden_layers, N = B * S;
@@ -1310,7 +1380,7 @@ int zl_bert_forward(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in,
     int64_t BSH = (int64_t)N * H, PP = (int64_t)B * NH * S * S;
     int stop = o->stop_layer ? o->stop_layer : L;
     for (int l = o->start_layer; l < stop; l++) {
-        layer_forward(m, a, in, o, l);
+        if (layer_forward(m, a, in, o, l, w16) != 0) return -1;
         if (o->attentions) {
             zl_bert_layer_acts la;
             zl_bert_acts_layer(a, l, &la);
@@ -1374,7 +1444,8 @@ int zl_zone_rows(zl_zone z, const zl_bert_inputs *in, int *rows)
     return n;
 }
 
-static int layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v)
+static int layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v,
+                    const zl_bf16_weights *w16)
 {
     const zl_bert_params *p = &m->params;
     if (a->B < 1 || l < 0 || l >= a->L)
@@ -1383,10 +1454,9 @@ static int layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v
     int64_t HH = (int64_t)H * H;
     const float *x = a->hidden + (int64_t)l * N * H;
     epilogue e = {EPI_BIAS, p->kb + (int64_t)l * H, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f};
-    linear_team(k, x, p->kw + l * HH, N, H, H, &e);
+    if (linear_team(k, x, p->kw + l * HH, N, H, H, &e, w16) != 0) return -1;
     e.bias = p->vb + (int64_t)l * H;
-    linear_team(v, x, p->vw + l * HH, N, H, H, &e);
-    return 0;
+    return linear_team(v, x, p->vw + l * HH, N, H, H, &e, w16);
 }
 
 /* Layer l's output (hidden[l+1]) for the listed rows only, with zone z at layer l, from
@@ -1394,7 +1464,8 @@ static int layer_kv(const zl_bert *m, zl_bert_acts *a, int l, float *k, float *v
  * which serve as compact-row scratch here); the other rows of hidden[l+1] are left as
  * they are. rows are increasing. */
 static int layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *in, zl_zone z,
-                      int l, const float *k, const float *v, const int *rows, int n_rows)
+                      int l, const float *k, const float *v, const int *rows, int n_rows,
+                      const zl_bf16_weights *w16)
 {
     const zl_bert_config *c = &m->config;
     const zl_bert_params *p = &m->params;
@@ -1426,7 +1497,7 @@ static int layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *i
         memcpy(xc + (int64_t)r * H, la.input + (int64_t)rows[r < M ? r : M - 1] * H,
                (size_t)H * sizeof(float));
     epilogue e = {EPI_BIAS, p->qb + (int64_t)l * H, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0.0f};
-    linear_team(la.q, xc, p->qw + l * HH, Mp, H, H, &e);
+    if (linear_team(la.q, xc, p->qw + l * HH, Mp, H, H, &e, w16) != 0) return -1;
     zl_bert_forward_opts o;
     zl_bert_forward_opts_init(&o);
     o.zone = z;
@@ -1458,14 +1529,15 @@ static int layer_rows(const zl_bert *m, zl_bert_acts *a, const zl_bert_inputs *i
         memcpy(la.ctx + (int64_t)r * H, la.ctx + (int64_t)(M - 1) * H, (size_t)H * sizeof(float));
     epilogue e1 = {EPI_RES_LN, p->ob + (int64_t)l * H, la.att_ln, la.att_mean, la.att_rstd, NULL, xc,
                    p->att_ln_w + (int64_t)l * H, p->att_ln_b + (int64_t)l * H, c->layer_norm_eps};
-    linear_team(la.att_sum, la.ctx, p->ow + l * HH, Mp, H, H, &e1);
+    int rc = linear_team(la.att_sum, la.ctx, p->ow + l * HH, Mp, H, H, &e1, w16);
     int gk = m->config.gelu == ZL_GELU_TANH ? EPI_GELU_TANH : EPI_GELU;
     epilogue e2 = {gk, p->ib + (int64_t)l * I, la.inter_gelu, NULL, NULL, NULL, NULL, NULL,
                    NULL, 0.0f};
-    linear_team(la.inter_pre, la.att_ln, p->iw + (int64_t)l * I * H, Mp, H, I, &e2);
+    rc |= linear_team(la.inter_pre, la.att_ln, p->iw + (int64_t)l * I * H, Mp, H, I, &e2, w16);
     epilogue e3 = {EPI_RES_LN, p->o2b + (int64_t)l * H, yc, la.out_mean, la.out_rstd, NULL, la.att_ln,
                    p->out_ln_w + (int64_t)l * H, p->out_ln_b + (int64_t)l * H, c->layer_norm_eps};
-    linear_team(la.out_sum, la.inter_gelu, p->o2w + (int64_t)l * H * I, Mp, I, H, &e3);
+    rc |= linear_team(la.out_sum, la.inter_gelu, p->o2w + (int64_t)l * H * I, Mp, I, H, &e3, w16);
+    if (rc) return -1;
     for (int r = 0; r < M; r++)
         memcpy(la.output + (int64_t)rows[r] * H, yc + (int64_t)r * H, (size_t)H * sizeof(float));
     return 0;
@@ -1483,6 +1555,7 @@ struct zl_bert_prefix {
     int *rows;                  /* [maxB * maxS] */
     int width;                  /* width of the last logits */
     double work;
+    int precision;              /* ZL_PRECISION_* of every pass */
 };
 
 zl_bert_prefix *zl_bert_prefix_new(const zl_bert *m, int maxB, int maxS)
@@ -1515,7 +1588,9 @@ void zl_bert_prefix_free(zl_bert_prefix *p)
 /* One pass on the cache's activations, counted as work. */
 static int prefix_pass(zl_bert_prefix *p, const zl_bert_inputs *in, const zl_bert_forward_opts *o)
 {
-    if (zl_bert_forward(p->m, &p->a, in, o) != 0) return -1;
+    zl_bert_forward_opts po = *o;
+    po.precision = p->precision;
+    if (zl_bert_forward(p->m, &p->a, in, &po) != 0) return -1;
     int L = p->a.L;
     p->work += (double)in->B * in->S * ((o->stop_layer ? o->stop_layer : L) - o->start_layer) / L;
     if (!o->stop_layer) p->width = in->S;
@@ -1550,6 +1625,16 @@ int zl_bert_prefix_forward(zl_bert_prefix *p, const zl_bert_inputs *in, const zl
     return prefix_pass(p, in, o);
 }
 
+int zl_bert_prefix_set_precision(zl_bert_prefix *p, int precision)
+{
+    if (precision != ZL_PRECISION_FP32 && precision != ZL_PRECISION_BF16)
+        return zl_error_set("bert: layer cache: unknown precision %d", precision);
+    if (precision == ZL_PRECISION_BF16 && zl_bf16_check() != 0) return -1;
+    prefix_reset(p);
+    p->precision = precision;
+    return 0;
+}
+
 int zl_bert_prefix_logits(const zl_bert_prefix *p, const float **start, const float **end)
 {
     *start = p->a.start_logits;
@@ -1560,11 +1645,11 @@ int zl_bert_prefix_logits(const zl_bert_prefix *p, const float **start, const fl
 double zl_bert_prefix_work(const zl_bert_prefix *p) { return p->work; }
 
 /* Layer l's keys and values of the cached pass, computed once per layer. */
-static int prefix_kv(zl_bert_prefix *p, int l)
+static int prefix_kv(zl_bert_prefix *p, int l, const zl_bf16_weights *w16)
 {
     if (p->kv_l == l) return 0;
     const zl_bert_config *c = &p->m->config;
-    if (layer_kv(p->m, &p->a, l, p->k, p->v) != 0) return -1;
+    if (layer_kv(p->m, &p->a, l, p->k, p->v, w16) != 0) return -1;
     p->kv_l = l;
     double H = c->hidden_size, I = c->intermediate_size;
     p->work += 2 * H / (4 * H + 2 * I) * p->in.B * p->in.S / c->num_hidden_layers;
@@ -1665,11 +1750,15 @@ int zl_bert_prefix_zone(zl_bert_prefix *p, zl_zone z, int l, int rows, const zl_
             return zl_error_set("bert: out of memory for a layer cache's rows path");
         }
     }
-    if (prefix_kv(p, l) != 0) return -1;
-    /* a narrowing `all` recomputes every row it keeps: no unmasked output needed */
-    if (!narrow && prefix_unmasked_output(p, l) != 0) return -1;
+    zl_bf16_weights *own = NULL;
+    const zl_bf16_weights *w16 = NULL;
+    if (p->precision == ZL_PRECISION_BF16 && !(w16 = bf16_weights(p->m, &own))) return -1;
     int nr = narrow ? kept_rows(p->rows, in->B, in->S, narrow->S) : zl_zone_rows(z, in, p->rows);
-    if (nr < 0 || layer_rows(p->m, &p->a, in, z, l, p->k, p->v, p->rows, nr) != 0) return -1;
+    /* a narrowing `all` recomputes every row it keeps: no unmasked output needed */
+    int rc = prefix_kv(p, l, w16) != 0 || (!narrow && prefix_unmasked_output(p, l) != 0) || nr < 0 ||
+             layer_rows(p->m, &p->a, in, z, l, p->k, p->v, p->rows, nr, w16) != 0;
+    zl_bf16_weights_free(own);
+    if (rc) return -1;
     p->valid = l;
     p->work += (double)nr / L;
     o.start_layer = l + 1; /* L: the span head only */

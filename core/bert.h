@@ -178,11 +178,19 @@ typedef struct zl_bert {
     uint64_t qa_seed;       /* seed used for that fresh head */
     int fresh_mlm_head;     /* config.mlm_head and the checkpoint had no cls.predictions.*:
                                initialised as Google's run_pretraining.py */
+    struct zl_bf16_weights *bf16; /* bf16 copies of the layers' product weights (core/bf16.h),
+                               made by the first bf16 forward, freed with the model or by
+                               zl_bert_bf16_reset */
+    int bf16_uncached;      /* 1: the parameters may change between forwards (the Lua binding
+                               handed them out): each bf16 forward converts them afresh */
 } zl_bert;
 
 /* A model with zeroed parameters (config validated). */
 zl_bert *zl_bert_new(const zl_bert_config *c);
 void zl_bert_free(zl_bert *m);
+/* Drops the bf16 weights made by a bf16 forward: whoever changes the parameters calls it
+ * (no forward may run meanwhile). */
+void zl_bert_bf16_reset(zl_bert *m);
 /* BERT init: weights truncated normal (|z| <= 2 std) with std initializer_range,
  * LN gamma 1 beta 0, biases 0. Same seed -> same weights. */
 int zl_bert_init_random(zl_bert *m, uint64_t seed);
@@ -325,6 +333,10 @@ typedef struct zl_bert_forward_opts {
     int stop_layer;             /* 0: run to the last layer, then the span head; k in
                                    start_layer+1..L: stop after layer k-1 (hidden[k] is the
                                    result, no logits; later layers' attentions export zeros) */
+    int precision;              /* ZL_PRECISION_FP32 (0, the reference's arithmetic) or
+                                   ZL_PRECISION_BF16 (core/bf16.h; inference only): the QKV,
+                                   attention-output and feed-forward products in bf16 with
+                                   fp32 accumulation, everything else in fp32 */
 } zl_bert_forward_opts;
 
 void zl_bert_forward_opts_init(zl_bert_forward_opts *o);
@@ -383,6 +395,9 @@ int zl_bert_prefix_zone(zl_bert_prefix *p, zl_zone z, int l, int rows, const zl_
 /* Any other forward (from layer 0, o->start_layer and o->stop_layer 0) on the cache's
  * activations, which it empties: configurations that share nothing. */
 int zl_bert_prefix_forward(zl_bert_prefix *p, const zl_bert_inputs *in, const zl_bert_forward_opts *o);
+/* The precision of the cache's passes from now on (ZL_PRECISION_*; default fp32); empties
+ * the cache. -1 with the reason when bf16 cannot run here (zl_bf16_check). */
+int zl_bert_prefix_set_precision(zl_bert_prefix *p, int precision);
 /* Logits of the last pass that computed them ([B, width]); returns the width. */
 int zl_bert_prefix_logits(const zl_bert_prefix *p, const float **start, const float **end);
 /* Work done so far, in whole passes of one row ((rows x layers) / L summed; a layer's keys

@@ -40,7 +40,7 @@ struct zl_sweep {
 
 zl_sweep_opts zl_sweep_defaults(void)
 {
-    zl_sweep_opts o = {32, ZL_SWEEP_PAD_MAX, 20, NULL, 0};
+    zl_sweep_opts o = {32, ZL_SWEEP_PAD_MAX, 20, NULL, 0, 0};
     return o;
 }
 
@@ -183,7 +183,7 @@ zl_sweep *zl_sweep_new(const zl_bert *m, const zl_squad_features *f, const zl_sw
     }
     if (sort_by_length(s->order, f, S) != 0) goto oom;
     s->n_batches = (f->count + B - 1) / B;
-    if (!(s->pre = zl_bert_prefix_new(m, B, S))) {
+    if (!(s->pre = zl_bert_prefix_new(m, B, S)) || zl_bert_prefix_set_precision(s->pre, so.precision) != 0) {
         zl_sweep_free(s);
         return NULL;
     }

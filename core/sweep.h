@@ -59,6 +59,8 @@ typedef struct zl_sweep_opts {
                               resumed from its last synced batch (zl_sweep_sync/resume) */
     int spill_keep;   /* 1: keep the existing spill files (to call zl_sweep_resume next);
                          0: start them empty */
+    int precision;    /* ZL_PRECISION_FP32 (default) or ZL_PRECISION_BF16 (core/bf16.h): every
+                         pass's products; a bf16 sweep equals separate bf16 decodes too */
 } zl_sweep_opts;
 
 typedef struct zl_sweep zl_sweep;

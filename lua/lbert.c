@@ -4,6 +4,7 @@
  * See docs/model.md. */
 #include "zl_lua.h"
 #include "bert.h"
+#include "bf16.h"
 #include "error.h"
 
 #include <cjson/cJSON.h>
@@ -273,6 +274,9 @@ static int m_params(lua_State *L)
 {
     bert_box *b = checkbox(L, 1);
     int n = zl_bert_param_count(&b->m->config);
+    /* the views can change the parameters at any time: bf16 forwards convert afresh */
+    b->m->bf16_uncached = 1;
+    zl_bert_bf16_reset(b->m);
     params_holder *h = lua_newuserdatauv(L, sizeof *h, 1); /* the views' parent */
     h->held = 0;
     if (luaL_newmetatable(L, PARAMS_MT)) {
@@ -346,11 +350,12 @@ static void ensure_acts(lua_State *L, bert_box *b, int B, int S)
 
 /* m:forward{input_ids=, token_type_ids=, input_mask=, qmask=, pmask=, zone=, layer=,
  *           mask=, heads=, layers=, head_mask=, attentions=, hidden_states=,
- *           start_positions=, end_positions=, start_layer=}: the masking options are
+ *           start_positions=, end_positions=, start_layer=, precision=}: the masking options are
  * lopts.c's (shared with the sweep and loss_and_grads); layers and heads are 1-based. */
 static const char *const FORWARD_KEYS[] = {
     "input_ids", "token_type_ids", "input_mask", "qmask", "pmask", ZL_LUA_MASK_KEYS,
-    "attentions", "hidden_states", "start_positions", "end_positions", "start_layer", NULL};
+    "attentions", "hidden_states", "start_positions", "end_positions", "start_layer", "precision",
+    NULL};
 
 /* input_ids and the optional [B, S] inputs of the (snapshot) options table at 2. */
 static zl_bert_inputs forward_inputs(lua_State *L, const zl_bert_config *c)
@@ -402,6 +407,7 @@ static int m_forward(lua_State *L)
     o.start_layer = zl_lua_opt_int(L, 2, "forward", "start_layer", 1, 1, L_) - 1;
     int want_att = zl_lua_opt_bool(L, 2, "forward", "attentions", 0);
     int want_hid = zl_lua_opt_bool(L, 2, "forward", "hidden_states", 0);
+    o.precision = zl_lua_opt_precision(L, 2, "forward");
     const int32_t *sp = opt_ints(L, "start_positions", 0, 0, 0);
     const int32_t *ep = opt_ints(L, "end_positions", 0, 0, 0);
     if (sp || ep) {
@@ -480,6 +486,16 @@ static int b_span_loss(lua_State *L)
     return 1;
 }
 
+/* zonelab.bert.check_precision(name) -> name; raises for an unknown precision or a bf16
+ * that cannot run here (no oneDNN in this build, no native bf16 in this CPU) */
+static int b_check_precision(lua_State *L)
+{
+    int p = zl_precision_parse(luaL_checkstring(L, 1));
+    if (p < 0 || (p == ZL_PRECISION_BF16 && zl_bf16_check() != 0)) return zl_lua_fail(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* zonelab.bert.flops(model, batch, seq): 2 x multiply-adds of one forward */
 static int b_flops(lua_State *L)
 {
@@ -534,7 +550,7 @@ int zl_lua_open_bert(lua_State *L)
         {"__gc", m_gc}, {"__close", m_close}, {"__tostring", m_tostring}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"load", b_load}, {"new", b_new}, {"span_loss", b_span_loss},
-        {"flops", b_flops}, {"zone_mask", b_zone_mask}, {NULL, NULL}};
+        {"flops", b_flops}, {"check_precision", b_check_precision}, {"zone_mask", b_zone_mask}, {NULL, NULL}};
     if (luaL_newmetatable(L, BERT_MT)) {
         luaL_setfuncs(L, meta, 0);
         zl_lua_owner_mark(L, -1);

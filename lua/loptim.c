@@ -202,6 +202,8 @@ int zl_lua_optim_fields(lua_State *L, int idx, const char *fn, zl_optim_config *
 static int o_new(lua_State *L)
 {
     zl_bert *m = zl_lua_checkbert(L, 1);
+    m->bf16_uncached = 1; /* its steps change the parameters: bf16 forwards convert afresh */
+    zl_bert_bf16_reset(m);
     luaL_checktype(L, 2, LUA_TTABLE);
     zl_optim_config cfg;
     zl_optim_config_default(&cfg);

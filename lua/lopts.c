@@ -9,6 +9,7 @@
  * zl.check_options (lzonelab.c) gives the stdlib the same check and message. */
 #include "zl_lua.h"
 #include "bert.h"
+#include "bf16.h"
 
 #include <string.h>
 
@@ -158,6 +159,16 @@ const char *zl_lua_opt_string(lua_State *L, int idx, const char *fn, const char 
     }
     lua_pop(L, 1); /* the options table keeps the string alive */
     return v;
+}
+
+int zl_lua_opt_precision(lua_State *L, int idx, const char *fn)
+{
+    const char *v = zl_lua_opt_string(L, idx, fn, "precision", "fp32");
+    if (strcmp(v, "fp32") != 0 && strcmp(v, "bf16") != 0)
+        luaL_error(L, "%s: option 'precision' must be \"fp32\" or \"bf16\" (got %s)", fn, v);
+    if (strcmp(v, "fp32") == 0) return ZL_PRECISION_FP32;
+    if (zl_bf16_check() != 0) zl_lua_fail(L);
+    return ZL_PRECISION_BF16;
 }
 
 int zl_lua_opt_layer(lua_State *L, int idx, const char *fn, const char *k, int nlayers, int def)

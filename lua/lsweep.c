@@ -3,7 +3,7 @@
  *
  *   local s = zl.sweep.new(model, ds, feats, {{zone = "none"}, {zone = "q2", layer = 1},
  *       {zone = "p2", layer = "all"}, {mask = fn_or_tensor, heads = {3}, layers = {2}}}, {batch = 32, padding = "max" | "dynamic", keep_pad = 20,
- *       spill = dir_or_nil, spill_keep = false})
+ *       spill = dir_or_nil, spill_keep = false, precision = "fp32" | "bf16"})
  *   for b = 1, s:batches() do s:step(b) end        -- s:batch_cost(b): tokens, for an ETA
  *   local offsets = s:sync()    -- spilling: checkpoint after some batches (sizes of the files)
  *   s:resume(offsets)           -- after new{..., spill_keep = true}: continue from there
@@ -104,7 +104,7 @@ static int l_new(lua_State *L)
     zl_squad_features *f = check_feats(L, 3);
     luaL_checktype(L, 4, LUA_TTABLE);
     static const char *const known[] = {"batch", "padding", "keep_pad", "spill", "spill_keep",
-                                        NULL};
+                                        "precision", NULL};
     zl_lua_opts_check(L, 5, "sweep.new", known);
     lua_settop(L, 5);
     int n = (int)luaL_len(L, 4);
@@ -118,6 +118,7 @@ static int l_new(lua_State *L)
     else return luaL_error(L, "sweep.new: option 'padding' must be \"max\" or \"dynamic\" (got %s)", p);
     o.spill_dir = zl_lua_opt_string(L, 5, "sweep.new", "spill", NULL); /* the table keeps it */
     o.spill_keep = zl_lua_opt_bool(L, 5, "sweep.new", "spill_keep", 0);
+    o.precision = zl_lua_opt_precision(L, 5, "sweep.new");
     /* userdata first; the configuration array lives in a scratch userdata (GC-owned), what
        configurations point to in the keep table (the sweep's uservalue) */
     zl_sweep_config *cfg = lua_newuserdatauv(L, (size_t)n * sizeof *cfg, 0);

@@ -75,6 +75,8 @@ static int l_new(lua_State *L)
     zl_bert *m = zl_lua_checkbert(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     zl_lua_opts_check(L, 2, "train.new", known);
+    m->bf16_uncached = 1; /* its steps change the parameters: bf16 forwards convert afresh */
+    zl_bert_bf16_reset(m);
     zl_trainer_config c;
     zl_trainer_config_default(&c);
     c.micro_batch = zl_lua_opt_int(L, 2, "train.new", "micro_batch", c.micro_batch, 1, 1000000000);

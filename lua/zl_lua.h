@@ -71,6 +71,9 @@ int zl_lua_opt_bool(lua_State *L, int idx, const char *fn, const char *k, int de
 /* The string stays valid while the options table holds it. */
 const char *zl_lua_opt_string(lua_State *L, int idx, const char *fn, const char *k,
                               const char *def);
+/* opts.precision: "fp32" (the default) or "bf16" as ZL_PRECISION_* (core/bf16.h); raises
+ * naming an unknown value, or saying why bf16 cannot run here. */
+int zl_lua_opt_precision(lua_State *L, int idx, const char *fn);
 /* A layer typed 1..nlayers or "all": returns it 0-based, -1 for "all", def when absent. */
 int zl_lua_opt_layer(lua_State *L, int idx, const char *fn, const char *k, int nlayers, int def);
 

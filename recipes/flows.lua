@@ -4,7 +4,8 @@
 -- flows_<qid>.pdf (sentence view, radial view, legend). See docs/flows.md.
 --
 -- Also usable from another recipe: `require("flows").run{model =, predict =, qid =, out =,
--- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer"|"answer-b", mask = {...}, cmrc =, ...}`:
+-- compare =, tau =, alpha =, heads = {...}, target = "cls"|"answer"|"answer-b", mask = {...}, cmrc =,
+-- precision = "fp32"|"bf16" (m:forward's), ...}`:
 -- layers and heads 1-based; `mask` holds m:forward's masking options (zone, layer, mask,
 -- heads, layers, head_mask): with `compare`, applied to both models' forward passes
 -- unchanged; without it, the model is compared with itself under the mask (A unmasked, B
@@ -16,10 +17,11 @@ local zl = require "zonelab"
 
 local M = {}
 
-local function forward(model, feats, i, masking)
+local function forward(model, feats, i, masking, precision)
   local b = feats:batch(i, 1)
   local f = { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
-    input_mask = b.input_mask, qmask = b.qmask, pmask = b.pmask, attentions = true }
+    input_mask = b.input_mask, qmask = b.qmask, pmask = b.pmask, attentions = true,
+    precision = precision }
   for k, v in pairs(masking or {}) do f[k] = v end -- checked by m:forward itself
   return model.bert:forward(f)
 end
@@ -163,7 +165,7 @@ function M.run(o)
   if target == "answer-b" then chooser, chooser_mask = other, o.mask end
   local chosen, out_c, span_c
   for _, i in ipairs(idx) do
-    local out = forward(chooser, feats, i, chooser_mask)
+    local out = forward(chooser, feats, i, chooser_mask, o.precision)
     -- the decoder's choice of the best span within this window (core/squad.c)
     local s, e, score = feats:best_span(i, out.start_logits, out.end_logits, span_opts)
     if not chosen or (score and (not span_c.score or score > span_c.score)) then
@@ -172,7 +174,7 @@ function M.run(o)
   end
   local out_a, span_a
   if target == "answer-b" then
-    out_a = forward(model, feats, chosen, mask_a)
+    out_a = forward(model, feats, chosen, mask_a, o.precision)
     local s, e, score = feats:best_span(chosen, out_a.start_logits, out_a.end_logits, span_opts)
     span_a = { s, e, score = score }
   else
@@ -201,7 +203,7 @@ function M.run(o)
     if target == "answer-b" then
       out_b, span_b = out_c, span_c
     else
-      out_b = forward(other, feats, chosen, o.mask)
+      out_b = forward(other, feats, chosen, o.mask, o.precision)
       local s, e, score = feats:best_span(chosen, out_b.start_logits, out_b.end_logits, span_opts)
       span_b = { s, e, score = score }
     end
@@ -319,6 +321,7 @@ p:option("--doc-stride", "Stride between the passage windows.", "128")
 p:option("--max-query-length", "Question tokens kept.", "64")
 p:option("--max-answer-length", "Longest answer in tokens (--target answer).", "30")
 require("zonelab.qa_cli").add_gelu(p)
+require("zonelab.qa_cli").add_precision(p)
 p:flag("--lower", "Lower-case text (default: guessed from vocab.txt).")
 p:flag("--cased", "Keep case (default: guessed from vocab.txt).")
 p:flag("--cmrc", "CMRC 2018 (Chinese): run_cmrc2018.py's tokenizer variant.")
@@ -329,6 +332,7 @@ p:option("--out", "Output folder."):count(1)
 cli.add_threads(p)
 local args = cli.parse(p)
 cli.apply_threads(args)
+require("zonelab.qa_cli").check_precision(args)
 if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
 
 local function number(v, name, lo, hi, open_hi)
@@ -357,7 +361,7 @@ local opts = {
   max_query_length = cli.integer(args.max_query_length, "--max-query-length", 1, 100000),
   max_answer_length = cli.integer(args.max_answer_length, "--max-answer-length", 1, 100000),
   lower = args.lower and true or (args.cased and false or nil), out = args.out,
-  gelu = args.gelu, say_gelu = true, cmrc = args.cmrc, html = args.html,
+  gelu = args.gelu, say_gelu = true, cmrc = args.cmrc, html = args.html, precision = args.precision,
 }
 if args.html_floor then
   if not args.html then cli.fail("--html-floor needs --html") end

@@ -54,6 +54,7 @@ p:option("--preset", "Embedded default only: demo (the make demo setting), demo-
   "(a corpus and model small enough for a smoke test in seconds; they do not learn).", "demo")
   :choices({ "demo", "demo-zh", "tiny", "tiny-zh" })
 require("zonelab.qa_cli").add_gelu(p)
+require("zonelab.qa_cli").add_precision(p) -- the sweeps' and the flows' (training stays fp32)
 p:flag("--lower", "Lower-case text (uncased models).")
 p:flag("--cased", "Keep case (cased models).")
 p:flag("--cmrc", "CMRC 2018 (Chinese data and model): every step uses run_cmrc2018.py's tokenizer " ..
@@ -63,6 +64,9 @@ cli.add_threads(p)
 local args = cli.parse(p)
 local cores = zl.cpu_count() -- the cores this process may run on (not OPENBLAS_NUM_THREADS)
 cli.apply_threads(args)
+-- refused before any step when bf16 cannot run here; passed on only when asked for, so an
+-- fp32 run's steps keep their commands
+local bf16 = require("zonelab.qa_cli").check_precision(args) == "bf16" and "bf16" or nil
 
 local embedded = not (args.model or args.train or args.dev)
 if not embedded and not (args.model and args.train and args.dev) then
@@ -379,6 +383,7 @@ for seed = 1, seeds do
     "--batch", args.predict_batch }
   add(s, "--layers", args.layers)
   add(s, "--padding", args.padding or settings.decode.padding)
+  add(s, "--precision", bf16)
   for _, v in ipairs(common) do s[#s + 1] = v end
   job_step(seed, string.format("sweep seed %d", seed), "sweep.lua", s)
   -- per-question scores for the single-run significance of seed 1
@@ -479,6 +484,7 @@ if n_flows > 0 then
     local a = { "--model", compare, "--compare", r1.model, "--predict", dev_file, "--qid", qid,
       "--out", fig .. "/flows", "--target", "answer-b", "--tau", flows_tau, "--html" }
     add(a, "--gelu", args.gelu)
+    add(a, "--precision", bf16)
     for _, v in ipairs(common) do a[#a + 1] = v end
     step("flows " .. qid, "flows.lua", a)
     flows[#flows + 1] = qid
@@ -512,6 +518,11 @@ w()
 w(cmrc and "Scores: the CMRC 2018 metric (cmrc2018_evaluate.py: mixed segmentation, character-level F1)."
   or "Scores: the SQuAD v1.1 metric (evaluate-v1.1.py).")
 w()
+if bf16 then
+  w("Decoded with `--precision bf16` (sweeps and flows; training in fp32): see docs/protocol.md, " ..
+    "\"Precision\", for when that is good enough.")
+  w()
+end
 if embedded then
   w(string.format("Preset `%s` (zonelab.synth.PRESETS): `%s`", args.preset,
     zl.json.encode(settings)))

@@ -108,6 +108,7 @@ if plan then
       max_query_length = data.opts.max_query_length, batch = opts.batch, padding = opts.padding,
       n_best_size = opts.n_best_size, max_answer_length = opts.max_answer_length,
       lower = model.lower, cmrc = model.cmrc, zones = zones, layers = layers,
+      precision = opts.precision,
     },
     model_layers = model.layers, has_answers = data.has_answers, configs = {}, outputs = {},
   }

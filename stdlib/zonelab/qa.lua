@@ -48,7 +48,7 @@ local CONFIG_KEYS = { "zone", "layer", "mask", "heads", "layers", "head_mask", "
 local function general(c) return c.mask ~= nil or c.head_mask ~= nil end
 
 local ENGINE_KEYS = { "batch", "padding", "keep_pad", "n_best_size", "max_answer_length",
-  "progress", "label", "quiet", "on_batch", "checkpoint_seconds" }
+  "progress", "label", "quiet", "on_batch", "checkpoint_seconds", "precision" }
 local RUN_KEYS = { "out", "force", "spill", "on_write" }
 for _, k in ipairs(ENGINE_KEYS) do RUN_KEYS[#RUN_KEYS + 1] = k end
 
@@ -339,8 +339,31 @@ end
 local function engine_opts(opts)
   return {
     batch = opts.batch or 32, padding = opts.padding or "max",
-    keep_pad = opts.keep_pad or opts.n_best_size or 20,
+    keep_pad = opts.keep_pad or opts.n_best_size or 20, precision = opts.precision or "fp32",
   }
+end
+
+--- The marker of a folder decoded in bf16 (fp32 folders have none, as before bf16 existed).
+M.PRECISION_FILE = "precision.json"
+
+-- One precision per output folder: a skipped (finished) file of another precision would
+-- otherwise sit beside the new ones, and a results table would mix them silently.
+local function check_folder_precision(out, precision, names)
+  if lfs.attributes(out, "mode") ~= "directory" then return end
+  local marker = out .. "/" .. M.PRECISION_FILE
+  local recorded = lfs.attributes(marker, "mode") == "file" and zl.json.read(marker).precision or "fp32"
+  if recorded == precision then return end
+  local any = nil
+  for _, n in ipairs(names) do if not any and lfs.attributes(out .. "/" .. n, "mode") == "file" then any = n end end
+  for entry in lfs.dir(out) do
+    if entry:match("^predictions.*%.json$") then any = any or entry end
+  end
+  if any then
+    fail("%s holds %s decodes (%s%s); this run asks for %s: use another output folder", out,
+      recorded, any, recorded == "bf16" and (", " .. M.PRECISION_FILE) or "", precision)
+  end
+  if precision == "fp32" then os.remove(marker)
+  else zl.json.write(marker, { precision = precision }, { pretty = true }) end
 end
 
 local function decode_opts(model, opts)
@@ -441,7 +464,7 @@ end
 --- Decodes one configuration (m:forward's masking options) in memory: returns
 --- predictions ({qid = text}) and the score (nil when the file has no answers). opts:
 --- batch, padding, keep_pad, n_best_size, max_answer_length, progress (false = silent),
---- label, quiet.
+--- label, quiet, precision ("fp32", the default, or "bf16": core/bf16.h).
 function M.decode(model, data, config, opts)
   zl.check_options(opts, ENGINE_KEYS, "qa.decode")
   opts = opts or {}
@@ -455,6 +478,8 @@ local function exists(path) return lfs.attributes(path, "mode") == "file" end
 --- Decodes configurations into opts.out (must exist): the predictions, nbest and, when
 --- the file has answers, metrics files of each. Finished configurations (predictions
 --- file present) are skipped unless opts.force; their missing metrics are recomputed.
+--- opts.precision: "fp32" (default) or "bf16"; a folder holds one precision (a bf16 one
+--- is marked by precision.json) and a run of the other is refused.
 --- Returns one entry per configuration: {config =, predictions = path, skipped =,
 --- score = {exact_match, f1, ...} or nil}.
 -- Temporary files a killed run left beside its own outputs (zl_io_atomic_begin names
@@ -484,6 +509,7 @@ function M.run(model, data, configs, opts)
     names[#names + 1] = M.metrics_name(c)
   end
   remove_stale_temporaries(out, names)
+  check_folder_precision(out, opts.precision or "fp32", names)
   local results, pending = {}, {}
   for i, c in ipairs(configs) do
     local r = {
@@ -534,6 +560,8 @@ function M.run(model, data, configs, opts)
         lower = model.lower, cmrc = model.cmrc,
         batch = eo.batch, padding = eo.padding, keep_pad = eo.keep_pad,
         layers_from = 1, -- checkpoints of configurations with 0-based layers are not resumed
+        -- fp32 checkpoints written before bf16 existed stay resumable
+        precision = eo.precision ~= "fp32" and eo.precision or nil,
       },
     }, { __index = opts })
     local s <close>, engine_configs = run_engine(model, data, cfgs, run_opts)

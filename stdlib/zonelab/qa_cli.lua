@@ -2,6 +2,7 @@
 -- data, feature and decoding flags), and turning them into qa.lua calls.
 local cli = require "zonelab.cli"
 local qa = require "zonelab.qa"
+local zl = require "zonelab"
 
 local M = {}
 
@@ -47,7 +48,23 @@ function M.add_options(p)
   p:flag("--cased", "Keep case (cased models; default: what vocab.txt implies).")
   p:flag("--cmrc", "CMRC 2018: Chinese tokenisation and the CMRC metric.")
   M.add_gelu(p)
+  M.add_precision(p)
   cli.add_threads(p)
+end
+
+--- Adds --precision (decode, sweep, flows, protocol).
+function M.add_precision(p)
+  p:option("--precision", "Arithmetic of the forward's matrix products: fp32 (the reference's) " ..
+    "or bf16 (inputs and weights rounded to bfloat16, fp32 accumulation, on oneDNN; about 2x " ..
+    "faster where the CPU has AVX512_BF16 or AMX, refused elsewhere; inference only; see " ..
+    "docs/protocol.md for when it is good enough).", "fp32"):choices { "fp32", "bf16" }
+end
+
+--- Refuses --precision bf16 at once (one line) where it cannot run: before any slow work.
+function M.check_precision(args)
+  local ok, why = pcall(zl.bert.check_precision, args.precision or "fp32")
+  if not ok then cli.fail("%s", why) end
+  return args.precision or "fp32"
 end
 
 --- Validates the shared options; returns the loaded model, data and run options.
@@ -55,6 +72,7 @@ end
 --- --out is then created and locked (cli.lock; lock: its options, {shared = true} for decode).
 function M.setup(args, check, lock)
   cli.apply_threads(args)
+  local precision = M.check_precision(args)
   if args.lower and args.cased then cli.fail("--lower and --cased exclude each other") end
   -- the input file first: a missing file is the error to report, whatever the model
   if not cli.exists(args.predict) then cli.fail("%s: no such file (--predict)", args.predict) end
@@ -84,7 +102,7 @@ function M.setup(args, check, lock)
   cli.lock(args.out, lock)
   local opts = {
     out = args.out, batch = batch, n_best_size = nbest, max_answer_length = maxlen,
-    padding = args.padding,
+    padding = args.padding, precision = precision,
   }
   return model, data, opts
 end

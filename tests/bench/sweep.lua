@@ -1,7 +1,7 @@
 -- tests/bench/sweep.lua — the protocol's data collection: one sweep (baseline + 12 layers x
 -- 5 zones) against the reference procedure (61 separate decodes padded to max_seq_length).
 --
---   zonelab tests/bench/sweep.lua [--quick] [--threads N] [--padding dynamic|max]
+--   zonelab tests/bench/sweep.lua [--quick] [--threads N] [--padding dynamic|max] [--precision bf16 [--rounds R]]
 --
 -- A BERT-base-shaped random model over generated questions whose features follow SQuAD
 -- dev's length distribution (log-normal, median ~169, mean ~183 tokens) at the protocol's
@@ -17,17 +17,29 @@
 -- measured both ways), differ_from_reference (answers of those configurations that the
 -- max-padded reference decodes give differently: dynamic padding only), dev_mean_width and
 -- batch_width (the full run's batch), and peak_rss_mb.
+--
+-- --precision bf16 (core/bf16.h) measures instead, on the same batch, the sweep in fp32 and
+-- in bf16 alternating for R rounds (default 2: fp32, bf16, bf16, fp32; 1 for a short full
+-- run on a loaded host: fp32, bf16), after an untimed baseline of each (thread start-up, the
+-- weights' bf16 copy, oneDNN's primitives), and prints sweep_fp32_s, sweep_bf16_s (means of
+-- their runs), bf16_speedup (their ratio), rounds, identical_bf16 (the
+-- bf16 sweep's files equal a separate bf16 decode's, byte for byte) and answers_equal_fp32
+-- (the share of answers, over every configuration, that bf16 leaves unchanged: a random
+-- model's, docs/performance.md has a trained one's); no naive decodes.
 local zl = require "zonelab"
 local qa = require "zonelab.qa"
 
-local quick, threads, padding = false, nil, "dynamic"
+local quick, threads, padding, precision, rounds = false, nil, "dynamic", "fp32", 2
 local i = 1
 while arg[i] do
   if arg[i] == "--quick" then quick = true
   elseif arg[i] == "--threads" then i = i + 1; threads = tonumber(arg[i])
   elseif arg[i] == "--padding" then i = i + 1; padding = arg[i]
+  elseif arg[i] == "--precision" and (arg[i + 1] == "bf16" or arg[i + 1] == "fp32") then i = i + 1; precision = arg[i]
+  elseif arg[i] == "--rounds" and math.tointeger(tonumber(arg[i + 1])) and tonumber(arg[i + 1]) >= 1 then
+    i = i + 1; rounds = math.tointeger(tonumber(arg[i]))
   else
-    io.stderr:write("usage: zonelab tests/bench/sweep.lua [--quick] [--threads N] [--padding dynamic|max]\n")
+    io.stderr:write("usage: zonelab tests/bench/sweep.lua [--quick] [--threads N] [--padding dynamic|max] [--precision bf16 [--rounds R]]\n")
     os.exit(2)
   end
   i = i + 1
@@ -111,10 +123,10 @@ local tok = zl.tokenizer.load(dir .. "/vocab.txt", { lower = true })
 local model = qa.wrap_model(bert, tok)
 local data = qa.load_data(dir .. "/dev.json", model, { max_seq_length = SEQ, doc_stride = 128 })
 
-local function run(configs, pad, out)
+local function run(configs, pad, out, prec)
   os.execute("mkdir -p '" .. dir .. "/" .. out .. "'")
   local t0 = zl.clock()
-  qa.run(model, data, configs, { out = dir .. "/" .. out, batch = BATCH, padding = pad,
+  qa.run(model, data, configs, { out = dir .. "/" .. out, batch = BATCH, padding = pad, precision = prec,
                                  label = out, quiet = true, force = true, progress = false })
   return zl.clock() - t0
 end
@@ -134,6 +146,41 @@ local function counted(configs, pad)
 end
 local counted_over_baseline = counted(all_configs, padding) / counted({ { zone = "none" } }, "dynamic")
 collectgarbage()
+
+if precision == "bf16" then
+  zl.bert.check_precision("bf16") -- one line when bf16 cannot run here
+  run({ { zone = "none" } }, "dynamic", "warm32", "fp32")
+  run({ { zone = "none" } }, "dynamic", "warm16", "bf16")
+  local t = { fp32 = 0, bf16 = 0 }
+  for r = 1, rounds do
+    local order = r % 2 == 1 and { "fp32", "bf16" } or { "bf16", "fp32" }
+    for _, p in ipairs(order) do t[p] = t[p] + run(all_configs, padding, "sweep_" .. p, p) / rounds end
+  end
+  local c = quick and { zone = "p2q", layer = 6 } or { zone = "p2q", layer = 7 }
+  run({ c }, padding, "single_bf16", "bf16")
+  local name = qa.predictions_name(c)
+  local identical = zl.io.read(dir .. "/single_bf16/" .. name) == zl.io.read(dir .. "/sweep_bf16/" .. name)
+  local same, total = 0, 0
+  for _, cf in ipairs(all_configs) do
+    local a = zl.json.read(dir .. "/sweep_fp32/" .. qa.predictions_name(cf))
+    local b = zl.json.read(dir .. "/sweep_bf16/" .. qa.predictions_name(cf))
+    for id, text in pairs(a) do
+      total = total + 1
+      if b[id] == text then same = same + 1 end
+    end
+  end
+  os.execute("rm -rf '" .. dir .. "'")
+  print(zl.json.encode {
+    bench = "sweep_bf16", model = "bert-base (random)", features = #data.feats,
+    mean_length = lengths / N_FEATURES, max_seq_length = SEQ, batch = BATCH, padding = padding,
+    threads = zl.get_threads(), configurations = #all_configs, sweep_fp32_s = t.fp32,
+    sweep_bf16_s = t.bf16, bf16_speedup = t.fp32 / t.bf16, rounds = rounds, identical_bf16 = identical,
+    answers_equal_fp32 = same / total, answers_checked = total,
+    dev_mean_width = dev_mean_width, batch_width = feature_lengths[#feature_lengths],
+    peak_rss_mb = zl.peak_rss_mb(),
+  })
+  return
+end
 
 -- The baseline: the mean of 3 runs before and 3 after the sweep, after one untimed run
 -- that pays for first-touch allocation and thread start-up. The sweep runs for a minute

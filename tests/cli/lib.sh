@@ -5,6 +5,7 @@
 #   check_eq NAME EXPECTED ACTUAL            # equal strings
 #   check_status NAME STATUS DETAIL          # STATUS is 0
 #   check_file PATH                          # exists and is not empty
+#   same NAME FILE-A FILE-B                  # byte-identical files
 #   ok / bad MESSAGE                         # count a pass / a failure (printed)
 #   skip_part MESSAGE                        # a part needs data that is absent (../shared/data/real)
 #   skip_all MESSAGE                         # the whole script cannot run here: exit 77
@@ -35,6 +36,9 @@ check_status() {
 }
 check_file() {
   if [[ -s "$1" ]]; then ok; else bad "missing or empty: $1"; fi
+}
+same() {
+  if cmp -s "$2" "$3"; then ok; else bad "$1: $2 and $3 differ"; fi
 }
 skip_part() { skipped=$((skipped+1)); echo "SKIP $*"; }
 skip_all() { echo "SKIP $ZL_TEST_NAME: $*"; exit 77; }

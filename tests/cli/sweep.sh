@@ -3,9 +3,6 @@
 # aggregate recipe, resume (skip finished, byte-identical end), --force, equality with
 # separate decodes, subsets of layers/zones, and one-line errors.
 source "$(dirname "$0")/lib.sh" "$@"
-same() { # name, file a, file b
-  if cmp -s "$2" "$3"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $1: $2 and $3 differ"; fi
-}
 export ZONELAB_PROGRESS=0
 
 synth_model "$tmp" 4 2 2 0.3
