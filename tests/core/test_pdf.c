@@ -169,9 +169,18 @@ static void test_heatmap(void)
     CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     CHECK(strstr(zl_error_get(), "shared colour bar") != NULL);
     CHECK(zl_pdf_heatmap_page(p, two, 2, ZL_PDF_BAR_EACH, NULL, NULL, g) == 0); /* fine per panel */
-    v[7] = NAN;
+    v[7] = INFINITY;
     CHECK(zl_pdf_heatmap_page(p, &h, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     CHECK(strstr(zl_error_get(), "row 2, column 3") != NULL);
+    v[7] = NAN; /* an empty cell (not measured): drawn grey */
+    CHECK(zl_pdf_heatmap_page(p, &h, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == 0);
+    {
+        zl_pdf_heatmap none = h;
+        double nan6[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
+        none.rows = 2, none.cols = 3, none.values = nan6;
+        CHECK(zl_pdf_heatmap_page(p, &none, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
+        CHECK(strstr(zl_error_get(), "every cell is empty") != NULL);
+    }
     v[7] = 0;
     zl_pdf_heatmap bad = h;
     bad.rows = 0;
@@ -181,7 +190,7 @@ static void test_heatmap(void)
     bad = h, bad.cell_w = -4;
     CHECK(zl_pdf_heatmap_page(p, &bad, 1, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
     CHECK(zl_pdf_heatmap_page(p, &h, 0, ZL_PDF_BAR_SHARED, NULL, NULL, g) == -1);
-    CHECK(zl_pdf_page_count(p) == 3);
+    CHECK(zl_pdf_page_count(p) == 4);
     zl_pdf_free(p);
 }
 
