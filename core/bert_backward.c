@@ -1,4 +1,5 @@
 /* bert_backward.c — the backward pass of the BERT/ELECTRA QA model (train.h). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "train.h"
 #include "error.h"
 #include "tensor.h"
@@ -6,11 +7,38 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Column block of the parameter-gradient reductions: each thread owns whole columns
  * and sums the rows in order, so the result does not depend on the thread count,
  * while the rows it reads stay contiguous. */
 #define COLBLOCK 64
+
+/* ---- phases ---- */
+
+static const char *const phase_names[ZL_PHASE_COUNT] = {
+    "forward", "backward", "dweight", "dinput", "attention", "layernorm", "gelu", "other",
+    "accumulate", "optimizer"};
+
+const char *zl_phase_name(int phase)
+{
+    return phase >= 0 && phase < ZL_PHASE_COUNT ? phase_names[phase] : "?";
+}
+
+double zl_phase_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Runs stmt and adds its wall seconds to phase ph of ws (ws may be NULL: no timing). */
+#define TIMED(ws, ph, stmt)                                                  \
+    do {                                                                     \
+        double t0_ = zl_phase_clock();                                       \
+        stmt;                                                                \
+        if (ws) (ws)->phase_s[ph] += zl_phase_clock() - t0_;                 \
+    } while (0)
 
 /* ---- kernels ---- */
 
@@ -57,12 +85,29 @@ void zl_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
     }
 }
 
+static void bias_backward(float *dbias, const float *dout, int N, int OC);
+
+/* zl_linear_backward, each part timed into ws's phases (ws may be NULL). */
+static void linear_grads(zl_bert_backward_ws *ws, float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight, int N, int C,
+                         int OC)
+{
+    if (dinp) TIMED(ws, ZL_PHASE_DINPUT, zl_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C));
+    double t0 = zl_phase_clock();
+    if (dweight) zl_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dbias) bias_backward(dbias, dout, N, OC);
+    if (ws) ws->phase_s[ZL_PHASE_DWEIGHT] += zl_phase_clock() - t0;
+}
+
 void zl_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, int N, int C, int OC)
 {
-    if (dinp) zl_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
-    if (dweight) zl_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
-    if (!dbias) return;
+    linear_grads(NULL, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}
+
+/* dbias[o] += sum_n dout[n, o], in a fixed order (COLBLOCK). */
+static void bias_backward(float *dbias, const float *dout, int N, int OC)
+{
     int nblk = (OC + COLBLOCK - 1) / COLBLOCK;
 #pragma omp parallel for schedule(static) if ((int64_t)N * OC >= 65536) num_threads(zl_get_threads())
     for (int blk = 0; blk < nblk; blk++) {
@@ -293,6 +338,7 @@ int zl_bert_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backward_ws *w
         ws = &own;
     }
     const int N = in->B * in->S, H = m->config.hidden_size, L = m->config.num_hidden_layers;
+    double t0 = zl_phase_clock();
 
     /* QA head: logits [N, 2] = x_L Wqa^T + bqa */
     for (int n = 0; n < N; n++) {
@@ -304,6 +350,7 @@ int zl_bert_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backward_ws *w
                        N, H, 2);
 
     encoder_backward(m, g, ws, a, in);
+    ws->phase_s[ZL_PHASE_BACKWARD] += zl_phase_clock() - t0;
     if (ws == &own) zl_bert_backward_ws_free(&own);
     return 0;
 }
@@ -318,8 +365,10 @@ int zl_bert_backward_hidden(const zl_bert *m, zl_bert_params *g, zl_bert_backwar
         ws = &own;
     }
     size_t n = (size_t)in->B * in->S * m->config.hidden_size;
+    double t0 = zl_phase_clock();
     if (dhidden != ws->dx) memmove(ws->dx, dhidden, n * sizeof(float));
     encoder_backward(m, g, ws, a, in);
+    ws->phase_s[ZL_PHASE_BACKWARD] += zl_phase_clock() - t0;
     if (ws == &own) zl_bert_backward_ws_free(&own);
     return 0;
 }
@@ -340,58 +389,60 @@ static void encoder_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backwa
         zl_bert_acts_layer(a, l, &la);
         /* x_out = LN_out(dropout(gelu(a Wi^T + bi) Wo2^T + bo2) + a) */
         zero(ws->dsum, (int64_t)N * H);
-        zl_layernorm_backward(ws->dsum, g->out_ln_w + (size_t)l * H, g->out_ln_b + (size_t)l * H,
+        TIMED(ws, ZL_PHASE_LAYERNORM, zl_layernorm_backward(ws->dsum, g->out_ln_w + (size_t)l * H, g->out_ln_b + (size_t)l * H,
                               dx, la.out_sum, P->out_ln_w + (size_t)l * H, la.out_mean,
-                              la.out_rstd, N, H);
+                              la.out_rstd, N, H));
         memcpy(ws->dres, ws->dsum, (size_t)N * H * sizeof(float)); /* residual into a */
         const float *dffn = ws->dsum;
         const float *odrop = used_mask(a->dropout_prob, la.out_drop);
         if (odrop) {
             zero(ws->dtmp, (int64_t)N * H);
-            zl_dropout_backward(ws->dtmp, ws->dsum, odrop, (int64_t)N * H);
+            TIMED(ws, ZL_PHASE_LAYERNORM, zl_dropout_backward(ws->dtmp, ws->dsum, odrop, (int64_t)N * H));
             dffn = ws->dtmp;
         }
         zero(ws->dinter, (int64_t)N * I);
-        zl_linear_backward(ws->dinter, g->o2w + l * IH, g->o2b + (size_t)l * H, dffn,
+        linear_grads(ws, ws->dinter, g->o2w + l * IH, g->o2b + (size_t)l * H, dffn,
                            la.inter_gelu, P->o2w + l * IH, N, I, H);
         zero(ws->dpre, (int64_t)N * I);
-        zl_gelu_backward(ws->dpre, la.inter_pre, ws->dinter, (int64_t)N * I,
-                         m->config.gelu == ZL_GELU_TANH);
-        zl_linear_backward(ws->dres, g->iw + l * IH, g->ib + (size_t)l * I, ws->dpre, la.att_ln,
+        TIMED(ws, ZL_PHASE_GELU, zl_gelu_backward(ws->dpre, la.inter_pre, ws->dinter, (int64_t)N * I,
+                                                  m->config.gelu == ZL_GELU_TANH));
+        linear_grads(ws, ws->dres, g->iw + l * IH, g->ib + (size_t)l * I, ws->dpre, la.att_ln,
                            P->iw + l * IH, N, H, I);
 
         /* a = LN_att(dropout(ctx Wo^T + bo) + x) */
         zero(ws->dsum, (int64_t)N * H);
-        zl_layernorm_backward(ws->dsum, g->att_ln_w + (size_t)l * H, g->att_ln_b + (size_t)l * H,
+        TIMED(ws, ZL_PHASE_LAYERNORM, zl_layernorm_backward(ws->dsum, g->att_ln_w + (size_t)l * H, g->att_ln_b + (size_t)l * H,
                               ws->dres, la.att_sum, P->att_ln_w + (size_t)l * H, la.att_mean,
-                              la.att_rstd, N, H);
+                              la.att_rstd, N, H));
         memcpy(dx2, ws->dsum, (size_t)N * H * sizeof(float)); /* residual into x */
         const float *ddense = ws->dsum;
         const float *adrop = used_mask(a->dropout_prob, la.att_drop);
         if (adrop) {
             zero(ws->dtmp, (int64_t)N * H);
-            zl_dropout_backward(ws->dtmp, ws->dsum, adrop, (int64_t)N * H);
+            TIMED(ws, ZL_PHASE_LAYERNORM, zl_dropout_backward(ws->dtmp, ws->dsum, adrop, (int64_t)N * H));
             ddense = ws->dtmp;
         }
         if (la.strict) {
             /* all_strict: the context was exactly zero, only bo saw the gradient */
-            zl_linear_backward(NULL, NULL, g->ob + (size_t)l * H, ddense, la.ctx,
+            linear_grads(ws, NULL, NULL, g->ob + (size_t)l * H, ddense, la.ctx,
                                P->ow + l * HH, N, H, H);
         } else {
             zero(ws->dctx, (int64_t)N * H);
-            zl_linear_backward(ws->dctx, g->ow + l * HH, g->ob + (size_t)l * H, ddense, la.ctx,
+            linear_grads(ws, ws->dctx, g->ow + l * HH, g->ob + (size_t)l * H, ddense, la.ctx,
                                P->ow + l * HH, N, H, H);
             zero(ws->dq, (int64_t)N * H);
             zero(ws->dk, (int64_t)N * H);
             zero(ws->dv, (int64_t)N * H);
-            zl_attention_backward(ws->dq, ws->dk, ws->dv, ws->datt, ws->dctx, la.q, la.k, la.v,
-                                  la.probs, used_mask(a->attn_dropout_prob, la.probs_drop),
-                                  la.head_mask, B, S, H, NH);
-            zl_linear_backward(dx2, g->qw + l * HH, g->qb + (size_t)l * H, ws->dq, la.input,
+            TIMED(ws, ZL_PHASE_ATTENTION,
+                  zl_attention_backward(ws->dq, ws->dk, ws->dv, ws->datt, ws->dctx, la.q, la.k,
+                                        la.v, la.probs,
+                                        used_mask(a->attn_dropout_prob, la.probs_drop),
+                                        la.head_mask, B, S, H, NH));
+            linear_grads(ws, dx2, g->qw + l * HH, g->qb + (size_t)l * H, ws->dq, la.input,
                                P->qw + l * HH, N, H, H);
-            zl_linear_backward(dx2, g->kw + l * HH, g->kb + (size_t)l * H, ws->dk, la.input,
+            linear_grads(ws, dx2, g->kw + l * HH, g->kb + (size_t)l * H, ws->dk, la.input,
                                P->kw + l * HH, N, H, H);
-            zl_linear_backward(dx2, g->vw + l * HH, g->vb + (size_t)l * H, ws->dv, la.input,
+            linear_grads(ws, dx2, g->vw + l * HH, g->vb + (size_t)l * H, ws->dv, la.input,
                                P->vw + l * HH, N, H, H);
         }
         float *t = dx;
@@ -405,7 +456,7 @@ static void encoder_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backwa
     if (P->proj_w) {
         const float *pin = a->emb_proj_in ? a->emb_proj_in : a->emb_ln;
         zero(ws->demb, (int64_t)N * E);
-        zl_linear_backward(ws->demb, g->proj_w, g->proj_b, dx, pin, P->proj_w, N, E, H);
+        linear_grads(ws, ws->demb, g->proj_w, g->proj_b, dx, pin, P->proj_w, N, E, H);
         dh = ws->demb;
         spare = ws->demb2;
     }
@@ -449,10 +500,12 @@ int zl_bert_loss_and_grads(const zl_bert *m, zl_bert_acts *a, zl_bert_backward_w
     }
     int rc = -1;
     double l = 0;
+    double t0 = zl_phase_clock();
     if (zl_bert_forward(m, a, in, o)) goto out;
     if (zl_bert_span_loss(&l, ws->dstart, ws->dend, a->start_logits, a->end_logits, start_pos,
                           end_pos, in->B, in->S))
         goto out;
+    ws->phase_s[ZL_PHASE_FORWARD] += zl_phase_clock() - t0;
     if (zl_bert_backward(m, grads, ws, a, in, ws->dstart, ws->dend)) goto out;
     if (loss) *loss = l;
     rc = 0;

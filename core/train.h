@@ -65,11 +65,36 @@ void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, cons
 void zl_embedding_backward(float *dword, float *dpos, float *dtype, const float *dout,
                            const int32_t *ids, const int32_t *types, int B, int S, int E);
 
+/* ---- where a training step's time goes ----
+ * Wall seconds on the calling thread, measured around each part (not estimated), summed
+ * in zl_bert_backward_ws.phase_s until the owner resets them (the trainer: zl_trainer_phases).
+ * BACKWARD is the whole backward pass; the parts after it divide it (what none of them
+ * covers, the span head, scratch and embeddings, is OTHER). */
+enum {
+    ZL_PHASE_FORWARD,       /* forward with dropout and the loss */
+    ZL_PHASE_BACKWARD,      /* the whole backward pass */
+    ZL_PHASE_DWEIGHT,       /*   weight-gradient products and bias sums */
+    ZL_PHASE_DINPUT,        /*   input-gradient products */
+    ZL_PHASE_ATTENTION,     /*   attention backward (its products and the softmax's) */
+    ZL_PHASE_LAYERNORM,     /*   LayerNorm backward (with the dropout masks after it) */
+    ZL_PHASE_GELU,          /*   GELU backward */
+    ZL_PHASE_OTHER,         /*   the rest of the backward (head, embeddings, scratch) */
+    ZL_PHASE_ACCUMULATE,    /* micro-batch sums, all-reduce, zeroing the gradients */
+    ZL_PHASE_OPTIMIZER,     /* gradient norm, clipping and the AdamW update */
+    ZL_PHASE_COUNT
+};
+/* "forward", "backward", "dweight", ...: the keys of tr:phases() and the benchmarks. */
+const char *zl_phase_name(int phase);
+/* Monotonic wall clock in seconds (the phases' timer). */
+double zl_phase_clock(void);
+
 /* ---- whole model ---- */
 
 /* Scratch of the backward pass for up to maxB x maxS (allocated once: the layer
  * loop allocates nothing). */
 typedef struct zl_bert_backward_ws {
+    double phase_s[ZL_PHASE_COUNT]; /* seconds per phase, summed (zl_bert_backward_ws_alloc
+                                       zeroes them; the owner resets them) */
     int maxB, maxS, H, I, E;
     float *dstart, *dend;       /* [B, S] d loss / d logits */
     float *dlogits;             /* [B, S, 2] */

@@ -207,6 +207,19 @@ const zl_trainer_config *zl_trainer_get_config(const zl_trainer *t) { return &t-
 zl_optim *zl_trainer_optim(zl_trainer *t) { return t->opt; }
 int64_t zl_trainer_get_step(const zl_trainer *t) { return zl_optim_get_step(t->opt); }
 
+void zl_trainer_phases(zl_trainer *t, double *seconds, int reset)
+{
+    double *ph = t->w->ws.phase_s;
+    if (seconds) {
+        memcpy(seconds, ph, ZL_PHASE_COUNT * sizeof *ph);
+        /* the backward's time that none of its named parts measured */
+        double named = 0;
+        for (int i = ZL_PHASE_DWEIGHT; i < ZL_PHASE_OTHER; i++) named += ph[i];
+        seconds[ZL_PHASE_OTHER] = ph[ZL_PHASE_BACKWARD] - named;
+    }
+    if (reset) memset(ph, 0, ZL_PHASE_COUNT * sizeof *ph);
+}
+
 int64_t zl_trainer_bytes(const zl_trainer *t)
 {
     /* gradients + Adam m and v (one value per parameter each) + activations + scratch */
@@ -343,17 +356,23 @@ int zl_trainer_apply(zl_trainer *t, zl_trainer_result *r)
     int64_t step = zl_optim_get_step(t->opt);
     if (t->n_micro < 1) return zl_error_set("trainer: step %lld: no micro-batch to apply",
                                             (long long)step);
+    double *ph = t->w->ws.phase_s, t0 = zl_phase_clock();
     if (t->n_micro > 1) zl_optim_grads_scale(t->opt, t->gp, 1.0f / (float)t->n_micro);
     double norm = 0, lr = 0;
     double loss = t->loss_sum / t->n_micro;
     int64_t tokens = t->tokens;
-    if (zl_optim_step(t->opt, t->pp, t->gp, &norm, &lr) != 0) {
+    double t1 = zl_phase_clock();
+    ph[ZL_PHASE_ACCUMULATE] += t1 - t0;
+    int rc = zl_optim_step(t->opt, t->pp, t->gp, &norm, &lr);
+    double t2 = zl_phase_clock();
+    ph[ZL_PHASE_OPTIMIZER] += t2 - t1;
+    zl_trainer_discard(t);
+    ph[ZL_PHASE_ACCUMULATE] += zl_phase_clock() - t2;
+    if (rc != 0) {
         /* optim's message already names the step; the weights were not touched */
-        zl_trainer_discard(t);
         zl_error_prefix("trainer: ");
         return -1;
     }
-    zl_trainer_discard(t);
     if (r) {
         r->loss = loss;
         r->grad_norm = norm;
@@ -373,8 +392,11 @@ static int reduce_and_apply(zl_trainer *t, int failed, int64_t step, zl_trainer_
     int size = zl_dist_size(d);
     if (size > 1) {
         double tot[4] = {t->loss_sum, (double)t->n_micro, (double)t->tokens, (double)failed};
-        if (zl_dist_allreduce_sum(d, t->w->grads.memory, t->w->grads.count) != 0 ||
-            zl_dist_allreduce_sum_f64(d, tot, 4) != 0) {
+        double t0 = zl_phase_clock();
+        int bad = zl_dist_allreduce_sum(d, t->w->grads.memory, t->w->grads.count) != 0 ||
+                  zl_dist_allreduce_sum_f64(d, tot, 4) != 0;
+        t->w->ws.phase_s[ZL_PHASE_ACCUMULATE] += zl_phase_clock() - t0;
+        if (bad) {
             zl_trainer_discard(t);
             return -1;
         }
