@@ -53,11 +53,11 @@ void zl_dropout_backward(float *dinp, const float *dout, const float *mask, int6
  * + adder) [B, NH, S, S], mult = probs_drop [B, NH, S, S] (or NULL = 1) times
  * head_mask [NH] (or NULL = 1). The adder (padding, zones, general masks) is a
  * constant: its effect is all in the kept P. dq, dk, dv [B, S, H] += ; scratch holds
- * 2*S*S floats. */
-void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
-                           const float *q, const float *k, const float *v, const float *probs,
-                           const float *probs_drop, const float *head_mask, int B, int S,
-                           int H, int NH);
+ * slots * 2*S*S floats (at most slots threads run, one (batch, head) pair each). */
+void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, int slots,
+                           const float *dctx, const float *q, const float *k, const float *v,
+                           const float *probs, const float *probs_drop, const float *head_mask,
+                           int B, int S, int H, int NH);
 
 /* Embedding sums emb[b,s] = word[ids] + pos[s] + type[types] ([B, S, E]); scatter-adds
  * dout into the tables. types may be NULL (= 0); a NULL table gradient is skipped.
@@ -103,7 +103,8 @@ typedef struct zl_bert_backward_ws {
     float *dctx, *dq, *dk, *dv; /* [B, S, H] */
     float *dinter, *dpre;       /* [B, S, I] */
     float *demb, *demb2;        /* [B, S, E] */
-    float *datt;                /* [2, S, S] attention scratch */
+    float *datt;                /* [att_slots, 2, S, S] attention scratch, one per thread */
+    int att_slots;
     float *memory;
     int64_t count;
 } zl_bert_backward_ws;

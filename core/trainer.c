@@ -5,6 +5,7 @@
 #include "error.h"
 #include "io.h"
 #include "mlm.h"
+#include "tensor.h" /* zl_get_threads */
 #include "train.h"
 
 #include <dirent.h>
@@ -243,7 +244,7 @@ int64_t zl_trainer_estimate_bytes(const zl_bert_config *c, int Bi, int Si)
                     B * NH * S * S + 2 * BS * H;
     int64_t acts = 5 * BS * E + 2 * BS + (L + 1) * BS * H + L * layer + B * NH * S * S + 2 * BS +
                    L * NH + L;
-    int64_t ws = 4 * BS + 9 * BS * H + 2 * BS * I + 2 * BS * E + 2 * S * S;
+    int64_t ws = 4 * BS + 9 * BS * H + 2 * BS * I + 2 * BS * E + zl_get_threads() * 2 * S * S;
     int64_t gather = 5 * BS + 2 * B;
     if (c->mlm_head) { /* the head's scratch and slots at the default max_predictions 20 */
         int64_t MP = B * 20;

@@ -277,7 +277,7 @@ static void test_attention(int with_drop)
     memset(dq, 0, sizeof dq);
     memset(dk, 0, sizeof dk);
     memset(dv, 0, sizeof dv);
-    zl_attention_backward(dq, dk, dv, scratch, R, q, k, v, probs, with_drop ? drop : NULL,
+    zl_attention_backward(dq, dk, dv, scratch, 1, R, q, k, v, probs, with_drop ? drop : NULL,
                           with_drop ? hm : NULL, AB, AS, AH, ANH);
     static double nq[AB * AS * AH], nk[AB * AS * AH], nv[AB * AS * AH];
     fd(nq, c.q, n, att_f, &c, 1e-6);
@@ -286,6 +286,19 @@ static void test_attention(int with_drop)
     CHECK(worst(dq, nq, n, 1e-5, 1e-4) <= 0);
     CHECK(worst(dk, nk, n, 1e-5, 1e-4) <= 0);
     CHECK(worst(dv, nv, n, 1e-5, 1e-4) <= 0);
+    /* two threads, a (batch, head) pair each with its own scratch: the same bits */
+    static float dq2[AB * AS * AH], dk2[AB * AS * AH], dv2[AB * AS * AH], scratch2[2 * 2 * AS * AS];
+    memset(dq2, 0, sizeof dq2);
+    memset(dk2, 0, sizeof dk2);
+    memset(dv2, 0, sizeof dv2);
+    int threads = zl_get_threads();
+    zl_set_threads(2);
+    zl_attention_backward(dq2, dk2, dv2, scratch2, 2, R, q, k, v, probs, with_drop ? drop : NULL,
+                          with_drop ? hm : NULL, AB, AS, AH, ANH);
+    zl_set_threads(threads);
+    CHECK(memcmp(dq, dq2, sizeof dq) == 0);
+    CHECK(memcmp(dk, dk2, sizeof dk) == 0);
+    CHECK(memcmp(dv, dv2, sizeof dv) == 0);
     /* the masked key gets (almost) no gradient */
     double mk = 0;
     for (int j = 0; j < AH; j++) mk = fmax(mk, fabs(dk[(1 * AS + 4) * AH + j]));
