@@ -18,6 +18,9 @@
  * while the rows it reads stay contiguous. */
 #define COLBLOCK 64
 
+/* Chunks per thread of the backward's large products (team_sgemm). */
+#define CHUNKS 2
+
 /* ---- phases ---- */
 
 static const char *const phase_names[ZL_PHASE_COUNT] = {
@@ -108,6 +111,37 @@ void zl_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
 
 static void bias_backward(float *dbias, const float *dout, int N, int OC);
 
+/* C[M, N] = alpha op(A) op(B) + beta C over the team, in a few chunks per thread taken as
+ * threads free up: on a shared machine a preempted thread then delays the product by a
+ * chunk, not by half of it. The chunks split the larger of M and N (each chunk packs the
+ * whole of the other operand) and depend only on the sizes and the team, so a team's
+ * results repeat bit for bit. */
+static void team_sgemm(int transa, int transb, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    int nt = zl_get_threads(), rows = M >= N, len = rows ? M : N;
+    int per = nt > 1 ? ((len + CHUNKS * nt - 1) / (CHUNKS * nt) + 15) / 16 * 16 : len;
+    if (per < 64) per = 64;
+    int nc = (len + per - 1) / per;
+#ifdef _OPENMP
+    if (omp_in_parallel()) nc = 1;
+#endif
+    if (nc <= 1 || (double)M * N * K < 1048576.0) {
+        zl_sgemm(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int c = 0; c < nc; c++) {
+        int i0 = c * per, n = len - i0 < per ? len - i0 : per;
+        if (rows)
+            zl_sgemm(transa, transb, n, N, K, alpha, A + (transa ? (size_t)i0 : (size_t)i0 * lda),
+                     lda, B, ldb, beta, C + (size_t)i0 * ldc, ldc);
+        else
+            zl_sgemm(transa, transb, M, n, K, alpha, A, lda,
+                     B + (transb ? (size_t)i0 * ldb : (size_t)i0), ldb, beta, C + i0, ldc);
+    }
+}
+
 /* zl_linear_backward, each part timed into ws's phases (ws may be NULL); the input
  * gradient is added to dinp (add) or written there. */
 static void linear_grads(zl_bert_backward_ws *ws, float *dinp, int add, float *dweight,
@@ -115,9 +149,9 @@ static void linear_grads(zl_bert_backward_ws *ws, float *dinp, int add, float *d
                          int N, int C, int OC)
 {
     float beta = add ? 1.0f : 0.0f; /* dinp: added to, or written */
-    if (dinp) TIMED(ws, ZL_PHASE_DINPUT, zl_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, beta, dinp, C));
+    if (dinp) TIMED(ws, ZL_PHASE_DINPUT, team_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, beta, dinp, C));
     double t0 = zl_phase_clock();
-    if (dweight) zl_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dweight) team_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) bias_backward(dbias, dout, N, OC);
     if (ws) ws->phase_s[ZL_PHASE_DWEIGHT] += zl_phase_clock() - t0;
 }
@@ -303,7 +337,9 @@ int zl_bert_backward_ws_alloc(zl_bert_backward_ws *ws, const zl_bert_config *c, 
     int64_t N = (int64_t)maxB * maxS, H = c->hidden_size, I = c->intermediate_size,
             E = c->embedding_size;
     int64_t slots = zl_get_threads(); /* attention scratch: one per thread of the team */
-    int64_t total = 2 * N + 2 * N + 9 * N * H + 2 * N * I + 2 * N * E + slots * 2 * (int64_t)maxS * maxS;
+    float **nh[] = {&ws->dx, &ws->dx2, &ws->dres, &ws->dtmp, &ws->dctx, &ws->dq, &ws->dk, &ws->dv};
+    const int n_nh = (int)(sizeof nh / sizeof *nh); /* the [B, S, H] buffers */
+    int64_t total = 2 * N + 2 * N + n_nh * N * H + N * I + 2 * N * E + slots * 2 * (int64_t)maxS * maxS;
     if (N > INT32_MAX || total > ((int64_t)1 << 40))
         return zl_error_set("backward: batch %d x sequence %d is too large", maxB, maxS);
     float *mem = calloc((size_t)total, sizeof(float));
@@ -322,17 +358,8 @@ int zl_bert_backward_ws_alloc(zl_bert_backward_ws *ws, const zl_bert_config *c, 
     CARVE(dstart, N);
     CARVE(dend, N);
     CARVE(dlogits, 2 * N);
-    CARVE(dx, N * H);
-    CARVE(dx2, N * H);
-    CARVE(dsum, N * H);
-    CARVE(dres, N * H);
-    CARVE(dtmp, N * H);
-    CARVE(dctx, N * H);
-    CARVE(dq, N * H);
-    CARVE(dk, N * H);
-    CARVE(dv, N * H);
+    for (int i = 0; i < n_nh; i++) *nh[i] = p, p += N * H;
     CARVE(dinter, N * I);
-    CARVE(dpre, N * I);
     CARVE(demb, N * E);
     CARVE(demb2, N * E);
     CARVE(datt, slots * 2 * (int64_t)maxS * maxS);

@@ -99,9 +99,9 @@ typedef struct zl_bert_backward_ws {
     float *dstart, *dend;       /* [B, S] d loss / d logits */
     float *dlogits;             /* [B, S, 2] */
     float *dx, *dx2;            /* [B, S, H] d hidden (current layer output / input) */
-    float *dsum, *dres, *dtmp;  /* [B, S, H] */
+    float *dres, *dtmp;         /* [B, S, H] */
     float *dctx, *dq, *dk, *dv; /* [B, S, H] */
-    float *dinter, *dpre;       /* [B, S, I] */
+    float *dinter;              /* [B, S, I] */
     float *demb, *demb2;        /* [B, S, E] */
     float *datt;                /* [att_slots, 2, S, S] attention scratch, one per thread */
     int att_slots;

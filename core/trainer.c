@@ -244,7 +244,7 @@ int64_t zl_trainer_estimate_bytes(const zl_bert_config *c, int Bi, int Si)
                     B * NH * S * S + 2 * BS * H;
     int64_t acts = 5 * BS * E + 2 * BS + (L + 1) * BS * H + L * layer + B * NH * S * S + 2 * BS +
                    L * NH + L;
-    int64_t ws = 4 * BS + 9 * BS * H + 2 * BS * I + 2 * BS * E + zl_get_threads() * 2 * S * S;
+    int64_t ws = 4 * BS + 8 * BS * H + BS * I + 2 * BS * E + zl_get_threads() * 2 * S * S;
     int64_t gather = 5 * BS + 2 * B;
     if (c->mlm_head) { /* the head's scratch and slots at the default max_predictions 20 */
         int64_t MP = B * 20;
@@ -263,12 +263,18 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-void zl_trainer_discard(zl_trainer *t)
+/* No micro-batch pending. */
+static void clear_sums(zl_trainer *t)
 {
-    zl_optim_grads_zero(t->opt, t->gp);
     t->n_micro = 0;
     t->loss_sum = 0;
     t->tokens = 0;
+}
+
+void zl_trainer_discard(zl_trainer *t)
+{
+    zl_optim_grads_zero(t->opt, t->gp);
+    clear_sums(t);
 }
 
 /* Dropout of micro-batch j of global step s: seed mix(seed, s, j) (trainer.h). */
@@ -364,16 +370,18 @@ int zl_trainer_apply(zl_trainer *t, zl_trainer_result *r)
     int64_t tokens = t->tokens;
     double t1 = zl_phase_clock();
     ph[ZL_PHASE_ACCUMULATE] += t1 - t0;
-    int rc = zl_optim_step(t->opt, t->pp, t->gp, &norm, &lr);
+    /* the update leaves the gradients zero for the next step */
+    int rc = zl_optim_step_zero(t->opt, t->pp, t->gp, &norm, &lr);
     double t2 = zl_phase_clock();
     ph[ZL_PHASE_OPTIMIZER] += t2 - t1;
-    zl_trainer_discard(t);
-    ph[ZL_PHASE_ACCUMULATE] += zl_phase_clock() - t2;
     if (rc != 0) {
         /* optim's message already names the step; the weights were not touched */
+        zl_trainer_discard(t);
+        ph[ZL_PHASE_ACCUMULATE] += zl_phase_clock() - t2;
         zl_error_prefix("trainer: ");
         return -1;
     }
+    clear_sums(t);
     if (r) {
         r->loss = loss;
         r->grad_norm = norm;
@@ -560,26 +568,8 @@ int zl_trainer_step_mlm(zl_trainer *t, const zl_mlm_data *d, const int32_t *idx,
 
 /* ---- checkpoint folders ---- */
 
-static char *join2(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 2);
-    if (!s) return NULL;
-    memcpy(s, a, la);
-    s[la] = '/';
-    memcpy(s + la + 1, b, lb + 1);
-    return s;
-}
-
-static char *suffixed(const char *a, const char *suffix)
-{
-    size_t la = strlen(a), ls = strlen(suffix);
-    char *s = malloc(la + ls + 1);
-    if (!s) return NULL;
-    memcpy(s, a, la);
-    memcpy(s + la, suffix, ls + 1);
-    return s;
-}
+static char *join2(const char *a, const char *b) { return zl_io_join(a, "/", b); }
+static char *suffixed(const char *a, const char *suffix) { return zl_io_join(a, "", suffix); }
 
 static int is_dir(const char *p)
 {
