@@ -57,7 +57,11 @@ static void layernorm_grads(float *dinp, int add, float *masked, const float *ma
                             const float *weight, const float *mean, const float *rstd, int N,
                             int C)
 {
-#pragma omp parallel for schedule(static) if ((int64_t)N * C >= 32768) num_threads(zl_get_threads())
+    int nblk = (C + COLBLOCK - 1) / COLBLOCK;
+    /* one team for both loops: the column sums read only what the rows read */
+#pragma omp parallel if ((int64_t)N * C >= 32768) num_threads(zl_get_threads())
+    {
+#pragma omp for schedule(static) nowait
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
         float *dx = dinp + (size_t)n * C;
@@ -82,8 +86,7 @@ static void layernorm_grads(float *dinp, int add, float *masked, const float *ma
             for (int c = 0; c < C; c++) mk[c] = dx[c] * mr[c];
         }
     }
-    int nblk = (C + COLBLOCK - 1) / COLBLOCK;
-#pragma omp parallel for schedule(static) if ((int64_t)N * C >= 65536) num_threads(zl_get_threads())
+#pragma omp for schedule(static) nowait
     for (int blk = 0; blk < nblk; blk++) {
         int c0 = blk * COLBLOCK, c1 = c0 + COLBLOCK < C ? c0 + COLBLOCK : C;
         double dw[COLBLOCK] = {0}, db[COLBLOCK] = {0};
@@ -100,6 +103,7 @@ static void layernorm_grads(float *dinp, int add, float *masked, const float *ma
             if (dbias) dbias[c] += (float)db[c - c0];
         }
     }
+    }
 }
 
 void zl_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -109,36 +113,61 @@ void zl_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
     layernorm_grads(dinp, 1, NULL, NULL, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
 }
 
-static void bias_backward(float *dbias, const float *dout, int N, int OC);
+static void bias_blocks(float *dbias, const float *dout, int N, int OC);
 
-/* C[M, N] = alpha op(A) op(B) + beta C over the team, in a few chunks per thread taken as
- * threads free up: on a shared machine a preempted thread then delays the product by a
- * chunk, not by half of it. The chunks split the larger of M and N (each chunk packs the
+/* The backward's large products run over the team in a few chunks per thread, taken as
+ * threads free up: on a shared machine a preempted thread then delays a product by a chunk,
+ * not by half of it. The chunks split the larger of M and N of C[M, N] (each chunk packs the
  * whole of the other operand) and depend only on the sizes and the team, so a team's
  * results repeat bit for bit. */
-static void team_sgemm(int transa, int transb, int M, int N, int K, float alpha, const float *A,
-                       int lda, const float *B, int ldb, float beta, float *C, int ldc)
+typedef struct {
+    int transa, transb, M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int lda, ldb, ldc;
+    int rows, per, nc; /* split rows (else columns) in nc chunks of per */
+} team_product;
+
+static team_product plan_product(int transa, int transb, int M, int N, int K, float alpha,
+                                 const float *A, int lda, const float *B, int ldb, float beta,
+                                 float *C, int ldc)
 {
-    int nt = zl_get_threads(), rows = M >= N, len = rows ? M : N;
-    int per = nt > 1 ? ((len + CHUNKS * nt - 1) / (CHUNKS * nt) + 15) / 16 * 16 : len;
-    if (per < 64) per = 64;
-    int nc = (len + per - 1) / per;
+    team_product t = {transa, transb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, M >= N, 0, 1};
+    int nt = zl_get_threads(), len = t.rows ? M : N;
+    t.per = nt > 1 ? ((len + CHUNKS * nt - 1) / (CHUNKS * nt) + 15) / 16 * 16 : len;
+    if (t.per < 64) t.per = 64;
+    t.nc = (len + t.per - 1) / t.per;
 #ifdef _OPENMP
-    if (omp_in_parallel()) nc = 1;
+    if (omp_in_parallel()) t.nc = 1;
 #endif
-    if (nc <= 1 || (double)M * N * K < 1048576.0) {
-        zl_sgemm(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (int c = 0; c < nc; c++) {
-        int i0 = c * per, n = len - i0 < per ? len - i0 : per;
-        if (rows)
-            zl_sgemm(transa, transb, n, N, K, alpha, A + (transa ? (size_t)i0 : (size_t)i0 * lda),
-                     lda, B, ldb, beta, C + (size_t)i0 * ldc, ldc);
-        else
-            zl_sgemm(transa, transb, M, n, K, alpha, A, lda,
-                     B + (transb ? (size_t)i0 * ldb : (size_t)i0), ldb, beta, C + i0, ldc);
+    if ((double)M * N * K < 1048576.0) t.nc = 1; /* too small to share */
+    if (t.nc == 1) t.per = len;
+    return t;
+}
+
+static void product_chunk(const team_product *t, int c)
+{
+    int len = t->rows ? t->M : t->N, i0 = c * t->per, n = len - i0 < t->per ? len - i0 : t->per;
+    if (t->rows)
+        zl_sgemm(t->transa, t->transb, n, t->N, t->K, t->alpha,
+                 t->A + (t->transa ? (size_t)i0 : (size_t)i0 * t->lda), t->lda, t->B, t->ldb,
+                 t->beta, t->C + (size_t)i0 * t->ldc, t->ldc);
+    else
+        zl_sgemm(t->transa, t->transb, t->M, n, t->K, t->alpha, t->A, t->lda,
+                 t->B + (t->transb ? (size_t)i0 * t->ldb : (size_t)i0), t->ldb, t->beta,
+                 t->C + i0, t->ldc);
+}
+
+/* The product t, and (dbias not NULL) the bias sums of dout [N, OC] in the same team. */
+static void team_product_run(const team_product *t, float *dbias, const float *dout, int N, int OC)
+{
+    int big = t->nc > 1 || (dbias && (int64_t)N * OC >= 65536);
+#pragma omp parallel if (big) num_threads(zl_get_threads())
+    {
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int c = 0; c < t->nc; c++) product_chunk(t, c);
+        if (dbias) bias_blocks(dbias, dout, N, OC);
     }
 }
 
@@ -148,12 +177,23 @@ static void linear_grads(zl_bert_backward_ws *ws, float *dinp, int add, float *d
                          float *dbias, const float *dout, const float *inp, const float *weight,
                          int N, int C, int OC)
 {
-    float beta = add ? 1.0f : 0.0f; /* dinp: added to, or written */
-    if (dinp) TIMED(ws, ZL_PHASE_DINPUT, team_sgemm(0, 0, N, C, OC, 1.0f, dout, OC, weight, C, beta, dinp, C));
     double t0 = zl_phase_clock();
-    if (dweight) team_sgemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
-    if (dbias) bias_backward(dbias, dout, N, OC);
-    if (ws) ws->phase_s[ZL_PHASE_DWEIGHT] += zl_phase_clock() - t0;
+    if (dinp) {
+        team_product t = plan_product(0, 0, N, C, OC, 1.0f, dout, OC, weight, C,
+                                      add ? 1.0f : 0.0f, dinp, C);
+        team_product_run(&t, NULL, NULL, 0, 0);
+    }
+    double t1 = zl_phase_clock();
+    if (dweight) {
+        team_product t = plan_product(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+        team_product_run(&t, dbias, dout, N, OC);
+    } else if (dbias) {
+        team_product_run(&(team_product){.nc = 0}, dbias, dout, N, OC);
+    }
+    if (ws) {
+        ws->phase_s[ZL_PHASE_DINPUT] += t1 - t0;
+        ws->phase_s[ZL_PHASE_DWEIGHT] += zl_phase_clock() - t1;
+    }
 }
 
 void zl_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -162,11 +202,12 @@ void zl_linear_backward(float *dinp, float *dweight, float *dbias, const float *
     linear_grads(NULL, dinp, 1, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
-/* dbias[o] += sum_n dout[n, o], in a fixed order (COLBLOCK). */
-static void bias_backward(float *dbias, const float *dout, int N, int OC)
+/* dbias[o] += sum_n dout[n, o], in a fixed order (COLBLOCK), shared over the team that
+ * calls it (an orphaned loop: alone outside a parallel region). */
+static void bias_blocks(float *dbias, const float *dout, int N, int OC)
 {
     int nblk = (OC + COLBLOCK - 1) / COLBLOCK;
-#pragma omp parallel for schedule(static) if ((int64_t)N * OC >= 65536) num_threads(zl_get_threads())
+#pragma omp for schedule(static) nowait
     for (int blk = 0; blk < nblk; blk++) {
         int o0 = blk * COLBLOCK, o1 = o0 + COLBLOCK < OC ? o0 + COLBLOCK : OC;
         double db[COLBLOCK] = {0};
@@ -232,11 +273,13 @@ void zl_dropout_backward(float *dinp, const float *dout, const float *mask, int6
     for (int64_t i = 0; i < n; i++) dinp[i] += mask ? dout[i] * mask[i] : dout[i];
 }
 
-void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, int slots,
-                           const float *dctx, const float *q, const float *k, const float *v,
-                           const float *probs, const float *probs_drop, const float *head_mask,
-                           int B, int S, int H, int NH)
+/* zl_attention_backward; add 0: dq, dk, dv are written (every element once), not added to. */
+static void attention_grads(float *dq, float *dk, float *dv, float *scratch, int slots,
+                            const float *dctx, const float *q, const float *k, const float *v,
+                            const float *probs, const float *probs_drop, const float *head_mask,
+                            int B, int S, int H, int NH, int add)
 {
+    const float beta = add ? 1.0f : 0.0f;
     const int d = H / NH;
     const float scale = (float)(1.0 / sqrt((double)d));
     const int64_t SS = (int64_t)S * S;
@@ -287,11 +330,20 @@ void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, int 
             for (int t = 0; t < S; t++) row[t] = (float)(pr[t] * (row[t] - dot));
         }
         /* dV_h += (P*mult)^T dctx_h */
-        zl_sgemm(1, 0, S, d, S, 1.0f, mult ? pm : P, S, dC, H, 1.0f, dV, H);
+        zl_sgemm(1, 0, S, d, S, 1.0f, mult ? pm : P, S, dC, H, beta, dV, H);
         /* scores = Q_h K_h^T * scale */
-        zl_sgemm(0, 0, S, d, S, scale, dp, S, Kh, H, 1.0f, dQ, H);
-        zl_sgemm(1, 0, S, d, S, scale, dp, S, Qh, H, 1.0f, dK, H);
+        zl_sgemm(0, 0, S, d, S, scale, dp, S, Kh, H, beta, dQ, H);
+        zl_sgemm(1, 0, S, d, S, scale, dp, S, Qh, H, beta, dK, H);
     }
+}
+
+void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, int slots,
+                           const float *dctx, const float *q, const float *k, const float *v,
+                           const float *probs, const float *probs_drop, const float *head_mask,
+                           int B, int S, int H, int NH)
+{
+    attention_grads(dq, dk, dv, scratch, slots, dctx, q, k, v, probs, probs_drop, head_mask, B,
+                    S, H, NH, 1);
 }
 
 void zl_embedding_backward(float *dword, float *dpos, float *dtype, const float *dout,
@@ -505,15 +557,11 @@ static void encoder_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backwa
         } else {
             linear_grads(ws, ws->dctx, 0, g->ow + l * HH, g->ob + (size_t)l * H, ddense, la.ctx,
                          P->ow + l * HH, N, H, H);
-            TIMED(ws, ZL_PHASE_ATTENTION, {
-                zero(ws->dq, (int64_t)N * H);
-                zero(ws->dk, (int64_t)N * H);
-                zero(ws->dv, (int64_t)N * H);
-                zl_attention_backward(ws->dq, ws->dk, ws->dv, ws->datt, ws->att_slots, ws->dctx,
-                                      la.q, la.k, la.v, la.probs,
-                                      used_mask(a->attn_dropout_prob, la.probs_drop),
-                                      la.head_mask, B, S, H, NH);
-            });
+            TIMED(ws, ZL_PHASE_ATTENTION,
+                  attention_grads(ws->dq, ws->dk, ws->dv, ws->datt, ws->att_slots, ws->dctx,
+                                  la.q, la.k, la.v, la.probs,
+                                  used_mask(a->attn_dropout_prob, la.probs_drop), la.head_mask,
+                                  B, S, H, NH, 0));
             linear_grads(ws, dx2, 1, g->qw + l * HH, g->qb + (size_t)l * H, ws->dq, la.input,
                          P->qw + l * HH, N, H, H);
             linear_grads(ws, dx2, 1, g->kw + l * HH, g->kb + (size_t)l * H, ws->dk, la.input,
