@@ -159,15 +159,21 @@ static void product_chunk(const team_product *t, int c)
                  t->C + i0, t->ldc);
 }
 
-/* The product t, and (dbias not NULL) the bias sums of dout [N, OC] in the same team. */
-static void team_product_run(const team_product *t, float *dbias, const float *dout, int N, int OC)
+/* The n products t (planned alike: one shape) in one team, chunk c of each in turn on one
+ * thread, so products adding into one C never race (a chunk owns its rows or columns of C)
+ * and add in the order given; then the nb bias sums dbias[i] += sum_n dout[i][n, .] (dout
+ * [N, OC]) in the same team. */
+static void team_products_run(const team_product *t, int n, int nb, float *const *dbias,
+                              const float *const *dout, int N, int OC)
 {
-    int big = t->nc > 1 || (dbias && (int64_t)N * OC >= 65536);
+    int nc = n ? t[0].nc : 0;
+    int big = nc > 1 || (nb && (int64_t)N * OC >= 65536);
 #pragma omp parallel if (big) num_threads(zl_get_threads())
     {
 #pragma omp for schedule(dynamic, 1) nowait
-        for (int c = 0; c < t->nc; c++) product_chunk(t, c);
-        if (dbias) bias_blocks(dbias, dout, N, OC);
+        for (int c = 0; c < nc; c++)
+            for (int i = 0; i < n; i++) product_chunk(&t[i], c);
+        for (int i = 0; i < nb; i++) bias_blocks(dbias[i], dout[i], N, OC);
     }
 }
 
@@ -181,19 +187,32 @@ static void linear_grads(zl_bert_backward_ws *ws, float *dinp, int add, float *d
     if (dinp) {
         team_product t = plan_product(0, 0, N, C, OC, 1.0f, dout, OC, weight, C,
                                       add ? 1.0f : 0.0f, dinp, C);
-        team_product_run(&t, NULL, NULL, 0, 0);
+        team_products_run(&t, 1, 0, NULL, NULL, 0, 0);
     }
     double t1 = zl_phase_clock();
-    if (dweight) {
-        team_product t = plan_product(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
-        team_product_run(&t, dbias, dout, N, OC);
-    } else if (dbias) {
-        team_product_run(&(team_product){.nc = 0}, dbias, dout, N, OC);
-    }
+    team_product t = {0};
+    if (dweight) t = plan_product(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    team_products_run(&t, dweight != NULL, dbias != NULL, &dbias, &dout, N, OC);
     if (ws) {
         ws->phase_s[ZL_PHASE_DINPUT] += t1 - t0;
         ws->phase_s[ZL_PHASE_DWEIGHT] += zl_phase_clock() - t1;
     }
+}
+
+/* The query, key and value denses of layer l (inputs x [N, H], output gradients d[3]):
+ * dx += sum_i d[i] W_i, and the three weight and bias gradients, one team each. */
+static void qkv_grads(zl_bert_backward_ws *ws, float *dx, float *const *dw, float *const *db,
+                      const float *const *d, const float *const *w, const float *x, int N, int H)
+{
+    double t0 = zl_phase_clock();
+    team_product t[3];
+    for (int i = 0; i < 3; i++) t[i] = plan_product(0, 0, N, H, H, 1.0f, d[i], H, w[i], H, 1.0f, dx, H);
+    team_products_run(t, 3, 0, NULL, NULL, 0, 0);
+    double t1 = zl_phase_clock();
+    for (int i = 0; i < 3; i++) t[i] = plan_product(1, 0, H, H, N, 1.0f, d[i], H, x, H, 1.0f, dw[i], H);
+    team_products_run(t, 3, 3, db, d, N, H);
+    ws->phase_s[ZL_PHASE_DINPUT] += t1 - t0;
+    ws->phase_s[ZL_PHASE_DWEIGHT] += zl_phase_clock() - t1;
 }
 
 void zl_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -562,12 +581,11 @@ static void encoder_backward(const zl_bert *m, zl_bert_params *g, zl_bert_backwa
                                   la.q, la.k, la.v, la.probs,
                                   used_mask(a->attn_dropout_prob, la.probs_drop), la.head_mask,
                                   B, S, H, NH, 0));
-            linear_grads(ws, dx2, 1, g->qw + l * HH, g->qb + (size_t)l * H, ws->dq, la.input,
-                         P->qw + l * HH, N, H, H);
-            linear_grads(ws, dx2, 1, g->kw + l * HH, g->kb + (size_t)l * H, ws->dk, la.input,
-                         P->kw + l * HH, N, H, H);
-            linear_grads(ws, dx2, 1, g->vw + l * HH, g->vb + (size_t)l * H, ws->dv, la.input,
-                         P->vw + l * HH, N, H, H);
+            float *dw[3] = {g->qw + l * HH, g->kw + l * HH, g->vw + l * HH};
+            float *db[3] = {g->qb + (size_t)l * H, g->kb + (size_t)l * H, g->vb + (size_t)l * H};
+            const float *dqkv[3] = {ws->dq, ws->dk, ws->dv};
+            const float *w[3] = {P->qw + l * HH, P->kw + l * HH, P->vw + l * HH};
+            qkv_grads(ws, dx2, dw, db, dqkv, w, la.input, N, H);
         }
         float *t = dx;
         dx = dx2;

@@ -19,7 +19,9 @@ TransformerEncoderLayers with exact GELU, a 2-way span head), random weights:
   (--quick: 1 x 128), best of 2 steps after a warm-up. Each step's forward (with the
   loss), backward and optimizer are timed apart; the median round's line carries both
   sides' phases (zonelab's from train.lua: tr:phases()) as "zonelab_phases" and
-  "torch_phases". --profile adds "torch_backward_ops": one more PyTorch step's backward
+  "torch_phases", and the step's CPU seconds over all threads ("zonelab_cpu_s",
+  "torch_cpu_s": the work, which a loaded machine stretches less than the wall time).
+  --profile adds "torch_backward_ops": one more PyTorch step's backward
   under torch.autograd.profiler, its ops' own seconds summed by kind (linear-layer
   products, attention, softmax, LayerNorm, GELU, dropout, the rest).
 Needs Debian's python3-torch (apt-get install python3-torch; `make bench-peer` installs it
@@ -119,7 +121,7 @@ def torch_train(torch, nn, quick):
     ce = nn.CrossEntropyLoss()
 
     def step():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         s, e = model(ids, types)
         loss = (ce(s, sp) + ce(e, ep)) / 2
@@ -128,7 +130,8 @@ def torch_train(torch, nn, quick):
         t2 = time.perf_counter()
         opt.step()
         t3 = time.perf_counter()
-        return t3 - t0, dict(forward=t1 - t0, backward=t2 - t1, optimizer=t3 - t2)
+        return t3 - t0, dict(forward=t1 - t0, backward=t2 - t1, optimizer=t3 - t2,
+                             cpu=time.process_time() - c0)
 
     step()  # warm-up
 
@@ -177,7 +180,8 @@ def compare(exe, script, quick, threads, measure_torch, repeat, seconds_key):
              torch_tokens_per_s=t[0], zonelab_s=z[seconds_key], torch_s=t[1], ratio=ratio,
              ratios=[r[0] for r in rounds], repeat=repeat)
     if len(t) > 2:  # the training step: both sides' phases of the median round
-        r.update(zonelab_phases=z.get("phases"), torch_phases=t[2])
+        r.update(zonelab_phases=z.get("phases"), torch_phases=t[2],
+                 zonelab_cpu_s=z.get("step_cpu_s"), torch_cpu_s=t[2]["cpu"])
     return r
 
 
