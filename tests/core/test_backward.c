@@ -709,8 +709,43 @@ out0:
     zl_bert_free(m);
 }
 
+/* zl_dropout_mask: every element as the documented scalar formula (hash of seed, stream
+ * and index; u < p drops), whichever lanes compute it and whatever the team. */
+static uint64_t ref_mix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static void test_dropout_mask(void)
+{
+    enum { N = 10007 };
+    static float got[N];
+    const float ps[] = {0.1f, 0.5f, 0.0f};
+    int threads = zl_get_threads();
+    for (int k = 0; k < 3; k++) {
+        zl_set_threads(1 + k % 2);
+        zl_dropout_mask(got, N, ps[k], 42 + k, 7);
+        uint64_t base = ref_mix((42 + k) ^ ref_mix(7 + 0x51ED2701ull));
+        float scale = 1.0f / (1.0f - ps[k]);
+        int bad = 0, dropped = 0;
+        for (int i = 0; i < N; i++) {
+            double u = (double)(ref_mix(base + (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
+            float want = u < (double)ps[k] ? 0.0f : scale;
+            bad += got[i] != want;
+            dropped += got[i] == 0.0f;
+        }
+        CHECK(bad == 0);
+        CHECK(fabs((double)dropped / N - ps[k]) < 0.02);
+    }
+    zl_set_threads(threads);
+}
+
 int main(void)
 {
+    test_dropout_mask();
     test_layernorm();
     test_gelu_dropout();
     test_linear();
