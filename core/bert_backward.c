@@ -18,9 +18,6 @@
  * while the rows it reads stay contiguous. */
 #define COLBLOCK 64
 
-/* Chunks per thread of the backward's large products (plan_product): one, as threads free
- * up. Two per thread measured 2% more CPU a step (each chunk packs the shared operand). */
-#define CHUNKS 1
 
 /* ---- phases ---- */
 
@@ -116,51 +113,46 @@ void zl_layernorm_backward(float *dinp, float *dweight, float *dbias, const floa
 
 static void bias_blocks(float *dbias, const float *dout, int N, int OC);
 
-/* The backward's large products run over the team in CHUNKS chunks per thread, taken as
- * threads free up. The chunks split the larger of M and N of C[M, N] (each chunk packs the
- * whole of the other operand) and depend only on the sizes and the team, so a team's
- * results repeat bit for bit. */
+/* The backward's large products run over the team split by rows of C[M, N] as zl_sgemm
+ * splits a product (whole 16-row blocks, one chunk per thread, none under 64 rows or 2^20
+ * multiply-adds), so their bits are those of zl_sgemm's split at any team size; but the
+ * chunks are taken as threads free up, and a caller can run several products and the bias
+ * sums in one parallel region (fewer fork/joins, each a wait for the slowest thread). */
 typedef struct {
     int transa, transb, M, N, K;
     float alpha, beta;
     const float *A, *B;
     float *C;
     int lda, ldb, ldc;
-    int rows, per, nc; /* split rows (else columns) in nc chunks of per */
+    int per, nc; /* nc chunks of per rows */
 } team_product;
 
 static team_product plan_product(int transa, int transb, int M, int N, int K, float alpha,
                                  const float *A, int lda, const float *B, int ldb, float beta,
                                  float *C, int ldc)
 {
-    team_product t = {transa, transb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, M >= N, 0, 1};
-    int nt = zl_get_threads(), len = t.rows ? M : N;
-    t.per = nt > 1 ? ((len + CHUNKS * nt - 1) / (CHUNKS * nt) + 15) / 16 * 16 : len;
-    if (t.per < 64) t.per = 64;
-    t.nc = (len + t.per - 1) / t.per;
+    team_product t = {transa, transb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, M, 1};
+    int nt = zl_get_threads();
 #ifdef _OPENMP
-    if (omp_in_parallel()) t.nc = 1;
+    if (omp_in_parallel()) nt = 1;
 #endif
-    if ((double)M * N * K < 1048576.0) t.nc = 1; /* too small to share */
-    if (t.nc == 1) t.per = len;
+    if (nt > 1 && M >= 64 && (double)M * N * K >= 1048576.0) {
+        t.per = ((M + nt - 1) / nt + 15) / 16 * 16;
+        t.nc = (M + t.per - 1) / t.per;
+    }
     return t;
 }
 
 static void product_chunk(const team_product *t, int c)
 {
-    int len = t->rows ? t->M : t->N, i0 = c * t->per, n = len - i0 < t->per ? len - i0 : t->per;
-    if (t->rows)
-        zl_sgemm(t->transa, t->transb, n, t->N, t->K, t->alpha,
-                 t->A + (t->transa ? (size_t)i0 : (size_t)i0 * t->lda), t->lda, t->B, t->ldb,
-                 t->beta, t->C + (size_t)i0 * t->ldc, t->ldc);
-    else
-        zl_sgemm(t->transa, t->transb, t->M, n, t->K, t->alpha, t->A, t->lda,
-                 t->B + (t->transb ? (size_t)i0 * t->ldb : (size_t)i0), t->ldb, t->beta,
-                 t->C + i0, t->ldc);
+    int i0 = c * t->per, n = t->M - i0 < t->per ? t->M - i0 : t->per;
+    zl_sgemm(t->transa, t->transb, n, t->N, t->K, t->alpha,
+             t->A + (t->transa ? (size_t)i0 : (size_t)i0 * t->lda), t->lda, t->B, t->ldb, t->beta,
+             t->C + (size_t)i0 * t->ldc, t->ldc);
 }
 
 /* The n products t (planned alike: one shape) in one team, chunk c of each in turn on one
- * thread, so products adding into one C never race (a chunk owns its rows or columns of C)
+ * thread, so products adding into one C never race (a chunk owns its rows of C)
  * and add in the order given; then the nb bias sums dbias[i] += sum_n dout[i][n, .] (dout
  * [N, OC]) in the same team. */
 static void team_products_run(const team_product *t, int n, int nb, float *const *dbias,
@@ -239,45 +231,28 @@ static void bias_blocks(float *dbias, const float *dout, int N, int OC)
 }
 
 /* dinp = (add ? dinp : 0) + dout * gelu'(inp) over n values; dinp may equal dout (add 0).
- * Blocks of 256 through the vector exp and erf (as the forward's GELU), in float. */
+ * In double through libm's erf, exp and tanh: the vector float functions (4x faster here)
+ * changed the trained demo model's bits, and a run's bits stay those of earlier builds. */
 static void gelu_grads(float *dinp, const float *inp, const float *dout, int64_t n, int tanh_form,
                        int add)
 {
-    const float inv_sqrt2 = 0.70710678118654752440f, inv_sqrt2pi = 0.39894228040143267794f;
-    const float k = 0.79788456080286535588f, c = 0.044715f; /* sqrt(2/pi) */
-    int64_t nb = (n + 255) / 256;
+    const double inv_sqrt2 = 0.70710678118654752440, inv_sqrt2pi = 0.39894228040143267794;
+    const double k = 0.79788456080286535588, c = 0.044715; /* sqrt(2/pi) */
 #pragma omp parallel for schedule(static) if (n >= 65536) num_threads(zl_get_threads())
-    for (int64_t blk = 0; blk < nb; blk++) {
-        int64_t i0 = blk * 256;
-        int m = n - i0 < 256 ? (int)(n - i0) : 256;
-        const float *x = inp + i0, *dy = dout + i0;
-        float *dx = dinp + i0;
-        float a[256], e[256];
+    for (int64_t i = 0; i < n; i++) {
+        double x = inp[i], d;
         if (tanh_form) {
             /* d/dx 0.5 x (1 + tanh u), u = k (x + c x^3):
-             * 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k (1 + 3 c x^2);
-             * tanh u = 1 - 2 / (exp(2u) + 1) (exp overflowing to inf gives 1) */
-            for (int j = 0; j < m; j++) a[j] = 2.0f * k * (x[j] + c * x[j] * x[j] * x[j]);
-            zl_vmath_exp(a, a, m);
-            for (int j = 0; j < m; j++) {
-                float t = 1.0f - 2.0f / (a[j] + 1.0f);
-                e[j] = 0.5f * (1.0f + t) +
-                       0.5f * x[j] * (1.0f - t * t) * k * (1.0f + 3.0f * c * x[j] * x[j]);
-            }
+             * 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) k (1 + 3 c x^2) */
+            double t = tanh(k * (x + c * x * x * x));
+            d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * c * x * x);
         } else {
-            /* Phi(x) + x phi(x) */
-            for (int j = 0; j < m; j++) {
-                a[j] = x[j] * inv_sqrt2;
-                e[j] = -0.5f * x[j] * x[j];
-            }
-            zl_vmath_erf(a, a, m);
-            zl_vmath_exp(e, e, m);
-            for (int j = 0; j < m; j++) e[j] = 0.5f * (1.0f + a[j]) + x[j] * inv_sqrt2pi * e[j];
+            double cdf = 0.5 * (1.0 + erf(x * inv_sqrt2));
+            double pdf = inv_sqrt2pi * exp(-0.5 * x * x);
+            d = cdf + x * pdf;
         }
-        if (add)
-            for (int j = 0; j < m; j++) dx[j] += dy[j] * e[j];
-        else
-            for (int j = 0; j < m; j++) dx[j] = dy[j] * e[j];
+        float g = (float)(dout[i] * d);
+        dinp[i] = add ? dinp[i] + g : g;
     }
 }
 
