@@ -972,15 +972,28 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Elements [i0, i1) of zl_dropout_mask's stream at base: eight hashes at a time in AVX-512
+ * lanes where the CPU has them (integer hashing, exact conversion and compare: the bits of
+ * the scalar loop), which training's forward spends 85 M of per step at 4 x 384. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("arch=x86-64-v4", "default")))
+#endif
+static void dropout_span(float *mask, int64_t i0, int64_t i1, uint64_t base, double p, float scale)
+{
+    for (int64_t i = i0; i < i1; i++) {
+        double u = (double)(splitmix64(base + (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
+        mask[i] = u < p ? 0.0f : scale;
+    }
+}
+
 void zl_dropout_mask(float *mask, int64_t n, float p, uint64_t seed, uint64_t stream)
 {
     uint64_t base = splitmix64(seed ^ splitmix64(stream + 0x51ED2701ull));
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    int64_t nb = (n + 4095) / 4096;
 #pragma omp parallel for schedule(static) num_threads(zl_get_threads())
-    for (int64_t i = 0; i < n; i++) {
-        double u = (double)(splitmix64(base + (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
-        mask[i] = u < (double)p ? 0.0f : scale;
-    }
+    for (int64_t b = 0; b < nb; b++)
+        dropout_span(mask, b * 4096, n - b * 4096 < 4096 ? n : (b + 1) * 4096, base, (double)p, scale);
 }
 
 /* ----------------------------------------------------------------- forward */

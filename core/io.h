@@ -23,6 +23,10 @@
 int zl_io_rename(const char *from, const char *to);
 int zl_io_unlink(const char *path);
 
+/* A fresh string a + sep + b (sep "/" joins a folder and a name; "" appends), or NULL when
+ * out of memory (no error set). The caller frees it. */
+char *zl_io_join(const char *a, const char *sep, const char *b);
+
 /* Opens an output file for writing without ever following a symlink (a shared run
  * folder must not let anyone redirect or truncate a file outside it). mode: 'w'
  * truncates or creates, 'a' appends or creates, 'x' creates a new file only (fails

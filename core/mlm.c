@@ -173,6 +173,7 @@ int zl_mlm_loss_and_grads(const zl_bert *m, zl_bert_acts *a, zl_bert_backward_ws
         return zl_error_set("mlm: the backward scratch does not hold %d x %d", in->B, in->S);
     const int L = m->config.num_hidden_layers, H = m->config.hidden_size;
     if (check_head(m, ws, in->B, in->S, mb)) return -1;
+    double t0 = zl_phase_clock(); /* phases (train.h): the head's backward is in "other" */
     if (zl_bert_forward(m, a, in, o)) return -1;
     const float *hidden = a->hidden + (size_t)L * in->B * in->S * H;
     if (zl_mlm_forward(m, ws, hidden, in->B, in->S, mb)) return -1;
@@ -181,8 +182,11 @@ int zl_mlm_loss_and_grads(const zl_bert *m, zl_bert_acts *a, zl_bert_backward_ws
     if (zl_mlm_loss(&l, NULL, ws->dlogits, ws->logits, mb->labels, mb->weights, N,
                     m->config.vocab_size))
         return -1;
+    double t1 = zl_phase_clock();
+    bws->phase_s[ZL_PHASE_FORWARD] += t1 - t0;
     memset(bws->dx, 0, (size_t)in->B * in->S * H * sizeof(float));
     if (zl_mlm_backward(m, grads, ws, bws->dx, in->B, in->S, mb)) return -1;
+    bws->phase_s[ZL_PHASE_BACKWARD] += zl_phase_clock() - t1;
     if (zl_bert_backward_hidden(m, grads, bws, a, in, bws->dx)) return -1;
     if (loss) *loss = l;
     return 0;

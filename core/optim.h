@@ -73,6 +73,10 @@ double zl_optim_grad_norm(const zl_optim *opt, float *const *grads);
  * anything when the gradient norm is not finite. */
 int zl_optim_step(zl_optim *opt, float *const *params, float *const *grads,
                   double *grad_norm, double *lr);
+/* The same update, leaving every gradient zero instead of clipped (in the same pass): what
+ * a trainer wants before accumulating the next step. On failure nothing changes. */
+int zl_optim_step_zero(zl_optim *opt, float *const *params, float *const *grads,
+                       double *grad_norm, double *lr);
 
 /* Micro-batch accumulation: acc += g for every parameter, then once per
  * optimizer step scale by 1/n_micro (sum then scale). */

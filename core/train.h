@@ -53,11 +53,11 @@ void zl_dropout_backward(float *dinp, const float *dout, const float *mask, int6
  * + adder) [B, NH, S, S], mult = probs_drop [B, NH, S, S] (or NULL = 1) times
  * head_mask [NH] (or NULL = 1). The adder (padding, zones, general masks) is a
  * constant: its effect is all in the kept P. dq, dk, dv [B, S, H] += ; scratch holds
- * 2*S*S floats. */
-void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
-                           const float *q, const float *k, const float *v, const float *probs,
-                           const float *probs_drop, const float *head_mask, int B, int S,
-                           int H, int NH);
+ * slots * 2*S*S floats (at most slots threads run, one (batch, head) pair each). */
+void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, int slots,
+                           const float *dctx, const float *q, const float *k, const float *v,
+                           const float *probs, const float *probs_drop, const float *head_mask,
+                           int B, int S, int H, int NH);
 
 /* Embedding sums emb[b,s] = word[ids] + pos[s] + type[types] ([B, S, E]); scatter-adds
  * dout into the tables. types may be NULL (= 0); a NULL table gradient is skipped.
@@ -65,20 +65,46 @@ void zl_attention_backward(float *dq, float *dk, float *dv, float *scratch, cons
 void zl_embedding_backward(float *dword, float *dpos, float *dtype, const float *dout,
                            const int32_t *ids, const int32_t *types, int B, int S, int E);
 
+/* ---- where a training step's time goes ----
+ * Wall seconds on the calling thread, measured around each part (not estimated), summed
+ * in zl_bert_backward_ws.phase_s until the owner resets them (the trainer: zl_trainer_phases).
+ * BACKWARD is the whole backward pass; the parts after it divide it (what none of them
+ * covers, the span head, scratch and embeddings, is OTHER). */
+enum {
+    ZL_PHASE_FORWARD,       /* forward with dropout and the loss */
+    ZL_PHASE_BACKWARD,      /* the whole backward pass */
+    ZL_PHASE_DWEIGHT,       /*   weight-gradient products and bias sums */
+    ZL_PHASE_DINPUT,        /*   input-gradient products */
+    ZL_PHASE_ATTENTION,     /*   attention backward (its products and the softmax's) */
+    ZL_PHASE_LAYERNORM,     /*   LayerNorm backward (with the dropout masks after it) */
+    ZL_PHASE_GELU,          /*   GELU backward */
+    ZL_PHASE_OTHER,         /*   the rest of the backward (head, embeddings, scratch) */
+    ZL_PHASE_ACCUMULATE,    /* micro-batch sums, all-reduce, zeroing the gradients */
+    ZL_PHASE_OPTIMIZER,     /* gradient norm, clipping and the AdamW update */
+    ZL_PHASE_COUNT
+};
+/* "forward", "backward", "dweight", ...: the keys of tr:phases() and the benchmarks. */
+const char *zl_phase_name(int phase);
+/* Monotonic wall clock in seconds (the phases' timer). */
+double zl_phase_clock(void);
+
 /* ---- whole model ---- */
 
 /* Scratch of the backward pass for up to maxB x maxS (allocated once: the layer
  * loop allocates nothing). */
 typedef struct zl_bert_backward_ws {
+    double phase_s[ZL_PHASE_COUNT]; /* seconds per phase, summed (zl_bert_backward_ws_alloc
+                                       zeroes them; the owner resets them) */
     int maxB, maxS, H, I, E;
     float *dstart, *dend;       /* [B, S] d loss / d logits */
     float *dlogits;             /* [B, S, 2] */
     float *dx, *dx2;            /* [B, S, H] d hidden (current layer output / input) */
-    float *dsum, *dres, *dtmp;  /* [B, S, H] */
+    float *dres, *dtmp;         /* [B, S, H] */
     float *dctx, *dq, *dk, *dv; /* [B, S, H] */
-    float *dinter, *dpre;       /* [B, S, I] */
+    float *dinter;              /* [B, S, I] */
     float *demb, *demb2;        /* [B, S, E] */
-    float *datt;                /* [2, S, S] attention scratch */
+    float *datt;                /* [att_slots, 2, S, S] attention scratch, one per thread */
+    int att_slots;
     float *memory;
     int64_t count;
 } zl_bert_backward_ws;

@@ -5,6 +5,7 @@
 #include "error.h"
 #include "io.h"
 #include "mlm.h"
+#include "tensor.h" /* zl_get_threads */
 #include "train.h"
 
 #include <dirent.h>
@@ -207,6 +208,19 @@ const zl_trainer_config *zl_trainer_get_config(const zl_trainer *t) { return &t-
 zl_optim *zl_trainer_optim(zl_trainer *t) { return t->opt; }
 int64_t zl_trainer_get_step(const zl_trainer *t) { return zl_optim_get_step(t->opt); }
 
+void zl_trainer_phases(zl_trainer *t, double *seconds, int reset)
+{
+    double *ph = t->w->ws.phase_s;
+    if (seconds) {
+        memcpy(seconds, ph, ZL_PHASE_COUNT * sizeof *ph);
+        /* the backward's time that none of its named parts measured */
+        double named = 0;
+        for (int i = ZL_PHASE_DWEIGHT; i < ZL_PHASE_OTHER; i++) named += ph[i];
+        seconds[ZL_PHASE_OTHER] = ph[ZL_PHASE_BACKWARD] - named;
+    }
+    if (reset) memset(ph, 0, ZL_PHASE_COUNT * sizeof *ph);
+}
+
 int64_t zl_trainer_bytes(const zl_trainer *t)
 {
     /* gradients + Adam m and v (one value per parameter each) + activations + scratch */
@@ -230,7 +244,7 @@ int64_t zl_trainer_estimate_bytes(const zl_bert_config *c, int Bi, int Si)
                     B * NH * S * S + 2 * BS * H;
     int64_t acts = 5 * BS * E + 2 * BS + (L + 1) * BS * H + L * layer + B * NH * S * S + 2 * BS +
                    L * NH + L;
-    int64_t ws = 4 * BS + 9 * BS * H + 2 * BS * I + 2 * BS * E + 2 * S * S;
+    int64_t ws = 4 * BS + 8 * BS * H + BS * I + 2 * BS * E + zl_get_threads() * 2 * S * S;
     int64_t gather = 5 * BS + 2 * B;
     if (c->mlm_head) { /* the head's scratch and slots at the default max_predictions 20 */
         int64_t MP = B * 20;
@@ -249,12 +263,18 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-void zl_trainer_discard(zl_trainer *t)
+/* No micro-batch pending. */
+static void clear_sums(zl_trainer *t)
 {
-    zl_optim_grads_zero(t->opt, t->gp);
     t->n_micro = 0;
     t->loss_sum = 0;
     t->tokens = 0;
+}
+
+void zl_trainer_discard(zl_trainer *t)
+{
+    zl_optim_grads_zero(t->opt, t->gp);
+    clear_sums(t);
 }
 
 /* Dropout of micro-batch j of global step s: seed mix(seed, s, j) (trainer.h). */
@@ -343,17 +363,25 @@ int zl_trainer_apply(zl_trainer *t, zl_trainer_result *r)
     int64_t step = zl_optim_get_step(t->opt);
     if (t->n_micro < 1) return zl_error_set("trainer: step %lld: no micro-batch to apply",
                                             (long long)step);
+    double *ph = t->w->ws.phase_s, t0 = zl_phase_clock();
     if (t->n_micro > 1) zl_optim_grads_scale(t->opt, t->gp, 1.0f / (float)t->n_micro);
     double norm = 0, lr = 0;
     double loss = t->loss_sum / t->n_micro;
     int64_t tokens = t->tokens;
-    if (zl_optim_step(t->opt, t->pp, t->gp, &norm, &lr) != 0) {
+    double t1 = zl_phase_clock();
+    ph[ZL_PHASE_ACCUMULATE] += t1 - t0;
+    /* the update leaves the gradients zero for the next step */
+    int rc = zl_optim_step_zero(t->opt, t->pp, t->gp, &norm, &lr);
+    double t2 = zl_phase_clock();
+    ph[ZL_PHASE_OPTIMIZER] += t2 - t1;
+    if (rc != 0) {
         /* optim's message already names the step; the weights were not touched */
         zl_trainer_discard(t);
+        ph[ZL_PHASE_ACCUMULATE] += zl_phase_clock() - t2;
         zl_error_prefix("trainer: ");
         return -1;
     }
-    zl_trainer_discard(t);
+    clear_sums(t);
     if (r) {
         r->loss = loss;
         r->grad_norm = norm;
@@ -373,8 +401,11 @@ static int reduce_and_apply(zl_trainer *t, int failed, int64_t step, zl_trainer_
     int size = zl_dist_size(d);
     if (size > 1) {
         double tot[4] = {t->loss_sum, (double)t->n_micro, (double)t->tokens, (double)failed};
-        if (zl_dist_allreduce_sum(d, t->w->grads.memory, t->w->grads.count) != 0 ||
-            zl_dist_allreduce_sum_f64(d, tot, 4) != 0) {
+        double t0 = zl_phase_clock();
+        int bad = zl_dist_allreduce_sum(d, t->w->grads.memory, t->w->grads.count) != 0 ||
+                  zl_dist_allreduce_sum_f64(d, tot, 4) != 0;
+        t->w->ws.phase_s[ZL_PHASE_ACCUMULATE] += zl_phase_clock() - t0;
+        if (bad) {
             zl_trainer_discard(t);
             return -1;
         }
@@ -537,26 +568,8 @@ int zl_trainer_step_mlm(zl_trainer *t, const zl_mlm_data *d, const int32_t *idx,
 
 /* ---- checkpoint folders ---- */
 
-static char *join2(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = malloc(la + lb + 2);
-    if (!s) return NULL;
-    memcpy(s, a, la);
-    s[la] = '/';
-    memcpy(s + la + 1, b, lb + 1);
-    return s;
-}
-
-static char *suffixed(const char *a, const char *suffix)
-{
-    size_t la = strlen(a), ls = strlen(suffix);
-    char *s = malloc(la + ls + 1);
-    if (!s) return NULL;
-    memcpy(s, a, la);
-    memcpy(s + la, suffix, ls + 1);
-    return s;
-}
+static char *join2(const char *a, const char *b) { return zl_io_join(a, "/", b); }
+static char *suffixed(const char *a, const char *suffix) { return zl_io_join(a, "", suffix); }
 
 static int is_dir(const char *p)
 {

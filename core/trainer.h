@@ -88,6 +88,9 @@ const zl_trainer_config *zl_trainer_get_config(const zl_trainer *t);
 zl_optim *zl_trainer_optim(zl_trainer *t);
 /* The global step (updates applied so far). */
 int64_t zl_trainer_get_step(const zl_trainer *t);
+/* Wall seconds of each phase of the steps since the last reset (ZL_PHASE_*, train.h)
+ * into seconds [ZL_PHASE_COUNT] (may be NULL); reset != 0 then starts them afresh. */
+void zl_trainer_phases(zl_trainer *t, double *seconds, int reset);
 /* Bytes the trainer allocated (activations, scratch, gradients, Adam moments). */
 int64_t zl_trainer_bytes(const zl_trainer *t);
 /* Estimated bytes of training c at micro-batch B x S: weights + gradients + Adam

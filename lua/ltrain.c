@@ -14,6 +14,7 @@
  *   tr:micro_step(inputs) -> loss  -- inputs as feats:batch gives (start/end_positions too)
  *   tr:apply() -> r ; tr:discard()
  *   tr:step() ; tr:lr([step]) ; tr:bytes() ; tr:config()
+ *   tr:phases([reset]) -> {forward =, backward =, dweight =, ...}  -- seconds (train.h's phases)
  *   tr:save(dir, {["trainer.json"] = text, ...}) ; tr:load(dir)
  *   zl.train.checkpoint_find(dir) -> folder or nil, message
  *   zl.train.estimate_bytes(m or config path, B, S) -> bytes training at micro-batch B x S needs
@@ -23,6 +24,7 @@
 #include "error.h"
 #include "mlm.h"
 #include "squad.h"
+#include "train.h"
 #include "trainer.h"
 
 #include <math.h>
@@ -236,6 +238,20 @@ static int t_bytes(lua_State *L)
     return 1;
 }
 
+/* tr:phases([reset]): wall seconds per phase since the last reset (train.h, ZL_PHASE_*) */
+static int t_phases(lua_State *L)
+{
+    zl_trainer *t = checktrainer(L, 1);
+    double s[ZL_PHASE_COUNT];
+    zl_trainer_phases(t, s, lua_toboolean(L, 2));
+    lua_createtable(L, 0, ZL_PHASE_COUNT);
+    for (int i = 0; i < ZL_PHASE_COUNT; i++) {
+        lua_pushnumber(L, s[i]);
+        lua_setfield(L, -2, zl_phase_name(i));
+    }
+    return 1;
+}
+
 static int t_config(lua_State *L)
 {
     zl_trainer *t = checktrainer(L, 1);
@@ -381,7 +397,7 @@ int zl_lua_open_train(lua_State *L)
         {"step_features", t_step_features}, {"step_mlm", t_step_mlm},
         {"micro_step", t_micro_step}, {"apply", t_apply},
         {"discard", t_discard}, {"step", t_step}, {"lr", t_lr}, {"bytes", t_bytes},
-        {"config", t_config}, {"save", t_save}, {"load", t_load}, {NULL, NULL}};
+        {"phases", t_phases}, {"config", t_config}, {"save", t_save}, {"load", t_load}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"new", l_new}, {"checkpoint_find", l_checkpoint_find}, {"estimate_bytes", l_estimate},
         {"permutation", l_permutation}, {NULL, NULL}};

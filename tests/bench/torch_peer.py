@@ -16,7 +16,14 @@ The PyTorch model is BERT-base built from torch.nn (embeddings + LayerNorm, 12 p
 TransformerEncoderLayers with exact GELU, a 2-way span head), random weights:
 - forward: eval mode, no grad, batch 8 x seq 384 (--quick: 2 x 384), best of a few runs.
 - train: dropout 0.1, span cross-entropy, backward, AdamW step, batch 4 x 384
-  (--quick: 1 x 128), best of 2 steps after a warm-up.
+  (--quick: 1 x 128), best of 2 steps after a warm-up. Each step's forward (with the
+  loss), backward and optimizer are timed apart; the median round's line carries both
+  sides' phases (zonelab's from train.lua: tr:phases()) as "zonelab_phases" and
+  "torch_phases", and the step's CPU seconds over all threads ("zonelab_cpu_s",
+  "torch_cpu_s": the work, which a loaded machine stretches less than the wall time).
+  --profile adds "torch_backward_ops": one more PyTorch step's backward
+  under torch.autograd.profiler, its ops' own seconds summed by kind (linear-layer
+  products, attention, softmax, LayerNorm, GELU, dropout, the rest).
 Needs Debian's python3-torch (apt-get install python3-torch; `make bench-peer` installs it
 when missing). Timings on a shared machine are noisy: both sides keep their best time
 within a round, and the rounds alternate.
@@ -114,19 +121,47 @@ def torch_train(torch, nn, quick):
     ce = nn.CrossEntropyLoss()
 
     def step():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         s, e = model(ids, types)
         loss = (ce(s, sp) + ce(e, ep)) / 2
+        t1 = time.perf_counter()
         loss.backward()
+        t2 = time.perf_counter()
         opt.step()
-        return time.perf_counter() - t0
+        t3 = time.perf_counter()
+        return t3 - t0, dict(forward=t1 - t0, backward=t2 - t1, optimizer=t3 - t2,
+                             cpu=time.process_time() - c0)
 
     step()  # warm-up
 
     def measure():
-        best = min(step() for _ in range(2))
-        return B * S / best, best
+        best, phases = min((step() for _ in range(2)), key=lambda r: r[0])
+        return B * S / best, best, phases
+
+    def profile():
+        """One more step's backward under the autograd profiler: self seconds by kind."""
+        opt.zero_grad(set_to_none=True)
+        s, e = model(ids, types)
+        loss = (ce(s, sp) + ce(e, ep)) / 2
+        with torch.autograd.profiler.profile() as prof:
+            loss.backward()
+        opt.step()
+        kinds = [("products", ("aten::mm", "aten::addmm", "aten::linear", "aten::matmul")),
+                 ("attention", ("aten::bmm", "aten::baddbmm")),
+                 ("softmax", ("aten::_softmax_backward_data",)),
+                 ("layernorm", ("aten::native_layer_norm_backward",)),
+                 ("gelu", ("aten::gelu_backward",)),
+                 ("dropout", ("aten::native_dropout_backward", "aten::mul", "aten::masked_scale"))]
+        out = {k: 0.0 for k, _ in kinds}
+        out["other"] = 0.0
+        for ev in prof.key_averages():
+            sec = ev.self_cpu_time_total / 1e6
+            kind = next((k for k, names in kinds if ev.key in names), "other")
+            out[kind] += sec
+        out["total"] = sum(out.values())
+        return out
+    measure.profile = profile
     return measure
 
 
@@ -137,13 +172,17 @@ def compare(exe, script, quick, threads, measure_torch, repeat, seconds_key):
     rounds = []
     for _ in range(repeat):
         z = zonelab_bench(exe, script, quick, threads)
-        t_tps, t_s = measure_torch()
-        rounds.append((z["tokens_per_s"] / t_tps, z, t_tps, t_s))
+        t = measure_torch()
+        rounds.append((z["tokens_per_s"] / t[0], z, t))
     rounds.sort(key=lambda r: r[0])
-    ratio, z, t_tps, t_s = rounds[len(rounds) // 2]
-    return dict(batch=z["batch"], seq=z["seq"], zonelab_tokens_per_s=z["tokens_per_s"],
-                torch_tokens_per_s=t_tps, zonelab_s=z[seconds_key], torch_s=t_s, ratio=ratio,
-                ratios=[r[0] for r in rounds], repeat=repeat)
+    ratio, z, t = rounds[len(rounds) // 2]
+    r = dict(batch=z["batch"], seq=z["seq"], zonelab_tokens_per_s=z["tokens_per_s"],
+             torch_tokens_per_s=t[0], zonelab_s=z[seconds_key], torch_s=t[1], ratio=ratio,
+             ratios=[r[0] for r in rounds], repeat=repeat)
+    if len(t) > 2:  # the training step: both sides' phases of the median round
+        r.update(zonelab_phases=z.get("phases"), torch_phases=t[2],
+                 zonelab_cpu_s=z.get("step_cpu_s"), torch_cpu_s=t[2]["cpu"])
+    return r
 
 
 def main():
@@ -154,6 +193,8 @@ def main():
     ap.add_argument("--only", choices=["forward", "train"], default=None)
     ap.add_argument("--repeat", type=int, default=3,
                     help="rounds of (zonelab, PyTorch) per comparison; the median ratio is reported")
+    ap.add_argument("--profile", action="store_true",
+                    help="train: also PyTorch's backward by op kind (torch.autograd.profiler)")
     a = ap.parse_args()
     # OpenBLAS's own threads (python3-torch links the pthread OpenBLAS) and spinning OpenMP
     # workers fight over the cores; a passive wait was PyTorch's faster setting here.
@@ -174,9 +215,12 @@ def main():
                     torch_forward(torch, nn, a.quick), a.repeat, "seconds")
         print(json.dumps(dict(env, bench="peer_forward", target=1.3, **r), sort_keys=True), flush=True)
     if a.only in (None, "train"):
+        measure = torch_train(torch, nn, a.quick)
         r = compare(a.zonelab, os.path.join(root, "tests/bench/train.lua"), a.quick, a.threads,
-                    torch_train(torch, nn, a.quick), a.repeat, "step_s")
-        print(json.dumps(dict(env, bench="peer_train", target=1.0, **r), sort_keys=True), flush=True)
+                    measure, a.repeat, "step_s")
+        if a.profile:
+            r["torch_backward_ops"] = measure.profile()
+        print(json.dumps(dict(env, bench="peer_train", target=1.2, **r), sort_keys=True), flush=True)
     return 0
 
 

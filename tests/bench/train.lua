@@ -7,7 +7,10 @@
 -- {"bench": "train", batch, seq, threads, step_s (best of K steps after a warm-up),
 --  step_cpu_s (CPU seconds of the process for that step: all threads; a shared machine
 --  inflates step_s, not this),
---  tokens_per_s, estimate_mb (zl.train.estimate_bytes), peak_rss_mb (zl.peak_rss_mb())}.
+--  tokens_per_s, estimate_mb (zl.train.estimate_bytes), peak_rss_mb (zl.peak_rss_mb()),
+--  phases: the best step's wall seconds per phase, measured around each part (tr:phases():
+--  forward, backward, optimizer, accumulate; the backward's parts dweight, dinput,
+--  attention, layernorm, gelu, other)}.
 local zl = require "zonelab"
 
 local quick, threads, steps = false, nil, nil
@@ -53,18 +56,24 @@ local batch = { input_ids = T(ids), token_type_ids = T(types), input_mask = T(ma
 local tr = zl.train.new(m, { micro_batch = B, max_seq_length = S, seed = 1, lr = 3e-5,
                              total_steps = 1000, warmup_steps = 0 })
 local function step()
+  tr:phases(true)
   local t0, c0 = zl.clock(), os.clock()
   tr:micro_step(batch)
   tr:apply()
-  return zl.clock() - t0, os.clock() - c0
+  return zl.clock() - t0, os.clock() - c0, tr:phases()
 end
 step() -- warm-up: first touch of the activations and moments
-local best, best_cpu = math.huge, math.huge
+local best, best_cpu, phases = math.huge, math.huge, nil
 for _ = 1, steps do
-  local w, c = step()
-  best, best_cpu = math.min(best, w), math.min(best_cpu, c)
+  local w, c, ph = step()
+  if w < best then best, phases = w, ph end
+  best_cpu = math.min(best_cpu, c)
 end
+local order = { "forward", "backward", "dweight", "dinput", "attention", "layernorm", "gelu", "other",
+                "accumulate", "optimizer" }
+local parts = {}
+for _, k in ipairs(order) do parts[#parts + 1] = string.format('"%s": %.3f', k, phases[k]) end
 
 print(string.format('{"bench": "train", "batch": %d, "seq": %d, "threads": %d, "step_s": %.3f, "step_cpu_s": %.3f, ' ..
-  '"tokens_per_s": %.1f, "estimate_mb": %.0f, "peak_rss_mb": %.0f}', B, S, zl.get_threads(), best, best_cpu,
-  B * S / best, zl.train.estimate_bytes(m, B, S) / 2 ^ 20, zl.peak_rss_mb()))
+  '"tokens_per_s": %.1f, "estimate_mb": %.0f, "peak_rss_mb": %.0f, "phases": {%s}}', B, S, zl.get_threads(), best,
+  best_cpu, B * S / best, zl.train.estimate_bytes(m, B, S) / 2 ^ 20, zl.peak_rss_mb(), table.concat(parts, ", ")))

@@ -277,7 +277,7 @@ static void test_attention(int with_drop)
     memset(dq, 0, sizeof dq);
     memset(dk, 0, sizeof dk);
     memset(dv, 0, sizeof dv);
-    zl_attention_backward(dq, dk, dv, scratch, R, q, k, v, probs, with_drop ? drop : NULL,
+    zl_attention_backward(dq, dk, dv, scratch, 1, R, q, k, v, probs, with_drop ? drop : NULL,
                           with_drop ? hm : NULL, AB, AS, AH, ANH);
     static double nq[AB * AS * AH], nk[AB * AS * AH], nv[AB * AS * AH];
     fd(nq, c.q, n, att_f, &c, 1e-6);
@@ -286,6 +286,19 @@ static void test_attention(int with_drop)
     CHECK(worst(dq, nq, n, 1e-5, 1e-4) <= 0);
     CHECK(worst(dk, nk, n, 1e-5, 1e-4) <= 0);
     CHECK(worst(dv, nv, n, 1e-5, 1e-4) <= 0);
+    /* two threads, a (batch, head) pair each with its own scratch: the same bits */
+    static float dq2[AB * AS * AH], dk2[AB * AS * AH], dv2[AB * AS * AH], scratch2[2 * 2 * AS * AS];
+    memset(dq2, 0, sizeof dq2);
+    memset(dk2, 0, sizeof dk2);
+    memset(dv2, 0, sizeof dv2);
+    int threads = zl_get_threads();
+    zl_set_threads(2);
+    zl_attention_backward(dq2, dk2, dv2, scratch2, 2, R, q, k, v, probs, with_drop ? drop : NULL,
+                          with_drop ? hm : NULL, AB, AS, AH, ANH);
+    zl_set_threads(threads);
+    CHECK(memcmp(dq, dq2, sizeof dq) == 0);
+    CHECK(memcmp(dk, dk2, sizeof dk) == 0);
+    CHECK(memcmp(dv, dv2, sizeof dv) == 0);
     /* the masked key gets (almost) no gradient */
     double mk = 0;
     for (int j = 0; j < AH; j++) mk = fmax(mk, fabs(dk[(1 * AS + 4) * AH + j]));
@@ -696,8 +709,43 @@ out0:
     zl_bert_free(m);
 }
 
+/* zl_dropout_mask: every element as the documented scalar formula (hash of seed, stream
+ * and index; u < p drops), whichever lanes compute it and whatever the team. */
+static uint64_t ref_mix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static void test_dropout_mask(void)
+{
+    enum { N = 10007 };
+    static float got[N];
+    const float ps[] = {0.1f, 0.5f, 0.0f};
+    int threads = zl_get_threads();
+    for (int k = 0; k < 3; k++) {
+        zl_set_threads(1 + k % 2);
+        zl_dropout_mask(got, N, ps[k], 42 + k, 7);
+        uint64_t base = ref_mix((42 + k) ^ ref_mix(7 + 0x51ED2701ull));
+        float scale = 1.0f / (1.0f - ps[k]);
+        int bad = 0, dropped = 0;
+        for (int i = 0; i < N; i++) {
+            double u = (double)(ref_mix(base + (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
+            float want = u < (double)ps[k] ? 0.0f : scale;
+            bad += got[i] != want;
+            dropped += got[i] == 0.0f;
+        }
+        CHECK(bad == 0);
+        CHECK(fabs((double)dropped / N - ps[k]) < 0.02);
+    }
+    zl_set_threads(threads);
+}
+
 int main(void)
 {
+    test_dropout_mask();
     test_layernorm();
     test_gelu_dropout();
     test_linear();

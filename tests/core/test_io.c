@@ -223,11 +223,24 @@ static void test_malformed(void)
     }
 }
 
+static void test_join(void)
+{
+    char *a = zl_io_join("out/run", "/", "optim.safetensors"), *b = zl_io_join("adam_m/", "", "w"),
+         *c = zl_io_join("", "", "");
+    CHECK(a && strcmp(a, "out/run/optim.safetensors") == 0);
+    CHECK(b && strcmp(b, "adam_m/w") == 0);
+    CHECK(c && strcmp(c, "") == 0);
+    free(a);
+    free(b);
+    free(c);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/zl_test_io_XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
     test_atomic();
+    test_join();
     test_roundtrip();
     test_fixture_files();
     test_half();

@@ -301,6 +301,44 @@ static void test_save_load(void)
     rmdir(dir);
 }
 
+/* zl_optim_step_zero: the update of zl_optim_step bit for bit (the vectorised pass, over
+ * chunks and a tail), gradients left zero. */
+static void test_step_zero(void)
+{
+    enum { N = 40003 };
+    const char *names[] = {"w", "bias"};
+    int64_t sizes[] = {N, 5};
+    zl_optim_config c;
+    zl_optim_config_default(&c);
+    c.total_steps = 10;
+    c.warmup_steps = 0;
+    c.lr = 1e-2;
+    c.clip = 0.5;
+    zl_optim *a = zl_optim_new(2, names, sizes, &c), *b = zl_optim_new(2, names, sizes, &c);
+    static float wa[N], wb[N], ga[N], gb[N];
+    float ba[5], bb[5], gba[5], gbb[5];
+    for (int i = 0; i < N; i++) wa[i] = wb[i] = (float)cos(0.11 * i);
+    for (int i = 0; i < 5; i++) ba[i] = bb[i] = 0.1f * (float)i;
+    float *pa[] = {wa, ba}, *pb[] = {wb, bb}, *gpa[] = {ga, gba}, *gpb[] = {gb, gbb};
+    for (int step = 0; step < 3; step++) {
+        for (int i = 0; i < N; i++) ga[i] = gb[i] = (float)sin(0.37 * i + step) * 1e-3f;
+        for (int i = 0; i < 5; i++) gba[i] = gbb[i] = 0.2f * (float)(i - step);
+        double na, nb, la, lb;
+        CHECK(zl_optim_step(a, pa, gpa, &na, &la) == 0);
+        CHECK(zl_optim_step_zero(b, pb, gpb, &nb, &lb) == 0);
+        CHECK(na == nb && la == lb);
+    }
+    CHECK(memcmp(wa, wb, sizeof wa) == 0);
+    CHECK(memcmp(ba, bb, sizeof ba) == 0);
+    int zero = 1;
+    for (int i = 0; i < N; i++) zero &= gb[i] == 0.0f;
+    for (int i = 0; i < 5; i++) zero &= gbb[i] == 0.0f;
+    CHECK(zero);
+    CHECK(ga[7] != 0.0f); /* zl_optim_step leaves the clipped gradient */
+    zl_optim_free(a);
+    zl_optim_free(b);
+}
+
 int main(void)
 {
     test_schedule();
@@ -309,6 +347,7 @@ int main(void)
     test_update();
     test_clip_off_and_norm();
     test_accumulate();
+    test_step_zero();
     test_save_load();
     return zl_test_summary("test_optim");
 }

@@ -328,6 +328,25 @@ describe("zonelab.train", function()
     assert.are.equal(failed_at, tr:step())
   end)
 
+  it("measures where a step's time goes (tr:phases)", function()
+    local m = syn_model(1)
+    local tr = syn_trainer(m, 1)
+    local order = zl.train.permutation(FEATS:count(), 1, 1)
+    tr:phases(true)
+    tr:step_features(FEATS, order, 1, 4, { pad_to = 64 })
+    local ph = tr:phases(true)
+    local parts = 0
+    for _, k in ipairs { "dweight", "dinput", "attention", "layernorm", "gelu", "other" } do
+      assert.is_true(ph[k] >= 0, k)
+      parts = parts + ph[k]
+    end
+    assert.is_true(ph.forward > 0 and ph.backward > 0 and ph.optimizer > 0)
+    assert.is_true(ph.dweight > 0 and ph.dinput > 0 and ph.attention > 0)
+    assert.is_true(math.abs(parts - ph.backward) < 1e-9, "the parts add up to the backward")
+    assert.is_true(ph.accumulate >= 0)
+    assert.are.equal(0, tr:phases().forward) -- reset
+  end)
+
   it("accounts its memory exactly as estimate_bytes predicts", function()
     local m = syn_model(1)
     local tr = syn_trainer(m, 1)
