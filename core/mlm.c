@@ -277,15 +277,21 @@ done:
 
 /* ---- masking ---- */
 
+int zl_mlm_mask_opts_check(const zl_mlm_mask_opts *o)
+{
+    if (o->max_predictions < 1 || !(o->prob > 0 && o->prob <= 1) || o->vocab_size < 1 ||
+        o->mask_id < 0 || o->mask_id >= o->vocab_size)
+        return zl_error_set("mlm: masking needs max_predictions >= 1, prob in (0, 1] and a "
+                            "[MASK] id in the vocabulary");
+    return 0;
+}
+
 int zl_mlm_mask(int32_t *ids, int len, const unsigned char *word_start,
                 const zl_mlm_mask_opts *o, uint64_t seed, int32_t *positions, int32_t *labels,
                 float *weights)
 {
     const int P = o->max_predictions;
-    if (P < 1 || !(o->prob > 0 && o->prob <= 1) || o->vocab_size < 1 || o->mask_id < 0 ||
-        o->mask_id >= o->vocab_size)
-        return zl_error_set("mlm: masking needs max_predictions >= 1, prob in (0, 1] and a "
-                            "[MASK] id in the vocabulary");
+    if (zl_mlm_mask_opts_check(o) != 0) return -1;
     for (int k = 0; k < P; k++) positions[k] = labels[k] = 0, weights[k] = 0.0f;
     if (len < 3) return 0;
     /* candidates 1..len-2, grouped into words: group g starts at cand[start[g]] */

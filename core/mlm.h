@@ -104,6 +104,10 @@ typedef struct zl_mlm_mask_opts {
     int vocab_size;             /* random replacements in 0..vocab_size-1 */
 } zl_mlm_mask_opts;
 
+/* 0 when the options can mask (max_predictions >= 1, prob in (0, 1], [MASK] inside the
+ * vocabulary), else -1 with the error zl_mlm_mask would give. */
+int zl_mlm_mask_opts_check(const zl_mlm_mask_opts *o);
+
 /* Masks one row ids[0..len) laid out as [CLS] pieces [SEP] (candidates: every position
  * but the first and the last): n = min(P, max(1, round(len * prob))) predictions chosen
  * over shuffled candidates (whole words when whole_word: word_start gives the words of

@@ -526,6 +526,9 @@ int zl_trainer_step_mlm(zl_trainer *t, const zl_mlm_data *d, const int32_t *idx,
     if (pad_to < 0 || pad_to > t->cfg.max_seq_length)
         return zl_error_set("trainer: pad_to %d exceeds max_seq_length %d", pad_to,
                             t->cfg.max_seq_length);
+    /* the options checked here, by every rank: only a rank holding a micro-batch masks, and
+       a rank without one would wait in the reduction for the others for ever */
+    if (zl_mlm_mask_opts_check(mo) != 0) return -1;
     zl_trainer_discard(t);
     const int MB = t->cfg.micro_batch, P = t->cfg.max_predictions;
     const int rank = zl_dist_rank(t->cfg.dist), size = zl_dist_size(t->cfg.dist);
@@ -552,10 +555,15 @@ int zl_trainer_step_mlm(zl_trainer *t, const zl_mlm_data *d, const int32_t *idx,
                                   (uint64_t)(first + i));
             if (zl_mlm_mask(row, len, d->word_start + o0, mo, seed, pos + (size_t)i * P,
                             lab + (size_t)i * P, t->mweights + (size_t)i * P) < 0) {
-                zl_trainer_discard(t);
-                return -1;
+                if (size < 2) {
+                    zl_trainer_discard(t);
+                    return -1;
+                }
+                failed = 1; /* keep the error; the other ranks still wait in the reduction */
+                break;
             }
         }
+        if (failed) continue;
         zl_bert_inputs in = {B, S, ids, types, mask, NULL, NULL};
         t->micro_j = first / MB;
         if (zl_trainer_micro_step_mlm(t, &in, P, pos, lab, t->mweights, NULL) != 0) {

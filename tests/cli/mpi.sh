@@ -63,4 +63,21 @@ for split in "4 1" "6 2"; do # batch, micro-batch: 4 micro-batches over 2 ranks;
 done
 check "uneven note" "3 micro-batches per step do not split evenly over 2 ranks" "$out"
 
+# a pretraining step whose masking options are wrong fails on every rank (it used to fail only
+# on the rank holding the one micro-batch while the other waited in the reduction for ever)
+printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ncat\nsat\non\nmat\n' > "$tmp/mlm_vocab.txt"
+out=$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" timeout 60 "${MPIRUN[@]}" "$ZL" -e "
+local zl = require 'zonelab'
+local _, world = zl.dist.init()
+local m = zl.bert.new({ vocab_size = 10, hidden_size = 8, num_hidden_layers = 1, num_attention_heads = 2,
+  intermediate_size = 8, max_position_embeddings = 16 }, { seed = 1, mlm = true })
+local c = zl.mlm.corpus(zl.tokenizer.load('$tmp/mlm_vocab.txt', { lower = true }), { max_seq_length = 8 })
+c:add('the cat sat on the mat')
+local tr = zl.train.new(m, { micro_batch = 2, max_seq_length = 8, total_steps = 2, max_predictions = 2, dist = world })
+local ok, err = pcall(tr.step_mlm, tr, c, zl.tensor.from({ 1 }, { 1 }, 'i32'), 1, 1, { prob = 2 })
+print(string.format('%d %s %s', zl.dist.rank(), tostring(ok), tostring(err)))" 2>&1); rc=$?
+check_eq "mlm bad masking: no rank hangs" 0 "$rc"
+check_eq "mlm bad masking: both ranks refuse" "0 false mlm: masking needs max_predictions >= 1, prob in (0, 1] and a [MASK] id in the vocabulary
+1 false mlm: masking needs max_predictions >= 1, prob in (0, 1] and a [MASK] id in the vocabulary" "$(grep '^[01] ' <<< "$out" | sort)"
+
 finish
