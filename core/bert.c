@@ -964,14 +964,6 @@ static int linear_team(float *out, const float *inp, const float *W, int M, int 
     return failed[0] ? zl_error_set("%s", failed) : 0;
 }
 
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
 /* Elements [i0, i1) of zl_dropout_mask's stream at base: eight hashes at a time in AVX-512
  * lanes where the CPU has them (integer hashing, exact conversion and compare: the bits of
  * the scalar loop), which training's forward spends 85 M of per step at 4 x 384. */
@@ -981,14 +973,14 @@ __attribute__((target_clones("arch=x86-64-v4", "default")))
 static void dropout_span(float *mask, int64_t i0, int64_t i1, uint64_t base, double p, float scale)
 {
     for (int64_t i = i0; i < i1; i++) {
-        double u = (double)(splitmix64(base + (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
+        double u = (double)(zl_splitmix64(base + (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
         mask[i] = u < p ? 0.0f : scale;
     }
 }
 
 void zl_dropout_mask(float *mask, int64_t n, float p, uint64_t seed, uint64_t stream)
 {
-    uint64_t base = splitmix64(seed ^ splitmix64(stream + 0x51ED2701ull));
+    uint64_t base = zl_splitmix64(seed ^ zl_splitmix64(stream + 0x51ED2701ull));
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     int64_t nb = (n + 4095) / 4096;
 #pragma omp parallel for schedule(static) num_threads(zl_get_threads())

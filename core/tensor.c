@@ -1146,10 +1146,9 @@ zl_tensor *zl_tensor_unop(zl_unop op, const zl_tensor *a, double lo, double hi)
 /* ---- xoshiro256** seeded through splitmix64: integer-only, so portable ---- */
 static uint64_t splitmix64(uint64_t *x)
 {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    uint64_t z = zl_splitmix64(*x);
+    *x += 0x9E3779B97F4A7C15ULL;
+    return z;
 }
 
 void zl_rng_seed(zl_rng *r, uint64_t seed)

@@ -155,6 +155,17 @@ zl_tensor *zl_tensor_unop(zl_unop op, const zl_tensor *a, double lo, double hi);
 void zl_tensor_describe(const zl_tensor *t, char *buf, size_t len);
 
 /* ---- seeded random numbers: the same seed gives the same stream everywhere ---- */
+/* splitmix64's output function of x + its gamma: the one integer hash behind zonelab's
+ * seeds (zl_rng_seed, the dropout masks, the trainer's per-step seeds). Inline: the
+ * dropout mask calls it per element. */
+static inline uint64_t zl_splitmix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
 typedef struct zl_rng { uint64_t s[4]; } zl_rng;
 
 void zl_rng_seed(zl_rng *r, uint64_t seed);

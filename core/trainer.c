@@ -254,14 +254,6 @@ int64_t zl_trainer_estimate_bytes(const zl_bert_config *c, int Bi, int Si)
     return (4 * P + acts + ws + gather) * 4;
 }
 
-/* splitmix64 finaliser: decorrelates (seed, step, micro) into one dropout seed. */
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* No micro-batch pending. */
 static void clear_sums(zl_trainer *t)
@@ -285,7 +277,9 @@ static void micro_opts(zl_trainer *t, int64_t step, zl_bert_forward_opts *o)
     o->attn_dropout_prob = t->cfg.attn_dropout;
     int j = t->micro_j >= 0 ? t->micro_j : t->n_micro;
     t->micro_j = -1;
-    o->seed = mix64(mix64(t->cfg.seed ^ mix64((uint64_t)step)) + (uint64_t)j);
+    /* (seed, step, micro-batch) decorrelated into one dropout seed */
+    uint64_t s = zl_splitmix64(t->cfg.seed ^ zl_splitmix64((uint64_t)step));
+    o->seed = zl_splitmix64(s + (uint64_t)j);
 }
 
 static int micro_done(zl_trainer *t, const zl_bert_inputs *in, int64_t step, double l,
@@ -551,8 +545,9 @@ int zl_trainer_step_mlm(zl_trainer *t, const zl_mlm_data *d, const int32_t *idx,
             memcpy(row + 1, d->tokens + o0, (size_t)(len - 2) * sizeof(int32_t));
             row[len - 1] = sep_id;
             for (int s2 = 0; s2 < len; s2++) mask[(size_t)i * S + s2] = 1;
-            uint64_t seed = mix64(mix64(t->cfg.seed ^ mix64((uint64_t)step) ^ 0x6D61736Bull) +
-                                  (uint64_t)(first + i));
+            uint64_t seed = zl_splitmix64(
+                zl_splitmix64(t->cfg.seed ^ zl_splitmix64((uint64_t)step) ^ 0x6D61736Bull) +
+                (uint64_t)(first + i));
             if (zl_mlm_mask(row, len, d->word_start + o0, mo, seed, pos + (size_t)i * P,
                             lab + (size_t)i * P, t->mweights + (size_t)i * P) < 0) {
                 if (size < 2) {
