@@ -133,16 +133,9 @@ static int b_new(lua_State *L)
     lua_Integer seed = 1;
     int gelu = opt_gelu(L, 2);
     if (gelu >= 0) c.gelu = gelu, c.gelu_origin = ZL_GELU_FROM_CALLER;
-    if (!lua_isnoneornil(L, 2)) c.mlm_head = zl_lua_opt_bool(L, 2, "bert.new", "mlm", 0);
     if (!lua_isnoneornil(L, 2)) {
-        lua_getfield(L, 2, "seed");
-        if (!lua_isnil(L, -1)) {
-            int ok;
-            seed = lua_tointegerx(L, -1, &ok);
-            if (!ok) return luaL_error(L, "bert.new: option 'seed' must be an integer (got %s)",
-                                       luaL_typename(L, -1));
-        }
-        lua_pop(L, 1);
+        c.mlm_head = zl_lua_opt_bool(L, 2, "bert.new", "mlm", 0);
+        seed = zl_lua_opt_int64(L, 2, "bert.new", "seed", 1);
     }
     bert_box *b = newbox(L);
     if (!(b->m = zl_bert_new(&c))) return zl_lua_fail(L);
