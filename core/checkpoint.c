@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "io.h"
 #include "tensor.h"
 #include "tfckpt.h"
 
@@ -59,13 +60,7 @@ static char *dir_of(const char *path)
     return d;
 }
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
+static char *join(const char *dir, const char *name) { return zl_io_join(dir, "/", name); }
 
 /* --------------------------------------------------------------- TF names */
 
