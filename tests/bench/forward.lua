@@ -12,15 +12,14 @@
 -- ratios below: at most 1 but for noise), ratios (each round's), peak_rss_mb.
 local zl = require "zonelab"
 
-local quick, threads = false, nil
-local i = 1
-while arg[i] do
-  if arg[i] == "--quick" then quick = true
-  elseif arg[i] == "--threads" then i = i + 1; threads = tonumber(arg[i])
-  else io.stderr:write("usage: zonelab tests/bench/forward.lua [--quick] [--threads N]\n"); os.exit(2) end
-  i = i + 1
-end
-if threads then zl.set_threads(threads) end
+local cli = require "zonelab.cli"
+
+local p = cli.parser("tests/bench/forward.lua", "BERT-base forward speed against this machine's BLAS peak.")
+p:flag("--quick", "Batch 2 x 384 instead of 8 x 384.")
+cli.add_threads(p)
+local args = cli.parse(p)
+cli.apply_threads(args)
+local quick = args.quick
 
 local B, S = quick and 2 or 8, 384
 local H, I = 768, 3072

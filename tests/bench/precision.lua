@@ -22,21 +22,15 @@ local zl = require "zonelab"
 local qa = require "zonelab.qa"
 local lfs = require "lfs"
 
-local quick, threads, out = false, nil, nil
-local k = 1
-local function usage()
-  io.stderr:write("usage: zonelab tests/bench/precision.lua [--quick] [--threads N] [--out DIR]\n")
-  os.exit(2)
-end
-while arg[k] do
-  local a, v = arg[k], arg[k + 1]
-  k = k + (a == "--quick" and 1 or 2)
-  if a == "--quick" then quick = true
-  elseif a == "--threads" then threads = tonumber(v) or usage()
-  elseif a == "--out" then out = v or usage()
-  else usage() end
-end
-if threads then zl.set_threads(threads) end
+local cli = require "zonelab.cli"
+
+local p = cli.parser("tests/bench/precision.lua", "What bf16 changes in a trained model's sweep.")
+p:flag("--quick", "The tiny preset instead of the demo preset.")
+cli.add_threads(p)
+p:option("--out", "Where the model is trained when absent (default: a folder in TMPDIR).")
+local args = cli.parse(p)
+cli.apply_threads(args)
+local quick, out = args.quick, args.out
 -- where bf16 cannot run, one JSON line says why (make bench runs every benchmark)
 local can, why = pcall(zl.bert.check_precision, "bf16")
 if not can then
@@ -58,7 +52,7 @@ if lfs.attributes(model_dir .. "/model.safetensors", "mode") ~= "file" then
   io.stderr:write(string.format("precision: training the %s preset's model into %s (log: %s)\n", preset, out, log))
   local argv = { exe, root .. "/recipes/protocol.lua", "--preset", preset, "--out", out, "--seeds", "1",
     "--flows", "0" }
-  if threads then argv[#argv + 1] = "--threads"; argv[#argv + 1] = tostring(threads) end
+  if args.threads then argv[#argv + 1] = "--threads"; argv[#argv + 1] = tostring(args.threads) end
   local how, code = zl.proc.wait(zl.proc.spawn(argv, { log = log, env = { ZONELAB_PROGRESS = "0" } }))
   if how ~= "exit" or code ~= 0 then
     error(string.format("precision: training failed (%s %s), see %s", how, tostring(code), log), 0)

@@ -29,22 +29,18 @@
 local zl = require "zonelab"
 local qa = require "zonelab.qa"
 
-local quick, threads, padding, precision, rounds = false, nil, "dynamic", "fp32", 2
-local i = 1
-while arg[i] do
-  if arg[i] == "--quick" then quick = true
-  elseif arg[i] == "--threads" then i = i + 1; threads = tonumber(arg[i])
-  elseif arg[i] == "--padding" then i = i + 1; padding = arg[i]
-  elseif arg[i] == "--precision" and (arg[i + 1] == "bf16" or arg[i + 1] == "fp32") then i = i + 1; precision = arg[i]
-  elseif arg[i] == "--rounds" and math.tointeger(tonumber(arg[i + 1])) and tonumber(arg[i + 1]) >= 1 then
-    i = i + 1; rounds = math.tointeger(tonumber(arg[i]))
-  else
-    io.stderr:write("usage: zonelab tests/bench/sweep.lua [--quick] [--threads N] [--padding dynamic|max] [--precision bf16 [--rounds R]]\n")
-    os.exit(2)
-  end
-  i = i + 1
-end
-if threads then zl.set_threads(threads) end
+local cli = require "zonelab.cli"
+
+local p = cli.parser("tests/bench/sweep.lua", "The sweep against naive decodes, or fp32 against bf16.")
+p:flag("--quick", "2 features instead of an average dev-set batch of 32.")
+cli.add_threads(p)
+p:option("--padding", "Padding of the decodes.", "dynamic"):choices { "dynamic", "max" }
+p:option("--precision", "bf16: fp32 and bf16 sweeps of the same batch, alternating.", "fp32"):choices { "fp32", "bf16" }
+p:option("--rounds", "With --precision bf16: alternating rounds (default 2).")
+local args = cli.parse(p)
+cli.apply_threads(args)
+local quick, padding, precision = args.quick, args.padding, args.precision
+local rounds = args.rounds and cli.integer(args.rounds, "--rounds", 1, 1000) or 2
 local N_FEATURES = quick and 2 or 32
 local SEQ, BATCH, L = 512, 32, 12
 

@@ -8,15 +8,14 @@
 -- and writes, best of N runs interleaved (the machine is shared); ratio_* = op / memcpy.
 local zl = require "zonelab"
 
-local quick, threads = false, nil
-local i = 1
-while arg[i] do
-  if arg[i] == "--quick" then quick = true
-  elseif arg[i] == "--threads" then i = i + 1; threads = tonumber(arg[i])
-  else io.stderr:write("usage: zonelab tests/bench/tensor.lua [--quick] [--threads N]\n"); os.exit(2) end
-  i = i + 1
-end
-if threads then zl.set_threads(threads) end
+local cli = require "zonelab.cli"
+
+local p = cli.parser("tests/bench/tensor.lua", "Analysis kernels against memcpy.")
+p:flag("--quick", "Fewer runs.")
+cli.add_threads(p)
+local args = cli.parse(p)
+cli.apply_threads(args)
+local quick = args.quick
 
 local shape = { 12, 12, 384, 384 }
 local t = zl.tensor.randn(shape, 1)

@@ -13,16 +13,16 @@
 --  attention, layernorm, gelu, other)}.
 local zl = require "zonelab"
 
-local quick, threads, steps = false, nil, nil
-local i = 1
-while arg[i] do
-  if arg[i] == "--quick" then quick = true
-  elseif arg[i] == "--threads" then i = i + 1; threads = tonumber(arg[i])
-  elseif arg[i] == "--steps" then i = i + 1; steps = tonumber(arg[i])
-  else io.stderr:write("usage: zonelab tests/bench/train.lua [--quick] [--threads N] [--steps K]\n"); os.exit(2) end
-  i = i + 1
-end
-if threads then zl.set_threads(threads) end
+local cli = require "zonelab.cli"
+
+local p = cli.parser("tests/bench/train.lua", "BERT-base fine-tuning step speed.")
+p:flag("--quick", "Batch 1 x 128 instead of 4 x 384.")
+cli.add_threads(p)
+p:option("--steps", "Steps timed after the warm-up (default 2).")
+local args = cli.parse(p)
+cli.apply_threads(args)
+local quick = args.quick
+local steps = args.steps and cli.integer(args.steps, "--steps", 1, 1000000)
 steps = steps or 2
 
 local B, S = quick and 1 or 4, quick and 128 or 384

@@ -11,14 +11,8 @@ local synth = require "zonelab.synth"
 
 zl.set_threads(1) -- the machine is shared; results must not depend on it anyway
 
-local made = {}
-local function tmpdir()
-  local p = io.popen("mktemp -d")
-  local d = p:read("l")
-  p:close()
-  made[#made + 1] = d
-  return d
-end
+local u = require "spec_util"
+local tmpdir = u.tmpdir
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -65,9 +59,7 @@ local function with(opts, extra)
 end
 
 describe("zonelab.qa", function()
-  teardown(function()
-    for _, d in ipairs(made) do os.execute("rm -rf '" .. d .. "'") end
-  end)
+  teardown(u.cleanup)
 
   it("names files as the reference (layers 1-based, file names 0-based L = layer - 1)", function()
     assert.are.equal("predictions.json", qa.predictions_name {})
