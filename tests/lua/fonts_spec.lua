@@ -42,18 +42,7 @@ local function text_of(pdf, layout)
 end
 
 -- Rasterises page 1 as a grey PGM at dpi; returns {w, h, v(x, y) -> 0..255}.
-local function grey(pdf, dpi)
-  local prefix = pdf:gsub("%.pdf$", "")
-  local out, code = sh(string.format("pdftoppm -gray -r %d -singlefile %s %s", dpi, q(pdf), q(prefix)))
-  assert(code == 0, "pdftoppm failed: " .. out)
-  local f = assert(io.open(prefix .. ".pgm", "rb"))
-  local data = f:read("a")
-  f:close()
-  local w, h, maxv, pos = data:match("^P5%s+(%d+)%s+(%d+)%s+(%d+)%s()")
-  assert(w and tonumber(maxv) == 255, "not a binary PGM")
-  w, h = tonumber(w), tonumber(h)
-  return { w = w, h = h, v = function(x, y) return data:byte(pos + y * w + x) end }
-end
+local function grey(pdf, dpi) return u.raster(pdf, dpi, true) end
 
 -- The widest run of blank pixel columns strictly inside the inked part of a box.
 local function widest_inner_gap(img, x0, y0, x1, y1)

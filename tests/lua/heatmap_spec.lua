@@ -25,24 +25,7 @@ local function diffs(path, baseline)
 end
 
 -- Rasterises page 1 at 36 dpi; returns {w, h, px(x, y) -> r, g, b}.
-local function raster(pdf)
-  local prefix = pdf:gsub("%.pdf$", "")
-  local out, code = sh("pdftoppm -r 36 -singlefile " .. q(pdf) .. " " .. q(prefix))
-  assert(code == 0, "pdftoppm failed: " .. out)
-  local f = assert(io.open(prefix .. ".ppm", "rb"))
-  local data = f:read("a")
-  f:close()
-  local w, h, maxv, pos = data:match("^P6%s+(%d+)%s+(%d+)%s+(%d+)%s()")
-  assert(w and tonumber(maxv) == 255, "not a binary PPM")
-  w, h = tonumber(w), tonumber(h)
-  return {
-    w = w, h = h,
-    px = function(x, y)
-      local o = pos + (y * w + x) * 3
-      return data:byte(o, o + 2)
-    end,
-  }
-end
+local function raster(pdf) return u.raster(pdf, 36) end
 
 -- The pixel at page point (x, y) (PDF coordinates: origin lower-left).
 local DPI_SCALE = 36 / 72

@@ -40,6 +40,30 @@ function M.size(path)
   return n
 end
 
+--- Rasterises page 1 of a PDF with pdftoppm at dpi, beside it: {w, h, px(x, y) -> r, g, b}
+--- (a binary PPM), or with gray {w, h, v(x, y) -> 0..255} (a PGM); x, y in pixels from the
+--- top left.
+function M.raster(pdf, dpi, gray)
+  local prefix = pdf:gsub("%.pdf$", "")
+  local out, code = M.sh(string.format("pdftoppm%s -r %d -singlefile %s %s", gray and " -gray" or "",
+    dpi, M.q(pdf), M.q(prefix)))
+  assert(code == 0, "pdftoppm failed: " .. out)
+  local f = assert(io.open(prefix .. (gray and ".pgm" or ".ppm"), "rb"))
+  local data = f:read("a")
+  f:close()
+  local w, h, maxv, pos = data:match(gray and "^P5%s+(%d+)%s+(%d+)%s+(%d+)%s()" or "^P6%s+(%d+)%s+(%d+)%s+(%d+)%s()")
+  assert(w and tonumber(maxv) == 255, gray and "not a binary PGM" or "not a binary PPM")
+  w, h = tonumber(w), tonumber(h)
+  if gray then return { w = w, h = h, v = function(x, y) return data:byte(pos + y * w + x) end } end
+  return {
+    w = w, h = h,
+    px = function(x, y)
+      local o = pos + (y * w + x) * 3
+      return data:byte(o, o + 2)
+    end,
+  }
+end
+
 --- Removes every folder M.tmpdir made.
 function M.cleanup()
   for _, d in ipairs(made) do os.execute("rm -rf " .. M.q(d)) end
