@@ -2,21 +2,7 @@
 # the JSON contract, --compare/--target/--heads, and one-line errors.
 source "$(dirname "$0")/lib.sh" "$@"
 TMP="$tmp"
-mkdir -p "$TMP/data"
-
-"$ZL" -e "
-local zl = require 'zonelab'
-local synth = require 'zonelab.synth'
-local c = synth.generate{seed = 2, train_paragraphs = 1, dev_paragraphs = 1, hidden = 32, layers = 3, heads = 4}
-synth.write('$TMP/data', c)
-for i, seed in ipairs({11, 12}) do
-  local dir = '$TMP/m' .. i
-  os.execute('mkdir -p ' .. dir)
-  zl.bert.new(c.config, {seed = seed}):save(dir)
-  zl.io.write_atomic(dir .. '/vocab.txt', zl.io.read('$TMP/data/vocab.txt'))
-end
-io.open('$TMP/qid', 'w'):write(c.dev.data[1].paragraphs[1].qas[1].id)
-" || { bad "could not build the synthetic data"; finish; }
+flows_models "$TMP" || { bad "could not build the synthetic data"; finish; }
 QID=$(cat "$TMP/qid")
 # A random model attends almost uniformly (about 1/length): a tiny tau keeps edges.
 "$ZL" recipes/flows.lua --model "$TMP/m1" --predict "$TMP/data/dev.json" --qid "$QID" \

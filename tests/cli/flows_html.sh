@@ -16,22 +16,8 @@ if ! cmp -s "$SRC/package-lock.json" "$NM/package-lock.json" || [ ! -d "$NM/node
     || { bad "npm ci of playwright-core failed: $(tail -3 "$NM/npm.log")"; finish; }
 fi
 
-mkdir -p "$tmp/data"
 # a random model with a wide initialisation attends sharply enough for edges at tau 0.1-0.3
-"$ZL" -e "
-local zl = require 'zonelab'
-local synth = require 'zonelab.synth'
-local c = synth.generate{seed = 2, train_paragraphs = 1, dev_paragraphs = 1, hidden = 32, layers = 3, heads = 4}
-synth.write('$tmp/data', c)
-c.config.initializer_range = 0.6
-for i, seed in ipairs({11, 12}) do
-  local dir = '$tmp/m' .. i
-  require('lfs').mkdir(dir)
-  zl.bert.new(c.config, {seed = seed}):save(dir)
-  zl.io.write_atomic(dir .. '/vocab.txt', zl.io.read('$tmp/data/vocab.txt'))
-end
-io.open('$tmp/qid', 'w'):write(c.dev.data[1].paragraphs[1].qas[1].id)
-" || { bad "could not build the synthetic data"; finish; }
+flows_models "$tmp" 0.6 || { bad "could not build the synthetic data"; finish; }
 QID=$(cat "$tmp/qid")
 run() { # out-dir tau extra...
   local out="$1" tau="$2"; shift 2

@@ -12,6 +12,8 @@
 #   finish                                   # "NAME: N passed, M failed", exit status
 #   synth_model DIR CSEED DEV MSEED [RANGE]  # synthetic corpus in DIR, random model in DIR/model
 #   synth_data DIR                           # the synthetic training corpus (20 questions)
+#   flows_models DIR [RANGE]                 # the flows tests' corpus in DIR/data, two random
+#                                            # models DIR/m1, DIR/m2; DIR/qid: a dev question
 #
 # Exit status: 1 when a check failed, else 77 when a part was skipped (ctest's
 # SKIP_RETURN_CODE: reported as skipped, not passed), else 0. A background job whose pid
@@ -63,6 +65,26 @@ cfg.initializer_range = ${5:-cfg.initializer_range}
 require('lfs').mkdir('$1/model')
 zl.bert.new(cfg, { seed = $4 }):save('$1/model')
 zl.io.write_atomic('$1/model/vocab.txt', zl.io.read('$1/vocab.txt'))"
+}
+
+# The flows tests' inputs: a 3-layer, 4-head synthetic corpus (one train and one dev
+# paragraph) in DIR/data, two random models of it (seeds 11, 12; initializer_range RANGE
+# when given) in DIR/m1 and DIR/m2, and the first dev question's id in DIR/qid.
+flows_models() {
+  mkdir -p "$1/data"
+  "$ZL" -e "
+local zl = require 'zonelab'
+local synth = require 'zonelab.synth'
+local c = synth.generate{seed = 2, train_paragraphs = 1, dev_paragraphs = 1, hidden = 32, layers = 3, heads = 4}
+synth.write('$1/data', c)
+c.config.initializer_range = ${2:-c.config.initializer_range}
+for i, seed in ipairs({11, 12}) do
+  local dir = '$1/m' .. i
+  require('lfs').mkdir(dir)
+  zl.bert.new(c.config, {seed = seed}):save(dir)
+  zl.io.write_atomic(dir .. '/vocab.txt', zl.io.read('$1/data/vocab.txt'))
+end
+zl.io.write_atomic('$1/qid', c.dev.data[1].paragraphs[1].qas[1].id)"
 }
 
 # The synthetic corpus the training tests use (seed 5: 4 train paragraphs, 20 questions;
